@@ -1,0 +1,265 @@
+/* conf.c: reads "key = value" settings with '#' comments.
+ * Every setting is declared once in the table below, with its type,
+ * default and limits; conf/pmb.conf documents each one. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "util.h"
+
+#ifndef PMB_TEMPLATE_DIR
+#define PMB_TEMPLATE_DIR "www/templates"
+#endif
+
+struct conf conf;
+
+enum ctype { C_STR, C_INT, C_BOOL, C_MONEY, C_URL, C_CURRENCY,
+    C_ENUM_TRANSPORT, C_EMAIL };
+
+struct setting {
+	const char	*name;
+	enum ctype	 type;
+	size_t		 off;
+	const char	*def;
+	int64_t		 min, max;
+};
+
+#define S(n, t, d, lo, hi) { #n, t, offsetof(struct conf, n), d, lo, hi }
+
+static const struct setting settings[] = {
+	S(database, C_STR, "/var/lib/pmb/pmb.db", 1, 4096),
+	S(key_file, C_STR, "/var/lib/pmb/pmb.key", 1, 4096),
+	S(template_dir, C_STR, PMB_TEMPLATE_DIR, 1, 4096),
+	S(base_url, C_URL, "http://127.0.0.1:8080", 8, 512),
+	S(site_name, C_STR, "Pick My Brain", 1, 100),
+	S(consultant_name, C_STR, "Sam Carter", 1, 100),
+	S(offer_title, C_STR, "Pick my brain about your marketing", 1, 200),
+	S(offer_intro, C_STR, "Bring me the marketing or business problem "
+	    "that keeps you up at night. I will read it carefully and send "
+	    "you clear answers and ideas you can use straight away.", 0, 2000),
+	S(price, C_MONEY, "150.00", 0, 0),
+	S(currency, C_CURRENCY, "GBP", 0, 0),
+	S(answer_hours, C_INT, "48", 1, 24 * 365),
+	S(guarantee_days, C_INT, "30", 1, 3650),
+	S(payment_instructions, C_STR, "Pay by bank transfer to Sam Carter "
+	    "Consulting, sort code 00-00-00, account 00000000, with your "
+	    "order number as the reference. I start as soon as it arrives.",
+	    0, 2000),
+	S(topics, C_STR, "Marketing strategy, Pricing, Getting customers, "
+	    "Social media, Website and SEO, Branding, Other", 1, 2000),
+	S(followups_included, C_INT, "1", 0, 100),
+	S(body_limit, C_INT, "65536", 1024, 64 * 1024 * 1024),
+	S(rate_limit_email_per_hour, C_INT, "5", 0, 1000000),
+	S(rate_limit_ip_per_hour, C_INT, "20", 0, 1000000),
+	S(trusted_proxies, C_STR, "", 0, 2000),
+	S(session_idle_minutes, C_INT, "120", 1, 60 * 24 * 30),
+	S(session_max_hours, C_INT, "12", 1, 24 * 90),
+	S(refund_if_late, C_BOOL, "no", 0, 0),
+	S(refund_auto_approve, C_BOOL, "no", 0, 0),
+	S(mail_transport, C_ENUM_TRANSPORT, "dir", 0, 0),
+	S(mail_dir, C_STR, "/var/lib/pmb/mail", 1, 4096),
+	S(smtp_url, C_STR, "smtp://127.0.0.1:25", 1, 512),
+	S(smtp_user, C_STR, "", 0, 256),
+	S(smtp_password, C_STR, "", 0, 256),
+	S(smtp_timeout, C_INT, "30", 1, 600),
+	S(sendmail_command, C_STR, "/usr/sbin/sendmail -t -i", 1, 1024),
+	S(mail_from, C_EMAIL, "Sam Carter <sam@example.com>", 3, 320),
+	S(admin_email, C_EMAIL, "sam@example.com", 3, 254),
+	S(mail_max_attempts, C_INT, "8", 1, 100),
+	S(busy_timeout_ms, C_INT, "5000", 0, 600000),
+	S(log_requests, C_BOOL, "yes", 0, 0),
+};
+
+/* Returns the slot of setting s inside conf. */
+static void *
+slot(const struct setting *s)
+{
+	return (char *)&conf + s->off;
+}
+
+/* Checks and stores value v for setting s; returns NULL or a reason. */
+static const char *
+setting_set(const struct setting *s, const char *v)
+{
+	int64_t	n;
+	size_t	len = strlen(v);
+
+	if (!utf8_valid(v, len))
+		return "the value is not valid UTF-8";
+	if (has_ctl(v))
+		return "the value holds a control character";
+	switch (s->type) {
+	case C_INT:
+		if (!parse_int64(v, s->min, s->max, &n))
+			return "expected a whole number in range";
+		*(int64_t *)slot(s) = n;
+		return NULL;
+	case C_MONEY:
+		if (!parse_money(v, &n))
+			return "expected an amount such as 150.00";
+		*(int64_t *)slot(s) = n;
+		return NULL;
+	case C_BOOL:
+		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+		    strcmp(v, "1") == 0)
+			*(int *)slot(s) = 1;
+		else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+		    strcmp(v, "0") == 0)
+			*(int *)slot(s) = 0;
+		else
+			return "expected yes or no";
+		return NULL;
+	case C_CURRENCY:
+		if (len != 3 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' ||
+		    v[1] > 'Z' || v[2] < 'A' || v[2] > 'Z')
+			return "expected a three-letter ISO 4217 code, "
+			    "such as GBP";
+		break;
+	case C_ENUM_TRANSPORT:
+		if (strcmp(v, "dir") && strcmp(v, "smtp") &&
+		    strcmp(v, "sendmail"))
+			return "expected dir, smtp or sendmail";
+		break;
+	case C_URL:
+		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+			return "expected a URL starting with http:// "
+			    "or https://";
+		if (len > 0 && v[len - 1] == '/')
+			return "leave off the trailing slash";
+		/* FALLTHROUGH */
+	case C_EMAIL:
+	case C_STR:
+		if ((int64_t)len < s->min)
+			return "the value may not be empty";
+		if ((int64_t)len > s->max)
+			return "the value is too long";
+		if (s->type == C_EMAIL && strchr(v, '@') == NULL)
+			return "expected an email address";
+		break;
+	}
+	free(*(char **)slot(s));
+	*(char **)slot(s) = xstrdup(v);
+	return NULL;
+}
+
+/* Finds the setting called name; NULL if there is none. */
+static const struct setting *
+setting_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++)
+		if (strcmp(settings[i].name, name) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+/* Loads every default; returns 1 (defaults are known good). */
+static int
+conf_defaults(void)
+{
+	conf_free();
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++)
+		if (setting_set(&settings[i], settings[i].def) != NULL) {
+			fprintf(stderr, "bad default for %s\n",
+			    settings[i].name);
+			abort();
+		}
+	return 1;
+}
+
+/* Trims spaces and tabs at both ends of s in place; returns s. */
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+int
+conf_parse(const char *text, const char *name, char *err, size_t errsz)
+{
+	char	*copy, *line, *next;
+	int	 lineno = 0;
+
+	conf_defaults();
+	copy = xstrdup(text);
+	for (line = copy; line != NULL; line = next) {
+		char			*eq, *key, *val;
+		const struct setting	*s;
+		const char		*why;
+
+		lineno++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		key = trim(line);
+		if (*key == '\0' || *key == '#')
+			continue;
+		if ((eq = strchr(key, '=')) == NULL) {
+			snprintf(err, errsz, "%s:%d: expected key = value",
+			    name, lineno);
+			goto fail;
+		}
+		*eq = '\0';
+		key = trim(key);
+		val = trim(eq + 1);
+		if ((s = setting_find(key)) == NULL) {
+			snprintf(err, errsz, "%s:%d: unknown setting \"%.64s\"",
+			    name, lineno, key);
+			goto fail;
+		}
+		if ((why = setting_set(s, val)) != NULL) {
+			snprintf(err, errsz, "%s:%d: %s: %s", name, lineno,
+			    s->name, why);
+			goto fail;
+		}
+	}
+	free(copy);
+	conf.https = strncmp(conf.base_url, "https://", 8) == 0;
+	return 1;
+fail:
+	free(copy);
+	return 0;
+}
+
+int
+conf_load(const char *path, char *err, size_t errsz)
+{
+	char	*text;
+	int	 rc;
+
+	if (path == NULL)
+		path = getenv("PMB_CONFIG");
+	if (path == NULL || *path == '\0') {
+		conf_defaults();
+		conf.https = strncmp(conf.base_url, "https://", 8) == 0;
+		return 1;
+	}
+	if ((text = read_file(path, NULL)) == NULL) {
+		snprintf(err, errsz, "%s: cannot read the settings file",
+		    path);
+		return 0;
+	}
+	rc = conf_parse(text, path, err, errsz);
+	free(text);
+	return rc;
+}
+
+void
+conf_free(void)
+{
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+		enum ctype t = settings[i].type;
+
+		if (t == C_INT || t == C_BOOL || t == C_MONEY)
+			continue;
+		free(*(char **)slot(&settings[i]));
+		*(char **)slot(&settings[i]) = NULL;
+	}
+}

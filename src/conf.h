@@ -1,0 +1,57 @@
+/* conf.h: the settings file shared by pmb.fcgi and pmbctl. */
+#ifndef PMB_CONF_H
+#define PMB_CONF_H
+
+#include <stdint.h>
+
+struct conf {
+	char	*database;		/* SQLite file */
+	char	*key_file;		/* 32-byte secret key(s) */
+	char	*template_dir;		/* www/templates */
+	char	*base_url;		/* e.g. https://example.com */
+	char	*site_name;
+	char	*consultant_name;
+	char	*offer_title;
+	char	*offer_intro;
+	int64_t	 price;			/* minor units */
+	char	*currency;		/* ISO 4217 */
+	int64_t	 answer_hours;
+	int64_t	 guarantee_days;
+	char	*payment_instructions;
+	char	*topics;		/* comma-separated list */
+	int64_t	 followups_included;
+	int64_t	 body_limit;		/* bytes */
+	int64_t	 rate_limit_email_per_hour;
+	int64_t	 rate_limit_ip_per_hour;
+	char	*trusted_proxies;	/* space/comma separated IPs */
+	int64_t	 session_idle_minutes;
+	int64_t	 session_max_hours;
+	int	 refund_if_late;
+	int	 refund_auto_approve;
+	char	*mail_transport;	/* dir | smtp | sendmail */
+	char	*mail_dir;
+	char	*smtp_url;
+	char	*smtp_user;
+	char	*smtp_password;
+	int64_t	 smtp_timeout;
+	char	*sendmail_command;
+	char	*mail_from;
+	char	*admin_email;
+	int64_t	 mail_max_attempts;
+	int64_t	 busy_timeout_ms;
+	int	 log_requests;
+	/* Derived at load time. */
+	int	 https;			/* base_url starts with https:// */
+};
+
+extern struct conf conf;
+
+/* Loads defaults, then the file at path (NULL: $PMB_CONFIG, or none).
+ * Returns 1 on success; 0 with a "file:line: reason" message in err. */
+int	conf_load(const char *path, char *err, size_t errsz);
+/* Parses settings from a string (for tests and fuzzing); as conf_load. */
+int	conf_parse(const char *text, const char *name, char *err, size_t errsz);
+/* Frees the strings that conf_load allocated. */
+void	conf_free(void);
+
+#endif

@@ -1,0 +1,68 @@
+/* db.h: the SQLite store: opening, migrations, and every SQL statement,
+ * named in an enum and prepared once per process. */
+#ifndef PMB_DB_H
+#define PMB_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sqlite3.h>
+
+#define X(name, sql) ST_##name,
+enum stmt {
+#include "db_stmts.h"
+	ST__MAX
+};
+#undef X
+
+/* Results of db_step and db_run. */
+#define DB_ERROR	(-1)
+#define DB_ROW		1
+#define DB_DONE		0
+#define DB_CONSTRAINT	2
+
+#define DB_CREATE	0x01	/* create the file if missing */
+#define DB_READONLY	0x02
+
+/* Opens the database and sets the connection's pragmas (WAL,
+ * synchronous=FULL, foreign keys, busy timeout). Returns 1, or 0 with a
+ * message in err. Call after fork(), never before. */
+int	 db_open(const char *path, int flags, char *err, size_t errsz);
+/* Finalizes every statement and closes; safe to call twice. */
+void	 db_close(void);
+sqlite3	*db_handle(void);
+
+/* The schema version that this program knows (the last migration). */
+int	 db_known_version(void);
+/* Reads PRAGMA user_version; -1 on error. */
+int	 db_version(void);
+/* Applies pending migrations, each in one transaction. Returns the number
+ * applied, or -1 with a message in err (also for a newer database). */
+int	 db_migrate(char *err, size_t errsz);
+/* Returns 1 if the schema is exactly the known version, else 0 with a
+ * message telling the operator what to do. */
+int	 db_check_version(char *err, size_t errsz);
+
+/* Returns the prepared statement st, reset and unbound; NULL on error. */
+sqlite3_stmt *db_stmt(enum stmt st);
+/* Binds values by a format: t text, i int64, n null, z text or null if
+ * empty, b blob (pointer, int length). Returns 1, or 0 on error. */
+int	 db_bind(sqlite3_stmt *, const char *fmt, ...);
+/* Steps st: DB_ROW, DB_DONE, DB_CONSTRAINT, or DB_ERROR (logged with the
+ * statement's name). */
+int	 db_step(enum stmt st);
+/* Prepares, binds, steps once and resets: for writes. Returns as db_step
+ * (DB_DONE on success). */
+int	 db_run(enum stmt st, const char *fmt, ...);
+/* Resets st after reading its rows. */
+void	 db_done(enum stmt st);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Return 1 on success, 0 on error. */
+int	 db_begin(void);
+int	 db_commit(void);
+void	 db_rollback(void);
+
+int64_t	 db_last_id(void);
+/* Returns the text of the column, "" when NULL. */
+const char *db_text(sqlite3_stmt *, int col);
+
+#endif

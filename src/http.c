@@ -1,0 +1,465 @@
+/* http.c: the request's parsers (query, form body, cookies), field
+ * validation, and the one place that opens every response. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "http.h"
+
+void
+req_init(struct request *r, struct io *io)
+{
+	memset(r, 0, sizeof(*r));
+	r->io = io;
+	r->status = 200;
+	buf_init(&r->headers);
+	r->t0 = now_ms();
+}
+
+void
+req_free(struct request *r)
+{
+	kv_free(r->params, r->nparams);
+	kv_free(r->cookies, r->ncookies);
+	free(r->path);
+	free(r->arg);
+	free(r->fields);
+	for (size_t i = 0; i < r->npool; i++)
+		free(r->pool[i]);
+	free(r->pool);
+	buf_free(&r->headers);
+}
+
+void *
+req_keep(struct request *r, void *p)
+{
+	if (r->npool == r->poolcap) {
+		r->poolcap = r->poolcap ? r->poolcap * 2 : 32;
+		r->pool = xrealloc(r->pool, r->poolcap * sizeof(*r->pool));
+	}
+	r->pool[r->npool++] = p;
+	return p;
+}
+
+char *
+req_strdup(struct request *r, const char *s)
+{
+	return req_keep(r, xstrdup(s));
+}
+
+char *
+req_printf(struct request *r, const char *fmt, ...)
+{
+	struct buf	b;
+	va_list		ap;
+
+	buf_init(&b);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	return req_keep(r, buf_take(&b));
+}
+
+const char *
+req_env(const struct request *r, const char *name)
+{
+	return r->io->env(r->io->ctx, name);
+}
+
+/* Returns the value of hex digit c, or -1. */
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *
+url_decode(const char *s, size_t n, int plus)
+{
+	char	*out = xmalloc(n + 1), *o = out;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			int hi, lo;
+
+			if (i + 2 >= n)
+				goto bad;
+			hi = hexval(s[i + 1]);
+			lo = hexval(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				goto bad;
+			*o++ = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (plus && s[i] == '+')
+			*o++ = ' ';
+		else
+			*o++ = s[i];
+	}
+	*o = '\0';
+	if (!utf8_valid(out, (size_t)(o - out)))
+		goto bad;
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+/* Appends the pair (k, v) to the array; takes ownership of both. */
+static void
+kv_push(struct kv **kv, size_t *n, char *k, char *v)
+{
+	if ((*n & (*n - 1)) == 0 || *n == 0)
+		*kv = xrealloc(*kv, (*n ? *n * 2 : 4) * sizeof(**kv));
+	(*kv)[*n].key = k;
+	(*kv)[*n].val = v;
+	(*n)++;
+}
+
+void
+kv_free(struct kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].val);
+	}
+	free(kv);
+}
+
+int
+parse_urlencoded(const char *s, size_t len, struct kv **kv, size_t *n,
+    size_t max, const char **why)
+{
+	const char *end = s + len;
+
+	while (s < end) {
+		const char	*amp, *eq;
+		char		*k, *v;
+
+		if ((amp = memchr(s, '&', (size_t)(end - s))) == NULL)
+			amp = end;
+		if (amp == s) {
+			s++;
+			continue;
+		}
+		if (*n >= max) {
+			*why = "The request has too many fields.";
+			return -1;
+		}
+		if ((eq = memchr(s, '=', (size_t)(amp - s))) == NULL)
+			eq = amp;
+		k = url_decode(s, (size_t)(eq - s), 1);
+		v = eq < amp ? url_decode(eq + 1, (size_t)(amp - eq - 1), 1) :
+		    xstrdup("");
+		if (k == NULL || v == NULL) {
+			free(k);
+			free(v);
+			*why = "The request holds malformed percent-encoding "
+			    "or text that is not valid UTF-8.";
+			return -1;
+		}
+		kv_push(kv, n, k, v);
+		s = amp + 1;
+	}
+	return 0;
+}
+
+int
+parse_cookies(const char *s, struct kv **kv, size_t *n, const char **why)
+{
+	if (strlen(s) > HTTP_MAX_COOKIE_HDR) {
+		*why = "The request's cookies are too large.";
+		return -1;
+	}
+	while (*s != '\0') {
+		const char	*semi, *eq, *ks, *ke;
+		char		*k, *v;
+
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if ((semi = strchr(s, ';')) == NULL)
+			semi = s + strlen(s);
+		if (semi == s) {
+			if (*s == ';')
+				s++;
+			continue;
+		}
+		if (*n >= HTTP_MAX_COOKIES) {
+			*why = "The request has too many cookies.";
+			return -1;
+		}
+		if ((eq = memchr(s, '=', (size_t)(semi - s))) == NULL)
+			eq = semi;
+		ks = s;
+		ke = eq;
+		while (ke > ks && (ke[-1] == ' ' || ke[-1] == '\t'))
+			ke--;
+		k = url_decode(ks, (size_t)(ke - ks), 0);
+		v = eq < semi ? url_decode(eq + 1, (size_t)(semi - eq - 1), 0) :
+		    xstrdup("");
+		if (k == NULL || v == NULL || has_ctl(k) || has_ctl(v)) {
+			free(k);
+			free(v);
+			*why = "A cookie holds malformed percent-encoding or "
+			    "text that is not valid UTF-8.";
+			return -1;
+		}
+		kv_push(kv, n, k, v);
+		s = *semi == ';' ? semi + 1 : semi;
+	}
+	return 0;
+}
+
+const char *
+req_param(const struct request *r, const char *name)
+{
+	for (size_t i = 0; i < r->nparams; i++)
+		if (strcmp(r->params[i].key, name) == 0)
+			return r->params[i].val;
+	return NULL;
+}
+
+const char *
+req_cookie(const struct request *r, const char *name)
+{
+	for (size_t i = 0; i < r->ncookies; i++)
+		if (strcmp(r->cookies[i].key, name) == 0)
+			return r->cookies[i].val;
+	return NULL;
+}
+
+/* Reads exactly n body bytes into a new string; NULL on a short read. */
+static char *
+read_body(struct request *r, size_t n)
+{
+	char	*body = xmalloc(n + 1);
+	size_t	 got = 0;
+
+	while (got < n) {
+		long k = r->io->read(r->io->ctx, body + got, n - got);
+
+		if (k <= 0) {
+			free(body);
+			return NULL;
+		}
+		got += (size_t)k;
+	}
+	body[n] = '\0';
+	return body;
+}
+
+int
+req_parse(struct request *r, const char **why)
+{
+	const char	*q, *cl, *cookie;
+	int64_t		 len = 0;
+	int		 post = strcmp(r->method, "POST") == 0;
+
+	r->origin = req_env(r, "HTTP_ORIGIN");
+	r->sec_fetch_site = req_env(r, "HTTP_SEC_FETCH_SITE");
+	r->content_type = req_env(r, "CONTENT_TYPE");
+
+	cl = req_env(r, "CONTENT_LENGTH");
+	if (post) {
+		if (cl == NULL || *cl == '\0') {
+			*why = "The request did not say how long its body is.";
+			return 400;
+		}
+		if (!parse_int64(cl, 0, INT64_MAX, &len)) {
+			*why = "The request's Content-Length is not a number.";
+			return 400;
+		}
+		if (len > conf.body_limit) {
+			*why = "The request is larger than this site accepts.";
+			return 413;
+		}
+	} else if (cl != NULL && *cl != '\0' && strcmp(cl, "0") != 0) {
+		*why = "This kind of request may not carry a body.";
+		return 400;
+	}
+
+	if ((q = req_env(r, "QUERY_STRING")) != NULL && *q != '\0') {
+		if (strlen(q) > HTTP_MAX_URI) {
+			*why = "The address is too long.";
+			return 414;
+		}
+		if (parse_urlencoded(q, strlen(q), &r->params, &r->nparams,
+		    HTTP_MAX_FIELDS, why) < 0)
+			return 400;
+	}
+
+	if (post && len > 0) {
+		char	*body;
+		int	 rc;
+
+		if (r->content_type == NULL || strncmp(r->content_type,
+		    "application/x-www-form-urlencoded", 33) != 0) {
+			*why = "This site accepts only HTML form posts.";
+			return 415;
+		}
+		if ((body = read_body(r, (size_t)len)) == NULL) {
+			*why = "The request's body was shorter than it said.";
+			return 400;
+		}
+		rc = parse_urlencoded(body, (size_t)len, &r->params,
+		    &r->nparams, HTTP_MAX_FIELDS, why);
+		free(body);
+		if (rc < 0)
+			return 400;
+	}
+
+	if ((cookie = req_env(r, "HTTP_COOKIE")) != NULL &&
+	    parse_cookies(cookie, &r->cookies, &r->ncookies, why) < 0)
+		return 400;
+	return 0;
+}
+
+size_t
+req_validate(struct request *r, const struct field *f, size_t nf)
+{
+	free(r->fields);
+	r->fields = xcalloc(nf ? nf : 1, sizeof(*r->fields));
+	r->nerrors = 0;
+	for (size_t i = 0; i < nf; i++) {
+		const char	*v = req_param(r, f[i].name);
+		const char	*err = NULL;
+		size_t		 n;
+
+		if (v == NULL)
+			v = "";
+		n = utf8_len(v);
+		if (f[i].flags & F_CHECKBOX) {
+			if ((f[i].flags & F_REQUIRED) && *v == '\0')
+				err = req_printf(r, "Please tick \"%s\".",
+				    f[i].label);
+		} else if (*v == '\0') {
+			if (f[i].flags & F_REQUIRED)
+				err = req_printf(r, "Please fill in %s.",
+				    f[i].label);
+		} else if ((f[i].flags & F_MULTILINE) ? has_ctl_text(v) :
+		    has_ctl(v))
+			err = req_printf(r, "%s holds characters that are "
+			    "not allowed.", f[i].label);
+		else if (n > f[i].maxlen)
+			err = req_printf(r, "%s is too long: %zu characters, "
+			    "at most %zu.", f[i].label, n, f[i].maxlen);
+		else if (n < f[i].minlen)
+			err = req_printf(r, "%s is too short: %zu characters, "
+			    "at least %zu.", f[i].label, n, f[i].minlen);
+		else if (f[i].check != NULL)
+			err = f[i].check(v);
+		if (err != NULL)
+			r->nerrors++;
+		r->fields[i].value = v;
+		r->fields[i].error = err;
+	}
+	return r->nerrors;
+}
+
+const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Unknown";
+	}
+}
+
+void
+http_header(struct request *r, const char *name, const char *val)
+{
+	/* A value with CR or LF would split the header: never write it. */
+	if (strpbrk(name, "\r\n:") != NULL || strpbrk(val, "\r\n") != NULL) {
+		log_msg("refused a header with a line break: %s", name);
+		return;
+	}
+	buf_printf(&r->headers, "%s: %s\r\n", name, val);
+}
+
+void
+http_open(struct request *r, int status, const char *ctype)
+{
+	struct buf b;
+
+	if (r->opened)
+		return;
+	r->opened = 1;
+	r->status = status;
+	buf_init(&b);
+	buf_printf(&b, "Status: %d %s\r\n", status, http_reason(status));
+	if (ctype != NULL)
+		buf_printf(&b, "Content-Type: %s\r\n", ctype);
+	buf_puts(&b,
+	    "Content-Security-Policy: default-src 'self'; object-src 'none'; "
+	    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Referrer-Policy: no-referrer\r\n"
+	    "X-Frame-Options: DENY\r\n");
+	if (conf.https)
+		buf_puts(&b, "Strict-Transport-Security: "
+		    "max-age=31536000; includeSubDomains\r\n");
+	if (r->nostore || status >= 300)
+		buf_puts(&b, "Cache-Control: no-store\r\n");
+	else
+		buf_puts(&b, "Cache-Control: no-cache\r\n");
+	if (r->headers.len > 0)
+		buf_append(&b, r->headers.data, r->headers.len);
+	buf_puts(&b, "\r\n");
+	r->io->write(r->io->ctx, b.data, b.len);
+	buf_free(&b);
+}
+
+int
+http_write(struct request *r, const char *p, size_t n)
+{
+	if (!r->opened)
+		http_open(r, 200, "text/html; charset=utf-8");
+	if (r->head || n == 0)
+		return 0;
+	return r->io->write(r->io->ctx, p, n);
+}
+
+int
+http_puts(struct request *r, const char *s)
+{
+	return http_write(r, s, strlen(s));
+}
+
+void
+http_redirect(struct request *r, const char *path)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_printf(&b, "%s%s", conf.base_url, path);
+	http_header(r, "Location", b.data);
+	buf_free(&b);
+	http_open(r, 303, "text/html; charset=utf-8");
+	http_puts(r, "<!doctype html><title>See Other</title>"
+	    "<p>Continue to <a href=\"");
+	buf_init(&b);
+	html_escape(&b, path);
+	http_puts(r, b.data);
+	buf_free(&b);
+	http_puts(r, "\">the next page</a>.</p>\n");
+}

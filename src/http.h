@@ -1,0 +1,142 @@
+/* http.h: one request's data, the front-line gate's parsers, and the one
+ * function that opens every response. */
+#ifndef PMB_HTTP_H
+#define PMB_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+/* Hard limits of the gate. */
+#define HTTP_MAX_FIELDS		1000	/* query + body pairs */
+#define HTTP_MAX_COOKIES	50
+#define HTTP_MAX_URI		8192
+#define HTTP_MAX_COOKIE_HDR	8192
+
+/* Where a request comes from and where its answer goes: FastCGI or CGI. */
+struct io {
+	/* Reads up to n bytes of the body; returns bytes read, 0 at end,
+	 * -1 on error. */
+	long		(*read)(void *ctx, char *p, size_t n);
+	/* Writes n bytes; returns 0, or -1 on error. */
+	int		(*write)(void *ctx, const char *p, size_t n);
+	/* Returns a CGI variable, or NULL. */
+	const char	*(*env)(void *ctx, const char *name);
+	void		*ctx;
+};
+
+struct kv {
+	char	*key;
+	char	*val;
+};
+
+/* A page's declared input field (kcgi's fieldmap idea). */
+#define F_REQUIRED	0x01	/* may not be empty */
+#define F_MULTILINE	0x02	/* may hold newlines and tabs */
+#define F_CHECKBOX	0x04	/* present means "on" */
+
+struct field {
+	const char	*name;		/* the form/query name (an interface) */
+	const char	*label;		/* for error messages */
+	size_t		 minlen;	/* in characters, when not empty */
+	size_t		 maxlen;	/* in characters */
+	unsigned	 flags;
+	/* Returns NULL if v is acceptable, else a message for the user. */
+	const char	*(*check)(const char *v);
+};
+
+/* A field's value after the gate: value is "" when absent. */
+struct fieldval {
+	const char	*value;
+	const char	*error;		/* NULL when valid */
+};
+
+struct route;
+struct session;
+
+struct request {
+	struct io		*io;
+	const char		*method;	/* GET, HEAD or POST */
+	int			 head;		/* HEAD: no body is sent */
+	char			*path;		/* decoded path, no query */
+	const char		*remote_addr;	/* client IP */
+	const char		*origin;
+	const char		*sec_fetch_site;
+	const char		*content_type;
+
+	struct kv		*params;	/* query, then body */
+	size_t			 nparams;
+	struct kv		*cookies;
+	size_t			 ncookies;
+
+	const struct route	*route;
+	char			*arg;		/* path wildcard, e.g. a token */
+	struct fieldval		*fields;	/* one per route field */
+	size_t			 nerrors;	/* invalid fields */
+
+	struct session		*session;	/* signed-in staff, or NULL */
+
+	/* Response state. */
+	int			 status;
+	int			 opened;	/* headers written */
+	int			 nostore;	/* Cache-Control: no-store */
+	struct buf		 headers;	/* extra headers (Location...) */
+
+	/* Strings owned by the request, freed at its end. */
+	void			**pool;
+	size_t			 npool, poolcap;
+	double			 t0;		/* start, for the log line */
+};
+
+/* Sets up req for io; returns nothing (parsing happens in the gate). */
+void	 req_init(struct request *, struct io *);
+/* Frees everything the request owns. */
+void	 req_free(struct request *);
+
+/* Request-lifetime memory: the pointer is freed by req_free. */
+char	*req_strdup(struct request *, const char *);
+char	*req_printf(struct request *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	*req_keep(struct request *, void *);
+
+/* Decodes a percent-encoded component (plus as space if plus).
+ * Returns a new string, or NULL if malformed or not valid UTF-8. */
+char	*url_decode(const char *, size_t, int plus);
+/* Splits "a=1&b=2" into pairs appended to *kv; returns 0, or -1 with
+ * a reason in *why (malformed, too many). */
+int	 parse_urlencoded(const char *, size_t, struct kv **, size_t *,
+	    size_t max, const char **why);
+/* Splits a Cookie header into pairs; as parse_urlencoded. */
+int	 parse_cookies(const char *, struct kv **, size_t *,
+	    const char **why);
+/* Frees a pair array. */
+void	 kv_free(struct kv *, size_t);
+
+/* Returns the first parameter or cookie called name, or NULL. */
+const char *req_param(const struct request *, const char *);
+const char *req_cookie(const struct request *, const char *);
+/* Returns the CGI variable name, or NULL. */
+const char *req_env(const struct request *, const char *);
+
+/* Reads and parses the body and query; returns 0, or the HTTP status
+ * to answer (400, 413, 415) with a reason in *why. */
+int	 req_parse(struct request *, const char **why);
+/* Validates the route's fields into req->fields; returns the number of
+ * invalid fields. */
+size_t	 req_validate(struct request *, const struct field *, size_t);
+
+/* Queues a header for the response, e.g. ("Location", url). */
+void	 http_header(struct request *, const char *name, const char *val);
+/* Opens the response: status line, Content-Type, the security headers,
+ * queued headers. Every response goes through here. */
+void	 http_open(struct request *, int status, const char *ctype);
+/* Writes body bytes (nothing for HEAD); returns 0 or -1. */
+int	 http_write(struct request *, const char *, size_t);
+int	 http_puts(struct request *, const char *);
+/* Answers 303 See Other to a site path such as "/o/TOKEN". */
+void	 http_redirect(struct request *, const char *path);
+/* Returns the reason phrase of status. */
+const char *http_reason(int);
+
+#endif

@@ -1,0 +1,438 @@
+/* main.c: pmb.fcgi. One program serves every page:
+ *  - as plain CGI when a CGI server starts it (environment and stdin);
+ *  - as FastCGI on the socket a spawner hands it on descriptor 0
+ *    (spawn-fcgi, lighttpd, mod_fcgid) or by systemd socket activation;
+ *  - with --listen ADDR --workers N: opens the socket itself, pre-forks
+ *    N workers, replaces any that die, and on SIGTERM lets requests in
+ *    flight finish before it exits 0. */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <sodium.h>
+
+#include "conf.h"
+#include "db.h"
+#include "router.h"
+#include "tmpl.h"
+#include "token.h"
+
+#define MAX_WORKERS	256
+#define STOP_GRACE_SEC	30	/* SIGKILL workers still busy after this */
+
+static volatile sig_atomic_t stopping;
+
+/* The CGI io: environment, stdin, stdout. */
+static long
+cgi_read(void *ctx, char *p, size_t n)
+{
+	(void)ctx;
+	for (;;) {
+		ssize_t k = read(STDIN_FILENO, p, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		return (long)k;
+	}
+}
+
+static int
+cgi_write(void *ctx, const char *p, size_t n)
+{
+	(void)ctx;
+	return fwrite(p, 1, n, stdout) == n ? 0 : -1;
+}
+
+static const char *
+cgi_env(void *ctx, const char *name)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+/* The FastCGI io, over one FCGX_Request. */
+static long
+fcgi_read(void *ctx, char *p, size_t n)
+{
+	FCGX_Request *fr = ctx;
+
+	if (n > 1 << 30)
+		n = 1 << 30;
+	return FCGX_GetStr(p, (int)n, fr->in);
+}
+
+static int
+fcgi_write(void *ctx, const char *p, size_t n)
+{
+	FCGX_Request *fr = ctx;
+
+	while (n > 0) {
+		int chunk = n > 1 << 30 ? 1 << 30 : (int)n;
+
+		if (FCGX_PutStr(p, chunk, fr->out) != chunk)
+			return -1;
+		p += chunk;
+		n -= (size_t)chunk;
+	}
+	return 0;
+}
+
+static const char *
+fcgi_env(void *ctx, const char *name)
+{
+	FCGX_Request *fr = ctx;
+
+	return FCGX_GetParam(name, fr->envp);
+}
+
+/* Serves one request over io, then logs it. */
+static void
+serve(struct io *io)
+{
+	struct request r;
+
+	req_init(&r, io);
+	router_dispatch(&r);
+	router_log(&r);
+	req_free(&r);
+}
+
+/* Sets flags when a worker is asked to stop; the accept in progress
+ * (if any) is interrupted. */
+static void
+on_worker_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+	FCGX_ShutdownPending();
+}
+
+/* Installs handler for sig without SA_RESTART. */
+static void
+set_signal(int sig, void (*fn)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
+/* The FastCGI loop of one process on listening socket fd; returns the
+ * exit status. */
+static int
+fcgi_loop(int fd)
+{
+	FCGX_Request	fr;
+	sigset_t	term;
+	struct io	io = { fcgi_read, fcgi_write, fcgi_env, &fr };
+
+	set_signal(SIGTERM, on_worker_term);
+	set_signal(SIGINT, on_worker_term);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGINT);
+	if (FCGX_Init() != 0) {
+		log_msg("FCGX_Init failed");
+		return 1;
+	}
+	if (FCGX_InitRequest(&fr, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_msg("FCGX_InitRequest failed");
+		return 1;
+	}
+	while (!stopping) {
+		if (FCGX_Accept_r(&fr) < 0)
+			break;
+		/* A stop asked for now waits until this request is done. */
+		sigprocmask(SIG_BLOCK, &term, NULL);
+		serve(&io);
+		FCGX_Finish_r(&fr);
+		sigprocmask(SIG_UNBLOCK, &term, NULL);
+	}
+	FCGX_Free(&fr, 1);
+	db_close();
+	return 0;
+}
+
+/* Opens the listening socket for "unix:PATH" or "HOST:PORT" (HOST may be
+ * empty: loopback). Returns the descriptor, or -1 after a message. */
+static int
+open_listener(const char *spec)
+{
+	int fd, one = 1;
+
+	if (strncmp(spec, "unix:", 5) == 0) {
+		struct sockaddr_un	sun;
+		const char		*path = spec + 5;
+		mode_t			old;
+
+		if (strlen(path) >= sizeof(sun.sun_path) || *path == '\0') {
+			fprintf(stderr, "pmb.fcgi: bad socket path: %s\n", path);
+			return -1;
+		}
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		strcpy(sun.sun_path, path);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0) {
+			perror("pmb.fcgi: socket");
+			return -1;
+		}
+		unlink(path);
+		old = umask(0117);	/* the socket is made mode 0660 */
+		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+			umask(old);
+			fprintf(stderr, "pmb.fcgi: bind %s: %s\n", path,
+			    strerror(errno));
+			close(fd);
+			return -1;
+		}
+		umask(old);
+		chmod(path, 0660);
+	} else {
+		struct addrinfo	hints, *res;
+		char		host[256];
+		const char	*colon = strrchr(spec, ':'), *port;
+		int		rc;
+
+		if (colon == NULL) {
+			port = spec;
+			host[0] = '\0';
+		} else {
+			size_t hn = (size_t)(colon - spec);
+
+			if (hn >= sizeof(host))
+				return -1;
+			memcpy(host, spec, hn);
+			host[hn] = '\0';
+			port = colon + 1;
+		}
+		if (host[0] == '[') {	/* [::1]:9000 */
+			size_t hl = strlen(host);
+
+			if (hl < 2 || host[hl - 1] != ']')
+				return -1;
+			memmove(host, host + 1, hl - 2);
+			host[hl - 2] = '\0';
+		}
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_NUMERICSERV;
+		rc = getaddrinfo(host[0] ? host : "127.0.0.1", port, &hints,
+		    &res);
+		if (rc != 0) {
+			fprintf(stderr, "pmb.fcgi: %s: %s\n", spec,
+			    gai_strerror(rc));
+			return -1;
+		}
+		fd = socket(res->ai_family, SOCK_STREAM, 0);
+		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one)) < 0 || bind(fd, res->ai_addr,
+		    res->ai_addrlen) < 0) {
+			fprintf(stderr, "pmb.fcgi: bind %s: %s\n", spec,
+			    strerror(errno));
+			freeaddrinfo(res);
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		freeaddrinfo(res);
+	}
+	if (listen(fd, 1024) < 0) {
+		perror("pmb.fcgi: listen");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Forks one worker on fd; returns its pid, or -1. */
+static pid_t
+spawn_worker(int fd, const sigset_t *oldmask)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	_exit(fcgi_loop(fd));
+}
+
+/* Runs the supervisor: keeps n workers alive on fd until SIGTERM or
+ * SIGINT. Returns the exit status. */
+static int
+supervise(int fd, int n, const char *unix_path)
+{
+	pid_t		 pids[MAX_WORKERS];
+	sigset_t	 set, old;
+	int		 alive = 0;
+	struct timespec	 tick = { 1, 0 };
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	for (int i = 0; i < n; i++)
+		if ((pids[i] = spawn_worker(fd, &old)) > 0)
+			alive++;
+	log_msg("pmb.fcgi: serving with %d workers", alive);
+
+	while (!stopping) {
+		int	sig = sigtimedwait(&set, NULL, &tick);
+		pid_t	pid;
+		int	status;
+
+		if (sig == SIGTERM || sig == SIGINT) {
+			stopping = 1;
+			break;
+		}
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			for (int i = 0; i < n; i++)
+				if (pids[i] == pid) {
+					log_msg("pmb.fcgi: worker %d ended "
+					    "(%s %d); replacing it", (int)pid,
+					    WIFSIGNALED(status) ? "signal" :
+					    "status", WIFSIGNALED(status) ?
+					    WTERMSIG(status) :
+					    WEXITSTATUS(status));
+					pids[i] = -1;
+				}
+		for (int i = 0; i < n; i++)
+			if (pids[i] <= 0)
+				pids[i] = spawn_worker(fd, &old);
+	}
+
+	log_msg("pmb.fcgi: stopping; letting requests in flight finish");
+	close(fd);
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	for (int waited = 0; ; waited++) {
+		int left = 0;
+
+		for (int i = 0; i < n; i++) {
+			if (pids[i] > 0 && waitpid(pids[i], NULL, WNOHANG) ==
+			    pids[i])
+				pids[i] = -1;
+			if (pids[i] > 0)
+				left++;
+		}
+		if (left == 0)
+			break;
+		if (waited == STOP_GRACE_SEC * 10) {
+			log_msg("pmb.fcgi: %d workers still busy; killing",
+			    left);
+			for (int i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGKILL);
+		}
+		usleep(100000);
+	}
+	if (unix_path != NULL)
+		unlink(unix_path);
+	log_msg("pmb.fcgi: stopped");
+	return 0;
+}
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: pmb.fcgi [--config FILE] [--listen unix:PATH|HOST:PORT "
+	    "[--workers N]]\n"
+	    "Serves Pick My Brain as CGI, as FastCGI on a spawner's socket, "
+	    "or on its own\nsocket with pre-forked workers (--listen). "
+	    "The settings file comes from\n--config or $PMB_CONFIG.\n", f);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char	*config = NULL, *listen_spec = NULL, *lfds;
+	int		 workers = 2, workers_set = 0;
+	char		 err[512];
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config = argv[++i];
+		else if (!strcmp(argv[i], "--listen") && i + 1 < argc)
+			listen_spec = argv[++i];
+		else if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
+			int64_t w;
+
+			if (!parse_int64(argv[++i], 1, MAX_WORKERS, &w)) {
+				fprintf(stderr, "pmb.fcgi: --workers takes "
+				    "1 to %d\n", MAX_WORKERS);
+				return 2;
+			}
+			workers = (int)w;
+			workers_set = 1;
+		} else if (!strcmp(argv[i], "--help") ||
+		    !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "pmb.fcgi: sodium_init failed\n");
+		return 1;
+	}
+	if (!conf_load(config, err, sizeof(err)) ||
+	    !tmpl_load(conf.template_dir, err, sizeof(err)) ||
+	    !token_keys_load(conf.key_file, err, sizeof(err))) {
+		fprintf(stderr, "pmb.fcgi: %s\n", err);
+		return 1;
+	}
+
+	if (listen_spec != NULL) {
+		int fd = open_listener(listen_spec);
+
+		if (fd < 0)
+			return 1;
+		return supervise(fd, workers, strncmp(listen_spec, "unix:",
+		    5) == 0 ? listen_spec + 5 : NULL);
+	}
+	/* systemd socket activation: the socket is descriptor 3. */
+	if ((lfds = getenv("LISTEN_FDS")) != NULL && atoi(lfds) >= 1) {
+		const char *lpid = getenv("LISTEN_PID");
+
+		if (lpid == NULL || atol(lpid) == (long)getpid()) {
+			unsetenv("LISTEN_FDS");
+			unsetenv("LISTEN_PID");
+			if (workers_set)
+				return supervise(3, workers, NULL);
+			return fcgi_loop(3);
+		}
+	}
+	if (!FCGX_IsCGI())
+		return fcgi_loop(0);
+
+	/* Plain CGI: one request. */
+	{
+		struct io io = { cgi_read, cgi_write, cgi_env, NULL };
+
+		serve(&io);
+		fflush(stdout);
+		db_close();
+	}
+	return 0;
+}

@@ -1,0 +1,118 @@
+/* page.c: the layout, the variables every page shares, error pages. */
+#include <string.h>
+
+#include "conf.h"
+#include "page.h"
+
+void
+page_vars(struct request *r, struct tvars *tv)
+{
+	struct buf b;
+
+	tv_set(tv, "site_name", conf.site_name);
+	tv_set(tv, "consultant_name", conf.consultant_name);
+	tv_set(tv, "offer_title", conf.offer_title);
+	tv_set(tv, "offer_intro", conf.offer_intro);
+	tv_set(tv, "currency", conf.currency);
+	buf_init(&b);
+	fmt_money(&b, conf.price);
+	tv_set(tv, "price", req_keep(r, buf_take(&b)));
+	tv_set(tv, "answer_hours", req_printf(r, "%lld",
+	    (long long)conf.answer_hours));
+	tv_set(tv, "guarantee_days", req_printf(r, "%lld",
+	    (long long)conf.guarantee_days));
+	tv_set(tv, "admin_email", conf.admin_email);
+	tv_set(tv, "payment_instructions", conf.payment_instructions);
+	buf_init(&b);
+	fmt_year(&b, now_unix());
+	tv_set(tv, "year", req_keep(r, buf_take(&b)));
+}
+
+/* Answers a minimal page when templates cannot be used. */
+static void
+page_bare(struct request *r, int status, const char *msg)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_puts(&b, "<!doctype html><meta charset=utf-8><title>");
+	html_escape(&b, http_reason(status));
+	buf_puts(&b, "</title><p>");
+	html_escape(&b, msg);
+	buf_puts(&b, "</p>\n");
+	http_open(r, status, "text/html; charset=utf-8");
+	http_write(r, b.data, b.len);
+	buf_free(&b);
+}
+
+void
+page_render(struct request *r, int status, const char *title,
+    const char *body, struct tvars *tv)
+{
+	struct buf	inner, page;
+
+	if (tv_get(tv, "site_name") == NULL)
+		page_vars(r, tv);
+	tv_set(tv, "title", title);
+	buf_init(&inner);
+	buf_init(&page);
+	if (!tmpl_render(&inner, body, tv)) {
+		page_bare(r, 500, "This page cannot be shown right now.");
+		goto out;
+	}
+	tv_set(tv, "body", inner.data);
+	if (!tmpl_render(&page, "layout.html", tv)) {
+		page_bare(r, 500, "This page cannot be shown right now.");
+		goto out;
+	}
+	http_open(r, status, "text/html; charset=utf-8");
+	http_write(r, page.data, page.len);
+out:
+	tv_set(tv, "body", NULL);
+	buf_free(&inner);
+	buf_free(&page);
+}
+
+void
+page_error(struct request *r, int status, const char *title,
+    const char *message)
+{
+	struct tvars tv = { .n = 0 };
+
+	if (r->opened)
+		return;
+	page_vars(r, &tv);
+	tv_set(&tv, "status", req_printf(r, "%d", status));
+	tv_set(&tv, "message", message);
+	page_render(r, status, title, "error.html", &tv);
+}
+
+void
+page_fail(struct request *r)
+{
+	page_error(r, 500, "Something went wrong on our side",
+	    "Nothing was saved. Please try again in a minute; if it keeps "
+	    "happening, write to us and we will sort it out.");
+}
+
+void
+page_unavailable(struct request *r)
+{
+	http_header(r, "Retry-After", "30");
+	page_error(r, 503, "We will be right back",
+	    "The service cannot save or show orders right now. Nothing you "
+	    "sent was half-saved: please try again in a minute.");
+}
+
+void
+page_form_vars(struct request *r, struct tvars *tv, const struct field *f,
+    size_t nf)
+{
+	for (size_t i = 0; i < nf; i++) {
+		const char *v = r->fields ? r->fields[i].value : "";
+		const char *e = r->fields ? r->fields[i].error : NULL;
+
+		tv_set(tv, f[i].name, v);
+		tv_set(tv, req_printf(r, "err_%s", f[i].name), e);
+	}
+}

@@ -1,0 +1,31 @@
+/* page.h: rendering whole pages in the site's layout. */
+#ifndef PMB_PAGE_H
+#define PMB_PAGE_H
+
+#include "http.h"
+#include "tmpl.h"
+
+/* Sets the variables every page may use (site name, price, ...). */
+void	 page_vars(struct request *, struct tvars *);
+/* Renders template body inside layout.html and sends it with status.
+ * On a missing template, answers a plain 500 page. */
+void	 page_render(struct request *, int status, const char *title,
+	    const char *body, struct tvars *);
+/* Answers an error page that says what was wrong. */
+void	 page_error(struct request *, int status, const char *title,
+	    const char *message);
+/* Answers the 500 page after an internal failure (already logged). */
+void	 page_fail(struct request *);
+/* Answers 503: the store cannot be used right now. */
+void	 page_unavailable(struct request *);
+
+/* Puts the error of field i (or "") into vars as err_NAME, and its value
+ * as NAME, for re-rendering a form. */
+void	 page_form_vars(struct request *, struct tvars *,
+	    const struct field *, size_t);
+
+/* Pages, one function per route (see router.c). */
+void	 page_home(struct request *);
+void	 page_healthz(struct request *);
+
+#endif

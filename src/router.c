@@ -1,0 +1,247 @@
+/* router.c: every URL of the site in one table, and the front-line gate
+ * that runs before any handler: route (404), method (405), body size
+ * (413), parsing (400), store (503), fields (400). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "db.h"
+#include "page.h"
+#include "router.h"
+
+#define FIELDS(a) a, ARRAY_LEN(a)
+#define NOFIELDS NULL, 0
+
+/* The dispatch table: find any page by its URL here. */
+static const struct route routes[] = {
+	{ "/", M_GET, page_home, NOFIELDS, 0 },
+	{ "/healthz", M_GET, page_healthz, NOFIELDS, R_DB | R_NOSTORE },
+};
+
+/* Matches path against pattern; on a match returns 1 and puts the
+ * wildcard's segment (if any) in *arg (to free). */
+static int
+route_match(const char *pattern, const char *path, char **arg)
+{
+	*arg = NULL;
+	while (*pattern != '\0' && *path != '\0') {
+		if (*pattern == '*') {
+			const char *end = strchr(path, '/');
+
+			if (end == NULL)
+				end = path + strlen(path);
+			if (end == path)
+				return 0;
+			free(*arg);
+			*arg = xstrndup(path, (size_t)(end - path));
+			path = end;
+			pattern++;
+			continue;
+		}
+		if (*pattern != *path)
+			break;
+		pattern++;
+		path++;
+	}
+	if (*pattern == '\0' && *path == '\0')
+		return 1;
+	free(*arg);
+	*arg = NULL;
+	return 0;
+}
+
+/* Derives the request's path from REQUEST_URI (or PATH_INFO). Returns
+ * 0, or 400 when it is malformed. */
+static int
+req_path(struct request *r)
+{
+	const char	*uri = req_env(r, "REQUEST_URI");
+	size_t		 n;
+
+	if (uri == NULL || *uri == '\0') {
+		uri = req_env(r, "PATH_INFO");
+		if (uri == NULL || *uri == '\0')
+			uri = "/";
+	}
+	n = strcspn(uri, "?#");
+	if (n > HTTP_MAX_URI)
+		return 414;
+	if ((r->path = url_decode(uri, n, 0)) == NULL || has_ctl(r->path) ||
+	    r->path[0] != '/')
+		return 400;
+	return 0;
+}
+
+/* Answers an error found by the gate. */
+static void
+gate_error(struct request *r, int status, const char *why)
+{
+	switch (status) {
+	case 404:
+		page_error(r, 404, "Page not found", "There is no page at "
+		    "this address. If you followed a link from an email, "
+		    "check that the whole link was copied.");
+		break;
+	case 405:
+		page_error(r, 405, "Method not allowed", why);
+		break;
+	case 413:
+		page_error(r, 413, "Too much to send", why);
+		break;
+	case 414:
+		page_error(r, 414, "Address too long", "The address of this "
+		    "request is too long.");
+		break;
+	case 415:
+		page_error(r, 415, "Unsupported form", why);
+		break;
+	default:
+		page_error(r, 400, "Bad request", why);
+		break;
+	}
+}
+
+/* Answers 400 with the invalid fields listed (for non-form routes). */
+static void
+gate_fields(struct request *r, const struct route *rt)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_puts(&b, "Some of what was sent is not valid:");
+	for (size_t i = 0; i < rt->nfields; i++)
+		if (r->fields[i].error != NULL)
+			buf_printf(&b, " %s", r->fields[i].error);
+	page_error(r, 400, "Bad request", req_keep(r, buf_take(&b)));
+}
+
+int
+router_dispatch(struct request *r)
+{
+	const struct route	*rt = NULL;
+	const char		*m = req_env(r, "REQUEST_METHOD");
+	const char		*why = NULL;
+	unsigned		 allow = 0, want;
+	int			 rc;
+
+	r->remote_addr = req_env(r, "REMOTE_ADDR");
+	if (r->remote_addr == NULL)
+		r->remote_addr = "";
+	r->method = m != NULL ? m : "GET";
+	if ((rc = req_path(r)) != 0) {
+		gate_error(r, rc, "The address holds malformed "
+		    "percent-encoding or text that is not valid UTF-8.");
+		return r->status;
+	}
+	/* The web server refused the body already (conf/nginx*.conf). */
+	if ((why = req_env(r, "PMB_GATE_ERROR")) != NULL &&
+	    strcmp(why, "413") == 0) {
+		gate_error(r, 413, "The request is larger than this site "
+		    "accepts.");
+		return r->status;
+	}
+	if (strcmp(r->method, "HEAD") == 0) {
+		r->head = 1;
+		want = M_GET;
+	} else if (strcmp(r->method, "GET") == 0)
+		want = M_GET;
+	else if (strcmp(r->method, "POST") == 0)
+		want = M_POST;
+	else
+		want = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+		char *arg;
+
+		if (!route_match(routes[i].pattern, r->path, &arg))
+			continue;
+		allow |= routes[i].method;
+		if (rt == NULL && routes[i].method == want) {
+			rt = &routes[i];
+			r->arg = arg;
+		} else
+			free(arg);
+	}
+	if (allow == 0) {
+		gate_error(r, 404, NULL);
+		return r->status;
+	}
+	if (rt == NULL) {
+		http_header(r, "Allow", (allow & M_GET) && (allow & M_POST) ?
+		    "GET, HEAD, POST" : (allow & M_GET) ? "GET, HEAD" : "POST");
+		gate_error(r, 405, "This address does not answer that kind "
+		    "of request.");
+		return r->status;
+	}
+	r->route = rt;
+	if (rt->flags & R_NOSTORE)
+		r->nostore = 1;
+	if ((rc = req_parse(r, &why)) != 0) {
+		gate_error(r, rc, why);
+		return r->status;
+	}
+	if ((rt->flags & R_DB) && db_handle() == NULL) {
+		char err[256];
+
+		if (!db_open(conf.database, 0, err, sizeof(err)) ||
+		    !db_check_version(err, sizeof(err))) {
+			log_msg("db: %s", err);
+			db_close();
+			page_unavailable(r);
+			return r->status;
+		}
+	}
+	req_validate(r, rt->fields, rt->nfields);
+	if (r->nerrors > 0 && !(rt->flags & R_FORM)) {
+		gate_fields(r, rt);
+		return r->status;
+	}
+	rt->handler(r);
+	if (db_handle() != NULL && !sqlite3_get_autocommit(db_handle())) {
+		log_msg("db: a handler left a transaction open");
+		db_rollback();
+	}
+	if (!r->opened) {
+		log_msg("handler for %s answered nothing", rt->pattern);
+		page_fail(r);
+	}
+	return r->status;
+}
+
+void
+router_log(const struct request *r)
+{
+	struct buf	 b;
+	const char	*p;
+
+	if (!conf.log_requests)
+		return;
+	buf_init(&b);
+	if (r->path == NULL)
+		buf_puts(&b, "-");
+	else if (r->route != NULL && (r->route->flags & R_SECRET) &&
+	    r->arg != NULL && (p = strstr(r->path, r->arg)) != NULL) {
+		buf_append(&b, r->path, (size_t)(p - r->path));
+		buf_puts(&b, "[token]");
+		buf_puts(&b, p + strlen(r->arg));
+	} else {
+		/* Unknown paths: mask any long segment, it may be a token. */
+		for (p = r->path; *p != '\0';) {
+			size_t n = strcspn(p + 1, "/") + 1;
+
+			if (n > 24)
+				buf_puts(&b, "/[masked]");
+			else
+				buf_append(&b, p, n);
+			p += n;
+		}
+	}
+	for (size_t i = 0; i < b.len; i++)
+		if ((unsigned char)b.data[i] < 0x20 || b.data[i] == 0x7f ||
+		    b.data[i] == ' ')
+			b.data[i] = '?';
+	log_msg("%s %s %d %.1fms", r->method ? r->method : "-", b.data,
+	    r->status, now_ms() - r->t0);
+	buf_free(&b);
+}

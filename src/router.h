@@ -1,0 +1,37 @@
+/* router.h: the dispatch table and the front-line gate. */
+#ifndef PMB_ROUTER_H
+#define PMB_ROUTER_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+#define M_GET	0x01	/* also answers HEAD */
+#define M_POST	0x02
+
+#define R_DB		0x01	/* needs the database */
+#define R_SECRET	0x02	/* the path's wildcard is a secret: mask it */
+#define R_FORM		0x04	/* the handler re-renders its own form when
+				   fields are invalid; otherwise the gate
+				   answers 400 */
+#define R_NOSTORE	0x08	/* Cache-Control: no-store */
+#define R_ADMIN		0x10	/* staff only: needs a session */
+
+typedef void (*handler_fn)(struct request *);
+
+struct route {
+	const char		*pattern;	/* '*' matches one segment */
+	unsigned		 method;	/* one of M_GET, M_POST */
+	handler_fn		 handler;
+	const struct field	*fields;
+	size_t			 nfields;
+	unsigned		 flags;
+};
+
+/* Runs one request through the gate and its handler; always answers.
+ * Returns the status sent. */
+int	 router_dispatch(struct request *);
+/* Writes the request's log line (path with secrets masked). */
+void	 router_log(const struct request *);
+
+#endif

@@ -1,0 +1,239 @@
+/* token.c: signing and verifying links and cookies with libsodium. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "token.h"
+#include "util.h"
+
+#define TOKEN_VERSION	1
+#define MAX_KEYS	8
+/* version, key id, purpose, id (8), issued (4), expires (4). */
+#define TOKEN_BODY	19
+#define TOKEN_RAW	(TOKEN_BODY + crypto_auth_BYTES)
+
+struct key {
+	unsigned	 id;
+	unsigned char	 k[crypto_auth_KEYBYTES];
+};
+
+static struct key	keys[MAX_KEYS];
+static size_t		nkeys;
+
+void
+token_keys_clear(void)
+{
+	sodium_memzero(keys, sizeof(keys));
+	nkeys = 0;
+}
+
+void
+token_key_set(unsigned id, const unsigned char key[32])
+{
+	if (nkeys == MAX_KEYS)
+		return;
+	keys[nkeys].id = id;
+	memcpy(keys[nkeys].k, key, crypto_auth_KEYBYTES);
+	nkeys++;
+}
+
+/* Returns the key with id, or NULL. */
+static const struct key *
+key_find(unsigned id)
+{
+	for (size_t i = 0; i < nkeys; i++)
+		if (keys[i].id == id)
+			return &keys[i];
+	return NULL;
+}
+
+int
+token_keys_load(const char *path, char *err, size_t errsz)
+{
+	char	*text, *line, *next;
+	int	 lineno = 0;
+
+	token_keys_clear();
+	if ((text = read_file(path, NULL)) == NULL) {
+		snprintf(err, errsz, "%s: cannot read the key file "
+		    "(run \"pmbctl init\")", path);
+		return 0;
+	}
+	for (line = text; line != NULL && *line != '\0'; line = next) {
+		unsigned char	 k[crypto_auth_KEYBYTES];
+		size_t		 klen;
+		const char	*end;
+		char		*colon;
+		long		 id;
+
+		lineno++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (*line == '#' || *line == '\0')
+			continue;
+		id = strtol(line, &colon, 10);
+		if (colon == line || *colon != ':' || id < 1 || id > 255 ||
+		    sodium_base642bin(k, sizeof(k), colon + 1, strlen(colon + 1),
+		    NULL, &klen, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING)
+		    != 0 || *end != '\0' || klen != sizeof(k) ||
+		    key_find((unsigned)id) != NULL || nkeys == MAX_KEYS) {
+			snprintf(err, errsz, "%s:%d: expected ID:KEY with a "
+			    "unique id and a 32-byte base64url key", path,
+			    lineno);
+			sodium_memzero(text, strlen(text));
+			free(text);
+			token_keys_clear();
+			return 0;
+		}
+		token_key_set((unsigned)id, k);
+		sodium_memzero(k, sizeof(k));
+	}
+	sodium_memzero(text, strlen(text));
+	free(text);
+	if (nkeys == 0) {
+		snprintf(err, errsz, "%s: no key in the key file", path);
+		return 0;
+	}
+	return 1;
+}
+
+/* Writes v big-endian into n bytes at p. */
+static void
+put_be(unsigned char *p, uint64_t v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+}
+
+/* Reads n bytes big-endian at p. */
+static uint64_t
+get_be(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Computes the MAC of body (and state) with key k into tag. */
+static void
+token_mac(unsigned char tag[crypto_auth_BYTES], const unsigned char *body,
+    const char *state, const struct key *k)
+{
+	crypto_auth_hmacsha512256_state st;
+
+	crypto_auth_hmacsha512256_init(&st, k->k, sizeof(k->k));
+	crypto_auth_hmacsha512256_update(&st, body, TOKEN_BODY);
+	if (state != NULL)
+		crypto_auth_hmacsha512256_update(&st,
+		    (const unsigned char *)state, strlen(state));
+	crypto_auth_hmacsha512256_final(&st, tag);
+}
+
+int
+token_make(char out[TOKEN_TEXT_LEN + 1], unsigned purpose, int64_t id,
+    int64_t expires, const char *state)
+{
+	unsigned char raw[TOKEN_RAW];
+
+	if (nkeys == 0)
+		return 0;
+	raw[0] = TOKEN_VERSION;
+	raw[1] = (unsigned char)keys[0].id;
+	raw[2] = (unsigned char)purpose;
+	put_be(raw + 3, (uint64_t)id, 8);
+	put_be(raw + 11, (uint64_t)now_unix(), 4);
+	put_be(raw + 15, (uint64_t)expires, 4);
+	token_mac(raw + TOKEN_BODY, raw, state, &keys[0]);
+	sodium_bin2base64(out, TOKEN_TEXT_LEN + 1, raw, sizeof(raw),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return 1;
+}
+
+int
+token_parse(const char *s, struct token *t)
+{
+	const char	*end;
+	size_t		 n = strlen(s);
+
+	memset(t, 0, sizeof(*t));
+	if (n != TOKEN_TEXT_LEN ||
+	    sodium_base642bin(t->raw, sizeof(t->raw), s, n, NULL, &t->rawlen,
+	    &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	    *end != '\0' || t->rawlen != TOKEN_RAW ||
+	    t->raw[0] != TOKEN_VERSION || key_find(t->raw[1]) == NULL)
+		return 0;
+	t->key_id = t->raw[1];
+	t->purpose = t->raw[2];
+	t->id = (int64_t)get_be(t->raw + 3, 8);
+	t->issued = (int64_t)get_be(t->raw + 11, 4);
+	t->expires = (int64_t)get_be(t->raw + 15, 4);
+	return 1;
+}
+
+enum token_result
+token_verify(const struct token *t, unsigned purpose, const char *state)
+{
+	unsigned char	 tag[crypto_auth_BYTES];
+	const struct key *k;
+	int		 ok;
+
+	if (t->rawlen != TOKEN_RAW || (k = key_find(t->key_id)) == NULL)
+		return TOKEN_BAD;
+	token_mac(tag, t->raw, state, k);
+	ok = sodium_memcmp(tag, t->raw + TOKEN_BODY, sizeof(tag)) == 0;
+	sodium_memzero(tag, sizeof(tag));
+	if (!ok || t->purpose != purpose)
+		return TOKEN_BAD;
+	if (t->expires != 0 && now_unix() >= t->expires)
+		return TOKEN_EXPIRED;
+	return TOKEN_OK;
+}
+
+enum token_result
+token_check(const char *s, unsigned purpose, const char *state,
+    struct token *t)
+{
+	if (!token_parse(s, t))
+		return TOKEN_BAD;
+	return token_verify(t, purpose, state);
+}
+
+void
+sign_bytes(char *out, size_t outsz, const unsigned char *data, size_t n)
+{
+	unsigned char buf[256 + crypto_auth_BYTES];
+
+	if (n > 256 || nkeys == 0) {
+		*out = '\0';
+		return;
+	}
+	buf[0] = (unsigned char)keys[0].id;
+	memcpy(buf + 1, data, n);
+	crypto_auth(buf + 1 + n, buf, n + 1, keys[0].k);
+	sodium_bin2base64(out, outsz, buf, n + 1 + crypto_auth_BYTES,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(buf, sizeof(buf));
+}
+
+int
+unsign_bytes(const char *s, unsigned char *data, size_t n)
+{
+	unsigned char	 buf[256 + 1 + crypto_auth_BYTES];
+	size_t		 len;
+	const char	*end;
+	const struct key *k;
+
+	if (n > 256 || sodium_base642bin(buf, sizeof(buf), s, strlen(s), NULL,
+	    &len, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	    *end != '\0' || len != n + 1 + crypto_auth_BYTES ||
+	    (k = key_find(buf[0])) == NULL ||
+	    crypto_auth_verify(buf + 1 + n, buf, n + 1, k->k) != 0)
+		return 0;
+	memcpy(data, buf + 1, n);
+	sodium_memzero(buf, sizeof(buf));
+	return 1;
+}

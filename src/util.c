@@ -1,0 +1,443 @@
+/* util.c: memory, growable buffers, escaping, UTF-8 and time helpers. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+/* Aborts the process: used only when memory cannot be had. */
+static void
+oom(void)
+{
+	fputs("pmb: out of memory\n", stderr);
+	abort();
+}
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz ? sz : 1);
+
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		oom();
+	return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+void
+buf_init(struct buf *b)
+{
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	buf_init(b);
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->data != NULL)
+		b->data[0] = '\0';
+}
+
+/* Makes room for n more bytes plus the terminating NUL. */
+static void
+buf_grow(struct buf *b, size_t n)
+{
+	size_t need;
+
+	if (n > SIZE_MAX / 2 - b->len)
+		oom();
+	need = b->len + n + 1;
+	if (need <= b->cap)
+		return;
+	if (b->cap == 0)
+		b->cap = 256;
+	while (b->cap < need)
+		b->cap *= 2;
+	b->data = xrealloc(b->data, b->cap);
+}
+
+void
+buf_append(struct buf *b, const char *s, size_t n)
+{
+	buf_grow(b, n);
+	if (n > 0)
+		memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_puts(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
+
+void
+buf_putc(struct buf *b, char c)
+{
+	buf_append(b, &c, 1);
+}
+
+void
+buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list	ap2;
+	int	n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		return;
+	buf_grow(b, (size_t)n);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+char *
+buf_take(struct buf *b)
+{
+	char *s = b->data != NULL ? b->data : xstrdup("");
+
+	buf_init(b);
+	return s;
+}
+
+void
+html_escape(struct buf *b, const char *s)
+{
+	const char *start = s;
+
+	for (; *s != '\0'; s++) {
+		const char *rep;
+
+		switch (*s) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default: continue;
+		}
+		buf_append(b, start, (size_t)(s - start));
+		buf_puts(b, rep);
+		start = s + 1;
+	}
+	buf_append(b, start, (size_t)(s - start));
+}
+
+void
+url_escape(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		    c == '.' || c == '~')
+			buf_putc(b, (char)c);
+		else {
+			buf_putc(b, '%');
+			buf_putc(b, hex[c >> 4]);
+			buf_putc(b, hex[c & 15]);
+		}
+	}
+}
+
+int
+utf8_valid(const char *p, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t need;
+		uint32_t cp;
+
+		if (c == 0)
+			return 0;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			cp = c & 0x07;
+		} else
+			return 0;
+		if (n - i <= need)
+			return 0;
+		for (size_t k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		/* Overlong forms, surrogates and values past U+10FFFF. */
+		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += need + 1;
+	}
+	return 1;
+}
+
+int
+has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+int
+has_ctl_text(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') ||
+		    c == 0x7f)
+			return 1;
+	}
+	return 0;
+}
+
+size_t
+utf8_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+int
+parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char		*end;
+	long long	 v;
+
+	if (s == NULL || *s == '\0' || *s == ' ' || *s == '+')
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return 0;
+	*out = v;
+	return 1;
+}
+
+int
+parse_money(const char *s, int64_t *out)
+{
+	int64_t	whole = 0, frac = 0;
+	int	digits = 0, fdigits = 0;
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	for (; *s >= '0' && *s <= '9'; s++, digits++) {
+		if (whole > (INT64_MAX / 100 - 9) / 10)
+			return 0;
+		whole = whole * 10 + (*s - '0');
+	}
+	if (digits == 0)
+		return 0;
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9'; s++, fdigits++) {
+			if (fdigits == 2)
+				return 0;
+			frac = frac * 10 + (*s - '0');
+		}
+		if (fdigits == 0)
+			return 0;
+		if (fdigits == 1)
+			frac *= 10;
+	}
+	if (*s != '\0')
+		return 0;
+	*out = whole * 100 + frac;
+	return 1;
+}
+
+void
+fmt_money(struct buf *b, int64_t minor)
+{
+	if (minor < 0) {
+		buf_putc(b, '-');
+		minor = -minor;
+	}
+	buf_printf(b, "%" PRId64 ".%02" PRId64, minor / 100, minor % 100);
+}
+
+int64_t
+now_unix(void)
+{
+	const char	*t = getenv("PMB_TEST_NOW");
+	int64_t		 v;
+
+	if (t != NULL && parse_int64(t, 0, INT64_MAX, &v))
+		return v;
+	return (int64_t)time(NULL);
+}
+
+double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+/* Appends t formatted with strftime format fmt in UTC. Callers pass
+ * only literal formats. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static void
+fmt_utc(struct buf *b, int64_t t, const char *fmt)
+{
+	time_t		tt = (time_t)t;
+	struct tm	tm;
+	char		s[64];
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(s, sizeof(s), fmt, &tm) == 0) {
+		buf_puts(b, "?");
+		return;
+	}
+	buf_puts(b, s);
+}
+#pragma GCC diagnostic pop
+
+void
+fmt_time(struct buf *b, int64_t t)
+{
+	fmt_utc(b, t, "%e %b %Y, %H:%M UTC");
+}
+
+void
+fmt_year(struct buf *b, int64_t t)
+{
+	fmt_utc(b, t, "%Y");
+}
+
+void
+fmt_date(struct buf *b, int64_t t)
+{
+	fmt_utc(b, t, "%e %B %Y");
+}
+
+void
+fmt_iso(struct buf *b, int64_t t)
+{
+	fmt_utc(b, t, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+void
+log_msg(const char *fmt, ...)
+{
+	struct buf	b;
+	va_list		ap;
+
+	buf_init(&b);
+	fmt_iso(&b, (int64_t)time(NULL));
+	buf_putc(&b, ' ');
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	buf_putc(&b, '\n');
+	fwrite(b.data, 1, b.len, stderr);
+	fflush(stderr);
+	buf_free(&b);
+}
+
+char *
+read_file(const char *path, size_t *lenp)
+{
+	FILE		*f;
+	struct buf	 b;
+	char		 chunk[8192];
+	size_t		 n;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return NULL;
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	if (ferror(f)) {
+		fclose(f);
+		buf_free(&b);
+		return NULL;
+	}
+	fclose(f);
+	if (lenp != NULL)
+		*lenp = b.len;
+	return buf_take(&b);
+}

@@ -1,0 +1,76 @@
+/* util.h: memory, growable buffers, small string and time helpers. */
+#ifndef PMB_UTIL_H
+#define PMB_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocators that abort with a message on failure (as kcgi's kmalloc). */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+
+/* A growable byte buffer, always NUL-terminated. */
+struct buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+};
+
+void	 buf_init(struct buf *);
+void	 buf_free(struct buf *);
+void	 buf_reset(struct buf *);
+void	 buf_append(struct buf *, const char *, size_t);
+void	 buf_puts(struct buf *, const char *);
+void	 buf_putc(struct buf *, char);
+void	 buf_printf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 buf_vprintf(struct buf *, const char *, va_list);
+/* Hand the buffer's string to the caller; the buffer is reset. */
+char	*buf_take(struct buf *);
+
+/* Escapers: append s escaped for HTML text and attribute values. */
+void	 html_escape(struct buf *, const char *);
+/* Append s percent-encoded for a URL query value. */
+void	 url_escape(struct buf *, const char *);
+
+/* Returns 1 if the n bytes at s are valid UTF-8 with no NUL, else 0. */
+int	 utf8_valid(const char *, size_t);
+/* Returns 1 if s holds a control character (C0 or DEL), else 0. */
+int	 has_ctl(const char *);
+/* Returns 1 if s holds a control character other than tab, CR, LF. */
+int	 has_ctl_text(const char *);
+/* Number of Unicode code points in a valid UTF-8 string. */
+size_t	 utf8_len(const char *);
+
+/* Parses a decimal integer of the whole string into *out; 0 on error. */
+int	 parse_int64(const char *, int64_t min, int64_t max, int64_t *out);
+/* Parses "150" or "150.00" into minor units (2 places); 0 on error. */
+int	 parse_money(const char *, int64_t *out);
+/* Formats minor units as "150.00" into buf. */
+void	 fmt_money(struct buf *, int64_t minor);
+
+/* Current time in Unix seconds; PMB_TEST_NOW overrides (tests only). */
+int64_t	 now_unix(void);
+/* Monotonic milliseconds. */
+double	 now_ms(void);
+/* Formats Unix seconds as "2026-11-26 05:02 UTC" into buf. */
+void	 fmt_time(struct buf *, int64_t);
+/* Formats the year, and the date as "26 November 2026", into buf. */
+void	 fmt_year(struct buf *, int64_t);
+void	 fmt_date(struct buf *, int64_t);
+/* Formats Unix seconds as ISO-8601 "2026-11-26T05:02:37Z" into buf. */
+void	 fmt_iso(struct buf *, int64_t);
+
+/* Logging to stderr with a time stamp; never pass secrets. */
+void	 log_msg(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* Reads a whole file into a NUL-terminated string; NULL on error. */
+char	*read_file(const char *path, size_t *lenp);
+
+#endif

@@ -1,0 +1,347 @@
+"""pmbtest: the harness of Pick My Brain's CGI and HTTP tests.
+
+Runs the real programs: pmb.fcgi as CGI (environment + stdin), or behind
+real nginx on a loopback port with `pmb.fcgi --listen`; a fresh SQLite
+file and key in a temporary folder per run. Prints TAP.
+"""
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.parse
+
+BUILD = os.environ.get("PMB_BUILDDIR") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.environ.get("PMB_SRCDIR") or BUILD
+PMB = os.path.join(BUILD, "pmb.fcgi")
+PMBCTL = os.path.join(BUILD, "pmbctl")
+
+
+class Tap:
+    """Collects test points and prints them as TAP."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, detail=None):
+        self.n += 1
+        print(("ok" if cond else "not ok") + " %d - %s" % (self.n, name))
+        if not cond:
+            self.failed += 1
+            if detail is not None:
+                for line in str(detail).splitlines()[:40]:
+                    print("#   " + line)
+        sys.stdout.flush()
+        return cond
+
+    def eq(self, got, want, name):
+        return self.ok(got == want, name, "got %r, want %r" % (got, want))
+
+    def run(self, fn):
+        """Runs one test function; an exception is a failed point."""
+        try:
+            fn()
+        except Exception:
+            self.ok(False, fn.__name__ + " raised", traceback.format_exc())
+
+    def done(self):
+        print("1..%d" % self.n)
+        sys.stdout.flush()
+        return 1 if self.failed else 0
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers      # list of (name, value)
+        self.body = body            # bytes
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def __repr__(self):
+        return "<Response %d %r>" % (self.status, self.text[:300])
+
+
+def parse_cgi_output(out):
+    head, sep, body = out.partition(b"\r\n\r\n")
+    if not sep:
+        raise ValueError("no header/body separator in CGI output: %r" % out[:200])
+    headers = []
+    status = 200
+    for line in head.split(b"\r\n"):
+        k, _, v = line.decode("latin-1").partition(":")
+        v = v.strip()
+        if k.lower() == "status":
+            status = int(v.split()[0])
+        headers.append((k, v))
+    return Response(status, headers, body)
+
+
+class Site:
+    """A fresh site: settings, key and database in a temporary folder."""
+
+    def __init__(self, settings=None, users=None):
+        self.dir = tempfile.mkdtemp(prefix="pmb-test-")
+        self.db = os.path.join(self.dir, "pmb.db")
+        self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.sock = os.path.join(self.dir, "pmb.sock")
+        self.procs = []
+        conf = {
+            "database": self.db,
+            "key_file": os.path.join(self.dir, "pmb.key"),
+            "template_dir": os.path.join(SRC, "www", "templates"),
+            "base_url": self.base,
+            "mail_transport": "dir",
+            "mail_dir": os.path.join(self.dir, "mail"),
+            "admin_email": "consultant@example.com",
+            "mail_from": "Sam Carter <sam@example.com>",
+        }
+        conf.update(settings or {})
+        self.conf = conf
+        self.conf_path = os.path.join(self.dir, "pmb.conf")
+        self.write_conf()
+        os.makedirs(conf["mail_dir"], exist_ok=True)
+        self.ctl("init")
+        for name, pw in (users or {}).items():
+            self.ctl("user", "add", name, input=pw + "\n")
+
+    def write_conf(self):
+        with open(self.conf_path, "w") as f:
+            for k, v in self.conf.items():
+                f.write("%s = %s\n" % (k, v))
+
+    def env(self):
+        e = dict(os.environ)
+        e["PMB_CONFIG"] = self.conf_path
+        return e
+
+    def ctl(self, *args, input=None, check=True, env=None):
+        p = subprocess.run([PMBCTL] + list(args), input=input, capture_output=True,
+                           text=True, env=env or self.env(), timeout=120)
+        if check and p.returncode != 0:
+            raise RuntimeError("pmbctl %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
+        return p
+
+    # --- the database -------------------------------------------------
+    def sql(self, query, *params):
+        c = sqlite3.connect(self.db, timeout=10)
+        try:
+            return c.execute(query, params).fetchall()
+        finally:
+            c.close()
+
+    def sql1(self, query, *params):
+        rows = self.sql(query, *params)
+        return rows[0][0] if rows else None
+
+    def dump(self):
+        """Every row of every table, for before/after comparisons."""
+        c = sqlite3.connect(self.db, timeout=10)
+        try:
+            out = {}
+            for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                                  "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%fts%'"):
+                out[t] = c.execute("SELECT * FROM %s ORDER BY rowid" % t).fetchall()
+            return out
+        finally:
+            c.close()
+
+    # --- CGI ------------------------------------------------------------
+    def cgi(self, method, path, body=b"", headers=None, env=None, content_length=None,
+            content_type="application/x-www-form-urlencoded", remote="192.0.2.10"):
+        """Runs pmb.fcgi once as plain CGI and returns its Response."""
+        if isinstance(body, dict) or isinstance(body, list):
+            body = urllib.parse.urlencode(body)
+        if isinstance(body, str):
+            body = body.encode()
+        e = self.env()
+        for k in list(e):
+            if k.startswith("HTTP_"):
+                del e[k]
+        path_only, _, query = path.partition("?")
+        e.update({
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "REQUEST_METHOD": method,
+            "REQUEST_URI": path,
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": query,
+            "REMOTE_ADDR": remote,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": str(self.port),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+        })
+        if method == "POST" or body:
+            e["CONTENT_TYPE"] = content_type
+            e["CONTENT_LENGTH"] = str(len(body)) if content_length is None else content_length
+        for k, v in (headers or {}).items():
+            e["HTTP_" + k.upper().replace("-", "_")] = v
+        for k, v in (env or {}).items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
+        p = subprocess.run([PMB], input=body, capture_output=True, env=e, timeout=60)
+        self.last_stderr = p.stderr.decode("utf-8", "replace")
+        if p.returncode != 0:
+            raise RuntimeError("pmb.fcgi exited %d: %s" % (p.returncode, self.last_stderr))
+        return parse_cgi_output(p.stdout)
+
+    # --- nginx + pmb.fcgi --listen ----------------------------------------
+    def start(self, workers=2):
+        """Serves the site through nginx on a loopback port."""
+        self.log_path = os.path.join(self.dir, "pmb.log")
+        self.log = open(self.log_path, "ab")
+        self.server = subprocess.Popen(
+            [PMB, "--listen", "unix:" + self.sock, "--workers", str(workers)],
+            env=self.env(), stdout=self.log, stderr=self.log)
+        self.procs.append(self.server)
+        conf = subprocess.run(
+            ["sh", os.path.join(SRC, "scripts", "nginx-conf"), self.dir, str(self.port),
+             self.sock, str(self.conf.get("body_limit", 65536))],
+            capture_output=True, text=True, check=True).stdout
+        nconf = os.path.join(self.dir, "nginx.conf")
+        with open(nconf, "w") as f:
+            f.write(conf)
+        self.nginx = subprocess.Popen(["nginx", "-c", nconf, "-g", "daemon off;"],
+                                      stdout=self.log, stderr=self.log)
+        self.procs.append(self.nginx)
+        self.wait_up()
+
+    def wait_up(self, timeout=15):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                if os.path.exists(self.sock):
+                    r = self.get("/")
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("site did not come up: " + open(self.log_path).read()[-2000:])
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        if isinstance(body, (dict, list)):
+            body = urllib.parse.urlencode(body)
+        h = {"Host": "127.0.0.1:%d" % self.port}
+        if body is not None and method == "POST":
+            h["Content-Type"] = "application/x-www-form-urlencoded"
+        h.update(headers or {})
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            c.close()
+
+    def get(self, path, headers=None):
+        return self.request("GET", path, headers=headers)
+
+    def post(self, path, fields, headers=None):
+        return self.request("POST", path, body=fields, headers=headers)
+
+    def workers(self):
+        """The pids of the supervisor's worker processes."""
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.server.pid)],
+                             capture_output=True, text=True).stdout
+        return sorted(int(x) for x in out.split())
+
+    def stop(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.procs = []
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("PMB_KEEP_TEST_DIRS") is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def form_value(html, name):
+    """The value of the (first) input called name in html, or None."""
+    m = re.search(r'<input[^>]*name="%s"[^>]*>' % re.escape(name), html)
+    if not m:
+        return None
+    v = re.search(r'value="([^"]*)"', m.group(0))
+    return unescape(v.group(1)) if v else ""
+
+
+def unescape(s):
+    import html as _h
+    return _h.unescape(s)
+
+
+# --- a minimal FastCGI client, for talking to the socket directly -----------
+FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN, FCGI_STDOUT, FCGI_END = 1, 4, 5, 6, 3
+
+
+def fcgi_record(rtype, content, req_id=1):
+    return struct.pack("!BBHHBx", 1, rtype, req_id, len(content), 0) + content
+
+
+def fcgi_params(params):
+    out = b""
+    for k, v in params.items():
+        k, v = k.encode(), v.encode()
+        for n in (len(k), len(v)):
+            out += bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
+        out += k + v
+    return out
+
+
+def fcgi_read_response(sock, timeout=30):
+    """Reads records until END_REQUEST; returns the stdout bytes."""
+    sock.settimeout(timeout)
+    buf = b""
+    out = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return out, False
+        buf += chunk
+        while len(buf) >= 8:
+            _, rtype, _, clen, plen = struct.unpack("!BBHHB", buf[:7])
+            if len(buf) < 8 + clen + plen:
+                break
+            content = buf[8:8 + clen]
+            buf = buf[8 + clen + plen:]
+            if rtype == FCGI_STDOUT:
+                out += content
+            elif rtype == FCGI_END:
+                return out, True

@@ -1,0 +1,331 @@
+/* unit.c: unit tests of the parsers, escaping, templates, settings,
+ * tokens and migrations. Prints TAP. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "conf.h"
+#include "db.h"
+#include "http.h"
+#include "tmpl.h"
+#include "token.h"
+#include "util.h"
+#include "tap.h"
+
+/* Returns the escaped form of s (static buffer). */
+static const char *
+esc(const char *s)
+{
+	static struct buf b;
+
+	buf_reset(&b);
+	html_escape(&b, s);
+	return b.data ? b.data : "";
+}
+
+static void
+test_escape(void)
+{
+	struct buf b;
+
+	ok(!strcmp(esc("<script>alert('x')</script>"),
+	    "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"),
+	    "html_escape escapes tags and quotes");
+	ok(!strcmp(esc("a \"b\" & c"), "a &quot;b&quot; &amp; c"),
+	    "html_escape escapes attribute quotes and ampersands");
+	ok(!strcmp(esc("plain"), "plain"), "html_escape keeps plain text");
+	buf_init(&b);
+	url_escape(&b, "a b&c=d/é");
+	ok(!strcmp(b.data, "a%20b%26c%3Dd%2F%C3%A9"), "url_escape: %s", b.data);
+	buf_free(&b);
+}
+
+static void
+test_utf8(void)
+{
+	ok(utf8_valid("héllo", strlen("héllo")), "valid UTF-8 accepted");
+	ok(!utf8_valid("\xc3\x28", 2), "invalid continuation refused");
+	ok(!utf8_valid("\xc0\xaf", 2), "overlong form refused");
+	ok(!utf8_valid("\xed\xa0\x80", 3), "surrogate refused");
+	ok(!utf8_valid("\xf4\x90\x80\x80", 4), "past U+10FFFF refused");
+	ok(!utf8_valid("a\0b", 3), "NUL refused");
+	ok(!utf8_valid("\xe2\x82", 2), "truncated sequence refused");
+	ok(utf8_len("héllo") == 5, "utf8_len counts code points");
+}
+
+static void
+test_urlencoded(void)
+{
+	struct kv	*kv = NULL;
+	size_t		 n = 0;
+	const char	*why = NULL;
+	char		*d;
+	struct buf	 many;
+	int		 rc;
+
+	const char *q = "a=1&b=hello+world&c=%C3%A9&&d";
+
+	rc = parse_urlencoded(q, strlen(q), &kv, &n, 100, &why);
+	ok(rc == 0 && n == 4, "four pairs parsed (rc %d n %zu)", rc, n);
+	ok(n == 4 && !strcmp(kv[1].val, "hello world"), "plus is a space");
+	ok(n == 4 && !strcmp(kv[2].val, "é"), "percent-decoding to UTF-8");
+	ok(n == 4 && !strcmp(kv[3].key, "d") && !strcmp(kv[3].val, ""),
+	    "key without = has an empty value");
+	kv_free(kv, n);
+	kv = NULL;
+	n = 0;
+	ok(parse_urlencoded("x=%zz", 5, &kv, &n, 100, &why) < 0,
+	    "malformed percent-encoding refused");
+	kv_free(kv, n);
+	kv = NULL;
+	n = 0;
+	ok(parse_urlencoded("x=%4", 4, &kv, &n, 100, &why) < 0,
+	    "truncated percent-encoding refused");
+	kv_free(kv, n);
+	kv = NULL;
+	n = 0;
+	ok(parse_urlencoded("x=%ff%fe", 8, &kv, &n, 100, &why) < 0,
+	    "invalid UTF-8 after decoding refused");
+	kv_free(kv, n);
+	kv = NULL;
+	n = 0;
+	ok(parse_urlencoded("x=%00", 5, &kv, &n, 100, &why) < 0,
+	    "encoded NUL refused");
+	kv_free(kv, n);
+	kv = NULL;
+	n = 0;
+	buf_init(&many);
+	for (int i = 0; i < 1001; i++)
+		buf_printf(&many, "f%d=1&", i);
+	ok(parse_urlencoded(many.data, many.len, &kv, &n, HTTP_MAX_FIELDS,
+	    &why) < 0, "more than 1000 fields refused");
+	kv_free(kv, n);
+	buf_free(&many);
+	d = url_decode("%41%42c", 7, 0);
+	ok(d && !strcmp(d, "ABc"), "url_decode");
+	free(d);
+}
+
+static void
+test_cookies(void)
+{
+	struct kv	*kv = NULL;
+	size_t		 n = 0;
+	const char	*why;
+
+	ok(parse_cookies("a=1; b=two;c=3", &kv, &n, &why) == 0 && n == 3,
+	    "three cookies parsed");
+	ok(n == 3 && !strcmp(kv[1].key, "b") && !strcmp(kv[1].val, "two"),
+	    "cookie name and value");
+	kv_free(kv, n);
+	kv = NULL;
+	n = 0;
+	ok(parse_cookies("a=%zz", &kv, &n, &why) < 0,
+	    "malformed cookie refused");
+	kv_free(kv, n);
+	kv = NULL;
+	n = 0;
+	ok(parse_cookies("a=\xff", &kv, &n, &why) < 0,
+	    "invalid UTF-8 cookie refused");
+	kv_free(kv, n);
+}
+
+static void
+test_money(void)
+{
+	int64_t		v;
+	struct buf	b;
+
+	ok(parse_money("150.00", &v) && v == 15000, "150.00 is 15000");
+	ok(parse_money("99.5", &v) && v == 9950, "99.5 is 9950");
+	ok(parse_money("7", &v) && v == 700, "7 is 700");
+	ok(!parse_money("1.234", &v), "three decimals refused");
+	ok(!parse_money("-5", &v), "negative refused");
+	ok(!parse_money("12a", &v), "garbage refused");
+	ok(!parse_money("99999999999999999999", &v), "overflow refused");
+	buf_init(&b);
+	fmt_money(&b, 12345);
+	ok(!strcmp(b.data, "123.45"), "fmt_money");
+	buf_free(&b);
+	ok(parse_int64("42", 0, 100, &v) && v == 42, "parse_int64");
+	ok(!parse_int64("101", 0, 100, &v), "parse_int64 range");
+	ok(!parse_int64("4x", 0, 100, &v), "parse_int64 garbage");
+}
+
+static void
+test_templates(void)
+{
+	struct tvars	tv = { .n = 0 };
+	struct buf	b;
+	char		err[256];
+
+	ok(tmpl_add("t1", "<p title=\"{{a}}\">{{a}}</p>{{{raw}}}"
+	    "{{#yes}}Y{{/yes}}{{#no}}N{{/no}}{{^no}}!N{{/no}}{{! gone }}",
+	    err, sizeof(err)), "template compiles");
+	tv_set(&tv, "a", "<b>\"x\"</b>");
+	tv_set(&tv, "raw", "<i>ok</i>");
+	tv_set(&tv, "yes", "1");
+	tv_set(&tv, "no", "");
+	buf_init(&b);
+	ok(tmpl_render(&b, "t1", &tv), "template renders");
+	ok(b.data && !strcmp(b.data, "<p title=\"&lt;b&gt;&quot;x&quot;&lt;/b&gt;\">"
+	    "&lt;b&gt;&quot;x&quot;&lt;/b&gt;</p><i>ok</i>Y!N"),
+	    "escaped by default, raw when marked, sections: %s", b.data);
+	buf_free(&b);
+	ok(!tmpl_add("t2", "{{#a}}x", err, sizeof(err)),
+	    "unclosed section refused: %s", err);
+	ok(!tmpl_add("t3", "{{#a}}x{{/b}}", err, sizeof(err)),
+	    "mismatched section refused");
+	ok(!tmpl_add("t4", "{{a", err, sizeof(err)), "unclosed tag refused");
+	ok(!tmpl_add("t5", "{{a b}}", err, sizeof(err)), "bad name refused");
+	buf_init(&b);
+	ok(!tmpl_render(&b, "missing", &tv), "missing template reported");
+	buf_free(&b);
+	tmpl_free();
+}
+
+static void
+test_conf(void)
+{
+	char err[256];
+
+	ok(conf_parse("# comment\nsite_name = My Site \nprice = 99.50\n"
+	    "currency = EUR\nanswer_hours=24\nrefund_if_late = yes\n", "t.conf",
+	    err, sizeof(err)), "settings parse");
+	ok(!strcmp(conf.site_name, "My Site") && conf.price == 9950 &&
+	    !strcmp(conf.currency, "EUR") && conf.answer_hours == 24 &&
+	    conf.refund_if_late == 1, "settings values");
+	ok(conf.guarantee_days == 30 && conf.body_limit == 65536,
+	    "defaults for missing keys");
+	ok(!conf_parse("price = lots\n", "t.conf", err, sizeof(err)) &&
+	    strstr(err, "t.conf:1:") && strstr(err, "price"),
+	    "bad value names file:line: %s", err);
+	ok(!conf_parse("\n\nnope = 1\n", "t.conf", err, sizeof(err)) &&
+	    strstr(err, "t.conf:3:"), "unknown key names its line: %s", err);
+	ok(!conf_parse("currency = pounds\n", "t.conf", err, sizeof(err)),
+	    "bad currency refused");
+	ok(!conf_parse("base_url = ftp://x\n", "t.conf", err, sizeof(err)),
+	    "bad base_url refused");
+	ok(!conf_parse("mail_transport = pigeon\n", "t.conf", err,
+	    sizeof(err)), "bad transport refused");
+	ok(!conf_parse("body_limit = 10\n", "t.conf", err, sizeof(err)),
+	    "out-of-range number refused");
+	ok(conf_parse("base_url = https://x.example\n", "t.conf", err,
+	    sizeof(err)) && conf.https == 1, "https detected");
+	ok(conf_parse("", "t.conf", err, sizeof(err)), "empty file: defaults");
+}
+
+static void
+test_tokens(void)
+{
+	unsigned char	key[32], key2[32], data[32], back[32];
+	char		tok[TOKEN_TEXT_LEN + 1], bad[TOKEN_TEXT_LEN + 1];
+	char		sig[128];
+	struct token	t;
+
+	randombytes_buf(key, sizeof(key));
+	randombytes_buf(key2, sizeof(key2));
+	token_keys_clear();
+	token_key_set(1, key);
+	ok(token_make(tok, TOK_TRACK, 123, 0, NULL), "token made");
+	ok(strlen(tok) == TOKEN_TEXT_LEN, "token length %zu", strlen(tok));
+	ok(token_check(tok, TOK_TRACK, NULL, &t) == TOKEN_OK && t.id == 123,
+	    "token verifies with its id");
+	ok(token_check(tok, TOK_REFUND, NULL, &t) == TOKEN_BAD,
+	    "wrong purpose refused");
+	for (size_t i = 0; i < TOKEN_TEXT_LEN; i++) {
+		strcpy(bad, tok);
+		bad[i] = bad[i] == 'A' ? 'B' : 'A';
+		if (token_check(bad, TOK_TRACK, NULL, &t) != TOKEN_BAD)
+			break;
+		if (i == TOKEN_TEXT_LEN - 1)
+			ok(1, "every one-character change refused");
+	}
+	strcpy(bad, tok);
+	bad[10] = '\0';
+	ok(token_check(bad, TOK_TRACK, NULL, &t) == TOKEN_BAD,
+	    "truncated token refused");
+	ok(token_check("", TOK_TRACK, NULL, &t) == TOKEN_BAD,
+	    "empty token refused");
+	ok(token_make(tok, TOK_REFUND, 5, 1000, "open"),
+	    "token with state and expiry");
+	ok(token_check(tok, TOK_REFUND, "open", &t) == TOKEN_EXPIRED,
+	    "expired token reported as expired");
+	ok(token_check(tok, TOK_REFUND, "requested", &t) == TOKEN_BAD,
+	    "changed state kills the token");
+	/* Rotation: a new key signs, the old one still verifies. */
+	ok(token_make(tok, TOK_TRACK, 77, 0, NULL), "token by key 1");
+	token_keys_clear();
+	token_key_set(2, key2);
+	token_key_set(1, key);
+	ok(token_check(tok, TOK_TRACK, NULL, &t) == TOKEN_OK,
+	    "old key still verifies after rotation");
+	ok(token_make(bad, TOK_TRACK, 77, 0, NULL) && strcmp(bad, tok) &&
+	    token_check(bad, TOK_TRACK, NULL, &t) == TOKEN_OK && t.key_id == 2,
+	    "new key signs");
+	token_keys_clear();
+	token_key_set(2, key2);
+	ok(token_check(tok, TOK_TRACK, NULL, &t) == TOKEN_BAD,
+	    "removed key no longer verifies");
+	randombytes_buf(data, sizeof(data));
+	sign_bytes(sig, sizeof(sig), data, sizeof(data));
+	ok(unsign_bytes(sig, back, sizeof(back)) &&
+	    !memcmp(data, back, sizeof(data)), "signed bytes round trip");
+	sig[5] = sig[5] == 'A' ? 'B' : 'A';
+	ok(!unsign_bytes(sig, back, sizeof(back)), "tampered signature refused");
+	token_keys_clear();
+}
+
+static void
+test_migrations(void)
+{
+	char	path[] = "/tmp/pmb-unit-XXXXXX";
+	char	file[64], err[256];
+	int	fd = mkstemp(path);
+
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	snprintf(file, sizeof(file), "%s.db", path);
+	conf_parse("", "t", err, sizeof(err));
+	ok(db_open(file, DB_CREATE, err, sizeof(err)), "database opens");
+	ok(db_version() == 0, "new database at version 0");
+	ok(db_migrate(err, sizeof(err)) == db_known_version(),
+	    "all migrations applied");
+	ok(db_version() == db_known_version(), "user_version recorded");
+	ok(db_migrate(err, sizeof(err)) == 0, "second migrate applies none");
+	ok(db_check_version(err, sizeof(err)), "version check passes");
+	sqlite3_exec(db_handle(), "PRAGMA user_version = 999", NULL, NULL,
+	    NULL);
+	ok(!db_check_version(err, sizeof(err)) && strstr(err, "newer"),
+	    "newer database refused: %s", err);
+	ok(db_migrate(err, sizeof(err)) < 0, "migrate refuses newer database");
+	db_close();
+	unlink(file);
+	snprintf(file + strlen(file), sizeof(file) - strlen(file), "-wal");
+	unlink(file);
+	file[strlen(file) - 4] = '\0';
+	strcat(file, "-shm");
+	unlink(file);
+}
+
+int
+main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	test_escape();
+	test_utf8();
+	test_urlencoded();
+	test_cookies();
+	test_money();
+	test_templates();
+	test_conf();
+	test_tokens();
+	test_migrations();
+	conf_free();
+	return tap_done();
+}
