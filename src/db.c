@@ -199,6 +199,13 @@ db_vbind(sqlite3_stmt *s, const char *fmt, va_list ap)
 {
 	int i = 1, rc = SQLITE_OK;
 
+	if ((int)strlen(fmt) != sqlite3_bind_parameter_count(s)) {
+		log_msg("db: %zu values for %d parameters of \"%.60s\"",
+		    strlen(fmt), sqlite3_bind_parameter_count(s),
+		    sqlite3_sql(s));
+		return 0;
+	}
+
 	for (; *fmt != '\0' && rc == SQLITE_OK; fmt++, i++) {
 		const char	*t;
 		const void	*p;

@@ -61,6 +61,62 @@ req_printf(struct request *r, const char *fmt, ...)
 	return req_keep(r, buf_take(&b));
 }
 
+/* Returns 1 if ip is listed in the trusted_proxies setting. */
+static int
+proxy_trusted(const char *ip, size_t n)
+{
+	const char *p = conf.trusted_proxies;
+
+	while (*p != '\0') {
+		size_t k;
+
+		p += strspn(p, " ,");
+		k = strcspn(p, " ,");
+		if (k > 0 && k == n && strncmp(p, ip, n) == 0)
+			return 1;
+		p += k;
+	}
+	return 0;
+}
+
+const char *
+req_client_ip(struct request *r)
+{
+	const char	*xff, *end;
+
+	if (r->client_ip != NULL)
+		return r->client_ip;
+	r->client_ip = r->remote_addr;
+	if (!proxy_trusted(r->remote_addr, strlen(r->remote_addr)) ||
+	    (xff = req_env(r, "HTTP_X_FORWARDED_FOR")) == NULL)
+		return r->client_ip;
+	/* Walk X-Forwarded-For from the right, past trusted proxies. */
+	end = xff + strlen(xff);
+	while (end > xff) {
+		const char	*start = end;
+		size_t		 n;
+
+		while (start > xff && start[-1] != ',')
+			start--;
+		n = (size_t)(end - start);
+		while (n > 0 && *start == ' ')
+			start++, n--;
+		while (n > 0 && start[n - 1] == ' ')
+			n--;
+		if (n == 0 || n > 45)
+			break;
+		if (!proxy_trusted(start, n)) {
+			char *ip = req_keep(r, xstrndup(start, n));
+
+			if (!has_ctl(ip))
+				r->client_ip = ip;
+			break;
+		}
+		end = start > xff ? start - 1 : xff;
+	}
+	return r->client_ip;
+}
+
 const char *
 req_env(const struct request *r, const char *name)
 {
@@ -321,11 +377,18 @@ req_parse(struct request *r, const char **why)
 }
 
 size_t
-req_validate(struct request *r, const struct field *f, size_t nf)
+req_validate(struct request *r, const struct field *f)
 {
+	size_t nf = 0;
+
+	while (f != NULL && f[nf].name != NULL)
+		nf++;
 	free(r->fields);
-	r->fields = xcalloc(nf ? nf : 1, sizeof(*r->fields));
+	r->fields = NULL;
 	r->nerrors = 0;
+	if (nf == 0)
+		return 0;
+	r->fields = xcalloc(nf, sizeof(*r->fields));
 	for (size_t i = 0; i < nf; i++) {
 		const char	*v = req_param(r, f[i].name);
 		const char	*err = NULL;
@@ -354,8 +417,11 @@ req_validate(struct request *r, const struct field *f, size_t nf)
 			    "at least %zu.", f[i].label, n, f[i].minlen);
 		else if (f[i].check != NULL)
 			err = f[i].check(v);
-		if (err != NULL)
+		if (err != NULL) {
+			if (*err >= 'a' && *err <= 'z')
+				*(char *)err = (char)(*err - 'a' + 'A');
 			r->nerrors++;
+		}
 		r->fields[i].value = v;
 		r->fields[i].error = err;
 	}

@@ -64,6 +64,9 @@ struct request {
 	const char		*origin;
 	const char		*sec_fetch_site;
 	const char		*content_type;
+	const char		*client_ip;	/* see req_client_ip */
+	int			 csrf_ok;	/* POST: token and origin ok */
+	char			*csrf;		/* this browser's form token */
 
 	struct kv		*params;	/* query, then body */
 	size_t			 nparams;
@@ -119,12 +122,16 @@ const char *req_cookie(const struct request *, const char *);
 /* Returns the CGI variable name, or NULL. */
 const char *req_env(const struct request *, const char *);
 
+/* Returns the client's IP: REMOTE_ADDR, or from X-Forwarded-For when
+ * REMOTE_ADDR is a trusted proxy (setting trusted_proxies). */
+const char *req_client_ip(struct request *);
+
 /* Reads and parses the body and query; returns 0, or the HTTP status
  * to answer (400, 413, 415) with a reason in *why. */
 int	 req_parse(struct request *, const char **why);
-/* Validates the route's fields into req->fields; returns the number of
- * invalid fields. */
-size_t	 req_validate(struct request *, const struct field *, size_t);
+/* Validates the fields of a NULL-terminated table into req->fields;
+ * returns the number of invalid fields. */
+size_t	 req_validate(struct request *, const struct field *);
 
 /* Queues a header for the response, e.g. ("Location", url). */
 void	 http_header(struct request *, const char *name, const char *val);

@@ -105,10 +105,9 @@ page_unavailable(struct request *r)
 }
 
 void
-page_form_vars(struct request *r, struct tvars *tv, const struct field *f,
-    size_t nf)
+page_form_vars(struct request *r, struct tvars *tv, const struct field *f)
 {
-	for (size_t i = 0; i < nf; i++) {
+	for (size_t i = 0; f[i].name != NULL; i++) {
 		const char *v = r->fields ? r->fields[i].value : "";
 		const char *e = r->fields ? r->fields[i].error : NULL;
 

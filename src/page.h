@@ -19,13 +19,24 @@ void	 page_fail(struct request *);
 /* Answers 503: the store cannot be used right now. */
 void	 page_unavailable(struct request *);
 
-/* Puts the error of field i (or "") into vars as err_NAME, and its value
- * as NAME, for re-rendering a form. */
+/* Puts each field's value into vars as NAME and its error as err_NAME,
+ * for re-rendering a form. */
 void	 page_form_vars(struct request *, struct tvars *,
-	    const struct field *, size_t);
+	    const struct field *);
 
 /* Pages, one function per route (see router.c). */
 void	 page_home(struct request *);
 void	 page_healthz(struct request *);
+void	 page_ask(struct request *);
+void	 page_ask_submit(struct request *);
+void	 page_track(struct request *);
+void	 page_track_message(struct request *);
+void	 page_lost(struct request *);
+void	 page_lost_submit(struct request *);
+
+/* Field tables (NULL-terminated), an interface: see router.c. */
+extern const struct field ask_fields[];
+extern const struct field track_message_fields[];
+extern const struct field lost_fields[];
 
 #endif

@@ -6,17 +6,25 @@
 #include <string.h>
 
 #include "conf.h"
+#include "auth.h"
 #include "db.h"
 #include "page.h"
 #include "router.h"
 
-#define FIELDS(a) a, ARRAY_LEN(a)
-#define NOFIELDS NULL, 0
-
-/* The dispatch table: find any page by its URL here. */
+/* The dispatch table: find any page by its URL here. The URLs and the
+ * field names of the tables are interfaces: keep them. */
 static const struct route routes[] = {
-	{ "/", M_GET, page_home, NOFIELDS, 0 },
-	{ "/healthz", M_GET, page_healthz, NOFIELDS, R_DB | R_NOSTORE },
+	{ "/", M_GET, page_home, NULL, 0 },
+	{ "/healthz", M_GET, page_healthz, NULL, R_DB | R_NOSTORE },
+	{ "/ask", M_GET, page_ask, NULL, 0 },
+	{ "/ask", M_POST, page_ask_submit, ask_fields,
+	    R_DB | R_FORM | R_CSRF },
+	{ "/o/*", M_GET, page_track, NULL, R_DB | R_SECRET | R_NOSTORE },
+	{ "/o/*/messages", M_POST, page_track_message, track_message_fields,
+	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
+	{ "/lost", M_GET, page_lost, NULL, 0 },
+	{ "/lost", M_POST, page_lost_submit, lost_fields,
+	    R_DB | R_FORM | R_CSRF },
 };
 
 /* Matches path against pattern; on a match returns 1 and puts the
@@ -110,7 +118,7 @@ gate_fields(struct request *r, const struct route *rt)
 
 	buf_init(&b);
 	buf_puts(&b, "Some of what was sent is not valid:");
-	for (size_t i = 0; i < rt->nfields; i++)
+	for (size_t i = 0; rt->fields[i].name != NULL; i++)
 		if (r->fields[i].error != NULL)
 			buf_printf(&b, " %s", r->fields[i].error);
 	page_error(r, 400, "Bad request", req_keep(r, buf_take(&b)));
@@ -192,7 +200,15 @@ router_dispatch(struct request *r)
 			return r->status;
 		}
 	}
-	req_validate(r, rt->fields, rt->nfields);
+	if ((rt->flags & R_CSRF) && !(r->csrf_ok = csrf_check(r)) &&
+	    !(rt->flags & R_FORM)) {
+		page_error(r, 403, "Please reload the page", "This form "
+		    "could not be accepted because its security token was "
+		    "missing or had expired. Go back, reload the page and "
+		    "send it again.");
+		return r->status;
+	}
+	req_validate(r, rt->fields);
 	if (r->nerrors > 0 && !(rt->flags & R_FORM)) {
 		gate_fields(r, rt);
 		return r->status;

@@ -16,6 +16,8 @@
 				   answers 400 */
 #define R_NOSTORE	0x08	/* Cache-Control: no-store */
 #define R_ADMIN		0x10	/* staff only: needs a session */
+#define R_CSRF		0x20	/* POST checked for CSRF: 403 unless R_FORM,
+				   which handles req->csrf_ok itself */
 
 typedef void (*handler_fn)(struct request *);
 
@@ -23,8 +25,7 @@ struct route {
 	const char		*pattern;	/* '*' matches one segment */
 	unsigned		 method;	/* one of M_GET, M_POST */
 	handler_fn		 handler;
-	const struct field	*fields;
-	size_t			 nfields;
+	const struct field	*fields;	/* NULL-terminated, or NULL */
 	unsigned		 flags;
 };
 

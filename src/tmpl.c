@@ -300,6 +300,13 @@ tmpl_exists(const char *name)
 int
 tmpl_render(struct buf *out, const char *name, const struct tvars *tv)
 {
+	return tmpl_render_esc(out, name, tv, html_escape);
+}
+
+int
+tmpl_render_esc(struct buf *out, const char *name, const struct tvars *tv,
+    tmpl_escaper esc)
+{
 	const struct tmpl *t = tmpl_find(name);
 
 	if (t == NULL) {
@@ -315,8 +322,12 @@ tmpl_render(struct buf *out, const char *name, const struct tvars *tv)
 			buf_append(out, n->text, n->len);
 			break;
 		case N_VAR:
-			if ((v = tv_get(tv, n->name)) != NULL)
-				html_escape(out, v);
+			if ((v = tv_get(tv, n->name)) == NULL)
+				break;
+			if (esc != NULL)
+				esc(out, v);
+			else
+				buf_puts(out, v);
 			break;
 		case N_RAW:
 			if ((v = tv_get(tv, n->name)) != NULL)

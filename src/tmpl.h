@@ -33,6 +33,12 @@ int	 tmpl_exists(const char *name);
  * no such template. */
 int	 tmpl_render(struct buf *out, const char *name, const struct tvars *);
 
+/* As tmpl_render, but {{name}} goes through esc instead of the HTML
+ * escaper (NULL: inserted as it is, for plain text). */
+typedef void (*tmpl_escaper)(struct buf *, const char *);
+int	 tmpl_render_esc(struct buf *out, const char *name,
+	    const struct tvars *, tmpl_escaper esc);
+
 /* Sets key to val (not copied: it must outlive the render). */
 void	 tv_set(struct tvars *, const char *key, const char *val);
 /* Returns the value of key, or NULL. */

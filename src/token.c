@@ -237,3 +237,55 @@ unsign_bytes(const char *s, unsigned char *data, size_t n)
 	sodium_memzero(buf, sizeof(buf));
 	return 1;
 }
+
+/* Computes HMAC(k, label ":" data) into tag. */
+static void
+mac_text_raw(unsigned char tag[crypto_auth_BYTES], const struct key *k,
+    const char *label, const char *data)
+{
+	crypto_auth_hmacsha512256_state st;
+
+	crypto_auth_hmacsha512256_init(&st, k->k, sizeof(k->k));
+	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)label,
+	    strlen(label));
+	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)":", 1);
+	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)data,
+	    strlen(data));
+	crypto_auth_hmacsha512256_final(&st, tag);
+}
+
+void
+mac_text(char *out, size_t outsz, const char *label, const char *data)
+{
+	unsigned char tag[crypto_auth_BYTES];
+
+	if (nkeys == 0 || outsz < sodium_base64_ENCODED_LEN(sizeof(tag),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING)) {
+		if (outsz > 0)
+			*out = '\0';
+		return;
+	}
+	mac_text_raw(tag, &keys[0], label, data);
+	sodium_bin2base64(out, outsz, tag, sizeof(tag),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+int
+mac_text_verify(const char *tag, const char *label, const char *data)
+{
+	unsigned char	 want[crypto_auth_BYTES], got[crypto_auth_BYTES];
+	size_t		 len;
+	const char	*end;
+	int		 ok = 0;
+
+	if (sodium_base642bin(got, sizeof(got), tag, strlen(tag), NULL, &len,
+	    &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	    *end != '\0' || len != sizeof(got))
+		return 0;
+	for (size_t i = 0; i < nkeys; i++) {
+		mac_text_raw(want, &keys[i], label, data);
+		ok |= sodium_memcmp(want, got, sizeof(got)) == 0;
+	}
+	sodium_memzero(want, sizeof(want));
+	return ok;
+}

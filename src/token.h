@@ -62,4 +62,10 @@ void	 sign_bytes(char *out, size_t outsz, const unsigned char *data,
  * Returns 1, or 0 for anything not made by us. */
 int	 unsign_bytes(const char *s, unsigned char *data, size_t n);
 
+/* Writes base64url(HMAC(signing key, label ":" data)) into out (at least
+ * 64 bytes): a MAC of text, such as a CSRF token bound to a cookie. */
+void	 mac_text(char *out, size_t outsz, const char *label, const char *data);
+/* Returns 1 if tag is mac_text(label, data) under any loaded key. */
+int	 mac_text_verify(const char *tag, const char *label, const char *data);
+
 #endif

@@ -155,7 +155,9 @@ class Site:
     def sql(self, query, *params):
         c = sqlite3.connect(self.db, timeout=10)
         try:
-            return c.execute(query, params).fetchall()
+            rows = c.execute(query, params).fetchall()
+            c.commit()
+            return rows
         finally:
             c.close()
 
@@ -345,3 +347,72 @@ def fcgi_read_response(sock, timeout=30):
                 out += content
             elif rtype == FCGI_END:
                 return out, True
+
+
+class Browser:
+    """A client with a cookie jar, through nginx when the site runs there,
+    else as CGI."""
+
+    def __init__(self, site, remote="192.0.2.10", via=None):
+        self.site = site
+        self.cookies = {}
+        self.remote = remote
+        self.via = via or ("nginx" if site.procs else "cgi")
+
+    def _send(self, method, path, body=None, headers=None):
+        h = dict(headers or {})
+        if self.cookies:
+            h["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
+        if self.via == "nginx":
+            r = self.site.request(method, path, body=body, headers=h)
+        else:
+            r = self.site.cgi(method, path, body=body or b"", headers=h, remote=self.remote)
+        for sc in r.header_all("Set-Cookie"):
+            nv = sc.split(";", 1)[0]
+            k, _, v = nv.partition("=")
+            if "Max-Age=0" in sc or v == "":
+                self.cookies.pop(k.strip(), None)
+            else:
+                self.cookies[k.strip()] = v.strip()
+        return r
+
+    def get(self, path, headers=None):
+        return self._send("GET", path, headers=headers)
+
+    def post(self, path, fields, headers=None):
+        return self._send("POST", path, body=fields, headers=headers)
+
+    def form(self, path):
+        """GETs a page and returns (response, {hidden input: value})."""
+        r = self.get(path)
+        hidden = {}
+        for m in re.finditer(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', r.text):
+            hidden[m.group(1)] = unescape(m.group(2))
+        return r, hidden
+
+
+def track_path(location):
+    """The /o/TOKEN path of a Location header."""
+    m = re.search(r"(/o/[A-Za-z0-9_-]+)$", location or "")
+    return m.group(1) if m else None
+
+
+GOOD_QUESTION = {
+    "name": "Ada Baker",
+    "email": "ada@bakery.example",
+    "company": "Ada's Bakery",
+    "website": "adasbakery.example",
+    "topic": "Getting customers",
+    "question": "How do I get more people to try my sourdough on weekdays?",
+    "agree": "yes",
+}
+
+
+def ask(browser, **over):
+    """Fills and sends the question form; returns the POST's response."""
+    _, hidden = browser.form("/ask")
+    fields = dict(GOOD_QUESTION)
+    fields.update(hidden)
+    fields.update(over)
+    fields = {k: v for k, v in fields.items() if v is not None}
+    return browser.post("/ask", fields)

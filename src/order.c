@@ -1,0 +1,112 @@
+/* order.c: loading orders and the rows every change of one writes. */
+#include <string.h>
+
+#include "conf.h"
+#include "db.h"
+#include "order.h"
+#include "token.h"
+
+/* Returns column c as a request-owned string. */
+static char *
+col_str(struct request *r, sqlite3_stmt *s, int c)
+{
+	return req_strdup(r, db_text(s, c));
+}
+
+int
+order_load(struct request *r, int64_t id, struct order *o)
+{
+	sqlite3_stmt	*s = db_stmt(ST_ORDER_BY_ID);
+	int		 rc;
+
+	memset(o, 0, sizeof(*o));
+	if (s == NULL || !db_bind(s, "i", id))
+		return -1;
+	rc = db_step(ST_ORDER_BY_ID);
+	if (rc != DB_ROW) {
+		db_done(ST_ORDER_BY_ID);
+		return rc == DB_DONE ? 0 : -1;
+	}
+	o->id = sqlite3_column_int64(s, 0);
+	o->number = col_str(r, s, 1);
+	o->name = col_str(r, s, 2);
+	o->email = col_str(r, s, 3);
+	o->company = col_str(r, s, 4);
+	o->website = col_str(r, s, 5);
+	o->topic = col_str(r, s, 6);
+	o->price = sqlite3_column_int64(s, 7);
+	o->currency = col_str(r, s, 8);
+	o->status = col_str(r, s, 9);
+	o->created_at = sqlite3_column_int64(s, 10);
+	o->due_at = sqlite3_column_int64(s, 11);
+	o->paid_at = sqlite3_column_int64(s, 12);
+	o->answered_at = sqlite3_column_int64(s, 13);
+	o->answer_viewed_at = sqlite3_column_int64(s, 14);
+	o->refund_requested_at = sqlite3_column_int64(s, 15);
+	o->refunded_at = sqlite3_column_int64(s, 16);
+	o->cancelled_at = sqlite3_column_int64(s, 17);
+	o->followups_used = sqlite3_column_int64(s, 18);
+	o->last_answered_at = sqlite3_column_int64(s, 19);
+	o->rating = col_str(r, s, 20);
+	db_done(ST_ORDER_BY_ID);
+	return 1;
+}
+
+int
+order_history(int64_t order_id, const char *status, int64_t user_id,
+    const char *note)
+{
+	return (user_id > 0 ?
+	    db_run(ST_HISTORY_INSERT, "itiit", order_id, status, now_unix(),
+	    user_id, note) :
+	    db_run(ST_HISTORY_INSERT, "itint", order_id, status, now_unix(),
+	    note)) == DB_DONE;
+}
+
+int
+audit_log(struct request *r, int64_t user_id, const char *action,
+    int64_t order_id, const char *detail)
+{
+	const char *ip = r != NULL ? req_client_ip(r) : "";
+
+	if (user_id > 0 && order_id > 0)
+		return db_run(ST_AUDIT_INSERT, "iititt", now_unix(), user_id,
+		    action, order_id, ip, detail) == DB_DONE;
+	if (user_id > 0)
+		return db_run(ST_AUDIT_INSERT, "iitntt", now_unix(), user_id,
+		    action, ip, detail) == DB_DONE;
+	if (order_id > 0)
+		return db_run(ST_AUDIT_INSERT, "intitt", now_unix(), action,
+		    order_id, ip, detail) == DB_DONE;
+	return db_run(ST_AUDIT_INSERT, "intntt", now_unix(), action, ip,
+	    detail) == DB_DONE;
+}
+
+char *
+order_track_url(struct request *r, int64_t id)
+{
+	char tok[TOKEN_TEXT_LEN + 1];
+
+	if (!token_make(tok, TOK_TRACK, id, 0, NULL))
+		return NULL;
+	return req_printf(r, "%s/o/%s", conf.base_url, tok);
+}
+
+const char *
+order_status_label(const char *st)
+{
+	static const struct { const char *key, *label; } labels[] = {
+		{ "awaiting_payment", "Received, waiting for payment" },
+		{ "paid", "Paid, being answered" },
+		{ "answered", "Answered" },
+		{ "followup", "Follow-up being answered" },
+		{ "refund_requested", "Refund requested" },
+		{ "refunded", "Refunded" },
+		{ "cancelled", "Cancelled" },
+	};
+
+	for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+		if (strcmp(labels[i].key, st) == 0)
+			return labels[i].label;
+	return st;
+}

@@ -1,0 +1,39 @@
+/* order.h: an order as the pages see it, and the writes every change of
+ * an order makes (status history, audit). */
+#ifndef PMB_ORDER_H
+#define PMB_ORDER_H
+
+#include <stdint.h>
+
+#include "http.h"
+
+struct order {
+	int64_t	 id;
+	char	*number;		/* PMB-000123 */
+	char	*name, *email, *company, *website, *topic;
+	int64_t	 price;			/* minor units */
+	char	*currency;
+	char	*status;
+	int64_t	 created_at, due_at, paid_at, answered_at, answer_viewed_at;
+	int64_t	 refund_requested_at, refunded_at, cancelled_at;
+	int64_t	 followups_used, last_answered_at;
+	char	*rating;
+};
+
+/* Loads order id into o, strings owned by the request. Returns 1, 0 if
+ * there is no such order, -1 on a database error. */
+int	 order_load(struct request *, int64_t id, struct order *);
+/* Records that the order entered status (history row). Returns 1 or 0. */
+int	 order_history(int64_t order_id, const char *status, int64_t user_id,
+	    const char *note);
+/* Writes an audit row. user_id 0 is the client or the system. Returns 1
+ * or 0. */
+int	 audit_log(struct request *, int64_t user_id, const char *action,
+	    int64_t order_id, const char *detail);
+/* Returns the status page link of order id, owned by the request (or
+ * NULL if no key). */
+char	*order_track_url(struct request *, int64_t id);
+/* Returns a label for a status, e.g. "Waiting for payment". */
+const char *order_status_label(const char *status);
+
+#endif

@@ -1,0 +1,375 @@
+/* page_ask.c: GET /ask and POST /ask — the question form, and the order
+ * it makes: order, first message, history row, confirmation email and
+ * audit row in one transaction, then 303 to the status page. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "auth.h"
+#include "conf.h"
+#include "db.h"
+#include "mail.h"
+#include "order.h"
+#include "page.h"
+#include "rate.h"
+#include "router.h"
+#include "token.h"
+
+#define FORM_TOKEN_LIFE	(24 * 3600)	/* a form may be sent for a day */
+#define HOUR		3600
+
+/* Returns NULL if v has the shape of an email address, else why not. */
+static const char *
+check_email(const char *v)
+{
+	const char	*at = strchr(v, '@'), *p;
+	size_t		 local;
+
+	if (at == NULL || strchr(at + 1, '@') != NULL)
+		return "Please enter an email address such as "
+		    "name@example.com.";
+	local = (size_t)(at - v);
+	if (local == 0 || local > 64 || v[0] == '.' || at[-1] == '.')
+		return "The part before the @ does not look right.";
+	for (p = v; p < at; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') ||
+		    strchr("!#$%&'*+/=?^_`{|}~.-", *p) != NULL))
+			return "The part before the @ holds a character an "
+			    "email address cannot have.";
+	p = at + 1;
+	if (*p == '\0' || *p == '.' || *p == '-' || strchr(p, '.') == NULL ||
+	    p[strlen(p) - 1] == '.' || strstr(p, "..") != NULL)
+		return "The part after the @ should be a domain such as "
+		    "example.com.";
+	for (; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+			return "The part after the @ holds a character a "
+			    "domain cannot have.";
+	return NULL;
+}
+
+/* Returns NULL if v looks like a website address, else why not. */
+static const char *
+check_website(const char *v)
+{
+	if (strpbrk(v, " <>\"'") != NULL)
+		return "A website address cannot hold spaces, quotes or "
+		    "angle brackets.";
+	if (strstr(v, "://") != NULL && strncmp(v, "http://", 7) != 0 &&
+	    strncmp(v, "https://", 8) != 0)
+		return "A website address starts with http:// or https://, "
+		    "or just with its name, such as example.com.";
+	if (strchr(v, '.') == NULL)
+		return "Please enter a website such as example.com.";
+	return NULL;
+}
+
+/* Returns 1 if v is one of the comma-separated topics of the settings. */
+static int
+topic_known(const char *v)
+{
+	const char	*p = conf.topics;
+	size_t		 n = strlen(v);
+
+	while (*p != '\0') {
+		size_t k;
+
+		p += strspn(p, " ,");
+		k = strcspn(p, ",");
+		while (k > 0 && p[k - 1] == ' ')
+			k--;
+		if (k > 0 && k == n && strncmp(p, v, n) == 0)
+			return 1;
+		p += k;
+		p += strcspn(p, ",");
+	}
+	return 0;
+}
+
+/* Returns NULL if v is a configured topic, else why not. */
+static const char *
+check_topic(const char *v)
+{
+	return topic_known(v) ? NULL : "Please choose a topic from the list.";
+}
+
+/* The fields of POST /ask: an interface (names fixed by the spec). */
+const struct field ask_fields[] = {
+#define AF_NAME		0
+	{ "name", "your name", 1, 100, F_REQUIRED, NULL },
+#define AF_EMAIL	1
+	{ "email", "your email address", 3, 254, F_REQUIRED, check_email },
+#define AF_COMPANY	2
+	{ "company", "your company", 0, 100, 0, NULL },
+#define AF_WEBSITE	3
+	{ "website", "your website", 0, 200, 0, check_website },
+#define AF_TOPIC	4
+	{ "topic", "a topic", 1, 100, F_REQUIRED, check_topic },
+#define AF_QUESTION	5
+	{ "question", "your question", 20, 10000, F_REQUIRED | F_MULTILINE,
+	    NULL },
+#define AF_AGREE	6
+	{ "agree", "I agree to the terms and the guarantee", 0, 8,
+	    F_REQUIRED | F_CHECKBOX, NULL },
+#define AF_HONEYPOT	7
+	{ "fax", "fax", 0, 1000, F_MULTILINE, NULL },
+#define AF_FORM		8
+	{ "form_token", "the form token", 0, 200, 0, NULL },
+#define AF_CSRF		9
+	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+
+/* Returns a new one-time form token, owned by the request. */
+static char *
+form_token_new(struct request *r)
+{
+	char		tok[TOKEN_TEXT_LEN + 1];
+	uint64_t	nonce;
+
+	randombytes_buf(&nonce, sizeof(nonce));
+	nonce &= INT64_MAX;
+	if (!token_make(tok, TOK_FORM, (int64_t)nonce, now_unix() +
+	    FORM_TOKEN_LIFE, NULL))
+		return req_strdup(r, "");
+	return req_strdup(r, tok);
+}
+
+/* Renders the topic <option>s with selected marking the chosen one. */
+static char *
+topic_options(struct request *r, const char *selected)
+{
+	const char	*p = conf.topics;
+	struct buf	 b;
+
+	buf_init(&b);
+	buf_puts(&b, "<option value=\"\">Choose a topic</option>\n");
+	while (*p != '\0') {
+		size_t	 k;
+		char	*t;
+
+		p += strspn(p, " ,");
+		k = strcspn(p, ",");
+		while (k > 0 && p[k - 1] == ' ')
+			k--;
+		if (k == 0)
+			break;
+		t = xstrndup(p, k);
+		buf_puts(&b, "<option value=\"");
+		html_escape(&b, t);
+		buf_printf(&b, "\"%s>", strcmp(t, selected) == 0 ?
+		    " selected" : "");
+		html_escape(&b, t);
+		buf_puts(&b, "</option>\n");
+		free(t);
+		p += k;
+		p += strcspn(p, ",");
+	}
+	return req_keep(r, buf_take(&b));
+}
+
+/* Renders the form with status, the fields' values and errors, and an
+ * optional message at the top. */
+static void
+ask_form(struct request *r, int status, const char *message)
+{
+	struct tvars	tv = { .n = 0 };
+	const char	*topic = r->fields ? r->fields[AF_TOPIC].value : "";
+	const char	*ftok = r->fields ? r->fields[AF_FORM].value : "";
+	struct token	t;
+
+	page_vars(r, &tv);
+	page_form_vars(r, &tv, ask_fields);
+	tv_set(&tv, "topic_options", topic_options(r, topic));
+	tv_set(&tv, CSRF_FIELD, csrf_token(r));
+	/* Keep a still-valid form token, so a retry stays idempotent. */
+	if (ftok == NULL || *ftok == '\0' ||
+	    token_check(ftok, TOK_FORM, NULL, &t) != TOKEN_OK)
+		ftok = form_token_new(r);
+	tv_set(&tv, "form_token", ftok);
+	tv_set(&tv, "agree_checked", r->fields &&
+	    *r->fields[AF_AGREE].value ? "checked" : "");
+	if (r->nerrors > 0 && message == NULL)
+		message = r->nerrors == 1 ? "Please check the field marked "
+		    "below." : "Please check the fields marked below.";
+	tv_set(&tv, "form_message", message);
+	page_render(r, status, "Ask your question", "ask.html", &tv);
+}
+
+/* GET /ask */
+void
+page_ask(struct request *r)
+{
+	ask_form(r, 200, NULL);
+}
+
+/* Looks up the order made by form token nonce. Returns its id, 0 if none,
+ * -1 on error. */
+static int64_t
+order_by_form(const char *nonce)
+{
+	sqlite3_stmt	*s = db_stmt(ST_ORDER_BY_FORM_TOKEN);
+	int64_t		 id = 0;
+	int		 rc;
+
+	if (s == NULL || !db_bind(s, "t", nonce))
+		return -1;
+	rc = db_step(ST_ORDER_BY_FORM_TOKEN);
+	if (rc == DB_ROW)
+		id = sqlite3_column_int64(s, 0);
+	else if (rc != DB_DONE)
+		id = -1;
+	db_done(ST_ORDER_BY_FORM_TOKEN);
+	return id;
+}
+
+/* Answers 303 to order id's status page. */
+static void
+to_order(struct request *r, int64_t id)
+{
+	char *url = order_track_url(r, id);
+
+	if (url == NULL) {
+		page_fail(r);
+		return;
+	}
+	http_redirect(r, url + strlen(conf.base_url));
+}
+
+/* Answers 429 with the form kept. */
+static void
+ask_limited(struct request *r, int64_t retry)
+{
+	http_header(r, "Retry-After", req_printf(r, "%lld", (long long)retry));
+	ask_form(r, 429, req_printf(r, "You have sent several questions in "
+	    "the last hour, which is as many as this site takes at once. "
+	    "Please try again in %lld minutes; what you typed is kept below.",
+	    (long long)(retry + 59) / 60));
+}
+
+/* Writes the order and everything that goes with it; on success returns
+ * its id, 0 when rate-limited (with *retry set), -1 on a failure (rolled
+ * back). */
+static int64_t
+ask_store(struct request *r, const char *nonce, int64_t *retry)
+{
+	const struct fieldval	*f = r->fields;
+	struct tvars		 tv = { .n = 0 };
+	char			*kemail, *kip, *url;
+	int64_t			 now = now_unix(), id;
+	int			 rc;
+	struct order		 o;
+
+	kemail = req_printf(r, "ask-email:%s", f[AF_EMAIL].value);
+	kip = req_printf(r, "ask-ip:%s", req_client_ip(r));
+	if (!db_begin())
+		return -1;
+	if ((id = order_by_form(nonce)) != 0) {	/* lost a race: same form */
+		db_rollback();
+		return id;
+	}
+	if ((rc = rate_allow(kemail, conf.rate_limit_email_per_hour, HOUR,
+	    retry)) == 1)
+		rc = rate_allow(kip, conf.rate_limit_ip_per_hour, HOUR, retry);
+	if (rc != 1) {
+		db_rollback();
+		return rc == 0 ? 0 : -1;
+	}
+	if (db_run(ST_ORDER_INSERT, "ttttttitiiti", nonce,
+	    f[AF_NAME].value, f[AF_EMAIL].value, f[AF_COMPANY].value,
+	    f[AF_WEBSITE].value, f[AF_TOPIC].value, conf.price, conf.currency,
+	    now, now + conf.answer_hours * HOUR, req_client_ip(r), now) !=
+	    DB_DONE)
+		goto fail;
+	id = db_last_id();
+	if (db_run(ST_MESSAGE_INSERT, "ittni", id, "question",
+	    f[AF_QUESTION].value, now) != DB_DONE ||
+	    !order_history(id, "awaiting_payment", 0, "") ||
+	    !audit_log(r, 0, "order received", id, "") ||
+	    !rate_note(kemail, HOUR) || !rate_note(kip, HOUR))
+		goto fail;
+	if (order_load(r, id, &o) != 1 || (url = order_track_url(r, id)) ==
+	    NULL)
+		goto fail;
+	page_vars(r, &tv);
+	tv_set(&tv, "name", o.name);
+	tv_set(&tv, "number", o.number);
+	tv_set(&tv, "status_url", url);
+	tv_set(&tv, "question", f[AF_QUESTION].value);
+	tv_set(&tv, "topic", o.topic);
+	if (!mail_queue("confirmation", id, o.email, o.name, &tv))
+		goto fail;
+	if (!db_commit())
+		return -1;
+	return id;
+fail:
+	db_rollback();
+	return -1;
+}
+
+/* POST /ask */
+void
+page_ask_submit(struct request *r)
+{
+	const struct fieldval	*f = r->fields;
+	struct token		 t;
+	char			*nonce;
+	int64_t			 id, retry = 0;
+
+	if (!r->csrf_ok) {
+		ask_form(r, 403, "Your form had expired, so it was not sent. "
+		    "Everything you typed is kept below: check it and send "
+		    "it again.");
+		return;
+	}
+	switch (token_check(f[AF_FORM].value, TOK_FORM, NULL, &t)) {
+	case TOKEN_OK:
+		break;
+	case TOKEN_EXPIRED:
+		r->fields[AF_FORM].value = "";
+		ask_form(r, 400, "This form is more than a day old, so it was "
+		    "not sent. Everything you typed is kept below: check it "
+		    "and send it again.");
+		return;
+	default:
+		r->fields[AF_FORM].value = "";
+		ask_form(r, 400, "The form was incomplete. Everything you "
+		    "typed is kept below: please send it again.");
+		return;
+	}
+	nonce = req_printf(r, "%lld", (long long)t.id);
+
+	/* A resubmitted form lands on the order it already made. */
+	if ((id = order_by_form(nonce)) < 0) {
+		page_unavailable(r);
+		return;
+	}
+	if (id > 0) {
+		to_order(r, id);
+		return;
+	}
+	/* A filled honeypot: a bot. Thank it and keep nothing. */
+	if (*f[AF_HONEYPOT].value != '\0') {
+		log_msg("ask: honeypot filled; discarded");
+		page_render(r, 200, "Thank you", "ask_thanks.html",
+		    &(struct tvars){ .n = 0 });
+		return;
+	}
+	if (r->nerrors > 0) {
+		ask_form(r, 400, NULL);
+		return;
+	}
+	if ((id = ask_store(r, nonce, &retry)) < 0) {
+		page_unavailable(r);
+		return;
+	}
+	if (id == 0) {
+		ask_limited(r, retry);
+		return;
+	}
+	to_order(r, id);
+}

@@ -1,0 +1,293 @@
+/* page_track.c: GET /o/TOKEN — an order's status page, the client's key
+ * to their order — and POST /o/TOKEN/messages, a follow-up question. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "conf.h"
+#include "db.h"
+#include "mail.h"
+#include "markdown.h"
+#include "order.h"
+#include "page.h"
+#include "router.h"
+#include "token.h"
+
+#define HOUR 3600
+
+/* The fields of POST /o/TOKEN/messages (an interface). */
+const struct field track_message_fields[] = {
+#define TF_MESSAGE	0
+	{ "message", "your follow-up question", 1, 5000,
+	    F_REQUIRED | F_MULTILINE, NULL },
+#define TF_CSRF		1
+	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+
+/* Verifies the path's token and loads its order. Returns 1; or answers
+ * the request (404, 503) and returns 0. */
+static int
+track_order(struct request *r, struct order *o)
+{
+	struct token	t;
+	int		rc;
+
+	if (r->arg == NULL || token_check(r->arg, TOK_TRACK, NULL, &t) !=
+	    TOKEN_OK) {
+		page_error(r, 404, "This link does not work", "The link may "
+		    "have been cut short or mistyped. Copy the whole link "
+		    "from your email, or ask for your links again on the "
+		    "\"Lost your link?\" page.");
+		return 0;
+	}
+	if ((rc = order_load(r, t.id, o)) < 0) {
+		page_unavailable(r);
+		return 0;
+	}
+	if (rc == 0) {
+		page_error(r, 404, "This link does not work", "There is no "
+		    "order behind this link.");
+		return 0;
+	}
+	return 1;
+}
+
+/* Returns a time as text owned by the request ("" for 0). */
+static const char *
+when(struct request *r, int64_t t)
+{
+	struct buf b;
+
+	if (t == 0)
+		return "";
+	buf_init(&b);
+	fmt_time(&b, t);
+	return req_keep(r, buf_take(&b));
+}
+
+/* Appends one timeline step. */
+static void
+step(struct request *r, struct buf *out, const char *label, int64_t at,
+    int current)
+{
+	struct tvars	tv = { .n = 0 };
+	int		done = at != 0 || current;
+
+	tv_set(&tv, "label", label);
+	tv_set(&tv, "at", when(r, at));
+	tv_set(&tv, "class", done ? (current ? "done current" : "done") : "");
+	tmpl_render(out, "track_step.html", &tv);
+}
+
+/* Returns the timeline's HTML. */
+static char *
+timeline(struct request *r, const struct order *o)
+{
+	struct buf	b;
+	const char	*st = o->status;
+
+	buf_init(&b);
+	step(r, &b, "Received", o->created_at, !o->paid_at &&
+	    !o->cancelled_at);
+	if (o->cancelled_at && !o->paid_at) {
+		step(r, &b, "Cancelled", o->cancelled_at, 1);
+		return req_keep(r, buf_take(&b));
+	}
+	step(r, &b, "Paid", o->paid_at, o->paid_at && !o->answered_at);
+	step(r, &b, "Answered", o->answered_at, !strcmp(st, "answered") &&
+	    o->followups_used == 0);
+	if (o->followups_used > 0)
+		step(r, &b, !strcmp(st, "followup") ? "Follow-up received, "
+		    "being answered" : "Follow-up answered",
+		    !strcmp(st, "followup") ? 0 : o->last_answered_at,
+		    !strcmp(st, "followup") || !strcmp(st, "answered"));
+	if (o->refund_requested_at || o->refunded_at) {
+		step(r, &b, "Refund requested", o->refund_requested_at,
+		    !strcmp(st, "refund_requested"));
+		step(r, &b, "Refunded", o->refunded_at, o->refunded_at != 0);
+	}
+	return req_keep(r, buf_take(&b));
+}
+
+/* Returns the thread's HTML: the question, answers and follow-ups. */
+static char *
+thread(struct request *r, const struct order *o, int *has_answer)
+{
+	sqlite3_stmt	*s = db_stmt(ST_MESSAGES_PUBLIC);
+	struct buf	 b;
+
+	*has_answer = 0;
+	buf_init(&b);
+	if (s == NULL || !db_bind(s, "i", o->id))
+		return NULL;
+	while (db_step(ST_MESSAGES_PUBLIC) == DB_ROW) {
+		struct tvars	 tv = { .n = 0 };
+		const char	*kind = db_text(s, 0);
+		char		*html = NULL;
+
+		tv_set(&tv, "at", when(r, sqlite3_column_int64(s, 2)));
+		if (!strcmp(kind, "reply")) {
+			*has_answer = 1;
+			html = md_render(db_text(s, 1));
+			tv_set(&tv, "html", html);
+			tv_set(&tv, "who", conf.consultant_name);
+			tv_set(&tv, "class", "reply");
+		} else {
+			tv_set(&tv, "text", db_text(s, 1));
+			tv_set(&tv, "who", !strcmp(kind, "question") ?
+			    "Your question" : "Your follow-up question");
+			tv_set(&tv, "class", kind);
+		}
+		tmpl_render(&b, "track_msg.html", &tv);
+		free(html);
+	}
+	db_done(ST_MESSAGES_PUBLIC);
+	return req_keep(r, buf_take(&b));
+}
+
+/* Renders the status page of o with status, an optional notice, and the
+ * follow-up form's value and error. */
+static void
+track_render(struct request *r, const struct order *o, int status,
+    const char *notice)
+{
+	struct tvars	 tv = { .n = 0 };
+	struct buf	 b;
+	char		*msgs;
+	int		 has_answer, can_follow;
+	int64_t		 left = conf.followups_included - o->followups_used;
+
+	if ((msgs = thread(r, o, &has_answer)) == NULL) {
+		page_unavailable(r);
+		return;
+	}
+	page_vars(r, &tv);
+	tv_set(&tv, "number", o->number);
+	tv_set(&tv, "name", o->name);
+	tv_set(&tv, "created", when(r, o->created_at));
+	tv_set(&tv, "status_label", order_status_label(o->status));
+	tv_set(&tv, "timeline", timeline(r, o));
+	tv_set(&tv, "thread", msgs);
+	buf_init(&b);
+	fmt_money(&b, o->price);
+	tv_set(&tv, "amount", req_keep(r, buf_take(&b)));
+	tv_set(&tv, "order_currency", o->currency);
+	tv_set(&tv, "unpaid", !strcmp(o->status, "awaiting_payment") ?
+	    "1" : "");
+	tv_set(&tv, "due", !o->answered_at && o->paid_at ?
+	    when(r, o->due_at) : "");
+	can_follow = !strcmp(o->status, "answered") && left > 0;
+	tv_set(&tv, "can_follow", can_follow ? "1" : "");
+	tv_set(&tv, "followups_left", req_printf(r, "%lld", (long long)left));
+	tv_set(&tv, "no_follow", !strcmp(o->status, "answered") &&
+	    left <= 0 ? "1" : "");
+	tv_set(&tv, "followup_pending", !strcmp(o->status, "followup") ?
+	    "1" : "");
+	tv_set(&tv, "action", req_printf(r, "/o/%s/messages", r->arg));
+	tv_set(&tv, CSRF_FIELD, csrf_token(r));
+	if (r->fields != NULL && r->route != NULL &&
+	    r->route->fields == track_message_fields) {
+		tv_set(&tv, "message", r->fields[TF_MESSAGE].value);
+		tv_set(&tv, "err_message", r->fields[TF_MESSAGE].error);
+	}
+	tv_set(&tv, "notice", notice);
+	page_render(r, status, req_printf(r, "Order %s", o->number),
+	    "track.html", &tv);
+}
+
+/* GET /o/TOKEN */
+void
+page_track(struct request *r)
+{
+	struct order o;
+
+	if (!track_order(r, &o))
+		return;
+	/* The first view of an answer is recorded for the consultant. */
+	if (o.answered_at && !o.answer_viewed_at && !r->head &&
+	    db_run(ST_ORDER_SET_VIEWED, "ii", now_unix(), o.id) != DB_DONE)
+		log_msg("track: could not record the answer view");
+	track_render(r, &o, 200, NULL);
+}
+
+/* Writes a follow-up: message, status, history, audit, the consultant's
+ * alert. Returns 1, 0 if the allowance is used up, -1 on failure. */
+static int
+followup_store(struct request *r, const struct order *o, const char *text)
+{
+	struct tvars	 tv = { .n = 0 };
+	int64_t		 now = now_unix();
+	char		*url;
+
+	if (!db_begin())
+		return -1;
+	if (db_run(ST_ORDER_FOLLOWUP, "iiii", now + conf.answer_hours * HOUR,
+	    now, o->id, conf.followups_included) != DB_DONE)
+		goto fail;
+	if (sqlite3_changes(db_handle()) == 0) {
+		db_rollback();
+		return 0;
+	}
+	url = req_printf(r, "%s/admin/orders/%lld", conf.base_url,
+	    (long long)o->id);
+	page_vars(r, &tv);
+	tv_set(&tv, "number", o->number);
+	tv_set(&tv, "name", o->name);
+	tv_set(&tv, "message", text);
+	tv_set(&tv, "admin_url", url);
+	if (db_run(ST_MESSAGE_INSERT, "ittni", o->id, "followup", text, now) !=
+	    DB_DONE || !order_history(o->id, "followup", 0, "") ||
+	    !audit_log(r, 0, "follow-up received", o->id, "") ||
+	    !mail_queue("followup_alert", o->id, conf.admin_email,
+	    conf.consultant_name, &tv))
+		goto fail;
+	return db_commit() ? 1 : -1;
+fail:
+	db_rollback();
+	return -1;
+}
+
+/* POST /o/TOKEN/messages */
+void
+page_track_message(struct request *r)
+{
+	struct order	o;
+	int		rc;
+
+	if (!track_order(r, &o))
+		return;
+	if (!r->csrf_ok) {
+		track_render(r, &o, 403, "Your follow-up could not be sent "
+		    "because the page had expired. It is kept below: please "
+		    "send it again.");
+		return;
+	}
+	if (r->nerrors > 0) {
+		track_render(r, &o, 400, "Please check your follow-up "
+		    "question below.");
+		return;
+	}
+	if (strcmp(o.status, "answered") != 0 ||
+	    o.followups_used >= conf.followups_included) {
+		track_render(r, &o, 409, !strcmp(o.status, "followup") ?
+		    "Your follow-up question has been received and is being "
+		    "answered." : strcmp(o.status, "answered") != 0 ?
+		    "Follow-up questions can be sent once your question is "
+		    "answered." : "You have used the follow-up questions "
+		    "included with this order. For anything new, please ask "
+		    "a new question.");
+		return;
+	}
+	if ((rc = followup_store(r, &o, r->fields[TF_MESSAGE].value)) < 0) {
+		page_unavailable(r);
+		return;
+	}
+	if (rc == 0) {
+		order_load(r, o.id, &o);
+		track_render(r, &o, 409, "You have used the follow-up "
+		    "questions included with this order.");
+		return;
+	}
+	http_redirect(r, req_printf(r, "/o/%s", r->arg));
+}
