@@ -8,6 +8,9 @@
 
 #include "auth.h"
 #include "conf.h"
+#include "db.h"
+#include "order.h"
+#include "rate.h"
 #include "token.h"
 
 #define CSRF_COOKIE_BYTES	24
@@ -61,6 +64,8 @@ csrf_token(struct request *r)
 	const char	*c = req_cookie(r, csrf_cookie_name());
 	char		 tag[64];
 
+	if (r->session != NULL)
+		return r->session->csrf;
 	if (r->csrf != NULL)
 		return r->csrf;
 	if (c == NULL || !csrf_cookie_valid(c)) {
@@ -92,7 +97,223 @@ csrf_check(struct request *r)
 	if (sfs != NULL && strcmp(sfs, "same-origin") != 0 &&
 	    strcmp(sfs, "none") != 0)
 		return 0;
-	if (c == NULL || tok == NULL || !csrf_cookie_valid(c))
+	if (tok == NULL)
+		return 0;
+	if (r->session != NULL)
+		return strlen(tok) == strlen(r->session->csrf) &&
+		    sodium_memcmp(tok, r->session->csrf, strlen(tok)) == 0;
+	if (c == NULL || !csrf_cookie_valid(c))
 		return 0;
 	return mac_text_verify(tok, "csrf", c);
+}
+
+#define SID_BYTES	32
+#define TOUCH_EVERY	60	/* seconds between last_seen_at writes */
+
+/* Returns the name of the session cookie (__Host- prefixed on https). */
+static const char *
+session_cookie_name(void)
+{
+	return conf.https ? "__Host-pmb_session" : "pmb_session";
+}
+
+/* Hashes a session id for storage: a copied database hands out no
+ * sessions. */
+static void
+sid_hash(unsigned char out[32], const unsigned char sid[SID_BYTES])
+{
+	crypto_generichash(out, 32, sid, SID_BYTES, NULL, 0);
+}
+
+int
+session_load(struct request *r)
+{
+	const char	*c = req_cookie(r, session_cookie_name());
+	unsigned char	 sid[SID_BYTES], h[32];
+	sqlite3_stmt	*s;
+	struct session	*se;
+	int64_t		 now = now_unix(), created, seen;
+	int		 rc;
+
+	r->session = NULL;
+	if (c == NULL || !unsign_bytes(c, sid, sizeof(sid)))
+		return 0;
+	sid_hash(h, sid);
+	sodium_memzero(sid, sizeof(sid));
+	if ((s = db_stmt(ST_SESSION_BY_HASH)) == NULL ||
+	    !db_bind(s, "b", h, (int)sizeof(h)))
+		return -1;
+	rc = db_step(ST_SESSION_BY_HASH);
+	if (rc != DB_ROW) {
+		db_done(ST_SESSION_BY_HASH);
+		return rc == DB_DONE ? 0 : -1;
+	}
+	created = sqlite3_column_int64(s, 4);
+	seen = sqlite3_column_int64(s, 5);
+	if (now - seen > conf.session_idle_minutes * 60 ||
+	    now - created > conf.session_max_hours * 3600) {
+		int64_t id = sqlite3_column_int64(s, 0);
+
+		db_done(ST_SESSION_BY_HASH);
+		db_run(ST_SESSION_DELETE, "i", id);
+		return 0;
+	}
+	se = req_keep(r, xcalloc(1, sizeof(*se)));
+	se->id = sqlite3_column_int64(s, 0);
+	se->user_id = sqlite3_column_int64(s, 1);
+	se->username = req_strdup(r, db_text(s, 2));
+	se->csrf = req_strdup(r, db_text(s, 3));
+	db_done(ST_SESSION_BY_HASH);
+	if (now - seen >= TOUCH_EVERY &&
+	    db_run(ST_SESSION_TOUCH, "ii", now, se->id) != DB_DONE)
+		log_msg("auth: could not touch a session");
+	r->session = se;
+	return 1;
+}
+
+/* Returns a hash of a random password, to verify unknown users against
+ * so that they take as long as known ones; NULL if hashing failed. */
+static const char *
+dummy_hash(void)
+{
+	static char	h[crypto_pwhash_STRBYTES];
+	unsigned char	pw[16];
+
+	if (h[0] != '\0')
+		return h;
+	randombytes_buf(pw, sizeof(pw));
+	if (crypto_pwhash_str(h, (const char *)pw, sizeof(pw),
+	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+		h[0] = '\0';
+		return NULL;
+	}
+	return h;
+}
+
+/* Makes a new session for user id and sets its cookie; call inside a
+ * transaction. Returns 1 or 0. */
+static int
+session_new(struct request *r, int64_t user_id)
+{
+	unsigned char	sid[SID_BYTES], h[32], csrf[24];
+	char		cookie[128], csrf_txt[64];
+	int64_t		now = now_unix();
+	int		rc;
+
+	randombytes_buf(sid, sizeof(sid));
+	randombytes_buf(csrf, sizeof(csrf));
+	sid_hash(h, sid);
+	sign_bytes(cookie, sizeof(cookie), sid, sizeof(sid));
+	sodium_memzero(sid, sizeof(sid));
+	sodium_bin2base64(csrf_txt, sizeof(csrf_txt), csrf, sizeof(csrf),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	rc = db_run(ST_SESSION_INSERT, "bitiit", h, (int)sizeof(h), user_id,
+	    csrf_txt, now, now, req_client_ip(r));
+	if (rc != DB_DONE || cookie[0] == '\0')
+		return 0;
+	http_header(r, "Set-Cookie", req_printf(r, "%s=%s; Path=/; "
+	    "HttpOnly; SameSite=Strict%s", session_cookie_name(), cookie,
+	    conf.https ? "; Secure" : ""));
+	sodium_memzero(cookie, sizeof(cookie));
+	return 1;
+}
+
+/* Records a failed sign-in for the user and the IP; returns 1 or 0. */
+static int
+login_failed(const char *kuser, const char *kip)
+{
+	if (!db_begin())
+		return 0;
+	if (!rate_note(kuser, LOGIN_WINDOW) || !rate_note(kip, LOGIN_WINDOW)) {
+		db_rollback();
+		return 0;
+	}
+	return db_commit();
+}
+
+enum auth_result
+auth_login(struct request *r, const char *user, const char *pass,
+    int64_t *retry)
+{
+	sqlite3_stmt	*s;
+	const char	*hash;
+	char		*kuser, *kip, *stored = NULL;
+	int64_t		 uid = 0, now = now_unix();
+	int		 rc, ok, disabled = 1;
+
+	kuser = req_printf(r, "login-user:%s", user);
+	kip = req_printf(r, "login-ip:%s", req_client_ip(r));
+	if ((rc = rate_allow(kuser, LOGIN_MAX_USER_FAILS, LOGIN_WINDOW,
+	    retry)) == 1)
+		rc = rate_allow(kip, LOGIN_MAX_IP_FAILS, LOGIN_WINDOW, retry);
+	if (rc != 1)
+		return rc == 0 ? AUTH_LIMITED : AUTH_ERROR;
+
+	if ((s = db_stmt(ST_USER_BY_NAME)) == NULL || !db_bind(s, "t", user))
+		return AUTH_ERROR;
+	rc = db_step(ST_USER_BY_NAME);
+	if (rc == DB_ROW) {
+		uid = sqlite3_column_int64(s, 0);
+		stored = req_strdup(r, db_text(s, 1));
+		disabled = sqlite3_column_int(s, 2);
+	}
+	db_done(ST_USER_BY_NAME);
+	if (rc == DB_ERROR)
+		return AUTH_ERROR;
+
+	/* Unknown and disabled users verify against a dummy hash, so the
+	 * answer takes as long. A failed hash (out of memory) denies. */
+	hash = uid > 0 && !disabled ? stored : dummy_hash();
+	ok = hash != NULL && crypto_pwhash_str_verify(hash, pass,
+	    strlen(pass)) == 0 && uid > 0 && !disabled;
+	if (!ok) {
+		if (!login_failed(kuser, kip))
+			return AUTH_ERROR;
+		audit_log(r, 0, "sign-in failed", 0, "");
+		return AUTH_DENIED;
+	}
+
+	if (!db_begin())
+		return AUTH_ERROR;
+	if (crypto_pwhash_str_needs_rehash(stored,
+	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+		char fresh[crypto_pwhash_STRBYTES];
+
+		if (crypto_pwhash_str(fresh, pass, strlen(pass),
+		    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+		    crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0 &&
+		    db_run(ST_USER_SET_HASH, "ti", fresh, uid) != DB_DONE)
+			goto fail;
+	}
+	if (db_run(ST_SESSION_PRUNE, "ii", now - conf.session_idle_minutes *
+	    60, now - conf.session_max_hours * 3600) != DB_DONE ||
+	    db_run(ST_USER_SET_LOGIN, "ii", now, uid) != DB_DONE ||
+	    !session_new(r, uid) || !audit_log(r, uid, "sign-in", 0, ""))
+		goto fail;
+	if (!db_commit())
+		return AUTH_ERROR;
+	return AUTH_OK;
+fail:
+	db_rollback();
+	return AUTH_ERROR;
+}
+
+int
+auth_logout(struct request *r)
+{
+	http_header(r, "Set-Cookie", req_printf(r, "%s=; Path=/; Max-Age=0; "
+	    "HttpOnly; SameSite=Strict%s", session_cookie_name(),
+	    conf.https ? "; Secure" : ""));
+	if (r->session == NULL)
+		return 1;
+	if (!db_begin())
+		return 0;
+	if (db_run(ST_SESSION_DELETE, "i", r->session->id) != DB_DONE ||
+	    !audit_log(r, r->session->user_id, "sign-out", 0, "")) {
+		db_rollback();
+		return 0;
+	}
+	return db_commit();
 }

@@ -3,6 +3,8 @@
 #ifndef PMB_AUTH_H
 #define PMB_AUTH_H
 
+#include <stdint.h>
+
 #include "http.h"
 
 #define CSRF_FIELD	"csrf_token"	/* the hidden field of every form */
@@ -15,5 +17,33 @@ const char *csrf_token(struct request *);
 int	 csrf_check(struct request *);
 /* Returns the origin (scheme://host[:port]) of base_url, for checks. */
 const char *site_origin(void);
+
+/* A signed-in staff member. */
+struct session {
+	int64_t	 id;		/* sessions.id */
+	int64_t	 user_id;
+	char	*username;
+	char	*csrf;		/* the forms' token of this session */
+};
+
+/* Loads the session of the request's cookie into r->session. Returns 1
+ * if signed in, 0 if not (no, bad, expired cookie), -1 on a database
+ * error. */
+int	 session_load(struct request *);
+/* Checks username and password (Argon2id), with brute-force limits and
+ * the same answer and about the same time for unknown users. On success
+ * makes a new session and sets its cookie. Returns AUTH_OK, AUTH_DENIED,
+ * AUTH_LIMITED (*retry set) or AUTH_ERROR. */
+enum auth_result { AUTH_OK, AUTH_DENIED, AUTH_LIMITED, AUTH_ERROR };
+enum auth_result auth_login(struct request *, const char *user,
+	    const char *pass, int64_t *retry);
+/* Deletes the request's session server-side and clears the cookie.
+ * Returns 1, or 0 on a database error. */
+int	 auth_logout(struct request *);
+
+/* Brute-force limits of sign-in, within LOGIN_WINDOW seconds. */
+#define LOGIN_MAX_USER_FAILS	5
+#define LOGIN_MAX_IP_FAILS	20
+#define LOGIN_WINDOW		(15 * 60)
 
 #endif

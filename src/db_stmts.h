@@ -21,6 +21,17 @@ X(USER_SET_LOGIN, "UPDATE users SET last_login_at = ? WHERE id = ?")
 
 /* Sessions. */
 X(SESSION_DELETE_USER, "DELETE FROM sessions WHERE user_id = ?")
+X(SESSION_INSERT,
+  "INSERT INTO sessions (id_hash, user_id, csrf, created_at, last_seen_at, "
+  "ip) VALUES (?, ?, ?, ?, ?, ?)")
+X(SESSION_BY_HASH,
+  "SELECT s.id, s.user_id, u.username, s.csrf, s.created_at, "
+  "s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id "
+  "WHERE s.id_hash = ? AND u.disabled = 0")
+X(SESSION_TOUCH, "UPDATE sessions SET last_seen_at = ? WHERE id = ?")
+X(SESSION_DELETE, "DELETE FROM sessions WHERE id = ?")
+X(SESSION_PRUNE,
+  "DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?")
 
 /* Audit. */
 X(AUDIT_INSERT,
@@ -49,6 +60,67 @@ X(ORDER_FOLLOWUP,
 X(ORDERS_BY_EMAIL,
   "SELECT id, number, created_at, status FROM orders WHERE email = ? "
   "ORDER BY created_at DESC, id DESC LIMIT 20")
+
+/* Orders: the consultant's side. */
+#define QUEUE_COLS \
+  "SELECT o.id, o.number, o.name, o.topic, o.status, o.created_at, " \
+  "o.paid_at, o.due_at, u.username, (SELECT substr(m.body, 1, 300) " \
+  "FROM messages m WHERE m.order_id = o.id AND m.kind = 'question' " \
+  "ORDER BY m.id LIMIT 1), o.answered_at, o.refund_requested_at " \
+  "FROM orders o LEFT JOIN users u ON u.id = o.claimed_by "
+#define QUEUE_KEYSET \
+  "(o.due_at > ?1 OR (o.due_at = ?1 AND o.id > ?2)) " \
+  "ORDER BY o.due_at, o.id LIMIT ?3"
+X(QUEUE_WAITING, QUEUE_COLS
+  "WHERE o.status IN ('paid', 'followup') AND " QUEUE_KEYSET)
+X(QUEUE_STATUS, QUEUE_COLS "WHERE o.status = ?4 AND " QUEUE_KEYSET)
+X(QUEUE_ALL, QUEUE_COLS "WHERE " QUEUE_KEYSET)
+X(ORDER_ADMIN_EXTRA,
+  "SELECT o.reply_draft, o.client_ip, u.username, o.claimed_by "
+  "FROM orders o LEFT JOIN users u ON u.id = o.claimed_by WHERE o.id = ?")
+X(ORDER_MARK_PAID,
+  "UPDATE orders SET status = 'paid', paid_at = coalesce(paid_at, ?1), "
+  "due_at = ?2, updated_at = ?1 "
+  "WHERE id = ?3 AND status = 'awaiting_payment'")
+X(ORDER_CLAIM, "UPDATE orders SET claimed_by = ?, updated_at = ? WHERE id = ?")
+X(ORDER_SET_DRAFT,
+  "UPDATE orders SET reply_draft = ?, updated_at = ? WHERE id = ?")
+X(ORDER_ANSWER,
+  "UPDATE orders SET status = 'answered', "
+  "answered_at = coalesce(answered_at, ?1), last_answered_at = ?1, "
+  "reply_draft = '', claimed_by = NULL, updated_at = ?1 "
+  "WHERE id = ?2 AND status IN ('paid', 'followup')")
+X(ORDER_CANCEL,
+  "UPDATE orders SET status = 'cancelled', cancelled_at = ?1, "
+  "updated_at = ?1 WHERE id = ?2 AND status = 'awaiting_payment' AND "
+  "NOT EXISTS (SELECT 1 FROM ledger l WHERE l.order_id = orders.id)")
+X(MESSAGES_ALL,
+  "SELECT m.kind, m.body, m.created_at, u.username FROM messages m "
+  "LEFT JOIN users u ON u.id = m.user_id WHERE m.order_id = ? ORDER BY m.id")
+X(HISTORY_ADMIN,
+  "SELECT h.status, h.at, u.username, h.note FROM status_history h "
+  "LEFT JOIN users u ON u.id = h.user_id WHERE h.order_id = ? ORDER BY h.id")
+X(AUDIT_BY_ORDER,
+  "SELECT a.at, u.username, a.action, a.ip, a.detail FROM audit a "
+  "LEFT JOIN users u ON u.id = a.user_id WHERE a.order_id = ? "
+  "ORDER BY a.id DESC LIMIT 200")
+
+/* Money: the ledger is the only source of truth. */
+X(LEDGER_INSERT,
+  "INSERT INTO ledger (order_id, kind, amount, currency, method, "
+  "reference, at, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+X(LEDGER_BY_ORDER,
+  "SELECT l.kind, l.amount, l.currency, l.method, l.reference, l.at, "
+  "u.username FROM ledger l LEFT JOIN users u ON u.id = l.user_id "
+  "WHERE l.order_id = ? ORDER BY l.id")
+X(LEDGER_BALANCE,
+  "SELECT coalesce(sum(CASE kind WHEN 'payment' THEN amount END), 0), "
+  "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
+  "FROM ledger WHERE order_id = ?")
+
+/* Snippets. */
+X(SNIPPET_BY_ID, "SELECT title, body FROM snippets WHERE id = ?")
+X(SNIPPETS_LIST, "SELECT id, title FROM snippets ORDER BY title, id")
 
 /* The thread and the history. */
 X(MESSAGE_INSERT,

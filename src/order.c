@@ -92,6 +92,18 @@ order_track_url(struct request *r, int64_t id)
 	return req_printf(r, "%s/o/%s", conf.base_url, tok);
 }
 
+char *
+order_refund_url(struct request *r, const struct order *o)
+{
+	char	tok[TOKEN_TEXT_LEN + 1];
+	int64_t	base = o->answered_at ? o->answered_at : now_unix();
+
+	if (!token_make(tok, TOK_REFUND, o->id, base + conf.guarantee_days *
+	    86400, REFUND_STATE_OPEN))
+		return NULL;
+	return req_printf(r, "%s/r/%s", conf.base_url, tok);
+}
+
 const char *
 order_status_label(const char *st)
 {

@@ -33,6 +33,12 @@ int	 audit_log(struct request *, int64_t user_id, const char *action,
 /* Returns the status page link of order id, owned by the request (or
  * NULL if no key). */
 char	*order_track_url(struct request *, int64_t id);
+/* Returns the refund page link of an answered order (expiring at the
+ * end of the guarantee window), owned by the request, or NULL. */
+char	*order_refund_url(struct request *, const struct order *);
+/* The state a refund link's MAC covers: a request kills the link. */
+#define REFUND_STATE_OPEN	"refund:none"
+
 /* Returns a label for a status, e.g. "Waiting for payment". */
 const char *order_status_label(const char *status);
 

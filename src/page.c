@@ -1,6 +1,7 @@
 /* page.c: the layout, the variables every page shares, error pages. */
 #include <string.h>
 
+#include "auth.h"
 #include "conf.h"
 #include "page.h"
 
@@ -22,7 +23,29 @@ page_vars(struct request *r, struct tvars *tv)
 	tv_set(tv, "guarantee_days", req_printf(r, "%lld",
 	    (long long)conf.guarantee_days));
 	tv_set(tv, "admin_email", conf.admin_email);
+	tv_set(tv, "base_url", conf.base_url);
 	tv_set(tv, "payment_instructions", conf.payment_instructions);
+	if (r->session != NULL) {
+		struct buf nav;
+
+		buf_init(&nav);
+		buf_puts(&nav, "<a href=\"/admin\">Queue</a> "
+		    "<a href=\"/admin/refunds\">Refunds</a> "
+		    "<a href=\"/admin/search\">Search</a> "
+		    "<a href=\"/admin/dashboard\">Dashboard</a> "
+		    "<a href=\"/admin/outbox\">Outbox</a> "
+		    "<a href=\"/admin/snippets\">Snippets</a> "
+		    "<a href=\"/admin/audit\">Audit</a> "
+		    "<form method=\"post\" action=\"/admin/logout\">"
+		    "<input type=\"hidden\" name=\"csrf_token\" value=\"");
+		html_escape(&nav, r->session->csrf);
+		buf_puts(&nav, "\"><button type=\"submit\" class=\"link\">"
+		    "Sign out ");
+		html_escape(&nav, r->session->username);
+		buf_puts(&nav, "</button></form>");
+		tv_set(tv, "admin_nav", req_keep(r, buf_take(&nav)));
+		tv_set(tv, "body_class", "admin");
+	}
 	buf_init(&b);
 	fmt_year(&b, now_unix());
 	tv_set(tv, "year", req_keep(r, buf_take(&b)));

@@ -34,9 +34,31 @@ void	 page_track_message(struct request *);
 void	 page_lost(struct request *);
 void	 page_lost_submit(struct request *);
 
+void	 page_admin_login(struct request *);
+void	 page_admin_login_submit(struct request *);
+void	 page_admin_logout(struct request *);
+void	 page_admin_queue(struct request *);
+void	 page_admin_order(struct request *);
+void	 page_admin_paid(struct request *);
+void	 page_admin_claim(struct request *);
+void	 page_admin_release(struct request *);
+void	 page_admin_draft(struct request *);
+void	 page_admin_reply(struct request *);
+void	 page_admin_note(struct request *);
+void	 page_admin_cancel(struct request *);
+/* Answers a staff page asked for without a session: GET goes to the
+ * sign-in page; POST gets 403 with the text it carried, so none is lost. */
+void	 admin_signed_out(struct request *);
+
 /* Field tables (NULL-terminated), an interface: see router.c. */
 extern const struct field ask_fields[];
 extern const struct field track_message_fields[];
 extern const struct field lost_fields[];
+extern const struct field login_fields[];
+extern const struct field queue_fields[];
+extern const struct field paid_fields[];
+extern const struct field reply_fields[];
+extern const struct field note_fields[];
+extern const struct field cancel_fields[];
 
 #endif

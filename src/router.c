@@ -25,6 +25,29 @@ static const struct route routes[] = {
 	{ "/lost", M_GET, page_lost, NULL, 0 },
 	{ "/lost", M_POST, page_lost_submit, lost_fields,
 	    R_DB | R_FORM | R_CSRF },
+
+	/* The consultant's pages. */
+	{ "/admin/login", M_GET, page_admin_login, NULL, R_DB | R_NOSTORE },
+	{ "/admin/login", M_POST, page_admin_login_submit, login_fields,
+	    R_DB | R_NOSTORE | R_FORM | R_CSRF },
+	{ "/admin/logout", M_POST, page_admin_logout, NULL,
+	    R_DB | R_ADMIN | R_CSRF },
+	{ "/admin", M_GET, page_admin_queue, queue_fields, R_DB | R_ADMIN },
+	{ "/admin/orders/*", M_GET, page_admin_order, NULL, R_DB | R_ADMIN },
+	{ "/admin/orders/*/paid", M_POST, page_admin_paid, paid_fields,
+	    R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/orders/*/claim", M_POST, page_admin_claim, NULL,
+	    R_DB | R_ADMIN | R_CSRF },
+	{ "/admin/orders/*/release", M_POST, page_admin_release, NULL,
+	    R_DB | R_ADMIN | R_CSRF },
+	{ "/admin/orders/*/draft", M_POST, page_admin_draft, reply_fields,
+	    R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/orders/*/reply", M_POST, page_admin_reply, reply_fields,
+	    R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/orders/*/note", M_POST, page_admin_note, note_fields,
+	    R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/orders/*/cancel", M_POST, page_admin_cancel, cancel_fields,
+	    R_DB | R_ADMIN | R_CSRF | R_FORM },
 };
 
 /* Matches path against pattern; on a match returns 1 and puts the
@@ -199,6 +222,19 @@ router_dispatch(struct request *r)
 			page_unavailable(r);
 			return r->status;
 		}
+	}
+	if (rt->flags & R_ADMIN) {
+		int rc2 = session_load(r);
+
+		if (rc2 < 0) {
+			page_unavailable(r);
+			return r->status;
+		}
+		if (rc2 == 0) {
+			admin_signed_out(r);
+			return r->status;
+		}
+		r->nostore = 1;
 	}
 	if ((rt->flags & R_CSRF) && !(r->csrf_ok = csrf_check(r)) &&
 	    !(rt->flags & R_FORM)) {

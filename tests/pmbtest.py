@@ -416,3 +416,20 @@ def ask(browser, **over):
     fields.update(over)
     fields = {k: v for k, v in fields.items() if v is not None}
     return browser.post("/ask", fields)
+
+
+STAFF = {"sam": "correct horse battery staple"}
+
+
+def login(browser, user="sam", password=None):
+    """Signs browser in; returns the POST's response."""
+    _, hidden = browser.form("/admin/login")
+    return browser.post("/admin/login", {"username": user,
+                                         "password": password or STAFF.get(user, ""),
+                                         "csrf_token": hidden.get("csrf_token", "")})
+
+
+def admin_csrf(browser, path="/admin"):
+    """The CSRF token in the forms of an admin page."""
+    _, hidden = browser.form(path)
+    return hidden.get("csrf_token")

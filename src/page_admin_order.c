@@ -1,0 +1,665 @@
+/* page_admin_order.c: GET /admin/orders/ID — the whole order — and its
+ * actions, each a form posting to /admin/orders/ID/ACTION, each one
+ * transaction with its history, audit row and outbox mail. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "conf.h"
+#include "db.h"
+#include "mail.h"
+#include "markdown.h"
+#include "order.h"
+#include "page.h"
+#include "router.h"
+
+#define HOUR		3600
+#define REPLY_MAX	50000
+
+/* Returns NULL if v is an amount such as 150.00 greater than zero. */
+static const char *
+check_amount(const char *v)
+{
+	int64_t n;
+
+	if (!parse_money(v, &n) || n <= 0)
+		return "Enter an amount such as 150.00.";
+	return NULL;
+}
+
+/* Returns NULL if v is a snippet id. */
+static const char *
+check_id(const char *v)
+{
+	int64_t n;
+
+	return parse_int64(v, 1, INT64_MAX, &n) ? NULL : "Not a valid id.";
+}
+
+/* The fields of the actions (an interface). */
+const struct field paid_fields[] = {
+#define PF_AMOUNT	0
+	{ "amount", "the amount", 1, 20, F_REQUIRED, check_amount },
+#define PF_METHOD	1
+	{ "method", "the payment method", 0, 50, 0, NULL },
+#define PF_REFERENCE	2
+	{ "reference", "the reference", 0, 100, 0, NULL },
+	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+const struct field reply_fields[] = {
+#define RF_BODY		0
+	{ "body", "the reply", 0, REPLY_MAX, F_MULTILINE, NULL },
+#define RF_PREVIEW	1
+	{ "preview", "preview", 0, 8, 0, NULL },
+#define RF_SNIPPET	2
+	{ "snippet", "the snippet", 0, 20, 0, check_id },
+	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+const struct field note_fields[] = {
+#define NF_BODY		0
+	{ "body", "the note", 1, 10000, F_REQUIRED | F_MULTILINE, NULL },
+	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+const struct field cancel_fields[] = {
+#define CF_REASON	0
+	{ "reason", "the reason", 1, 1000, F_REQUIRED | F_MULTILINE, NULL },
+	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+
+/* Returns the time t as text owned by the request ("" for 0). */
+static const char *
+when(struct request *r, int64_t t)
+{
+	struct buf b;
+
+	if (t == 0)
+		return "";
+	buf_init(&b);
+	fmt_time(&b, t);
+	return req_keep(r, buf_take(&b));
+}
+
+/* Returns minor units as "150.00", owned by the request. */
+static const char *
+money(struct request *r, int64_t v)
+{
+	struct buf b;
+
+	buf_init(&b);
+	fmt_money(&b, v);
+	return req_keep(r, buf_take(&b));
+}
+
+/* Parses the order id of the path; loads it. Returns 1, or answers and
+ * returns 0. */
+static int
+admin_order(struct request *r, struct order *o)
+{
+	int64_t	id;
+	int	rc;
+
+	if (r->arg == NULL || !parse_int64(r->arg, 1, INT64_MAX, &id)) {
+		page_error(r, 404, "No such order", "There is no order with "
+		    "this number.");
+		return 0;
+	}
+	if ((rc = order_load(r, id, o)) < 0) {
+		page_unavailable(r);
+		return 0;
+	}
+	if (rc == 0) {
+		page_error(r, 404, "No such order", "There is no order with "
+		    "this number.");
+		return 0;
+	}
+	return 1;
+}
+
+/* Renders the rows of statement st (bound to the order id) with the row
+ * template tmpl; fill sets a row's variables. Returns HTML or NULL. */
+static char *
+rows(struct request *r, enum stmt st, int64_t id, const char *tmpl,
+    void (*fill)(struct request *, sqlite3_stmt *, struct tvars *))
+{
+	sqlite3_stmt	*s = db_stmt(st);
+	struct buf	 b;
+	int		 rc;
+
+	if (s == NULL || !db_bind(s, "i", id))
+		return NULL;
+	buf_init(&b);
+	while ((rc = db_step(st)) == DB_ROW) {
+		struct tvars tv = { .n = 0 };
+
+		fill(r, s, &tv);
+		tmpl_render(&b, tmpl, &tv);
+	}
+	db_done(st);
+	if (rc == DB_ERROR) {
+		buf_free(&b);
+		return NULL;
+	}
+	return req_keep(r, buf_take(&b));
+}
+
+static void
+fill_msg(struct request *r, sqlite3_stmt *s, struct tvars *tv)
+{
+	const char *kind = db_text(s, 0);
+
+	tv_set(tv, "class", kind);
+	tv_set(tv, "at", when(r, sqlite3_column_int64(s, 2)));
+	if (!strcmp(kind, "reply") || !strcmp(kind, "note")) {
+		tv_set(tv, "html", req_keep(r, md_render(db_text(s, 1))));
+		tv_set(tv, "who", req_printf(r, "%s by %s", !strcmp(kind,
+		    "note") ? "Internal note" : "Reply", db_text(s, 3)));
+	} else {
+		tv_set(tv, "text", req_strdup(r, db_text(s, 1)));
+		tv_set(tv, "who", !strcmp(kind, "question") ?
+		    "Question from the client" : "Follow-up from the client");
+	}
+}
+
+static void
+fill_hist(struct request *r, sqlite3_stmt *s, struct tvars *tv)
+{
+	tv_set(tv, "c1", order_status_label(db_text(s, 0)));
+	tv_set(tv, "c2", when(r, sqlite3_column_int64(s, 1)));
+	tv_set(tv, "c3", req_strdup(r, *db_text(s, 2) ? db_text(s, 2) :
+	    "client or system"));
+	tv_set(tv, "c4", req_strdup(r, db_text(s, 3)));
+}
+
+static void
+fill_ledger(struct request *r, sqlite3_stmt *s, struct tvars *tv)
+{
+	tv_set(tv, "c1", !strcmp(db_text(s, 0), "payment") ? "Payment" :
+	    "Refund");
+	tv_set(tv, "c2", req_printf(r, "%s%s %s", !strcmp(db_text(s, 0),
+	    "refund") ? "-" : "", money(r, sqlite3_column_int64(s, 1)),
+	    db_text(s, 2)));
+	tv_set(tv, "c3", req_printf(r, "%s %s", db_text(s, 3),
+	    db_text(s, 4)));
+	tv_set(tv, "c4", req_printf(r, "%s, %s",
+	    when(r, sqlite3_column_int64(s, 5)), db_text(s, 6)));
+}
+
+static void
+fill_audit(struct request *r, sqlite3_stmt *s, struct tvars *tv)
+{
+	tv_set(tv, "c1", when(r, sqlite3_column_int64(s, 0)));
+	tv_set(tv, "c2", req_strdup(r, *db_text(s, 1) ? db_text(s, 1) :
+	    "client or system"));
+	tv_set(tv, "c3", req_strdup(r, db_text(s, 2)));
+	tv_set(tv, "c4", req_printf(r, "%s %s", db_text(s, 3),
+	    db_text(s, 4)));
+}
+
+/* Returns the <option>s of the snippets, or "" when there are none. */
+static const char *
+snippet_options(struct request *r)
+{
+	sqlite3_stmt	*s = db_stmt(ST_SNIPPETS_LIST);
+	struct buf	 b;
+
+	if (s == NULL)
+		return "";
+	buf_init(&b);
+	while (db_step(ST_SNIPPETS_LIST) == DB_ROW) {
+		buf_printf(&b, "<option value=\"%lld\">",
+		    (long long)sqlite3_column_int64(s, 0));
+		html_escape(&b, db_text(s, 1));
+		buf_puts(&b, "</option>\n");
+	}
+	db_done(ST_SNIPPETS_LIST);
+	return req_keep(r, buf_take(&b));
+}
+
+/* Reads the ledger totals of an order; returns 1 or 0. */
+static int
+balance(int64_t id, int64_t *paid, int64_t *refunded)
+{
+	sqlite3_stmt	*s = db_stmt(ST_LEDGER_BALANCE);
+	int		 ok;
+
+	if (s == NULL || !db_bind(s, "i", id))
+		return 0;
+	ok = db_step(ST_LEDGER_BALANCE) == DB_ROW;
+	if (ok) {
+		*paid = sqlite3_column_int64(s, 0);
+		*refunded = sqlite3_column_int64(s, 1);
+	}
+	db_done(ST_LEDGER_BALANCE);
+	return ok;
+}
+
+/* Renders the order page with status; notice and error go on top, and
+ * the reply editor holds draft (NULL: the saved draft). */
+static void
+order_view(struct request *r, const struct order *o, int status,
+    const char *notice, const char *error, const char *draft, int preview)
+{
+	struct tvars	 tv = { .n = 0 };
+	sqlite3_stmt	*s;
+	char		*thread, *hist, *ledger, *audit;
+	int64_t		 paid = 0, refunded = 0, claimed_by = 0;
+	const char	*saved = "", *claimed = "", *ip = "";
+
+	if ((s = db_stmt(ST_ORDER_ADMIN_EXTRA)) == NULL ||
+	    !db_bind(s, "i", o->id) || db_step(ST_ORDER_ADMIN_EXTRA) !=
+	    DB_ROW) {
+		db_done(ST_ORDER_ADMIN_EXTRA);
+		page_unavailable(r);
+		return;
+	}
+	saved = req_strdup(r, db_text(s, 0));
+	ip = req_strdup(r, db_text(s, 1));
+	claimed = req_strdup(r, db_text(s, 2));
+	claimed_by = sqlite3_column_int64(s, 3);
+	db_done(ST_ORDER_ADMIN_EXTRA);
+	thread = rows(r, ST_MESSAGES_ALL, o->id, "admin_msg.html", fill_msg);
+	hist = rows(r, ST_HISTORY_ADMIN, o->id, "admin_row4.html", fill_hist);
+	ledger = rows(r, ST_LEDGER_BY_ORDER, o->id, "admin_row4.html",
+	    fill_ledger);
+	audit = rows(r, ST_AUDIT_BY_ORDER, o->id, "admin_row4.html",
+	    fill_audit);
+	if (thread == NULL || hist == NULL || ledger == NULL ||
+	    audit == NULL || !balance(o->id, &paid, &refunded)) {
+		page_unavailable(r);
+		return;
+	}
+	if (draft == NULL)
+		draft = saved;
+	page_vars(r, &tv);
+	tv_set(&tv, "id", req_printf(r, "%lld", (long long)o->id));
+	tv_set(&tv, "number", o->number);
+	tv_set(&tv, "name", o->name);
+	tv_set(&tv, "email", o->email);
+	tv_set(&tv, "company", o->company);
+	tv_set(&tv, "website", o->website);
+	tv_set(&tv, "topic", o->topic);
+	tv_set(&tv, "client_ip", ip);
+	tv_set(&tv, "status_label", order_status_label(o->status));
+	tv_set(&tv, "created", when(r, o->created_at));
+	tv_set(&tv, "paid_at", when(r, o->paid_at));
+	tv_set(&tv, "answered_at", when(r, o->answered_at));
+	tv_set(&tv, "viewed_at", when(r, o->answer_viewed_at));
+	tv_set(&tv, "due", when(r, o->due_at));
+	tv_set(&tv, "overdue", (!strcmp(o->status, "paid") ||
+	    !strcmp(o->status, "followup")) && o->due_at < now_unix() ?
+	    "1" : "");
+	tv_set(&tv, "price", money(r, o->price));
+	tv_set(&tv, "order_currency", o->currency);
+	tv_set(&tv, "paid_total", money(r, paid));
+	tv_set(&tv, "refunded_total", money(r, refunded));
+	tv_set(&tv, "net", money(r, paid - refunded));
+	tv_set(&tv, "rating", o->rating);
+	tv_set(&tv, "claimed", claimed);
+	tv_set(&tv, "mine", claimed_by == r->session->user_id ? "1" : "");
+	tv_set(&tv, "thread", thread);
+	tv_set(&tv, "history", hist);
+	tv_set(&tv, "ledger", ledger);
+	tv_set(&tv, "audit", audit);
+	tv_set(&tv, "can_pay", !strcmp(o->status, "awaiting_payment") ?
+	    "1" : "");
+	tv_set(&tv, "can_reply", !strcmp(o->status, "paid") ||
+	    !strcmp(o->status, "followup") ? "1" : "");
+	tv_set(&tv, "can_cancel", !strcmp(o->status, "awaiting_payment") &&
+	    paid == 0 ? "1" : "");
+	tv_set(&tv, "draft", draft);
+	tv_set(&tv, "preview_html", preview && *draft ?
+	    req_keep(r, md_render(draft)) : "");
+	tv_set(&tv, "snippets", snippet_options(r));
+	tv_set(&tv, "notice", notice);
+	tv_set(&tv, "form_message", error);
+	if (r->fields != NULL && r->route->fields == paid_fields) {
+		page_form_vars(r, &tv, paid_fields);
+	} else
+		tv_set(&tv, "amount", money(r, o->price));
+	if (r->fields != NULL && r->route->fields == note_fields)
+		tv_set(&tv, "note", r->fields[NF_BODY].value);
+	if (r->fields != NULL && r->route->fields == cancel_fields)
+		tv_set(&tv, "reason", r->fields[CF_REASON].value);
+	tv_set(&tv, CSRF_FIELD, csrf_token(r));
+	page_render(r, status, req_printf(r, "Order %s", o->number),
+	    "admin_order.html", &tv);
+}
+
+/* GET /admin/orders/ID */
+void
+page_admin_order(struct request *r)
+{
+	struct order	 o;
+	const char	*done = req_param(r, "done");
+	const char	*notice = NULL;
+
+	if (!admin_order(r, &o))
+		return;
+	if (done != NULL)
+		notice = !strcmp(done, "paid") ? "Payment recorded." :
+		    !strcmp(done, "reply") ? "Reply sent to the client." :
+		    !strcmp(done, "note") ? "Note added." :
+		    !strcmp(done, "draft") ? "Draft saved." :
+		    !strcmp(done, "claim") ? "You claimed this order." :
+		    !strcmp(done, "release") ? "Order released." :
+		    !strcmp(done, "cancel") ? "Order cancelled." : NULL;
+	order_view(r, &o, 200, notice, NULL, NULL, 0);
+}
+
+/* Answers 303 back to the order page with a notice. */
+static void
+back(struct request *r, const struct order *o, const char *done)
+{
+	http_redirect(r, req_printf(r, "/admin/orders/%lld?done=%s",
+	    (long long)o->id, done));
+}
+
+/* Answers a refused action: the page again, with what was typed. */
+static void
+refuse(struct request *r, const struct order *o, int status,
+    const char *why)
+{
+	const char *draft = r->route->fields == reply_fields ?
+	    r->fields[RF_BODY].value : NULL;
+
+	order_view(r, o, status, NULL, why, draft, 0);
+}
+
+/* Checks the common preconditions of an action: a valid CSRF token and
+ * valid fields. Loads the order. Returns 1, or answers and returns 0. */
+static int
+action_start(struct request *r, struct order *o)
+{
+	if (!r->csrf_ok) {
+		page_error(r, 403, "Please reload the page", "This form could "
+		    "not be accepted because its security token was missing "
+		    "or wrong. Nothing was changed.");
+		return 0;
+	}
+	if (!admin_order(r, o))
+		return 0;
+	if (r->nerrors > 0) {
+		for (size_t i = 0; r->route->fields[i].name != NULL; i++)
+			if (r->fields[i].error != NULL) {
+				refuse(r, o, 400, r->fields[i].error);
+				return 0;
+			}
+	}
+	return 1;
+}
+
+/* Queues mail kind to the client of o with the usual variables plus
+ * extra (may be NULL). Returns 1 or 0. */
+static int
+client_mail(struct request *r, const struct order *o, const char *kind,
+    struct tvars *tv)
+{
+	char *url = order_track_url(r, o->id);
+
+	if (url == NULL)
+		return 0;
+	page_vars(r, tv);
+	tv_set(tv, "name", o->name);
+	tv_set(tv, "number", o->number);
+	tv_set(tv, "status_url", url);
+	return mail_queue(kind, o->id, o->email, o->name, tv);
+}
+
+/* POST /admin/orders/ID/paid */
+void
+page_admin_paid(struct request *r)
+{
+	struct order	 o;
+	struct tvars	 tv = { .n = 0 };
+	int64_t		 amount, now = now_unix(), uid;
+
+	if (!action_start(r, &o))
+		return;
+	uid = r->session->user_id;
+	parse_money(r->fields[PF_AMOUNT].value, &amount);
+	if (!db_begin())
+		goto fail;
+	if (db_run(ST_ORDER_MARK_PAID, "iii", now, now + conf.answer_hours *
+	    HOUR, o.id) != DB_DONE)
+		goto rollback;
+	if (sqlite3_changes(db_handle()) == 0) {
+		db_rollback();
+		refuse(r, &o, 409, "This order is not waiting for payment.");
+		return;
+	}
+	tv_set(&tv, "amount", money(r, amount));
+	tv_set(&tv, "order_currency", o.currency);
+	tv_set(&tv, "due", when(r, now + conf.answer_hours * HOUR));
+	if (db_run(ST_LEDGER_INSERT, "ititttii", o.id, "payment", amount,
+	    o.currency, r->fields[PF_METHOD].value,
+	    r->fields[PF_REFERENCE].value, now, uid) != DB_DONE ||
+	    !order_history(o.id, "paid", uid, "") ||
+	    !audit_log(r, uid, "mark paid", o.id, req_printf(r, "%s %s %s",
+	    money(r, amount), o.currency, r->fields[PF_METHOD].value)) ||
+	    !client_mail(r, &o, "paid", &tv))
+		goto rollback;
+	if (!db_commit())
+		goto fail;
+	back(r, &o, "paid");
+	return;
+rollback:
+	db_rollback();
+fail:
+	page_unavailable(r);
+}
+
+/* Sets or clears the claim of the order. */
+static void
+claim(struct request *r, int take)
+{
+	struct order	o;
+	int64_t		uid;
+
+	if (!action_start(r, &o))
+		return;
+	uid = r->session->user_id;
+	if (!db_begin())
+		goto fail;
+	if ((take ? db_run(ST_ORDER_CLAIM, "iii", uid, now_unix(), o.id) :
+	    db_run(ST_ORDER_CLAIM, "nii", now_unix(), o.id)) != DB_DONE ||
+	    !audit_log(r, uid, take ? "claim" : "release", o.id, "")) {
+		db_rollback();
+		goto fail;
+	}
+	if (!db_commit())
+		goto fail;
+	back(r, &o, take ? "claim" : "release");
+	return;
+fail:
+	page_unavailable(r);
+}
+
+/* POST /admin/orders/ID/claim */
+void
+page_admin_claim(struct request *r)
+{
+	claim(r, 1);
+}
+
+/* POST /admin/orders/ID/release */
+void
+page_admin_release(struct request *r)
+{
+	claim(r, 0);
+}
+
+/* POST /admin/orders/ID/draft: saves the draft; with preview=1 shows it
+ * rendered; with snippet=ID appends that snippet first. */
+void
+page_admin_draft(struct request *r)
+{
+	struct order	 o;
+	const char	*body;
+	sqlite3_stmt	*s;
+	int64_t		 sid;
+
+	if (!action_start(r, &o))
+		return;
+	body = r->fields[RF_BODY].value;
+	if (*r->fields[RF_SNIPPET].value != '\0' &&
+	    parse_int64(r->fields[RF_SNIPPET].value, 1, INT64_MAX, &sid) &&
+	    (s = db_stmt(ST_SNIPPET_BY_ID)) != NULL && db_bind(s, "i", sid)) {
+		if (db_step(ST_SNIPPET_BY_ID) == DB_ROW)
+			body = req_printf(r, "%s%s%s", body, *body ? "\n\n" :
+			    "", db_text(s, 1));
+		db_done(ST_SNIPPET_BY_ID);
+	}
+	if (utf8_len(body) > REPLY_MAX) {
+		refuse(r, &o, 400, "The reply is too long.");
+		return;
+	}
+	if (!db_begin())
+		goto fail;
+	if (db_run(ST_ORDER_SET_DRAFT, "tii", body, now_unix(), o.id) !=
+	    DB_DONE || !audit_log(r, r->session->user_id, "save draft", o.id,
+	    "")) {
+		db_rollback();
+		goto fail;
+	}
+	if (!db_commit())
+		goto fail;
+	if (*r->fields[RF_PREVIEW].value != '\0' ||
+	    *r->fields[RF_SNIPPET].value != '\0') {
+		order_view(r, &o, 200, *r->fields[RF_PREVIEW].value ?
+		    "Draft saved. The preview below is what the client will "
+		    "see." : "Snippet inserted and draft saved.", NULL, body,
+		    *r->fields[RF_PREVIEW].value != '\0');
+		return;
+	}
+	back(r, &o, "draft");
+	return;
+fail:
+	/* Nothing is lost: the text is shown again with the error. */
+	order_view(r, &o, 503, NULL, "The draft could not be saved. Your "
+	    "text is below; please try again.", body, 0);
+}
+
+/* POST /admin/orders/ID/reply: sends the answer. */
+void
+page_admin_reply(struct request *r)
+{
+	struct order	 o;
+	struct tvars	 tv = { .n = 0 };
+	const char	*body;
+	char		*refund;
+	int64_t		 now = now_unix(), uid;
+	int		 first;
+
+	if (!action_start(r, &o))
+		return;
+	uid = r->session->user_id;
+	body = r->fields[RF_BODY].value;
+	if (*body == '\0') {
+		refuse(r, &o, 400, "Write the reply before sending it.");
+		return;
+	}
+	first = o.answered_at == 0;
+	if (!db_begin())
+		goto fail;
+	if (db_run(ST_ORDER_ANSWER, "ii", now, o.id) != DB_DONE)
+		goto rollback;
+	if (sqlite3_changes(db_handle()) == 0) {
+		db_rollback();
+		refuse(r, &o, 409, "This order is not waiting for an answer "
+		    "(it may have just been answered). Your text is kept "
+		    "below.");
+		return;
+	}
+	o.answered_at = first ? now : o.answered_at;
+	if ((refund = order_refund_url(r, &o)) == NULL)
+		goto rollback;
+	tv_set(&tv, "answer", body);
+	tv_set(&tv, "refund_url", refund);
+	tv_set(&tv, "first", first ? "1" : "");
+	tv_set(&tv, "rate_yes_url", req_printf(r, "%s?rating=yes",
+	    order_track_url(r, o.id)));
+	if (db_run(ST_MESSAGE_INSERT, "ittii", o.id, "reply", body, uid,
+	    now) != DB_DONE || !order_history(o.id, "answered", uid, "") ||
+	    !audit_log(r, uid, "send reply", o.id, "") ||
+	    !client_mail(r, &o, "answer", &tv))
+		goto rollback;
+	if (!db_commit())
+		goto fail;
+	back(r, &o, "reply");
+	return;
+rollback:
+	db_rollback();
+fail:
+	order_view(r, &o, 503, NULL, "The reply could not be sent: nothing "
+	    "was saved. Your text is below; please try again.", body, 0);
+}
+
+/* POST /admin/orders/ID/note */
+void
+page_admin_note(struct request *r)
+{
+	struct order	o;
+	int64_t		uid;
+
+	if (!action_start(r, &o))
+		return;
+	uid = r->session->user_id;
+	if (!db_begin())
+		goto fail;
+	if (db_run(ST_MESSAGE_INSERT, "ittii", o.id, "note",
+	    r->fields[NF_BODY].value, uid, now_unix()) != DB_DONE ||
+	    !audit_log(r, uid, "add note", o.id, "")) {
+		db_rollback();
+		goto fail;
+	}
+	if (!db_commit())
+		goto fail;
+	back(r, &o, "note");
+	return;
+fail:
+	page_unavailable(r);
+}
+
+/* POST /admin/orders/ID/cancel: only an unpaid order; a paid one is
+ * refunded through the refund flow. */
+void
+page_admin_cancel(struct request *r)
+{
+	struct order	o;
+	struct tvars	tv = { .n = 0 };
+	int64_t		uid;
+	const char	*reason;
+
+	if (!action_start(r, &o))
+		return;
+	uid = r->session->user_id;
+	reason = r->fields[CF_REASON].value;
+	if (!db_begin())
+		goto fail;
+	if (db_run(ST_ORDER_CANCEL, "ii", now_unix(), o.id) != DB_DONE)
+		goto rollback;
+	if (sqlite3_changes(db_handle()) == 0) {
+		db_rollback();
+		refuse(r, &o, 409, "Only an order that was never paid can be "
+		    "cancelled. A paid order is refunded through the refund "
+		    "flow.");
+		return;
+	}
+	tv_set(&tv, "reason", reason);
+	if (!order_history(o.id, "cancelled", uid, reason) ||
+	    !audit_log(r, uid, "cancel", o.id, reason) ||
+	    !client_mail(r, &o, "cancelled", &tv))
+		goto rollback;
+	if (!db_commit())
+		goto fail;
+	back(r, &o, "cancel");
+	return;
+rollback:
+	db_rollback();
+fail:
+	page_unavailable(r);
+}
