@@ -118,6 +118,38 @@ X(LEDGER_BALANCE,
   "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
   "FROM ledger WHERE order_id = ?")
 
+/* Refunds: the money-back guarantee. */
+X(REFUND_BY_ORDER,
+  "SELECT id, reason, status, requested_at, resolved_at, decline_reason "
+  "FROM refund_requests WHERE order_id = ?")
+X(REFUND_INSERT,
+  "INSERT INTO refund_requests (order_id, reason, requested_at) "
+  "VALUES (?, ?, ?)")
+X(REFUND_BY_ID, "SELECT order_id, status FROM refund_requests WHERE id = ?")
+X(REFUND_RESOLVE,
+  "UPDATE refund_requests SET status = ?, resolved_at = ?, "
+  "resolved_by = ?, decline_reason = ? WHERE id = ? AND status = 'open'")
+X(REFUNDS_OPEN,
+  "SELECT r.id, r.order_id, o.number, o.name, r.reason, r.requested_at, "
+  "o.answered_at, o.answer_viewed_at, o.currency, "
+  "(SELECT coalesce(sum(CASE l.kind WHEN 'payment' THEN l.amount "
+  "ELSE -l.amount END), 0) FROM ledger l WHERE l.order_id = o.id) "
+  "FROM refund_requests r JOIN orders o ON o.id = r.order_id "
+  "WHERE r.status = 'open' ORDER BY r.requested_at, r.id LIMIT 500")
+X(ORDER_REFUND_REQUESTED,
+  "UPDATE orders SET status = 'refund_requested', "
+  "refund_requested_at = ?1, updated_at = ?1 "
+  "WHERE id = ?2 AND status IN ('paid', 'answered', 'followup')")
+X(ORDER_REFUNDED,
+  "UPDATE orders SET status = 'refunded', refunded_at = ?1, "
+  "updated_at = ?1 WHERE id = ?2")
+X(ORDER_REFUND_DECLINED,
+  "UPDATE orders SET status = CASE WHEN answered_at IS NULL THEN 'paid' "
+  "ELSE 'answered' END, updated_at = ?1 "
+  "WHERE id = ?2 AND status = 'refund_requested'")
+X(ORDER_SET_RATING,
+  "UPDATE orders SET rating = ?, rated_at = ? WHERE id = ?")
+
 /* Snippets. */
 X(SNIPPET_BY_ID, "SELECT title, body FROM snippets WHERE id = ?")
 X(SNIPPETS_LIST, "SELECT id, title FROM snippets ORDER BY title, id")
@@ -140,6 +172,34 @@ X(OUTBOX_INSERT,
   "INSERT INTO outbox (kind, order_id, to_addr, to_name, subject, "
   "body_text, body_html, next_at, created_at) "
   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+/* Delivery (mail_send.c): claim one due message, or one whose claim
+ * expired, for a sender; then mark it sent, or count the failed try and
+ * queue it again after the pause (failed for good at the limit). */
+X(OUTBOX_CLAIM,
+  "UPDATE outbox SET status = 'sending', claimed_until = ? "
+  "WHERE id = (SELECT id FROM outbox "
+  "WHERE (status = 'queued' AND next_at <= ?) "
+  "OR (status = 'sending' AND claimed_until <= ?) "
+  "ORDER BY next_at, id LIMIT 1) "
+  "RETURNING id, kind, to_addr, to_name, subject, body_text, body_html, "
+  "created_at, attempts")
+X(OUTBOX_SENT,
+  "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+  "claimed_until = NULL WHERE id = ? AND status = 'sending'")
+X(OUTBOX_FAILED,
+  "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_at = ?, "
+  "claimed_until = NULL, "
+  "status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'queued' END "
+  "WHERE id = ? AND status = 'sending' AND claimed_until = ?")
+/* The admin outbox: list (status '' for all), counts, retry now. */
+X(OUTBOX_LIST,
+  "SELECT id, kind, order_id, to_addr, to_name, subject, status, attempts, "
+  "next_at, claimed_until, last_error, created_at, sent_at FROM outbox "
+  "WHERE ?1 = '' OR status = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3")
+X(OUTBOX_COUNTS, "SELECT status, count(*) FROM outbox GROUP BY status")
+X(OUTBOX_RETRY_NOW,
+  "UPDATE outbox SET status = 'queued', next_at = ?, claimed_until = NULL "
+  "WHERE id = ? AND status IN ('queued', 'failed')")
 
 /* Rate limits. */
 X(RATE_COUNT,

@@ -92,14 +92,59 @@ order_track_url(struct request *r, int64_t id)
 	return req_printf(r, "%s/o/%s", conf.base_url, tok);
 }
 
+int
+order_balance(int64_t id, int64_t *paid, int64_t *refunded)
+{
+	sqlite3_stmt	*s = db_stmt(ST_LEDGER_BALANCE);
+	int		 ok;
+
+	*paid = *refunded = 0;
+	if (s == NULL || !db_bind(s, "i", id))
+		return 0;
+	ok = db_step(ST_LEDGER_BALANCE) == DB_ROW;
+	if (ok) {
+		*paid = sqlite3_column_int64(s, 0);
+		*refunded = sqlite3_column_int64(s, 1);
+	}
+	db_done(ST_LEDGER_BALANCE);
+	return ok;
+}
+
+int
+order_late(const struct order *o)
+{
+	return o->answered_at != 0 && o->paid_at != 0 &&
+	    o->answered_at - o->paid_at > conf.answer_hours * 3600;
+}
+
+/* Returns the end of the guarantee window of an answered order; 0 (no
+ * end) when a late answer keeps the link valid. */
+static int64_t
+refund_deadline(const struct order *o)
+{
+	if (conf.refund_if_late && order_late(o))
+		return 0;
+	return (o->answered_at ? o->answered_at : now_unix()) +
+	    conf.guarantee_days * 86400;
+}
+
+int
+order_refundable(const struct order *o, int64_t net_paid)
+{
+	int64_t end = refund_deadline(o);
+
+	return net_paid > 0 && o->answered_at != 0 &&
+	    o->refund_requested_at == 0 && (end == 0 || now_unix() < end) &&
+	    (!strcmp(o->status, "answered") || !strcmp(o->status, "followup"));
+}
+
 char *
 order_refund_url(struct request *r, const struct order *o)
 {
 	char	tok[TOKEN_TEXT_LEN + 1];
-	int64_t	base = o->answered_at ? o->answered_at : now_unix();
 
-	if (!token_make(tok, TOK_REFUND, o->id, base + conf.guarantee_days *
-	    86400, REFUND_STATE_OPEN))
+	if (!token_make(tok, TOK_REFUND, o->id, refund_deadline(o),
+	    REFUND_STATE_OPEN))
 		return NULL;
 	return req_printf(r, "%s/r/%s", conf.base_url, tok);
 }

@@ -39,6 +39,15 @@ char	*order_refund_url(struct request *, const struct order *);
 /* The state a refund link's MAC covers: a request kills the link. */
 #define REFUND_STATE_OPEN	"refund:none"
 
+/* Reads the ledger totals of an order (minor units). Returns 1 or 0. */
+int	 order_balance(int64_t id, int64_t *paid, int64_t *refunded);
+/* Returns 1 if the order's first answer came later than the promise. */
+int	 order_late(const struct order *);
+/* Returns 1 if the client may still ask for a refund by link: paid,
+ * answered, no request yet, and within the guarantee window (or late,
+ * when refund_if_late is set). */
+int	 order_refundable(const struct order *, int64_t net_paid);
+
 /* Returns a label for a status, e.g. "Waiting for payment". */
 const char *order_status_label(const char *status);
 

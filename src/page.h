@@ -46,6 +46,16 @@ void	 page_admin_draft(struct request *);
 void	 page_admin_reply(struct request *);
 void	 page_admin_note(struct request *);
 void	 page_admin_cancel(struct request *);
+void	 page_refund(struct request *);
+void	 page_refund_submit(struct request *);
+void	 page_rating_submit(struct request *);
+void	 page_admin_refunds(struct request *);
+void	 page_admin_refunded(struct request *);
+void	 page_admin_decline(struct request *);
+struct order;
+/* Renders the "happy with the answer?" page for GET /o/TOKEN?rating=. */
+void	 page_rating(struct request *, const struct order *,
+	    const char *rating, const char *track_token);
 /* Answers a staff page asked for without a session: GET goes to the
  * sign-in page; POST gets 403 with the text it carried, so none is lost. */
 void	 admin_signed_out(struct request *);
@@ -60,5 +70,10 @@ extern const struct field paid_fields[];
 extern const struct field reply_fields[];
 extern const struct field note_fields[];
 extern const struct field cancel_fields[];
+extern const struct field track_view_fields[];
+extern const struct field rating_fields[];
+extern const struct field refund_fields[];
+extern const struct field refunded_fields[];
+extern const struct field decline_fields[];
 
 #endif

@@ -219,24 +219,6 @@ snippet_options(struct request *r)
 	return req_keep(r, buf_take(&b));
 }
 
-/* Reads the ledger totals of an order; returns 1 or 0. */
-static int
-balance(int64_t id, int64_t *paid, int64_t *refunded)
-{
-	sqlite3_stmt	*s = db_stmt(ST_LEDGER_BALANCE);
-	int		 ok;
-
-	if (s == NULL || !db_bind(s, "i", id))
-		return 0;
-	ok = db_step(ST_LEDGER_BALANCE) == DB_ROW;
-	if (ok) {
-		*paid = sqlite3_column_int64(s, 0);
-		*refunded = sqlite3_column_int64(s, 1);
-	}
-	db_done(ST_LEDGER_BALANCE);
-	return ok;
-}
-
 /* Renders the order page with status; notice and error go on top, and
  * the reply editor holds draft (NULL: the saved draft). */
 static void
@@ -268,7 +250,7 @@ order_view(struct request *r, const struct order *o, int status,
 	audit = rows(r, ST_AUDIT_BY_ORDER, o->id, "admin_row4.html",
 	    fill_audit);
 	if (thread == NULL || hist == NULL || ledger == NULL ||
-	    audit == NULL || !balance(o->id, &paid, &refunded)) {
+	    audit == NULL || !order_balance(o->id, &paid, &refunded)) {
 		page_unavailable(r);
 		return;
 	}

@@ -15,6 +15,21 @@
 
 #define HOUR 3600
 
+/* Returns NULL if v is yes or no. */
+static const char *
+check_yes_no(const char *v)
+{
+	return !strcmp(v, "yes") || !strcmp(v, "no") ? NULL :
+	    "The rating is yes or no.";
+}
+
+/* The query fields of GET /o/TOKEN (an interface: the answer email's
+ * "happy with the answer?" links). */
+const struct field track_view_fields[] = {
+	{ "rating", "the rating", 0, 3, 0, check_yes_no },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+
 /* The fields of POST /o/TOKEN/messages (an interface). */
 const struct field track_message_fields[] = {
 #define TF_MESSAGE	0
@@ -157,6 +172,8 @@ track_render(struct request *r, const struct order *o, int status,
 	char		*msgs;
 	int		 has_answer, can_follow;
 	int64_t		 left = conf.followups_included - o->followups_used;
+	int64_t		 paid, refunded;
+	char		*url;
 
 	if ((msgs = thread(r, o, &has_answer)) == NULL) {
 		page_unavailable(r);
@@ -192,6 +209,11 @@ track_render(struct request *r, const struct order *o, int status,
 		tv_set(&tv, "err_message", r->fields[TF_MESSAGE].error);
 	}
 	tv_set(&tv, "notice", notice);
+	if (order_balance(o->id, &paid, &refunded) &&
+	    order_refundable(o, paid - refunded) &&
+	    (url = order_refund_url(r, o)) != NULL)
+		tv_set(&tv, "refund_url", url + strlen(conf.base_url));
+	tv_set(&tv, "late", conf.refund_if_late && order_late(o) ? "1" : "");
 	page_render(r, status, req_printf(r, "Order %s", o->number),
 	    "track.html", &tv);
 }
@@ -204,6 +226,10 @@ page_track(struct request *r)
 
 	if (!track_order(r, &o))
 		return;
+	if (r->fields != NULL && *r->fields[0].value != '\0') {
+		page_rating(r, &o, r->fields[0].value, r->arg);
+		return;
+	}
 	/* The first view of an answer is recorded for the consultant. */
 	if (o.answered_at && !o.answer_viewed_at && !r->head &&
 	    db_run(ST_ORDER_SET_VIEWED, "ii", now_unix(), o.id) != DB_DONE)

@@ -19,7 +19,13 @@ static const struct route routes[] = {
 	{ "/ask", M_GET, page_ask, NULL, 0 },
 	{ "/ask", M_POST, page_ask_submit, ask_fields,
 	    R_DB | R_FORM | R_CSRF },
-	{ "/o/*", M_GET, page_track, NULL, R_DB | R_SECRET | R_NOSTORE },
+	{ "/o/*", M_GET, page_track, track_view_fields,
+	    R_DB | R_SECRET | R_NOSTORE },
+	{ "/o/*/rating", M_POST, page_rating_submit, rating_fields,
+	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
+	{ "/r/*", M_GET, page_refund, NULL, R_DB | R_SECRET | R_NOSTORE },
+	{ "/r/*", M_POST, page_refund_submit, refund_fields,
+	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
 	{ "/o/*/messages", M_POST, page_track_message, track_message_fields,
 	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
 	{ "/lost", M_GET, page_lost, NULL, 0 },
@@ -48,6 +54,11 @@ static const struct route routes[] = {
 	    R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/orders/*/cancel", M_POST, page_admin_cancel, cancel_fields,
 	    R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/refunds", M_GET, page_admin_refunds, NULL, R_DB | R_ADMIN },
+	{ "/admin/refunds/*/refunded", M_POST, page_admin_refunded,
+	    refunded_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/refunds/*/decline", M_POST, page_admin_decline,
+	    decline_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
 };
 
 /* Matches path against pattern; on a match returns 1 and puts the

@@ -1,0 +1,287 @@
+/* page_admin_refunds.c: the money-back guarantee, the consultant's side.
+ * GET /admin/refunds lists open requests, oldest first; each is seen
+ * through with POST /admin/refunds/ID/refunded (a ledger row; never
+ * more than was paid net of earlier refunds) or, for abuse only,
+ * POST /admin/refunds/ID/decline with a written reason. */
+#include <string.h>
+
+#include "auth.h"
+#include "conf.h"
+#include "db.h"
+#include "mail.h"
+#include "order.h"
+#include "page.h"
+#include "router.h"
+
+/* Returns NULL if v is an amount such as 150.00 greater than zero. */
+static const char *
+check_refund_amount(const char *v)
+{
+	int64_t n;
+
+	if (*v == '\0')
+		return NULL;	/* empty: the full net amount */
+	if (!parse_money(v, &n) || n <= 0)
+		return "Enter an amount such as 150.00.";
+	return NULL;
+}
+
+/* The fields of the refund actions (an interface). */
+const struct field refunded_fields[] = {
+#define XF_AMOUNT	0
+	{ "amount", "the amount", 0, 20, 0, check_refund_amount },
+#define XF_METHOD	1
+	{ "method", "the refund method", 0, 50, 0, NULL },
+#define XF_REFERENCE	2
+	{ "reference", "the reference", 0, 100, 0, NULL },
+	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+const struct field decline_fields[] = {
+#define DF_REASON	0
+	{ "reason", "the reason", 1, 2000, F_REQUIRED | F_MULTILINE, NULL },
+	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+
+/* Returns minor units as "150.00", owned by the request. */
+static const char *
+money(struct request *r, int64_t v)
+{
+	struct buf b;
+
+	buf_init(&b);
+	fmt_money(&b, v);
+	return req_keep(r, buf_take(&b));
+}
+
+/* Returns a time as text owned by the request ("" for 0). */
+static const char *
+when(struct request *r, int64_t t)
+{
+	struct buf b;
+
+	if (t == 0)
+		return "";
+	buf_init(&b);
+	fmt_time(&b, t);
+	return req_keep(r, buf_take(&b));
+}
+
+/* Renders the list of open requests with status and messages. */
+static void
+refunds_list(struct request *r, int status, const char *notice,
+    const char *error)
+{
+	sqlite3_stmt	*s = db_stmt(ST_REFUNDS_OPEN);
+	struct tvars	 tv = { .n = 0 };
+	struct buf	 rows;
+	int		 rc, n = 0;
+
+	if (s == NULL) {
+		page_unavailable(r);
+		return;
+	}
+	buf_init(&rows);
+	while ((rc = db_step(ST_REFUNDS_OPEN)) == DB_ROW) {
+		struct tvars row = { .n = 0 };
+
+		n++;
+		tv_set(&row, "id", req_printf(r, "%lld",
+		    (long long)sqlite3_column_int64(s, 0)));
+		tv_set(&row, "order_id", req_printf(r, "%lld",
+		    (long long)sqlite3_column_int64(s, 1)));
+		tv_set(&row, "number", req_strdup(r, db_text(s, 2)));
+		tv_set(&row, "name", req_strdup(r, db_text(s, 3)));
+		tv_set(&row, "reason", req_strdup(r, db_text(s, 4)));
+		tv_set(&row, "requested", when(r, sqlite3_column_int64(s, 5)));
+		tv_set(&row, "answered", when(r, sqlite3_column_int64(s, 6)));
+		tv_set(&row, "viewed", when(r, sqlite3_column_int64(s, 7)));
+		tv_set(&row, "order_currency", req_strdup(r, db_text(s, 8)));
+		tv_set(&row, "net", money(r, sqlite3_column_int64(s, 9)));
+		tv_set(&row, CSRF_FIELD, csrf_token(r));
+		tmpl_render(&rows, "admin_refund_row.html", &row);
+	}
+	db_done(ST_REFUNDS_OPEN);
+	if (rc == DB_ERROR) {
+		buf_free(&rows);
+		page_unavailable(r);
+		return;
+	}
+	page_vars(r, &tv);
+	tv_set(&tv, "rows", req_keep(r, buf_take(&rows)));
+	tv_set(&tv, "empty", n == 0 ? "1" : "");
+	tv_set(&tv, "notice", notice);
+	tv_set(&tv, "form_message", error);
+	page_render(r, status, "Refund requests", "admin_refunds.html", &tv);
+}
+
+/* GET /admin/refunds */
+void
+page_admin_refunds(struct request *r)
+{
+	const char *done = req_param(r, "done");
+
+	refunds_list(r, 200, done == NULL ? NULL : !strcmp(done, "refunded") ?
+	    "Refund recorded and the client told." : !strcmp(done, "partial") ?
+	    "Partial refund recorded; the request stays open for the rest." :
+	    !strcmp(done, "declined") ? "Request declined." : NULL, NULL);
+}
+
+/* Loads refund request ID of the path and its order. Returns 1, or
+ * answers and returns 0. */
+static int
+refund_start(struct request *r, int64_t *rid, struct order *o)
+{
+	sqlite3_stmt	*s;
+	int64_t		 oid = 0;
+	int		 open = 0, rc;
+
+	if (!r->csrf_ok) {
+		page_error(r, 403, "Please reload the page", "This form could "
+		    "not be accepted because its security token was missing "
+		    "or wrong. Nothing was changed.");
+		return 0;
+	}
+	if (r->arg == NULL || !parse_int64(r->arg, 1, INT64_MAX, rid) ||
+	    (s = db_stmt(ST_REFUND_BY_ID)) == NULL || !db_bind(s, "i", *rid)) {
+		page_error(r, 404, "No such refund request", "There is no "
+		    "refund request with this number.");
+		return 0;
+	}
+	if ((rc = db_step(ST_REFUND_BY_ID)) == DB_ROW) {
+		oid = sqlite3_column_int64(s, 0);
+		open = !strcmp(db_text(s, 1), "open");
+	}
+	db_done(ST_REFUND_BY_ID);
+	if (rc == DB_ERROR || (oid > 0 && order_load(r, oid, o) < 0)) {
+		page_unavailable(r);
+		return 0;
+	}
+	if (oid == 0) {
+		page_error(r, 404, "No such refund request", "There is no "
+		    "refund request with this number.");
+		return 0;
+	}
+	if (!open) {
+		refunds_list(r, 409, NULL, req_printf(r, "The refund request "
+		    "of %s was already dealt with.", o->number));
+		return 0;
+	}
+	for (size_t i = 0; r->fields && r->route->fields[i].name; i++)
+		if (r->fields[i].error != NULL) {
+			refunds_list(r, 400, NULL, req_printf(r, "%s: %s",
+			    o->number, r->fields[i].error));
+			return 0;
+		}
+	return 1;
+}
+
+/* Queues mail kind to the client of o with tv's values. Returns 1/0. */
+static int
+client_mail(struct request *r, const struct order *o, const char *kind,
+    struct tvars *tv)
+{
+	char *url = order_track_url(r, o->id);
+
+	if (url == NULL)
+		return 0;
+	page_vars(r, tv);
+	tv_set(tv, "name", o->name);
+	tv_set(tv, "number", o->number);
+	tv_set(tv, "status_url", url);
+	tv_set(tv, "order_currency", o->currency);
+	return mail_queue(kind, o->id, o->email, o->name, tv);
+}
+
+/* POST /admin/refunds/ID/refunded */
+void
+page_admin_refunded(struct request *r)
+{
+	struct order	o;
+	struct tvars	tv = { .n = 0 };
+	int64_t		rid, paid, refunded, amount, now = now_unix(), uid;
+	int		full;
+
+	if (!refund_start(r, &rid, &o))
+		return;
+	uid = r->session->user_id;
+	if (!db_begin())
+		goto fail;
+	/* Read the balance inside the transaction: two refunds at once can
+	 * never add up to more than was paid. */
+	if (!order_balance(o.id, &paid, &refunded))
+		goto rollback;
+	if (*r->fields[XF_AMOUNT].value == '\0')
+		amount = paid - refunded;
+	else
+		parse_money(r->fields[XF_AMOUNT].value, &amount);
+	if (amount <= 0 || amount > paid - refunded) {
+		db_rollback();
+		refunds_list(r, 400, NULL, req_printf(r, "%s: a refund of %s "
+		    "%s is more than the %s %s paid net of earlier refunds.",
+		    o.number, money(r, amount), o.currency,
+		    money(r, paid - refunded), o.currency));
+		return;
+	}
+	full = amount == paid - refunded;
+	tv_set(&tv, "amount", money(r, amount));
+	tv_set(&tv, "remaining", money(r, paid - refunded - amount));
+	tv_set(&tv, "partial", full ? "" : "1");
+	tv_set(&tv, "method", r->fields[XF_METHOD].value);
+	if (db_run(ST_LEDGER_INSERT, "ititttii", o.id, "refund", amount,
+	    o.currency, r->fields[XF_METHOD].value,
+	    r->fields[XF_REFERENCE].value, now, uid) != DB_DONE ||
+	    !audit_log(r, uid, full ? "refund" : "partial refund", o.id,
+	    req_printf(r, "%s %s %s", money(r, amount), o.currency,
+	    r->fields[XF_METHOD].value)) ||
+	    !client_mail(r, &o, "refunded", &tv))
+		goto rollback;
+	if (full && (db_run(ST_REFUND_RESOLVE, "tiiti", "refunded", now, uid,
+	    "", rid) != DB_DONE || db_run(ST_ORDER_REFUNDED, "ii", now, o.id) !=
+	    DB_DONE || !order_history(o.id, "refunded", uid, "")))
+		goto rollback;
+	if (!db_commit())
+		goto fail;
+	http_redirect(r, full ? "/admin/refunds?done=refunded" :
+	    "/admin/refunds?done=partial");
+	return;
+rollback:
+	db_rollback();
+fail:
+	page_unavailable(r);
+}
+
+/* POST /admin/refunds/ID/decline: for abuse only, with a reason. */
+void
+page_admin_decline(struct request *r)
+{
+	struct order	 o;
+	struct tvars	 tv = { .n = 0 };
+	int64_t		 rid, now = now_unix(), uid;
+	const char	*reason;
+
+	if (!refund_start(r, &rid, &o))
+		return;
+	uid = r->session->user_id;
+	reason = r->fields[DF_REASON].value;
+	tv_set(&tv, "reason", reason);
+	if (!db_begin())
+		goto fail;
+	if (db_run(ST_REFUND_RESOLVE, "tiiti", "declined", now, uid, reason,
+	    rid) != DB_DONE || db_run(ST_ORDER_REFUND_DECLINED, "ii", now,
+	    o.id) != DB_DONE ||
+	    !order_history(o.id, o.answered_at ? "answered" : "paid", uid,
+	    req_printf(r, "refund declined: %s", reason)) ||
+	    !audit_log(r, uid, "decline refund", o.id, reason) ||
+	    !client_mail(r, &o, "refund_declined", &tv)) {
+		db_rollback();
+		goto fail;
+	}
+	if (!db_commit())
+		goto fail;
+	http_redirect(r, "/admin/refunds?done=declined");
+	return;
+fail:
+	page_unavailable(r);
+}

@@ -1,0 +1,348 @@
+/* page_refund.c: the money-back guarantee, the client's side.
+ * GET /r/TOKEN shows what will be refunded and changes nothing (mail
+ * scanners open links); POST /r/TOKEN records the request, once.
+ * Also GET /o/TOKEN?rating=yes's confirm button: POST /o/TOKEN/rating. */
+#include <string.h>
+
+#include "auth.h"
+#include "conf.h"
+#include "db.h"
+#include "mail.h"
+#include "order.h"
+#include "page.h"
+#include "router.h"
+#include "token.h"
+
+/* The fields of POST /r/TOKEN (an interface). */
+const struct field refund_fields[] = {
+#define RQ_REASON	0
+	{ "reason", "what could have been better", 0, 2000, F_MULTILINE,
+	    NULL },
+	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+
+/* Returns NULL if v is yes or no. */
+static const char *
+check_rating(const char *v)
+{
+	return !strcmp(v, "yes") || !strcmp(v, "no") ? NULL :
+	    "Choose yes or no.";
+}
+
+/* The fields of POST /o/TOKEN/rating (an interface). */
+const struct field rating_fields[] = {
+	{ "rating", "your rating", 2, 3, F_REQUIRED, check_rating },
+	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+
+/* A refund request as the client's pages show it. */
+struct refund {
+	int	 exists;
+	char	*reason, *status, *decline_reason;
+	int64_t	 requested_at, resolved_at;
+};
+
+/* Loads the refund request of an order; returns 1 (exists or not) or
+ * 0 on a database error. */
+static int
+refund_load(struct request *r, int64_t order_id, struct refund *rf)
+{
+	sqlite3_stmt	*s = db_stmt(ST_REFUND_BY_ORDER);
+	int		 rc;
+
+	memset(rf, 0, sizeof(*rf));
+	if (s == NULL || !db_bind(s, "i", order_id))
+		return 0;
+	if ((rc = db_step(ST_REFUND_BY_ORDER)) == DB_ROW) {
+		rf->exists = 1;
+		rf->reason = req_strdup(r, db_text(s, 1));
+		rf->status = req_strdup(r, db_text(s, 2));
+		rf->requested_at = sqlite3_column_int64(s, 3);
+		rf->resolved_at = sqlite3_column_int64(s, 4);
+		rf->decline_reason = req_strdup(r, db_text(s, 5));
+	}
+	db_done(ST_REFUND_BY_ORDER);
+	return rc != DB_ERROR;
+}
+
+/* Returns a date as text owned by the request. */
+static const char *
+date(struct request *r, int64_t t)
+{
+	struct buf b;
+
+	buf_init(&b);
+	fmt_date(&b, t);
+	return req_keep(r, buf_take(&b));
+}
+
+/* Returns minor units as "150.00", owned by the request. */
+static const char *
+money(struct request *r, int64_t v)
+{
+	struct buf b;
+
+	buf_init(&b);
+	fmt_money(&b, v);
+	return req_keep(r, buf_take(&b));
+}
+
+/* Renders the refund page of o; with a request, it only shows it. */
+static void
+refund_page(struct request *r, const struct order *o, const struct refund
+    *rf, int64_t net, int status, const char *notice)
+{
+	struct tvars	 tv = { .n = 0 };
+	sqlite3_stmt	*s;
+	const char	*question = "";
+	char		*track = order_track_url(r, o->id);
+
+	if ((s = db_stmt(ST_MESSAGES_PUBLIC)) != NULL && db_bind(s, "i",
+	    o->id) && db_step(ST_MESSAGES_PUBLIC) == DB_ROW)
+		question = req_strdup(r, db_text(s, 1));
+	db_done(ST_MESSAGES_PUBLIC);
+	page_vars(r, &tv);
+	tv_set(&tv, "number", o->number);
+	tv_set(&tv, "name", o->name);
+	tv_set(&tv, "question", question);
+	tv_set(&tv, "amount", money(r, net));
+	tv_set(&tv, "order_currency", o->currency);
+	tv_set(&tv, "track_url", track != NULL ? track +
+	    strlen(conf.base_url) : "/");
+	tv_set(&tv, "can_follow", !rf->exists && !strcmp(o->status,
+	    "answered") && o->followups_used < conf.followups_included ?
+	    "1" : "");
+	tv_set(&tv, "action", req_printf(r, "/r/%s", r->arg));
+	tv_set(&tv, CSRF_FIELD, csrf_token(r));
+	tv_set(&tv, "notice", notice);
+	if (rf->exists) {
+		tv_set(&tv, "requested", date(r, rf->requested_at));
+		tv_set(&tv, "request_reason", rf->reason);
+		tv_set(&tv, "req_open", !strcmp(rf->status, "open") ? "1" : "");
+		tv_set(&tv, "req_refunded", !strcmp(rf->status, "refunded") ?
+		    "1" : "");
+		tv_set(&tv, "req_declined", !strcmp(rf->status, "declined") ?
+		    "1" : "");
+		tv_set(&tv, "decline_reason", rf->decline_reason);
+	} else
+		tv_set(&tv, "can_request", "1");
+	if (r->fields != NULL && r->route->fields == refund_fields)
+		tv_set(&tv, "reason", r->fields[RQ_REASON].value);
+	page_render(r, status, "Your money-back guarantee", "refund.html", &tv);
+}
+
+/* Checks the path's refund token and loads its order and request.
+ * Returns 1 when the link is good for the current state, 2 when it was
+ * issued before a request that now exists (show it only), or answers
+ * the request and returns 0. */
+static int
+refund_open(struct request *r, struct order *o, struct refund *rf,
+    int64_t *net)
+{
+	struct token		t;
+	enum token_result	tr;
+	int64_t			paid, refunded;
+	int			rc;
+
+	if (r->arg == NULL || !token_parse(r->arg, &t) ||
+	    (rc = order_load(r, t.id, o)) == 0) {
+		page_error(r, 404, "This link does not work", "The link may "
+		    "have been cut short or mistyped. Copy the whole link from "
+		    "your email.");
+		return 0;
+	}
+	if (rc < 0 || !refund_load(r, o->id, rf) ||
+	    !order_balance(o->id, &paid, &refunded)) {
+		page_unavailable(r);
+		return 0;
+	}
+	*net = paid - refunded;
+	/* The MAC covers the state the link was made for: "no request". */
+	tr = token_verify(&t, TOK_REFUND, REFUND_STATE_OPEN);
+	if (tr == TOKEN_BAD) {
+		page_error(r, 404, "This link does not work", "The link may "
+		    "have been cut short or mistyped. Copy the whole link from "
+		    "your email.");
+		return 0;
+	}
+	if (rf->exists)
+		return 2;
+	if (tr == TOKEN_EXPIRED) {
+		page_error(r, 410, "The guarantee window has ended",
+		    req_printf(r, "The money-back guarantee of order %s ended "
+		    "on %s. If you think something went wrong, write to %s at "
+		    "%s and we will sort it out.", o->number,
+		    date(r, t.expires), conf.consultant_name,
+		    conf.admin_email));
+		return 0;
+	}
+	if (paid == 0) {
+		page_error(r, 409, "Nothing to refund", req_printf(r, "No "
+		    "payment has been received for order %s, so there is "
+		    "nothing to refund.", o->number));
+		return 0;
+	}
+	if (*net <= 0 || !strcmp(o->status, "refunded")) {
+		page_error(r, 409, "Already refunded", req_printf(r, "Order %s "
+		    "has been refunded in full.", o->number));
+		return 0;
+	}
+	return 1;
+}
+
+/* GET /r/TOKEN: shows, changes nothing. */
+void
+page_refund(struct request *r)
+{
+	struct order	o;
+	struct refund	rf;
+	int64_t		net;
+
+	if (refund_open(r, &o, &rf, &net) == 0)
+		return;
+	refund_page(r, &o, &rf, net, 200, NULL);
+}
+
+/* Writes the request with everything that goes with it. Returns 1, 0
+ * if a request exists already, -1 on failure (rolled back). */
+static int
+refund_store(struct request *r, const struct order *o, const char *reason,
+    int64_t net)
+{
+	struct tvars	 tv = { .n = 0 };
+	int64_t		 now = now_unix();
+	int		 rc;
+
+	if (!db_begin())
+		return -1;
+	rc = db_run(ST_REFUND_INSERT, "iti", o->id, reason, now);
+	if (rc == DB_CONSTRAINT) {
+		db_rollback();
+		return 0;
+	}
+	if (rc != DB_DONE ||
+	    db_run(ST_ORDER_REFUND_REQUESTED, "ii", now, o->id) != DB_DONE)
+		goto fail;
+	if (sqlite3_changes(db_handle()) == 0) {
+		db_rollback();
+		return 0;
+	}
+	page_vars(r, &tv);
+	tv_set(&tv, "name", o->name);
+	tv_set(&tv, "number", o->number);
+	tv_set(&tv, "amount", money(r, net));
+	tv_set(&tv, "order_currency", o->currency);
+	tv_set(&tv, "reason", *reason ? reason : "(no reason given)");
+	tv_set(&tv, "status_url", order_track_url(r, o->id));
+	tv_set(&tv, "admin_url", req_printf(r, "%s/admin/refunds",
+	    conf.base_url));
+	if (!order_history(o->id, "refund_requested", 0, "") ||
+	    !audit_log(r, 0, "refund requested", o->id, "") ||
+	    !mail_queue("refund_receipt", o->id, o->email, o->name, &tv) ||
+	    !mail_queue("refund_alert", o->id, conf.admin_email,
+	    conf.consultant_name, &tv))
+		goto fail;
+	return db_commit() ? 1 : -1;
+fail:
+	db_rollback();
+	return -1;
+}
+
+/* POST /r/TOKEN */
+void
+page_refund_submit(struct request *r)
+{
+	struct order	o;
+	struct refund	rf;
+	int64_t		net;
+	int		rc;
+
+	if ((rc = refund_open(r, &o, &rf, &net)) == 0)
+		return;
+	if (rc == 2) {
+		refund_page(r, &o, &rf, net, 200, NULL);
+		return;
+	}
+	if (!r->csrf_ok) {
+		refund_page(r, &o, &rf, net, 403, "The page had expired, so "
+		    "nothing was sent. Please press the button again.");
+		return;
+	}
+	if (r->nerrors > 0) {
+		refund_page(r, &o, &rf, net, 400, r->fields[RQ_REASON].error);
+		return;
+	}
+	if ((rc = refund_store(r, &o, r->fields[RQ_REASON].value, net)) < 0) {
+		page_unavailable(r);
+		return;
+	}
+	if (!refund_load(r, o.id, &rf) || order_load(r, o.id, &o) != 1) {
+		page_unavailable(r);
+		return;
+	}
+	refund_page(r, &o, &rf, net, 200, rc == 1 ? "Your refund request is "
+	    "in. You will get a confirmation by email, and your money back "
+	    "shortly." : NULL);
+}
+
+/* Renders the "happy with the answer?" page of GET /o/TOKEN?rating=. */
+void
+page_rating(struct request *r, const struct order *o, const char *rating,
+    const char *track_token)
+{
+	struct tvars tv = { .n = 0 };
+
+	page_vars(r, &tv);
+	tv_set(&tv, "number", o->number);
+	tv_set(&tv, "name", o->name);
+	tv_set(&tv, "rating", rating);
+	tv_set(&tv, "rated", o->rating);
+	tv_set(&tv, "is_yes", !strcmp(rating, "yes") ? "1" : "");
+	tv_set(&tv, "action", req_printf(r, "/o/%s/rating", track_token));
+	tv_set(&tv, "track", req_printf(r, "/o/%s", track_token));
+	tv_set(&tv, CSRF_FIELD, csrf_token(r));
+	page_render(r, 200, "Happy with the answer?", "rating.html", &tv);
+}
+
+/* POST /o/TOKEN/rating: stores the rating (never the GET). */
+void
+page_rating_submit(struct request *r)
+{
+	struct token	t;
+	struct order	o;
+	int		rc;
+
+	if (r->arg == NULL || token_check(r->arg, TOK_TRACK, NULL, &t) !=
+	    TOKEN_OK || (rc = order_load(r, t.id, &o)) == 0) {
+		page_error(r, 404, "This link does not work", "The link may "
+		    "have been cut short or mistyped.");
+		return;
+	}
+	if (rc < 0) {
+		page_unavailable(r);
+		return;
+	}
+	if (!r->csrf_ok || r->nerrors > 0) {
+		page_error(r, !r->csrf_ok ? 403 : 400, "Please try again",
+		    "Your answer could not be recorded. Go back, reload the "
+		    "page and press the button again.");
+		return;
+	}
+	if (!db_begin())
+		goto fail;
+	if (db_run(ST_ORDER_SET_RATING, "tii", r->fields[0].value,
+	    now_unix(), o.id) != DB_DONE || !audit_log(r, 0, "rated", o.id,
+	    r->fields[0].value)) {
+		db_rollback();
+		goto fail;
+	}
+	if (!db_commit())
+		goto fail;
+	o.rating = req_strdup(r, r->fields[0].value);
+	page_rating(r, &o, o.rating, r->arg);
+	return;
+fail:
+	page_unavailable(r);
+}
