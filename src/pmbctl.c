@@ -246,7 +246,7 @@ user_id(const char *name)
 static int
 audit(const char *action, const char *detail)
 {
-	return db_run(ST_AUDIT_INSERT, "intnts", now_unix(), action, "",
+	return db_run(ST_AUDIT_INSERT, "intntt", now_unix(), action, "",
 	    detail) == DB_DONE;
 }
 
