@@ -82,7 +82,7 @@ lost_store(struct request *r, const char *email, int64_t *retry)
 			break;
 		buf_init(&d);
 		fmt_date(&d, sqlite3_column_int64(s, 2));
-		buf_printf(&list, "- %s, asked on %s (%s):\n  %s\n",
+		buf_printf(&list, "- %s, asked on %s (%s):\n  <%s>\n",
 		    db_text(s, 1), d.data,
 		    order_status_label(db_text(s, 3)), url);
 		buf_free(&d);

@@ -46,8 +46,9 @@ def test_valid_question():
     t.eq(len(mails), 1, "one outbox row")
     t.ok(mails and mails[0][0] == "confirmation" and mails[0][1] == "valid@example.com",
          "the outbox row is the confirmation to the client")
-    t.ok(mails and (site.base + path) in mails[0][2] and (site.base + path) in mails[0][3],
-         "the confirmation carries the status link in both parts")
+    t.ok(mails and (site.base + path) in mails[0][2] and
+         ('href="%s"' % (site.base + path)) in mails[0][3],
+         "the confirmation carries the status link in both parts, as a link in HTML", mails and mails[0][3])
     due, created = site.sql("SELECT due_at, created_at FROM orders WHERE id = ?", oid)[0]
     t.eq(due - created, 48 * 3600, "due time = now + answer promise")
     page = b.get(path)
