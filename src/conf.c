@@ -64,6 +64,7 @@ static const struct setting settings[] = {
 	S(smtp_user, C_STR, "", 0, 256),
 	S(smtp_password, C_STR, "", 0, 256),
 	S(smtp_timeout, C_INT, "30", 1, 600),
+	S(smtp_ca_file, C_STR, "", 0, 4096),
 	S(sendmail_command, C_STR, "/usr/sbin/sendmail -t -i", 1, 1024),
 	S(mail_from, C_EMAIL, "Sam Carter <sam@example.com>", 3, 320),
 	S(admin_email, C_EMAIL, "sam@example.com", 3, 254),

@@ -34,6 +34,7 @@ struct conf {
 	char	*smtp_user;
 	char	*smtp_password;
 	int64_t	 smtp_timeout;
+	char	*smtp_ca_file;		/* "": the system's CAs */
 	char	*sendmail_command;
 	char	*mail_from;
 	char	*admin_email;

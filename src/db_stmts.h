@@ -153,6 +153,79 @@ X(ORDER_SET_RATING,
 /* Snippets. */
 X(SNIPPET_BY_ID, "SELECT title, body FROM snippets WHERE id = ?")
 X(SNIPPETS_LIST, "SELECT id, title FROM snippets ORDER BY title, id")
+X(SNIPPETS_PAGE,
+  "SELECT id, title, substr(body, 1, 200), updated_at FROM snippets "
+  "ORDER BY title, id LIMIT ?")
+X(SNIPPET_INSERT,
+  "INSERT INTO snippets (title, body, created_at, updated_at) "
+  "VALUES (?1, ?2, ?3, ?3)")
+X(SNIPPET_UPDATE,
+  "UPDATE snippets SET title = ?, body = ?, updated_at = ? WHERE id = ?")
+X(SNIPPET_DELETE, "DELETE FROM snippets WHERE id = ?")
+
+/* Search (sql/003_search.sql): one FTS5 document per order, ranked by
+ * bm25 with the name and address weighted over the thread; \1 and \2
+ * mark the hits in the excerpts (the page escapes, then turns them into
+ * <mark>). ORDER BY rank lets FTS5 sort: no scan, no temp b-tree. */
+X(SEARCH,
+  "SELECT search_fts.rowid, o.number, o.status, o.created_at, "
+  "highlight(search_fts, 0, char(1), char(2)), "
+  "highlight(search_fts, 1, char(1), char(2)), "
+  "snippet(search_fts, 2, char(1), char(2), '…', 20), "
+  "snippet(search_fts, 3, char(1), char(2), '…', 20), "
+  "snippet(search_fts, 4, char(1), char(2), '…', 20) "
+  "FROM search_fts JOIN orders o ON o.id = search_fts.rowid "
+  "WHERE search_fts MATCH ?1 "
+  "AND rank MATCH 'bm25(10.0, 10.0, 2.0, 1.0, 1.0)' "
+  "ORDER BY rank LIMIT ?2 OFFSET ?3")
+
+/* Dashboard (indexes: sql/004_dashboard.sql). ?1 now, ?2 the promise in
+ * seconds. */
+X(DASH_COUNTS,
+  "SELECT (SELECT count(*) FROM orders), "
+  "(SELECT count(*) FROM orders WHERE answered_at IS NOT NULL), "
+  "(SELECT count(*) FROM orders WHERE status IN ('paid', 'followup')), "
+  "(SELECT count(*) FROM orders WHERE status IN ('paid', 'followup') "
+  "AND due_at < ?1), "
+  "(SELECT count(*) FROM orders WHERE answered_at IS NOT NULL "
+  "AND paid_at IS NOT NULL), "
+  "(SELECT count(*) FROM orders WHERE answered_at IS NOT NULL "
+  "AND paid_at IS NOT NULL AND answered_at - paid_at <= ?2), "
+  "(SELECT count(DISTINCT order_id) FROM ledger WHERE kind = 'payment'), "
+  "(SELECT count(DISTINCT order_id) FROM ledger WHERE kind = 'refund')")
+X(DASH_ANSWER_TIME,
+  "SELECT answered_at - paid_at FROM orders WHERE answered_at IS NOT NULL "
+  "AND paid_at IS NOT NULL ORDER BY answered_at - paid_at LIMIT 2 OFFSET ?")
+X(DASH_REVENUE,
+  "SELECT currency, "
+  "coalesce(sum(CASE kind WHEN 'payment' THEN amount END), 0), "
+  "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
+  "FROM ledger GROUP BY currency ORDER BY currency")
+/* Per week from ?1 (a Monday) to ?2, weeks of ?3 seconds. */
+X(DASH_WEEK_ORDERS,
+  "SELECT (created_at - ?1) / ?3, count(*) FROM orders "
+  "WHERE created_at >= ?1 AND created_at < ?2 GROUP BY 1")
+X(DASH_WEEK_ANSWERS,
+  "SELECT (answered_at - ?1) / ?3, count(*) FROM orders "
+  "WHERE answered_at >= ?1 AND answered_at < ?2 GROUP BY 1")
+X(DASH_WEEK_REFUNDS,
+  "SELECT (at - ?1) / ?3, count(*) FROM ledger "
+  "WHERE kind = 'refund' AND at >= ?1 AND at < ?2 GROUP BY 1")
+/* The accountant's export: every order with its money from the ledger. */
+X(EXPORT_ORDERS,
+  "SELECT o.number, o.created_at, o.status, o.name, o.email, o.price, "
+  "o.currency, coalesce((SELECT sum(l.amount) FROM ledger l "
+  "WHERE l.kind = 'payment' AND l.order_id = o.id), 0), "
+  "coalesce((SELECT sum(l.amount) FROM ledger l "
+  "WHERE l.kind = 'refund' AND l.order_id = o.id), 0) "
+  "FROM orders o ORDER BY o.id")
+
+/* The audit log, newest first, keyset paged by id (?1: below this id). */
+X(AUDIT_PAGE,
+  "SELECT a.id, a.at, u.username, a.action, a.order_id, o.number, a.ip, "
+  "a.detail FROM audit a LEFT JOIN users u ON u.id = a.user_id "
+  "LEFT JOIN orders o ON o.id = a.order_id "
+  "WHERE a.id < ?1 ORDER BY a.id DESC LIMIT ?2")
 
 /* The thread and the history. */
 X(MESSAGE_INSERT,

@@ -3,7 +3,9 @@
 
 #include "conf.h"
 #include "db.h"
+#include "mail.h"
 #include "order.h"
+#include "page.h"
 #include "token.h"
 
 /* Returns column c as a request-owned string. */
@@ -166,4 +168,20 @@ order_status_label(const char *st)
 		if (strcmp(labels[i].key, st) == 0)
 			return labels[i].label;
 	return st;
+}
+
+int
+order_mail(struct request *r, const struct order *o, const char *kind,
+    struct tvars *tv)
+{
+	char *url = order_track_url(r, o->id);
+
+	if (url == NULL)
+		return 0;
+	page_vars(r, tv);
+	tv_set(tv, "name", o->name);
+	tv_set(tv, "number", o->number);
+	tv_set(tv, "status_url", url);
+	tv_set(tv, "order_currency", o->currency);
+	return mail_queue(kind, o->id, o->email, o->name, tv);
 }

@@ -48,6 +48,13 @@ int	 order_late(const struct order *);
  * when refund_if_late is set). */
 int	 order_refundable(const struct order *, int64_t net_paid);
 
+struct tvars;
+/* Queues mail kind to the client of o, with the page variables, the
+ * client's name, the order number and status link added to tv. Call
+ * inside the transaction. Returns 1 or 0. */
+int	 order_mail(struct request *, const struct order *, const char *kind,
+	    struct tvars *);
+
 /* Returns a label for a status, e.g. "Waiting for payment". */
 const char *order_status_label(const char *status);
 

@@ -119,6 +119,15 @@ page_fail(struct request *r)
 }
 
 void
+page_csrf_failed(struct request *r)
+{
+	page_error(r, 403, "Please reload the page", "This form could not be "
+	    "accepted because its security token was missing or had expired, "
+	    "or it came from another site. Nothing was changed. Go back, "
+	    "reload the page and send it again.");
+}
+
+void
 page_unavailable(struct request *r)
 {
 	http_header(r, "Retry-After", "30");
@@ -137,4 +146,36 @@ page_form_vars(struct request *r, struct tvars *tv, const struct field *f)
 		tv_set(tv, f[i].name, v);
 		tv_set(tv, req_printf(r, "err_%s", f[i].name), e);
 	}
+}
+
+const char *
+page_time(struct request *r, int64_t t)
+{
+	struct buf b;
+
+	if (t == 0)
+		return "";
+	buf_init(&b);
+	fmt_time(&b, t);
+	return req_keep(r, buf_take(&b));
+}
+
+const char *
+page_date(struct request *r, int64_t t)
+{
+	struct buf b;
+
+	buf_init(&b);
+	fmt_date(&b, t);
+	return req_keep(r, buf_take(&b));
+}
+
+const char *
+page_money(struct request *r, int64_t v)
+{
+	struct buf b;
+
+	buf_init(&b);
+	fmt_money(&b, v);
+	return req_keep(r, buf_take(&b));
 }

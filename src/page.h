@@ -16,8 +16,16 @@ void	 page_error(struct request *, int status, const char *title,
 	    const char *message);
 /* Answers the 500 page after an internal failure (already logged). */
 void	 page_fail(struct request *);
+/* Answers 403 for a form whose CSRF token or origin was refused. */
+void	 page_csrf_failed(struct request *);
 /* Answers 503: the store cannot be used right now. */
 void	 page_unavailable(struct request *);
+
+/* Formatting for pages, owned by the request: a time ("" for 0), a
+ * date, and minor units as "150.00". */
+const char *page_time(struct request *, int64_t);
+const char *page_date(struct request *, int64_t);
+const char *page_money(struct request *, int64_t);
 
 /* Puts each field's value into vars as NAME and its error as err_NAME,
  * for re-rendering a form. */
@@ -46,12 +54,24 @@ void	 page_admin_draft(struct request *);
 void	 page_admin_reply(struct request *);
 void	 page_admin_note(struct request *);
 void	 page_admin_cancel(struct request *);
+void	 page_admin_snippets(struct request *);
+void	 page_admin_snippet_create(struct request *);
+void	 page_admin_snippet(struct request *);
+void	 page_admin_snippet_update(struct request *);
+void	 page_admin_snippet_delete(struct request *);
+void	 page_admin_search(struct request *);
+void	 page_admin_dashboard(struct request *);
+void	 page_admin_dashboard_svg(struct request *);
+void	 page_admin_export_csv(struct request *);
+void	 page_admin_audit(struct request *);
 void	 page_refund(struct request *);
 void	 page_refund_submit(struct request *);
 void	 page_rating_submit(struct request *);
 void	 page_admin_refunds(struct request *);
 void	 page_admin_refunded(struct request *);
 void	 page_admin_decline(struct request *);
+void	 page_admin_outbox(struct request *);
+void	 page_admin_outbox_retry(struct request *);
 struct order;
 /* Renders the "happy with the answer?" page for GET /o/TOKEN?rating=. */
 void	 page_rating(struct request *, const struct order *,
@@ -70,10 +90,14 @@ extern const struct field paid_fields[];
 extern const struct field reply_fields[];
 extern const struct field note_fields[];
 extern const struct field cancel_fields[];
+extern const struct field snippet_fields[];
+extern const struct field search_fields[];
+extern const struct field audit_fields[];
 extern const struct field track_view_fields[];
 extern const struct field rating_fields[];
 extern const struct field refund_fields[];
 extern const struct field refunded_fields[];
 extern const struct field decline_fields[];
+extern const struct field outbox_fields[];
 
 #endif

@@ -70,30 +70,6 @@ const struct field cancel_fields[] = {
 	{ NULL, NULL, 0, 0, 0, NULL }
 };
 
-/* Returns the time t as text owned by the request ("" for 0). */
-static const char *
-when(struct request *r, int64_t t)
-{
-	struct buf b;
-
-	if (t == 0)
-		return "";
-	buf_init(&b);
-	fmt_time(&b, t);
-	return req_keep(r, buf_take(&b));
-}
-
-/* Returns minor units as "150.00", owned by the request. */
-static const char *
-money(struct request *r, int64_t v)
-{
-	struct buf b;
-
-	buf_init(&b);
-	fmt_money(&b, v);
-	return req_keep(r, buf_take(&b));
-}
-
 /* Parses the order id of the path; loads it. Returns 1, or answers and
  * returns 0. */
 static int
@@ -152,7 +128,7 @@ fill_msg(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 	const char *kind = db_text(s, 0);
 
 	tv_set(tv, "class", kind);
-	tv_set(tv, "at", when(r, sqlite3_column_int64(s, 2)));
+	tv_set(tv, "at", page_time(r, sqlite3_column_int64(s, 2)));
 	if (!strcmp(kind, "reply") || !strcmp(kind, "note")) {
 		tv_set(tv, "html", req_keep(r, md_render(db_text(s, 1))));
 		tv_set(tv, "who", req_printf(r, "%s by %s", !strcmp(kind,
@@ -168,7 +144,7 @@ static void
 fill_hist(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 {
 	tv_set(tv, "c1", order_status_label(db_text(s, 0)));
-	tv_set(tv, "c2", when(r, sqlite3_column_int64(s, 1)));
+	tv_set(tv, "c2", page_time(r, sqlite3_column_int64(s, 1)));
 	tv_set(tv, "c3", req_strdup(r, *db_text(s, 2) ? db_text(s, 2) :
 	    "client or system"));
 	tv_set(tv, "c4", req_strdup(r, db_text(s, 3)));
@@ -180,18 +156,18 @@ fill_ledger(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 	tv_set(tv, "c1", !strcmp(db_text(s, 0), "payment") ? "Payment" :
 	    "Refund");
 	tv_set(tv, "c2", req_printf(r, "%s%s %s", !strcmp(db_text(s, 0),
-	    "refund") ? "-" : "", money(r, sqlite3_column_int64(s, 1)),
+	    "refund") ? "-" : "", page_money(r, sqlite3_column_int64(s, 1)),
 	    db_text(s, 2)));
 	tv_set(tv, "c3", req_printf(r, "%s %s", db_text(s, 3),
 	    db_text(s, 4)));
 	tv_set(tv, "c4", req_printf(r, "%s, %s",
-	    when(r, sqlite3_column_int64(s, 5)), db_text(s, 6)));
+	    page_time(r, sqlite3_column_int64(s, 5)), db_text(s, 6)));
 }
 
 static void
 fill_audit(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 {
-	tv_set(tv, "c1", when(r, sqlite3_column_int64(s, 0)));
+	tv_set(tv, "c1", page_time(r, sqlite3_column_int64(s, 0)));
 	tv_set(tv, "c2", req_strdup(r, *db_text(s, 1) ? db_text(s, 1) :
 	    "client or system"));
 	tv_set(tv, "c3", req_strdup(r, db_text(s, 2)));
@@ -266,19 +242,19 @@ order_view(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "topic", o->topic);
 	tv_set(&tv, "client_ip", ip);
 	tv_set(&tv, "status_label", order_status_label(o->status));
-	tv_set(&tv, "created", when(r, o->created_at));
-	tv_set(&tv, "paid_at", when(r, o->paid_at));
-	tv_set(&tv, "answered_at", when(r, o->answered_at));
-	tv_set(&tv, "viewed_at", when(r, o->answer_viewed_at));
-	tv_set(&tv, "due", when(r, o->due_at));
+	tv_set(&tv, "created", page_time(r, o->created_at));
+	tv_set(&tv, "paid_at", page_time(r, o->paid_at));
+	tv_set(&tv, "answered_at", page_time(r, o->answered_at));
+	tv_set(&tv, "viewed_at", page_time(r, o->answer_viewed_at));
+	tv_set(&tv, "due", page_time(r, o->due_at));
 	tv_set(&tv, "overdue", (!strcmp(o->status, "paid") ||
 	    !strcmp(o->status, "followup")) && o->due_at < now_unix() ?
 	    "1" : "");
-	tv_set(&tv, "price", money(r, o->price));
+	tv_set(&tv, "price", page_money(r, o->price));
 	tv_set(&tv, "order_currency", o->currency);
-	tv_set(&tv, "paid_total", money(r, paid));
-	tv_set(&tv, "refunded_total", money(r, refunded));
-	tv_set(&tv, "net", money(r, paid - refunded));
+	tv_set(&tv, "paid_total", page_money(r, paid));
+	tv_set(&tv, "refunded_total", page_money(r, refunded));
+	tv_set(&tv, "net", page_money(r, paid - refunded));
 	tv_set(&tv, "rating", o->rating);
 	tv_set(&tv, "claimed", claimed);
 	tv_set(&tv, "mine", claimed_by == r->session->user_id ? "1" : "");
@@ -301,7 +277,7 @@ order_view(struct request *r, const struct order *o, int status,
 	if (r->fields != NULL && r->route->fields == paid_fields) {
 		page_form_vars(r, &tv, paid_fields);
 	} else
-		tv_set(&tv, "amount", money(r, o->price));
+		tv_set(&tv, "amount", page_money(r, o->price));
 	if (r->fields != NULL && r->route->fields == note_fields)
 		tv_set(&tv, "note", r->fields[NF_BODY].value);
 	if (r->fields != NULL && r->route->fields == cancel_fields)
@@ -357,9 +333,7 @@ static int
 action_start(struct request *r, struct order *o)
 {
 	if (!r->csrf_ok) {
-		page_error(r, 403, "Please reload the page", "This form could "
-		    "not be accepted because its security token was missing "
-		    "or wrong. Nothing was changed.");
+		page_csrf_failed(r);
 		return 0;
 	}
 	if (!admin_order(r, o))
@@ -372,23 +346,6 @@ action_start(struct request *r, struct order *o)
 			}
 	}
 	return 1;
-}
-
-/* Queues mail kind to the client of o with the usual variables plus
- * extra (may be NULL). Returns 1 or 0. */
-static int
-client_mail(struct request *r, const struct order *o, const char *kind,
-    struct tvars *tv)
-{
-	char *url = order_track_url(r, o->id);
-
-	if (url == NULL)
-		return 0;
-	page_vars(r, tv);
-	tv_set(tv, "name", o->name);
-	tv_set(tv, "number", o->number);
-	tv_set(tv, "status_url", url);
-	return mail_queue(kind, o->id, o->email, o->name, tv);
 }
 
 /* POST /admin/orders/ID/paid */
@@ -413,16 +370,16 @@ page_admin_paid(struct request *r)
 		refuse(r, &o, 409, "This order is not waiting for payment.");
 		return;
 	}
-	tv_set(&tv, "amount", money(r, amount));
+	tv_set(&tv, "amount", page_money(r, amount));
 	tv_set(&tv, "order_currency", o.currency);
-	tv_set(&tv, "due", when(r, now + conf.answer_hours * HOUR));
+	tv_set(&tv, "due", page_time(r, now + conf.answer_hours * HOUR));
 	if (db_run(ST_LEDGER_INSERT, "ititttii", o.id, "payment", amount,
 	    o.currency, r->fields[PF_METHOD].value,
 	    r->fields[PF_REFERENCE].value, now, uid) != DB_DONE ||
 	    !order_history(o.id, "paid", uid, "") ||
 	    !audit_log(r, uid, "mark paid", o.id, req_printf(r, "%s %s %s",
-	    money(r, amount), o.currency, r->fields[PF_METHOD].value)) ||
-	    !client_mail(r, &o, "paid", &tv))
+	    page_money(r, amount), o.currency, r->fields[PF_METHOD].value)) ||
+	    !order_mail(r, &o, "paid", &tv))
 		goto rollback;
 	if (!db_commit())
 		goto fail;
@@ -567,7 +524,7 @@ page_admin_reply(struct request *r)
 	if (db_run(ST_MESSAGE_INSERT, "ittii", o.id, "reply", body, uid,
 	    now) != DB_DONE || !order_history(o.id, "answered", uid, "") ||
 	    !audit_log(r, uid, "send reply", o.id, "") ||
-	    !client_mail(r, &o, "answer", &tv))
+	    !order_mail(r, &o, "answer", &tv))
 		goto rollback;
 	if (!db_commit())
 		goto fail;
@@ -634,7 +591,7 @@ page_admin_cancel(struct request *r)
 	tv_set(&tv, "reason", reason);
 	if (!order_history(o.id, "cancelled", uid, reason) ||
 	    !audit_log(r, uid, "cancel", o.id, reason) ||
-	    !client_mail(r, &o, "cancelled", &tv))
+	    !order_mail(r, &o, "cancelled", &tv))
 		goto rollback;
 	if (!db_commit())
 		goto fail;

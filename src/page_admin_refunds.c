@@ -44,30 +44,6 @@ const struct field decline_fields[] = {
 	{ NULL, NULL, 0, 0, 0, NULL }
 };
 
-/* Returns minor units as "150.00", owned by the request. */
-static const char *
-money(struct request *r, int64_t v)
-{
-	struct buf b;
-
-	buf_init(&b);
-	fmt_money(&b, v);
-	return req_keep(r, buf_take(&b));
-}
-
-/* Returns a time as text owned by the request ("" for 0). */
-static const char *
-when(struct request *r, int64_t t)
-{
-	struct buf b;
-
-	if (t == 0)
-		return "";
-	buf_init(&b);
-	fmt_time(&b, t);
-	return req_keep(r, buf_take(&b));
-}
-
 /* Renders the list of open requests with status and messages. */
 static void
 refunds_list(struct request *r, int status, const char *notice,
@@ -94,11 +70,11 @@ refunds_list(struct request *r, int status, const char *notice,
 		tv_set(&row, "number", req_strdup(r, db_text(s, 2)));
 		tv_set(&row, "name", req_strdup(r, db_text(s, 3)));
 		tv_set(&row, "reason", req_strdup(r, db_text(s, 4)));
-		tv_set(&row, "requested", when(r, sqlite3_column_int64(s, 5)));
-		tv_set(&row, "answered", when(r, sqlite3_column_int64(s, 6)));
-		tv_set(&row, "viewed", when(r, sqlite3_column_int64(s, 7)));
+		tv_set(&row, "requested", page_time(r, sqlite3_column_int64(s, 5)));
+		tv_set(&row, "answered", page_time(r, sqlite3_column_int64(s, 6)));
+		tv_set(&row, "viewed", page_time(r, sqlite3_column_int64(s, 7)));
 		tv_set(&row, "order_currency", req_strdup(r, db_text(s, 8)));
-		tv_set(&row, "net", money(r, sqlite3_column_int64(s, 9)));
+		tv_set(&row, "net", page_money(r, sqlite3_column_int64(s, 9)));
 		tv_set(&row, CSRF_FIELD, csrf_token(r));
 		tmpl_render(&rows, "admin_refund_row.html", &row);
 	}
@@ -138,9 +114,7 @@ refund_start(struct request *r, int64_t *rid, struct order *o)
 	int		 open = 0, rc;
 
 	if (!r->csrf_ok) {
-		page_error(r, 403, "Please reload the page", "This form could "
-		    "not be accepted because its security token was missing "
-		    "or wrong. Nothing was changed.");
+		page_csrf_failed(r);
 		return 0;
 	}
 	if (r->arg == NULL || !parse_int64(r->arg, 1, INT64_MAX, rid) ||
@@ -177,23 +151,6 @@ refund_start(struct request *r, int64_t *rid, struct order *o)
 	return 1;
 }
 
-/* Queues mail kind to the client of o with tv's values. Returns 1/0. */
-static int
-client_mail(struct request *r, const struct order *o, const char *kind,
-    struct tvars *tv)
-{
-	char *url = order_track_url(r, o->id);
-
-	if (url == NULL)
-		return 0;
-	page_vars(r, tv);
-	tv_set(tv, "name", o->name);
-	tv_set(tv, "number", o->number);
-	tv_set(tv, "status_url", url);
-	tv_set(tv, "order_currency", o->currency);
-	return mail_queue(kind, o->id, o->email, o->name, tv);
-}
-
 /* POST /admin/refunds/ID/refunded */
 void
 page_admin_refunded(struct request *r)
@@ -220,22 +177,22 @@ page_admin_refunded(struct request *r)
 		db_rollback();
 		refunds_list(r, 400, NULL, req_printf(r, "%s: a refund of %s "
 		    "%s is more than the %s %s paid net of earlier refunds.",
-		    o.number, money(r, amount), o.currency,
-		    money(r, paid - refunded), o.currency));
+		    o.number, page_money(r, amount), o.currency,
+		    page_money(r, paid - refunded), o.currency));
 		return;
 	}
 	full = amount == paid - refunded;
-	tv_set(&tv, "amount", money(r, amount));
-	tv_set(&tv, "remaining", money(r, paid - refunded - amount));
+	tv_set(&tv, "amount", page_money(r, amount));
+	tv_set(&tv, "remaining", page_money(r, paid - refunded - amount));
 	tv_set(&tv, "partial", full ? "" : "1");
 	tv_set(&tv, "method", r->fields[XF_METHOD].value);
 	if (db_run(ST_LEDGER_INSERT, "ititttii", o.id, "refund", amount,
 	    o.currency, r->fields[XF_METHOD].value,
 	    r->fields[XF_REFERENCE].value, now, uid) != DB_DONE ||
 	    !audit_log(r, uid, full ? "refund" : "partial refund", o.id,
-	    req_printf(r, "%s %s %s", money(r, amount), o.currency,
+	    req_printf(r, "%s %s %s", page_money(r, amount), o.currency,
 	    r->fields[XF_METHOD].value)) ||
-	    !client_mail(r, &o, "refunded", &tv))
+	    !order_mail(r, &o, "refunded", &tv))
 		goto rollback;
 	if (full && (db_run(ST_REFUND_RESOLVE, "tiiti", "refunded", now, uid,
 	    "", rid) != DB_DONE || db_run(ST_ORDER_REFUNDED, "ii", now, o.id) !=
@@ -274,7 +231,7 @@ page_admin_decline(struct request *r)
 	    !order_history(o.id, o.answered_at ? "answered" : "paid", uid,
 	    req_printf(r, "refund declined: %s", reason)) ||
 	    !audit_log(r, uid, "decline refund", o.id, reason) ||
-	    !client_mail(r, &o, "refund_declined", &tv)) {
+	    !order_mail(r, &o, "refund_declined", &tv)) {
 		db_rollback();
 		goto fail;
 	}

@@ -259,7 +259,7 @@ ask_store(struct request *r, const char *nonce, int64_t *retry)
 {
 	const struct fieldval	*f = r->fields;
 	struct tvars		 tv = { .n = 0 };
-	char			*kemail, *kip, *url;
+	char			*kemail, *kip;
 	int64_t			 now = now_unix(), id;
 	int			 rc;
 	struct order		 o;
@@ -292,16 +292,11 @@ ask_store(struct request *r, const char *nonce, int64_t *retry)
 	    !audit_log(r, 0, "order received", id, "") ||
 	    !rate_note(kemail, HOUR) || !rate_note(kip, HOUR))
 		goto fail;
-	if (order_load(r, id, &o) != 1 || (url = order_track_url(r, id)) ==
-	    NULL)
+	if (order_load(r, id, &o) != 1)
 		goto fail;
-	page_vars(r, &tv);
-	tv_set(&tv, "name", o.name);
-	tv_set(&tv, "number", o.number);
-	tv_set(&tv, "status_url", url);
 	tv_set(&tv, "question", f[AF_QUESTION].value);
 	tv_set(&tv, "topic", o.topic);
-	if (!mail_queue("confirmation", id, o.email, o.name, &tv))
+	if (!order_mail(r, &o, "confirmation", &tv))
 		goto fail;
 	if (!db_commit())
 		return -1;

@@ -67,28 +67,6 @@ refund_load(struct request *r, int64_t order_id, struct refund *rf)
 	return rc != DB_ERROR;
 }
 
-/* Returns a date as text owned by the request. */
-static const char *
-date(struct request *r, int64_t t)
-{
-	struct buf b;
-
-	buf_init(&b);
-	fmt_date(&b, t);
-	return req_keep(r, buf_take(&b));
-}
-
-/* Returns minor units as "150.00", owned by the request. */
-static const char *
-money(struct request *r, int64_t v)
-{
-	struct buf b;
-
-	buf_init(&b);
-	fmt_money(&b, v);
-	return req_keep(r, buf_take(&b));
-}
-
 /* Renders the refund page of o; with a request, it only shows it. */
 static void
 refund_page(struct request *r, const struct order *o, const struct refund
@@ -107,7 +85,7 @@ refund_page(struct request *r, const struct order *o, const struct refund
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "question", question);
-	tv_set(&tv, "amount", money(r, net));
+	tv_set(&tv, "amount", page_money(r, net));
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "track_url", track != NULL ? track +
 	    strlen(conf.base_url) : "/");
@@ -118,7 +96,7 @@ refund_page(struct request *r, const struct order *o, const struct refund
 	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	tv_set(&tv, "notice", notice);
 	if (rf->exists) {
-		tv_set(&tv, "requested", date(r, rf->requested_at));
+		tv_set(&tv, "requested", page_date(r, rf->requested_at));
 		tv_set(&tv, "request_reason", rf->reason);
 		tv_set(&tv, "req_open", !strcmp(rf->status, "open") ? "1" : "");
 		tv_set(&tv, "req_refunded", !strcmp(rf->status, "refunded") ?
@@ -174,7 +152,7 @@ refund_open(struct request *r, struct order *o, struct refund *rf,
 		    req_printf(r, "The money-back guarantee of order %s ended "
 		    "on %s. If you think something went wrong, write to %s at "
 		    "%s and we will sort it out.", o->number,
-		    date(r, t.expires), conf.consultant_name,
+		    page_date(r, t.expires), conf.consultant_name,
 		    conf.admin_email));
 		return 0;
 	}
@@ -232,7 +210,7 @@ refund_store(struct request *r, const struct order *o, const char *reason,
 	page_vars(r, &tv);
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "number", o->number);
-	tv_set(&tv, "amount", money(r, net));
+	tv_set(&tv, "amount", page_money(r, net));
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "reason", *reason ? reason : "(no reason given)");
 	tv_set(&tv, "status_url", order_track_url(r, o->id));

@@ -68,19 +68,6 @@ track_order(struct request *r, struct order *o)
 	return 1;
 }
 
-/* Returns a time as text owned by the request ("" for 0). */
-static const char *
-when(struct request *r, int64_t t)
-{
-	struct buf b;
-
-	if (t == 0)
-		return "";
-	buf_init(&b);
-	fmt_time(&b, t);
-	return req_keep(r, buf_take(&b));
-}
-
 /* Appends one timeline step. */
 static void
 step(struct request *r, struct buf *out, const char *label, int64_t at,
@@ -90,7 +77,7 @@ step(struct request *r, struct buf *out, const char *label, int64_t at,
 	int		done = at != 0 || current;
 
 	tv_set(&tv, "label", label);
-	tv_set(&tv, "at", when(r, at));
+	tv_set(&tv, "at", page_time(r, at));
 	tv_set(&tv, "class", done ? (current ? "done current" : "done") : "");
 	tmpl_render(out, "track_step.html", &tv);
 }
@@ -141,7 +128,7 @@ thread(struct request *r, const struct order *o, int *has_answer)
 		const char	*kind = db_text(s, 0);
 		char		*html = NULL;
 
-		tv_set(&tv, "at", when(r, sqlite3_column_int64(s, 2)));
+		tv_set(&tv, "at", page_time(r, sqlite3_column_int64(s, 2)));
 		if (!strcmp(kind, "reply")) {
 			*has_answer = 1;
 			html = md_render(db_text(s, 1));
@@ -182,7 +169,7 @@ track_render(struct request *r, const struct order *o, int status,
 	page_vars(r, &tv);
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "name", o->name);
-	tv_set(&tv, "created", when(r, o->created_at));
+	tv_set(&tv, "created", page_time(r, o->created_at));
 	tv_set(&tv, "status_label", order_status_label(o->status));
 	tv_set(&tv, "timeline", timeline(r, o));
 	tv_set(&tv, "thread", msgs);
@@ -193,7 +180,7 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "unpaid", !strcmp(o->status, "awaiting_payment") ?
 	    "1" : "");
 	tv_set(&tv, "due", !o->answered_at && o->paid_at ?
-	    when(r, o->due_at) : "");
+	    page_time(r, o->due_at) : "");
 	can_follow = !strcmp(o->status, "answered") && left > 0;
 	tv_set(&tv, "can_follow", can_follow ? "1" : "");
 	tv_set(&tv, "followups_left", req_printf(r, "%lld", (long long)left));

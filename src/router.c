@@ -54,7 +54,31 @@ static const struct route routes[] = {
 	    R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/orders/*/cancel", M_POST, page_admin_cancel, cancel_fields,
 	    R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/snippets", M_GET, page_admin_snippets, NULL,
+	    R_DB | R_ADMIN },
+	{ "/admin/snippets", M_POST, page_admin_snippet_create,
+	    snippet_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/snippets/*", M_GET, page_admin_snippet, NULL,
+	    R_DB | R_ADMIN },
+	{ "/admin/snippets/*", M_POST, page_admin_snippet_update,
+	    snippet_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/snippets/*/delete", M_POST, page_admin_snippet_delete,
+	    NULL, R_DB | R_ADMIN | R_CSRF },
+	{ "/admin/search", M_GET, page_admin_search, search_fields,
+	    R_DB | R_ADMIN },
+	{ "/admin/dashboard", M_GET, page_admin_dashboard, NULL,
+	    R_DB | R_ADMIN },
+	{ "/admin/dashboard.svg", M_GET, page_admin_dashboard_svg, NULL,
+	    R_DB | R_ADMIN },
+	{ "/admin/export.csv", M_GET, page_admin_export_csv, NULL,
+	    R_DB | R_ADMIN },
+	{ "/admin/audit", M_GET, page_admin_audit, audit_fields,
+	    R_DB | R_ADMIN },
 	{ "/admin/refunds", M_GET, page_admin_refunds, NULL, R_DB | R_ADMIN },
+	{ "/admin/outbox", M_GET, page_admin_outbox, outbox_fields,
+	    R_DB | R_ADMIN },
+	{ "/admin/outbox/*/retry", M_POST, page_admin_outbox_retry, NULL,
+	    R_DB | R_ADMIN | R_CSRF },
 	{ "/admin/refunds/*/refunded", M_POST, page_admin_refunded,
 	    refunded_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/refunds/*/decline", M_POST, page_admin_decline,
@@ -249,10 +273,7 @@ router_dispatch(struct request *r)
 	}
 	if ((rt->flags & R_CSRF) && !(r->csrf_ok = csrf_check(r)) &&
 	    !(rt->flags & R_FORM)) {
-		page_error(r, 403, "Please reload the page", "This form "
-		    "could not be accepted because its security token was "
-		    "missing or had expired. Go back, reload the page and "
-		    "send it again.");
+		page_csrf_failed(r);
 		return r->status;
 	}
 	req_validate(r, rt->fields);

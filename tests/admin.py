@@ -261,7 +261,30 @@ def test_session_timeouts():
     t.ok(first and b1.cookies.get("pmb_session") not in (None, first), "sign-in always makes a new session id")
 
 
-for fn in (test_login, test_brute_force, test_tampered_cookie, test_csrf, test_signed_out_post_keeps_text,
+def test_outbox():
+    b = Browser(site)
+    login(b)
+    _, _, oid = new_order("outbox@example.com")
+    mid = site.sql1("SELECT id FROM outbox WHERE order_id = ?", oid)
+    site.sql("UPDATE outbox SET status = 'failed', attempts = 8, last_error = 'smtp: <connection refused>' "
+             "WHERE id = ?", mid)
+    page = b.get("/admin/outbox?status=failed")
+    t.eq(page.status, 200, "GET /admin/outbox answers 200")
+    t.ok('id="mail-%d"' % mid in page.text and "smtp: &lt;connection refused&gt;" in page.text,
+         "the outbox lists failed messages with their errors, escaped")
+    t.eq(b.get("/admin/outbox?status=nope").status, 400, "an unknown outbox filter answers 400")
+    tok = admin_csrf(b, "/admin/outbox")
+    t.eq(b.post("/admin/outbox/%d/retry" % mid, {}).status, 403, "retry without the CSRF token answers 403")
+    r = b.post("/admin/outbox/%d/retry" % mid, {"csrf_token": tok})
+    t.eq(r.status, 303, "retry now answers 303")
+    st, nxt = site.sql("SELECT status, next_at FROM outbox WHERE id = ?", mid)[0]
+    t.ok(st == "queued" and nxt <= int(time.time()) + 1, "retry now makes the message due at once")
+    t.eq(site.sql1("SELECT count(*) FROM audit WHERE action = 'retry mail'"), 1, "retry is audited")
+    site.sql("UPDATE outbox SET status = 'sent' WHERE id = ?", mid)
+    t.eq(b.post("/admin/outbox/%d/retry" % mid, {"csrf_token": tok}).status, 409, "a sent message is not retried")
+
+
+for fn in (test_outbox, test_login, test_brute_force, test_tampered_cookie, test_csrf, test_signed_out_post_keeps_text,
            test_queue_and_paging, test_reply, test_note_claim_cancel, test_disable_ends_sessions,
            test_session_timeouts):
     t.run(fn)

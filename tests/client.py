@@ -232,8 +232,17 @@ def test_csrf():
     r = other.post("/ask", f)
     t.eq(r.status, 403, "a token from another browser answers 403")
     t.eq(count("orders", "email = 'csrf@example.com'"), 0, "no order from a refused POST")
+    r = b.post("/ask", f, headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"})
+    t.eq(r.status, 403, "Origin: null from another site answers 403")
     r = b.post("/ask", f, headers={"Origin": site.base})
     t.eq(r.status, 303, "the same POST from the site's own origin is accepted")
+    # Under the pages' Referrer-Policy: no-referrer, a browser's form POST
+    # to the site itself carries "Origin: null" (tests/browser.py).
+    _, hidden = b.form("/ask")
+    f = dict(GOOD_QUESTION, email="csrf-null@example.com")
+    f.update(hidden)
+    r = b.post("/ask", f, headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    t.eq(r.status, 303, "a browser's same-origin POST with Origin: null is accepted")
 
 
 def answer(oid, text="**Bake** a weekday loaf."):

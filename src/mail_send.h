@@ -1,0 +1,102 @@
+/* mail_send.h: delivering the outbox: claiming due messages, building
+ * RFC 5322 + MIME messages, the dir, sendmail and smtp transports, and
+ * retries with backoff. mail.c writes the outbox; this file empties it. */
+#ifndef PMB_MAIL_SEND_H
+#define PMB_MAIL_SEND_H
+
+#include <stdint.h>
+
+#include "util.h"
+
+/* One outbox message as it is sent. */
+struct mail_msg {
+	int64_t		 id;
+	const char	*kind;		/* confirmation, lost, ... */
+	const char	*to_addr;
+	const char	*to_name;
+	const char	*subject;
+	const char	*body_text;
+	const char	*body_html;	/* may be empty: text only */
+	int64_t		 created_at;	/* the Date: header */
+};
+
+/* One outbox row as the admin outbox page lists it. The strings belong
+ * to SQLite and live only during the callback. */
+struct mail_info {
+	int64_t		 id;
+	const char	*kind;
+	int64_t		 order_id;	/* 0: none */
+	const char	*to_addr;
+	const char	*to_name;
+	const char	*subject;
+	const char	*status;	/* queued, sending, sent, failed */
+	int64_t		 attempts;	/* tries made so far */
+	int64_t		 next_at;	/* due for its next try (queued) */
+	int64_t		 claimed_until;	/* 0 unless being sent */
+	const char	*last_error;	/* "" if none */
+	int64_t		 created_at;
+	int64_t		 sent_at;	/* 0 unless sent */
+};
+
+/* The whole "pmbctl mail ..." command; argv[0] is the word after "mail"
+ * (send, run, list, retry). Returns the exit status, or -1 when the
+ * arguments make no sense (pmbctl then prints its usage). */
+int	 mail_command(int argc, char *argv[]);
+
+/* Delivers every message that is due, one claim at a time, until none
+ * is left or stop() returns non-zero (asked between messages; stop may
+ * be NULL). Adds what happened to *sent and *failed (may be NULL). The
+ * database must be open. Returns 1, or 0 on a database error. */
+int	 mail_deliver_due(int (*stop)(void), int *sent, int *failed);
+
+/* For the admin outbox page. Calls fn for each message whose status is
+ * status ("" or NULL: every status), newest first, skipping offset and
+ * stopping after limit. Returns the number listed, or -1 on error. */
+int	 mail_list(const char *status, int limit, int offset,
+	    void (*fn)(const struct mail_info *, void *), void *arg);
+/* Fills counts[0..3] with the number of queued, sending, sent and failed
+ * messages. Returns 1, or 0 on error. */
+int	 mail_counts(int64_t counts[4]);
+/* "Retry now": makes a queued or failed message due at once (a failed
+ * one gets one more try). Call inside the caller's transaction (with
+ * its audit row), as for mail_queue. Returns 1 if the message was
+ * rescheduled, 0 if there is no such queued or failed message, -1 on a
+ * database error. A running "pmbctl mail run" picks it up within
+ * MAIL_POLL_SECONDS. */
+int	 mail_retry_now(int64_t id);
+
+/* Seconds "pmbctl mail run" sleeps between rounds unless signalled. */
+#define MAIL_POLL_SECONDS	5
+
+/* The pause before try n + 1 after n failed tries (n >= 1): 1 min,
+ * 5 min, 30 min, 2 h, 6 h, 12 h, then a day. */
+int64_t	 mail_backoff(int64_t failed_tries);
+
+/* Encoders, public for the unit tests. */
+/* Appends text as quoted-printable (RFC 2045) with CRLF line ends: its
+ * lines (LF, CRLF or CR) become CRLF lines of at most 76 characters. */
+void	 mime_qp(struct buf *, const char *text);
+/* Appends "Name: value" CRLF, folded at 76 columns; the value is sent
+ * as is when it is plain printable ASCII, else as RFC 2047 encoded-words
+ * (UTF-8, Q). Control characters become spaces: no CR or LF of value
+ * ever reaches the header. */
+void	 mime_header_text(struct buf *, const char *field, const char *value);
+/* Appends "Name: display name <addr>" CRLF, the display name quoted or
+ * encoded as RFC 2047 words, folded. addr must be checked first with
+ * mime_addr_ok. */
+void	 mime_header_mailbox(struct buf *, const char *field,
+	    const char *name, const char *addr);
+/* Returns 1 if addr is a plain ASCII addr-spec (local@domain) that is
+ * safe in a header and an SMTP command, else 0. */
+int	 mime_addr_ok(const char *addr);
+/* Splits "Name <addr>" or "addr" into name and addr (both allocated;
+ * name "" if none). Returns 1, or 0 if addr is not acceptable. */
+int	 mime_parse_mailbox(const char *s, char **name, char **addr);
+/* Builds the whole message of m into b with CRLF line ends: headers
+ * (Date, Message-ID, From, Reply-To, To, Subject, MIME) and a
+ * multipart/alternative body of a text and an HTML part. The message
+ * depends on m and the settings only, so a resend is the same message.
+ * Returns 1, or 0 with the reason in why (a bad address). */
+int	 mail_build(struct buf *b, const struct mail_msg *m, const char **why);
+
+#endif

@@ -1,0 +1,145 @@
+/* page_admin_outbox.c: GET /admin/outbox — the emails: queued, sent and
+ * failed, with their errors — and POST /admin/outbox/ID/retry. */
+#include <string.h>
+
+#include "auth.h"
+#include "db.h"
+#include "mail_send.h"
+#include "order.h"
+#include "page.h"
+
+#define OUTBOX_PAGE	100
+
+static const char *const outbox_filters[] = { "", "queued", "sending",
+    "sent", "failed" };
+
+/* Returns NULL if v is an outbox status filter. */
+static const char *
+check_outbox_status(const char *v)
+{
+	for (size_t i = 1; i < ARRAY_LEN(outbox_filters); i++)
+		if (strcmp(outbox_filters[i], v) == 0)
+			return NULL;
+	return "Unknown status filter.";
+}
+
+/* The query fields of GET /admin/outbox (an interface). */
+const struct field outbox_fields[] = {
+	{ "status", "the status filter", 0, 10, 0, check_outbox_status },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+
+struct outbox_ctx {
+	struct request	*r;
+	struct buf	 rows;
+};
+
+/* Renders one outbox row (called by mail_list). */
+static void
+outbox_row(const struct mail_info *m, void *arg)
+{
+	struct outbox_ctx	*c = arg;
+	struct request		*r = c->r;
+	struct tvars		 tv = { .n = 0 };
+
+	tv_set(&tv, "id", req_printf(r, "%lld", (long long)m->id));
+	tv_set(&tv, "kind", req_strdup(r, m->kind));
+	tv_set(&tv, "order_id", m->order_id ? req_printf(r, "%lld",
+	    (long long)m->order_id) : "");
+	tv_set(&tv, "to", req_strdup(r, m->to_addr));
+	tv_set(&tv, "subject", req_strdup(r, m->subject));
+	tv_set(&tv, "status", req_strdup(r, m->status));
+	tv_set(&tv, "attempts", req_printf(r, "%lld", (long long)m->attempts));
+	tv_set(&tv, "created", page_time(r, m->created_at));
+	tv_set(&tv, "sent", page_time(r, m->sent_at));
+	tv_set(&tv, "next", !strcmp(m->status, "queued") ?
+	    page_time(r, m->next_at) : "");
+	tv_set(&tv, "error", req_strdup(r, m->last_error));
+	tv_set(&tv, "can_retry", !strcmp(m->status, "queued") ||
+	    !strcmp(m->status, "failed") ? "1" : "");
+	tv_set(&tv, CSRF_FIELD, csrf_token(r));
+	tmpl_render(&c->rows, "admin_outbox_row.html", &tv);
+}
+
+/* Renders the outbox page with status and a notice. */
+static void
+outbox_page(struct request *r, int status, const char *filter,
+    const char *notice)
+{
+	struct outbox_ctx	 c = { r, { NULL, 0, 0 } };
+	struct tvars		 tv = { .n = 0 };
+	int64_t			 counts[4];
+	struct buf		 b;
+
+	if (mail_counts(counts) == 0 ||
+	    mail_list(filter, OUTBOX_PAGE, 0, outbox_row, &c) < 0) {
+		buf_free(&c.rows);
+		page_unavailable(r);
+		return;
+	}
+	page_vars(r, &tv);
+	tv_set(&tv, "rows", req_keep(r, buf_take(&c.rows)));
+	tv_set(&tv, "queued", req_printf(r, "%lld", (long long)counts[0]));
+	tv_set(&tv, "sending", req_printf(r, "%lld", (long long)counts[1]));
+	tv_set(&tv, "sent", req_printf(r, "%lld", (long long)counts[2]));
+	tv_set(&tv, "failed", req_printf(r, "%lld", (long long)counts[3]));
+	tv_set(&tv, "notice", notice);
+	buf_init(&b);
+	for (size_t i = 0; i < ARRAY_LEN(outbox_filters); i++)
+		buf_printf(&b, "<a href=\"/admin/outbox%s%s\"%s>%s</a> ",
+		    *outbox_filters[i] ? "?status=" : "", outbox_filters[i],
+		    !strcmp(outbox_filters[i], filter) ?
+		    " aria-current=\"page\"" : "",
+		    *outbox_filters[i] ? outbox_filters[i] : "all");
+	tv_set(&tv, "filters", req_keep(r, buf_take(&b)));
+	page_render(r, status, "Outbox", "admin_outbox.html", &tv);
+}
+
+/* GET /admin/outbox */
+void
+page_admin_outbox(struct request *r)
+{
+	const char *done = req_param(r, "done");
+
+	outbox_page(r, 200, r->fields[0].value, done != NULL &&
+	    !strcmp(done, "retry") ? "The message will be sent again within "
+	    "a few seconds." : NULL);
+}
+
+/* POST /admin/outbox/ID/retry */
+void
+page_admin_outbox_retry(struct request *r)
+{
+	int64_t	id;
+	int	rc;
+
+	if (!r->csrf_ok) {
+		page_csrf_failed(r);
+		return;
+	}
+	if (r->arg == NULL || !parse_int64(r->arg, 1, INT64_MAX, &id)) {
+		page_error(r, 404, "No such message", "There is no message "
+		    "with this number.");
+		return;
+	}
+	if (!db_begin())
+		goto fail;
+	if ((rc = mail_retry_now(id)) < 0 ||
+	    (rc == 1 && !audit_log(r, r->session->user_id, "retry mail", 0,
+	    req_printf(r, "message %lld", (long long)id)))) {
+		db_rollback();
+		goto fail;
+	}
+	if (rc == 0) {
+		db_rollback();
+		outbox_page(r, 409, "", "That message is not waiting to be "
+		    "sent, so there is nothing to retry.");
+		return;
+	}
+	if (!db_commit())
+		goto fail;
+	http_redirect(r, "/admin/outbox?done=retry");
+	return;
+fail:
+	page_unavailable(r);
+}

@@ -1,0 +1,254 @@
+/* page_admin_search.c: GET /admin/search?q= — full-text search over the
+ * orders (SQLite FTS5, sql/003_search.sql): the client's name and
+ * address, the question, the replies and follow-ups, internal notes.
+ * Ranked by bm25, with the hits marked in the excerpts. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "order.h"
+#include "page.h"
+
+#define SEARCH_PAGE	50	/* results per page */
+#define SEARCH_PAGES	20	/* the deepest page offered */
+#define SEARCH_TERMS	16	/* words of a query kept */
+#define MARK_OPEN	'\001'	/* hit markers of highlight() and snippet() */
+#define MARK_CLOSE	'\002'
+
+/* Returns NULL if v is a page number we serve. */
+static const char *
+check_page(const char *v)
+{
+	int64_t n;
+
+	return parse_int64(v, 1, SEARCH_PAGES, &n) ? NULL :
+	    "There is no such page of results.";
+}
+
+/* The query fields of GET /admin/search (an interface). */
+const struct field search_fields[] = {
+#define QF_Q		0
+	{ "q", "the search", 0, 200, 0, NULL },
+#define QF_PAGE		1
+	{ "page", "the page", 0, 2, 0, check_page },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+
+/* Returns 1 if the n bytes at s hold a character that can be part of a
+ * token (a letter or digit; any non-ASCII character may be one). */
+static int
+has_token_char(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x80 || (c >= '0' && c <= '9') ||
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Turns what the user typed into an FTS5 query that cannot be a syntax
+ * error: each word (split at white space) becomes a quoted string with
+ * its quotes doubled, so NEAR(, AND, -, ^ and column filters are plain
+ * text; the words are ANDed; a word ending in * searches by prefix.
+ * Words with no letter or digit hold no token and are dropped. Returns
+ * the query, owned by the request, or NULL when no word is left. */
+static const char *
+fts_query(struct request *r, const char *in)
+{
+	struct buf	b;
+	int		terms = 0;
+
+	buf_init(&b);
+	while (*in != '\0' && terms < SEARCH_TERMS) {
+		size_t	n, stem;
+		int	prefix;
+
+		in += strspn(in, " \t\r\n");
+		n = strcspn(in, " \t\r\n");
+		if (n == 0)
+			break;
+		for (stem = n; stem > 0 && in[stem - 1] == '*'; stem--)
+			;
+		prefix = stem < n;
+		if (has_token_char(in, stem)) {
+			if (terms++ > 0)
+				buf_putc(&b, ' ');
+			buf_putc(&b, '"');
+			for (size_t i = 0; i < stem; i++) {
+				if (in[i] == '"')
+					buf_putc(&b, '"');
+				buf_putc(&b, in[i]);
+			}
+			buf_puts(&b, prefix ? "\"*" : "\"");
+		}
+		in += n;
+	}
+	if (terms == 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return req_keep(r, buf_take(&b));
+}
+
+/* Appends text from the index as HTML: escaped, with the hit markers
+ * turned into <mark> elements. The markers are control characters that
+ * the forms never accept; stray ones are dropped, so the elements always
+ * nest. Returns 1 if the text held a hit. */
+static int
+mark_html(struct buf *b, const char *s)
+{
+	int	open = 0, hit = 0;
+
+	while (*s != '\0') {
+		size_t n = strcspn(s, "\001\002");
+
+		if (n > 0) {
+			char *part = xstrndup(s, n);
+
+			html_escape(b, part);
+			free(part);
+			s += n;
+			continue;
+		}
+		if (*s == MARK_OPEN && !open) {
+			buf_puts(b, "<mark>");
+			open = hit = 1;
+		} else if (*s == MARK_CLOSE && open) {
+			buf_puts(b, "</mark>");
+			open = 0;
+		}
+		s++;
+	}
+	if (open)
+		buf_puts(b, "</mark>");
+	return hit;
+}
+
+/* Returns column c of s as marked HTML, owned by the request. */
+static const char *
+marked(struct request *r, sqlite3_stmt *s, int c)
+{
+	struct buf b;
+
+	buf_init(&b);
+	mark_html(&b, db_text(s, c));
+	return req_keep(r, buf_take(&b));
+}
+
+/* Returns the excerpts of a result as HTML (a <p> per part of the thread
+ * that holds a hit; the question when only the name or address did),
+ * owned by the request. */
+static const char *
+excerpts(struct request *r, sqlite3_stmt *s)
+{
+	static const char *const labels[] = { "Question", "Replies and "
+	    "follow-ups", "Internal notes" };
+	struct buf	b, part;
+	int		any = 0;
+
+	buf_init(&b);
+	buf_init(&part);
+	for (int i = 0; i < 3; i++) {
+		buf_reset(&part);
+		if (!mark_html(&part, db_text(s, 6 + i)))
+			continue;
+		buf_printf(&b, "<p class=\"excerpt\"><span class=\"muted\">"
+		    "%s:</span> %s</p>", labels[i], part.data);
+		any = 1;
+	}
+	if (!any && *db_text(s, 6) != '\0') {
+		buf_reset(&part);
+		mark_html(&part, db_text(s, 6));
+		buf_printf(&b, "<p class=\"excerpt\"><span class=\"muted\">"
+		    "%s:</span> %s</p>", labels[0], part.data);
+	}
+	buf_free(&part);
+	return req_keep(r, buf_take(&b));
+}
+
+/* GET /admin/search */
+void
+page_admin_search(struct request *r)
+{
+	const char	*q = r->fields[QF_Q].value;
+	const char	*match;
+	struct tvars	 tv = { .n = 0 };
+	struct buf	 rows;
+	sqlite3_stmt	*s;
+	int64_t		 page = 1;
+	int		 n = 0, more = 0, rc;
+
+	if (*r->fields[QF_PAGE].value != '\0')
+		parse_int64(r->fields[QF_PAGE].value, 1, SEARCH_PAGES, &page);
+	page_vars(r, &tv);
+	tv_set(&tv, "q", q);
+	if (*q == '\0' || (match = fts_query(r, q)) == NULL) {
+		if (*q != '\0')
+			tv_set(&tv, "form_message", "Type a word to search "
+			    "for: a name, an address, or a word of a "
+			    "question or reply.");
+		page_render(r, 200, "Search", "admin_search.html", &tv);
+		return;
+	}
+	if ((s = db_stmt(ST_SEARCH)) == NULL || !db_bind(s, "tii", match,
+	    (int64_t)SEARCH_PAGE + 1, (page - 1) * SEARCH_PAGE)) {
+		page_unavailable(r);
+		return;
+	}
+	buf_init(&rows);
+	while ((rc = db_step(ST_SEARCH)) == DB_ROW) {
+		struct tvars	row = { .n = 0 };
+		struct buf	t;
+
+		if (n == SEARCH_PAGE) {
+			more = 1;
+			break;
+		}
+		n++;
+		buf_init(&t);
+		fmt_date(&t, sqlite3_column_int64(s, 3));
+		tv_set(&row, "id", req_printf(r, "%lld",
+		    (long long)sqlite3_column_int64(s, 0)));
+		tv_set(&row, "number", req_strdup(r, db_text(s, 1)));
+		tv_set(&row, "status", order_status_label(db_text(s, 2)));
+		tv_set(&row, "created", req_keep(r, buf_take(&t)));
+		tv_set(&row, "name_html", marked(r, s, 4));
+		tv_set(&row, "email_html", marked(r, s, 5));
+		tv_set(&row, "excerpts_html", excerpts(r, s));
+		tmpl_render(&rows, "admin_search_row.html", &row);
+	}
+	db_done(ST_SEARCH);
+	if (rc == DB_ERROR) {
+		buf_free(&rows);
+		page_unavailable(r);
+		return;
+	}
+	tv_set(&tv, "searched", "1");
+	tv_set(&tv, "rows", req_keep(r, buf_take(&rows)));
+	tv_set(&tv, "empty", n == 0 ? "1" : "");
+	if (page > 1) {
+		struct buf u;
+
+		buf_init(&u);
+		buf_puts(&u, "/admin/search?q=");
+		url_escape(&u, q);
+		if (page > 2)
+			buf_printf(&u, "&page=%lld", (long long)page - 1);
+		tv_set(&tv, "prev", req_keep(r, buf_take(&u)));
+	}
+	if (more && page < SEARCH_PAGES) {
+		struct buf u;
+
+		buf_init(&u);
+		buf_puts(&u, "/admin/search?q=");
+		url_escape(&u, q);
+		buf_printf(&u, "&page=%lld", (long long)page + 1);
+		tv_set(&tv, "next", req_keep(r, buf_take(&u)));
+	}
+	tv_set(&tv, "first", req_printf(r, "%lld",
+	    (long long)((page - 1) * SEARCH_PAGE + 1)));
+	page_render(r, 200, "Search", "admin_search.html", &tv);
+}

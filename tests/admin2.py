@@ -1,0 +1,482 @@
+#!/usr/bin/env python3
+"""The consultant's side, part two, through real nginx: reply snippets,
+full-text search, the dashboard with its SVG chart, the accountant's CSV
+export, and the audit log."""
+import csv
+import io
+import os
+import re
+import sqlite3
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pmbtest import (Tap, Site, Browser, SRC, ask, login, admin_csrf,  # noqa: E402
+                     unescape, STAFF)
+
+t = Tap()
+site = Site(users=STAFF)
+site.start()
+
+H, D, W = 3600, 86400, 7 * 86400
+MONDAY0 = 4 * D          # 1970-01-05 00:00 UTC was a Monday
+
+
+def stmt_sql(name):
+    """The SQL text of statement NAME, read from src/db_stmts.h, so that
+    query plans are checked on the statement the program runs."""
+    src = open(os.path.join(SRC, "src", "db_stmts.h"), encoding="utf-8").read()
+    m = re.search(r"^X\(%s,(.*?)\)\s*$" % name, src, re.S | re.M)
+    assert m, "no statement " + name
+    block = m.group(1)
+    block = block[:block.find("\nX(")] if "\nX(" in block else block
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', block)).replace('\\"', '"')
+
+
+def plan(query, *params):
+    return " | ".join(r[3] for r in site.sql("EXPLAIN QUERY PLAN " + query, *params))
+
+
+def new_order(email, question, name="Ada Baker"):
+    c = Browser(site)
+    r = ask(c, email=email, name=name, question=question)
+    assert r.status == 303, r
+    return site.sql1("SELECT id FROM orders WHERE email = ? ORDER BY id DESC", email)
+
+
+def signed_in():
+    b = Browser(site)
+    login(b)
+    return b, admin_csrf(b)
+
+
+# --- snippets -----------------------------------------------------------------
+
+def test_snippets():
+    b, tok = signed_in()
+    r = b.get("/admin/snippets")
+    t.eq(r.status, 200, "GET /admin/snippets answers 200")
+    t.ok('action="/admin/snippets"' in r.text and 'name="title"' in r.text, "the list page has the create form")
+
+    title, body = "Thanks & <b>welcome</b>", "Thank you for your question.\n\n**Here is my plan:**"
+    r = b.post("/admin/snippets", {"title": title, "body": body})
+    t.eq(r.status, 403, "creating without the CSRF token answers 403")
+    t.ok("Thank you for your question." in unescape(r.text), "and the form comes back with the text typed")
+    r = b.post("/admin/snippets", {"title": title, "body": body, "csrf_token": tok},
+               headers={"Origin": "http://evil.example"})
+    t.eq(r.status, 403, "creating from another origin answers 403")
+    t.eq(site.sql1("SELECT count(*) FROM snippets"), 0, "nothing was created")
+
+    r = b.post("/admin/snippets", {"title": "", "body": body, "csrf_token": tok})
+    t.eq(r.status, 400, "a snippet without a title answers 400")
+    t.ok(re.search(r'id="title-error">[^<]*title', r.text), "the error sits next to the title field")
+    t.ok("Thank you for your question." in unescape(r.text), "the text typed is kept")
+    r = b.post("/admin/snippets", {"title": "x" * 101, "body": body, "csrf_token": tok})
+    t.eq(r.status, 400, "a title over 100 characters answers 400")
+    r = b.post("/admin/snippets", {"title": "Long", "body": "y" * 10001, "csrf_token": tok})
+    t.eq(r.status, 400, "a text over 10,000 characters answers 400")
+    t.eq(site.sql1("SELECT count(*) FROM snippets"), 0, "still nothing created")
+
+    r = b.post("/admin/snippets", {"title": title, "body": body, "csrf_token": tok})
+    t.eq(r.status, 303, "a valid snippet is created (303)")
+    t.ok(r.header("Location", ).endswith("/admin/snippets?done=created"), "back to the list")
+    sid, st, sb = site.sql("SELECT id, title, body FROM snippets")[0]
+    t.eq((st, sb), (title, body), "the snippet is stored as typed")
+    t.eq(site.sql1("SELECT count(*) FROM audit WHERE action = 'create snippet'"), 1, "creating is audited")
+    r = b.get("/admin/snippets?done=created")
+    t.ok("Snippet saved." in r.text, "the list says it was saved")
+    t.ok("Thanks &amp; &lt;b&gt;welcome&lt;/b&gt;" in r.text and "<b>welcome</b>" not in r.text,
+         "titles are HTML-escaped in the list")
+    t.ok('href="/admin/snippets/%d"' % sid in r.text, "the list links to the edit form")
+
+    r = b.get("/admin/snippets/%d" % sid)
+    t.eq(r.status, 200, "GET /admin/snippets/ID answers 200")
+    t.ok(unescape(re.search(r'<textarea[^>]*name="body"[^>]*>([^<]*)</textarea>', r.text).group(1)) == body,
+         "the edit form holds the text")
+    r = b.post("/admin/snippets/%d" % sid, {"title": "", "body": "changed", "csrf_token": tok})
+    t.eq(r.status, 400, "an edit without a title answers 400")
+    t.ok("changed" in r.text, "and keeps what was typed")
+    new_body = "Thanks again.\n\n- one\n- two"
+    r = b.post("/admin/snippets/%d" % sid, {"title": "Thanks", "body": new_body, "csrf_token": tok})
+    t.eq(r.status, 303, "an edit is saved (303)")
+    t.eq(site.sql("SELECT title, body FROM snippets WHERE id = ?", sid)[0], ("Thanks", new_body),
+         "the edit is stored")
+    t.eq(site.sql1("SELECT count(*) FROM audit WHERE action = 'edit snippet'"), 1, "editing is audited")
+
+    # insertion into a reply draft from the order page
+    oid = new_order("snippet-client@example.com", "How do I write a menu that sells more desserts?")
+    b.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
+    page = b.get("/admin/orders/%d" % oid).text
+    t.ok('<option value="%d">Thanks</option>' % sid in page, "the order page offers the snippet")
+    r = b.post("/admin/orders/%d/draft" % oid, {"body": "Hello Ada,", "snippet": str(sid), "csrf_token": tok})
+    t.eq(r.status, 200, "inserting a snippet answers 200 with the order page")
+    t.eq(site.sql1("SELECT reply_draft FROM orders WHERE id = ?", oid), "Hello Ada,\n\n" + new_body,
+         "the snippet is appended to the saved draft")
+    t.ok("Thanks again." in unescape(r.text), "the editor shows the draft with the snippet")
+
+    # delete
+    before = site.sql1("SELECT count(*) FROM snippets")
+    r = b.post("/admin/snippets/%d/delete" % sid, {})
+    t.eq(r.status, 403, "deleting without the CSRF token answers 403")
+    t.eq(site.sql1("SELECT count(*) FROM snippets"), before, "and deletes nothing")
+    r = b.post("/admin/snippets/%d/delete" % sid, {"csrf_token": tok})
+    t.eq(r.status, 303, "delete answers 303")
+    t.eq(site.sql1("SELECT count(*) FROM snippets WHERE id = ?", sid), 0, "the snippet is gone")
+    t.eq(site.sql1("SELECT detail FROM audit WHERE action = 'delete snippet'"), "#%d Thanks" % sid,
+         "deleting is audited with what was deleted")
+    t.eq(b.get("/admin/snippets/%d" % sid).status, 404, "a deleted snippet answers 404")
+    t.eq(b.post("/admin/snippets/%d/delete" % sid, {"csrf_token": tok}).status, 404, "deleting twice answers 404")
+    r = b.post("/admin/snippets/%d" % sid, {"title": "Lost", "body": "Text I must not lose", "csrf_token": tok})
+    t.ok(r.status == 404 and "Text I must not lose" in r.text,
+         "editing a deleted snippet answers 404 and keeps the text", r)
+    t.eq(b.get("/admin/snippets/abc").status, 404, "a malformed snippet id answers 404")
+    t.eq(Browser(site).get("/admin/snippets").status, 303, "signed out, the snippets page sends to sign-in")
+
+
+# --- search -----------------------------------------------------------------
+
+def search(b, q, page=None):
+    from urllib.parse import urlencode
+    args = {"q": q}
+    if page:
+        args["page"] = page
+    return b.get("/admin/search?" + urlencode(args))
+
+
+def result_ids(html):
+    return [int(x) for x in re.findall(r'<li class="result">\s*<p><a href="/admin/orders/(\d+)"', html)]
+
+
+def test_search():
+    b, tok = signed_in()
+    a = new_order("zq@quill.example", "How should I price my artisan croissants for the cafés in town?",
+                  name="Zephyrine Quill")
+    bo = new_order("bob@stone.example", "I make pottery. How do I market my pottery studio? "
+                   "<script>alert(1)</script> & \"quotes\"", name="Bob Stone")
+    c = new_order("carol@example.com", "My friend zephyrine told me about you. " + "I sell honey at markets. " * 12,
+                  name="Carol Hart")
+    b.post("/admin/orders/%d/paid" % bo, {"amount": "150.00", "csrf_token": tok})
+    r = b.post("/admin/orders/%d/reply" % bo, {"body": "Fire a small batch in the kiln and post it.",
+                                               "csrf_token": tok})
+    t.eq(r.status, 303, "a reply is sent (fixture)")
+    b.post("/admin/orders/%d/note" % bo, {"body": "Client mentioned a wholesale deal, handle gently",
+                                          "csrf_token": tok})
+
+    t.eq(search(b, "").status, 200, "the empty search page answers 200")
+    r = search(b, "croissants")
+    t.eq(r.status, 200, "a search answers 200")
+    t.eq(result_ids(r.text), [a], "a word of the question finds its order")
+    t.ok("<mark>croissants</mark>" in r.text, "the hit is highlighted in the excerpt")
+    t.eq(result_ids(search(b, "kiln").text), [bo], "a word of a reply finds its order")
+    r = search(b, "wholesale")
+    t.ok(result_ids(r.text) == [bo] and "Internal notes" in r.text, "internal notes are searched (staff only)")
+    r = search(b, "Quill")
+    t.ok(result_ids(r.text) == [a] and "<mark>Quill</mark>" in r.text, "the client's name finds the order")
+    t.eq(result_ids(search(b, "bob@stone.example").text), [bo], "the client's email finds the order")
+    r = search(b, "zq@quill.example")
+    t.ok(result_ids(r.text) == [a] and "<mark>zq@quill.example</mark>" in r.text,
+         "a whole address is found and highlighted")
+    t.eq(result_ids(search(b, "zephyrine").text), [a, c], "results are ranked: the client's name before a passing mention")
+    t.eq(result_ids(search(b, "honey zephyrine").text), [c], "every word must match")
+    t.eq(result_ids(search(b, "croiss*").text), [a], "a word ending in * matches by prefix")
+    t.eq(result_ids(search(b, "CAFES").text), [a], "case and accents are folded")
+
+    r = search(b, "pottery")
+    t.eq(result_ids(r.text), [bo], "pottery finds Bob")
+    t.ok("&lt;script&gt;alert(1)&lt;/script&gt;" in r.text and "<script>alert(1)" not in r.text,
+         "HTML in an excerpt is escaped")
+    t.ok("<mark>pottery</mark>" in r.text and "&amp;" in r.text, "while the hits are marked")
+    site.sql("UPDATE messages SET body = ? WHERE order_id = ? AND kind = 'question'",
+             "pottery \x01<img src=x onerror=alert(2)>\x02 and \x02 stray markers \x01", bo)
+    r = search(b, "pottery")
+    t.ok("<img" not in r.text and r.text.count("<mark>") == r.text.count("</mark>"),
+         "marker characters in stored text cannot inject HTML or unbalance <mark>")
+
+    hostile = ['"', '"unbalanced', 'NEAR(', 'NEAR(croissants', 'NEAR(a b, 2)', '*', '-', '-croissants',
+               'croissants -', 'a OR', 'AND', 'OR NOT', '^croissants', 'name:croissants', '(((', ')',
+               'croissants"', '"*"', "'; DROP TABLE orders; --", '{name email}: x', 'croissants +', '\\',
+               '***', 'x' * 200, '" OR "" = "']
+    codes = {q: search(b, q).status for q in hostile}
+    bad = {q: s for q, s in codes.items() if s != 200}
+    t.eq(bad, {}, "hostile FTS syntax (quotes, NEAR(, *, -, column filters...) never fails: 200")
+    t.eq(result_ids(search(b, "-croissants").text), [a], "operators are plain text: -croissants finds croissants")
+    t.eq(result_ids(search(b, "croissants OR pottery").text), [], "OR is a plain word, not an operator")
+    t.eq(result_ids(search(b, '"croissants"').text), [a], "the user's own quotes are plain text")
+    t.ok("Type a word" in search(b, "*** ---").text, "a query with no word asks for one")
+    t.eq(search(b, "x" * 201).status, 400, "an over-long query answers 400")
+    t.eq(search(b, "x", page="99").status, 400, "a page past the last answers 400")
+    t.eq(site.sql1("SELECT count(*) FROM orders WHERE id IN (?, ?, ?)", a, bo, c), 3, "the orders are intact")
+
+    # the plan: FTS index and primary key only, FTS sorts by rank
+    p = plan(stmt_sql("SEARCH"), '"croissants"', 51, 0)
+    t.ok("VIRTUAL TABLE INDEX" in p and "SEARCH o USING INTEGER PRIMARY KEY" in p and
+         "SCAN o" not in p and "TEMP B-TREE" not in p,
+         "EXPLAIN QUERY PLAN: the FTS index, then orders by primary key, no scan, no sort", p)
+
+    # triggers keep the index in step with orders and messages
+    site.sql("UPDATE orders SET name = 'Xavier Quokkason' WHERE id = ?", c)
+    t.eq(result_ids(search(b, "Quokkason").text), [c], "a renamed client is found by the new name")
+    t.eq(result_ids(search(b, "Hart").text), [], "and no longer by the old one")
+    site.sql("DELETE FROM messages WHERE order_id = ? AND kind = 'note'", bo)
+    t.eq(result_ids(search(b, "wholesale").text), [], "a deleted message leaves the index")
+    site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
+    t.ok(True, "the FTS index passes its integrity check")
+
+    # paging: 60 matches, 50 per page
+    con = sqlite3.connect(site.db)
+    now = int(time.time())
+    for i in range(60):
+        con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
+                    "updated_at) VALUES (?, 'Pat Page', ?, 100, 'GBP', ?, ?, ?)",
+                    ("srch%d" % i, "page%d@example.com" % i, now, now, now))
+        oid = con.execute("SELECT last_insert_rowid()").fetchone()[0]
+        con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'question', ?, ?)",
+                    (oid, "Where do I sell my wombat plushies? " + "wombat " * (i % 5), now))
+    con.commit()
+    con.close()
+    r1 = search(b, "wombat")
+    ids1 = result_ids(r1.text)
+    t.eq(len(ids1), 50, "50 results per page")
+    m = re.search(r'href="([^"]+)" rel="next"', r1.text)
+    t.ok(m is not None, "a next page is offered")
+    r2 = b.get(unescape(m.group(1))) if m else None
+    ids2 = result_ids(r2.text) if r2 else []
+    t.ok(len(ids2) == 10 and not set(ids1) & set(ids2), "page 2 holds the other 10", (len(ids2),))
+    t.ok(re.search(r'href="[^"]+" rel="next"', r2.text) is None if r2 else False, "and no next page")
+    t.ok("<mark>wombat</mark>" in r1.text, "paged results are highlighted too")
+
+
+# --- audit -----------------------------------------------------------------
+
+def test_audit():
+    b, tok = signed_in()
+    uid = site.sql1("SELECT id FROM users WHERE username = 'sam'")
+    oid = new_order("audit@example.com", "How do I keep my bakery's books tidy every month?")
+    con = sqlite3.connect(site.db)
+    now = int(time.time())
+    for i in range(120):
+        con.execute("INSERT INTO audit (at, user_id, action, order_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                    (now + i, uid if i % 2 else None, "test action %d" % i, oid if i % 3 == 0 else None,
+                     "198.51.100.%d" % (i % 250), "<i>detail %d</i>" % i))
+    con.commit()
+    con.close()
+    total = site.sql1("SELECT count(*) FROM audit")
+    r = b.get("/admin/audit")
+    t.eq(r.status, 200, "GET /admin/audit answers 200")
+    first = [int(x) for x in re.findall(r'<tr id="audit-(\d+)">', r.text)]
+    t.eq(len(first), 50, "50 rows per page")
+    t.eq(first[0], site.sql1("SELECT max(id) FROM audit"), "newest first")
+    t.ok("test action 119" in r.text and "198.51.100.119" in r.text and
+         re.search(r'<td>sam</td>\s*<td>test action 119</td>', r.text),
+         "a row says who, what and from where")
+    t.ok('href="/admin/orders/%d"' % oid in r.text, "and links to its order")
+    t.ok("&lt;i&gt;detail 119&lt;/i&gt;" in r.text, "details are escaped")
+    seen, url, pages = [], "/admin/audit", 0
+    while url and pages < 20:
+        rr = b.get(unescape(url))
+        seen += [int(x) for x in re.findall(r'<tr id="audit-(\d+)">', rr.text)]
+        m = re.search(r'href="([^"]+)" rel="next"', rr.text)
+        url = m.group(1) if m else None
+        pages += 1
+    t.eq(len(seen), total, "keyset paging shows every audit row once (%d)" % total)
+    t.eq(seen, sorted(seen, reverse=True), "pages run newest to oldest without overlap")
+    t.eq(len(set(seen)), len(seen), "no row on two pages")
+    t.eq(b.get("/admin/audit?before=x").status, 400, "a malformed cursor answers 400")
+    p = plan(stmt_sql("AUDIT_PAGE"), 1000, 51)
+    t.ok("SEARCH a USING INTEGER PRIMARY KEY (rowid<?)" in p and "TEMP B-TREE" not in p,
+         "the audit page walks the primary key, no sort", p)
+
+
+# --- dashboard and export ----------------------------------------------------
+
+def dashboard_fixture(ds):
+    """Orders, ledger and messages with known times and amounts. Returns
+    (now, ids). Every event sits inside a known week: cur - k*W + x, with
+    0 < x < W, is in chart column 11 - k."""
+    now = int(time.time())
+    cur = MONDAY0 + (now - MONDAY0) // W * W
+    assert time.gmtime(cur).tm_wday == 0 and time.gmtime(cur).tm_hour == 0
+    con = sqlite3.connect(ds.db)
+    ids = {}
+
+    def order(key, status, created, paid_after=None, answer_after=None, due=None,
+              currency="GBP", price=15000, name=None):
+        paid = created + paid_after if paid_after is not None else None
+        answered = paid + answer_after if answer_after is not None else None
+        con.execute(
+            "INSERT INTO orders (form_token, name, email, price, currency, status, created_at, due_at, "
+            "paid_at, answered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, name or "Client " + key, key + "@example.com", price, currency, status, created,
+             due if due is not None else (paid or created) + 48 * H, paid, answered, created))
+        oid = con.execute("SELECT last_insert_rowid()").fetchone()[0]
+        con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'question', ?, ?)",
+                    (oid, "Question of " + key, created))
+        if paid is not None:
+            con.execute("INSERT INTO ledger (order_id, kind, amount, currency, at) VALUES (?, 'payment', ?, ?, ?)",
+                        (oid, price, currency, paid))
+        if answered is not None:
+            con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'reply', ?, ?)",
+                        (oid, "Answer to " + key, answered))
+        ids[key] = oid
+        return oid
+
+    def refund(key, amount, currency, at):
+        con.execute("INSERT INTO ledger (order_id, kind, amount, currency, at) VALUES (?, 'refund', ?, ?, ?)",
+                    (ids[key], amount, currency, at))
+
+    order("o1", "answered", cur - 10 * W + 1 * D, H, 2 * H)
+    order("o2", "answered", cur - 8 * W + 2 * D, H, 10 * H)
+    order("o3", "answered", cur - 8 * W + 3 * D, H, 30 * H)
+    order("o4", "answered", cur - 5 * W + 1 * D, H, 50 * H)      # later than the 48 h promise
+    order("o5", "refunded", cur - 3 * W + 1 * D, H, 100 * H)
+    refund("o5", 15000, "GBP", cur - 1 * W + 1 * D)
+    order("o6", "paid", cur - 1 * W + 2 * D, H, due=now + D)      # waiting
+    order("o7", "paid", cur - 2 * W + 2 * D, H, due=now - H)      # waiting, overdue
+    order("o8", "followup", cur - 6 * W + 1 * D, H, 5 * H, due=now + 2 * D)
+    order("o9", "awaiting_payment", cur + (now - cur) // 2)      # this week, unpaid
+    order("o10", "answered", cur - 4 * W + 1 * D, H, 1 * H, currency="USD", price=20000)
+    refund("o10", 5000, "USD", cur - 2 * W + 3 * D)              # partial refund
+    order("o11", "cancelled", cur - 12 * W - D)                  # before the chart's window
+    con.commit()
+    con.close()
+    return now, cur, ids
+
+
+def test_dashboard_and_export():
+    ds = Site(users=STAFF)
+    ds.start()
+    try:
+        now, cur, ids = dashboard_fixture(ds)
+        b = Browser(ds)
+        login(b)
+        t.eq(Browser(ds).get("/admin/dashboard").status, 303, "signed out, the dashboard sends to sign-in")
+        r = b.get("/admin/dashboard")
+        t.eq(r.status, 200, "GET /admin/dashboard answers 200")
+        dd = lambda i: re.sub(r"<[^>]+>", "", re.search(r'<dd id="%s"[^>]*>(.*?)</dd>' % i, r.text, re.S).group(1)).strip()
+        # By hand: 11 orders; answered o1-o5, o8, o10 = 7; waiting o6, o7, o8 = 3; overdue o7 = 1.
+        t.eq((dd("orders"), dd("answered"), dd("waiting"), dd("overdue")), ("11", "7", "3", "1"),
+             "orders, answered, waiting and overdue counts")
+        # Payment to answer, in hours: 2, 10, 30, 50, 100, 5, 1 -> sorted 1 2 5 10 30 50 100.
+        # Median: the 4th, 10 h. 90th percentile: rank 0.9 * 6 = 5.4 -> 50 + 0.4 * (100 - 50) = 70 h.
+        med = re.search(r'<dd id="median"><data value="(\d+)">([^<]*)</data>', r.text)
+        p90 = re.search(r'<dd id="p90"><data value="(\d+)">([^<]*)</data>', r.text)
+        t.eq((med.group(1), med.group(2)), (str(10 * H), "10 h 0 min"), "the median time to answer is 10 h")
+        t.eq((p90.group(1), p90.group(2)), (str(70 * H), "2 d 22 h"), "the 90th percentile is 70 h")
+        # Within the 48 h promise: 1, 2, 5, 10, 30 -> 5 of 7 = 71.4 %.
+        t.eq(dd("in-time"), "71.4% (5 of 7)", "answers delivered within the promise: 71.4%")
+        # Orders with a payment in the ledger: all but o9 and o11 = 9; with a refund: o5, o10 = 2.
+        t.eq(dd("refund-rate"), "22.2% (2 of 9 paid orders)", "refund rate from the ledger: 22.2%")
+        # Revenue: GBP 8 x 150.00 = 1200.00 - 150.00 = 1050.00; USD 200.00 - 50.00 = 150.00.
+        rev = re.findall(r"<tr><td>([A-Z]{3})</td><td>([\d.]+)</td><td>([\d.]+)</td><td>(-?[\d.]+)</td></tr>",
+                         re.search(r'<table id="revenue">(.*?)</table>', r.text, re.S).group(1))
+        t.eq(rev, [("GBP", "1200.00", "150.00", "1050.00"), ("USD", "200.00", "50.00", "150.00")],
+             "revenue net of refunds, per currency, from the ledger")
+        t.ok('<img src="/admin/dashboard.svg"' in r.text and "<script" not in r.text,
+             "the chart is an image drawn by the server, no script")
+        t.ok(' style="' not in r.text, "no inline style attributes (the CSP forbids them)")
+
+        # Weekly numbers, oldest first (column 11 is this week), by hand from the fixture.
+        want = {
+            "orders":  [0, 1, 0, 2, 0, 1, 1, 1, 1, 1, 1, 1],   # o1; o2 o3; o8; o4; o10; o5; o7; o6; o9
+            "answers": [0, 1, 0, 2, 0, 1, 1, 1, 1, 0, 0, 0],   # o1; o2 o3; o8; o4; o10; o5
+            "refunds": [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0],   # o10 (cur-2W); o5 (cur-1W)
+        }
+        rows = re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td></tr>",
+                          re.search(r'<table id="weeks">(.*?)</table>', r.text, re.S).group(1))
+        got = {"orders": [int(x[1]) for x in reversed(rows)], "answers": [int(x[2]) for x in reversed(rows)],
+               "refunds": [int(x[3]) for x in reversed(rows)]}
+        t.eq(got, want, "the weekly table: orders, answers and refunds per week")
+        d = time.gmtime(cur)
+        t.eq(rows[0][0] if rows else None, "%d %s %d" % (d.tm_mday, time.strftime("%b", d), d.tm_year),
+             "the newest week starts this Monday")
+
+        s = b.get("/admin/dashboard.svg")
+        t.eq(s.status, 200, "GET /admin/dashboard.svg answers 200")
+        t.ok((s.header("Content-Type") or "").startswith("image/svg+xml"), "as image/svg+xml")
+        try:
+            root = ET.fromstring(s.body)
+            t.ok(True, "the SVG is well-formed XML")
+        except ET.ParseError as e:
+            root = None
+            t.ok(False, "the SVG is well-formed XML", e)
+        ns = "{http://www.w3.org/2000/svg}"
+        t.eq(root.tag if root is not None else None, ns + "svg", "its root is an SVG element")
+        bars = {"order": [], "answer": [], "refund": []}
+        heights = {}
+        for rect in (root.iter(ns + "rect") if root is not None else []):
+            title = rect.find(ns + "title")
+            if title is None:
+                continue
+            m = re.match(r"Week of (.+): (\d+) (order|answer|refund)s?$", title.text)
+            bars[m.group(3)].append(int(m.group(2)))
+            heights[(m.group(3), len(bars[m.group(3)]) - 1)] = float(rect.get("height"))
+        t.eq((bars["order"], bars["answer"], bars["refund"]),
+             (want["orders"], want["answers"], want["refunds"]), "the SVG's 36 bars carry the weekly numbers")
+        t.ok(heights.get(("order", 3), 0) == 2 * heights.get(("order", 1), -1) > 0 and heights.get(("order", 0)) == 0,
+             "bar heights are proportional to the numbers")
+        t.ok(b" style=" not in s.body and b"<script" not in s.body, "SVG: presentation attributes only, no script")
+
+        # the plans: time windows and percentiles read indexes
+        start, end = cur - 11 * W, cur + W
+        checks = [
+            ("DASH_WEEK_ORDERS", (start, end, W), "orders_created"),
+            ("DASH_WEEK_ANSWERS", (start, end, W), "orders_answered"),
+            ("DASH_WEEK_REFUNDS", (start, end, W), "ledger_kind_at"),
+            ("DASH_ANSWER_TIME", (3,), "orders_answer_time"),
+        ]
+        for name, params, index in checks:
+            p = ds_plan(ds, stmt_sql(name), *params)
+            t.ok("INDEX " + index in p and not re.search(r"SCAN (orders|ledger)(?! USING)", p),
+                 "%s reads index %s" % (name, index), p)
+        p = ds_plan(ds, stmt_sql("DASH_COUNTS"), now, 48 * H)
+        t.ok(not re.search(r"SCAN (orders|ledger)(?! USING)", p), "the counts read indexes only", p)
+
+        # the export
+        con = sqlite3.connect(ds.db)
+        con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, updated_at) "
+                    "VALUES ('evil', ?, ?, 15000, 'GBP', ?, ?, ?)",
+                    ('=HYPERLINK("http://evil.example","click")', "@sum(1+1)@example.com", now, now, now))
+        con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, updated_at) "
+                    "VALUES ('quote', ?, ?, 15000, 'GBP', ?, ?, ?)",
+                    ('Smith, "Jo"\r\nJr', "-2+3@example.com", now, now, now))
+        con.commit()
+        con.close()
+        e = b.get("/admin/export.csv")
+        t.eq(e.status, 200, "GET /admin/export.csv answers 200")
+        t.ok((e.header("Content-Type") or "").startswith("text/csv"), "as text/csv")
+        t.ok(re.match(r'attachment; filename="pmb-orders-\d{4}-\d\d-\d\d\.csv"$', e.header("Content-Disposition") or ""),
+             "as an attachment with a file name", e.header("Content-Disposition"))
+        t.ok(e.body.endswith(b"\r\n") and re.search(rb"(?<!\r)\n", e.body) is None,
+             "lines end in CRLF (RFC 4180)")
+        rows = list(csv.reader(io.StringIO(e.body.decode("utf-8"), newline="")))
+        t.eq(rows[0] if rows else None, ["number", "created", "status", "name", "email", "price", "currency",
+                                         "paid", "refunded", "net"], "the header row")
+        t.eq(len(rows) - 1, 13, "one row per order (13)")
+        t.eq({len(x) for x in rows}, {10}, "every row has 10 columns")
+        by = {x[0]: x for x in rows[1:]}
+        num = lambda key: "PMB-%06d" % ids[key]
+        t.eq(by[num("o5")][5:], ["150.00", "GBP", "150.00", "150.00", "0.00"], "a refunded order: paid, refunded, net")
+        t.eq(by[num("o10")][5:], ["200.00", "USD", "200.00", "50.00", "150.00"], "a partly refunded USD order")
+        t.eq(by[num("o9")][7:], ["0.00", "0.00", "0.00"], "an unpaid order has no money")
+        t.ok(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", by[num("o1")][1]), "created is ISO 8601 UTC")
+        evil = [x for x in rows if x[0] and x[3].startswith("'=")]
+        t.ok(len(evil) == 1 and evil[0][3] == "'=HYPERLINK(\"http://evil.example\",\"click\")" and
+             evil[0][4] == "'@sum(1+1)@example.com", "cells starting with = or @ are defused with a quote")
+        q = [x for x in rows if x[3].startswith("Smith")]
+        t.ok(len(q) == 1 and q[0][3] == 'Smith, "Jo"\r\nJr' and q[0][4] == "'-2+3@example.com",
+             "commas, quotes and line breaks survive quoting; - is defused")
+        total_net = sum(int(x[9].replace(".", "")) for x in rows[1:] if x[6] == "GBP")
+        t.eq(total_net, 105000, "the export's GBP net adds up to the dashboard's 1050.00")
+    finally:
+        ds.cleanup()
+
+
+def ds_plan(ds, query, *params):
+    return " | ".join(r[3] for r in ds.sql("EXPLAIN QUERY PLAN " + query, *params))
+
+
+for fn in (test_snippets, test_search, test_audit, test_dashboard_and_export):
+    t.run(fn)
+site.cleanup()
+sys.exit(t.done())

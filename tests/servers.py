@@ -1,0 +1,653 @@
+#!/usr/bin/env python3
+"""pmb.fcgi under the web servers and spawners it supports, each run from
+the sample configuration in conf/ (only loopback ports, a test
+certificate and the build's paths swapped in), so the samples are known to
+work:
+
+  - spawn-fcgi (conf/spawn-fcgi.sh) on a Unix socket, with nginx
+    (conf/nginx-site.conf) in front over HTTPS;
+  - lighttpd's mod_fastcgi starting pmb.fcgi itself (conf/lighttpd.conf);
+  - Apache's mod_fcgid over HTTPS (conf/apache-fcgid.conf);
+  - the ExecStart lines of conf/systemd/pmb.socket + pmb.service (socket
+    activation, through systemd-socket-activate) and pmb-listen.service;
+  - and conf/pmb.conf documents every setting with its real default.
+
+Each server runs in the foreground from a configuration written into the
+Site's temporary folder, listens on 127.0.0.1 only, and is stopped (with
+every pmb.fcgi it started) at the end. A server that is not installed is
+skipped with a reason (scripts/deps test installs them all)."""
+import http.client
+import os
+import pwd
+import re
+import shlex
+import shutil
+import signal
+import socket
+import ssl
+import stat
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pmbtest import (Tap, Site, Response, PMB, SRC, free_port,  # noqa: E402
+                     parse_cgi_output, fcgi_record, fcgi_params,
+                     fcgi_read_response, FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN)
+
+t = Tap()
+CONF = os.path.join(SRC, "conf")
+STATIC = os.path.join(SRC, "www", "static") + "/"
+HOST = "pmb.example.com"            # the samples' host name, kept as is
+SITE_NAME = "Servers Test Brain"
+CSP = ("default-src 'self'; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
+ROOT = os.geteuid() == 0
+TIMINGS = []
+
+
+# --- helpers ------------------------------------------------------------------
+def sample(name, subs, drop=()):
+    """The text of conf/NAME with each (old, new) of subs replaced and each
+    line containing a string of drop removed. Every old and drop must occur:
+    a sample that changed under the test fails loudly instead of being
+    tested half."""
+    with open(os.path.join(CONF, name)) as f:
+        text = f.read()
+    for old, new in subs:
+        if old not in text:
+            raise RuntimeError("conf/%s no longer contains %r" % (name, old))
+        text = text.replace(old, new)
+    for d in drop:
+        if d not in text:
+            raise RuntimeError("conf/%s no longer contains %r" % (name, d))
+        text = "".join(line for line in text.splitlines(True) if d not in line)
+    return text
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def new_site():
+    return Site(settings={"site_name": SITE_NAME, "base_url": "https://" + HOST})
+
+
+def test_cert(site):
+    """A self-signed certificate for pmb.example.com and 127.0.0.1; returns
+    (cert, key, client TLS context that trusts only it)."""
+    cert = os.path.join(site.dir, "cert.pem")
+    key = os.path.join(site.dir, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                    "-subj", "/CN=" + HOST, "-addext",
+                    "subjectAltName=DNS:%s,IP:127.0.0.1" % HOST,
+                    "-addext", "basicConstraints=critical,CA:FALSE",
+                    "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=30)
+    ctx = ssl.create_default_context(cafile=cert)
+    return cert, key, ctx
+
+
+def fetch(port, path, method="GET", body=None, tls=None, headers=None):
+    """One HTTP(S) request to 127.0.0.1:port with Host: pmb.example.com."""
+    h = {"Host": HOST}
+    h.update(headers or {})
+    if tls is not None:
+        c = http.client.HTTPSConnection("127.0.0.1", port, context=tls, timeout=15)
+    else:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        return Response(r.status, r.getheaders(), r.read())
+    finally:
+        c.close()
+
+
+def fcgi_get(addr, path):
+    """GET path over FastCGI at addr (a Unix socket path); the Response."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(15)
+        s.connect(addr)
+        params = {"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET",
+                  "REQUEST_URI": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
+                  "REMOTE_ADDR": "127.0.0.1", "SERVER_NAME": HOST,
+                  "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1",
+                  "HTTPS": "on"}
+        s.sendall(fcgi_record(FCGI_BEGIN, struct.pack("!HB5x", 1, 0)) +
+                  fcgi_record(FCGI_PARAMS, fcgi_params(params)) +
+                  fcgi_record(FCGI_PARAMS, b"") + fcgi_record(FCGI_STDIN, b""))
+        out, ended = fcgi_read_response(s, timeout=15)
+        if not ended:
+            raise RuntimeError("FastCGI connection closed before END_REQUEST")
+        return parse_cgi_output(out)
+    finally:
+        s.close()
+
+
+def post_big(fetch_fn, path="/ask"):
+    """POSTs a form of 70,000 bytes (over the 64k limit) to path."""
+    return fetch_fn(path, method="POST", body=b"a=" + b"x" * 70000,
+                    headers={"Content-Type": "application/x-www-form-urlencoded",
+                             "Origin": "https://" + HOST})
+
+
+def tail(path, n=1500):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:]
+    except OSError:
+        return "(no %s)" % path
+
+
+def wait_up(probe, proc, log, timeout=15):
+    """Calls probe() until it returns without an OSError; fails early if
+    proc (a Popen, or None) has exited. Returns probe's result."""
+    end = time.time() + timeout
+    while True:
+        try:
+            return probe()
+        except (OSError, http.client.HTTPException) as e:
+            err = e
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("exited %s: %s" % (proc.returncode, tail(log)))
+        if time.time() > end:
+            raise RuntimeError("not up after %ds (%s): %s" % (timeout, err, tail(log)))
+        time.sleep(0.05)
+
+
+def pmb_procs(conf_path):
+    """Pids of pmb.fcgi processes serving the settings file conf_path (by
+    --config or PMB_CONFIG): those this test started, nobody else's."""
+    real = os.path.realpath(PMB)
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if os.path.realpath("/proc/%s/exe" % d) != real:
+                continue
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read()
+            with open("/proc/%s/environ" % d, "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if conf_path.encode() in cmd or ("PMB_CONFIG=" + conf_path).encode() in env.split(b"\0"):
+            found.append(int(d))
+    return found
+
+
+def settle(fn, want, timeout=5):
+    """Calls fn() until it returns want (processes still forking or
+    exec'ing) or timeout seconds pass; returns its last answer."""
+    end = time.time() + timeout
+    got = fn()
+    while got != want and time.time() < end:
+        time.sleep(0.05)
+        got = fn()
+    return got
+
+
+def wait_gone(conf_path, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        left = pmb_procs(conf_path)
+        if not left:
+            return []
+        time.sleep(0.05)
+    return pmb_procs(conf_path)
+
+
+def stop(proc, timeout=15):
+    """SIGTERM to proc, then SIGKILL if it lingers; returns its status."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def reap(conf_path):
+    """Kills, by pid, pmb.fcgi processes of this test left behind."""
+    for pid in pmb_procs(conf_path):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def give_to(path, user):
+    """chown -R path to user (when the server drops root to run pmb.fcgi)."""
+    pw = pwd.getpwnam(user)
+    for dirpath, dirs, files in os.walk(path):
+        os.chown(dirpath, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            os.chown(os.path.join(dirpath, f), pw.pw_uid, pw.pw_gid)
+
+
+def check_site(what, get):
+    """The checks every server must pass: GET / (200, the site name, CSP),
+    an unknown path (404, the site's page), a static file."""
+    r = get("/")
+    t.eq(r.status, 200, what + ": GET / answers 200")
+    t.ok(SITE_NAME in r.text, what + ": GET / shows the site name from the settings", r)
+    t.eq(r.header("Content-Security-Policy"), CSP, what + ": GET / carries pmb's CSP")
+    t.ok((r.header("Strict-Transport-Security") or "").startswith("max-age="),
+         what + ": HSTS is sent (https base URL)")
+    r = get("/no/such/page")
+    t.eq(r.status, 404, what + ": an unknown path answers 404")
+    t.ok("Page not found" in r.text and SITE_NAME in r.text,
+         what + ": the 404 is pmb's own page, in the site's layout", r)
+    r = get("/static/pmb.css")
+    with open(os.path.join(STATIC, "pmb.css"), "rb") as f:
+        css = f.read()
+    t.ok(r.status == 200 and r.body == css,
+         what + ": /static/pmb.css is served from the static folder", r)
+    t.eq(r.header("X-Content-Type-Options"), "nosniff",
+         what + ": static files carry nosniff")
+
+
+def timed(fn):
+    def run():
+        t0 = time.time()
+        try:
+            fn()
+        finally:
+            TIMINGS.append((fn.__name__, time.time() - t0))
+    run.__name__ = fn.__name__
+    return run
+
+
+def skip(what, why):
+    print("ok %d - %s # SKIP %s" % (t.n + 1, what, why))
+    t.n += 1
+    sys.stdout.flush()
+
+
+# --- conf/pmb.conf --------------------------------------------------------------
+def conf_c_defaults():
+    """{name: default or None} from the table in src/conf.c (None where the
+    default is not a string literal)."""
+    with open(os.path.join(SRC, "src", "conf.c")) as f:
+        src = f.read()
+    table = src[src.index("settings[] = {"):]
+    table = table[:table.index("};")]
+    out = {}
+    for m in re.finditer(r"\bS\((\w+),\s*C_\w+,\s*((?:\"(?:[^\"\\]|\\.)*\"\s*)+|\w+)", table):
+        lits = re.findall(r"\"((?:[^\"\\]|\\.)*)\"", m.group(2))
+        out[m.group(1)] = "".join(lits) if lits else None
+    return out
+
+
+@timed
+def test_sample_settings():
+    with open(os.path.join(CONF, "pmb.conf")) as f:
+        text = f.read()
+    documented = {}
+    for line in text.splitlines():
+        m = re.match(r"^# (\w+) =(?: (.*))?$", line)
+        if m:
+            documented[m.group(1)] = m.group(2) or ""
+    table = conf_c_defaults()
+    t.ok(len(table) >= 30, "src/conf.c's table was read (%d settings)" % len(table))
+    missing = sorted(set(table) - set(documented))
+    t.ok(not missing, "conf/pmb.conf documents every setting of src/conf.c", missing)
+    extra = sorted(set(documented) - set(table))
+    t.ok(not extra, "conf/pmb.conf documents no setting that does not exist", extra)
+    wrong = ["%s: sample %r, src/conf.c %r" % (k, documented[k], v)
+             for k, v in sorted(table.items())
+             if v is not None and k in documented and documented[k] != v]
+    t.ok(not wrong, "conf/pmb.conf shows each setting at its real default", "\n".join(wrong))
+    # With every "# name = value" line uncommented, the sample is a valid
+    # settings file (paths made local by lines added at the end).
+    site = new_site()
+    try:
+        body = re.sub(r"(?m)^# (\w+ =)", r"\1", text)
+        local = {k: site.conf[k] for k in ("database", "key_file", "template_dir",
+                                           "mail_dir", "base_url")}
+        local["site_name"] = SITE_NAME
+        body += "".join("%s = %s\n" % kv for kv in local.items())
+        site.conf_path = write(os.path.join(site.dir, "uncommented.conf"), body)
+        r = site.cgi("GET", "/")
+        t.ok(r.status == 200 and SITE_NAME in r.text,
+             "conf/pmb.conf with every default uncommented is accepted", r)
+    finally:
+        site.cleanup()
+
+
+# --- spawn-fcgi + nginx -----------------------------------------------------------
+@timed
+def test_spawn_fcgi_nginx():
+    if shutil.which("spawn-fcgi") is None or shutil.which("nginx") is None:
+        skip("spawn-fcgi + nginx", "spawn-fcgi or nginx is not installed")
+        return
+    site = new_site()
+    pidfile = os.path.join(site.dir, "spawn-fcgi.pid")
+    env = dict(os.environ, PMB_FCGI=PMB, PMB_CONFIG=site.conf_path,
+               PMB_SOCKET=site.sock, PMB_WORKERS="2", PMB_USER="",
+               PMB_PIDFILE=pidfile)
+    script = os.path.join(CONF, "spawn-fcgi.sh")
+    try:
+        p = subprocess.run(["sh", script], env=env, capture_output=True, text=True,
+                           timeout=30)
+        t.ok(p.returncode == 0, "spawn-fcgi: conf/spawn-fcgi.sh starts the workers",
+             p.stderr)
+        r = wait_up(lambda: fcgi_get(site.sock, "/"), None, os.devnull)
+        t.ok(r.status == 200 and SITE_NAME in r.text,
+             "spawn-fcgi: pmb.fcgi answers FastCGI on the socket it was handed", r)
+        with open(pidfile) as f:
+            pids = sorted(int(x) for x in f.read().split())
+        t.eq(len(pids), 2, "spawn-fcgi: -F 2 started 2 processes")
+        t.eq(settle(lambda: sorted(pmb_procs(site.conf_path)), pids), pids,
+             "spawn-fcgi: the pid file lists the pmb.fcgi processes it started")
+        t.eq(stat.S_IMODE(os.stat(site.sock).st_mode), 0o660,
+             "spawn-fcgi: the socket is mode 0660")
+
+        # nginx in front, from conf/nginx-site.conf.
+        cert, key, tls = test_cert(site)
+        https_port, http_port = free_port(), free_port()
+        siteconf = sample("nginx-site.conf", [
+            ("listen 443 ssl http2;", "listen 127.0.0.1:%d ssl http2;" % https_port),
+            ("listen 80;", "listen 127.0.0.1:%d;" % http_port),
+            ("unix:/run/pmb/pmb.sock", "unix:" + site.sock),
+            ("/etc/letsencrypt/live/pmb.example.com/fullchain.pem", cert),
+            ("/etc/letsencrypt/live/pmb.example.com/privkey.pem", key),
+            ("/usr/local/share/pmb/static/", STATIC),
+        ], drop=["listen [::]:"])
+        write(os.path.join(site.dir, "nginx-site.conf"), siteconf)
+        var = site.dir
+        os.makedirs(os.path.join(var, "nginx"), exist_ok=True)
+        nconf = write(os.path.join(var, "nginx.conf"), """
+%s
+worker_processes 1;
+pid %s/nginx.pid;
+error_log %s/nginx-error.log warn;
+events { worker_connections 64; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    client_body_temp_path %s/nginx/body;
+    fastcgi_temp_path %s/nginx/fastcgi;
+    proxy_temp_path %s/nginx/proxy;
+    uwsgi_temp_path %s/nginx/uwsgi;
+    scgi_temp_path %s/nginx/scgi;
+    include %s/nginx-site.conf;
+}
+""" % ((("user root root;" if ROOT else ""),) + (var,) * 8))
+        log = os.path.join(var, "nginx-error.log")
+        nginx = subprocess.Popen(["nginx", "-e", log, "-c", nconf, "-g", "daemon off;"],
+                                 stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+        site.procs.append(nginx)
+        wait_up(lambda: fetch(https_port, "/", tls=tls), nginx, log)
+
+        check_site("nginx-site.conf", lambda path: fetch(https_port, path, tls=tls))
+        r = fetch(https_port, "/")
+        t.eq(r.header("Server"), "nginx", "nginx-site.conf: server_tokens off hides the version")
+        r = post_big(lambda *a, **k: fetch(https_port, *a, tls=tls, **k))
+        t.ok(r.status == 413 and "Too much to send" in r.text and SITE_NAME in r.text,
+             "nginx-site.conf: a body over 64k gets pmb's own 413 page (@pmb_413)", r)
+        r = fetch(http_port, "/no/such?x=1")
+        t.ok(r.status == 301 and r.header("Location") == "https://%s/no/such?x=1" % HOST,
+             "nginx-site.conf: plain HTTP redirects to https://pmb.example.com", r)
+
+        t.eq(stop(nginx), 0, "nginx stops cleanly")
+        p = subprocess.run(["sh", script, "stop"], env=env, capture_output=True,
+                           text=True, timeout=60)
+        t.ok(p.returncode == 0 and not wait_gone(site.conf_path, 5),
+             "spawn-fcgi: conf/spawn-fcgi.sh stop ends every pmb.fcgi", p.stderr)
+        t.ok(not os.path.exists(site.sock), "spawn-fcgi: stop removes the socket")
+    finally:
+        site.cleanup()
+        reap(site.conf_path)
+
+
+# --- lighttpd ----------------------------------------------------------------------
+@timed
+def test_lighttpd():
+    if shutil.which("lighttpd") is None:
+        skip("lighttpd", "lighttpd is not installed")
+        return
+    site = new_site()
+    try:
+        port = free_port()
+        snippet = sample("lighttpd.conf", [
+            ('"/usr/local/bin/pmb.fcgi"', '"%s"' % PMB),
+            ('"/etc/pmb/pmb.conf"', '"%s"' % site.conf_path),
+            ('"/run/lighttpd/pmb.sock"', '"%s/lighttpd-pmb.sock"' % site.dir),
+            ('"/usr/local/share/pmb/static/"', '"%s"' % STATIC),
+            ('"max-procs" => 4', '"max-procs" => 2'),
+        ])
+        write(os.path.join(site.dir, "lighttpd-pmb.conf"), snippet)
+        docroot = os.path.join(site.dir, "htdocs")
+        os.makedirs(docroot)
+        log = os.path.join(site.dir, "lighttpd-error.log")
+        # A small lighttpd.conf shaped like Debian's, which includes the
+        # sample as it would include /etc/lighttpd/conf-enabled/50-pmb.conf.
+        lconf = write(os.path.join(site.dir, "lighttpd.conf"), """
+server.modules = ( "mod_indexfile", "mod_access", "mod_alias", "mod_redirect" )
+server.document-root = "%(docroot)s"
+server.upload-dirs = ( "%(dir)s" )
+server.errorlog = "%(log)s"
+server.pid-file = "%(dir)s/lighttpd.pid"
+server.bind = "127.0.0.1"
+server.port = %(port)d
+mimetype.assign = ( ".css" => "text/css; charset=utf-8", ".svg" => "image/svg+xml" )
+include "%(dir)s/lighttpd-pmb.conf"
+server.modules += ( "mod_staticfile" )
+""" % {"docroot": docroot, "dir": site.dir, "log": log, "port": port})
+        p = subprocess.run(["lighttpd", "-tt", "-f", lconf], capture_output=True,
+                           text=True, timeout=30)
+        t.ok(p.returncode == 0 and "WARNING" not in p.stderr + p.stdout,
+             "lighttpd: the configuration with conf/lighttpd.conf passes lighttpd -tt",
+             p.stderr + p.stdout)
+        lighttpd = subprocess.Popen(["lighttpd", "-D", "-f", lconf],
+                                    stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+        site.procs.append(lighttpd)
+        wait_up(lambda: fetch(port, "/"), lighttpd, log)
+
+        check_site("lighttpd.conf", lambda path: fetch(port, path))
+        t.eq(settle(lambda: len(pmb_procs(site.conf_path)), 2), 2,
+             "lighttpd: bin-path started max-procs (2) pmb.fcgi processes")
+        r = fetch(port, "/")
+        t.eq(r.header("Server"), "lighttpd", "lighttpd.conf: server.tag hides the version")
+        r = fetch(port, "/static/pmb.css")
+        t.eq(r.header("Content-Security-Policy"), CSP,
+             "lighttpd.conf: static files carry the CSP")
+        r = post_big(lambda *a, **k: fetch(port, *a, **k))
+        t.eq(r.status, 413, "lighttpd.conf: a body over 64k is refused with 413")
+
+        stop(lighttpd)
+        t.ok(not wait_gone(site.conf_path), "lighttpd: stopping lighttpd ends its pmb.fcgi processes")
+    finally:
+        site.cleanup()
+        reap(site.conf_path)
+
+
+# --- Apache + mod_fcgid ----------------------------------------------------------------
+APACHE_MODULES = "/usr/lib/apache2/modules"
+
+
+@timed
+def test_apache_fcgid():
+    apache = shutil.which("apache2") or (
+        "/usr/sbin/apache2" if os.access("/usr/sbin/apache2", os.X_OK) else None)
+    if apache is None or not os.path.exists(os.path.join(APACHE_MODULES, "mod_fcgid.so")):
+        skip("apache2 + mod_fcgid", "apache2 or libapache2-mod-fcgid is not installed")
+        return
+    site = new_site()
+    try:
+        cert, key, tls = test_cert(site)
+        https_port, http_port = free_port(), free_port()
+        vhost = sample("apache-fcgid.conf", [
+            ("<VirtualHost *:443>", "<VirtualHost 127.0.0.1:%d>" % https_port),
+            ("<VirtualHost *:80>", "<VirtualHost 127.0.0.1:%d>" % http_port),
+            ("/etc/letsencrypt/live/pmb.example.com/fullchain.pem", cert),
+            ("/etc/letsencrypt/live/pmb.example.com/privkey.pem", key),
+            ("/usr/local/bin", os.path.dirname(os.path.realpath(PMB))),
+            ("/usr/local/share/pmb/static", STATIC.rstrip("/")),
+            ("/etc/pmb/pmb.conf", site.conf_path),
+        ])
+        if os.path.basename(PMB) != "pmb.fcgi":
+            raise RuntimeError("the build's program is not called pmb.fcgi")
+        adir = os.path.join(site.dir, "apache")
+        os.makedirs(adir)
+        write(os.path.join(site.dir, "apache-pmb.conf"), vhost)
+        log = os.path.join(adir, "error.log")
+        mods = ["mpm_event", "authz_core", "alias", "mime", "headers", "env",
+                "socache_shmcb", "ssl", "fcgid"]
+        aconf = write(os.path.join(adir, "apache2.conf"), """
+ServerRoot "%(adir)s"
+PidFile "%(adir)s/apache2.pid"
+DefaultRuntimeDir "%(adir)s"
+Mutex file:%(adir)s default
+ErrorLog "%(log)s"
+LogLevel warn
+ServerName localhost
+%(user)s
+%(modules)s
+StartServers 1
+TypesConfig /etc/mime.types
+ServerTokens Prod
+ServerSignature Off
+TraceEnable Off
+SSLSessionCache shmcb:%(adir)s/ssl_scache(512000)
+FcgidIPCDir "%(adir)s/fcgid"
+FcgidProcessTableFile "%(adir)s/fcgid_shm"
+Listen 127.0.0.1:%(https)d
+Listen 127.0.0.1:%(http)d
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+Include "%(dir)s/apache-pmb.conf"
+""" % {"adir": adir, "log": log, "dir": site.dir, "https": https_port, "http": http_port,
+            "user": "User www-data\nGroup www-data" if ROOT else "",
+            "modules": "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, APACHE_MODULES, m)
+                                 for m in mods)})
+        if ROOT:
+            # Apache will not run its children (nor so pmb.fcgi) as root.
+            give_to(site.dir, "www-data")
+        p = subprocess.run([apache, "-t", "-f", aconf], capture_output=True, text=True,
+                           timeout=30)
+        t.ok(p.returncode == 0, "apache: the configuration with conf/apache-fcgid.conf "
+             "passes apache2 -t", p.stderr + p.stdout)
+        proc = subprocess.Popen([apache, "-f", aconf, "-DFOREGROUND"],
+                                stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+        site.procs.append(proc)
+        wait_up(lambda: fetch(https_port, "/", tls=tls), proc, log)
+
+        check_site("apache-fcgid.conf", lambda path: fetch(https_port, path, tls=tls))
+        t.ok(len(pmb_procs(site.conf_path)) >= 1, "apache: mod_fcgid started pmb.fcgi")
+        if ROOT:
+            users = {pwd.getpwuid(os.stat("/proc/%d" % pid).st_uid).pw_name
+                     for pid in pmb_procs(site.conf_path)}
+            t.eq(users, {"www-data"}, "apache: pmb.fcgi runs as www-data, not root")
+        r = fetch(https_port, "/")
+        t.eq(r.header("Server"), "Apache", "apache: ServerTokens Prod hides the version")
+        r = fetch(https_port, "/static/favicon.svg", tls=tls)
+        t.ok(r.status == 200 and r.header("Content-Security-Policy") == CSP,
+             "apache-fcgid.conf: static files carry the CSP", r)
+        r = post_big(lambda *a, **k: fetch(https_port, *a, tls=tls, **k))
+        t.ok(r.status == 413 and "Too much to send" in r.text and SITE_NAME in r.text,
+             "apache-fcgid.conf: a body over 64k gets pmb's own 413 page (PMB_GATE_ERROR)", r)
+        r = fetch(http_port, "/no/such")
+        t.ok(r.status == 301 and r.header("Location") == "https://%s/no/such" % HOST,
+             "apache-fcgid.conf: plain HTTP redirects to https://pmb.example.com", r)
+
+        stop(proc)
+        t.ok(not wait_gone(site.conf_path), "apache: stopping Apache ends its pmb.fcgi processes")
+        errors = [line for line in tail(log, 100000).splitlines()
+                  if re.search(r":(error|crit|alert|emerg)\]", line)]
+        t.ok(not errors, "apache: no errors in Apache's error log", "\n".join(errors))
+    finally:
+        site.cleanup()
+        reap(site.conf_path)
+
+
+# --- the systemd units' commands ------------------------------------------------------
+def unit_value(name, key):
+    with open(os.path.join(CONF, "systemd", name)) as f:
+        for line in f:
+            if line.startswith(key + "="):
+                return line[len(key) + 1:].strip()
+    raise RuntimeError("conf/systemd/%s has no %s=" % (name, key))
+
+
+def unit_command(name, site):
+    cmd = unit_value(name, "ExecStart")
+    for old, new in (("/usr/local/bin/pmb.fcgi", PMB), ("/etc/pmb/pmb.conf", site.conf_path),
+                     ("/run/pmb/pmb.sock", site.sock)):
+        cmd = cmd.replace(old, new)
+    return shlex.split(cmd)
+
+
+@timed
+def test_systemd_units():
+    site = new_site()
+    try:
+        log = os.path.join(site.dir, "unit.log")
+        # pmb.socket + pmb.service: the socket handed on descriptor 3.
+        t.eq(unit_value("pmb.socket", "ListenStream"), "/run/pmb/pmb.sock",
+             "pmb.socket listens where nginx-site.conf looks")
+        t.eq(unit_value("pmb.socket", "SocketMode"), "0660", "pmb.socket is mode 0660")
+        if shutil.which("systemd-socket-activate") is None:
+            skip("socket activation", "systemd-socket-activate is not installed")
+        else:
+            cmd = ["systemd-socket-activate", "-l", site.sock] + unit_command("pmb.service", site)
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+            site.procs.append(proc)
+            r = wait_up(lambda: fcgi_get(site.sock, "/"), proc, log)
+            t.ok(r.status == 200 and SITE_NAME in r.text,
+                 "pmb.service's ExecStart serves on the socket systemd hands it", r)
+            n = settle(lambda: len(pmb_procs(site.conf_path)), 5)
+            t.eq(n, 5, "pmb.service: --workers 4 pre-forks 4 workers under the supervisor")
+            t.eq(fcgi_get(site.sock, "/no/such").status, 404, "pmb.service: unknown path is 404")
+            t.eq(stop(proc), 0, "pmb.service: SIGTERM stops it with status 0")
+            t.ok(not wait_gone(site.conf_path), "pmb.service: its workers are gone after stop")
+            os.unlink(site.sock)
+
+        # pmb-listen.service: pmb.fcgi --listen.
+        proc = subprocess.Popen(unit_command("pmb-listen.service", site),
+                                stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+        site.procs.append(proc)
+        r = wait_up(lambda: fcgi_get(site.sock, "/"), proc, log)
+        t.ok(r.status == 200 and SITE_NAME in r.text,
+             "pmb-listen.service's ExecStart serves on its own socket", r)
+        t.eq(stat.S_IMODE(os.stat(site.sock).st_mode), 0o660,
+             "pmb-listen.service: the socket is mode 0660")
+        t.eq(stop(proc), 0, "pmb-listen.service: SIGTERM stops it with status 0")
+        t.ok(not wait_gone(site.conf_path) and not os.path.exists(site.sock),
+             "pmb-listen.service: workers gone and socket removed after stop")
+        if shutil.which("systemd-analyze") is not None:
+            units = [os.path.join(CONF, "systemd", u) for u in
+                     ("pmb.socket", "pmb.service", "pmb-listen.service", "pmb-mail.service")]
+            p = subprocess.run(["systemd-analyze", "verify"] + units, capture_output=True,
+                               text=True, timeout=60)
+            # Only complaint allowed: the programs are not installed here.
+            bad = [line for line in (p.stderr + p.stdout).splitlines()
+                   if line.strip() and "is not executable" not in line]
+            t.ok(not bad, "systemd-analyze verify finds nothing wrong in conf/systemd/",
+                 "\n".join(bad))
+    finally:
+        site.cleanup()
+        reap(site.conf_path)
+
+
+if not os.access(PMB, os.X_OK):
+    print("Bail out! %s is not built (run scripts/build)" % PMB)
+    sys.exit(1)
+for fn in (test_sample_settings, test_spawn_fcgi_nginx, test_lighttpd, test_apache_fcgid,
+           test_systemd_units):
+    t.run(fn)
+for name, secs in TIMINGS:
+    print("# %s: %.2f s" % (name, secs))
+sys.exit(t.done())
