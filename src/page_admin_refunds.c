@@ -76,6 +76,7 @@ refunds_list(struct request *r, int status, const char *notice,
 		tv_set(&row, "order_currency", req_strdup(r, db_text(s, 8)));
 		tv_set(&row, "net", page_money(r, sqlite3_column_int64(s, 9)));
 		tv_set(&row, CSRF_FIELD, csrf_token(r));
+		tv_set(&row, "can_decline", conf.refund_auto_approve ? "" : "1");
 		tmpl_render(&rows, "admin_refund_row.html", &row);
 	}
 	db_done(ST_REFUNDS_OPEN);
@@ -220,6 +221,12 @@ page_admin_decline(struct request *r)
 
 	if (!refund_start(r, &rid, &o))
 		return;
+	if (conf.refund_auto_approve) {
+		refunds_list(r, 409, NULL, "Refunds are approved automatically "
+		    "(setting refund_auto_approve), so a request cannot be "
+		    "declined.");
+		return;
+	}
 	uid = r->session->user_id;
 	reason = r->fields[DF_REASON].value;
 	tv_set(&tv, "reason", reason);

@@ -216,8 +216,10 @@ refund_store(struct request *r, const struct order *o, const char *reason,
 	tv_set(&tv, "status_url", order_track_url(r, o->id));
 	tv_set(&tv, "admin_url", req_printf(r, "%s/admin/refunds",
 	    conf.base_url));
+	tv_set(&tv, "approved", conf.refund_auto_approve ? "1" : "");
 	if (!order_history(o->id, "refund_requested", 0, "") ||
-	    !audit_log(r, 0, "refund requested", o->id, "") ||
+	    !audit_log(r, 0, conf.refund_auto_approve ? "refund requested "
+	    "(approved automatically)" : "refund requested", o->id, "") ||
 	    !mail_queue("refund_receipt", o->id, o->email, o->name, &tv) ||
 	    !mail_queue("refund_alert", o->id, conf.admin_email,
 	    conf.consultant_name, &tv))

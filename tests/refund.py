@@ -182,8 +182,43 @@ def test_rating():
     t.eq(site.sql1("SELECT rating FROM orders WHERE id = ?", oid), "yes", "the rating is stored by the POST")
 
 
+def test_auto_approve():
+    s = Site(users=STAFF, settings={"refund_auto_approve": "yes"})
+    try:
+        s.start()
+        st = Browser(s)
+        login(st)
+        c, path, oid, rpath = answered_order(s, st, "auto@example.com")
+        _, hidden = c.form(rpath)
+        c.post(rpath, {"reason": "", "csrf_token": hidden["csrf_token"]})
+        rid = s.sql1("SELECT id FROM refund_requests WHERE order_id = ?", oid)
+        t.ok("It is approved." in s.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'refund_receipt'", oid),
+             "with refund_auto_approve the receipt says the refund is approved")
+        page = st.get("/admin/refunds")
+        t.ok("Approved automatically" in page.text and "/decline" not in page.text,
+             "an auto-approved request offers no decline")
+        tok = admin_csrf(st, "/admin/refunds")
+        r = st.post("/admin/refunds/%d/decline" % rid, {"reason": "no", "csrf_token": tok})
+        t.eq(r.status, 409, "and a decline is refused")
+        r = st.post("/admin/refunds/%d/refunded" % rid, {"amount": "", "csrf_token": tok})
+        t.eq(s.sql1("SELECT status FROM orders WHERE id = ?", oid), "refunded", "it is then marked refunded as usual")
+    finally:
+        s.cleanup()
+
+
+def test_dashboard_agrees():
+    page = staff.get("/admin/dashboard")
+    pay = site.sql1("SELECT coalesce(sum(amount), 0) FROM ledger WHERE kind = 'payment'")
+    ref = site.sql1("SELECT coalesce(sum(amount), 0) FROM ledger WHERE kind = 'refund'")
+    net = "%d.%02d" % divmod(pay - ref, 100)
+    m = re.search(r'<table id="revenue">.*?</table>', page.text, re.S)
+    t.ok(m and ("%d.%02d" % divmod(pay, 100)) in m.group(0) and ("%d.%02d" % divmod(ref, 100)) in m.group(0)
+         and net in m.group(0), "the dashboard's revenue agrees with the ledger (net %s)" % net,
+         m.group(0) if m else page.text[:500])
+
+
 for fn in (test_link_and_get, test_one_request, test_bad_links, test_processing, test_decline, test_late,
-           test_rating):
+           test_rating, test_auto_approve, test_dashboard_agrees):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())
