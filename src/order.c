@@ -113,10 +113,16 @@ order_balance(int64_t id, int64_t *paid, int64_t *refunded)
 }
 
 int
+answered_late(int64_t paid_at, int64_t answered_at)
+{
+	return answered_at != 0 && paid_at != 0 &&
+	    answered_at - paid_at > conf.answer_hours * 3600;
+}
+
+int
 order_late(const struct order *o)
 {
-	return o->answered_at != 0 && o->paid_at != 0 &&
-	    o->answered_at - o->paid_at > conf.answer_hours * 3600;
+	return answered_late(o->paid_at, o->answered_at);
 }
 
 /* Returns the end of the guarantee window of an answered order; 0 (no

@@ -43,6 +43,8 @@ char	*order_refund_url(struct request *, const struct order *);
 int	 order_balance(int64_t id, int64_t *paid, int64_t *refunded);
 /* Returns 1 if the order's first answer came later than the promise. */
 int	 order_late(const struct order *);
+/* The same from the two times (0: not yet): 1 if answered late. */
+int	 answered_late(int64_t paid_at, int64_t answered_at);
 /* Returns 1 if the client may still ask for a refund by link: paid,
  * answered, no request yet, and within the guarantee window (or late,
  * when refund_if_late is set). */

@@ -143,9 +143,8 @@ page_admin_queue(struct request *r)
 			tv_set(&row, "left", span(r, odue - now));
 		if (!strcmp(status, "followup"))
 			tv_set(&row, "is_followup", "1");
-		if (conf.refund_if_late && sqlite3_column_int64(s, 10) &&
-		    sqlite3_column_int64(s, 6) && sqlite3_column_int64(s, 10) -
-		    sqlite3_column_int64(s, 6) > conf.answer_hours * 3600)
+		if (conf.refund_if_late && answered_late(sqlite3_column_int64(s,
+		    6), sqlite3_column_int64(s, 10)))
 			tv_set(&row, "late", "1");
 		tmpl_render(&rows, "admin_queue_row.html", &row);
 	}
