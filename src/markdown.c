@@ -23,8 +23,20 @@ md_render(const char *md)
 void
 md_escape(struct buf *b, const char *s)
 {
+	int bol = 1;	/* at the start of a line */
+
 	for (; *s != '\0'; s++) {
-		if (strchr("\\`*_{}[]()#+-.!<>&|~\"'", *s) != NULL)
+		/* Blanks that start a line could indent a code block: the
+		 * first one goes as a character reference. */
+		if (bol && (*s == ' ' || *s == '\t')) {
+			buf_puts(b, *s == ' ' ? "&#32;" : "&#9;");
+			bol = 0;
+			continue;
+		}
+		bol = *s == '\n' || *s == '\r';
+		/* '=' too: a line of them would make the one above a
+		 * heading. */
+		if (strchr("\\`*_{}[]()#+-.!<>&|~\"'=", *s) != NULL)
 			buf_putc(b, '\\');
 		buf_putc(b, *s);
 	}

@@ -201,6 +201,12 @@ track_render(struct request *r, const struct order *o, int status,
 	    (url = order_refund_url(r, o)) != NULL)
 		tv_set(&tv, "refund_url", url + strlen(conf.base_url));
 	tv_set(&tv, "late", conf.refund_if_late && order_late(o) ? "1" : "");
+	/* Once a refund is asked for, the guarantee says where it stands. */
+	tv_set(&tv, "refund_open", !strcmp(o->status, "refund_requested") ?
+	    "1" : "");
+	tv_set(&tv, "refund_done", !strcmp(o->status, "refunded") ? "1" : "");
+	tv_set(&tv, "refund_asked", !strcmp(o->status, "refund_requested") ||
+	    !strcmp(o->status, "refunded") ? "1" : "");
 	page_render(r, status, req_printf(r, "Order %s", o->number),
 	    "track.html", &tv);
 }

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""The whole journey in a real browser: Debian's chromium, headless, driven
+by playwright-core (tests/browser/journey.mjs) against the site as the
+other HTTP tests run it (nginx + pmb.fcgi --listen on a loopback port, a
+fresh database) with mail delivered by the real `pmbctl mail run` to a real
+SMTP server (aiosmtpd) in this process.
+
+The journey runs twice, on a fresh site each time: at desktop size
+(1280x800) and at phone size (375x812) with JavaScript disabled. Each
+received email is written to MAIL_DIR/NNN.eml, with NNN.json beside it
+(envelope, subject and the decoded text and HTML parts) for the node
+script to read; the script wakes `pmbctl mail run` with SIGUSR1 when it
+waits for one. The script prints TAP points without numbers; this file
+numbers them. Screenshots (PNG) go to tests/browser-out/ under the build
+folder (or $PMB_BROWSER_OUT), and the path is printed."""
+import email
+import email.policy
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pmbtest import Tap, Site, STAFF, BUILD, SRC, PMBCTL, free_port  # noqa: E402
+
+CHROMIUM = os.environ.get("PMB_CHROMIUM", "/usr/bin/chromium")
+HERE = os.path.join(SRC, "tests", "browser")
+OUT = os.environ.get("PMB_BROWSER_OUT") or os.path.join(BUILD, "tests", "browser-out")
+# Each size's journey takes some 15 s; this only stops a hung browser.
+JOURNEY_TIMEOUT = 150
+SIZES = [
+    {"label": "desktop", "width": 1280, "height": 800, "javaScript": True},
+    {"label": "phone", "width": 375, "height": 812, "javaScript": False},
+]
+# PMB_BROWSER_ONLY=phone (or desktop) runs one size, while working on it.
+if os.environ.get("PMB_BROWSER_ONLY"):
+    SIZES = [s for s in SIZES if s["label"] == os.environ["PMB_BROWSER_ONLY"]]
+
+if not os.path.exists(CHROMIUM) or shutil.which("node") is None or shutil.which("npm") is None:
+    print("1..0 # SKIP needs chromium, node and npm (scripts/deps test installs them)")
+    sys.exit(0)
+try:
+    import aiosmtpd  # noqa: F401
+except ImportError:
+    sys.path.append("/usr/lib/python3/dist-packages")
+try:
+    from aiosmtpd.controller import Controller
+except ImportError:
+    print("1..0 # SKIP python3-aiosmtpd is not installed (scripts/deps test)")
+    sys.exit(0)
+
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+t = Tap()
+
+
+class MailFolder:
+    """An aiosmtpd handler that writes each message it accepts to a
+    folder: NNN.eml (the bytes received) and NNN.json (decoded)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.n = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        raw = envelope.original_content
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        text = msg.get_body(("plain",))
+        html = msg.get_body(("html",))
+        with self.lock:
+            self.n += 1
+            base = os.path.join(self.folder, "%03d" % self.n)
+        with open(base + ".eml", "wb") as f:
+            f.write(raw)
+        info = {
+            "n": self.n,
+            "from": envelope.mail_from,
+            "to": list(envelope.rcpt_tos),
+            "subject": str(msg["Subject"] or ""),
+            "text": text.get_content() if text is not None else "",
+            "html": html.get_content() if html is not None else "",
+        }
+        # Written whole, then renamed: the reader never sees half a file.
+        with open(base + ".json.tmp", "w", encoding="utf-8") as f:
+            json.dump(info, f)
+        os.rename(base + ".json.tmp", base + ".json")
+        return "250 2.0.0 Ok: queued"
+
+
+def node_deps():
+    """The folder whose node_modules holds playwright-core: tests/browser
+    in the source tree, installed with `npm ci` when missing (a copy in
+    the build folder when the source tree is read-only, as in make
+    distcheck). Returns (folder, error)."""
+    for d in (HERE, os.path.join(BUILD, "tests", "browser-deps")):
+        if os.path.exists(os.path.join(d, "node_modules", "playwright-core", "package.json")):
+            return d, None
+    d = HERE
+    if not os.access(HERE, os.W_OK):
+        d = os.path.join(BUILD, "tests", "browser-deps")
+        os.makedirs(d, exist_ok=True)
+        for f in ("package.json", "package-lock.json"):
+            shutil.copy(os.path.join(HERE, f), d)
+    p = subprocess.run(["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund"],
+                       cwd=d, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        return None, "npm ci in %s failed:\n%s" % (d, (p.stdout + p.stderr)[-2000:])
+    return d, None
+
+
+def journey(size, deps, shots):
+    """Runs journey.mjs at one size on a fresh site; re-numbers its TAP."""
+    mail_dir = os.path.join(OUT, "mail-" + size["label"])
+    shutil.rmtree(mail_dir, ignore_errors=True)
+    os.makedirs(mail_dir)
+    smtp = Controller(MailFolder(mail_dir), hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    site = Site(users=STAFF, settings={
+        "mail_transport": "smtp",
+        "smtp_url": "smtp://127.0.0.1:%d" % smtp.port,
+        "smtp_timeout": "5",
+    })
+    mailer = None
+    try:
+        site.start()
+        mailer = subprocess.Popen([PMBCTL, "mail", "run"], env=site.env(),
+                                  stdout=site.log, stderr=site.log)
+        site.procs.append(mailer)
+        # SIGUSR1 wakes it only once it has blocked the signal and said so.
+        end = time.time() + 15
+        while "mail: delivering" not in open(site.log_path, errors="replace").read():
+            if time.time() > end or mailer.poll() is not None:
+                raise RuntimeError("pmbctl mail run did not start")
+            time.sleep(0.05)
+        user, password = next(iter(STAFF.items()))
+        config = {
+            "base": site.base,
+            "user": user,
+            "password": password,
+            "mailDir": mail_dir,
+            "mailPid": mailer.pid,
+            "shots": shots,
+            "deps": deps,
+            "chromium": CHROMIUM,
+            "size": size,
+            "clientEmail": "ada.%s@bakery.example" % size["label"],
+        }
+        node = subprocess.Popen(["node", os.path.join(HERE, "journey.mjs"), json.dumps(config)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        timer = threading.Timer(JOURNEY_TIMEOUT, node.kill)
+        timer.start()
+        points = 0
+        try:
+            for line in node.stdout:
+                line = line.rstrip("\n")
+                if line.startswith("ok - ") or line.startswith("not ok - "):
+                    good = line.startswith("ok")
+                    name = line.split(" - ", 1)[1]
+                    t.ok(good, "%s: %s" % (size["label"], name))
+                    points += 1
+                else:
+                    print(line if line.startswith("#") else "# " + line)
+                    sys.stdout.flush()
+            rc = node.wait()
+        finally:
+            timer.cancel()
+        t.ok(rc == 0, "%s: the journey script ran to its end (exit %s)" % (size["label"], rc))
+        t.ok(points > 0, "%s: the journey script reported its steps" % size["label"])
+    finally:
+        site.stop()
+        smtp.stop()
+        if rc_failed() and os.path.exists(getattr(site, "log_path", "")):
+            print("# the site's log, last lines:")
+            for line in open(site.log_path, errors="replace").read()[-1500:].splitlines():
+                print("#   " + line)
+        site.cleanup()
+
+
+def rc_failed():
+    return t.failed > 0
+
+
+start = time.time()
+try:
+    deps, err = node_deps()
+    if t.ok(deps is not None, "playwright-core is installed in tests/browser (npm ci)", err):
+        for size in SIZES:
+            shots = os.path.join(OUT, size["label"])
+            shutil.rmtree(shots, ignore_errors=True)
+            os.makedirs(shots)
+            t.run(lambda: journey(size, deps, shots))
+        print("# screenshots: %s" % OUT)
+finally:
+    print("# %.1f s" % (time.time() - start))
+sys.exit(t.done())

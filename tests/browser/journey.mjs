@@ -1,0 +1,573 @@
+// The whole journey of one order, in Debian's chromium driven by
+// playwright-core: the client asks (keyboard only, one mistake first),
+// gets the confirmation email, the consultant signs in, marks it paid,
+// previews and sends a Markdown answer, the client reads it, asks the one
+// follow-up, the consultant answers, the client takes the refund link
+// from the email, the consultant marks it refunded, the client sees
+// "Refunded" and gets the receipt, the dashboard adds up.
+//
+// Run by tests/browser.py with one argument, a JSON object: base (the
+// site's URL), user and password (a staff account), mailDir (where the
+// test SMTP server writes NNN.json for each message), mailPid (the
+// `pmbctl mail run` to wake with SIGUSR1), shots (the screenshot folder),
+// deps (the folder whose node_modules holds playwright-core), chromium,
+// size ({label, width, height, javaScript}) and clientEmail.
+//
+// Prints TAP points without numbers ("ok - NAME", "not ok - NAME") and
+// "#" comments; tests/browser.py numbers them. Every page visited is
+// screenshot and checked: no horizontal scrolling, every form control
+// labelled (DOM and accessibility tree); for the whole run: no console
+// error, nothing blocked by the Content-Security-Policy, no failed
+// request, no request off the site's own origin (so no mixed content).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const cfg = JSON.parse(process.argv[2]);
+const require = createRequire(path.join(cfg.deps, 'package.json'));
+const { chromium } = require('playwright-core');
+
+const STEP_TIMEOUT = 10000;     // one click, fill or page load
+const MAIL_TIMEOUT = 20000;     // one email to arrive at the SMTP server
+const size = cfg.size;
+
+// --- TAP ----------------------------------------------------------------
+// Stops the journey; reported: its "not ok" is printed already.
+class Stop extends Error {
+  constructor(message, reported = false) { super(message); this.reported = reported; }
+}
+
+/* Prints one TAP point; returns cond. */
+function ok(cond, name, detail) {
+  console.log((cond ? 'ok' : 'not ok') + ' - ' + name);
+  if (!cond && detail !== undefined)
+    for (const line of String(detail).split('\n').slice(0, 30))
+      console.log('#   ' + line);
+  return cond;
+}
+
+/* A point the rest of the journey depends on: stops it when false. */
+function must(cond, name, detail) {
+  if (!ok(cond, name, detail))
+    throw new Stop(name, true);
+}
+
+function note(s) { console.log('# ' + s); }
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// --- what every page is checked for -------------------------------------
+const seenPages = [];           // labels of the pages checked
+const problems = { scroll: [], labels: [], axnames: [], focus: [] };
+const consoleErrors = [];       // {url, text}
+const formErrorPages = new Set();
+const cspBlocked = [];
+const failedRequests = [];
+const offOrigin = [];
+const mixed = [];
+let requests = 0;
+let shotNo = 0;
+const cdpSessions = new WeakMap();
+
+/* Listens to one page's console and network for the final checks. */
+function watch(page, who) {
+  page.on('console', (m) => {
+    const text = m.text();
+    if (/Content[- ]Security[- ]Policy/i.test(text))
+      cspBlocked.push(`${who} ${page.url()}: ${text}`);
+    else if (/Mixed Content/i.test(text))
+      mixed.push(`${who} ${page.url()}: ${text}`);
+    else if (m.type() === 'error')
+      consoleErrors.push({ url: m.location().url, text: `${who} ${page.url()}: ${text}` });
+  });
+  page.on('pageerror', (e) => consoleErrors.push({ url: '', text: `${who} ${page.url()}: ${e.message}` }));
+  page.on('request', (r) => {
+    requests++;
+    const u = r.url();
+    if (!u.startsWith(cfg.base + '/') && !u.startsWith('data:') && !u.startsWith('about:'))
+      offOrigin.push(`${who} ${u}`);
+    if (u.startsWith('http:') && page.url().startsWith('https:'))
+      mixed.push(`${who} ${u} from ${page.url()}`);
+  });
+  page.on('requestfailed', (r) => {
+    const why = r.failure() ? r.failure().errorText : '?';
+    if (/csp/i.test(why))
+      cspBlocked.push(`${who} ${r.url()}: ${why}`);
+    else
+      failedRequests.push(`${who} ${r.url()}: ${why}`);
+  });
+  // Pages answer 200, 303 to the next page, or 400 with a form's errors
+  // (chromium logs that 400 as a console error: not counted as one).
+  page.on('response', (r) => {
+    const nav = r.request().isNavigationRequest();
+    if (nav && r.status() === 400)
+      formErrorPages.add(r.url());
+    if (nav ? ![200, 303, 400].includes(r.status()) : r.status() >= 400)
+      failedRequests.push(`${who} ${r.url()}: HTTP ${r.status()}`);
+  });
+}
+
+/* Screenshots the page and checks its width and its labels. */
+async function visit(page, label) {
+  await page.waitForLoadState('load');
+  shotNo++;
+  const file = path.join(cfg.shots, `${String(shotNo).padStart(2, '0')}-${label}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  seenPages.push(label);
+  const where = `${label} (${new URL(page.url()).pathname})`;
+  const [sw, cw] = await page.evaluate(() =>
+    [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+  if (sw > cw)
+    problems.scroll.push(`${where}: scrollWidth ${sw} > clientWidth ${cw}`);
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll('input, textarea, select')]
+      .filter((e) => e.type !== 'hidden')
+      .filter((e) => !(e.id && document.querySelector(`label[for="${CSS.escape(e.id)}"]`)) &&
+        !(e.getAttribute('aria-label') || '').trim() && !e.getAttribute('aria-labelledby'))
+      .map((e) => e.outerHTML.slice(0, 120)));
+  for (const u of unlabelled)
+    problems.labels.push(`${where}: ${u}`);
+  // The accessibility tree: every form control has a name.
+  let cdp = cdpSessions.get(page);
+  if (!cdp) {
+    cdp = await page.context().newCDPSession(page);
+    cdpSessions.set(page, cdp);
+  }
+  const ax = await cdp.send('Accessibility.getFullAXTree');
+  const controls = ['textbox', 'searchbox', 'combobox', 'listbox', 'checkbox', 'radio',
+    'spinbutton', 'slider', 'switch', 'button'];
+  for (const n of ax.nodes) {
+    const role = n.role && n.role.value;
+    if (n.ignored || !controls.includes(role))
+      continue;
+    if (!((n.name && n.name.value) || '').trim())
+      problems.axnames.push(`${where}: a ${role} without an accessible name`);
+  }
+  return file;
+}
+
+/* The id of the focused element, and whether its focus is visible. */
+async function focused(page) {
+  return page.evaluate(() => {
+    const e = document.activeElement;
+    const s = getComputedStyle(e);
+    const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2;
+    return { id: e.id, tag: e.tagName.toLowerCase(), text: (e.textContent || '').trim().slice(0, 40),
+      visible: e.matches(':focus-visible') && (outline || s.boxShadow !== 'none') };
+  });
+}
+
+/* Presses Tab until the element with id is focused (at most max times),
+ * checking that each focus on the way is visible. Returns true if found. */
+async function tabTo(page, id, max = 20) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const f = await focused(page);
+    if (!f.visible)
+      problems.focus.push(`${new URL(page.url()).pathname}: <${f.tag} id="${f.id}"> ${f.text}`);
+    if (f.id === id)
+      return true;
+  }
+  return false;
+}
+
+/* Does action (a click or key press that submits a form or follows a
+ * link), waits for the new page to load, and checks it is at want (a
+ * path, or a RegExp for the path). */
+async function go(page, action, want) {
+  const nav = page.waitForEvent('framenavigated', { predicate: (fr) => fr === page.mainFrame() });
+  await action();
+  await nav;
+  await page.waitForLoadState('load');
+  const at = new URL(page.url()).pathname;
+  if (want instanceof RegExp ? !want.test(at) : at !== want)
+    throw new Stop(`expected to land on ${want}, but the page is ${page.url()}:\n` +
+      (await page.locator('main').innerText().catch(() => '')));
+}
+
+// --- mail -------------------------------------------------------------------
+const mailSeen = new Set();
+
+/* Waits for an email not seen before for which pred is true, waking
+ * `pmbctl mail run` every second; returns it (to, subject, text, html). */
+async function waitMail(pred, what) {
+  const end = Date.now() + MAIL_TIMEOUT;
+  let kicked = 0;
+  const got = [];
+  while (Date.now() < end) {
+    const files = fs.readdirSync(cfg.mailDir).filter((f) => f.endsWith('.json')).sort();
+    for (const f of files) {
+      if (mailSeen.has(f))
+        continue;
+      const m = JSON.parse(fs.readFileSync(path.join(cfg.mailDir, f), 'utf8'));
+      if (pred(m)) {
+        mailSeen.add(f);
+        return m;
+      }
+    }
+    if (Date.now() - kicked > 1000) {
+      try { process.kill(cfg.mailPid, 'SIGUSR1'); } catch { /* it may have ended */ }
+      kicked = Date.now();
+    }
+    await sleep(100);
+  }
+  for (const f of fs.readdirSync(cfg.mailDir).filter((f) => f.endsWith('.json')).sort()) {
+    const m = JSON.parse(fs.readFileSync(path.join(cfg.mailDir, f), 'utf8'));
+    got.push(`${f}: to ${m.to.join(',')}: ${m.subject}`);
+  }
+  throw new Stop(`no email arrived: ${what}; the server has:\n${got.join('\n')}`);
+}
+
+const forClient = (re) => (m) => m.to.includes(cfg.clientEmail) && re.test(m.subject);
+const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/* The path of the first link to base + prefix in text, or null. */
+function linkIn(text, prefix) {
+  const m = new RegExp(esc(cfg.base) + '(' + esc(prefix) + '[A-Za-z0-9_-]+(\\?[a-z=]+)?)').exec(text);
+  return m ? m[1] : null;
+}
+
+/* Screenshots an email's HTML part, as a mail program would show it. */
+async function shootMail(browser, m, label) {
+  const ctx = await browser.newContext({ viewport: { width: size.width, height: size.height },
+    javaScriptEnabled: false, offline: true });
+  const p = await ctx.newPage();
+  await p.setContent(m.html, { waitUntil: 'load' });
+  shotNo++;
+  await p.screenshot({ path: path.join(cfg.shots, `${String(shotNo).padStart(2, '0')}-email-${label}.png`),
+    fullPage: true });
+  await ctx.close();
+}
+
+// --- the journey ------------------------------------------------------------
+const QUESTION_LINES = [
+  'I run a small bakery. Weekends sell out, but on weekdays half the sourdough is left.',
+  'How do I get more people to try it on a Tuesday?',
+];
+const ANSWER = [
+  'Thank you, Ada. Here are **three ideas** for weekday sourdough:',
+  '',
+  '- A *weekday loyalty card*: the fifth loaf is free.',
+  '- A tasting board at the till on Tuesday mornings.',
+  '- A standing order for the café next door.',
+  '',
+  'Start with the card: it costs little and you will see results within a month.',
+].join('\n');
+const FOLLOWUP = 'Thank you! Should the loyalty card be on paper or in an app?';
+const FOLLOWUP_ANSWER = 'Paper, to start with: it is **cheap and visible** at the till.';
+const REASON = 'The ideas were fine, but I had tried most of them already.';
+
+async function statusText(page) {
+  return (await page.locator('#status').innerText()).trim();
+}
+
+async function main() {
+  const t0 = Date.now();
+  const browser = await chromium.launch({
+    executablePath: cfg.chromium,
+    headless: true,
+    // Playwright gives each launch a fresh --user-data-dir of its own.
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+  note(`${size.label}: chromium ${browser.version()}, ${size.width}x${size.height}, ` +
+    `JavaScript ${size.javaScript ? 'on' : 'off'}`);
+  const opts = { viewport: { width: size.width, height: size.height },
+    javaScriptEnabled: size.javaScript, isMobile: false, hasTouch: false };
+  const clientCtx = await browser.newContext(opts);
+  const staffCtx = await browser.newContext(opts);
+  clientCtx.setDefaultTimeout(STEP_TIMEOUT);
+  staffCtx.setDefaultTimeout(STEP_TIMEOUT);
+  {
+    // Proves the setting took: a script on a scratch page runs or not.
+    const probe = await clientCtx.newPage();
+    await probe.setContent('<title>off</title><script>document.title = "on"</script>');
+    ok(await probe.title() === (size.javaScript ? 'on' : 'off'),
+      `JavaScript is ${size.javaScript ? 'on' : 'off'} in the browser`);
+    await probe.close();
+  }
+  const client = await clientCtx.newPage();
+  const staff = await staffCtx.newPage();
+  watch(client, 'client');
+  watch(staff, 'consultant');
+  const base = cfg.base;
+  try {
+    await journey(browser, client, staff, base);
+  } catch (e) {
+    if (!(e instanceof Stop))
+      ok(false, 'the journey went on without an error', e.stack || String(e));
+    else if (!e.reported)
+      ok(false, e.message.split('\n')[0], e.message.split('\n').slice(1).join('\n'));
+    for (const [p, who] of [[client, 'client'], [staff, 'consultant']]) {
+      try {
+        const f = path.join(cfg.shots, `FAILED-${who}.png`);
+        await p.screenshot({ path: f, fullPage: true });
+        note(`where it stopped, the ${who}'s page ${p.url()}: ${f}`);
+      } catch { /* the page may be gone */ }
+    }
+  }
+  // What held on every page of the run.
+  const n = seenPages.length;
+  ok(problems.scroll.length === 0, `no horizontal scrolling on any of the ${n} pages`,
+    problems.scroll.join('\n'));
+  ok(problems.labels.length === 0, `every input, textarea and select has a <label for> or aria-label (${n} pages)`,
+    problems.labels.join('\n'));
+  ok(problems.axnames.length === 0, `every form control has an accessible name in the accessibility tree (${n} pages)`,
+    problems.axnames.join('\n'));
+  ok(problems.focus.length === 0, 'keyboard focus is visible on every element tabbed to',
+    problems.focus.join('\n'));
+  const errors = consoleErrors.filter((e) =>
+    !(formErrorPages.has(e.url) && /^(client|consultant) \S+: Failed to load resource: .* status of 400/.test(e.text)));
+  ok(errors.length === 0, 'no console errors', errors.map((e) => e.text).join('\n'));
+  ok(cspBlocked.length === 0, 'nothing blocked by the Content-Security-Policy', cspBlocked.join('\n'));
+  ok(failedRequests.length === 0, `no failed request (of ${requests})`, failedRequests.join('\n'));
+  ok(offOrigin.length === 0 && mixed.length === 0,
+    'no mixed content: every request went to the site\'s own origin',
+    offOrigin.concat(mixed).join('\n'));
+  await browser.close();
+  note(`${size.label}: ${shotNo} screenshots in ${cfg.shots}; ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+async function journey(browser, client, staff, base) {
+  // 1. The offer, then the question form: keyboard only, one mistake.
+  await client.goto(base + '/');
+  await visit(client, 'offer');
+  must(await client.getByRole('link', { name: 'Ask your question' }).first().isVisible(),
+    'the offer page shows the "Ask your question" button');
+  ok(/money-back guarantee/i.test(await client.locator('main').innerText()),
+    'the offer page states the money-back guarantee');
+  await go(client, () => client.getByRole('link', { name: 'Ask your question' }).first().click(), '/ask');
+  await visit(client, 'ask');
+
+  const name = 'Ada Baker';
+  must(await tabTo(client, 'name'), 'keyboard: Tab reaches the name field');
+  await client.keyboard.type(name);
+  must(await tabTo(client, 'email', 1), 'keyboard: Tab moves on to the email field');
+  await client.keyboard.type('ada at bakery');            // the mistake
+  must(await tabTo(client, 'company', 1), 'keyboard: then the business field');
+  await client.keyboard.type("Ada's Bakery");
+  must(await tabTo(client, 'website', 1), 'keyboard: then the website field');
+  await client.keyboard.type('adasbakery.example');
+  must(await tabTo(client, 'topic', 1), 'keyboard: then the topic list');
+  await client.keyboard.type('Getting customers');
+  must(await tabTo(client, 'question', 1), 'keyboard: then the question');
+  await client.keyboard.type(QUESTION_LINES[0]);
+  await client.keyboard.press('Enter');
+  await client.keyboard.type(QUESTION_LINES[1]);
+  must(await tabTo(client, 'agree', 1), 'keyboard: then the agreement, skipping the honeypot');
+  await client.keyboard.press('Space');
+  ok(await client.locator('#agree').isChecked(), 'keyboard: Space ticks the agreement');
+  await client.keyboard.press('Tab');
+  const f = await focused(client);
+  must(f.tag === 'button' && /Send my question/.test(f.text), 'keyboard: Tab reaches "Send my question"', f);
+  await visit(client, 'ask-filled-by-keyboard');
+  await go(client, () => client.keyboard.press('Enter'), '/ask');
+  await visit(client, 'ask-error');
+
+  // The error beside its field, everything typed kept.
+  const err = client.locator('#email-error');
+  must(await err.isVisible(), 'the mistake is shown: an error under the email field',
+    await client.locator('main').innerText());
+  const eb = await client.locator('#email').boundingBox();
+  const xb = await err.boundingBox();
+  ok(eb && xb && xb.y >= eb.y && xb.y - (eb.y + eb.height) < 80,
+    'the error sits right beside the email field', { eb, xb });
+  ok(await client.locator('.field.invalid #email').count() === 1 &&
+    await client.locator('#email').getAttribute('aria-invalid') === 'true',
+  'the email field is marked invalid');
+  ok(await client.locator('.field.invalid').count() === 1, 'only the email field is marked invalid');
+  const kept = {
+    name: await client.locator('#name').inputValue(),
+    email: await client.locator('#email').inputValue(),
+    company: await client.locator('#company').inputValue(),
+    website: await client.locator('#website').inputValue(),
+    topic: await client.locator('#topic').inputValue(),
+    question: (await client.locator('#question').inputValue()).replace(/\r\n/g, '\n'),
+    agree: await client.locator('#agree').isChecked(),
+  };
+  ok(kept.name === name && kept.email === 'ada at bakery' && kept.company === "Ada's Bakery" &&
+    kept.website === 'adasbakery.example' && kept.topic === 'Getting customers' &&
+    kept.question === QUESTION_LINES.join('\n') && kept.agree,
+  'everything typed is kept, the mistake included', JSON.stringify(kept, null, 1));
+
+  // Corrected by keyboard, sent with Enter from the email field.
+  must(await tabTo(client, 'email'), 'keyboard: Tab reaches the email field again');
+  await client.keyboard.press('Control+A');
+  await client.keyboard.type(cfg.clientEmail);
+  await go(client, () => client.keyboard.press('Enter'), /\/o\/[A-Za-z0-9_-]+$/);
+  const statusPath = new URL(client.url()).pathname;
+  await visit(client, 'status-received');
+  must(/Received/.test(await statusText(client)), 'the client lands on the status page: "Received"',
+    await statusText(client));
+  const number = (/Order (\S+)/.exec(await client.locator('.eyebrow').first().textContent()) || [])[1];
+  must(!!number, `the status page names the order: ${number}`);
+  ok(/Hello Ada Baker/.test(await client.locator('h1').innerText()), 'it greets the client by name');
+  ok(await client.locator('#payment').isVisible(), 'it shows how to pay');
+  ok((await client.locator('.thread').innerText()).includes(QUESTION_LINES[1]), 'it shows the question');
+
+  // 2. The confirmation email: its link opens the same page.
+  const conf = await waitMail(forClient(/is in/), 'the confirmation');
+  ok(true, `the confirmation email arrived at the SMTP server: "${conf.subject}"`);
+  const confLink = linkIn(conf.text, '/o/');
+  must(confLink === statusPath, 'its link is the status page\'s', `${confLink} vs ${statusPath}`);
+  ok(conf.html.includes(base + statusPath), 'the HTML part carries the same link');
+  await shootMail(browser, conf, 'confirmation');
+  await client.goto(base + confLink);
+  await visit(client, 'status-from-email');
+  must(/Received/.test(await statusText(client)) && (await client.locator('.eyebrow').first().textContent()).includes(number),
+    'the link from the email opens the same status page');
+
+  // 3. The consultant signs in, finds the order, marks it paid.
+  await staff.goto(base + '/admin/login');
+  await visit(staff, 'admin-login');
+  await staff.getByLabel('Username').fill(cfg.user);
+  await staff.getByLabel('Password').fill(cfg.password);
+  await go(staff, () => staff.getByRole('button', { name: 'Sign in' }).click(), '/admin');
+  await visit(staff, 'admin-queue');
+  ok(await staff.getByRole('button', { name: /Sign out/i }).count() === 1, 'the consultant is signed in');
+  await staff.goto(base + '/admin?status=awaiting_payment');
+  await visit(staff, 'admin-queue-awaiting-payment');
+  const row = staff.locator('table.queue tr', { hasText: number });
+  must(await row.count() === 1, `the order ${number} is in the queue under "awaiting payment"`);
+  await go(staff, () => row.getByRole('link', { name: number }).click(), /\/admin\/orders\/\d+$/);
+  const orderPath = new URL(staff.url()).pathname;
+  await visit(staff, 'admin-order');
+  ok((await staff.locator('main').innerText()).includes(QUESTION_LINES[0]), 'the order page shows the question');
+  const amount = await staff.locator('#amount').inputValue();
+  ok(/^\d+\.\d\d$/.test(amount), `the amount to mark paid is filled in: ${amount}`);
+  await staff.locator('#method').fill('bank transfer');
+  await staff.locator('#reference').fill(number);
+  await go(staff, () => staff.getByRole('button', { name: 'Mark paid' }).click(), orderPath);
+  await visit(staff, 'admin-order-paid');
+  must(/Paid/.test(await statusText(staff)), 'the order is marked paid', await statusText(staff));
+  await waitMail(forClient(/Payment received/), 'the payment receipt');
+  ok(true, 'the client is emailed that the payment arrived');
+
+  // The Markdown answer: saved and previewed, then sent.
+  await staff.locator('#body').fill(ANSWER);
+  await go(staff, () => staff.getByRole('button', { name: 'Save and preview' }).click(),
+    new RegExp('^' + orderPath + '(/draft)?$'));
+  await visit(staff, 'admin-reply-preview');
+  const preview = staff.locator('#preview');
+  must(await preview.isVisible(), '"Save and preview" shows a preview');
+  ok(await preview.locator('strong', { hasText: 'three ideas' }).count() === 1 &&
+    await preview.locator('li').count() === 3 && await preview.locator('em').count() === 1,
+  'the preview is formatted Markdown (bold, a list, italics)', await preview.innerHTML());
+  ok((await staff.locator('#body').inputValue()).replace(/\r\n/g, '\n') === ANSWER,
+    'the draft is kept in the editor');
+  await go(staff, () => staff.getByRole('button', { name: 'Send reply' }).click(), orderPath);
+  await visit(staff, 'admin-reply-sent');
+  must(/Answered/.test(await statusText(staff)), 'the reply is sent: the order is answered', await statusText(staff));
+
+  // 4. The client reads the formatted answer; the answer email.
+  await client.goto(base + statusPath);
+  await visit(client, 'status-answered');
+  must(/Answered/.test(await statusText(client)), 'the client\'s status page says "Answered"');
+  const answer = client.locator('.thread .answer').first();
+  ok(await answer.locator('strong', { hasText: 'three ideas' }).count() === 1 &&
+    await answer.locator('li').count() === 3, 'the client sees the answer formatted', await answer.innerHTML());
+  const ansMail = await waitMail(forClient(/Your answer is ready/), 'the answer');
+  ok(true, `the answer email arrived: "${ansMail.subject}"`);
+  ok(ansMail.text.includes('three ideas'), 'it carries the answer');
+  const refundLink = linkIn(ansMail.text, '/r/');
+  must(!!refundLink, 'it carries the refund link (/r/...)', ansMail.text);
+  const yesLink = (new RegExp(`Yes: <${esc(base)}(/o/[A-Za-z0-9_-]+\\?rating=yes)>`).exec(ansMail.text) || [])[1];
+  ok(/Happy with the answer\?/.test(ansMail.text) && !!yesLink &&
+    /No, I would like my money back: <[^>]*\/r\//.test(ansMail.text),
+  'it asks "Happy with the answer?" with a "yes" link and a "no, money back" link', ansMail.text);
+  ok(ansMail.html.includes(base + refundLink), 'the HTML part carries the refund link too');
+  await shootMail(browser, ansMail, 'answer');
+  if (yesLink) {
+    await client.goto(base + yesLink);
+    await visit(client, 'rating-yes');
+    ok(await client.getByRole('button', { name: /happy with the answer/ }).isVisible() &&
+      (await client.locator('main').textContent()).includes(number),
+    'the "yes" link opens the "happy with the answer?" page of this order');
+  }
+
+  // 5. The one included follow-up, and its answer.
+  await client.goto(base + statusPath);
+  await client.getByLabel('Your follow-up question').fill(FOLLOWUP);
+  await go(client, () => client.getByRole('button', { name: 'Send my follow-up' }).click(), statusPath);
+  await visit(client, 'status-followup-sent');
+  must(/Follow-up/.test(await statusText(client)), 'the client sends the follow-up', await statusText(client));
+  ok(await client.locator('#followup').count() === 0, 'the follow-up form is gone (one is included)');
+
+  await staff.goto(base + '/admin');
+  await visit(staff, 'admin-queue-followup');
+  const frow = staff.locator('table.queue tr', { hasText: number });
+  must(await frow.count() === 1 && /follow-up/.test(await frow.innerText()),
+    'the consultant sees the follow-up in the queue', await staff.locator('main').innerText());
+  await go(staff, () => frow.getByRole('link', { name: number }).click(), orderPath);
+  ok((await staff.locator('.thread').innerText()).includes(FOLLOWUP), 'the order page shows the follow-up');
+  await staff.locator('#body').fill(FOLLOWUP_ANSWER);
+  await go(staff, () => staff.getByRole('button', { name: 'Send reply' }).click(), orderPath);
+  await visit(staff, 'admin-followup-answered');
+  must(/Answered/.test(await statusText(staff)), 'the consultant answers the follow-up');
+  await waitMail(forClient(/answered your follow-up/), 'the follow-up\'s answer');
+  ok(true, 'the follow-up\'s answer is emailed');
+  await client.goto(base + statusPath);
+  await visit(client, 'status-followup-answered');
+  ok(await client.locator('.thread .answer strong', { hasText: 'cheap and visible' }).count() === 1,
+    'the client sees the follow-up\'s answer');
+
+  // 6. The refund, from the link in the answer email.
+  await client.goto(base + refundLink);
+  await visit(client, 'refund');
+  ok((await client.locator('main').innerText()).includes(amount), `the refund page shows the amount (${amount})`);
+  await client.getByLabel(/What could have been better/).fill(REASON);
+  const refundButton = client.getByRole('button', { name: 'Refund my payment' });
+  must(await refundButton.count() === 1, 'the refund page has the "Refund my payment" button');
+  await go(client, () => refundButton.click(), refundLink);
+  await visit(client, 'refund-requested');
+  must(/Refund requested/.test(await client.locator('#request').innerText()),
+    'the client has asked for the refund', await client.locator('main').innerText());
+  await waitMail(forClient(/refund request .* is in/), 'the refund request\'s receipt');
+  ok(true, 'the refund request is acknowledged by email');
+
+  await staff.goto(base + '/admin/refunds');
+  await visit(staff, 'admin-refunds');
+  const req = staff.locator('section.refund-request', { hasText: number });
+  must(await req.count() === 1, 'the consultant sees the request under refunds');
+  ok((await req.innerText()).includes(REASON), 'with the client\'s reason');
+  await req.getByLabel('Method').fill('bank transfer');
+  await go(staff, () => req.getByRole('button', { name: 'Mark refunded' }).click(), /\/admin\/refunds/);
+  await visit(staff, 'admin-refunded');
+  must(await staff.locator('section.refund-request', { hasText: number }).count() === 0,
+    'the consultant marks it refunded: the request is closed');
+
+  await client.goto(base + statusPath);
+  await visit(client, 'status-refunded');
+  must(/Refunded/.test(await statusText(client)), 'the client\'s status page shows "Refunded"',
+    await statusText(client));
+  const guarantee = await client.locator('.guarantee-note').innerText();
+  ok(/has been refunded/.test(guarantee) && !/not happy/i.test(guarantee),
+    'its guarantee section says the payment was refunded, and offers no more refund', guarantee);
+  const receipt = await waitMail(forClient(/has been refunded/), 'the refund receipt');
+  ok(/refunded/i.test(receipt.text) && receipt.text.includes(amount),
+    `the receipt email arrived: "${receipt.subject}"`, receipt.text);
+
+  // 7. The dashboard: one order, one refund, nothing earned.
+  const dash = await staff.goto(base + '/admin/dashboard');
+  if (dash.status() === 404) {
+    ok(true, 'the dashboard # SKIP /admin/dashboard does not exist yet');
+  } else {
+    await visit(staff, 'admin-dashboard');
+    must(dash.status() === 200, 'the dashboard opens');
+    ok((await staff.locator('#orders').innerText()).trim() === '1', 'the dashboard counts one order',
+      await staff.locator('#orders').innerText());
+    ok(/\(1 of 1 paid orders\)/.test(await staff.locator('#refund-rate').innerText()),
+      'the dashboard counts one refund', await staff.locator('#refund-rate').innerText());
+    const rev = await staff.locator('#revenue tbody tr').evaluateAll((rows) =>
+      rows.map((r) => [...r.cells].map((c) => c.textContent.trim())));
+    ok(rev.length === 1 && rev[0][1].includes(amount) && rev[0][2].includes(amount) &&
+      /^0\.00\b/.test(rev[0][3]), 'revenue net of refunds is 0', JSON.stringify(rev));
+  }
+  await go(staff, () => staff.getByRole('button', { name: /Sign out/i }).click(), /\/admin/);
+  await visit(staff, 'admin-signed-out');
+}
+
+main().then(() => process.exit(0), (e) => {
+  console.log('not ok - the journey script crashed');
+  console.log('# ' + String(e.stack || e).split('\n').join('\n# '));
+  process.exit(2);
+});
