@@ -64,6 +64,10 @@ static const struct command commands[] = {
 	{ "mail list", "[STATUS]", "list outbox messages, newest first (STATUS:\n"
 	    "queued, sending, sent or failed)" },
 	{ "mail retry", "ID", "make a queued or failed message due now" },
+	{ "key list", "", "list the ids of the signing keys (the first signs)" },
+	{ "key rotate", "", "add a new signing key on top; the old ones still\n"
+	    "verify links until removed (restart pmb.fcgi)" },
+	{ "key remove", "ID", "remove an old key: links it signed stop working" },
 };
 
 /* Prints the usage of every command to f. */
@@ -205,6 +209,157 @@ make_key_file(const char *path)
 		return fail("%s: cannot write the key", path), 0;
 	}
 	return 1;
+}
+
+/* Reads the key file's lines into ids[] (at most 8); returns how many,
+ * or -1 after a message. *text gets the file (to free). */
+static int
+key_ids(char **text, long ids[8])
+{
+	char	err[512];
+	int	n = 0;
+
+	if (!token_keys_load(conf.key_file, err, sizeof(err)))
+		return fail("%s", err), -1;
+	token_keys_clear();
+	if ((*text = read_file(conf.key_file, NULL)) == NULL)
+		return fail("%s: cannot read", conf.key_file), -1;
+	for (char *p = *text; *p != '\0' && n < 8; ) {
+		if (*p != '#' && *p != '\n')
+			ids[n++] = strtol(p, NULL, 10);
+		p += strcspn(p, "\n");
+		if (*p == '\n')
+			p++;
+	}
+	return n;
+}
+
+/* Replaces the key file with text, atomically and privately. Returns 1,
+ * or 0 after a message. */
+static int
+key_file_write(const char *text)
+{
+	struct buf	tmp;
+	int		fd, ok;
+	size_t		n = strlen(text);
+
+	buf_init(&tmp);
+	buf_printf(&tmp, "%s.new", conf.key_file);
+	unlink(tmp.data);
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	ok = fd >= 0 && write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
+	if (fd >= 0 && close(fd) != 0)
+		ok = 0;
+	if (ok && rename(tmp.data, conf.key_file) != 0)
+		ok = 0;
+	if (!ok) {
+		unlink(tmp.data);
+		fail("%s: cannot write the key file", conf.key_file);
+	}
+	buf_free(&tmp);
+	return ok;
+}
+
+/* pmbctl key list */
+static int
+cmd_key_list(void)
+{
+	char	*text = NULL;
+	long	 ids[8];
+	int	 n = key_ids(&text, ids);
+
+	for (int i = 0; i < n; i++)
+		printf("%ld%s\n", ids[i], i == 0 ? " (signs)" : " (verifies)");
+	if (text != NULL) {
+		sodium_memzero(text, strlen(text));
+		free(text);
+	}
+	return n < 0;
+}
+
+/* pmbctl key rotate */
+static int
+cmd_key_rotate(void)
+{
+	unsigned char	 key[KEY_BYTES];
+	char		 b64[sodium_base64_ENCODED_LEN(KEY_BYTES,
+			    sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+	char		*text = NULL;
+	struct buf	 out;
+	long		 ids[8], next = 0;
+	int		 n = key_ids(&text, ids), ok;
+
+	if (n < 0)
+		return 1;
+	for (int i = 0; i < n; i++)
+		if (ids[i] > next)
+			next = ids[i];
+	if (n >= 8 || ++next > 255) {
+		sodium_memzero(text, strlen(text));
+		free(text);
+		return fail("too many keys: remove an old one first");
+	}
+	randombytes_buf(key, sizeof(key));
+	sodium_bin2base64(b64, sizeof(b64), key, sizeof(key),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	buf_init(&out);
+	buf_printf(&out, "%ld:%s\n%s", next, b64, text);
+	ok = key_file_write(out.data);
+	sodium_memzero(key, sizeof(key));
+	sodium_memzero(b64, sizeof(b64));
+	sodium_memzero(out.data, out.len);
+	sodium_memzero(text, strlen(text));
+	buf_free(&out);
+	free(text);
+	if (!ok)
+		return 1;
+	printf("key %ld now signs; restart pmb.fcgi to use it\n", next);
+	return 0;
+}
+
+/* pmbctl key remove ID */
+static int
+cmd_key_remove(const char *idtext)
+{
+	char		*text = NULL;
+	struct buf	 out;
+	long		 ids[8];
+	int64_t		 id;
+	int		 n = key_ids(&text, ids), found = 0, ok;
+
+	if (n < 0)
+		return 1;
+	if (!parse_int64(idtext, 1, 255, &id)) {
+		free(text);
+		return fail("a key id is a number from 1 to 255");
+	}
+	if (ids[0] == id) {
+		sodium_memzero(text, strlen(text));
+		free(text);
+		return fail("key %lld signs: rotate first", (long long)id);
+	}
+	buf_init(&out);
+	for (char *p = text; *p != '\0'; ) {
+		size_t len = strcspn(p, "\n") + (p[strcspn(p, "\n")] == '\n');
+
+		if (*p != '#' && strtol(p, NULL, 10) == id)
+			found = 1;
+		else
+			buf_append(&out, p, len);
+		p += len;
+	}
+	ok = found && key_file_write(out.data != NULL ? out.data : "");
+	sodium_memzero(text, strlen(text));
+	if (out.data != NULL)
+		sodium_memzero(out.data, out.len);
+	buf_free(&out);
+	free(text);
+	if (!found)
+		return fail("no key %lld", (long long)id);
+	if (!ok)
+		return 1;
+	printf("removed key %lld; restart pmb.fcgi\n", (long long)id);
+	return 0;
 }
 
 /* pmbctl init */
@@ -822,6 +977,15 @@ main(int argc, char *argv[])
 		rc = cmd_check();
 	else if (!strcmp(argv[0], "backup") && argc == 2)
 		rc = cmd_backup(argv[1]);
+	else if (!strcmp(argv[0], "key") && argc == 2 &&
+	    !strcmp(argv[1], "list"))
+		rc = cmd_key_list();
+	else if (!strcmp(argv[0], "key") && argc == 2 &&
+	    !strcmp(argv[1], "rotate"))
+		rc = cmd_key_rotate();
+	else if (!strcmp(argv[0], "key") && argc == 3 &&
+	    !strcmp(argv[1], "remove"))
+		rc = cmd_key_remove(argv[2]);
 	else if (!strcmp(argv[0], "mail") && argc >= 2)
 		rc = mail_command(argc - 1, argv + 1);
 	else if (!strcmp(argv[0], "user") && argc == 2 &&

@@ -658,6 +658,39 @@ def test_help_and_errors():
         site.cleanup()
 
 
+def test_key_rotation():
+    from pmbtest import Browser, ask, track_path
+    site = Site()
+    try:
+        site.start(workers=1)
+        old = track_path(ask(Browser(site), email="keys@example.com").header("Location"))
+        t.eq(site.get(old).status, 200, "a link signed by key 1 works")
+        key_before = open(site.conf["key_file"]).read()
+        p = site.ctl("key", "rotate")
+        t.ok("key 2 now signs" in p.stdout, "key rotate adds key 2", p.stdout)
+        t.eq(site.ctl("key", "list").stdout, "2 (signs)\n1 (verifies)\n", "key list shows both, the new one signing")
+        t.ok(key_before.strip() in open(site.conf["key_file"]).read(), "the old key is kept")
+        t.eq(stat.S_IMODE(os.stat(site.conf["key_file"]).st_mode), 0o600, "the key file stays mode 0600")
+        site.stop()
+        site.start(workers=1)
+        t.eq(site.get(old).status, 200, "after rotation the old link still works")
+        new = track_path(ask(Browser(site), email="keys2@example.com").header("Location"))
+        kid = lambda path: base64.urlsafe_b64decode(path[3:] + "=" * (-len(path[3:]) % 4))[1]
+        t.eq((kid(old), kid(new)), (1, 2), "old links carry key id 1, new links key id 2")
+        t.eq(site.get(new).status, 200, "the new link works")
+        p = site.ctl("key", "remove", "2", check=False)
+        t.ok(p.returncode != 0 and "rotate first" in p.stderr, "the signing key cannot be removed")
+        site.ctl("key", "remove", "1")
+        t.eq(site.ctl("key", "list").stdout, "2 (signs)\n", "key remove drops the old key")
+        site.stop()
+        site.start(workers=1)
+        t.eq(site.get(old).status, 404, "a link signed by a removed key stops working")
+        t.eq(site.get(new).status, 200, "links of the remaining key still work")
+        t.eq(site.ctl("check", check=False).returncode, 0, "check passes after rotation")
+    finally:
+        site.cleanup()
+
+
 def test_no_password_leaks():
     t.ok(len(PASSWORDS) > 10 and len(OUTPUTS) > 50,
          "%d passwords typed over %d runs" % (len(PASSWORDS), len(OUTPUTS)))
@@ -666,6 +699,6 @@ def test_no_password_leaks():
 
 
 for fn in (test_init, test_migrate, test_user_add, test_user_add_tty, test_user_manage,
-           test_backup, test_check, test_help_and_errors, test_no_password_leaks):
+           test_backup, test_check, test_help_and_errors, test_key_rotation, test_no_password_leaks):
     t.run(fn)
 sys.exit(t.done())
