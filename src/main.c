@@ -106,6 +106,12 @@ serve(struct io *io)
 	router_dispatch(&r);
 	router_log(&r);
 	req_free(&r);
+	/* SQLite opens a file it cannot write read-only, and the connection
+	 * stays so: close it, and the next request opens the file afresh
+	 * (the site recovers once the file can be written again). */
+	if (db_handle() != NULL &&
+	    sqlite3_db_readonly(db_handle(), "main") == 1)
+		db_close();
 }
 
 /* Sets flags when a worker is asked to stop; the accept in progress

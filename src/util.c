@@ -124,17 +124,26 @@ buf_putc(struct buf *b, char c)
 	buf_append(b, &c, 1);
 }
 
+#define PRINTF_SHORT	256	/* most formatted pieces fit in this */
+
 void
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
+	char	short_out[PRINTF_SHORT];
 	va_list	ap2;
 	int	n;
 
+	/* One pass for a short result (ids, times, links: most of them);
+	 * only a longer one is measured and then formatted again. */
 	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
+	n = vsnprintf(short_out, sizeof(short_out), fmt, ap2);
 	va_end(ap2);
 	if (n < 0)
 		return;
+	if ((size_t)n < sizeof(short_out)) {
+		buf_append(b, short_out, (size_t)n);
+		return;
+	}
 	buf_grow(b, (size_t)n);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
