@@ -100,7 +100,7 @@ X(ORDER_CANCEL,
   "updated_at = ?1 WHERE id = ?2 AND status = 'awaiting_payment' AND "
   "NOT EXISTS (SELECT 1 FROM ledger l WHERE l.order_id = orders.id)")
 X(MESSAGES_ALL,
-  "SELECT m.kind, m.body, m.created_at, u.username FROM messages m "
+  "SELECT m.kind, m.body, m.created_at, u.username, m.html FROM messages m "
   "LEFT JOIN users u ON u.id = m.user_id WHERE m.order_id = ? ORDER BY m.id")
 X(HISTORY_ADMIN,
   "SELECT h.status, h.at, u.username, h.note FROM status_history h "
@@ -234,10 +234,10 @@ X(AUDIT_PAGE,
 
 /* The thread and the history. */
 X(MESSAGE_INSERT,
-  "INSERT INTO messages (order_id, kind, body, user_id, created_at) "
-  "VALUES (?, ?, ?, ?, ?)")
+  "INSERT INTO messages (order_id, kind, body, html, user_id, created_at) "
+  "VALUES (?, ?, ?, ?, ?, ?)")
 X(MESSAGES_PUBLIC,
-  "SELECT kind, body, created_at FROM messages "
+  "SELECT kind, body, created_at, html FROM messages "
   "WHERE order_id = ? AND kind <> 'note' ORDER BY id")
 X(HISTORY_INSERT,
   "INSERT INTO status_history (order_id, status, at, user_id, note) "

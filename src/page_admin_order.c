@@ -130,7 +130,9 @@ fill_msg(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 	tv_set(tv, "class", kind);
 	tv_set(tv, "at", page_time(r, sqlite3_column_int64(s, 2)));
 	if (!strcmp(kind, "reply") || !strcmp(kind, "note")) {
-		tv_set(tv, "html", req_keep(r, md_render(db_text(s, 1))));
+		tv_set(tv, "html", sqlite3_column_type(s, 4) != SQLITE_NULL ?
+		    req_strdup(r, db_text(s, 4)) :
+		    req_keep(r, md_render(db_text(s, 1))));
 		tv_set(tv, "who", req_printf(r, "%s by %s", !strcmp(kind,
 		    "note") ? "Internal note" : "Reply", db_text(s, 3)));
 	} else {
@@ -521,7 +523,8 @@ page_admin_reply(struct request *r)
 	tv_set(&tv, "first", first ? "1" : "");
 	tv_set(&tv, "rate_yes_url", req_printf(r, "%s?rating=yes",
 	    order_track_url(r, o.id)));
-	if (db_run(ST_MESSAGE_INSERT, "ittii", o.id, "reply", body, uid,
+	if (db_run(ST_MESSAGE_INSERT, "itttii", o.id, "reply", body,
+	    req_keep(r, md_render(body)), uid,
 	    now) != DB_DONE || !order_history(o.id, "answered", uid, "") ||
 	    !audit_log(r, uid, "send reply", o.id, "") ||
 	    !order_mail(r, &o, "answer", &tv))
@@ -549,8 +552,10 @@ page_admin_note(struct request *r)
 	uid = r->session->user_id;
 	if (!db_begin())
 		goto fail;
-	if (db_run(ST_MESSAGE_INSERT, "ittii", o.id, "note",
-	    r->fields[NF_BODY].value, uid, now_unix()) != DB_DONE ||
+	if (db_run(ST_MESSAGE_INSERT, "itttii", o.id, "note",
+	    r->fields[NF_BODY].value, req_keep(r,
+	    md_render(r->fields[NF_BODY].value)), uid, now_unix()) !=
+	    DB_DONE ||
 	    !audit_log(r, uid, "add note", o.id, "")) {
 		db_rollback();
 		goto fail;

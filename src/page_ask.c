@@ -286,7 +286,7 @@ ask_store(struct request *r, const char *nonce, int64_t *retry)
 	    DB_DONE)
 		goto fail;
 	id = db_last_id();
-	if (db_run(ST_MESSAGE_INSERT, "ittni", id, "question",
+	if (db_run(ST_MESSAGE_INSERT, "ittnni", id, "question",
 	    f[AF_QUESTION].value, now) != DB_DONE ||
 	    !order_history(id, "awaiting_payment", 0, "") ||
 	    !audit_log(r, 0, "order received", id, "") ||

@@ -131,8 +131,10 @@ thread(struct request *r, const struct order *o, int *has_answer)
 		tv_set(&tv, "at", page_time(r, sqlite3_column_int64(s, 2)));
 		if (!strcmp(kind, "reply")) {
 			*has_answer = 1;
-			html = md_render(db_text(s, 1));
-			tv_set(&tv, "html", html);
+			/* Rendered when the reply was sent (older rows: now). */
+			if (sqlite3_column_type(s, 3) == SQLITE_NULL)
+				html = md_render(db_text(s, 1));
+			tv_set(&tv, "html", html != NULL ? html : db_text(s, 3));
 			tv_set(&tv, "who", conf.consultant_name);
 			tv_set(&tv, "class", "reply");
 		} else {
@@ -255,7 +257,7 @@ followup_store(struct request *r, const struct order *o, const char *text)
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "message", text);
 	tv_set(&tv, "admin_url", url);
-	if (db_run(ST_MESSAGE_INSERT, "ittni", o->id, "followup", text, now) !=
+	if (db_run(ST_MESSAGE_INSERT, "ittnni", o->id, "followup", text, now) !=
 	    DB_DONE || !order_history(o->id, "followup", 0, "") ||
 	    !audit_log(r, 0, "follow-up received", o->id, "") ||
 	    !mail_queue("followup_alert", o->id, conf.admin_email,
