@@ -241,13 +241,15 @@ page_refund_submit(struct request *r)
 
 	if ((rc = refund_open(r, &o, &rf, &net)) == 0)
 		return;
-	if (rc == 2) {
-		refund_page(r, &o, &rf, net, 200, NULL);
-		return;
-	}
+	/* A POST without this browser's CSRF token is refused in every
+	 * state, also once a request exists. */
 	if (!r->csrf_ok) {
 		refund_page(r, &o, &rf, net, 403, "The page had expired, so "
 		    "nothing was sent. Please press the button again.");
+		return;
+	}
+	if (rc == 2) {
+		refund_page(r, &o, &rf, net, 200, NULL);
 		return;
 	}
 	if (r->nerrors > 0) {
