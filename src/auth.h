@@ -8,6 +8,8 @@
 #include "http.h"
 
 #define CSRF_FIELD	"csrf_token"	/* the hidden field of every form */
+/* The CSRF field's entry in a POST route's field table. */
+#define CSRF_FIELD_ENTRY { CSRF_FIELD, "the security token", 0, 200, 0, NULL }
 
 /* Returns the CSRF token for this browser's forms, setting the CSRF
  * cookie on the response when the browser has none yet. */

@@ -46,6 +46,9 @@ struct field {
 	const char	*(*check)(const char *v);
 };
 
+/* Ends a page's field table. */
+#define FIELDS_END	{ NULL, NULL, 0, 0, 0, NULL }
+
 /* A field's value after the gate: value is "" when absent. */
 struct fieldval {
 	const char	*value;

@@ -22,7 +22,7 @@ check_before(const char *v)
 const struct field audit_fields[] = {
 #define AF_BEFORE	0
 	{ "before", "the page cursor", 0, 20, 0, check_before },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	FIELDS_END
 };
 
 /* GET /admin/audit */

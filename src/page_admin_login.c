@@ -12,8 +12,8 @@ const struct field login_fields[] = {
 #define LG_PASS		1
 	{ "password", "your password", 1, 1024, F_REQUIRED, NULL },
 #define LG_CSRF		2
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 
 /* Renders the sign-in form (never with the password). */

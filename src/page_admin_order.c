@@ -44,8 +44,8 @@ const struct field paid_fields[] = {
 	{ "method", "the payment method", 0, 50, 0, NULL },
 #define PF_REFERENCE	2
 	{ "reference", "the reference", 0, 100, 0, NULL },
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 const struct field reply_fields[] = {
 #define RF_BODY		0
@@ -54,20 +54,20 @@ const struct field reply_fields[] = {
 	{ "preview", "preview", 0, 8, 0, NULL },
 #define RF_SNIPPET	2
 	{ "snippet", "the snippet", 0, 20, 0, check_id },
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 const struct field note_fields[] = {
 #define NF_BODY		0
 	{ "body", "the note", 1, 10000, F_REQUIRED | F_MULTILINE, NULL },
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 const struct field cancel_fields[] = {
 #define CF_REASON	0
 	{ "reason", "the reason", 1, 1000, F_REQUIRED | F_MULTILINE, NULL },
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 
 /* Parses the order id of the path; loads it. Returns 1, or answers and

@@ -26,7 +26,7 @@ check_outbox_status(const char *v)
 /* The query fields of GET /admin/outbox (an interface). */
 const struct field outbox_fields[] = {
 	{ "status", "the status filter", 0, 10, 0, check_outbox_status },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	FIELDS_END
 };
 
 struct outbox_ctx {

@@ -57,7 +57,7 @@ const struct field queue_fields[] = {
 	{ "status", "the status filter", 0, 20, 0, check_filter },
 #define QF_AFTER	1
 	{ "after", "the page cursor", 0, 42, 0, check_cursor },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	FIELDS_END
 };
 
 /* Returns "3 h", "2 d" for a span of seconds, owned by the request. */

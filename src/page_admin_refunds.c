@@ -34,14 +34,14 @@ const struct field refunded_fields[] = {
 	{ "method", "the refund method", 0, 50, 0, NULL },
 #define XF_REFERENCE	2
 	{ "reference", "the reference", 0, 100, 0, NULL },
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 const struct field decline_fields[] = {
 #define DF_REASON	0
 	{ "reason", "the reason", 1, 2000, F_REQUIRED | F_MULTILINE, NULL },
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 
 /* Renders the list of open requests with status and messages. */

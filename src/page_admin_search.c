@@ -31,7 +31,7 @@ const struct field search_fields[] = {
 	{ "q", "the search", 0, 200, 0, NULL },
 #define QF_PAGE		1
 	{ "page", "the page", 0, 2, 0, check_page },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	FIELDS_END
 };
 
 /* Returns 1 if the n bytes at s hold a character that can be part of a

@@ -18,8 +18,8 @@ const struct field snippet_fields[] = {
 	{ "title", "the title", 1, 100, F_REQUIRED, NULL },
 #define SF_BODY		1
 	{ "body", "the text", 1, 10000, F_REQUIRED | F_MULTILINE, NULL },
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 
 /* The texts of ?done=, after a change. */

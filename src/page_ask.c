@@ -120,8 +120,8 @@ const struct field ask_fields[] = {
 #define AF_FORM		8
 	{ "form_token", "the form token", 0, 200, 0, NULL },
 #define AF_CSRF		9
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 
 /* Returns a new one-time form token, owned by the request. */

@@ -20,8 +20,8 @@ const struct field lost_fields[] = {
 #define LF_EMAIL	0
 	{ "email", "your email address", 3, 254, F_REQUIRED, NULL },
 #define LF_CSRF		1
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 
 /* Renders the form with status and an optional message. */

@@ -18,8 +18,8 @@ const struct field refund_fields[] = {
 #define RQ_REASON	0
 	{ "reason", "what could have been better", 0, 2000, F_MULTILINE,
 	    NULL },
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 
 /* Returns NULL if v is yes or no. */
@@ -33,8 +33,8 @@ check_rating(const char *v)
 /* The fields of POST /o/TOKEN/rating (an interface). */
 const struct field rating_fields[] = {
 	{ "rating", "your rating", 2, 3, F_REQUIRED, check_rating },
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 
 /* A refund request as the client's pages show it. */

@@ -27,7 +27,7 @@ check_yes_no(const char *v)
  * "happy with the answer?" links). */
 const struct field track_view_fields[] = {
 	{ "rating", "the rating", 0, 3, 0, check_yes_no },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	FIELDS_END
 };
 
 /* The fields of POST /o/TOKEN/messages (an interface). */
@@ -36,8 +36,8 @@ const struct field track_message_fields[] = {
 	{ "message", "your follow-up question", 1, 5000,
 	    F_REQUIRED | F_MULTILINE, NULL },
 #define TF_CSRF		1
-	{ CSRF_FIELD, "the security token", 0, 200, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
 };
 
 /* Verifies the path's token and loads its order. Returns 1; or answers
