@@ -103,11 +103,21 @@ def test_bad_cookie():
 
 
 def test_body_limits():
-    # A POST route is needed for body checks: /ask comes with the client
-    # pages; until then the gate answers 405 before reading any body, so
-    # these run against any POST route the table has.
-    r = site.cgi("POST", "/", body="", content_length="")
-    t.ok(r.status in (400, 405), "POST without Content-Length is refused (%d)" % r.status)
+    form = "name=Ada&question=" + "x" * 30
+    r = site.cgi("POST", "/ask", body=form, content_length="")
+    t.eq(r.status, 400, "POST without Content-Length answers 400")
+    t.ok("did not say how long" in r.text, "and says why")
+    r = site.cgi("POST", "/ask", body=form, content_length="12abc")
+    t.eq(r.status, 400, "a non-numeric Content-Length answers 400")
+    r = site.cgi("POST", "/ask", body=form, content_length=str(len(form) + 50))
+    t.eq(r.status, 400, "a body shorter than its Content-Length answers 400")
+    t.ok("shorter than it said" in r.text, "and says why")
+    r = site.cgi("POST", "/ask", body=b"", content_length=str(2 * 1024 * 1024))
+    t.eq(r.status, 413, "a 2 MB Content-Length answers 413 without reading the body")
+    r = site.cgi("POST", "/ask", body="&".join(["a=1"] * 1001))
+    t.eq(r.status, 400, "a form body with more than 1,000 fields answers 400")
+    r = site.cgi("POST", "/ask", body="name=%zz")
+    t.eq(r.status, 400, "malformed percent-encoding in a form body answers 400")
 
 
 def test_healthz():
