@@ -197,32 +197,27 @@ dummy_hash(void)
 	return h;
 }
 
-/* Makes a new session for user id and sets its cookie; call inside a
- * transaction. Returns 1 or 0. */
+/* Makes a new session for user id, writing its cookie value into cookie;
+ * call inside a transaction, and send the cookie only once it commits.
+ * Returns 1 or 0. */
 static int
-session_new(struct request *r, int64_t user_id)
+session_new(struct request *r, int64_t user_id, char cookie[128])
 {
 	unsigned char	sid[SID_BYTES], h[32], csrf[24];
-	char		cookie[128], csrf_txt[64];
+	char		csrf_txt[64];
 	int64_t		now = now_unix();
 	int		rc;
 
 	randombytes_buf(sid, sizeof(sid));
 	randombytes_buf(csrf, sizeof(csrf));
 	sid_hash(h, sid);
-	sign_bytes(cookie, sizeof(cookie), sid, sizeof(sid));
+	sign_bytes(cookie, 128, sid, sizeof(sid));
 	sodium_memzero(sid, sizeof(sid));
 	sodium_bin2base64(csrf_txt, sizeof(csrf_txt), csrf, sizeof(csrf),
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	rc = db_run(ST_SESSION_INSERT, "bitiit", h, (int)sizeof(h), user_id,
 	    csrf_txt, now, now, req_client_ip(r));
-	if (rc != DB_DONE || cookie[0] == '\0')
-		return 0;
-	http_header(r, "Set-Cookie", req_printf(r, "%s=%s; Path=/; "
-	    "HttpOnly; SameSite=Strict%s", session_cookie_name(), cookie,
-	    conf.https ? "; Secure" : ""));
-	sodium_memzero(cookie, sizeof(cookie));
-	return 1;
+	return rc == DB_DONE && cookie[0] != '\0';
 }
 
 /* Records a failed sign-in for the user and the IP; returns 1 or 0. */
@@ -244,7 +239,7 @@ auth_login(struct request *r, const char *user, const char *pass,
 {
 	sqlite3_stmt	*s;
 	const char	*hash;
-	char		*kuser, *kip, *stored = NULL;
+	char		*kuser, *kip, *stored = NULL, cookie[128];
 	int64_t		 uid = 0, now = now_unix();
 	int		 rc, ok, disabled = 1;
 
@@ -296,12 +291,20 @@ auth_login(struct request *r, const char *user, const char *pass,
 	if (db_run(ST_SESSION_PRUNE, "ii", now - conf.session_idle_minutes *
 	    60, now - conf.session_max_hours * 3600) != DB_DONE ||
 	    db_run(ST_USER_SET_LOGIN, "ii", now, uid) != DB_DONE ||
-	    !session_new(r, uid) || !audit_log(r, uid, "sign-in", 0, ""))
+	    !session_new(r, uid, cookie) ||
+	    !audit_log(r, uid, "sign-in", 0, ""))
 		goto fail;
-	if (!db_commit())
+	if (!db_commit()) {
+		sodium_memzero(cookie, sizeof(cookie));
 		return AUTH_ERROR;
+	}
+	http_header(r, "Set-Cookie", req_printf(r, "%s=%s; Path=/; "
+	    "HttpOnly; SameSite=Strict%s", session_cookie_name(), cookie,
+	    conf.https ? "; Secure" : ""));
+	sodium_memzero(cookie, sizeof(cookie));
 	return AUTH_OK;
 fail:
+	sodium_memzero(cookie, sizeof(cookie));
 	db_rollback();
 	return AUTH_ERROR;
 }

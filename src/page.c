@@ -127,6 +127,15 @@ page_csrf_failed(struct request *r)
 	    "reload the page and send it again.");
 }
 
+const char *
+page_not_saved(struct request *r)
+{
+	http_header(r, "Retry-After", "30");
+	return "This could not be saved just now, so nothing was saved. "
+	    "Everything you typed is kept below: please send it again in a "
+	    "minute.";
+}
+
 void
 page_unavailable(struct request *r)
 {

@@ -18,6 +18,10 @@ void	 page_error(struct request *, int status, const char *title,
 void	 page_fail(struct request *);
 /* Answers 403 for a form whose CSRF token or origin was refused. */
 void	 page_csrf_failed(struct request *);
+/* For a form whose write failed (rolled back): adds Retry-After and
+ * returns the message to show above the form, which the caller renders
+ * again with status 503 and everything typed kept. */
+const char *page_not_saved(struct request *);
 /* Answers 503: the store cannot be used right now. */
 void	 page_unavailable(struct request *);
 

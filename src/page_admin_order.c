@@ -390,7 +390,7 @@ page_admin_paid(struct request *r)
 rollback:
 	db_rollback();
 fail:
-	page_unavailable(r);
+	refuse(r, &o, 503, page_not_saved(r));
 }
 
 /* Sets or clears the claim of the order. */
@@ -416,7 +416,7 @@ claim(struct request *r, int take)
 	back(r, &o, take ? "claim" : "release");
 	return;
 fail:
-	page_unavailable(r);
+	refuse(r, &o, 503, page_not_saved(r));
 }
 
 /* POST /admin/orders/ID/claim */
@@ -565,7 +565,7 @@ page_admin_note(struct request *r)
 	back(r, &o, "note");
 	return;
 fail:
-	page_unavailable(r);
+	refuse(r, &o, 503, page_not_saved(r));
 }
 
 /* POST /admin/orders/ID/cancel: only an unpaid order; a paid one is
@@ -605,5 +605,5 @@ page_admin_cancel(struct request *r)
 rollback:
 	db_rollback();
 fail:
-	page_unavailable(r);
+	refuse(r, &o, 503, page_not_saved(r));
 }

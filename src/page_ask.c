@@ -359,7 +359,8 @@ page_ask_submit(struct request *r)
 		return;
 	}
 	if ((id = ask_store(r, nonce, &retry)) < 0) {
-		page_unavailable(r);
+		/* The form token stays valid: sending again is safe. */
+		ask_form(r, 503, page_not_saved(r));
 		return;
 	}
 	if (id == 0) {

@@ -127,7 +127,7 @@ page_lost_submit(struct request *r)
 		return;
 	}
 	if ((rc = lost_store(r, r->fields[LF_EMAIL].value, &retry)) < 0) {
-		page_unavailable(r);
+		lost_form(r, 503, NULL, page_not_saved(r));
 		return;
 	}
 	if (rc == 0) {

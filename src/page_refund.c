@@ -257,7 +257,7 @@ page_refund_submit(struct request *r)
 		return;
 	}
 	if ((rc = refund_store(r, &o, r->fields[RQ_REASON].value, net)) < 0) {
-		page_unavailable(r);
+		refund_page(r, &o, &rf, net, 503, page_not_saved(r));
 		return;
 	}
 	if (!refund_load(r, o.id, &rf) || order_load(r, o.id, &o) != 1) {

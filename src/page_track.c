@@ -301,7 +301,7 @@ page_track_message(struct request *r)
 		return;
 	}
 	if ((rc = followup_store(r, &o, r->fields[TF_MESSAGE].value)) < 0) {
-		page_unavailable(r);
+		track_render(r, &o, 503, page_not_saved(r));
 		return;
 	}
 	if (rc == 0) {

@@ -7,7 +7,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import Tap, Site, Browser, ask, track_path, GOOD_QUESTION  # noqa: E402
+from pmbtest import (Tap, Site, Browser, ask, track_path, login, admin_csrf,  # noqa: E402
+                     GOOD_QUESTION, STAFF)
 
 t = Tap()
 site = Site()
@@ -313,7 +314,62 @@ def test_lost():
     t.eq(codes[-1], 429, "/lost is rate-limited")
 
 
-for fn in (test_valid_question, test_invalid_fields, test_script_shown_as_text, test_idempotent,
+def test_failed_write_keeps_text():
+    """A write that cannot commit (another process holds the database's
+    write lock) answers 503 with everything typed kept, saves nothing,
+    and the same form sent again once the lock is gone makes one order."""
+    import sqlite3
+    s = Site(users=STAFF, settings={"busy_timeout_ms": "100"})
+    try:
+        c = Browser(s)
+        _, hidden = c.form("/ask")
+        f = dict(GOOD_QUESTION, email="locked@example.com",
+                 question="A question that must survive a locked database, word for word.")
+        f.update(hidden)
+        lock = sqlite3.connect(s.db, timeout=1, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        r = c.post("/ask", f)
+        t.eq(r.status, 503, "POST /ask whose commit fails answers 503")
+        t.ok(f["question"] in r.text and 'value="locked@example.com"' in r.text,
+             "the 503 form keeps everything typed")
+        t.ok(r.header("Retry-After") is not None and "nothing was saved" in r.text,
+             "it says nothing was saved and when to retry")
+        lock.execute("ROLLBACK")
+        t.eq(s.sql1("SELECT count(*) FROM orders"), 0, "no order was stored")
+        t.eq(c.post("/ask", f).status, 303, "the same form sent again works")
+        c.post("/ask", f)
+        t.eq(s.sql1("SELECT count(*) FROM orders"), 1, "and makes exactly one order")
+        oid = s.sql1("SELECT id FROM orders")
+        path = track_path(c.post("/ask", f).header("Location"))
+        now = s.sql1("SELECT strftime('%s','now')")
+        s.sql("UPDATE orders SET status='answered', paid_at=?, answered_at=? WHERE id=?", now, now, oid)
+        lock.execute("BEGIN IMMEDIATE")
+        r = c.post(path + "/messages", {"message": "My follow-up, kept word for word.",
+                                        "csrf_token": hidden["csrf_token"]})
+        t.eq(r.status, 503, "a follow-up whose commit fails answers 503")
+        t.ok("My follow-up, kept word for word." in r.text, "the follow-up text is kept")
+        lock.execute("ROLLBACK")
+        t.eq(s.sql1("SELECT count(*) FROM messages WHERE kind = 'followup'"), 0, "no follow-up was stored")
+        st = Browser(s)
+        t.eq(login(st).status, 303, "staff sign in (CGI)")
+        tok = admin_csrf(st)
+        lock.execute("BEGIN IMMEDIATE")
+        r = st.post("/admin/orders/%d/note" % oid, {"body": "An internal note kept word for word.",
+                                                   "csrf_token": tok})
+        lock.execute("ROLLBACK")
+        t.ok(r.status == 503 and "An internal note kept word for word." in r.text,
+             "a staff note whose commit fails answers 503 with the note kept")
+        lock.execute("BEGIN IMMEDIATE")
+        r = login(Browser(s))
+        lock.execute("ROLLBACK")
+        t.ok(r.status == 503 and all("pmb_session" not in x for x in r.header_all("Set-Cookie")),
+             "a sign-in that cannot commit answers 503 and sets no session cookie")
+        lock.close()
+    finally:
+        s.cleanup()
+
+
+for fn in (test_failed_write_keeps_text, test_valid_question, test_invalid_fields, test_script_shown_as_text, test_idempotent,
            test_tokens, test_honeypot, test_csrf, test_followups_and_view, test_lost,
            test_rate_limits, test_trusted_proxy):
     t.run(fn)
