@@ -599,13 +599,7 @@ PARTS = {
 
 
 def main():
-    names = os.environ.get("HARD_PARTS", "").split() or list(PARTS)
-    for name in names:
-        t0 = time.time()
-        t.run(PARTS[name])
-        print("# time %s: %.1f s" % (name, time.time() - t0))
-        sys.stdout.flush()
-    sys.exit(t.done())
+    sys.exit(pmbtest.run_parts(t, PARTS))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import http.client
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import (Tap, Site, Browser, ask, track_path, login, admin_csrf, STAFF,  # noqa: E402
+from pmbtest import (Tap, run_parts, Site, Browser, ask, track_path, login, admin_csrf, STAFF,  # noqa: E402
                      GOOD_QUESTION, parse_cgi_output, fcgi_record, fcgi_params,
                      fcgi_read_response, FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN)
 
@@ -816,13 +816,7 @@ PARTS = {
 
 
 def main():
-    names = os.environ.get("HARD_PARTS", "").split() or list(PARTS)
-    for name in names:
-        t0 = time.time()
-        t.run(PARTS[name])
-        print("# time %s: %.1f s" % (name, time.time() - t0))
-        sys.stdout.flush()
-    sys.exit(t.done())
+    sys.exit(run_parts(t, PARTS))
 
 
 if __name__ == "__main__":
