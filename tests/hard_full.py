@@ -565,8 +565,9 @@ def part_disk():
         codes = sorted({r.status for r in full})
         t.ok(503 in codes, "on a full disk POST /ask answers 503 (%r)" % codes)
         t.ok(set(codes) <= {303, 503}, "and nothing but 303 or 503")
-        t.ok(all("Nothing you sent was half-saved" in r.text for r in full if r.status == 503),
-             "the 503 page says nothing was saved")
+        t.ok(all("nothing was saved" in r.text and "Everything you typed is kept" in r.text
+                 for r in full if r.status == 503),
+             "the 503 page says nothing was saved and keeps what was typed")
         t.eq(site.get("/").status, 200, "pages that only read still answer 200")
         acked, found = check_acknowledged(site, recs, "full disk")
         t.eq(found, acked, "no order beyond those acknowledged (%d acknowledged, %d found)" % (acked, found))
