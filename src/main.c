@@ -22,6 +22,7 @@
 #include <fcgiapp.h>
 #include <sodium.h>
 
+#include "batch.h"
 #include "conf.h"
 #include "db.h"
 #include "router.h"
@@ -265,14 +266,16 @@ open_listener(const char *spec)
 	return fd;
 }
 
-/* Forks one worker on fd; returns its pid, or -1. */
+/* Forks worker number slot (its place in the group commit's shared
+ * area) on fd; returns its pid, or -1. */
 static pid_t
-spawn_worker(int fd, const sigset_t *oldmask)
+spawn_worker(int fd, int slot, const sigset_t *oldmask)
 {
 	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid;
+	batch_worker(slot);
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
@@ -286,6 +289,7 @@ supervise(int fd, int n, const char *unix_path)
 {
 	pid_t		 pids[MAX_WORKERS];
 	sigset_t	 set, old;
+	uint64_t	 commits, jobs;
 	int		 alive = 0;
 	struct timespec	 tick = { 1, 0 };
 
@@ -295,8 +299,9 @@ supervise(int fd, int n, const char *unix_path)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &old);
+	batch_init(n);
 	for (int i = 0; i < n; i++)
-		if ((pids[i] = spawn_worker(fd, &old)) > 0)
+		if ((pids[i] = spawn_worker(fd, i, &old)) > 0)
 			alive++;
 	log_msg("pmb.fcgi: serving with %d workers", alive);
 
@@ -322,7 +327,7 @@ supervise(int fd, int n, const char *unix_path)
 				}
 		for (int i = 0; i < n; i++)
 			if (pids[i] <= 0)
-				pids[i] = spawn_worker(fd, &old);
+				pids[i] = spawn_worker(fd, i, &old);
 	}
 
 	log_msg("pmb.fcgi: stopping; letting requests in flight finish");
@@ -353,6 +358,9 @@ supervise(int fd, int n, const char *unix_path)
 	}
 	if (unix_path != NULL)
 		unlink(unix_path);
+	if (batch_stats(&commits, &jobs) && commits > 0)
+		log_msg("pmb.fcgi: group commit: %llu orders in %llu commits",
+		    (unsigned long long)jobs, (unsigned long long)commits);
 	log_msg("pmb.fcgi: stopped");
 	return 0;
 }

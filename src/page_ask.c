@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "auth.h"
+#include "batch.h"
 #include "conf.h"
 #include "db.h"
 #include "mail.h"
@@ -251,9 +252,11 @@ ask_limited(struct request *r, int64_t retry)
 	    (long long)(retry + 59) / 60));
 }
 
-/* Writes the order and everything that goes with it; on success returns
- * its id, 0 when rate-limited (with *retry set), -1 on a failure (rolled
- * back). */
+/* Writes the order and everything that goes with it, inside the open
+ * transaction; r holds the fields and the client's address. Returns its
+ * id (or the id of the order this form made already), 0 when
+ * rate-limited (with *retry set), having written nothing, or -1 on a
+ * failure (the caller rolls back). */
 static int64_t
 ask_store(struct request *r, const char *nonce, int64_t *retry)
 {
@@ -266,44 +269,91 @@ ask_store(struct request *r, const char *nonce, int64_t *retry)
 
 	kemail = req_printf(r, "ask-email:%s", f[AF_EMAIL].value);
 	kip = req_printf(r, "ask-ip:%s", req_client_ip(r));
-	if (!db_begin())
-		return -1;
-	if ((id = order_by_form(nonce)) != 0) {	/* lost a race: same form */
-		db_rollback();
+	if ((id = order_by_form(nonce)) != 0)	/* lost a race: same form */
 		return id;
-	}
 	if ((rc = rate_allow(kemail, conf.rate_limit_email_per_hour, HOUR,
 	    retry)) == 1)
 		rc = rate_allow(kip, conf.rate_limit_ip_per_hour, HOUR, retry);
-	if (rc != 1) {
-		db_rollback();
+	if (rc != 1)
 		return rc == 0 ? 0 : -1;
-	}
 	if (db_run(ST_ORDER_INSERT, "ttttttitiiti", nonce,
 	    f[AF_NAME].value, f[AF_EMAIL].value, f[AF_COMPANY].value,
 	    f[AF_WEBSITE].value, f[AF_TOPIC].value, conf.price, conf.currency,
 	    now, now + conf.answer_hours * HOUR, req_client_ip(r), now) !=
 	    DB_DONE)
-		goto fail;
+		return -1;
 	id = db_last_id();
 	if (db_run(ST_MESSAGE_INSERT, "ittnni", id, "question",
 	    f[AF_QUESTION].value, now) != DB_DONE ||
 	    !order_history(id, "awaiting_payment", 0, "") ||
 	    !audit_log(r, 0, "order received", id, "") ||
 	    !rate_note(kemail, HOUR) || !rate_note(kip, HOUR))
-		goto fail;
+		return -1;
 	if (order_load(r, id, &o) != 1)
-		goto fail;
+		return -1;
 	tv_set(&tv, "question", f[AF_QUESTION].value);
 	tv_set(&tv, "topic", o.topic);
-	if (!order_mail(r, &o, "confirmation", &tv))
-		goto fail;
-	if (!db_commit())
-		return -1;
+	return order_mail(r, &o, "confirmation", &tv) ? id : -1;
+}
+
+/* The stored fields of a question, in a job's order (see ask_job). */
+static const int job_fields[] = { AF_NAME, AF_EMAIL, AF_COMPANY,
+    AF_WEBSITE, AF_TOPIC, AF_QUESTION };
+#define NJOB_FIELDS	(sizeof(job_fields) / sizeof(job_fields[0]))
+
+/* Packs what ask_store needs (the form's nonce, the client's address and
+ * the stored fields) as NUL-terminated strings into *len bytes of r's
+ * memory. Returns them, or NULL when too long for a job. */
+static char *
+ask_pack(struct request *r, const char *nonce, size_t *len)
+{
+	const char	*part[2 + NJOB_FIELDS];
+	struct buf	 b;
+
+	part[0] = nonce;
+	part[1] = req_client_ip(r);
+	for (size_t i = 0; i < NJOB_FIELDS; i++)
+		part[2 + i] = r->fields[job_fields[i]].value;
+	buf_init(&b);
+	for (size_t i = 0; i < 2 + NJOB_FIELDS; i++)
+		buf_append(&b, part[i], strlen(part[i]) + 1);
+	*len = b.len;
+	if (b.len > BATCH_JOB_MAX) {
+		buf_free(&b);
+		return NULL;
+	}
+	return req_keep(r, buf_take(&b));
+}
+
+/* A batch job (src/batch.c), possibly run by another worker: unpacks
+ * ask_pack's strings and stores the order. Returns as ask_store; -1 for
+ * a job that is not well formed. */
+static int64_t
+ask_job(const void *job, size_t len, int64_t *retry)
+{
+	const char	*p = job, *end = p + len, *part[2 + NJOB_FIELDS];
+	struct fieldval	 f[AF_CSRF + 1];
+	struct request	 r;
+	int64_t		 id;
+
+	for (size_t i = 0; i < 2 + NJOB_FIELDS; i++) {
+		const char *nul = memchr(p, '\0', (size_t)(end - p));
+
+		if (nul == NULL)
+			return -1;
+		part[i] = p;
+		p = nul + 1;
+	}
+	memset(f, 0, sizeof(f));
+	for (size_t i = 0; i < NJOB_FIELDS; i++)
+		f[job_fields[i]].value = part[2 + i];
+	req_init(&r, NULL);
+	r.remote_addr = r.client_ip = part[1];
+	r.fields = f;
+	id = ask_store(&r, part[0], retry);
+	r.fields = NULL;		/* on the stack, not r's */
+	req_free(&r);
 	return id;
-fail:
-	db_rollback();
-	return -1;
 }
 
 /* POST /ask */
@@ -312,7 +362,8 @@ page_ask_submit(struct request *r)
 {
 	const struct fieldval	*f = r->fields;
 	struct token		 t;
-	char			*nonce;
+	char			*nonce, *job;
+	size_t			 len;
 	int64_t			 id, retry = 0;
 
 	if (!r->csrf_ok) {
@@ -358,7 +409,8 @@ page_ask_submit(struct request *r)
 		ask_form(r, 400, NULL);
 		return;
 	}
-	if ((id = ask_store(r, nonce, &retry)) < 0) {
+	if ((job = ask_pack(r, nonce, &len)) == NULL ||
+	    (id = batch_run(ask_job, job, len, &retry)) < 0) {
 		/* The form token stays valid: sending again is safe. */
 		ask_form(r, 503, page_not_saved(r));
 		return;
