@@ -171,24 +171,22 @@ buf_take(struct buf *b)
 void
 html_escape(struct buf *b, const char *s)
 {
-	const char *start = s;
+	for (;;) {
+		/* Copy the run of plain text at once (strcspn is vectorised). */
+		size_t n = strcspn(s, "&<>\"'");
 
-	for (; *s != '\0'; s++) {
-		const char *rep;
-
+		buf_append(b, s, n);
+		s += n;
 		switch (*s) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		default: continue;
+		case '\0': return;
+		case '&': buf_append(b, "&amp;", 5); break;
+		case '<': buf_append(b, "&lt;", 4); break;
+		case '>': buf_append(b, "&gt;", 4); break;
+		case '"': buf_append(b, "&quot;", 6); break;
+		default: buf_append(b, "&#39;", 5); break;
 		}
-		buf_append(b, start, (size_t)(s - start));
-		buf_puts(b, rep);
-		start = s + 1;
+		s++;
 	}
-	buf_append(b, start, (size_t)(s - start));
 }
 
 void
