@@ -5,23 +5,53 @@
 #include "conf.h"
 #include "page.h"
 
+/* A figure as text, kept for the process and made again only when the
+ * figure changes (the settings are read once, at start). */
+struct figure {
+	int		 made;
+	int64_t		 v;
+	struct buf	 text;
+};
+
+/* Returns the text of v in f: as money (fmt_money) or, if fmt is not
+ * NULL, through fmt. */
+static const char *
+figure_text(struct figure *f, int64_t v, void (*fmt)(struct buf *, int64_t))
+{
+	if (!f->made || f->v != v) {
+		buf_reset(&f->text);
+		if (fmt != NULL)
+			fmt(&f->text, v);
+		else
+			buf_printf(&f->text, "%lld", (long long)v);
+		f->made = 1;
+		f->v = v;
+	}
+	return f->text.data;
+}
+
+/* Writes the year of day d (days since the epoch). */
+static void
+fmt_year_of_day(struct buf *b, int64_t d)
+{
+	fmt_year(b, d * 86400);
+}
+
 void
 page_vars(struct request *r, struct tvars *tv)
 {
-	struct buf b;
+	static struct figure price, hours, days, year;
 
 	tv_set(tv, "site_name", conf.site_name);
 	tv_set(tv, "consultant_name", conf.consultant_name);
 	tv_set(tv, "offer_title", conf.offer_title);
 	tv_set(tv, "offer_intro", conf.offer_intro);
 	tv_set(tv, "currency", conf.currency);
-	buf_init(&b);
-	fmt_money(&b, conf.price);
-	tv_set(tv, "price", req_keep(r, buf_take(&b)));
-	tv_set(tv, "answer_hours", req_printf(r, "%lld",
-	    (long long)conf.answer_hours));
-	tv_set(tv, "guarantee_days", req_printf(r, "%lld",
-	    (long long)conf.guarantee_days));
+	tv_set(tv, "price", figure_text(&price, conf.price, fmt_money));
+	tv_set(tv, "answer_hours", figure_text(&hours, conf.answer_hours,
+	    NULL));
+	tv_set(tv, "guarantee_days", figure_text(&days, conf.guarantee_days,
+	    NULL));
 	tv_set(tv, "admin_email", conf.admin_email);
 	tv_set(tv, "base_url", conf.base_url);
 	tv_set(tv, "payment_instructions", conf.payment_instructions);
@@ -46,9 +76,8 @@ page_vars(struct request *r, struct tvars *tv)
 		tv_set(tv, "admin_nav", req_keep(r, buf_take(&nav)));
 		tv_set(tv, "body_class", "admin");
 	}
-	buf_init(&b);
-	fmt_year(&b, now_unix());
-	tv_set(tv, "year", req_keep(r, buf_take(&b)));
+	tv_set(tv, "year", figure_text(&year, now_unix() / 86400,
+	    fmt_year_of_day));
 }
 
 /* Answers a minimal page when templates cannot be used. */

@@ -14,6 +14,7 @@ struct node {
 	const char	*text;		/* N_TEXT: points into src */
 	size_t		 len;
 	char		*name;		/* variables and sections */
+	unsigned	 hash;		/* of name: see tv_hash */
 	size_t		 end;		/* sections: index of their N_END */
 };
 
@@ -27,32 +28,73 @@ struct tmpl {
 static struct tmpl	*tmpls;
 static size_t		 ntmpls;
 
+/* Returns the hash of a variable name (FNV-1a). */
+static unsigned
+tv_hash(const char *key)
+{
+	unsigned h = 2166136261u;
+
+	for (; *key != '\0'; key++)
+		h = (h ^ (unsigned char)*key) * 16777619u;
+	return h;
+}
+
+/* Returns the slot of key (hash h) in tv's index: the one that holds it,
+ * or the free one where it would go. The index is never more than half
+ * full, so the probe ends. */
+static size_t
+tv_slot(const struct tvars *tv, const char *key, unsigned h)
+{
+	size_t i = h & (TVARS_SLOTS - 1);
+
+	while (tv->slot[i] != 0) {
+		size_t k = tv->slot[i] - 1u;
+
+		if (tv->v[k].hash == h && (tv->v[k].key == key ||
+		    strcmp(tv->v[k].key, key) == 0))
+			break;
+		i = (i + 1) & (TVARS_SLOTS - 1);
+	}
+	return i;
+}
+
+/* Returns the value of key, whose hash is h, or NULL. */
+static const char *
+tv_lookup(const struct tvars *tv, const char *key, unsigned h)
+{
+	size_t i;
+
+	if (tv == NULL)
+		return NULL;
+	i = tv_slot(tv, key, h);
+	return tv->slot[i] != 0 ? tv->v[tv->slot[i] - 1u].val : NULL;
+}
+
 void
 tv_set(struct tvars *tv, const char *key, const char *val)
 {
-	for (size_t i = 0; i < tv->n; i++)
-		if (strcmp(tv->v[i].key, key) == 0) {
-			tv->v[i].val = val;
-			return;
-		}
+	unsigned	h = tv_hash(key);
+	size_t		i = tv_slot(tv, key, h);
+
+	if (tv->slot[i] != 0) {
+		tv->v[tv->slot[i] - 1u].val = val;
+		return;
+	}
 	if (tv->n == TVARS_MAX) {
 		log_msg("template variables full: %s dropped", key);
 		return;
 	}
 	tv->v[tv->n].key = key;
 	tv->v[tv->n].val = val;
+	tv->v[tv->n].hash = h;
 	tv->n++;
+	tv->slot[i] = (unsigned char)tv->n;
 }
 
 const char *
 tv_get(const struct tvars *tv, const char *key)
 {
-	if (tv == NULL)
-		return NULL;
-	for (size_t i = 0; i < tv->n; i++)
-		if (strcmp(tv->v[i].key, key) == 0)
-			return tv->v[i].val;
-	return NULL;
+	return tv_lookup(tv, key, tv_hash(key));
 }
 
 /* Returns the line number of position p in src. */
@@ -153,6 +195,7 @@ tmpl_compile(struct tmpl *t, char *err, size_t errsz)
 		}
 		n = node_add(t, type);
 		n->name = xstrndup(inner, nlen);
+		n->hash = tv_hash(n->name);
 		if (type == N_IF || type == N_UNLESS) {
 			if (depth == ARRAY_LEN(stack)) {
 				snprintf(err, errsz, "%s:%d: sections nested "
@@ -322,7 +365,7 @@ tmpl_render_esc(struct buf *out, const char *name, const struct tvars *tv,
 			buf_append(out, n->text, n->len);
 			break;
 		case N_VAR:
-			if ((v = tv_get(tv, n->name)) == NULL)
+			if ((v = tv_lookup(tv, n->name, n->hash)) == NULL)
 				break;
 			if (esc != NULL)
 				esc(out, v);
@@ -330,12 +373,12 @@ tmpl_render_esc(struct buf *out, const char *name, const struct tvars *tv,
 				buf_puts(out, v);
 			break;
 		case N_RAW:
-			if ((v = tv_get(tv, n->name)) != NULL)
+			if ((v = tv_lookup(tv, n->name, n->hash)) != NULL)
 				buf_puts(out, v);
 			break;
 		case N_IF:
 		case N_UNLESS:
-			v = tv_get(tv, n->name);
+			v = tv_lookup(tv, n->name, n->hash);
 			if ((v != NULL && *v != '\0') != (n->type == N_IF))
 				i = n->end;
 			break;

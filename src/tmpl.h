@@ -10,14 +10,20 @@
 
 #include "util.h"
 
-#define TVARS_MAX 64
+#define TVARS_MAX	64
+#define TVARS_SLOTS	128	/* hash slots: a power of two, 2 x TVARS_MAX */
 
+/* A page's variables, in the order set, with a hash index over them so
+ * that setting and looking one up costs about one string compare.
+ * Initialise with { .n = 0 } (everything zero). */
 struct tvars {
 	struct {
 		const char	*key;
 		const char	*val;
+		unsigned	 hash;
 	} v[TVARS_MAX];
-	size_t n;
+	unsigned char	slot[TVARS_SLOTS];	/* 1 + index into v; 0: free */
+	size_t		n;
 };
 
 /* Loads every *.html and *.txt under dir (and dir/mail); returns 1, or 0

@@ -17,6 +17,10 @@
 struct key {
 	unsigned	 id;
 	unsigned char	 k[crypto_auth_KEYBYTES];
+	/* HMAC's state after the key (its inner and outer pads), made once
+	 * when the key is set: each MAC copies it instead of hashing the
+	 * two pad blocks again, which was half the cost of every MAC. */
+	crypto_auth_hmacsha512256_state keyed;
 };
 
 static struct key	keys[MAX_KEYS];
@@ -36,6 +40,8 @@ token_key_set(unsigned id, const unsigned char key[32])
 		return;
 	keys[nkeys].id = id;
 	memcpy(keys[nkeys].k, key, crypto_auth_KEYBYTES);
+	crypto_auth_hmacsha512256_init(&keys[nkeys].keyed, keys[nkeys].k,
+	    crypto_auth_KEYBYTES);
 	nkeys++;
 }
 
@@ -123,9 +129,8 @@ static void
 token_mac(unsigned char tag[crypto_auth_BYTES], const unsigned char *body,
     const char *state, const struct key *k)
 {
-	crypto_auth_hmacsha512256_state st;
+	crypto_auth_hmacsha512256_state st = k->keyed;
 
-	crypto_auth_hmacsha512256_init(&st, k->k, sizeof(k->k));
 	crypto_auth_hmacsha512256_update(&st, body, TOKEN_BODY);
 	if (state != NULL)
 		crypto_auth_hmacsha512256_update(&st,
@@ -243,9 +248,8 @@ static void
 mac_text_raw(unsigned char tag[crypto_auth_BYTES], const struct key *k,
     const char *label, const char *data)
 {
-	crypto_auth_hmacsha512256_state st;
+	crypto_auth_hmacsha512256_state st = k->keyed;
 
-	crypto_auth_hmacsha512256_init(&st, k->k, sizeof(k->k));
 	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)label,
 	    strlen(label));
 	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)":", 1);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -153,6 +154,74 @@ test_money(void)
 	ok(parse_int64("42", 0, 100, &v) && v == 42, "parse_int64");
 	ok(!parse_int64("101", 0, 100, &v), "parse_int64 range");
 	ok(!parse_int64("4x", 0, 100, &v), "parse_int64 garbage");
+}
+
+/* Returns 1 if f(t) writes what strftime writes with fmt. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static int
+same_as_strftime(void (*f)(struct buf *, int64_t), const char *fmt,
+    int64_t t)
+{
+	struct buf	b;
+	struct tm	tm;
+	time_t		tt = (time_t)t;
+	char		want[64];
+	int		same;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(want, sizeof(want), fmt, &tm) == 0)
+		return 0;
+	buf_init(&b);
+	f(&b, t);
+	same = b.data != NULL && strcmp(b.data, want) == 0;
+	if (!same)
+		printf("# %lld: \"%s\", strftime \"%s\"\n", (long long)t,
+		    b.data ? b.data : "", want);
+	buf_free(&b);
+	return same;
+}
+#pragma GCC diagnostic pop
+
+static void
+test_times(void)
+{
+	int64_t	t = 0;
+	int	bad = 0;
+
+	/* Every few hours over 70 years, then the ends of the fast path. */
+	for (int i = 0; i < 60000; i++, t += 36877)
+		bad += !same_as_strftime(fmt_time, "%e %b %Y, %H:%M UTC", t) +
+		    !same_as_strftime(fmt_iso, "%Y-%m-%dT%H:%M:%SZ", t);
+	ok(bad == 0, "fmt_time and fmt_iso write what strftime writes");
+	ok(same_as_strftime(fmt_time, "%e %b %Y, %H:%M UTC", 253402300799) &&
+	    same_as_strftime(fmt_iso, "%Y-%m-%dT%H:%M:%SZ", 253402300800) &&
+	    same_as_strftime(fmt_iso, "%Y-%m-%dT%H:%M:%SZ", -30610224001),
+	    "fmt_time and fmt_iso past four-digit years");
+}
+
+/* Checks tv_set and tv_get over a full set of variables. */
+static void
+test_tvars(void)
+{
+	static char	 names[TVARS_MAX + 1][16];
+	struct tvars	 tv = { .n = 0 };
+	int		 bad = 0;
+
+	for (int i = 0; i <= TVARS_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "v%d", i);
+		tv_set(&tv, names[i], names[i]);
+	}
+	tv_set(&tv, "v7", "seven");
+	for (int i = 0; i < TVARS_MAX; i++) {
+		const char *v = tv_get(&tv, i == 7 ? "v7" : names[i]);
+
+		bad += v == NULL || strcmp(v, i == 7 ? "seven" : names[i]) != 0;
+	}
+	ok(bad == 0 && tv.n == TVARS_MAX, "tv_set keeps %d variables and "
+	    "replaces a value set again", TVARS_MAX);
+	ok(tv_get(&tv, names[TVARS_MAX]) == NULL && tv_get(&tv, "v") == NULL &&
+	    tv_get(NULL, "v1") == NULL, "tv_get: unknown names are NULL");
 }
 
 static void
@@ -322,6 +391,8 @@ main(void)
 	test_urlencoded();
 	test_cookies();
 	test_money();
+	test_times();
+	test_tvars();
 	test_templates();
 	test_conf();
 	test_tokens();
