@@ -172,10 +172,25 @@ X(SNIPPET_UPDATE,
   "UPDATE snippets SET title = ?, body = ?, updated_at = ? WHERE id = ?")
 X(SNIPPET_DELETE, "DELETE FROM snippets WHERE id = ?")
 
-/* Search (sql/003_search.sql): one FTS5 document per order, ranked by
- * bm25 with the name and address weighted over the thread; \1 and \2
- * mark the hits in the excerpts (the page escapes, then turns them into
- * <mark>). ORDER BY rank lets FTS5 sort: no scan, no temp b-tree. */
+/* Search (sql/003_search.sql): one FTS5 document per order, its rowid
+ * the order's id (ids rise with time). ORDER BY rank makes FTS5 score
+ * every match with bm25 before it can sort, so the page ranks a window of
+ * matches, never all of them (page_admin_search.c).
+ * SEARCH_WINDOW: ?1 the query, ?2 the newest id the window may hold, ?3
+ * the window's size less one: the window's oldest match and, when there
+ * is one, the next older match. ORDER BY rowid DESC is an order FTS5
+ * reads its index in: nothing is scored or sorted, it steps ?3 + 2
+ * matches and stops (after finding the end of each segment's list of
+ * ids for the words, a light pass over it). */
+X(SEARCH_WINDOW,
+  "SELECT rowid FROM search_fts WHERE search_fts MATCH ?1 AND rowid <= ?2 "
+  "ORDER BY rowid DESC LIMIT 2 OFFSET ?3")
+/* SEARCH: the matches with ids from ?2 to ?3 (the window), ranked by bm25
+ * with the name and address weighted over the thread; \1 and \2 mark the
+ * hits in the excerpts (the page escapes, then turns them into <mark>).
+ * FTS5 applies the rowid range before it scores (no scan, no temp
+ * b-tree), so it scores the window's matches, not all of them (bm25 still
+ * counts every match of each word once, for its IDF). */
 X(SEARCH,
   "SELECT search_fts.rowid, o.number, o.status, o.created_at, "
   "highlight(search_fts, 0, char(1), char(2)), "
@@ -184,9 +199,10 @@ X(SEARCH,
   "snippet(search_fts, 3, char(1), char(2), '…', 20), "
   "snippet(search_fts, 4, char(1), char(2), '…', 20) "
   "FROM search_fts JOIN orders o ON o.id = search_fts.rowid "
-  "WHERE search_fts MATCH ?1 "
+  "WHERE search_fts MATCH ?1 AND search_fts.rowid >= ?2 "
+  "AND search_fts.rowid <= ?3 "
   "AND rank MATCH 'bm25(10.0, 10.0, 2.0, 1.0, 1.0)' "
-  "ORDER BY rank LIMIT ?2 OFFSET ?3")
+  "ORDER BY rank LIMIT ?4 OFFSET ?5")
 
 /* Dashboard (indexes: sql/004_dashboard.sql). ?1 now, ?2 the promise in
  * seconds. */

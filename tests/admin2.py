@@ -136,12 +136,25 @@ def test_snippets():
 
 # --- search -----------------------------------------------------------------
 
-def search(b, q, page=None):
+SEARCH_PAGE = 20         # src/page_admin_search.c: results per page
+SEARCH_WINDOW = 100      # and the matches ranked together
+
+
+def search(b, q, page=None, before=None):
     from urllib.parse import urlencode
     args = {"q": q}
     if page:
         args["page"] = page
+    if before is not None:
+        args["before"] = before
     return b.get("/admin/search?" + urlencode(args))
+
+
+def link(html, what):
+    """The href of the paging link whose rel or class is what, unescaped,
+    or None."""
+    m = re.search(r'href="([^"]+)" (?:rel|class)="%s"' % what, html)
+    return unescape(m.group(1)) if m else None
 
 
 def result_ids(html):
@@ -209,7 +222,7 @@ def test_search():
     t.eq(site.sql1("SELECT count(*) FROM orders WHERE id IN (?, ?, ?)", a, bo, c), 3, "the orders are intact")
 
     # the plan: FTS index and primary key only, FTS sorts by rank
-    p = plan(stmt_sql("SEARCH"), '"croissants"', 51, 0)
+    p = plan(stmt_sql("SEARCH"), '"croissants"', 0, 2 ** 62, 51, 0)
     t.ok("VIRTUAL TABLE INDEX" in p and "SEARCH o USING INTEGER PRIMARY KEY" in p and
          "SCAN o" not in p and "TEMP B-TREE" not in p,
          "EXPLAIN QUERY PLAN: the FTS index, then orders by primary key, no scan, no sort", p)
@@ -223,7 +236,7 @@ def test_search():
     site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
     t.ok(True, "the FTS index passes its integrity check")
 
-    # paging: 60 matches, 50 per page
+    # paging: 60 matches, SEARCH_PAGE per page
     con = sqlite3.connect(site.db)
     now = int(time.time())
     for i in range(60):
@@ -237,14 +250,114 @@ def test_search():
     con.close()
     r1 = search(b, "wombat")
     ids1 = result_ids(r1.text)
-    t.eq(len(ids1), 50, "50 results per page")
+    t.eq(len(ids1), SEARCH_PAGE, "%d results per page" % SEARCH_PAGE)
     m = re.search(r'href="([^"]+)" rel="next"', r1.text)
     t.ok(m is not None, "a next page is offered")
-    r2 = b.get(unescape(m.group(1))) if m else None
-    ids2 = result_ids(r2.text) if r2 else []
-    t.ok(len(ids2) == 10 and not set(ids1) & set(ids2), "page 2 holds the other 10", (len(ids2),))
-    t.ok(re.search(r'href="[^"]+" rel="next"', r2.text) is None if r2 else False, "and no next page")
+    seen, url, r2 = list(ids1), unescape(m.group(1)) if m else None, None
+    while url and len(seen) <= 60:
+        r2 = b.get(url)
+        seen += result_ids(r2.text)
+        url = link(r2.text, "next")
+    t.ok(len(seen) == 60 and len(set(seen)) == 60, "the next pages hold the other %d, each once" % (60 - SEARCH_PAGE),
+         (len(seen),))
+    t.ok(r2 is not None and link(r2.text, "next") is None, "and the last has no next page")
     t.ok("<mark>wombat</mark>" in r1.text, "paged results are highlighted too")
+    t.ok(link(r1.text, "older") is None and "Best matches first" in r1.text,
+         "fewer matches than the window: all ranked together, no older matches")
+    test_search_window(b)
+
+
+def add_matches(con, word, counts):
+    """One order per count in counts, in that order (ids rising), whose
+    question holds word that many times. Returns their ids."""
+    now, ids = int(time.time()), []
+    for i, k in enumerate(counts):
+        con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
+                    "updated_at) VALUES (?, 'Win Dow', ?, 100, 'GBP', ?, ?, ?)",
+                    ("%s%d" % (word, i), "%s%d@example.com" % (word, i), now, now, now))
+        ids.append(con.execute("SELECT last_insert_rowid()").fetchone()[0])
+        con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'question', ?, ?)",
+                    (ids[-1], "Tell me about the %s plush market, please. " % word + (word + " ") * k, now))
+    return ids
+
+
+def test_search_window(b):
+    """More matches than the window: the newest SEARCH_WINDOW are ranked by
+    bm25, the older ones are a link away, each window the same cost."""
+    # 40 old orders that say "numbat" eight times: the best matches of
+    # all, and outside the newest window; then SEARCH_WINDOW newer ones,
+    # of which four say it four times and the rest once.
+    strong = {7, 30, 55, 88}
+    counts = [8] * 40 + [4 if i in strong else 1 for i in range(SEARCH_WINDOW)]
+    con = sqlite3.connect(site.db)
+    ids = add_matches(con, "numbat", counts)
+    con.commit()
+    con.close()
+    old, window = ids[:40], ids[40:]
+    best = sorted(window[i] for i in strong)
+
+    r = search(b, "numbat")
+    got = result_ids(r.text)
+    t.eq(r.status, 200, "a word with more matches than the window answers 200")
+    t.eq(len(got), SEARCH_PAGE, "%d results on the first page" % SEARCH_PAGE)
+    t.eq(sorted(got[:4]), best, "the newest window is ranked by bm25: its four strongest matches first")
+    t.ok(not set(got) & set(old), "matches older than the window are not on its pages (not ranked)")
+    t.ok("newest %d matching orders" % SEARCH_WINDOW in r.text and "More than %d" % SEARCH_WINDOW in r.text,
+         "the page says it ranks the newest %d and that more match" % SEARCH_WINDOW)
+    seen, url, pages = [], "/admin/search?q=numbat", 0
+    while url and pages < 10:
+        rr = b.get(url)
+        seen += result_ids(rr.text)
+        t.ok(link(rr.text, "older") == "/admin/search?q=numbat&before=%d" % window[0],
+             "page %d links to the older matches, below the window's oldest id" % (pages + 1))
+        url = link(rr.text, "next")
+        pages += 1
+    t.eq(pages, SEARCH_WINDOW // SEARCH_PAGE, "the window's pages are reached by Next page")
+    t.eq(sorted(seen), window, "its pages show the whole window once, and only it")
+
+    r = b.get(link(r.text, "older"))
+    t.eq(r.status, 200, "the older matches answer 200")
+    t.ok(link(r.text, "older") is None and "the oldest matching orders" in r.text,
+         "the older window says it reaches the oldest, with no older link")
+    got, rr = result_ids(r.text), r
+    while link(rr.text, "next"):
+        rr = b.get(link(rr.text, "next"))
+        got += result_ids(rr.text)
+    t.eq(sorted(got), old, "its pages hold the older matches, down to the oldest")
+    t.ok('href="/admin/search?q=numbat">Newest matches' in r.text, "a link leads back to the newest matches")
+    t.ok("<mark>numbat</mark>" in r.text, "older matches are highlighted too")
+
+    # A window of older matches pages like the newest: keyset cursor plus
+    # page within the window; the cursor bounds ids from above.
+    r = search(b, "numbat", before=window[90])
+    got = result_ids(r.text)
+    t.eq(sorted(got[:10]), old[30:], "an older window from a cursor ranks its own matches: "
+         "the ten old strong ones it reaches first")
+    t.eq(sorted(got[10:14]), best, "then the four strong newer ones")
+    t.ok(all(i < window[90] for i in got) and link(r.text, "older") == "/admin/search?q=numbat&before=%d" % old[30],
+         "it holds only ids below the cursor, and links to the still older ones")
+    nxt = link(r.text, "next")
+    t.ok(nxt is not None and "before=%d" % window[90] in nxt and "page=2" in nxt,
+         "its Next page link keeps the cursor")
+    r = search(b, "numbat", before=old[0])
+    t.ok(r.status == 200 and "No older order matches" in r.text, "below the oldest match: no older order matches")
+
+    for bad in ("x", "0", "-5", "1.5", "99999999999999999999", "12 ", "0x10"):
+        r = search(b, "numbat", before=bad)
+        t.ok(r.status == 400 and "cursor of older matches is not valid" in r.text,
+             "before=%r answers 400 with a clear message" % bad, r.status)
+    t.eq(search(b, "numbat", page=str(SEARCH_WINDOW // SEARCH_PAGE + 1)).status, 400,
+         "a page past the window's last answers 400")
+
+    # The plans: the window is read in rowid order from the index (no
+    # sort, nothing scored); the ranked query hands FTS5 the id range
+    # (idxStr holds both bounds), so it scores the window only.
+    p = plan(stmt_sql("SEARCH_WINDOW"), '"numbat"', 2 ** 62, SEARCH_WINDOW - 1)
+    t.ok("VIRTUAL TABLE INDEX" in p and "TEMP B-TREE" not in p, "EXPLAIN: the window needs no sort", p)
+    p = plan(stmt_sql("SEARCH"), '"numbat"', window[0], 2 ** 62, 51, 0)
+    m = re.search(r"VIRTUAL TABLE INDEX \d+:(\S+)", p)
+    t.ok(m and "r" in m.group(1) and ">" in m.group(1) and "<" in m.group(1) and "TEMP B-TREE" not in p,
+         "EXPLAIN: FTS5 gets the rank and both rowid bounds of the window", p)
 
 
 # --- audit -----------------------------------------------------------------
