@@ -4,13 +4,14 @@
  * bumped (and its waiters woken) at every change, and one slot per
  * worker. (Not a pthread condition variable: a process killed while
  * waiting on one leaves it owing a wake-up, and the next broadcast then
- * waits for the dead forever. A futex keeps no such state.) A slot goes FREE -> QUEUED (its owner filled
- * it) -> TAKEN (a leader runs it) -> DONE (result written) -> FREE (its
- * owner read the result). Only the owner writes a FREE or DONE slot; only
+ * waits for the dead forever. A futex keeps no such state.) A slot goes
+ * FREE -> QUEUED (its owner filled it) -> TAKEN (a leader runs it) ->
+ * DONE (result written) -> FREE (its owner read the result). Only the owner writes a FREE or DONE slot; only
  * the leader writes a TAKEN one; every change is made holding the mutex.
  *
- * Failures: a leader that dies mid-batch leaves its transaction to
- * SQLite, which rolls it back unless COMMIT had finished; the workers
+ * Failures: a job that fails makes its batch roll back whole; each job
+ * of it then runs alone. A leader that dies mid-batch leaves its
+ * transaction to SQLite, which rolls it back unless COMMIT had finished; the workers
  * waiting on it notice within WAIT_TICK_MS (the leader's pid is gone) and
  * report their jobs as not stored. That is safe for POST /ask: its form
  * token stays valid and names the order, so sending again lands on the
@@ -167,13 +168,40 @@ area_wait(void)
 	return 1;
 }
 
-/* With the area locked and no leader: takes every queued job and runs
- * them in one transaction, each in a savepoint; writes their results.
+/* Runs the k jobs of slots taken[] in one transaction and writes their
+ * results to res[] and aux[]. Returns 1 if they committed together; -1
+ * if a job failed, 0 if the transaction could not begin or commit (in
+ * both cases everything is rolled back). No
+ * savepoint per job: FTS5 writes its pending index data out at every
+ * savepoint, so a savepoint per order cost more than the rest of the
+ * order; a failure is rare, and is handled by running each job alone. */
+static int
+run_together(const int *taken, int k, int64_t *res, int64_t *aux)
+{
+	if (!db_begin())
+		return 0;
+	for (int j = 0; j < k; j++) {
+		struct slot *s = &area->slot[taken[j]];
+
+		aux[j] = 0;
+		/* An error that ended the transaction (SQLite rolls back on
+		 * some) ends the batch: what follows would run outside it. */
+		if (sqlite3_get_autocommit(db_handle()) ||
+		    (res[j] = s->fn(s->job, s->len, &aux[j])) < 0) {
+			db_rollback();
+			return -1;
+		}
+	}
+	return db_commit();
+}
+
+/* With the area locked and no leader: takes every queued job and stores
+ * them (together, or each alone after a failure); writes their results.
  * Returns with the area locked. */
 static void
 lead(void)
 {
-	int	 taken[area->n], k = 0, ok;
+	int	 taken[area->n], k = 0, together, commits = 0;
 	int64_t	 res[area->n], aux[area->n];
 
 	area->leader = getpid();
@@ -184,43 +212,32 @@ lead(void)
 		}
 	pthread_mutex_unlock(&area->mu);
 
-	ok = db_begin();
-	for (int j = 0; j < k; j++) {
+	if ((together = run_together(taken, k, res, aux)) == 1)
+		commits = 1;
+	for (int j = 0; j < k && together != 1; j++) {
 		struct slot *s = &area->slot[taken[j]];
 
-		res[j] = -1;
-		aux[j] = 0;
-		/* An error that ended the whole transaction ends the batch:
-		 * what follows would run outside any transaction. */
-		if (!ok || sqlite3_get_autocommit(db_handle()) ||
-		    db_run(ST_SAVEPOINT, "") != DB_DONE) {
-			ok = 0;
-			break;
-		}
-		res[j] = s->fn(s->job, s->len, &aux[j]);
-		if (res[j] < 0 && db_run(ST_ROLLBACK_TO, "") != DB_DONE)
-			ok = 0;
-		if (ok && db_run(ST_RELEASE, "") != DB_DONE)
-			ok = 0;
+		/* A job failed: each again alone, so that one bad job
+		 * costs the others nothing but time. */
+		if (together < 0 && k > 1 &&
+		    (res[j] = run_alone(s->fn, s->job, s->len, &aux[j])) >= 0)
+			commits++;
+		else
+			res[j] = -1;
 	}
-	if (ok)
-		ok = db_commit();
-	else
-		db_rollback();
 
 	if (!area_lock())
 		log_msg("batch: cannot lock the shared area");
 	for (int j = 0; j < k; j++) {
 		struct slot *s = &area->slot[taken[j]];
 
-		s->result = ok && res[j] >= 0 ? res[j] : -1;
+		s->result = res[j];
 		s->aux = aux[j];
 		s->state = S_DONE;
 	}
-	if (ok) {
-		area->commits++;
-		area->jobs += (uint64_t)k;
-	}
+	area->commits += (uint64_t)commits;
+	for (int j = 0; j < k; j++)
+		area->jobs += res[j] >= 0;
 	area->leader = 0;
 	area_wake();
 }

@@ -2,10 +2,12 @@
  * --listen ADDR --workers N) share a small memory area made before they
  * are forked, one slot per worker. A worker with a write to make (a new
  * order) puts it in its slot; whichever worker finds no commit under way
- * becomes the leader: it takes every queued job, runs each in its own
- * savepoint inside one BEGIN IMMEDIATE ... COMMIT, so that they share one
- * fsync, and hands each job its result. A job's owner answers its client
- * only after the leader's COMMIT returned, so a 303 still means "on disk".
+ * becomes the leader: it takes every queued job, runs them all inside one
+ * BEGIN IMMEDIATE ... COMMIT, so that they share one fsync, and hands
+ * each job its result. If a job fails, that transaction is rolled back
+ * whole and each job runs again alone, in a transaction of its own. A
+ * job's owner answers its client only after the COMMIT that stored it
+ * returned, so a 303 still means "on disk".
  *
  * Without the shared area (CGI, spawn-fcgi, systemd socket activation,
  * pmbctl) batch_run runs the job alone in its own transaction: the same
@@ -21,7 +23,9 @@
 
 /* Runs one job inside the leader's open transaction; job and len as
  * queued. Returns the job's result (>= 0), and may set *aux; a negative
- * result makes the leader roll back to the job's savepoint. Every worker
+ * result rolls back its writes (see above). A job may be run twice (once
+ * with others, rolled back, then alone): it must keep no state outside
+ * the database. Every worker
  * runs the same program image (forked from the supervisor), so the
  * pointer is valid in the leader as in the job's owner. */
 typedef int64_t (*batch_fn)(const void *job, size_t len, int64_t *aux);
@@ -36,7 +40,7 @@ void	 batch_worker(int slot);
  * result once committed, or -1 if the job was not committed (the
  * transaction failed, or its leader died before it could say). */
 int64_t	 batch_run(batch_fn fn, const void *job, size_t len, int64_t *aux);
-/* The batches committed so far and the jobs in them (the supervisor
+/* The commits made so far and the jobs stored by them (the supervisor
  * logs them when it stops). Returns 1, or 0 without a shared area. */
 int	 batch_stats(uint64_t *commits, uint64_t *jobs);
 

@@ -5,10 +5,6 @@
 X(BEGIN, "BEGIN IMMEDIATE")
 X(COMMIT, "COMMIT")
 X(ROLLBACK, "ROLLBACK")
-/* One job of a group commit (src/batch.c) inside its transaction. */
-X(SAVEPOINT, "SAVEPOINT job")
-X(RELEASE, "RELEASE job")
-X(ROLLBACK_TO, "ROLLBACK TO job")
 
 /* Staff users. */
 X(USER_INSERT,
