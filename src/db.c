@@ -8,6 +8,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "search_rank.h"
 #include "util.h"
 
 #define X(name, sql) sql,
@@ -118,12 +119,14 @@ db_open(const char *path, int flags, char *err, size_t errsz)
 		db_close();
 		return 0;
 	}
+	search_rank_register(db);	/* without it, search uses bm25() */
 	return 1;
 }
 
 void
 db_close(void)
 {
+	search_rank_reset();
 	for (size_t i = 0; i < ST__MAX; i++) {
 		sqlite3_finalize(stmts[i]);
 		stmts[i] = NULL;

@@ -181,13 +181,40 @@ X(SNIPPET_DELETE, "DELETE FROM snippets WHERE id = ?")
 X(SEARCH_WINDOW,
   "SELECT rowid FROM search_fts WHERE search_fts MATCH ?1 AND rowid <= ?2 "
   "ORDER BY rowid DESC LIMIT 2 OFFSET ?3")
-/* SEARCH: the matches with ids from ?2 to ?3 (the window), ranked by bm25
- * with the name and address weighted over the thread; \1 and \2 mark the
- * hits in the excerpts (the page escapes, then turns them into <mark>).
- * FTS5 applies the rowid range before it scores (no scan, no temp
- * b-tree), so it scores the window's matches, not all of them (bm25 still
- * counts every match of each word once, for its IDF). */
+/* SEARCH: the matches with ids from ?2 to ?3 (the window), ranked by
+ * pmb_rank (src/search_rank.c: bm25 with a bounded count of each word's
+ * documents) with the name and address weighted over the question, and
+ * the question over the replies and notes; \1 and \2 mark the hits in
+ * the excerpts (the page escapes, then turns them into <mark>). FTS5
+ * applies the rowid range before it scores (no scan, no temp b-tree), so
+ * it scores the window's matches, not all of them. An excerpt is made
+ * only of a part of the thread with a hit (pmb_hits), and of the question
+ * when no part has one; the name and address are highlighted only when
+ * they hold a hit (highlight() of a column without one is its text). */
 X(SEARCH,
+  "SELECT search_fts.rowid, o.number, o.status, o.created_at, "
+  "CASE WHEN pmb_hits(search_fts, 0) "
+  "THEN highlight(search_fts, 0, char(1), char(2)) "
+  "ELSE search_fts.name END, "
+  "CASE WHEN pmb_hits(search_fts, 1) "
+  "THEN highlight(search_fts, 1, char(1), char(2)) "
+  "ELSE search_fts.email END, "
+  "CASE WHEN pmb_hits(search_fts, 2) OR NOT (pmb_hits(search_fts, 3) "
+  "OR pmb_hits(search_fts, 4)) "
+  "THEN snippet(search_fts, 2, char(1), char(2), '…', 20) END, "
+  "CASE WHEN pmb_hits(search_fts, 3) "
+  "THEN snippet(search_fts, 3, char(1), char(2), '…', 20) END, "
+  "CASE WHEN pmb_hits(search_fts, 4) "
+  "THEN snippet(search_fts, 4, char(1), char(2), '…', 20) END "
+  "FROM search_fts JOIN orders o ON o.id = search_fts.rowid "
+  "WHERE search_fts MATCH ?1 AND search_fts.rowid >= ?2 "
+  "AND search_fts.rowid <= ?3 "
+  "AND rank MATCH 'pmb_rank(10.0, 10.0, 2.0, 1.0, 1.0)' "
+  "ORDER BY rank LIMIT ?4 OFFSET ?5")
+/* SEARCH_BM25: SEARCH with FTS5's own functions, for a connection where
+ * pmb_rank could not be registered: the same results and excerpts, but
+ * bm25 counts every match of each word once per query, for its IDF. */
+X(SEARCH_BM25,
   "SELECT search_fts.rowid, o.number, o.status, o.created_at, "
   "highlight(search_fts, 0, char(1), char(2)), "
   "highlight(search_fts, 1, char(1), char(2)), "
@@ -199,6 +226,9 @@ X(SEARCH,
   "AND search_fts.rowid <= ?3 "
   "AND rank MATCH 'bm25(10.0, 10.0, 2.0, 1.0, 1.0)' "
   "ORDER BY rank LIMIT ?4 OFFSET ?5")
+/* FTS5_API: the connection's fts5_api, through a pointer bound to ?1
+ * (src/search_rank.c registers pmb_rank and pmb_hits with it). */
+X(FTS5_API, "SELECT fts5(?1)")
 
 /* Dashboard (indexes: sql/004_dashboard.sql). ?1 now, ?2 the promise in
  * seconds. */

@@ -1,7 +1,7 @@
 /* page_admin_search.c: GET /admin/search?q= — full-text search over the
  * orders (SQLite FTS5, sql/003_search.sql): the client's name and
  * address, the question, the replies and follow-ups, internal notes.
- * Ranked by bm25, with the hits marked in the excerpts.
+ * Ranked by bm25 (pmb_rank), with the hits marked in the excerpts.
  *
  * A page ranks a window of matches, not all of them. ORDER BY rank makes
  * FTS5 score every match with bm25 (about 9,000 instructions each), so a
@@ -17,18 +17,30 @@
  * what the first does. The page says which window it ranks and never
  * counts all matches.
  *
- * Not bounded yet (bench/README.md): bm25 itself still walks every match
- * of each word once per query, to count them for its IDF (about 400
- * instructions a match), and starting a newest-first walk of a word's
- * index reads its whole list of ids (about 55 a match). A rank function
- * of our own, registered through the fts5_api, with document counts from
- * a bounded sample, would remove the first. */
+ * Ranking and excerpts (bench/README.md, fix 11 and 12): SEARCH ranks
+ * with pmb_rank (src/search_rank.c), bm25 whose count of each word's
+ * documents stops after a bounded sample, instead of bm25() walking every
+ * match of each word once per query; and it makes an excerpt only of a
+ * part of the thread that holds a hit (pmb_hits), since snippet()
+ * tokenizes a whole column, hit or not (an answered order's replies are
+ * long). The page looks the same for the same hits. Where pmb_rank could
+ * not be registered (no usable fts5_api), SEARCH_BM25 does the same with
+ * FTS5's own functions.
+ *
+ * Still growing with the number of matches (bench/README.md): FTS5 finds
+ * the window by walking a word's ids newest first, which reads each
+ * index segment's whole list of ids for it, and the ranked query seeks
+ * the window's oldest id in every segment by stepping through the ids
+ * below it. Both are light per match (about 60 and 115 instructions) but
+ * a common word has thousands; storing the index newest first (rowid =
+ * -id) would make both a walk from the start. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
 #include "order.h"
 #include "page.h"
+#include "search_rank.h"
 
 #define SEARCH_PAGE	20	/* results per page */
 #define SEARCH_WINDOW	100	/* matches ranked together, newest first */
@@ -257,6 +269,7 @@ page_admin_search(struct request *r)
 	struct tvars	 tv = { .n = 0 };
 	struct buf	 rows;
 	sqlite3_stmt	*s;
+	enum stmt	 st = search_rank_ready() ? ST_SEARCH : ST_SEARCH_BM25;
 	int64_t		 page = 1, before = 0, oldest;
 	int		 n = 0, more = 0, older, rc;
 
@@ -275,14 +288,14 @@ page_admin_search(struct request *r)
 		return;
 	}
 	if (!search_window(match, before > 0 ? before - 1 : INT64_MAX,
-	    &oldest, &older) || (s = db_stmt(ST_SEARCH)) == NULL ||
+	    &oldest, &older) || (s = db_stmt(st)) == NULL ||
 	    !db_bind(s, "tiiii", match, oldest, before > 0 ? before - 1 :
 	    INT64_MAX, (int64_t)SEARCH_PAGE + 1, (page - 1) * SEARCH_PAGE)) {
 		page_unavailable(r);
 		return;
 	}
 	buf_init(&rows);
-	while ((rc = db_step(ST_SEARCH)) == DB_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		struct tvars	row = { .n = 0 };
 		struct buf	t;
 
@@ -303,7 +316,7 @@ page_admin_search(struct request *r)
 		tv_set(&row, "excerpts_html", excerpts(r, s));
 		tmpl_render(&rows, "admin_search_row.html", &row);
 	}
-	db_done(ST_SEARCH);
+	db_done(st);
 	if (rc == DB_ERROR) {
 		buf_free(&rows);
 		page_unavailable(r);

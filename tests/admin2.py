@@ -35,7 +35,15 @@ def stmt_sql(name):
 
 
 def plan(query, *params):
-    return " | ".join(r[3] for r in site.sql("EXPLAIN QUERY PLAN " + query, *params))
+    """The query plan of query. pmb_hits, an FTS5 function that pmb.fcgi
+    registers (src/search_rank.c), is a stub here: it leaves the plan as
+    it is."""
+    con = sqlite3.connect(site.db)
+    try:
+        con.create_function("pmb_hits", 2, lambda fts, col: 0)
+        return " | ".join(r[3] for r in con.execute("EXPLAIN QUERY PLAN " + query, params))
+    finally:
+        con.close()
 
 
 def new_order(email, question, name="Ada Baker"):
@@ -227,6 +235,8 @@ def test_search():
          "SCAN o" not in p and "TEMP B-TREE" not in p,
          "EXPLAIN QUERY PLAN: the FTS index, then orders by primary key, no scan, no sort", p)
 
+    test_search_rank(b, tok)
+
     # triggers keep the index in step with orders and messages
     site.sql("UPDATE orders SET name = 'Xavier Quokkason' WHERE id = ?", c)
     t.eq(result_ids(search(b, "Quokkason").text), [c], "a renamed client is found by the new name")
@@ -265,6 +275,41 @@ def test_search():
     t.ok(link(r1.text, "older") is None and "Best matches first" in r1.text,
          "fewer matches than the window: all ranked together, no older matches")
     test_search_window(b)
+
+
+def test_search_rank(b, tok):
+    """pmb_rank (src/search_rank.c) ranks as bm25 did, and excerpts are
+    made of the parts of the thread that hold a hit."""
+    log = open(site.log_path, encoding="utf-8", errors="replace").read()
+    t.ok("ranking by bm25" not in log, "pmb_rank and pmb_hits are registered (no fallback to bm25 logged)")
+    once = new_order("once@gorse.example", "How do I price my jam for the farm shop?", name="Una Once")
+    b.post("/admin/orders/%d/paid" % once, {"amount": "150.00", "csrf_token": tok})
+    r = b.post("/admin/orders/%d/reply" % once, {"body": "Start at cost plus a margin. " * 30 +
+                                                 "Then try a gorse honey line.", "csrf_token": tok})
+    t.eq(r.status, 303, "a reply is sent (fixture)")
+    many = new_order("many@example.com", "Gorse, gorse, gorse: my gorse hedges and gorse jam. Can gorse sell?",
+                     name="Manny Times")
+    named = new_order("gb@example.com", "How do I sell more bread in winter?", name="Gwen Gorse")
+    r = search(b, "gorse")
+    ranked = result_ids(r.text)
+    t.ok(len(ranked) == 3 and set(ranked[:2]) == {named, many} and ranked[2] == once,
+         "ranked: the name and many times in the question above once in a reply", ranked)
+    rows = dict(zip(result_ids(r.text), re.split(r'<li class="result">', r.text)[1:]))
+    t.ok("Replies and follow-ups:" in rows.get(once, "") and "<mark>gorse</mark>" in rows.get(once, "") and
+         "Question:" not in rows.get(once, ""),
+         "a hit in a reply only: the reply's excerpt, marked, and no question excerpt")
+    t.ok("Question:</span> <mark>Gorse</mark>" in rows.get(many, "") and "Replies" not in rows.get(many, ""),
+         "a hit in the question: the question's excerpt, marked")
+    t.ok("<mark>Gorse</mark>" in rows.get(named, "") and "Question:</span> How do I sell more bread" in
+         rows.get(named, ""), "a hit in the name only: the name marked and the question's opening as excerpt")
+    # The fallback (a connection without pmb_rank): FTS5's own bm25 and
+    # snippet() ranks and shows the same.
+    con = sqlite3.connect(site.db)
+    try:
+        got = [row[0] for row in con.execute(stmt_sql("SEARCH_BM25"), ('"gorse"', 0, 2 ** 62, 21, 0))]
+        t.eq(got, ranked, "the fallback statement (bm25) ranks them as pmb_rank does")
+    finally:
+        con.close()
 
 
 def add_matches(con, word, counts):

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "db.h"
 #include "http.h"
+#include "search_rank.h"
 #include "tmpl.h"
 #include "token.h"
 #include "util.h"
@@ -381,6 +382,132 @@ test_migrations(void)
 	unlink(file);
 }
 
+/* Runs a query of search_fts ranked by rank_fn ('pmb_rank(...)' or
+ * 'bm25(...)') and writes up to max rowids, best first, into ids.
+ * Returns how many, or -1 on error. */
+static int
+ranked_ids(const char *match, const char *rank_fn, int64_t *ids, int max)
+{
+	sqlite3_stmt	*s;
+	char		 sql[256];
+	int		 n = 0, rc;
+
+	snprintf(sql, sizeof(sql), "SELECT rowid FROM search_fts WHERE "
+	    "search_fts MATCH ?1 AND rank MATCH '%s' ORDER BY rank", rank_fn);
+	if (sqlite3_prepare_v2(db_handle(), sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, match, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (n < max)
+			ids[n++] = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+/* Returns pmb_hits(search_fts, col) for the document id matching match,
+ * or -1 on error. */
+static int
+hits_of(const char *match, int64_t id, int col)
+{
+	sqlite3_stmt	*s;
+	int		 n = -1;
+
+	if (sqlite3_prepare_v2(db_handle(), "SELECT pmb_hits(search_fts, ?3) "
+	    "FROM search_fts WHERE search_fts MATCH ?1 AND rowid = ?2", -1, &s,
+	    NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, match, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, id);
+	sqlite3_bind_int(s, 3, col);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+/* pmb_rank and pmb_hits (src/search_rank.c) on a migrated database. */
+static void
+test_search_rank(void)
+{
+	static const char *const weights = "(10.0, 10.0, 2.0, 1.0, 1.0)";
+	char	path[] = "/tmp/pmb-unit-XXXXXX";
+	char	file[64], err[256], pmb[64], bm25[64], sql[512];
+	int64_t	a[400], b[400];
+	int	fd = mkstemp(path), n, m, same;
+
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	snprintf(file, sizeof(file), "%s.db", path);
+	snprintf(pmb, sizeof(pmb), "pmb_rank%s", weights);
+	snprintf(bm25, sizeof(bm25), "bm25%s", weights);
+	ok(db_open(file, DB_CREATE, err, sizeof(err)) &&
+	    db_migrate(err, sizeof(err)) == db_known_version(),
+	    "a migrated database for the search functions");
+	ok(search_rank_ready(), "pmb_rank and pmb_hits are registered at "
+	    "db_open");
+	/* 1: a passing mention in a long reply; 2: the name; 3: five times
+	 * in the question; 4: once in the question. Then 300 documents of
+	 * a common word (past the sample of its document count), four of
+	 * which also hold a rarer one. */
+	sqlite3_exec(db_handle(), "BEGIN; INSERT INTO search_fts (rowid, name, "
+	    "email, question, replies, notes) VALUES "
+	    "(1, 'Ann Lee', 'ann@example.com', 'How do I price jam?', "
+	    "'Price it well. ' || replace(hex(zeroblob(200)), '00', "
+	    "'word ') || 'Also try a gorse honey line.', ''), "
+	    "(2, 'Gorse Baker', 'gb@example.com', 'How do I sell bread?', "
+	    "'', ''), "
+	    "(3, 'Cy Dee', 'cy@example.com', 'Gorse gorse gorse: gorse "
+	    "and gorse everywhere on my farm.', '', ''), "
+	    "(4, 'Di Eve', 'di@example.com', 'My gorse hedge and my farm "
+	    "shop.', '', '');", NULL, NULL, NULL);
+	for (int i = 0; i < 300; i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO search_fts (rowid, name, "
+		    "email, question, replies, notes) VALUES (%d, 'N %d', "
+		    "'n%d@example.com', 'common %s %.*s', '%s', '')", 100 + i,
+		    i, i, i % 75 == 0 ? "rare" : "", i % 7, "common common "
+		    "common common common common", i % 3 ? "common" : "");
+		sqlite3_exec(db_handle(), sql, NULL, NULL, NULL);
+	}
+	sqlite3_exec(db_handle(), "COMMIT", NULL, NULL, NULL);
+
+	n = ranked_ids("\"gorse\"", pmb, a, 400);
+	ok(n == 4 && a[0] == 2 && a[1] == 3 && a[2] == 4 && a[3] == 1,
+	    "pmb_rank: the name, then five times in the question, then once "
+	    "in it, then a passing mention in a reply (%d: %lld %lld %lld "
+	    "%lld)", n, (long long)a[0], (long long)a[1], (long long)a[2],
+	    (long long)a[3]);
+	m = ranked_ids("\"gorse\"", bm25, b, 400);
+	ok(m == n && !memcmp(a, b, sizeof(a[0]) * (size_t)n),
+	    "pmb_rank orders a word's matches as bm25 does");
+	n = ranked_ids("\"common\" \"rare\"", pmb, a, 400);
+	m = ranked_ids("\"common\" \"rare\"", bm25, b, 400);
+	ok(n == 4 && m == n && !memcmp(a, b, sizeof(a[0]) * (size_t)n),
+	    "a common word (estimated count) and a rare one: bm25's order");
+	n = ranked_ids("\"common\"", pmb, a, 400);
+	m = ranked_ids("\"common\"", bm25, b, 400);
+	same = n == 300 && m == n;
+	for (int i = 0; same && i < n; i++)
+		same = a[i] == b[i];
+	ok(same, "300 matches of one word: bm25's order (%d, %d)", n, m);
+
+	ok(hits_of("\"gorse\"", 2, 0) == 1 && hits_of("\"gorse\"", 2, 2) ==
+	    0, "pmb_hits: a hit in the name, none in the question");
+	ok(hits_of("\"gorse\"", 3, 2) == 5 && hits_of("\"gorse\"", 3, 3) ==
+	    0 && hits_of("\"gorse\"", 1, 3) == 1,
+	    "pmb_hits counts the hits of a column");
+	ok(hits_of("\"common\" \"rare\"", 100, 2) == 2,
+	    "pmb_hits counts every phrase's hits");
+	db_close();
+	ok(!search_rank_ready(), "db_close forgets the registration");
+	unlink(file);
+	snprintf(file + strlen(file), sizeof(file) - strlen(file), "-wal");
+	unlink(file);
+	file[strlen(file) - 4] = '\0';
+	strcat(file, "-shm");
+	unlink(file);
+}
+
 int
 main(void)
 {
@@ -397,6 +524,7 @@ main(void)
 	test_conf();
 	test_tokens();
 	test_migrations();
+	test_search_rank();
 	conf_free();
 	return tap_done();
 }
