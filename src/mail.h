@@ -1,5 +1,6 @@
-/* mail.h: writing emails to the outbox (in the caller's transaction);
- * delivery is in mail_send.c. */
+/* mail.h: writing emails to the outbox (in the caller's transaction) and
+ * reading it for the admin pages; delivery is in mail_send.c (which alone
+ * needs libcurl: pmb.fcgi does not link it). */
 #ifndef PMB_MAIL_H
 #define PMB_MAIL_H
 
@@ -13,5 +14,39 @@
  * missing template or a failed write (the caller rolls back). */
 int	 mail_queue(const char *kind, int64_t order_id, const char *to_addr,
 	    const char *to_name, const struct tvars *);
+
+/* One outbox row as the admin outbox page lists it. The strings belong
+ * to SQLite and live only during the callback. */
+struct mail_info {
+	int64_t		 id;
+	const char	*kind;
+	int64_t		 order_id;	/* 0: none */
+	const char	*to_addr;
+	const char	*to_name;
+	const char	*subject;
+	const char	*status;	/* queued, sending, sent, failed */
+	int64_t		 attempts;	/* tries made so far */
+	int64_t		 next_at;	/* due for its next try (queued) */
+	int64_t		 claimed_until;	/* 0 unless being sent */
+	const char	*last_error;	/* "" if none */
+	int64_t		 created_at;
+	int64_t		 sent_at;	/* 0 unless sent */
+};
+
+/* For the admin outbox page. Calls fn for each message whose status is
+ * status ("" or NULL: every status), newest first, skipping offset and
+ * stopping after limit. Returns the number listed, or -1 on error. */
+int	 mail_list(const char *status, int limit, int offset,
+	    void (*fn)(const struct mail_info *, void *), void *arg);
+/* Fills counts[0..3] with the number of queued, sending, sent and failed
+ * messages. Returns 1, or 0 on error. */
+int	 mail_counts(int64_t counts[4]);
+/* "Retry now": makes a queued or failed message due at once (a failed
+ * one gets one more try). Call inside the caller's transaction (with
+ * its audit row), as for mail_queue. Returns 1 if the message was
+ * rescheduled, 0 if there is no such queued or failed message, -1 on a
+ * database error. A running "pmbctl mail run" picks it up within
+ * MAIL_POLL_SECONDS (mail_send.h). */
+int	 mail_retry_now(int64_t id);
 
 #endif

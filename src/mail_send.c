@@ -34,6 +34,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "mail.h"
 #include "mail_send.h"
 #include "util.h"
 
@@ -1109,70 +1110,6 @@ mail_deliver_due(int (*stop)(void), int *sent, int *failed)
 	buf_free(&err);
 	buf_free(&when);
 	return ok;
-}
-
-/* ------------------------------------------------------------------ */
-/* For the admin outbox page */
-
-int
-mail_list(const char *status, int limit, int offset,
-    void (*fn)(const struct mail_info *, void *), void *arg)
-{
-	sqlite3_stmt	*s;
-	struct mail_info mi;
-	int		 rc, n = 0;
-
-	if ((s = db_stmt(ST_OUTBOX_LIST)) == NULL ||
-	    !db_bind(s, "tii", status != NULL ? status : "", (int64_t)limit,
-	    (int64_t)offset))
-		return -1;
-	while ((rc = db_step(ST_OUTBOX_LIST)) == DB_ROW) {
-		mi.id = sqlite3_column_int64(s, 0);
-		mi.kind = db_text(s, 1);
-		mi.order_id = sqlite3_column_int64(s, 2);
-		mi.to_addr = db_text(s, 3);
-		mi.to_name = db_text(s, 4);
-		mi.subject = db_text(s, 5);
-		mi.status = db_text(s, 6);
-		mi.attempts = sqlite3_column_int64(s, 7);
-		mi.next_at = sqlite3_column_int64(s, 8);
-		mi.claimed_until = sqlite3_column_int64(s, 9);
-		mi.last_error = db_text(s, 10);
-		mi.created_at = sqlite3_column_int64(s, 11);
-		mi.sent_at = sqlite3_column_int64(s, 12);
-		fn(&mi, arg);
-		n++;
-	}
-	db_done(ST_OUTBOX_LIST);
-	return rc == DB_DONE ? n : -1;
-}
-
-int
-mail_counts(int64_t counts[4])
-{
-	static const char *const names[] = { "queued", "sending", "sent",
-	    "failed" };
-	sqlite3_stmt	*s;
-	int		 rc;
-
-	for (int i = 0; i < 4; i++)
-		counts[i] = 0;
-	if ((s = db_stmt(ST_OUTBOX_COUNTS)) == NULL)
-		return 0;
-	while ((rc = db_step(ST_OUTBOX_COUNTS)) == DB_ROW)
-		for (int i = 0; i < 4; i++)
-			if (strcmp(db_text(s, 0), names[i]) == 0)
-				counts[i] = sqlite3_column_int64(s, 1);
-	db_done(ST_OUTBOX_COUNTS);
-	return rc == DB_DONE;
-}
-
-int
-mail_retry_now(int64_t id)
-{
-	if (db_run(ST_OUTBOX_RETRY_NOW, "ii", now_unix(), id) != DB_DONE)
-		return -1;
-	return sqlite3_changes(db_handle()) > 0;
 }
 
 /* ------------------------------------------------------------------ */

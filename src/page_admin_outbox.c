@@ -4,7 +4,7 @@
 
 #include "auth.h"
 #include "db.h"
-#include "mail_send.h"
+#include "mail.h"
 #include "order.h"
 #include "page.h"
 
