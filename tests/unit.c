@@ -349,6 +349,19 @@ test_tokens(void)
 	token_keys_clear();
 }
 
+/* Removes database file and its -wal and -shm files. */
+static void
+unlink_db(const char *file)
+{
+	char f[80];
+
+	unlink(file);
+	snprintf(f, sizeof(f), "%s-wal", file);
+	unlink(f);
+	snprintf(f, sizeof(f), "%s-shm", file);
+	unlink(f);
+}
+
 static void
 test_migrations(void)
 {
@@ -374,12 +387,7 @@ test_migrations(void)
 	    "newer database refused: %s", err);
 	ok(db_migrate(err, sizeof(err)) < 0, "migrate refuses newer database");
 	db_close();
-	unlink(file);
-	snprintf(file + strlen(file), sizeof(file) - strlen(file), "-wal");
-	unlink(file);
-	file[strlen(file) - 4] = '\0';
-	strcat(file, "-shm");
-	unlink(file);
+	unlink_db(file);
 }
 
 /* Runs a query of search_fts ranked by rank_fn ('pmb_rank(...)' or
@@ -500,12 +508,7 @@ test_search_rank(void)
 	    "pmb_hits counts every phrase's hits");
 	db_close();
 	ok(!search_rank_ready(), "db_close forgets the registration");
-	unlink(file);
-	snprintf(file + strlen(file), sizeof(file) - strlen(file), "-wal");
-	unlink(file);
-	file[strlen(file) - 4] = '\0';
-	strcat(file, "-shm");
-	unlink(file);
+	unlink_db(file);
 }
 
 int
