@@ -51,7 +51,7 @@ struct area {
 	uint32_t	 wake;		/* a futex: bumped at every change */
 	pid_t		 leader;	/* 0 when no commit is under way */
 	int		 n;		/* slots */
-	uint64_t	 commits, jobs;	/* batches committed, jobs in them */
+	uint64_t	 commits, jobs;	/* commits made, jobs they stored */
 	struct slot	 slot[];
 };
 
