@@ -28,7 +28,7 @@ import http.client
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import (Tap, run_parts, Site, Browser, ask, track_path, login, admin_csrf, STAFF,  # noqa: E402
+from pmbtest import (Tap, answered_order, run_parts, Site, Browser, ask, track_path, login, admin_csrf, STAFF,  # noqa: E402
                      GOOD_QUESTION, parse_cgi_output, fcgi_record, fcgi_params,
                      fcgi_read_response, FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN)
 
@@ -231,21 +231,6 @@ def wait_pool(site, n, timeout=5.0):
             return True
         time.sleep(0.05)
     return len(site.workers()) == n
-
-
-def answered_order(site, staff, email):
-    """An order placed, paid and answered; returns (client, track path,
-    order id, refund path from the answer email)."""
-    c = Browser(site)
-    path = track_path(ask(c, email=email).header("Location"))
-    oid = site.sql1("SELECT id FROM orders WHERE email = ?", email)
-    tok = admin_csrf(staff)
-    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
-    r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Try a **loyalty card**.", "csrf_token": tok})
-    assert r.status == 303, r
-    mail = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'answer'", oid)
-    m = re.search(r"https?://[^/\s]+(/r/[A-Za-z0-9_-]+)", mail)
-    return c, path, oid, m.group(1)
 
 
 def parallel(n, fn):

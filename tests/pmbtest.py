@@ -445,3 +445,22 @@ def admin_csrf(browser, path="/admin"):
     """The CSRF token in the forms of an admin page."""
     _, hidden = browser.form(path)
     return hidden.get("csrf_token")
+
+
+def answered_order(site, staff, email, late=False):
+    """An order placed by a new client, paid and answered by staff (a
+    signed-in Browser); late moves payment and due time 50 hours back
+    first, so that the answer is late. Returns (client, track path, order
+    id, refund path from the answer email)."""
+    c = Browser(site)
+    path = track_path(ask(c, email=email).header("Location"))
+    oid = site.sql1("SELECT id FROM orders WHERE email = ?", email)
+    tok = admin_csrf(staff)
+    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
+    if late:
+        site.sql("UPDATE orders SET paid_at = paid_at - 50 * 3600, due_at = due_at - 50 * 3600 WHERE id = ?", oid)
+    r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Try a **loyalty card**.", "csrf_token": tok})
+    assert r.status == 303, r
+    mail = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'answer'", oid)
+    m = re.search(re.escape(site.base) + r"(/r/[A-Za-z0-9_-]+)", mail)
+    return c, path, oid, m.group(1)

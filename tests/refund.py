@@ -9,26 +9,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import (Tap, Site, Browser, ask, track_path, login, admin_csrf, STAFF)  # noqa: E402
+from pmbtest import (Tap, answered_order, Site, Browser, ask, track_path, login, admin_csrf, STAFF)  # noqa: E402
 
 t = Tap()
-
-
-def answered_order(site, staff, email, late=False):
-    """An order placed, paid and answered; returns (client, track path,
-    order id, refund path from the answer email)."""
-    c = Browser(site)
-    path = track_path(ask(c, email=email).header("Location"))
-    oid = site.sql1("SELECT id FROM orders WHERE email = ?", email)
-    tok = admin_csrf(staff)
-    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
-    if late:
-        site.sql("UPDATE orders SET paid_at = paid_at - 50 * 3600, due_at = due_at - 50 * 3600 WHERE id = ?", oid)
-    r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Try a **loyalty card**.", "csrf_token": tok})
-    assert r.status == 303, r
-    mail = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'answer'", oid)
-    m = re.search(re.escape(site.base) + r"(/r/[A-Za-z0-9_-]+)", mail)
-    return c, path, oid, m.group(1)
 
 
 site = Site(users=STAFF)
