@@ -264,26 +264,14 @@ def start_tls(site, workers):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", crt],
                    check=True, capture_output=True)
-    site.log_path = os.path.join(site.dir, "pmb.log")
-    site.log = open(site.log_path, "ab")
-    site.server = subprocess.Popen([pmbtest.PMB, "--listen", "unix:" + site.sock, "--workers",
-                                    str(workers)], env=site.env(), stdout=site.log, stderr=site.log)
-    site.procs.append(site.server)
-    conf = subprocess.run(["sh", os.path.join(pmbtest.SRC, "scripts", "nginx-conf"), site.dir,
-                           str(site.port), site.sock, str(site.conf.get("body_limit", 65536))],
-                          capture_output=True, text=True, check=True).stdout
     listen = "listen 127.0.0.1:%d;" % site.port
-    assert listen in conf
-    conf = conf.replace(listen, listen + "\n        listen 127.0.0.1:%d ssl;\n"
-                        "        ssl_certificate %s;\n        ssl_certificate_key %s;"
-                        % (site.tls_port, crt, key))
-    nconf = os.path.join(site.dir, "nginx.conf")
-    with open(nconf, "w") as f:
-        f.write(conf)
-    site.nginx = subprocess.Popen(["nginx", "-c", nconf, "-g", "daemon off;"],
-                                  stdout=site.log, stderr=site.log)
-    site.procs.append(site.nginx)
-    site.wait_up()
+
+    def add_tls(conf):
+        assert listen in conf
+        return conf.replace(listen, listen + "\n        listen 127.0.0.1:%d ssl;\n"
+                            "        ssl_certificate %s;\n        ssl_certificate_key %s;"
+                            % (site.tls_port, crt, key))
+    site.start(workers, nginx_conf=add_tls)
 
 
 def scan_site(tls=False):
