@@ -344,7 +344,9 @@ ask_job(const void *job, size_t len, int64_t *retry)
 		part[i] = p;
 		p = nul + 1;
 	}
-	memset(f, 0, sizeof(f));
+	/* Fields not in a job read as empty, never as NULL. */
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		f[i] = (struct fieldval){ "", NULL };
 	for (size_t i = 0; i < NJOB_FIELDS; i++)
 		f[job_fields[i]].value = part[2 + i];
 	req_init(&r, NULL);
