@@ -39,10 +39,13 @@ X(AUDIT_INSERT,
   "VALUES (?, ?, ?, ?, ?, ?)")
 
 /* Orders: the client's side. */
+/* ORDER_INSERT returns the new id and number (a generated column), so
+ * that POST /ask needs no second read for its confirmation. */
 X(ORDER_INSERT,
   "INSERT INTO orders (form_token, name, email, company, website, topic, "
   "price, currency, status, created_at, due_at, client_ip, updated_at) "
-  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'awaiting_payment', ?, ?, ?, ?)")
+  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'awaiting_payment', ?, ?, ?, ?) "
+  "RETURNING id, number")
 X(ORDER_BY_FORM_TOKEN, "SELECT id FROM orders WHERE form_token = ?")
 X(ORDER_BY_ID,
   "SELECT id, number, name, email, company, website, topic, price, "
@@ -226,6 +229,27 @@ X(SEARCH_BM25,
   "AND search_fts.rowid <= ?3 "
   "AND rank MATCH 'bm25(10.0, 10.0, 2.0, 1.0, 1.0)' "
   "ORDER BY rank LIMIT ?4 OFFSET ?5")
+/* The search index's catch-up (sql/008_search_pending.sql, src/
+ * search_index.c): orders noted as pending by the triggers have their
+ * documents rewritten, the lowest ids first, a chunk per transaction.
+ * SEARCH_PENDING_ANY: is anything pending (one row of a small table).
+ * SEARCH_PENDING_UPTO: the highest id of the ?1 lowest pending ids.
+ * SEARCH_UNINDEX, SEARCH_REINDEX, SEARCH_PENDING_DONE: the documents of
+ * the pending ids up to ?1 leave the index, come back from search_docs
+ * (orders' primary key) if their order still exists, and are no longer
+ * pending. */
+X(SEARCH_PENDING_ANY, "SELECT 1 FROM search_pending LIMIT 1")
+X(SEARCH_PENDING_UPTO,
+  "SELECT max(order_id) FROM (SELECT order_id FROM search_pending "
+  "ORDER BY order_id LIMIT ?1)")
+X(SEARCH_UNINDEX,
+  "DELETE FROM search_fts WHERE rowid IN "
+  "(SELECT order_id FROM search_pending WHERE order_id <= ?1)")
+X(SEARCH_REINDEX,
+  "INSERT INTO search_fts (rowid, name, email, question, replies, notes) "
+  "SELECT id, name, email, question, replies, notes FROM search_docs "
+  "WHERE id IN (SELECT order_id FROM search_pending WHERE order_id <= ?1)")
+X(SEARCH_PENDING_DONE, "DELETE FROM search_pending WHERE order_id <= ?1")
 /* FTS5_API: the connection's fts5_api, through a pointer bound to ?1
  * (src/search_rank.c registers pmb_rank and pmb_hits with it). */
 X(FTS5_API, "SELECT fts5(?1)")

@@ -41,16 +41,14 @@ flatten(char *s)
 }
 
 int
-mail_queue(const char *kind, int64_t order_id, const char *to_addr,
-    const char *to_name, const struct tvars *tv)
+mail_render(const char *kind, const struct tvars *tv, struct mail_parts *m)
 {
 	struct buf	 name, text, md, html;
 	struct tvars	 lv = *tv;
 	char		*subject, *body, *msubject, *mbody, *inner = NULL;
-	char		*name_flat = NULL;
-	int		 ok = 0, rc;
-	int64_t		 now = now_unix();
+	int		 ok = 0;
 
+	memset(m, 0, sizeof(*m));
 	buf_init(&name);
 	buf_init(&text);
 	buf_init(&md);
@@ -72,25 +70,62 @@ mail_queue(const char *kind, int64_t order_id, const char *to_addr,
 		log_msg("mail: no template mail/layout.html");
 		goto out;
 	}
-	name_flat = xstrdup(to_name != NULL ? to_name : "");
-	flatten(name_flat);
-	if (has_ctl(to_addr)) {
-		log_msg("mail: refused an address with a control character");
-		goto out;
-	}
-	rc = order_id > 0 ?
-	    db_run(ST_OUTBOX_INSERT, "titttttii", kind, order_id, to_addr,
-	    name_flat, subject, body, html.data, now, now) :
-	    db_run(ST_OUTBOX_INSERT, "tntttttii", kind, to_addr, name_flat,
-	    subject, body, html.data, now, now);
-	ok = rc == DB_DONE;
+	m->subject = xstrdup(subject);
+	m->text = xstrdup(body);
+	m->html = buf_take(&html);
+	ok = 1;
 out:
 	free(inner);
-	free(name_flat);
 	buf_free(&name);
 	buf_free(&text);
 	buf_free(&md);
 	buf_free(&html);
+	return ok;
+}
+
+void
+mail_parts_free(struct mail_parts *m)
+{
+	free(m->subject);
+	free(m->text);
+	free(m->html);
+	memset(m, 0, sizeof(*m));
+}
+
+int
+mail_store(const char *kind, int64_t order_id, const char *to_addr,
+    const char *to_name, const struct mail_parts *m)
+{
+	char	*name_flat;
+	int	 rc;
+	int64_t	 now = now_unix();
+
+	if (has_ctl(to_addr)) {
+		log_msg("mail: refused an address with a control character");
+		return 0;
+	}
+	name_flat = xstrdup(to_name != NULL ? to_name : "");
+	flatten(name_flat);
+	rc = order_id > 0 ?
+	    db_run(ST_OUTBOX_INSERT, "titttttii", kind, order_id, to_addr,
+	    name_flat, m->subject, m->text, m->html, now, now) :
+	    db_run(ST_OUTBOX_INSERT, "tntttttii", kind, to_addr, name_flat,
+	    m->subject, m->text, m->html, now, now);
+	free(name_flat);
+	return rc == DB_DONE;
+}
+
+int
+mail_queue(const char *kind, int64_t order_id, const char *to_addr,
+    const char *to_name, const struct tvars *tv)
+{
+	struct mail_parts	m;
+	int			ok;
+
+	if (!mail_render(kind, tv, &m))
+		return 0;
+	ok = mail_store(kind, order_id, to_addr, to_name, &m);
+	mail_parts_free(&m);
 	return ok;
 }
 

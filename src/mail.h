@@ -9,11 +9,31 @@
 #include "tmpl.h"
 
 /* Renders www/templates/mail/KIND.txt (first line "Subject: ...") into a
- * plain-text and an HTML part and queues it for to_addr. Call inside the
- * transaction of the change that causes the mail. Returns 1, or 0 on a
- * missing template or a failed write (the caller rolls back). */
+ * plain-text and an HTML part and queues it for to_addr (mail_render,
+ * then mail_store). Call inside the transaction of the change that causes
+ * the mail. Returns 1, or 0 on a missing template or a failed write (the
+ * caller rolls back). */
 int	 mail_queue(const char *kind, int64_t order_id, const char *to_addr,
 	    const char *to_name, const struct tvars *);
+
+/* A rendered message, as the outbox stores it; the strings are the
+ * caller's to free (mail_parts_free). */
+struct mail_parts {
+	char	*subject;	/* one line, control characters made spaces */
+	char	*text;		/* the plain-text part */
+	char	*html;		/* the HTML part, in mail/layout.html */
+};
+
+/* Renders mail/KIND.txt with tv into *m, touching no database (a caller
+ * may render before its transaction). Returns 1, or 0 (logged) when the
+ * template is missing or has no Subject line. */
+int	 mail_render(const char *kind, const struct tvars *, struct mail_parts *);
+/* Frees m's strings. */
+void	 mail_parts_free(struct mail_parts *m);
+/* Queues m for to_addr (order_id 0: no order), inside the caller's
+ * transaction. Returns 1, or 0 on a refused address or a failed write. */
+int	 mail_store(const char *kind, int64_t order_id, const char *to_addr,
+	    const char *to_name, const struct mail_parts *m);
 
 /* One outbox row as the admin outbox page lists it. The strings belong
  * to SQLite and live only during the callback. */

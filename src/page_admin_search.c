@@ -17,6 +17,10 @@
  * what the first does. The page says which window it ranks and never
  * counts all matches.
  *
+ * The index is brought up to date here, before it is read: a change to
+ * an order only notes it as pending (sql/008_search_pending.sql,
+ * search_index.c), so the page sees every change committed before it.
+ *
  * Ranking and excerpts (bench/README.md, fix 11 and 12): SEARCH ranks
  * with pmb_rank (src/search_rank.c), bm25 whose count of each word's
  * documents stops after a bounded sample, instead of bm25() walking every
@@ -40,6 +44,7 @@
 #include "db.h"
 #include "order.h"
 #include "page.h"
+#include "search_index.h"
 #include "search_rank.h"
 
 #define SEARCH_PAGE	20	/* results per page */
@@ -287,6 +292,12 @@ page_admin_search(struct request *r)
 		page_render(r, 200, "Search", "admin_search.html", &tv);
 		return;
 	}
+	/* Changes are indexed when the index is read (search_index.c); if
+	 * that fails, the index as it stands is still worth searching. */
+	if (search_index_pending() < 0)
+		tv_set(&tv, "form_message", "The newest changes to orders could "
+		    "not be made searchable just now: these results may miss "
+		    "them. Try again in a moment.");
 	if (!search_window(match, before > 0 ? before - 1 : INT64_MAX,
 	    &oldest, &older) || (s = db_stmt(st)) == NULL ||
 	    !db_bind(s, "tiiii", match, oldest, before > 0 ? before - 1 :

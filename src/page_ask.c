@@ -252,20 +252,142 @@ ask_limited(struct request *r, int64_t retry)
 	    (long long)(retry + 59) / 60));
 }
 
-/* Writes the order and everything that goes with it, inside the open
- * transaction; r holds the fields and the client's address. Returns its
- * id (or the id of the order this form made already), 0 when
- * rate-limited (with *retry set), having written nothing, or -1 on a
- * failure (the caller rolls back). */
-static int64_t
-ask_store(struct request *r, const char *nonce, int64_t *retry)
+/* The confirmation email of a new order is rendered by the worker that
+ * took the request, before the order's transaction, so that the batch
+ * leader (src/batch.c), which stores every queued order behind SQLite's
+ * one writer, only fills in what the order's id gives: its number and
+ * its status link's token. Rendering (the templates, and cmark for the
+ * HTML part) was half of the leader's work per order. The two are
+ * rendered as stand-ins: random words, made after the client's text was
+ * read, which no field can hold by chance or design, and which Markdown,
+ * HTML escaping and cmark's links pass through unchanged. */
+#define STANDIN_HEX	12		/* random bytes of a stand-in */
+#define STANDIN_LEN	(4 + 2 * STANDIN_HEX)
+
+/* A confirmation email with its stand-ins. */
+struct ask_mail {
+	struct mail_parts	 m;
+	char			 num[STANDIN_LEN + 1];	/* the number's */
+	char			 tok[STANDIN_LEN + 1];	/* the token's */
+};
+
+/* Writes a stand-in, prefix and random hex, into out. */
+static void
+standin(char out[STANDIN_LEN + 1], const char *prefix)
+{
+	unsigned char rnd[STANDIN_HEX];
+
+	randombytes_buf(rnd, sizeof(rnd));
+	memcpy(out, prefix, 4);
+	sodium_bin2hex(out + 4, STANDIN_LEN + 1 - 4, rnd, sizeof(rnd));
+}
+
+/* Renders r's confirmation email into *am with stand-ins for the number
+ * and the token, with the variables that order_mail gives. Returns 1, or
+ * 0 (logged) on a missing template. */
+static int
+ask_mail_render(struct request *r, struct ask_mail *am)
 {
 	const struct fieldval	*f = r->fields;
 	struct tvars		 tv = { .n = 0 };
+
+	standin(am->num, "pmbn");
+	standin(am->tok, "pmbt");
+	page_vars(r, &tv);
+	tv_set(&tv, "question", f[AF_QUESTION].value);
+	tv_set(&tv, "topic", f[AF_TOPIC].value);
+	tv_set(&tv, "name", f[AF_NAME].value);
+	tv_set(&tv, "number", am->num);
+	tv_set(&tv, "status_url", req_printf(r, "%s/o/%s", conf.base_url,
+	    am->tok));
+	tv_set(&tv, "order_currency", conf.currency);
+	return mail_render("confirmation", &tv, &am->m);
+}
+
+/* Returns s with the stand-ins of am replaced by number and token. */
+static char *
+standins_fill(const char *s, const struct ask_mail *am, const char *number,
+    const char *token)
+{
+	struct buf	a, b;
+
+	buf_init(&a);
+	buf_init(&b);
+	buf_replace(&a, s, am->num, number);
+	buf_replace(&b, a.data != NULL ? a.data : "", am->tok, token);
+	buf_free(&a);
+	return buf_take(&b);
+}
+
+/* Queues order id's confirmation (number its number), am with its
+ * stand-ins filled in, inside the open transaction. Returns 1 or 0. */
+static int
+ask_confirm(struct request *r, int64_t id, const char *number,
+    const struct ask_mail *am)
+{
+	const struct fieldval	*f = r->fields;
+	struct mail_parts	 m;
+	char			 tok[TOKEN_TEXT_LEN + 1];
+	int			 ok;
+
+	if (!token_make(tok, TOK_TRACK, id, 0, NULL))
+		return 0;
+	m.subject = standins_fill(am->m.subject, am, number, tok);
+	m.text = standins_fill(am->m.text, am, number, tok);
+	m.html = standins_fill(am->m.html, am, number, tok);
+	ok = mail_store("confirmation", id, f[AF_EMAIL].value,
+	    f[AF_NAME].value, &m);
+	mail_parts_free(&m);
+	return ok;
+}
+
+/* Inserts the order of r's fields, made by form nonce at now. Returns its
+ * id, with its number (owned by r) in *number; or -1. */
+static int64_t
+ask_insert(struct request *r, const char *nonce, int64_t now,
+    const char **number)
+{
+	const struct fieldval	*f = r->fields;
+	sqlite3_stmt		*s = db_stmt(ST_ORDER_INSERT);
+	int64_t			 id = -1;
+
+	if (s == NULL || !db_bind(s, "ttttttitiiti", nonce,
+	    f[AF_NAME].value, f[AF_EMAIL].value, f[AF_COMPANY].value,
+	    f[AF_WEBSITE].value, f[AF_TOPIC].value, conf.price, conf.currency,
+	    now, now + conf.answer_hours * HOUR, req_client_ip(r), now))
+		return -1;
+	if (db_step(ST_ORDER_INSERT) == DB_ROW) {
+		id = sqlite3_column_int64(s, 0);
+		*number = req_strdup(r, db_text(s, 1));
+		if (db_step(ST_ORDER_INSERT) != DB_DONE)
+			id = -1;
+	}
+	db_done(ST_ORDER_INSERT);
+	return id;
+}
+
+/* Counts a question against rate limit key, unless its limit is off
+ * (0): nothing would read the row. Returns 1 or 0. */
+static int
+ask_rate_note(const char *key, int64_t limit)
+{
+	return limit <= 0 || rate_note(key, HOUR);
+}
+
+/* Writes the order and everything that goes with it, inside the open
+ * transaction; r holds the fields and the client's address, am its
+ * confirmation email. Returns its id (or the id of the order this form
+ * made already), 0 when rate-limited (with *retry set), having written
+ * nothing, or -1 on a failure (the caller rolls back). */
+static int64_t
+ask_store(struct request *r, const char *nonce, const struct ask_mail *am,
+    int64_t *retry)
+{
+	const struct fieldval	*f = r->fields;
+	const char		*number;
 	char			*kemail, *kip;
 	int64_t			 now = now_unix(), id;
 	int			 rc;
-	struct order		 o;
 
 	kemail = req_printf(r, "ask-email:%s", f[AF_EMAIL].value);
 	kip = req_printf(r, "ask-ip:%s", req_client_ip(r));
@@ -276,46 +398,52 @@ ask_store(struct request *r, const char *nonce, int64_t *retry)
 		rc = rate_allow(kip, conf.rate_limit_ip_per_hour, HOUR, retry);
 	if (rc != 1)
 		return rc == 0 ? 0 : -1;
-	if (db_run(ST_ORDER_INSERT, "ttttttitiiti", nonce,
-	    f[AF_NAME].value, f[AF_EMAIL].value, f[AF_COMPANY].value,
-	    f[AF_WEBSITE].value, f[AF_TOPIC].value, conf.price, conf.currency,
-	    now, now + conf.answer_hours * HOUR, req_client_ip(r), now) !=
-	    DB_DONE)
-		return -1;
-	id = db_last_id();
-	if (db_run(ST_MESSAGE_INSERT, "ittnni", id, "question",
+	if ((id = ask_insert(r, nonce, now, &number)) < 0 ||
+	    db_run(ST_MESSAGE_INSERT, "ittnni", id, "question",
 	    f[AF_QUESTION].value, now) != DB_DONE ||
 	    !order_history(id, "awaiting_payment", 0, "") ||
 	    !audit_log(r, 0, "order received", id, "") ||
-	    !rate_note(kemail, HOUR) || !rate_note(kip, HOUR))
+	    !ask_rate_note(kemail, conf.rate_limit_email_per_hour) ||
+	    !ask_rate_note(kip, conf.rate_limit_ip_per_hour) ||
+	    !ask_confirm(r, id, number, am))
 		return -1;
-	if (order_load(r, id, &o) != 1)
-		return -1;
-	tv_set(&tv, "question", f[AF_QUESTION].value);
-	tv_set(&tv, "topic", o.topic);
-	return order_mail(r, &o, "confirmation", &tv) ? id : -1;
+	return id;
 }
 
 /* The stored fields of a question, in a job's order (see ask_job). */
 static const int job_fields[] = { AF_NAME, AF_EMAIL, AF_COMPANY,
     AF_WEBSITE, AF_TOPIC, AF_QUESTION };
 #define NJOB_FIELDS	(sizeof(job_fields) / sizeof(job_fields[0]))
+/* A job's strings: the nonce, the client's address, the fields, then the
+ * confirmation's stand-ins and parts. */
+#define JOB_NONCE	0
+#define JOB_IP		1
+#define JOB_FIELD0	2
+#define JOB_MAIL0	(JOB_FIELD0 + NJOB_FIELDS)
+#define JOB_PARTS	(JOB_MAIL0 + 5)
 
-/* Packs what ask_store needs (the form's nonce, the client's address and
- * the stored fields) as NUL-terminated strings into *len bytes of r's
- * memory. Returns them, or NULL when too long for a job. */
+/* Packs what ask_store needs (the form's nonce, the client's address,
+ * the stored fields and the confirmation) as NUL-terminated strings into
+ * *len bytes of r's memory. Returns them, or NULL when too long for a
+ * job. */
 static char *
-ask_pack(struct request *r, const char *nonce, size_t *len)
+ask_pack(struct request *r, const char *nonce, const struct ask_mail *am,
+    size_t *len)
 {
-	const char	*part[2 + NJOB_FIELDS];
+	const char	*part[JOB_PARTS];
 	struct buf	 b;
 
-	part[0] = nonce;
-	part[1] = req_client_ip(r);
+	part[JOB_NONCE] = nonce;
+	part[JOB_IP] = req_client_ip(r);
 	for (size_t i = 0; i < NJOB_FIELDS; i++)
-		part[2 + i] = r->fields[job_fields[i]].value;
+		part[JOB_FIELD0 + i] = r->fields[job_fields[i]].value;
+	part[JOB_MAIL0] = am->num;
+	part[JOB_MAIL0 + 1] = am->tok;
+	part[JOB_MAIL0 + 2] = am->m.subject;
+	part[JOB_MAIL0 + 3] = am->m.text;
+	part[JOB_MAIL0 + 4] = am->m.html;
 	buf_init(&b);
-	for (size_t i = 0; i < 2 + NJOB_FIELDS; i++)
+	for (size_t i = 0; i < JOB_PARTS; i++)
 		buf_append(&b, part[i], strlen(part[i]) + 1);
 	*len = b.len;
 	if (b.len > BATCH_JOB_MAX) {
@@ -331,12 +459,13 @@ ask_pack(struct request *r, const char *nonce, size_t *len)
 static int64_t
 ask_job(const void *job, size_t len, int64_t *retry)
 {
-	const char	*p = job, *end = p + len, *part[2 + NJOB_FIELDS];
+	const char	*p = job, *end = p + len, *part[JOB_PARTS];
 	struct fieldval	 f[AF_CSRF + 1];
 	struct request	 r;
+	struct ask_mail	 am;
 	int64_t		 id;
 
-	for (size_t i = 0; i < 2 + NJOB_FIELDS; i++) {
+	for (size_t i = 0; i < JOB_PARTS; i++) {
 		const char *nul = memchr(p, '\0', (size_t)(end - p));
 
 		if (nul == NULL)
@@ -344,15 +473,24 @@ ask_job(const void *job, size_t len, int64_t *retry)
 		part[i] = p;
 		p = nul + 1;
 	}
+	if (strlen(part[JOB_MAIL0]) != STANDIN_LEN ||
+	    strlen(part[JOB_MAIL0 + 1]) != STANDIN_LEN)
+		return -1;
+	memcpy(am.num, part[JOB_MAIL0], STANDIN_LEN + 1);
+	memcpy(am.tok, part[JOB_MAIL0 + 1], STANDIN_LEN + 1);
+	/* The job's memory outlives the job: the parts are only read. */
+	am.m.subject = (char *)part[JOB_MAIL0 + 2];
+	am.m.text = (char *)part[JOB_MAIL0 + 3];
+	am.m.html = (char *)part[JOB_MAIL0 + 4];
 	/* Fields not in a job read as empty, never as NULL. */
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		f[i] = (struct fieldval){ "", NULL };
 	for (size_t i = 0; i < NJOB_FIELDS; i++)
-		f[job_fields[i]].value = part[2 + i];
+		f[job_fields[i]].value = part[JOB_FIELD0 + i];
 	req_init(&r, NULL);
-	r.remote_addr = r.client_ip = part[1];
+	r.remote_addr = r.client_ip = part[JOB_IP];
 	r.fields = f;
-	id = ask_store(&r, part[0], retry);
+	id = ask_store(&r, part[JOB_NONCE], &am, retry);
 	r.fields = NULL;		/* on the stack, not r's */
 	req_free(&r);
 	return id;
@@ -364,6 +502,7 @@ page_ask_submit(struct request *r)
 {
 	const struct fieldval	*f = r->fields;
 	struct token		 t;
+	struct ask_mail		 am;
 	char			*nonce, *job;
 	size_t			 len;
 	int64_t			 id, retry = 0;
@@ -411,8 +550,13 @@ page_ask_submit(struct request *r)
 		ask_form(r, 400, NULL);
 		return;
 	}
-	if ((job = ask_pack(r, nonce, &len)) == NULL ||
-	    (id = batch_run(ask_job, job, len, &retry)) < 0) {
+	if (!ask_mail_render(r, &am)) {
+		ask_form(r, 503, page_not_saved(r));
+		return;
+	}
+	job = ask_pack(r, nonce, &am, &len);
+	mail_parts_free(&am.m);
+	if (job == NULL || (id = batch_run(ask_job, job, len, &retry)) < 0) {
 		/* The form token stays valid: sending again is safe. */
 		ask_form(r, 503, page_not_saved(r));
 		return;

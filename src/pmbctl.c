@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "db.h"
 #include "mail_send.h"
+#include "search_index.h"
 #include "tmpl.h"
 #include "token.h"
 #include "util.h"
@@ -64,6 +65,9 @@ static const struct command commands[] = {
 	{ "mail list", "[STATUS]", "list outbox messages, newest first (STATUS:\n"
 	    "queued, sending, sent or failed)" },
 	{ "mail retry", "ID", "make a queued or failed message due now" },
+	{ "search index", "", "make every pending change to orders searchable\n"
+	    "now (the search page does this itself before it\n"
+	    "searches; for cron, or after a bulk import)" },
 	{ "key list", "", "list the ids of the signing keys (the first signs)" },
 	{ "key rotate", "", "add a new signing key on top; the old ones still\n"
 	    "verify links until removed (restart pmb.fcgi)" },
@@ -403,6 +407,22 @@ cmd_migrate(void)
 	}
 	printf("%d migrations applied; schema version %d\n", n, db_version());
 	db_close();
+	return 0;
+}
+
+/* pmbctl search index */
+static int
+cmd_search_index(void)
+{
+	int64_t n;
+
+	if (!open_db_current(0))
+		return 1;
+	n = search_index_pending();
+	db_close();
+	if (n < 0)
+		return fail("the search index could not be brought up to date");
+	printf("%lld order%s indexed\n", (long long)n, n == 1 ? "" : "s");
 	return 0;
 }
 
@@ -986,6 +1006,9 @@ main(int argc, char *argv[])
 	else if (!strcmp(argv[0], "key") && argc == 3 &&
 	    !strcmp(argv[1], "remove"))
 		rc = cmd_key_remove(argv[2]);
+	else if (!strcmp(argv[0], "search") && argc == 2 &&
+	    !strcmp(argv[1], "index"))
+		rc = cmd_search_index();
 	else if (!strcmp(argv[0], "mail") && argc >= 2)
 		rc = mail_command(argc - 1, argv + 1);
 	else if (!strcmp(argv[0], "user") && argc == 2 &&

@@ -169,6 +169,20 @@ buf_take(struct buf *b)
 }
 
 void
+buf_replace(struct buf *b, const char *s, const char *from, const char *to)
+{
+	size_t		 n = strlen(from), m = strlen(to);
+	const char	*hit;
+
+	while ((hit = strstr(s, from)) != NULL) {
+		buf_append(b, s, (size_t)(hit - s));
+		buf_append(b, to, m);
+		s = hit + n;
+	}
+	buf_puts(b, s);
+}
+
+void
 html_escape(struct buf *b, const char *s)
 {
 	for (;;) {

@@ -33,6 +33,9 @@ void	 buf_printf(struct buf *, const char *, ...)
 void	 buf_vprintf(struct buf *, const char *, va_list);
 /* Hand the buffer's string to the caller; the buffer is reset. */
 char	*buf_take(struct buf *);
+/* Appends s with every occurrence of from (not empty) replaced by to. */
+void	 buf_replace(struct buf *, const char *s, const char *from,
+	    const char *to);
 
 /* Escapers: append s escaped for HTML text and attribute values. */
 void	 html_escape(struct buf *, const char *);

@@ -277,6 +277,87 @@ def test_search():
     test_search_window(b)
 
 
+def test_search_catch_up():
+    """Changes reach the search index when it is read (sql/008_search_pending.sql,
+    src/search_index.c): a change only notes its order as pending; the search page,
+    or pmbctl search index, indexes every pending order first, in chunks."""
+    b, tok = signed_in()
+    oid = new_order("pend@gannet.example", "Where should I advertise my gannetry tours?", name="Gwen Pending")
+    t.eq(site.sql1("SELECT count(*) FROM search_pending WHERE order_id = ?", oid), 1,
+         "a new order is noted as pending in its own transaction")
+    t.eq(site.sql1("SELECT count(*) FROM search_fts WHERE rowid = ?", oid), 0,
+         "and is not indexed there (no FTS5 segment per question)")
+    t.eq(result_ids(search(b, "gannetry").text), [oid], "the search page indexes it before it searches")
+    t.eq(site.sql1("SELECT count(*) FROM search_pending"), 0, "and leaves nothing pending")
+    b.post("/admin/orders/%d/note" % oid, {"body": "Ask about the puffinry too", "csrf_token": tok})
+    t.eq(site.sql1("SELECT count(*) FROM search_pending WHERE order_id = ?", oid), 1, "a note notes its order again")
+    t.eq(result_ids(search(b, "puffinry").text), [oid], "and is found at the next search")
+    t.eq(result_ids(search(b, "gannetry").text), [oid], "with the rest of the order's document")
+
+    # More than a chunk (SEARCH_INDEX_CHUNK = 1000) pending, written straight to
+    # the database as an import would: three of them say "quokkary".
+    n, special = 2500, {0, 1234, 2499}
+    con = sqlite3.connect(site.db)
+    now = int(time.time())
+    first = None
+    for i in range(n):
+        con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
+                    "updated_at) VALUES (?, 'Bulk Client', ?, 100, 'GBP', ?, ?, ?)",
+                    ("bulk%d" % i, "bulk%d@example.com" % i, now, now, now))
+        oid_i = con.execute("SELECT last_insert_rowid()").fetchone()[0]
+        first = first or oid_i
+        con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'question', ?, ?)",
+                    (oid_i, "Bulk question %d%s" % (i, " about quokkary" if i in special else ""), now))
+    con.commit()
+    con.close()
+    t.eq(site.sql1("SELECT count(*) FROM search_pending"), n, "2,500 imported orders are pending")
+    t.eq(sorted(result_ids(search(b, "quokkary").text)), sorted(first + i for i in special),
+         "one search indexes them all, across chunks: the first, a middle and the last are found")
+    t.eq((site.sql1("SELECT count(*) FROM search_pending"),
+          site.sql1("SELECT count(*) FROM search_fts WHERE rowid BETWEEN ? AND ?", first, first + n - 1)),
+         (0, n), "none is left pending and each is indexed once")
+    site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
+    t.ok(True, "the FTS index passes its integrity check after the catch-up")
+
+    # pmbctl search index (an interface: for cron, or after an import)
+    site.sql("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'note', 'wallabyish', ?)",
+             first, now)
+    p = site.ctl("search", "index")
+    t.eq(p.stdout.strip(), "1 order indexed", "pmbctl search index indexes what is pending")
+    t.eq(site.ctl("search", "index").stdout.strip(), "0 orders indexed", "and then finds nothing to do")
+    t.eq(site.sql1("SELECT count(*) FROM search_fts WHERE search_fts MATCH 'wallabyish'"), 1,
+         "the note is in the index")
+
+    # A deleted message leaves the index when the index is next read.
+    site.sql("DELETE FROM messages WHERE order_id = ? AND kind = 'note'", first)
+    t.eq(result_ids(search(b, "wallabyish").text), [], "a deleted note is no longer found")
+
+    # When the catch-up cannot write, the page still searches the index as it
+    # stands and says that the newest changes may be missing.
+    s2 = Site(users=STAFF, settings={"busy_timeout_ms": "200"})
+    try:
+        s2.start()
+        b2 = Browser(s2)
+        login(b2)
+        c2 = Browser(s2)
+        r = ask(c2, email="locked@example.com", name="Lola Locked", question="How do I sell more okapi plushies?")
+        t.eq(r.status, 303, "a question is stored (fixture)")
+        lock = sqlite3.connect(s2.db, timeout=10)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            r = b2.get("/admin/search?q=okapi")
+        finally:
+            lock.rollback()
+            lock.close()
+        t.ok(r.status == 200 and "could not be made searchable" in r.text and result_ids(r.text) == [],
+             "with the write lock held elsewhere: 200, the index as it stands, and a notice", r.status)
+        r = b2.get("/admin/search?q=okapi")
+        t.ok(len(result_ids(r.text)) == 1 and "could not be made searchable" not in r.text,
+             "once the lock is gone the next search catches up")
+    finally:
+        s2.cleanup()
+
+
 def test_search_rank(b, tok):
     """pmb_rank (src/search_rank.c) ranks as bm25 did, and excerpts are
     made of the parts of the thread that hold a hit."""
@@ -634,7 +715,7 @@ def ds_plan(ds, query, *params):
     return " | ".join(r[3] for r in ds.sql("EXPLAIN QUERY PLAN " + query, *params))
 
 
-for fn in (test_snippets, test_search, test_audit, test_dashboard_and_export):
+for fn in (test_snippets, test_search, test_search_catch_up, test_audit, test_dashboard_and_export):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())

@@ -50,6 +50,11 @@ def test_valid_question():
     t.ok(mails and (site.base + path) in mails[0][2] and
          ('href="%s"' % (site.base + path)) in mails[0][3],
          "the confirmation carries the status link in both parts, as a link in HTML", mails and mails[0][3])
+    subject, text, html = site.sql("SELECT subject, body_text, body_html FROM outbox WHERE order_id = ?", oid)[0]
+    t.ok(number in subject and number in text and number in html,
+         "the confirmation carries the order's number in the subject and both parts", subject)
+    t.ok(not re.search(r"pmb[nt][0-9a-f]{24}", subject + text + html),
+         "no stand-in is left in the confirmation (page_ask.c renders it before the transaction)")
     due, created = site.sql("SELECT due_at, created_at FROM orders WHERE id = ?", oid)[0]
     t.eq(due - created, 48 * 3600, "due time = now + answer promise")
     page = b.get(path)
@@ -180,6 +185,8 @@ def test_rate_limits():
         b2 = Browser(s2)
         st = [ask(b2, email="ip%d@example.com" % i).status for i in range(4)]
         t.eq(st, [303, 303, 303, 429], "the per-IP limit (setting rate_limit_ip_per_hour) answers 429")
+        t.eq(s2.sql1("SELECT count(*) FROM rate_events WHERE key LIKE 'ask-ip:%'"), 3,
+             "each stored question is counted against the limit")
         # Through nginx every client is 127.0.0.1; a forged X-Forwarded-For
         # from an untrusted proxy must not give a fresh allowance.
         _, hidden = b2.form("/ask")
@@ -194,6 +201,8 @@ def test_rate_limits():
         b4 = Browser(s3)
         st = [ask(b4, email="load@example.com").status for _ in range(7)]
         t.eq(st, [303] * 7, "0 turns the limits off")
+        t.eq(s3.sql1("SELECT count(*) FROM rate_events WHERE key LIKE 'ask-%'"), 0,
+             "and questions are not counted while they are off")
     finally:
         s3.cleanup()
 

@@ -43,6 +43,17 @@ test_escape(void)
 	url_escape(&b, "a b&c=d/é");
 	ok(!strcmp(b.data, "a%20b%26c%3Dd%2F%C3%A9"), "url_escape: %s", b.data);
 	buf_free(&b);
+	buf_init(&b);
+	buf_replace(&b, "xAyAAz", "A", "<ab>");
+	ok(!strcmp(b.data, "x<ab>y<ab><ab>z"), "buf_replace replaces every "
+	    "occurrence: %s", b.data);
+	buf_reset(&b);
+	buf_replace(&b, "pmbn1 and pmbn1x", "pmbn1", "");
+	ok(!strcmp(b.data, " and x"), "buf_replace with nothing: %s", b.data);
+	buf_reset(&b);
+	buf_replace(&b, "none here", "pmbt", "T");
+	ok(!strcmp(b.data, "none here"), "buf_replace without a hit copies");
+	buf_free(&b);
 }
 
 static void

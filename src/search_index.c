@@ -1,0 +1,78 @@
+/* search_index.c: the search index's catch-up. Changes to orders and
+ * messages only note the order as pending (sql/008_search_pending.sql),
+ * so the transaction of a new question writes one small row instead of
+ * a new FTS5 segment; the index is brought up to date here, in chunks,
+ * by whoever is about to read it (GET /admin/search) or by the operator
+ * (`pmbctl search index`). */
+#include "db.h"
+#include "search_index.h"
+#include "util.h"
+
+/* Returns 1 if an order is pending, 0 if none is, -1 on failure. */
+static int
+search_pending_any(void)
+{
+	int rc;
+
+	if (db_stmt(ST_SEARCH_PENDING_ANY) == NULL)
+		return -1;
+	rc = db_step(ST_SEARCH_PENDING_ANY);
+	db_done(ST_SEARCH_PENDING_ANY);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
+}
+
+/* Indexes the lowest SEARCH_INDEX_CHUNK pending orders in one write
+ * transaction. Returns how many were pending there (0: none left), or
+ * -1 on failure (rolled back). */
+static int64_t
+search_index_chunk(void)
+{
+	sqlite3_stmt	*s;
+	int64_t		 upto, n;
+
+	if (!db_begin())
+		return -1;
+	if ((s = db_stmt(ST_SEARCH_PENDING_UPTO)) == NULL ||
+	    !db_bind(s, "i", (int64_t)SEARCH_INDEX_CHUNK) ||
+	    db_step(ST_SEARCH_PENDING_UPTO) != DB_ROW) {
+		db_done(ST_SEARCH_PENDING_UPTO);
+		goto fail;
+	}
+	if (sqlite3_column_type(s, 0) == SQLITE_NULL) {	/* none pending */
+		db_done(ST_SEARCH_PENDING_UPTO);
+		db_rollback();
+		return 0;
+	}
+	upto = sqlite3_column_int64(s, 0);
+	db_done(ST_SEARCH_PENDING_UPTO);
+	if (db_run(ST_SEARCH_UNINDEX, "i", upto) != DB_DONE ||
+	    db_run(ST_SEARCH_REINDEX, "i", upto) != DB_DONE ||
+	    db_run(ST_SEARCH_PENDING_DONE, "i", upto) != DB_DONE)
+		goto fail;
+	n = sqlite3_changes(db_handle());
+	return db_commit() ? n : -1;
+fail:
+	db_rollback();
+	return -1;
+}
+
+int64_t
+search_index_pending(void)
+{
+	int64_t	total = 0, n;
+	int	any;
+
+	if ((any = search_pending_any()) <= 0)
+		return any;
+	/* A chunk short of full reached the end: orders noted since (new
+	 * questions keep coming) are left to the next reader. */
+	do {
+		if ((n = search_index_chunk()) > 0)
+			total += n;
+	} while (n == SEARCH_INDEX_CHUNK);
+	if (n < 0) {
+		log_msg("search: could not index the pending orders");
+		return -1;
+	}
+	return total;
+}
