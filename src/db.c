@@ -357,6 +357,20 @@ db_rollback(void)
 		db_run(ST_ROLLBACK, "");
 }
 
+int
+db_read_begin(void)
+{
+	return db_run(ST_BEGIN_READ, "") == DB_DONE;
+}
+
+void
+db_read_end(void)
+{
+	/* A read's COMMIT fails only if SQLite already rolled it back. */
+	if (!sqlite3_get_autocommit(db) && db_run(ST_COMMIT, "") != DB_DONE)
+		db_rollback();
+}
+
 int64_t
 db_last_id(void)
 {

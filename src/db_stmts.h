@@ -5,6 +5,9 @@
 X(BEGIN, "BEGIN IMMEDIATE")
 X(COMMIT, "COMMIT")
 X(ROLLBACK, "ROLLBACK")
+/* A read transaction: a page's reads see one snapshot and take the WAL
+ * read lock once, not once per statement. Never for a write. */
+X(BEGIN_READ, "BEGIN DEFERRED")
 
 /* Staff users. */
 X(USER_INSERT,

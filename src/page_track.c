@@ -213,23 +213,32 @@ track_render(struct request *r, const struct order *o, int status,
 	    "track.html", &tv);
 }
 
-/* GET /o/TOKEN */
+/* GET /o/TOKEN. The page's reads share one read transaction; the first
+ * view of an answer is recorded after it, for the consultant. */
 void
 page_track(struct request *r)
 {
-	struct order o;
+	struct order	o;
+	int		rating, viewed;
 
-	if (!track_order(r, &o))
-		return;
-	if (r->fields != NULL && *r->fields[0].value != '\0') {
-		page_rating(r, &o, r->fields[0].value, r->arg);
+	if (!db_read_begin()) {
+		page_unavailable(r);
 		return;
 	}
-	/* The first view of an answer is recorded for the consultant. */
-	if (o.answered_at && !o.answer_viewed_at && !r->head &&
+	if (!track_order(r, &o)) {
+		db_read_end();
+		return;
+	}
+	rating = r->fields != NULL && *r->fields[0].value != '\0';
+	viewed = !rating && o.answered_at && !o.answer_viewed_at && !r->head;
+	if (rating)
+		page_rating(r, &o, r->fields[0].value, r->arg);
+	else
+		track_render(r, &o, 200, NULL);
+	db_read_end();
+	if (viewed &&
 	    db_run(ST_ORDER_SET_VIEWED, "ii", now_unix(), o.id) != DB_DONE)
 		log_msg("track: could not record the answer view");
-	track_render(r, &o, 200, NULL);
 }
 
 /* Writes a follow-up: message, status, history, audit, the consultant's
