@@ -189,13 +189,15 @@ page_form_vars(struct request *r, struct tvars *tv, const struct field *f)
 const char *
 page_time(struct request *r, int64_t t)
 {
-	struct buf b;
+	char s[TIME_TEXT_MAX];
 
-	if (t == 0)
-		return "";
-	buf_init(&b);
-	fmt_time(&b, t);
-	return req_keep(r, buf_take(&b));
+	return t == 0 ? "" : req_strdup(r, time_text(s, t));
+}
+
+const char *
+page_time_in(char out[TIME_TEXT_MAX], int64_t t)
+{
+	return t == 0 ? "" : time_text(out, t);
 }
 
 const char *

@@ -70,14 +70,14 @@ track_order(struct request *r, struct order *o)
 
 /* Appends one timeline step. */
 static void
-step(struct request *r, struct buf *out, const char *label, int64_t at,
-    int current)
+step(struct buf *out, const char *label, int64_t at, int current)
 {
 	struct tvars	tv = { .n = 0 };
+	char		when[TIME_TEXT_MAX];
 	int		done = at != 0 || current;
 
 	tv_set(&tv, "label", label);
-	tv_set(&tv, "at", page_time(r, at));
+	tv_set(&tv, "at", page_time_in(when, at));
 	tv_set(&tv, "class", done ? (current ? "done current" : "done") : "");
 	tmpl_render(out, "track_step.html", &tv);
 }
@@ -90,24 +90,24 @@ timeline(struct request *r, const struct order *o)
 	const char	*st = o->status;
 
 	buf_init(&b);
-	step(r, &b, "Received", o->created_at, !o->paid_at &&
+	step(&b, "Received", o->created_at, !o->paid_at &&
 	    !o->cancelled_at);
 	if (o->cancelled_at && !o->paid_at) {
-		step(r, &b, "Cancelled", o->cancelled_at, 1);
+		step(&b, "Cancelled", o->cancelled_at, 1);
 		return req_keep(r, buf_take(&b));
 	}
-	step(r, &b, "Paid", o->paid_at, o->paid_at && !o->answered_at);
-	step(r, &b, "Answered", o->answered_at, !strcmp(st, "answered") &&
+	step(&b, "Paid", o->paid_at, o->paid_at && !o->answered_at);
+	step(&b, "Answered", o->answered_at, !strcmp(st, "answered") &&
 	    o->followups_used == 0);
 	if (o->followups_used > 0)
-		step(r, &b, !strcmp(st, "followup") ? "Follow-up received, "
+		step(&b, !strcmp(st, "followup") ? "Follow-up received, "
 		    "being answered" : "Follow-up answered",
 		    !strcmp(st, "followup") ? 0 : o->last_answered_at,
 		    !strcmp(st, "followup") || !strcmp(st, "answered"));
 	if (o->refund_requested_at || o->refunded_at) {
-		step(r, &b, "Refund requested", o->refund_requested_at,
+		step(&b, "Refund requested", o->refund_requested_at,
 		    !strcmp(st, "refund_requested"));
-		step(r, &b, "Refunded", o->refunded_at, o->refunded_at != 0);
+		step(&b, "Refunded", o->refunded_at, o->refunded_at != 0);
 	}
 	return req_keep(r, buf_take(&b));
 }
@@ -126,9 +126,10 @@ thread(struct request *r, const struct order *o, int *has_answer)
 	while (db_step(ST_MESSAGES_PUBLIC) == DB_ROW) {
 		struct tvars	 tv = { .n = 0 };
 		const char	*kind = db_text(s, 0);
-		char		*html = NULL;
+		char		*html = NULL, when[TIME_TEXT_MAX];
 
-		tv_set(&tv, "at", page_time(r, sqlite3_column_int64(s, 2)));
+		tv_set(&tv, "at", page_time_in(when,
+		    sqlite3_column_int64(s, 2)));
 		if (!strcmp(kind, "reply")) {
 			*has_answer = 1;
 			/* Rendered when the reply was sent (older rows: now). */
@@ -162,7 +163,7 @@ track_render(struct request *r, const struct order *o, int status,
 	int		 has_answer, can_follow;
 	int64_t		 left = conf.followups_included - o->followups_used;
 	int64_t		 paid, refunded;
-	char		*url;
+	char		*url, created[TIME_TEXT_MAX], due[TIME_TEXT_MAX];
 
 	if ((msgs = thread(r, o, &has_answer)) == NULL) {
 		page_unavailable(r);
@@ -171,7 +172,7 @@ track_render(struct request *r, const struct order *o, int status,
 	page_vars(r, &tv);
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "name", o->name);
-	tv_set(&tv, "created", page_time(r, o->created_at));
+	tv_set(&tv, "created", page_time_in(created, o->created_at));
 	tv_set(&tv, "status_label", order_status_label(o->status));
 	tv_set(&tv, "timeline", timeline(r, o));
 	tv_set(&tv, "thread", msgs);
@@ -182,7 +183,7 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "unpaid", !strcmp(o->status, "awaiting_payment") ?
 	    "1" : "");
 	tv_set(&tv, "due", !o->answered_at && o->paid_at ?
-	    page_time(r, o->due_at) : "");
+	    page_time_in(due, o->due_at) : "");
 	can_follow = !strcmp(o->status, "answered") && left > 0;
 	tv_set(&tv, "can_follow", can_follow ? "1" : "");
 	tv_set(&tv, "followups_left", req_printf(r, "%lld", (long long)left));

@@ -59,8 +59,12 @@ void	 fmt_money(struct buf *, int64_t minor);
 int64_t	 now_unix(void);
 /* Monotonic milliseconds. */
 double	 now_ms(void);
-/* Formats Unix seconds as "2026-11-26 05:02 UTC" into buf. */
+/* Formats Unix seconds as "26 Nov 2026, 05:02 UTC" into buf. */
 void	 fmt_time(struct buf *, int64_t);
+/* The longest text of time_text, with its NUL. */
+#define TIME_TEXT_MAX	64
+/* Writes t as fmt_time does into out, NUL-terminated; returns out. */
+char	*time_text(char out[TIME_TEXT_MAX], int64_t);
 /* Formats the year, and the date as "26 November 2026", into buf. */
 void	 fmt_year(struct buf *, int64_t);
 void	 fmt_date(struct buf *, int64_t);
