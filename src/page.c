@@ -5,6 +5,12 @@
 #include "conf.h"
 #include "page.h"
 
+/* Room made at once for a page's body, and for the layout around it (in
+ * bytes; more is made if need be): one allocation each, instead of one
+ * per doubling from a few hundred bytes. */
+#define PAGE_BODY_GUESS	8192
+#define LAYOUT_GUESS	2048
+
 /* A figure as text, kept for the process and made again only when the
  * figure changes (the settings are read once, at start). */
 struct figure {
@@ -108,11 +114,13 @@ page_render(struct request *r, int status, const char *title,
 	tv_set(tv, "title", title);
 	buf_init(&inner);
 	buf_init(&page);
+	buf_reserve(&inner, PAGE_BODY_GUESS);
 	if (!tmpl_render(&inner, body, tv)) {
 		page_bare(r, 500, "This page cannot be shown right now.");
 		goto out;
 	}
 	tv_set(tv, "body", inner.data);
+	buf_reserve(&page, inner.len + LAYOUT_GUESS);
 	if (!tmpl_render(&page, "layout.html", tv)) {
 		page_bare(r, 500, "This page cannot be shown right now.");
 		goto out;

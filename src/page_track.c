@@ -14,6 +14,10 @@
 #include "token.h"
 
 #define HOUR 3600
+/* Room made at once for the timeline (a few steps of about a hundred
+ * bytes) and for the thread (a question and an answer), in bytes. */
+#define TIMELINE_GUESS	1024
+#define THREAD_GUESS	4096
 
 /* Returns NULL if v is yes or no. */
 static const char *
@@ -90,6 +94,7 @@ timeline(struct request *r, const struct order *o)
 	const char	*st = o->status;
 
 	buf_init(&b);
+	buf_reserve(&b, TIMELINE_GUESS);
 	step(&b, "Received", o->created_at, !o->paid_at &&
 	    !o->cancelled_at);
 	if (o->cancelled_at && !o->paid_at) {
@@ -120,9 +125,10 @@ thread(struct request *r, const struct order *o, int *has_answer)
 	struct buf	 b;
 
 	*has_answer = 0;
-	buf_init(&b);
 	if (s == NULL || !db_bind(s, "i", o->id))
 		return NULL;
+	buf_init(&b);
+	buf_reserve(&b, THREAD_GUESS);
 	while (db_step(ST_MESSAGES_PUBLIC) == DB_ROW) {
 		struct tvars	 tv = { .n = 0 };
 		const char	*kind = db_text(s, 0);

@@ -84,9 +84,10 @@ buf_reset(struct buf *b)
 		b->data[0] = '\0';
 }
 
-/* Makes room for n more bytes plus the terminating NUL. */
-static void
-buf_grow(struct buf *b, size_t n)
+#define BUF_START	256	/* a new buffer's least size */
+
+void
+buf_reserve(struct buf *b, size_t n)
 {
 	size_t need;
 
@@ -96,7 +97,7 @@ buf_grow(struct buf *b, size_t n)
 	if (need <= b->cap)
 		return;
 	if (b->cap == 0)
-		b->cap = 256;
+		b->cap = need > BUF_START ? need : BUF_START;
 	while (b->cap < need)
 		b->cap *= 2;
 	b->data = xrealloc(b->data, b->cap);
@@ -105,7 +106,7 @@ buf_grow(struct buf *b, size_t n)
 void
 buf_append(struct buf *b, const char *s, size_t n)
 {
-	buf_grow(b, n);
+	buf_reserve(b, n);
 	if (n > 0)
 		memcpy(b->data + b->len, s, n);
 	b->len += n;
@@ -144,7 +145,7 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 		buf_append(b, short_out, (size_t)n);
 		return;
 	}
-	buf_grow(b, (size_t)n);
+	buf_reserve(b, (size_t)n);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
 }

@@ -25,6 +25,9 @@ struct buf {
 void	 buf_init(struct buf *);
 void	 buf_free(struct buf *);
 void	 buf_reset(struct buf *);
+/* Makes room for n more bytes plus the terminating NUL: one allocation
+ * for a text whose size is known or guessed, not one per doubling. */
+void	 buf_reserve(struct buf *, size_t);
 void	 buf_append(struct buf *, const char *, size_t);
 void	 buf_puts(struct buf *, const char *);
 void	 buf_putc(struct buf *, char);
