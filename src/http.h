@@ -105,6 +105,8 @@ char	*req_strdup(struct request *, const char *);
 char	*req_printf(struct request *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	*req_keep(struct request *, void *);
+/* Returns the strings up to NULL joined, owned by the request. */
+char	*req_cat(struct request *, ...) __attribute__((sentinel));
 
 /* Decodes a percent-encoded component (plus as space if plus).
  * Returns a new string, or NULL if malformed or not valid UTF-8. */

@@ -154,7 +154,7 @@ order_refund_url(struct request *r, const struct order *o)
 	if (!token_make(tok, TOK_REFUND, o->id, refund_deadline(o),
 	    REFUND_STATE_OPEN))
 		return NULL;
-	return req_printf(r, "%s/r/%s", conf.base_url, tok);
+	return req_cat(r, conf.base_url, "/r/", tok, (char *)NULL);
 }
 
 const char *

@@ -170,6 +170,7 @@ track_render(struct request *r, const struct order *o, int status,
 	int64_t		 left = conf.followups_included - o->followups_used;
 	int64_t		 paid, refunded;
 	char		*url, created[TIME_TEXT_MAX], due[TIME_TEXT_MAX];
+	char		 left_text[INT_TEXT_MAX];
 
 	if ((msgs = thread(r, o, &has_answer)) == NULL) {
 		page_unavailable(r);
@@ -192,12 +193,13 @@ track_render(struct request *r, const struct order *o, int status,
 	    page_time_in(due, o->due_at) : "");
 	can_follow = !strcmp(o->status, "answered") && left > 0;
 	tv_set(&tv, "can_follow", can_follow ? "1" : "");
-	tv_set(&tv, "followups_left", req_printf(r, "%lld", (long long)left));
+	tv_set(&tv, "followups_left", int_text(left_text, left));
 	tv_set(&tv, "no_follow", !strcmp(o->status, "answered") &&
 	    left <= 0 ? "1" : "");
 	tv_set(&tv, "followup_pending", !strcmp(o->status, "followup") ?
 	    "1" : "");
-	tv_set(&tv, "action", req_printf(r, "/o/%s/messages", r->arg));
+	tv_set(&tv, "action", req_cat(r, "/o/", r->arg, "/messages",
+	    (char *)NULL));
 	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	if (r->fields != NULL && r->route != NULL &&
 	    r->route->fields == track_message_fields) {
@@ -216,7 +218,7 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "refund_done", !strcmp(o->status, "refunded") ? "1" : "");
 	tv_set(&tv, "refund_asked", !strcmp(o->status, "refund_requested") ||
 	    !strcmp(o->status, "refunded") ? "1" : "");
-	page_render(r, status, req_printf(r, "Order %s", o->number),
+	page_render(r, status, req_cat(r, "Order ", o->number, (char *)NULL),
 	    "track.html", &tv);
 }
 

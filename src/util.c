@@ -334,14 +334,45 @@ parse_money(const char *s, int64_t *out)
 	return 1;
 }
 
+/* Writes the decimal digits of v (at least min of them, zeros in front)
+ * so that they end just before end; returns where they start. */
+static char *
+put_digits(char *end, uint64_t v, int min)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+		min--;
+	} while (v > 0 || min > 0);
+	return end;
+}
+
+char *
+int_text(char out[INT_TEXT_MAX], int64_t v)
+{
+	char	 s[INT_TEXT_MAX], *p;
+
+	p = put_digits(s + sizeof(s) - 1, v < 0 ? -(uint64_t)v : (uint64_t)v, 1);
+	if (v < 0)
+		*--p = '-';
+	s[sizeof(s) - 1] = '\0';
+	memcpy(out, p, (size_t)(s + sizeof(s) - p));
+	return out;
+}
+
 void
 fmt_money(struct buf *b, int64_t minor)
 {
-	if (minor < 0) {
-		buf_putc(b, '-');
-		minor = -minor;
-	}
-	buf_printf(b, "%" PRId64 ".%02" PRId64, minor / 100, minor % 100);
+	uint64_t	 v = minor < 0 ? -(uint64_t)minor : (uint64_t)minor;
+	char		 s[INT_TEXT_MAX + 1], *end = s + sizeof(s), *p;
+
+	/* "%lld.%02lld" of the whole units and the cents, by hand. */
+	p = put_digits(end, v % 100, 2);
+	*--p = '.';
+	p = put_digits(p, v / 100, 1);
+	if (minor < 0)
+		*--p = '-';
+	buf_append(b, p, (size_t)(end - p));
 }
 
 int64_t

@@ -57,6 +57,10 @@ int	 parse_int64(const char *, int64_t min, int64_t max, int64_t *out);
 int	 parse_money(const char *, int64_t *out);
 /* Formats minor units as "150.00" into buf. */
 void	 fmt_money(struct buf *, int64_t minor);
+/* The longest text of int_text, with its NUL. */
+#define INT_TEXT_MAX	24
+/* Writes v in decimal into out, NUL-terminated; returns out. */
+char	*int_text(char out[INT_TEXT_MAX], int64_t v);
 
 /* Current time in Unix seconds; PMB_TEST_NOW overrides (tests only). */
 int64_t	 now_unix(void);
