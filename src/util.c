@@ -85,6 +85,7 @@ buf_reset(struct buf *b)
 }
 
 #define BUF_START	256	/* a new buffer's least size */
+#define LOG_STAMP_LEN	20	/* "2026-11-26T05:02:37Z" */
 
 void
 buf_reserve(struct buf *b, size_t n)
@@ -547,6 +548,24 @@ fmt_iso(struct buf *b, int64_t t)
 	buf_append(b, s, (size_t)(p - s));
 }
 
+/* Writes the log line of message msg (n bytes): time stamp, message,
+ * newline. */
+static void
+log_write(const char *msg, size_t n)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_reserve(&b, n + LOG_STAMP_LEN + 2);
+	fmt_iso(&b, (int64_t)time(NULL));
+	buf_putc(&b, ' ');
+	buf_append(&b, msg, n);
+	buf_putc(&b, '\n');
+	fwrite(b.data, 1, b.len, stderr);
+	fflush(stderr);
+	buf_free(&b);
+}
+
 void
 log_msg(const char *fmt, ...)
 {
@@ -554,15 +573,17 @@ log_msg(const char *fmt, ...)
 	va_list		ap;
 
 	buf_init(&b);
-	fmt_iso(&b, (int64_t)time(NULL));
-	buf_putc(&b, ' ');
 	va_start(ap, fmt);
 	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	buf_putc(&b, '\n');
-	fwrite(b.data, 1, b.len, stderr);
-	fflush(stderr);
+	log_write(b.data != NULL ? b.data : "", b.len);
 	buf_free(&b);
+}
+
+void
+log_text(const char *s)
+{
+	log_write(s, strlen(s));
 }
 
 char *

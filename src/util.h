@@ -80,6 +80,8 @@ void	 fmt_iso(struct buf *, int64_t);
 
 /* Logging to stderr with a time stamp; never pass secrets. */
 void	 log_msg(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* The same for a message made without a format. */
+void	 log_text(const char *);
 
 /* Reads a whole file into a NUL-terminated string; NULL on error. */
 char	*read_file(const char *path, size_t *lenp);
