@@ -92,6 +92,8 @@ struct request {
 	/* Strings owned by the request, freed at its end. */
 	void			**pool;
 	size_t			 npool, poolcap;
+	char			*arena;		/* see req_alloc */
+	size_t			 arena_left;
 	double			 t0;		/* start, for the log line */
 };
 
@@ -101,6 +103,7 @@ void	 req_init(struct request *, struct io *);
 void	 req_free(struct request *);
 
 /* Request-lifetime memory: the pointer is freed by req_free. */
+void	*req_alloc(struct request *, size_t);
 char	*req_strdup(struct request *, const char *);
 char	*req_printf(struct request *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
