@@ -379,9 +379,16 @@ fmt_money(struct buf *b, int64_t minor)
 int64_t
 now_unix(void)
 {
-	const char	*t = getenv("PMB_TEST_NOW");
-	int64_t		 v;
+	/* The environment is read once: getenv walks all of it, and a page
+	 * asks for the time several times. (pmb never sets the variable.) */
+	static int		 looked;
+	static const char	*t;
+	int64_t			 v;
 
+	if (!looked) {
+		t = getenv("PMB_TEST_NOW");
+		looked = 1;
+	}
 	if (t != NULL && parse_int64(t, 0, INT64_MAX, &v))
 		return v;
 	return (int64_t)time(NULL);
