@@ -60,7 +60,7 @@ track_order(struct request *r, struct order *o)
 		    "\"Lost your link?\" page.");
 		return 0;
 	}
-	if ((rc = order_load(r, t.id, o)) < 0) {
+	if ((rc = order_load_status(r, t.id, o)) < 0) {
 		page_unavailable(r);
 		return 0;
 	}
@@ -323,7 +323,10 @@ page_track_message(struct request *r)
 		return;
 	}
 	if (rc == 0) {
-		order_load(r, o.id, &o);
+		if (order_load_status(r, o.id, &o) != 1) {
+			page_unavailable(r);
+			return;
+		}
 		track_render(r, &o, 409, "You have used the follow-up "
 		    "questions included with this order.");
 		return;
