@@ -107,7 +107,9 @@ buf_reserve(struct buf *b, size_t n)
 void
 buf_append(struct buf *b, const char *s, size_t n)
 {
-	buf_reserve(b, n);
+	/* Most appends fit: call buf_reserve only when one does not. */
+	if (n >= b->cap - b->len)
+		buf_reserve(b, n);
 	if (n > 0)
 		memcpy(b->data + b->len, s, n);
 	b->len += n;
