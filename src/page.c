@@ -221,9 +221,7 @@ page_date(struct request *r, int64_t t)
 const char *
 page_money(struct request *r, int64_t v)
 {
-	struct buf b;
+	char s[MONEY_TEXT_MAX];
 
-	buf_init(&b);
-	fmt_money(&b, v);
-	return req_keep(r, buf_take(&b));
+	return req_strdup(r, money_text(s, v));
 }

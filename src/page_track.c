@@ -164,7 +164,6 @@ track_render(struct request *r, const struct order *o, int status,
     const char *notice)
 {
 	struct tvars	 tv = { .n = 0 };
-	struct buf	 b;
 	char		*msgs;
 	int		 has_answer, can_follow;
 	int64_t		 left = conf.followups_included - o->followups_used;
@@ -183,9 +182,7 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "status_label", order_status_label(o->status));
 	tv_set(&tv, "timeline", timeline(r, o));
 	tv_set(&tv, "thread", msgs);
-	buf_init(&b);
-	fmt_money(&b, o->price);
-	tv_set(&tv, "amount", req_keep(r, buf_take(&b)));
+	tv_set(&tv, "amount", page_money(r, o->price));
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "unpaid", !strcmp(o->status, "awaiting_payment") ?
 	    "1" : "");

@@ -363,19 +363,29 @@ int_text(char out[INT_TEXT_MAX], int64_t v)
 	return out;
 }
 
-void
-fmt_money(struct buf *b, int64_t minor)
+char *
+money_text(char out[MONEY_TEXT_MAX], int64_t minor)
 {
 	uint64_t	 v = minor < 0 ? -(uint64_t)minor : (uint64_t)minor;
-	char		 s[INT_TEXT_MAX + 1], *end = s + sizeof(s), *p;
+	char		 s[MONEY_TEXT_MAX], *end = s + sizeof(s) - 1, *p;
 
 	/* "%lld.%02lld" of the whole units and the cents, by hand. */
+	*end = '\0';
 	p = put_digits(end, v % 100, 2);
 	*--p = '.';
 	p = put_digits(p, v / 100, 1);
 	if (minor < 0)
 		*--p = '-';
-	buf_append(b, p, (size_t)(end - p));
+	memcpy(out, p, (size_t)(end + 1 - p));
+	return out;
+}
+
+void
+fmt_money(struct buf *b, int64_t minor)
+{
+	char s[MONEY_TEXT_MAX];
+
+	buf_puts(b, money_text(s, minor));
 }
 
 int64_t

@@ -57,6 +57,10 @@ int	 parse_int64(const char *, int64_t min, int64_t max, int64_t *out);
 int	 parse_money(const char *, int64_t *out);
 /* Formats minor units as "150.00" into buf. */
 void	 fmt_money(struct buf *, int64_t minor);
+/* The longest text of money_text, with its NUL. */
+#define MONEY_TEXT_MAX	24
+/* Writes minor units as fmt_money does into out; returns out. */
+char	*money_text(char out[MONEY_TEXT_MAX], int64_t minor);
 /* The longest text of int_text, with its NUL. */
 #define INT_TEXT_MAX	24
 /* Writes v in decimal into out, NUL-terminated; returns out. */
