@@ -62,7 +62,7 @@ const char *
 csrf_token(struct request *r)
 {
 	const char	*c = req_cookie(r, csrf_cookie_name());
-	char		 tag[64];
+	char		 tag[64], val[64], age[INT_TEXT_MAX];
 
 	if (r->session != NULL)
 		return r->session->csrf;
@@ -70,15 +70,15 @@ csrf_token(struct request *r)
 		return r->csrf;
 	if (c == NULL || !csrf_cookie_valid(c)) {
 		unsigned char	rnd[CSRF_COOKIE_BYTES];
-		char		val[64];
 
 		randombytes_buf(rnd, sizeof(rnd));
 		sodium_bin2base64(val, sizeof(val), rnd, sizeof(rnd),
 		    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-		c = req_strdup(r, val);
-		http_header(r, "Set-Cookie", req_printf(r, "%s=%s; Path=/; "
-		    "Max-Age=%d; HttpOnly; SameSite=Lax%s", csrf_cookie_name(),
-		    c, CSRF_COOKIE_AGE, conf.https ? "; Secure" : ""));
+		c = val;
+		http_header(r, "Set-Cookie", req_cat(r, csrf_cookie_name(), "=",
+		    c, "; Path=/; Max-Age=", int_text(age, CSRF_COOKIE_AGE),
+		    "; HttpOnly; SameSite=Lax", conf.https ? "; Secure" : "",
+		    (char *)NULL));
 	}
 	mac_text(tag, sizeof(tag), "csrf", c);
 	r->csrf = req_strdup(r, tag);

@@ -60,6 +60,12 @@ void	 db_done(enum stmt st);
 int	 db_begin(void);
 int	 db_commit(void);
 void	 db_rollback(void);
+/* Starts a read transaction (BEGIN DEFERRED: no lock until the first
+ * read), for a page that reads with several statements and writes
+ * nothing in between. Returns 1, or 0 on error. */
+int	 db_read_begin(void);
+/* Ends the read transaction, if one is open. */
+void	 db_read_end(void);
 
 int64_t	 db_last_id(void);
 /* Returns the text of the column, "" when NULL. */

@@ -5,6 +5,9 @@
 X(BEGIN, "BEGIN IMMEDIATE")
 X(COMMIT, "COMMIT")
 X(ROLLBACK, "ROLLBACK")
+/* A read transaction: a page's reads see one snapshot and take the WAL
+ * read lock once, not once per statement. Never for a write. */
+X(BEGIN_READ, "BEGIN DEFERRED")
 
 /* Staff users. */
 X(USER_INSERT,
@@ -47,12 +50,18 @@ X(ORDER_INSERT,
   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'awaiting_payment', ?, ?, ?, ?) "
   "RETURNING id, number")
 X(ORDER_BY_FORM_TOKEN, "SELECT id FROM orders WHERE form_token = ?")
+/* An order's columns as order_load reads them: first those the client's
+ * status page shows, then the client's details. */
+#define ORDER_STATUS_COLUMNS \
+  "id, number, name, price, currency, status, created_at, due_at, " \
+  "paid_at, answered_at, answer_viewed_at, refund_requested_at, " \
+  "refunded_at, cancelled_at, followups_used, last_answered_at, rating"
 X(ORDER_BY_ID,
-  "SELECT id, number, name, email, company, website, topic, price, "
-  "currency, status, created_at, due_at, paid_at, answered_at, "
-  "answer_viewed_at, refund_requested_at, refunded_at, cancelled_at, "
-  "followups_used, last_answered_at, rating "
+  "SELECT " ORDER_STATUS_COLUMNS ", email, company, website, topic "
   "FROM orders WHERE id = ?")
+/* The same without the client's details, for the status page. */
+X(ORDER_STATUS_BY_ID,
+  "SELECT " ORDER_STATUS_COLUMNS " FROM orders WHERE id = ?")
 X(ORDER_SET_VIEWED,
   "UPDATE orders SET answer_viewed_at = ? "
   "WHERE id = ? AND answer_viewed_at IS NULL AND answered_at IS NOT NULL")

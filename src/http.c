@@ -7,6 +7,20 @@
 #include "conf.h"
 #include "http.h"
 
+/* Room made at once for a response's header lines, besides the queued
+ * ones (the security headers alone are some 350 bytes). */
+#define HEADERS_GUESS	512
+/* A request's small allocations (req_alloc) are cut from chunks of this
+ * many bytes, each one malloc, freed with the request. Built with
+ * AddressSanitizer, each is a malloc of its own, so that ASan still sees
+ * an overrun of one. */
+#ifdef __SANITIZE_ADDRESS__
+#define ARENA_CHUNK	0
+#else
+#define ARENA_CHUNK	4096
+#endif
+#define ARENA_ALIGN	16	/* as malloc's */
+
 void
 req_init(struct request *r, struct io *io)
 {
@@ -42,10 +56,31 @@ req_keep(struct request *r, void *p)
 	return p;
 }
 
+void *
+req_alloc(struct request *r, size_t n)
+{
+	char *p;
+
+	/* A large one is a malloc of its own. */
+	if (ARENA_CHUNK == 0 || n > ARENA_CHUNK / 4)
+		return req_keep(r, xmalloc(n));
+	n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	if (n > r->arena_left) {
+		r->arena = req_keep(r, xmalloc(ARENA_CHUNK));
+		r->arena_left = ARENA_CHUNK;
+	}
+	p = r->arena;
+	r->arena += n;
+	r->arena_left -= n;
+	return p;
+}
+
 char *
 req_strdup(struct request *r, const char *s)
 {
-	return req_keep(r, xstrdup(s));
+	size_t n = strlen(s) + 1;
+
+	return memcpy(req_alloc(r, n), s, n);
 }
 
 char *
@@ -77,6 +112,31 @@ proxy_trusted(const char *ip, size_t n)
 		p += k;
 	}
 	return 0;
+}
+
+char *
+req_cat(struct request *r, ...)
+{
+	va_list		 ap;
+	const char	*s;
+	char		*out, *p;
+	size_t		 n = 0;
+
+	va_start(ap, r);
+	while ((s = va_arg(ap, const char *)) != NULL)
+		n += strlen(s);
+	va_end(ap);
+	p = out = req_alloc(r, n + 1);
+	va_start(ap, r);
+	while ((s = va_arg(ap, const char *)) != NULL) {
+		size_t k = strlen(s);
+
+		memcpy(p, s, k);
+		p += k;
+	}
+	va_end(ap);
+	*p = '\0';
+	return out;
 }
 
 const char *
@@ -459,22 +519,34 @@ http_header(struct request *r, const char *name, const char *val)
 		log_msg("refused a header with a line break: %s", name);
 		return;
 	}
-	buf_printf(&r->headers, "%s: %s\r\n", name, val);
+	buf_puts(&r->headers, name);
+	buf_append(&r->headers, ": ", 2);
+	buf_puts(&r->headers, val);
+	buf_append(&r->headers, "\r\n", 2);
 }
 
 void
 http_open(struct request *r, int status, const char *ctype)
 {
-	struct buf b;
+	struct buf	b;
+	char		code[INT_TEXT_MAX];
 
 	if (r->opened)
 		return;
 	r->opened = 1;
 	r->status = status;
 	buf_init(&b);
-	buf_printf(&b, "Status: %d %s\r\n", status, http_reason(status));
-	if (ctype != NULL)
-		buf_printf(&b, "Content-Type: %s\r\n", ctype);
+	buf_reserve(&b, HEADERS_GUESS + r->headers.len);
+	buf_puts(&b, "Status: ");
+	buf_puts(&b, int_text(code, status));
+	buf_putc(&b, ' ');
+	buf_puts(&b, http_reason(status));
+	buf_puts(&b, "\r\n");
+	if (ctype != NULL) {
+		buf_puts(&b, "Content-Type: ");
+		buf_puts(&b, ctype);
+		buf_puts(&b, "\r\n");
+	}
 	buf_puts(&b,
 	    "Content-Security-Policy: default-src 'self'; object-src 'none'; "
 	    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'\r\n"

@@ -92,6 +92,8 @@ struct request {
 	/* Strings owned by the request, freed at its end. */
 	void			**pool;
 	size_t			 npool, poolcap;
+	char			*arena;		/* see req_alloc */
+	size_t			 arena_left;
 	double			 t0;		/* start, for the log line */
 };
 
@@ -101,10 +103,13 @@ void	 req_init(struct request *, struct io *);
 void	 req_free(struct request *);
 
 /* Request-lifetime memory: the pointer is freed by req_free. */
+void	*req_alloc(struct request *, size_t);
 char	*req_strdup(struct request *, const char *);
 char	*req_printf(struct request *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	*req_keep(struct request *, void *);
+/* Returns the strings up to NULL joined, owned by the request. */
+char	*req_cat(struct request *, ...) __attribute__((sentinel));
 
 /* Decodes a percent-encoded component (plus as space if plus).
  * Returns a new string, or NULL if malformed or not valid UTF-8. */

@@ -89,12 +89,28 @@ fcgi_write(void *ctx, const char *p, size_t n)
 	return 0;
 }
 
+/* Returns the FastCGI parameter name, or NULL. As FCGX_GetParam, but
+ * comparing by hand, which stops at the first byte that differs: its
+ * strlen and a strncmp call with each of the thirty-odd parameters nginx
+ * sends cost about 500 instructions a lookup, ten lookups a request. */
 static const char *
 fcgi_env(void *ctx, const char *name)
 {
 	FCGX_Request *fr = ctx;
 
-	return FCGX_GetParam(name, fr->envp);
+	if (fr->envp == NULL)
+		return NULL;
+	for (char **p = fr->envp; *p != NULL; p++) {
+		const char *e = *p, *n = name;
+
+		while (*n != '\0' && *e == *n) {
+			e++;
+			n++;
+		}
+		if (*n == '\0' && *e == '=')
+			return e + 1;
+	}
+	return NULL;
 }
 
 /* Serves one request over io, then logs it. */

@@ -15,43 +15,63 @@ col_str(struct request *r, sqlite3_stmt *s, int c)
 	return req_strdup(r, db_text(s, c));
 }
 
-int
-order_load(struct request *r, int64_t id, struct order *o)
+/* The number of ORDER_STATUS_COLUMNS (db_stmts.h). */
+#define ORDER_STATUS_NCOLUMNS	17
+
+/* Loads order id with statement st (ORDER_BY_ID or ORDER_STATUS_BY_ID)
+ * into o; the client's details are read only if st selects them. Returns
+ * as order_load. */
+static int
+order_fetch(struct request *r, enum stmt st, int64_t id, struct order *o)
 {
-	sqlite3_stmt	*s = db_stmt(ST_ORDER_BY_ID);
+	sqlite3_stmt	*s = db_stmt(st);
 	int		 rc;
 
 	memset(o, 0, sizeof(*o));
 	if (s == NULL || !db_bind(s, "i", id))
 		return -1;
-	rc = db_step(ST_ORDER_BY_ID);
+	rc = db_step(st);
 	if (rc != DB_ROW) {
-		db_done(ST_ORDER_BY_ID);
+		db_done(st);
 		return rc == DB_DONE ? 0 : -1;
 	}
 	o->id = sqlite3_column_int64(s, 0);
 	o->number = col_str(r, s, 1);
 	o->name = col_str(r, s, 2);
-	o->email = col_str(r, s, 3);
-	o->company = col_str(r, s, 4);
-	o->website = col_str(r, s, 5);
-	o->topic = col_str(r, s, 6);
-	o->price = sqlite3_column_int64(s, 7);
-	o->currency = col_str(r, s, 8);
-	o->status = col_str(r, s, 9);
-	o->created_at = sqlite3_column_int64(s, 10);
-	o->due_at = sqlite3_column_int64(s, 11);
-	o->paid_at = sqlite3_column_int64(s, 12);
-	o->answered_at = sqlite3_column_int64(s, 13);
-	o->answer_viewed_at = sqlite3_column_int64(s, 14);
-	o->refund_requested_at = sqlite3_column_int64(s, 15);
-	o->refunded_at = sqlite3_column_int64(s, 16);
-	o->cancelled_at = sqlite3_column_int64(s, 17);
-	o->followups_used = sqlite3_column_int64(s, 18);
-	o->last_answered_at = sqlite3_column_int64(s, 19);
-	o->rating = col_str(r, s, 20);
-	db_done(ST_ORDER_BY_ID);
+	o->price = sqlite3_column_int64(s, 3);
+	o->currency = col_str(r, s, 4);
+	o->status = col_str(r, s, 5);
+	o->created_at = sqlite3_column_int64(s, 6);
+	o->due_at = sqlite3_column_int64(s, 7);
+	o->paid_at = sqlite3_column_int64(s, 8);
+	o->answered_at = sqlite3_column_int64(s, 9);
+	o->answer_viewed_at = sqlite3_column_int64(s, 10);
+	o->refund_requested_at = sqlite3_column_int64(s, 11);
+	o->refunded_at = sqlite3_column_int64(s, 12);
+	o->cancelled_at = sqlite3_column_int64(s, 13);
+	o->followups_used = sqlite3_column_int64(s, 14);
+	o->last_answered_at = sqlite3_column_int64(s, 15);
+	o->rating = col_str(r, s, 16);
+	if (sqlite3_column_count(s) > ORDER_STATUS_NCOLUMNS) {
+		o->email = col_str(r, s, 17);
+		o->company = col_str(r, s, 18);
+		o->website = col_str(r, s, 19);
+		o->topic = col_str(r, s, 20);
+	}
+	db_done(st);
 	return 1;
+}
+
+int
+order_load(struct request *r, int64_t id, struct order *o)
+{
+	return order_fetch(r, ST_ORDER_BY_ID, id, o);
+}
+
+int
+order_load_status(struct request *r, int64_t id, struct order *o)
+{
+	return order_fetch(r, ST_ORDER_STATUS_BY_ID, id, o);
 }
 
 int
@@ -154,7 +174,7 @@ order_refund_url(struct request *r, const struct order *o)
 	if (!token_make(tok, TOK_REFUND, o->id, refund_deadline(o),
 	    REFUND_STATE_OPEN))
 		return NULL;
-	return req_printf(r, "%s/r/%s", conf.base_url, tok);
+	return req_cat(r, conf.base_url, "/r/", tok, (char *)NULL);
 }
 
 const char *

@@ -10,7 +10,8 @@
 struct order {
 	int64_t	 id;
 	char	*number;		/* PMB-000123 */
-	char	*name, *email, *company, *website, *topic;
+	char	*name;
+	char	*email, *company, *website, *topic; /* see order_load_status */
 	int64_t	 price;			/* minor units */
 	char	*currency;
 	char	*status;
@@ -23,6 +24,10 @@ struct order {
 /* Loads order id into o, strings owned by the request. Returns 1, 0 if
  * there is no such order, -1 on a database error. */
 int	 order_load(struct request *, int64_t id, struct order *);
+/* As order_load, without the client's details (email, company, website
+ * and topic stay NULL): for the client's status page, which shows none
+ * of them; four text columns fewer for SQLite to copy out. */
+int	 order_load_status(struct request *, int64_t id, struct order *);
 /* Records that the order entered status (history row). Returns 1 or 0. */
 int	 order_history(int64_t order_id, const char *status, int64_t user_id,
 	    const char *note);

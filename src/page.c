@@ -5,6 +5,12 @@
 #include "conf.h"
 #include "page.h"
 
+/* Room made at once for a page's body, and for the layout around it (in
+ * bytes; more is made if need be): one allocation each, instead of one
+ * per doubling from a few hundred bytes. */
+#define PAGE_BODY_GUESS	8192
+#define LAYOUT_GUESS	2048
+
 /* A figure as text, kept for the process and made again only when the
  * figure changes (the settings are read once, at start). */
 struct figure {
@@ -108,11 +114,13 @@ page_render(struct request *r, int status, const char *title,
 	tv_set(tv, "title", title);
 	buf_init(&inner);
 	buf_init(&page);
+	buf_reserve(&inner, PAGE_BODY_GUESS);
 	if (!tmpl_render(&inner, body, tv)) {
 		page_bare(r, 500, "This page cannot be shown right now.");
 		goto out;
 	}
 	tv_set(tv, "body", inner.data);
+	buf_reserve(&page, inner.len + LAYOUT_GUESS);
 	if (!tmpl_render(&page, "layout.html", tv)) {
 		page_bare(r, 500, "This page cannot be shown right now.");
 		goto out;
@@ -189,13 +197,15 @@ page_form_vars(struct request *r, struct tvars *tv, const struct field *f)
 const char *
 page_time(struct request *r, int64_t t)
 {
-	struct buf b;
+	char s[TIME_TEXT_MAX];
 
-	if (t == 0)
-		return "";
-	buf_init(&b);
-	fmt_time(&b, t);
-	return req_keep(r, buf_take(&b));
+	return t == 0 ? "" : req_strdup(r, time_text(s, t));
+}
+
+const char *
+page_time_in(char out[TIME_TEXT_MAX], int64_t t)
+{
+	return t == 0 ? "" : time_text(out, t);
 }
 
 const char *
@@ -211,9 +221,7 @@ page_date(struct request *r, int64_t t)
 const char *
 page_money(struct request *r, int64_t v)
 {
-	struct buf b;
+	char s[MONEY_TEXT_MAX];
 
-	buf_init(&b);
-	fmt_money(&b, v);
-	return req_keep(r, buf_take(&b));
+	return req_strdup(r, money_text(s, v));
 }

@@ -14,6 +14,10 @@
 #include "token.h"
 
 #define HOUR 3600
+/* Room made at once for the timeline (a few steps of about a hundred
+ * bytes) and for the thread (a question and an answer), in bytes. */
+#define TIMELINE_GUESS	1024
+#define THREAD_GUESS	4096
 
 /* Returns NULL if v is yes or no. */
 static const char *
@@ -56,7 +60,7 @@ track_order(struct request *r, struct order *o)
 		    "\"Lost your link?\" page.");
 		return 0;
 	}
-	if ((rc = order_load(r, t.id, o)) < 0) {
+	if ((rc = order_load_status(r, t.id, o)) < 0) {
 		page_unavailable(r);
 		return 0;
 	}
@@ -70,14 +74,14 @@ track_order(struct request *r, struct order *o)
 
 /* Appends one timeline step. */
 static void
-step(struct request *r, struct buf *out, const char *label, int64_t at,
-    int current)
+step(struct buf *out, const char *label, int64_t at, int current)
 {
 	struct tvars	tv = { .n = 0 };
+	char		when[TIME_TEXT_MAX];
 	int		done = at != 0 || current;
 
 	tv_set(&tv, "label", label);
-	tv_set(&tv, "at", page_time(r, at));
+	tv_set(&tv, "at", page_time_in(when, at));
 	tv_set(&tv, "class", done ? (current ? "done current" : "done") : "");
 	tmpl_render(out, "track_step.html", &tv);
 }
@@ -90,24 +94,25 @@ timeline(struct request *r, const struct order *o)
 	const char	*st = o->status;
 
 	buf_init(&b);
-	step(r, &b, "Received", o->created_at, !o->paid_at &&
+	buf_reserve(&b, TIMELINE_GUESS);
+	step(&b, "Received", o->created_at, !o->paid_at &&
 	    !o->cancelled_at);
 	if (o->cancelled_at && !o->paid_at) {
-		step(r, &b, "Cancelled", o->cancelled_at, 1);
+		step(&b, "Cancelled", o->cancelled_at, 1);
 		return req_keep(r, buf_take(&b));
 	}
-	step(r, &b, "Paid", o->paid_at, o->paid_at && !o->answered_at);
-	step(r, &b, "Answered", o->answered_at, !strcmp(st, "answered") &&
+	step(&b, "Paid", o->paid_at, o->paid_at && !o->answered_at);
+	step(&b, "Answered", o->answered_at, !strcmp(st, "answered") &&
 	    o->followups_used == 0);
 	if (o->followups_used > 0)
-		step(r, &b, !strcmp(st, "followup") ? "Follow-up received, "
+		step(&b, !strcmp(st, "followup") ? "Follow-up received, "
 		    "being answered" : "Follow-up answered",
 		    !strcmp(st, "followup") ? 0 : o->last_answered_at,
 		    !strcmp(st, "followup") || !strcmp(st, "answered"));
 	if (o->refund_requested_at || o->refunded_at) {
-		step(r, &b, "Refund requested", o->refund_requested_at,
+		step(&b, "Refund requested", o->refund_requested_at,
 		    !strcmp(st, "refund_requested"));
-		step(r, &b, "Refunded", o->refunded_at, o->refunded_at != 0);
+		step(&b, "Refunded", o->refunded_at, o->refunded_at != 0);
 	}
 	return req_keep(r, buf_take(&b));
 }
@@ -120,15 +125,17 @@ thread(struct request *r, const struct order *o, int *has_answer)
 	struct buf	 b;
 
 	*has_answer = 0;
-	buf_init(&b);
 	if (s == NULL || !db_bind(s, "i", o->id))
 		return NULL;
+	buf_init(&b);
+	buf_reserve(&b, THREAD_GUESS);
 	while (db_step(ST_MESSAGES_PUBLIC) == DB_ROW) {
 		struct tvars	 tv = { .n = 0 };
 		const char	*kind = db_text(s, 0);
-		char		*html = NULL;
+		char		*html = NULL, when[TIME_TEXT_MAX];
 
-		tv_set(&tv, "at", page_time(r, sqlite3_column_int64(s, 2)));
+		tv_set(&tv, "at", page_time_in(when,
+		    sqlite3_column_int64(s, 2)));
 		if (!strcmp(kind, "reply")) {
 			*has_answer = 1;
 			/* Rendered when the reply was sent (older rows: now). */
@@ -157,12 +164,12 @@ track_render(struct request *r, const struct order *o, int status,
     const char *notice)
 {
 	struct tvars	 tv = { .n = 0 };
-	struct buf	 b;
 	char		*msgs;
 	int		 has_answer, can_follow;
 	int64_t		 left = conf.followups_included - o->followups_used;
 	int64_t		 paid, refunded;
-	char		*url;
+	char		*url, created[TIME_TEXT_MAX], due[TIME_TEXT_MAX];
+	char		 left_text[INT_TEXT_MAX];
 
 	if ((msgs = thread(r, o, &has_answer)) == NULL) {
 		page_unavailable(r);
@@ -171,26 +178,25 @@ track_render(struct request *r, const struct order *o, int status,
 	page_vars(r, &tv);
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "name", o->name);
-	tv_set(&tv, "created", page_time(r, o->created_at));
+	tv_set(&tv, "created", page_time_in(created, o->created_at));
 	tv_set(&tv, "status_label", order_status_label(o->status));
 	tv_set(&tv, "timeline", timeline(r, o));
 	tv_set(&tv, "thread", msgs);
-	buf_init(&b);
-	fmt_money(&b, o->price);
-	tv_set(&tv, "amount", req_keep(r, buf_take(&b)));
+	tv_set(&tv, "amount", page_money(r, o->price));
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "unpaid", !strcmp(o->status, "awaiting_payment") ?
 	    "1" : "");
 	tv_set(&tv, "due", !o->answered_at && o->paid_at ?
-	    page_time(r, o->due_at) : "");
+	    page_time_in(due, o->due_at) : "");
 	can_follow = !strcmp(o->status, "answered") && left > 0;
 	tv_set(&tv, "can_follow", can_follow ? "1" : "");
-	tv_set(&tv, "followups_left", req_printf(r, "%lld", (long long)left));
+	tv_set(&tv, "followups_left", int_text(left_text, left));
 	tv_set(&tv, "no_follow", !strcmp(o->status, "answered") &&
 	    left <= 0 ? "1" : "");
 	tv_set(&tv, "followup_pending", !strcmp(o->status, "followup") ?
 	    "1" : "");
-	tv_set(&tv, "action", req_printf(r, "/o/%s/messages", r->arg));
+	tv_set(&tv, "action", req_cat(r, "/o/", r->arg, "/messages",
+	    (char *)NULL));
 	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	if (r->fields != NULL && r->route != NULL &&
 	    r->route->fields == track_message_fields) {
@@ -209,27 +215,36 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "refund_done", !strcmp(o->status, "refunded") ? "1" : "");
 	tv_set(&tv, "refund_asked", !strcmp(o->status, "refund_requested") ||
 	    !strcmp(o->status, "refunded") ? "1" : "");
-	page_render(r, status, req_printf(r, "Order %s", o->number),
+	page_render(r, status, req_cat(r, "Order ", o->number, (char *)NULL),
 	    "track.html", &tv);
 }
 
-/* GET /o/TOKEN */
+/* GET /o/TOKEN. The page's reads share one read transaction; the first
+ * view of an answer is recorded after it, for the consultant. */
 void
 page_track(struct request *r)
 {
-	struct order o;
+	struct order	o;
+	int		rating, viewed;
 
-	if (!track_order(r, &o))
-		return;
-	if (r->fields != NULL && *r->fields[0].value != '\0') {
-		page_rating(r, &o, r->fields[0].value, r->arg);
+	if (!db_read_begin()) {
+		page_unavailable(r);
 		return;
 	}
-	/* The first view of an answer is recorded for the consultant. */
-	if (o.answered_at && !o.answer_viewed_at && !r->head &&
+	if (!track_order(r, &o)) {
+		db_read_end();
+		return;
+	}
+	rating = r->fields != NULL && *r->fields[0].value != '\0';
+	viewed = !rating && o.answered_at && !o.answer_viewed_at && !r->head;
+	if (rating)
+		page_rating(r, &o, r->fields[0].value, r->arg);
+	else
+		track_render(r, &o, 200, NULL);
+	db_read_end();
+	if (viewed &&
 	    db_run(ST_ORDER_SET_VIEWED, "ii", now_unix(), o.id) != DB_DONE)
 		log_msg("track: could not record the answer view");
-	track_render(r, &o, 200, NULL);
 }
 
 /* Writes a follow-up: message, status, history, audit, the consultant's
@@ -305,7 +320,10 @@ page_track_message(struct request *r)
 		return;
 	}
 	if (rc == 0) {
-		order_load(r, o.id, &o);
+		if (order_load_status(r, o.id, &o) != 1) {
+			page_unavailable(r);
+			return;
+		}
 		track_render(r, &o, 409, "You have used the follow-up "
 		    "questions included with this order.");
 		return;

@@ -298,10 +298,18 @@ router_log(const struct request *r)
 {
 	struct buf	 b;
 	const char	*p;
+	char		 num[INT_TEXT_MAX];
+	size_t		 from;
+	int64_t		 tenths;
 
 	if (!conf.log_requests)
 		return;
+	/* "%s %s %d %.1fms": method, path, status, milliseconds, made
+	 * without printf. */
 	buf_init(&b);
+	buf_puts(&b, r->method ? r->method : "-");
+	buf_putc(&b, ' ');
+	from = b.len;
 	if (r->path == NULL)
 		buf_puts(&b, "-");
 	else if (r->route != NULL && (r->route->flags & R_SECRET) &&
@@ -321,11 +329,18 @@ router_log(const struct request *r)
 			p += n;
 		}
 	}
-	for (size_t i = 0; i < b.len; i++)
+	for (size_t i = from; i < b.len; i++)
 		if ((unsigned char)b.data[i] < 0x20 || b.data[i] == 0x7f ||
 		    b.data[i] == ' ')
 			b.data[i] = '?';
-	log_msg("%s %s %d %.1fms", r->method ? r->method : "-", b.data,
-	    r->status, now_ms() - r->t0);
+	buf_putc(&b, ' ');
+	buf_puts(&b, int_text(num, r->status));
+	buf_putc(&b, ' ');
+	tenths = (int64_t)((now_ms() - r->t0) * 10 + 0.5);
+	buf_puts(&b, int_text(num, tenths / 10));
+	buf_putc(&b, '.');
+	buf_puts(&b, int_text(num, tenths % 10));
+	buf_puts(&b, "ms");
+	log_text(b.data);
 	buf_free(&b);
 }

@@ -20,6 +20,7 @@ struct node {
 
 struct tmpl {
 	char		*name;		/* e.g. "home.html", "mail/answer.txt" */
+	unsigned	 hash;		/* of name: see tv_hash */
 	char		*src;
 	struct node	*nodes;
 	size_t		 nnodes;
@@ -235,6 +236,7 @@ tmpl_add(const char *name, const char *text, char *err, size_t errsz)
 
 	memset(&t, 0, sizeof(t));
 	t.name = xstrdup(name);
+	t.hash = tv_hash(name);
 	t.src = xstrdup(text);
 	if (!tmpl_compile(&t, err, errsz)) {
 		tmpl_clear(&t);
@@ -324,12 +326,15 @@ tmpl_free(void)
 	ntmpls = 0;
 }
 
-/* Returns the template called name, or NULL. */
+/* Returns the template called name, or NULL. (Comparing hashes first
+ * spares a strcmp with each of the thirty-odd templates.) */
 static const struct tmpl *
 tmpl_find(const char *name)
 {
+	unsigned h = tv_hash(name);
+
 	for (size_t i = 0; i < ntmpls; i++)
-		if (strcmp(tmpls[i].name, name) == 0)
+		if (tmpls[i].hash == h && strcmp(tmpls[i].name, name) == 0)
 			return &tmpls[i];
 	return NULL;
 }

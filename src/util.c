@@ -84,9 +84,11 @@ buf_reset(struct buf *b)
 		b->data[0] = '\0';
 }
 
-/* Makes room for n more bytes plus the terminating NUL. */
-static void
-buf_grow(struct buf *b, size_t n)
+#define BUF_START	256	/* a new buffer's least size */
+#define LOG_STAMP_LEN	20	/* "2026-11-26T05:02:37Z" */
+
+void
+buf_reserve(struct buf *b, size_t n)
 {
 	size_t need;
 
@@ -96,7 +98,7 @@ buf_grow(struct buf *b, size_t n)
 	if (need <= b->cap)
 		return;
 	if (b->cap == 0)
-		b->cap = 256;
+		b->cap = need > BUF_START ? need : BUF_START;
 	while (b->cap < need)
 		b->cap *= 2;
 	b->data = xrealloc(b->data, b->cap);
@@ -105,7 +107,9 @@ buf_grow(struct buf *b, size_t n)
 void
 buf_append(struct buf *b, const char *s, size_t n)
 {
-	buf_grow(b, n);
+	/* Most appends fit: call buf_reserve only when one does not. */
+	if (n >= b->cap - b->len)
+		buf_reserve(b, n);
 	if (n > 0)
 		memcpy(b->data + b->len, s, n);
 	b->len += n;
@@ -144,7 +148,7 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 		buf_append(b, short_out, (size_t)n);
 		return;
 	}
-	buf_grow(b, (size_t)n);
+	buf_reserve(b, (size_t)n);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
 }
@@ -347,22 +351,70 @@ parse_money(const char *s, int64_t *out)
 	return 1;
 }
 
+/* Writes the decimal digits of v (at least min of them, zeros in front)
+ * so that they end just before end; returns where they start. */
+static char *
+put_digits(char *end, uint64_t v, int min)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+		min--;
+	} while (v > 0 || min > 0);
+	return end;
+}
+
+char *
+int_text(char out[INT_TEXT_MAX], int64_t v)
+{
+	char	 s[INT_TEXT_MAX], *p;
+
+	p = put_digits(s + sizeof(s) - 1, v < 0 ? -(uint64_t)v : (uint64_t)v, 1);
+	if (v < 0)
+		*--p = '-';
+	s[sizeof(s) - 1] = '\0';
+	memcpy(out, p, (size_t)(s + sizeof(s) - p));
+	return out;
+}
+
+char *
+money_text(char out[MONEY_TEXT_MAX], int64_t minor)
+{
+	uint64_t	 v = minor < 0 ? -(uint64_t)minor : (uint64_t)minor;
+	char		 s[MONEY_TEXT_MAX], *end = s + sizeof(s) - 1, *p;
+
+	/* "%lld.%02lld" of the whole units and the cents, by hand. */
+	*end = '\0';
+	p = put_digits(end, v % 100, 2);
+	*--p = '.';
+	p = put_digits(p, v / 100, 1);
+	if (minor < 0)
+		*--p = '-';
+	memcpy(out, p, (size_t)(end + 1 - p));
+	return out;
+}
+
 void
 fmt_money(struct buf *b, int64_t minor)
 {
-	if (minor < 0) {
-		buf_putc(b, '-');
-		minor = -minor;
-	}
-	buf_printf(b, "%" PRId64 ".%02" PRId64, minor / 100, minor % 100);
+	char s[MONEY_TEXT_MAX];
+
+	buf_puts(b, money_text(s, minor));
 }
 
 int64_t
 now_unix(void)
 {
-	const char	*t = getenv("PMB_TEST_NOW");
-	int64_t		 v;
+	/* The environment is read once: getenv walks all of it, and a page
+	 * asks for the time several times. (pmb never sets the variable.) */
+	static int		 looked;
+	static const char	*t;
+	int64_t			 v;
 
+	if (!looked) {
+		t = getenv("PMB_TEST_NOW");
+		looked = 1;
+	}
 	if (t != NULL && parse_int64(t, 0, INT64_MAX, &v))
 		return v;
 	return (int64_t)time(NULL);
@@ -377,25 +429,32 @@ now_ms(void)
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
-/* Appends t formatted with strftime format fmt in UTC. Callers pass
+/* Writes t formatted with strftime format fmt in UTC into out
+ * (TIME_TEXT_MAX bytes), "?" if it cannot; returns out. Callers pass
  * only literal formats. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static void
-fmt_utc(struct buf *b, int64_t t, const char *fmt)
+static char *
+utc_text(char *out, int64_t t, const char *fmt)
 {
 	time_t		tt = (time_t)t;
 	struct tm	tm;
-	char		s[64];
 
 	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(s, sizeof(s), fmt, &tm) == 0) {
-		buf_puts(b, "?");
-		return;
-	}
-	buf_puts(b, s);
+	    strftime(out, TIME_TEXT_MAX, fmt, &tm) == 0)
+		strcpy(out, "?");
+	return out;
 }
 #pragma GCC diagnostic pop
+
+/* Appends t formatted with strftime format fmt in UTC. */
+static void
+fmt_utc(struct buf *b, int64_t t, const char *fmt)
+{
+	char s[TIME_TEXT_MAX];
+
+	buf_puts(b, utc_text(s, t, fmt));
+}
 
 /* Writes v (0 to 99) as two digits at p; returns p + 2. */
 static char *
@@ -406,15 +465,45 @@ put2(char *p, int v)
 	return p + 2;
 }
 
-/* Splits t into UTC fields for the formatters below; returns 0 when the
- * year has not four digits (they leave that to strftime). */
+#define DAY	86400
+
+/* Splits t into UTC fields for the formatters below (year, month, day,
+ * hour, minute, second only), by arithmetic: gmtime_r takes a lock and
+ * costs ten times as much. Returns 0 when the year has not four digits
+ * (they leave that to strftime). */
 static int
 utc_fields(int64_t t, struct tm *tm)
 {
-	time_t tt = (time_t)t;
+	int64_t	days, secs, era, doe, yoe, doy, mp, year;
 
-	return gmtime_r(&tt, tm) != NULL && tm->tm_year >= 1000 - 1900 &&
-	    tm->tm_year <= 9999 - 1900;
+	if (t < -(INT64_C(1) << 40) || t > INT64_C(1) << 40)
+		return 0;
+	/* Days since 1970-01-01 and seconds into the day, rounded down. */
+	days = t / DAY;
+	secs = t % DAY;
+	if (secs < 0) {
+		secs += DAY;
+		days--;
+	}
+	/* The proleptic Gregorian date of days (H. Hinnant's
+	 * civil_from_days): 400-year eras from 0000-03-01. */
+	days += 719468;
+	era = (days >= 0 ? days : days - 146096) / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	year = yoe + era * 400 + (mp >= 10);
+	if (year < 1000 || year > 9999)
+		return 0;
+	memset(tm, 0, sizeof(*tm));
+	tm->tm_year = (int)(year - 1900);
+	tm->tm_mon = (int)(mp < 10 ? mp + 2 : mp - 10);
+	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_hour = (int)(secs / 3600);
+	tm->tm_min = (int)(secs / 60 % 60);
+	tm->tm_sec = (int)(secs % 60);
+	return 1;
 }
 
 /* fmt_time and fmt_iso are on every page and log line: they write their
@@ -423,15 +512,21 @@ utc_fields(int64_t t, struct tm *tm)
 void
 fmt_time(struct buf *b, int64_t t)
 {
+	char s[TIME_TEXT_MAX];
+
+	buf_puts(b, time_text(s, t));
+}
+
+char *
+time_text(char out[TIME_TEXT_MAX], int64_t t)
+{
 	static const char month[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
 	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	struct tm	tm;
-	char		s[32], *p = s;
+	char		*p = out;
 
-	if (!utc_fields(t, &tm)) {
-		fmt_utc(b, t, "%e %b %Y, %H:%M UTC");
-		return;
-	}
+	if (!utc_fields(t, &tm))
+		return utc_text(out, t, "%e %b %Y, %H:%M UTC");
 	/* "%e %b %Y, %H:%M UTC" */
 	*p++ = tm.tm_mday < 10 ? ' ' : (char)('0' + tm.tm_mday / 10);
 	*p++ = (char)('0' + tm.tm_mday % 10);
@@ -445,8 +540,8 @@ fmt_time(struct buf *b, int64_t t)
 	p = put2(p, tm.tm_hour);
 	*p++ = ':';
 	p = put2(p, tm.tm_min);
-	memcpy(p, " UTC", 4);
-	buf_append(b, s, (size_t)(p + 4 - s));
+	memcpy(p, " UTC", 5);
+	return out;
 }
 
 void
@@ -486,6 +581,24 @@ fmt_iso(struct buf *b, int64_t t)
 	buf_append(b, s, (size_t)(p - s));
 }
 
+/* Writes the log line of message msg (n bytes): time stamp, message,
+ * newline. */
+static void
+log_write(const char *msg, size_t n)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_reserve(&b, n + LOG_STAMP_LEN + 2);
+	fmt_iso(&b, (int64_t)time(NULL));
+	buf_putc(&b, ' ');
+	buf_append(&b, msg, n);
+	buf_putc(&b, '\n');
+	fwrite(b.data, 1, b.len, stderr);
+	fflush(stderr);
+	buf_free(&b);
+}
+
 void
 log_msg(const char *fmt, ...)
 {
@@ -493,15 +606,17 @@ log_msg(const char *fmt, ...)
 	va_list		ap;
 
 	buf_init(&b);
-	fmt_iso(&b, (int64_t)time(NULL));
-	buf_putc(&b, ' ');
 	va_start(ap, fmt);
 	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	buf_putc(&b, '\n');
-	fwrite(b.data, 1, b.len, stderr);
-	fflush(stderr);
+	log_write(b.data != NULL ? b.data : "", b.len);
 	buf_free(&b);
+}
+
+void
+log_text(const char *s)
+{
+	log_write(s, strlen(s));
 }
 
 char *

@@ -25,6 +25,9 @@ struct buf {
 void	 buf_init(struct buf *);
 void	 buf_free(struct buf *);
 void	 buf_reset(struct buf *);
+/* Makes room for n more bytes plus the terminating NUL: one allocation
+ * for a text whose size is known or guessed, not one per doubling. */
+void	 buf_reserve(struct buf *, size_t);
 void	 buf_append(struct buf *, const char *, size_t);
 void	 buf_puts(struct buf *, const char *);
 void	 buf_putc(struct buf *, char);
@@ -57,13 +60,25 @@ int	 parse_int64(const char *, int64_t min, int64_t max, int64_t *out);
 int	 parse_money(const char *, int64_t *out);
 /* Formats minor units as "150.00" into buf. */
 void	 fmt_money(struct buf *, int64_t minor);
+/* The longest text of money_text, with its NUL. */
+#define MONEY_TEXT_MAX	24
+/* Writes minor units as fmt_money does into out; returns out. */
+char	*money_text(char out[MONEY_TEXT_MAX], int64_t minor);
+/* The longest text of int_text, with its NUL. */
+#define INT_TEXT_MAX	24
+/* Writes v in decimal into out, NUL-terminated; returns out. */
+char	*int_text(char out[INT_TEXT_MAX], int64_t v);
 
 /* Current time in Unix seconds; PMB_TEST_NOW overrides (tests only). */
 int64_t	 now_unix(void);
 /* Monotonic milliseconds. */
 double	 now_ms(void);
-/* Formats Unix seconds as "2026-11-26 05:02 UTC" into buf. */
+/* Formats Unix seconds as "26 Nov 2026, 05:02 UTC" into buf. */
 void	 fmt_time(struct buf *, int64_t);
+/* The longest text of time_text, with its NUL. */
+#define TIME_TEXT_MAX	64
+/* Writes t as fmt_time does into out, NUL-terminated; returns out. */
+char	*time_text(char out[TIME_TEXT_MAX], int64_t);
 /* Formats the year, and the date as "26 November 2026", into buf. */
 void	 fmt_year(struct buf *, int64_t);
 void	 fmt_date(struct buf *, int64_t);
@@ -72,6 +87,8 @@ void	 fmt_iso(struct buf *, int64_t);
 
 /* Logging to stderr with a time stamp; never pass secrets. */
 void	 log_msg(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* The same for a message made without a format. */
+void	 log_text(const char *);
 
 /* Reads a whole file into a NUL-terminated string; NULL on error. */
 char	*read_file(const char *path, size_t *lenp);

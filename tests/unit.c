@@ -151,6 +151,7 @@ test_money(void)
 {
 	int64_t		v;
 	struct buf	b;
+	char		num[INT_TEXT_MAX];
 
 	ok(parse_money("150.00", &v) && v == 15000, "150.00 is 15000");
 	ok(parse_money("99.5", &v) && v == 9950, "99.5 is 9950");
@@ -162,7 +163,18 @@ test_money(void)
 	buf_init(&b);
 	fmt_money(&b, 12345);
 	ok(!strcmp(b.data, "123.45"), "fmt_money");
+	buf_reset(&b);
+	fmt_money(&b, 10);
+	fmt_money(&b, 0);
+	fmt_money(&b, -205);
+	fmt_money(&b, 100);
+	ok(!strcmp(b.data, "0.100.00-2.051.00"), "fmt_money: cents, zero, "
+	    "negative, whole");
 	buf_free(&b);
+	ok(!strcmp(int_text(num, 0), "0") && !strcmp(int_text(num, 1907),
+	    "1907") && !strcmp(int_text(num, -42), "-42") &&
+	    !strcmp(int_text(num, INT64_MIN), "-9223372036854775808"),
+	    "int_text");
 	ok(parse_int64("42", 0, 100, &v) && v == 42, "parse_int64");
 	ok(!parse_int64("101", 0, 100, &v), "parse_int64 range");
 	ok(!parse_int64("4x", 0, 100, &v), "parse_int64 garbage");
