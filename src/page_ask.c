@@ -424,8 +424,9 @@ static const int job_fields[] = { AF_NAME, AF_EMAIL, AF_COMPANY,
 
 /* Packs what ask_store needs (the form's nonce, the client's address,
  * the stored fields and the confirmation) as NUL-terminated strings into
- * *len bytes of r's memory. Returns them, or NULL when too long for a
- * job. */
+ * *len bytes of r's memory. Returns them. (A job longer than
+ * BATCH_JOB_MAX, possible only with a raised body_limit, is stored by
+ * batch_run alone, not through the shared area.) */
 static char *
 ask_pack(struct request *r, const char *nonce, const struct ask_mail *am,
     size_t *len)
@@ -446,10 +447,6 @@ ask_pack(struct request *r, const char *nonce, const struct ask_mail *am,
 	for (size_t i = 0; i < JOB_PARTS; i++)
 		buf_append(&b, part[i], strlen(part[i]) + 1);
 	*len = b.len;
-	if (b.len > BATCH_JOB_MAX) {
-		buf_free(&b);
-		return NULL;
-	}
 	return req_keep(r, buf_take(&b));
 }
 
@@ -556,7 +553,7 @@ page_ask_submit(struct request *r)
 	}
 	job = ask_pack(r, nonce, &am, &len);
 	mail_parts_free(&am.m);
-	if (job == NULL || (id = batch_run(ask_job, job, len, &retry)) < 0) {
+	if ((id = batch_run(ask_job, job, len, &retry)) < 0) {
 		/* The form token stays valid: sending again is safe. */
 		ask_form(r, 503, page_not_saved(r));
 		return;

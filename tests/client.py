@@ -378,9 +378,30 @@ def test_failed_write_keeps_text():
         s.cleanup()
 
 
+def test_largest_question():
+    """The largest question the fields allow, with a raised body_limit, is
+    more than a group-commit job holds (src/batch.h, BATCH_JOB_MAX): it is
+    stored alone, not refused."""
+    s = Site(settings={"body_limit": "262144",         # and a confirmation 12 kB longer
+                       "payment_instructions": "&" * 2000})
+    try:
+        s.start()
+        b = Browser(s)
+        q = "\U0001F950" * 10000            # 10,000 characters, 40,000 bytes
+        name = "&" * 100
+        r = ask(b, email="big@example.com", name=name, question=q)
+        t.eq(r.status, 303, "a 10,000-character question of 4-byte characters answers 303")
+        oid = s.sql1("SELECT id FROM orders WHERE email = 'big@example.com'")
+        t.ok(oid and s.sql1("SELECT body FROM messages WHERE order_id = ?", oid) == q and
+             s.sql1("SELECT to_name FROM outbox WHERE order_id = ?", oid) == name,
+             "it is stored whole, with its confirmation")
+    finally:
+        s.cleanup()
+
+
 for fn in (test_failed_write_keeps_text, test_valid_question, test_invalid_fields, test_script_shown_as_text, test_idempotent,
            test_tokens, test_honeypot, test_csrf, test_followups_and_view, test_lost,
-           test_rate_limits, test_trusted_proxy):
+           test_rate_limits, test_trusted_proxy, test_largest_question):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())
