@@ -46,6 +46,7 @@ void	 page_ask(struct request *);
 void	 page_ask_submit(struct request *);
 void	 page_track(struct request *);
 void	 page_track_message(struct request *);
+void	 page_track_viewed(struct request *);
 void	 page_lost(struct request *);
 void	 page_lost_submit(struct request *);
 
@@ -90,6 +91,7 @@ void	 admin_signed_out(struct request *);
 /* Field tables (NULL-terminated), an interface: see router.c. */
 extern const struct field ask_fields[];
 extern const struct field track_message_fields[];
+extern const struct field track_viewed_fields[];
 extern const struct field lost_fields[];
 extern const struct field login_fields[];
 extern const struct field queue_fields[];

@@ -314,8 +314,11 @@ page_rating_submit(struct request *r)
 	}
 	if (!db_begin())
 		goto fail;
+	/* Whoever rates the answer has seen it. */
 	if (db_run(ST_ORDER_SET_RATING, "tii", r->fields[0].value,
-	    now_unix(), o.id) != DB_DONE || !audit_log(r, 0, "rated", o.id,
+	    now_unix(), o.id) != DB_DONE ||
+	    db_run(ST_ORDER_SET_VIEWED, "ii", now_unix(), o.id) != DB_DONE ||
+	    !audit_log(r, 0, "rated", o.id,
 	    r->fields[0].value)) {
 		db_rollback();
 		goto fail;

@@ -44,6 +44,13 @@ const struct field track_message_fields[] = {
 	FIELDS_END
 };
 
+/* The fields of POST /o/TOKEN/viewed (an interface): the status page's
+ * script sends it when the page is shown. */
+const struct field track_viewed_fields[] = {
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
+};
+
 /* Verifies the path's token and loads its order. Returns 1; or answers
  * the request (404, 503) and returns 0. */
 static int
@@ -198,6 +205,10 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "action", req_cat(r, "/o/", r->arg, "/messages",
 	    (char *)NULL));
 	tv_set(&tv, CSRF_FIELD, csrf_token(r));
+	/* The page's script records the first view of an answer
+	 * (page_track_viewed); the GET itself never writes. */
+	tv_set(&tv, "view_action", o->answered_at && !o->answer_viewed_at ?
+	    req_cat(r, "/o/", r->arg, "/viewed", (char *)NULL) : "");
 	if (r->fields != NULL && r->route != NULL &&
 	    r->route->fields == track_message_fields) {
 		tv_set(&tv, "message", r->fields[TF_MESSAGE].value);
@@ -219,13 +230,14 @@ track_render(struct request *r, const struct order *o, int status,
 	    "track.html", &tv);
 }
 
-/* GET /o/TOKEN. The page's reads share one read transaction; the first
- * view of an answer is recorded after it, for the consultant. */
+/* GET /o/TOKEN. The page's reads share one read transaction, and it
+ * writes nothing: mail scanners open links too. The first view of an
+ * answer is recorded by the page's script (POST /o/TOKEN/viewed), or by
+ * a rating or a follow-up. */
 void
 page_track(struct request *r)
 {
 	struct order	o;
-	int		rating, viewed;
 
 	if (!db_read_begin()) {
 		page_unavailable(r);
@@ -235,16 +247,35 @@ page_track(struct request *r)
 		db_read_end();
 		return;
 	}
-	rating = r->fields != NULL && *r->fields[0].value != '\0';
-	viewed = !rating && o.answered_at && !o.answer_viewed_at && !r->head;
-	if (rating)
+	if (r->fields != NULL && *r->fields[0].value != '\0')
 		page_rating(r, &o, r->fields[0].value, r->arg);
 	else
 		track_render(r, &o, 200, NULL);
 	db_read_end();
-	if (viewed &&
-	    db_run(ST_ORDER_SET_VIEWED, "ii", now_unix(), o.id) != DB_DONE)
-		log_msg("track: could not record the answer view");
+}
+
+/* POST /o/TOKEN/viewed: sent by www/static/viewed.js when a status page
+ * with an answer not yet seen is shown. Records the first view for the
+ * consultant (the order page and the refund list show it) and answers
+ * 204; a later one changes nothing. */
+void
+page_track_viewed(struct request *r)
+{
+	struct order o;
+
+	if (!track_order(r, &o))
+		return;
+	if (!r->csrf_ok) {
+		page_error(r, 403, "This page has expired", "Reload the status "
+		    "page.");
+		return;
+	}
+	if (o.answered_at && !o.answer_viewed_at &&
+	    db_run(ST_ORDER_SET_VIEWED, "ii", now_unix(), o.id) != DB_DONE) {
+		page_unavailable(r);
+		return;
+	}
+	http_open(r, 204, NULL);
 }
 
 /* Writes a follow-up: message, status, history, audit, the consultant's
@@ -272,7 +303,9 @@ followup_store(struct request *r, const struct order *o, const char *text)
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "message", text);
 	tv_set(&tv, "admin_url", url);
-	if (db_run(ST_MESSAGE_INSERT, "ittnni", o->id, "followup", text, now) !=
+	/* Whoever asks a follow-up has seen the answer. */
+	if (db_run(ST_ORDER_SET_VIEWED, "ii", now, o->id) != DB_DONE ||
+	    db_run(ST_MESSAGE_INSERT, "ittnni", o->id, "followup", text, now) !=
 	    DB_DONE || !order_history(o->id, "followup", 0, "") ||
 	    !audit_log(r, 0, "follow-up received", o->id, "") ||
 	    !mail_queue("followup_alert", o->id, conf.admin_email,

@@ -28,6 +28,8 @@ static const struct route routes[] = {
 	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
 	{ "/o/*/messages", M_POST, page_track_message, track_message_fields,
 	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
+	{ "/o/*/viewed", M_POST, page_track_viewed, track_viewed_fields,
+	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
 	{ "/lost", M_GET, page_lost, NULL, 0 },
 	{ "/lost", M_POST, page_lost_submit, lost_fields,
 	    R_DB | R_FORM | R_CSRF },

@@ -203,6 +203,13 @@ def test_reply():
     t.ok("<script>alert('x')" not in page.text and 'href="javascript' not in page.text,
          "unsafe HTML in a reply is not rendered as HTML")
     op = b.get("/admin/orders/%d" % oid)
+    t.ok(re.search(r'id="viewed">not yet<', op.text), "fetching the status page is not a view (no script ran)")
+    # What www/static/viewed.js sends when a browser shows the page.
+    beacon = re.search(r'<form id="view-beacon" method="post" action="([^"]+)" hidden>'
+                       r'<input type="hidden" name="csrf_token" value="([^"]+)">', page.text)
+    t.eq(client.post(beacon.group(1), {"csrf_token": beacon.group(2)}).status if beacon else None, 204,
+         "the page's view beacon is accepted")
+    op = b.get("/admin/orders/%d" % oid)
     t.ok(re.search(r'id="viewed">\s*\d', op.text), "the consultant sees when the client viewed the answer")
     t.ok("mark paid" in op.text and "send reply" in op.text, "the order page shows the audit trail")
 

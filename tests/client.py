@@ -278,12 +278,28 @@ def test_followups_and_view():
     page, hidden = b.form(path)
     t.ok("<strong>Bake</strong>" in page.text, "the answer is rendered from Markdown")
     t.ok("<script>alert(1)</script>" not in page.text, "unsafe HTML in an answer is not rendered")
+    t.eq(site.sql1("SELECT answer_viewed_at FROM orders WHERE id = ?", oid), None,
+         "GET of the status page records no view (GET never writes: mail scanners open links)")
+    beacon = re.search(r'<form id="view-beacon" method="post" action="([^"]+)" hidden>'
+                       r'<input type="hidden" name="csrf_token" value="([^"]+)">', page.text)
+    t.ok(beacon and beacon.group(1) == path + "/viewed" and '<script src="/static/viewed.js" defer>' in page.text,
+         "the page carries the view beacon's form and script")
+    js = b.get("/static/viewed.js")
+    t.ok(js.status == 200 and "view-beacon" in js.text and "javascript" in (js.header("Content-Type") or ""),
+         "nginx serves www/static/viewed.js as JavaScript")
+    r = b.post(path + "/viewed", {"csrf_token": "forged"})
+    t.ok(r.status == 403 and site.sql1("SELECT answer_viewed_at FROM orders WHERE id = ?", oid) is None,
+         "POST /o/TOKEN/viewed without its CSRF token: 403, nothing recorded")
+    t.eq(b.post("/o/not-a-token/viewed", {"csrf_token": hidden["csrf_token"]}).status, 404,
+         "POST /o/TOKEN/viewed with a bad token: 404")
+    r = b.post(path + "/viewed", {"csrf_token": hidden["csrf_token"]})
     v1 = site.sql1("SELECT answer_viewed_at FROM orders WHERE id = ?", oid)
-    t.ok(v1 is not None, "answer_viewed_at is set when the client sees the answer")
+    t.ok(r.status == 204 and v1 is not None, "the beacon's POST answers 204 and records the view", r.status)
     site.sql("UPDATE orders SET answer_viewed_at = answer_viewed_at - 100 WHERE id = ?", oid)
-    b.get(path)
-    t.eq(site.sql1("SELECT answer_viewed_at FROM orders WHERE id = ?", oid), v1 - 100,
+    r = b.post(path + "/viewed", {"csrf_token": hidden["csrf_token"]})
+    t.eq((r.status, site.sql1("SELECT answer_viewed_at FROM orders WHERE id = ?", oid)), (204, v1 - 100),
          "answer_viewed_at is set once")
+    t.ok('id="view-beacon"' not in b.get(path).text, "once the view is recorded, the page sends no beacon")
     t.ok('name="message"' in page.text, "an answered order offers the follow-up form")
     r = b.post(path + "/messages", {"message": "", "csrf_token": hidden["csrf_token"]})
     t.eq(r.status, 400, "an empty follow-up answers 400")

@@ -160,9 +160,13 @@ def test_rating():
     t.eq(site.dump(), before, "the GET stores nothing")
     t.eq(c.get(path + "?rating=maybe").status, 400, "an unknown rating answers 400")
     _, hidden = c.form(path + "?rating=yes")
+    t.eq(site.sql1("SELECT answer_viewed_at FROM orders WHERE id = ?", oid), None,
+         "the answer is not marked viewed by GETs alone")
     r = c.post(path + "/rating", {"rating": "yes", "csrf_token": hidden["csrf_token"]})
     t.eq(r.status, 200, "the confirm button posts the rating")
     t.eq(site.sql1("SELECT rating FROM orders WHERE id = ?", oid), "yes", "the rating is stored by the POST")
+    t.ok(site.sql1("SELECT answer_viewed_at FROM orders WHERE id = ?", oid) is not None,
+         "and whoever rates the answer has seen it: the view is recorded")
 
 
 def test_auto_approve():
