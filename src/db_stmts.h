@@ -259,6 +259,12 @@ X(SEARCH_REINDEX,
   "SELECT id, name, email, question, replies, notes FROM search_docs "
   "WHERE id IN (SELECT order_id FROM search_pending WHERE order_id <= ?1)")
 X(SEARCH_PENDING_DONE, "DELETE FROM search_pending WHERE order_id <= ?1")
+/* SEARCH_MERGE: FTS5's incremental merge; a negative ?1 merges segments
+ * of every level toward one, writing about -?1 pages (search_optimize).
+ * SEARCH_SEGMENTS: how many segments the index has (FTS5's %_idx table
+ * holds the first term of each leaf page, keyed by segment id). */
+X(SEARCH_MERGE, "INSERT INTO search_fts (search_fts, rank) VALUES ('merge', ?1)")
+X(SEARCH_SEGMENTS, "SELECT count(DISTINCT segid) FROM search_fts_idx")
 /* FTS5_API: the connection's fts5_api, through a pointer bound to ?1
  * (src/search_rank.c registers pmb_rank and pmb_hits with it). */
 X(FTS5_API, "SELECT fts5(?1)")

@@ -68,6 +68,10 @@ static const struct command commands[] = {
 	{ "search index", "", "make every pending change to orders searchable\n"
 	    "now (the search page does this itself before it\n"
 	    "searches; for cron, or after a bulk import)" },
+	{ "search optimize", "", "index what is pending, then merge the search\n"
+	    "index into one segment, a step at a time (search\n"
+	    "is faster; conf/systemd/pmb-search-optimize.timer\n"
+	    "runs it nightly)" },
 	{ "key list", "", "list the ids of the signing keys (the first signs)" },
 	{ "key rotate", "", "add a new signing key on top; the old ones still\n"
 	    "verify links until removed (restart pmb.fcgi)" },
@@ -423,6 +427,23 @@ cmd_search_index(void)
 	if (n < 0)
 		return fail("the search index could not be brought up to date");
 	printf("%lld order%s indexed\n", (long long)n, n == 1 ? "" : "s");
+	return 0;
+}
+
+/* pmbctl search optimize */
+static int
+cmd_search_optimize(void)
+{
+	int64_t n;
+
+	if (!open_db_current(0))
+		return 1;
+	n = search_optimize();
+	db_close();
+	if (n < 0)
+		return fail("the search index could not be merged");
+	printf("search index merged in %lld step%s\n", (long long)n,
+	    n == 1 ? "" : "s");
 	return 0;
 }
 
@@ -1009,6 +1030,9 @@ main(int argc, char *argv[])
 	else if (!strcmp(argv[0], "search") && argc == 2 &&
 	    !strcmp(argv[1], "index"))
 		rc = cmd_search_index();
+	else if (!strcmp(argv[0], "search") && argc == 2 &&
+	    !strcmp(argv[1], "optimize"))
+		rc = cmd_search_optimize();
 	else if (!strcmp(argv[0], "mail") && argc >= 2)
 		rc = mail_command(argc - 1, argv + 1);
 	else if (!strcmp(argv[0], "user") && argc == 2 &&

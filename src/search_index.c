@@ -56,6 +56,58 @@ fail:
 	return -1;
 }
 
+/* Returns the number of segments of the search index, or -1. */
+static int64_t
+search_segments(void)
+{
+	sqlite3_stmt	*s = db_stmt(ST_SEARCH_SEGMENTS);
+	int64_t		 n = -1;
+
+	if (s != NULL && db_step(ST_SEARCH_SEGMENTS) == DB_ROW)
+		n = sqlite3_column_int64(s, 0);
+	db_done(ST_SEARCH_SEGMENTS);
+	return n;
+}
+
+/* Runs one merge step in its own write transaction. Returns 1, or 0 on
+ * failure (rolled back). */
+static int
+search_merge_step(void)
+{
+	if (!db_begin())
+		return 0;
+	if (db_run(ST_SEARCH_MERGE, "i", -(int64_t)SEARCH_MERGE_PAGES) !=
+	    DB_DONE) {
+		db_rollback();
+		return 0;
+	}
+	return db_commit();
+}
+
+int64_t
+search_optimize(void)
+{
+	int64_t	steps = 0, n;
+
+	if (search_index_pending() < 0)
+		return -1;
+	/* Each step writes SEARCH_MERGE_PAGES pages of merged segments:
+	 * the whole index takes about as many steps as it has thousands of
+	 * pages. The cap only stops a merge that would never end. */
+	while ((n = search_segments()) > 1 && steps < SEARCH_MERGE_MAX) {
+		if (!search_merge_step()) {
+			log_msg("search: could not merge the index");
+			return -1;
+		}
+		steps++;
+	}
+	if (n < 0) {
+		log_msg("search: could not count the index's segments");
+		return -1;
+	}
+	return steps;
+}
+
 int64_t
 search_index_pending(void)
 {

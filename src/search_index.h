@@ -15,4 +15,18 @@
  * on a database failure (logged; chunks committed before it stay). */
 int64_t	 search_index_pending(void);
 
+/* Pages written per merge step (one write transaction each), and the
+ * most steps one search_optimize takes (10 million pages: 40 GB). */
+#define SEARCH_MERGE_PAGES	1000
+#define SEARCH_MERGE_MAX	10000
+
+/* Indexes what is pending, then merges the index's segments into one,
+ * SEARCH_MERGE_PAGES pages per write transaction, so that the site's
+ * writes wait for one step at most. A search walks every segment of the
+ * index, so fewer is faster: new documents add segments, and FTS5 merges
+ * them only level by level. Returns the number of steps taken (0: one
+ * segment already), or -1 on a failure (logged; steps committed before
+ * it stay). */
+int64_t	 search_optimize(void);
+
 #endif

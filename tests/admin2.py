@@ -319,6 +319,24 @@ def test_search_catch_up():
     site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
     t.ok(True, "the FTS index passes its integrity check after the catch-up")
 
+    # pmbctl search optimize (an interface: conf/systemd/pmb-search-optimize.timer)
+    segments = lambda: site.sql1("SELECT count(DISTINCT segid) FROM search_fts_idx")
+    for i in range(6):      # each catch-up writes a segment of its own
+        site.sql("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'note', ?, ?)",
+                 first + i, "numbatish note %d" % i, now)
+        search(b, "numbatish")
+    before = segments()
+    t.ok(before > 1, "the catch-ups left the index in several segments (%d)" % before)
+    found = sorted(result_ids(search(b, "quokkary").text))
+    p = site.ctl("search", "optimize")
+    t.ok(re.match(r"^search index merged in [1-9]\d* steps?$", p.stdout.strip()) and segments() == 1,
+         "pmbctl search optimize merges the index into one segment", p.stdout)
+    t.eq(site.ctl("search", "optimize").stdout.strip(), "search index merged in 0 steps",
+         "and then finds nothing to merge")
+    t.eq(sorted(result_ids(search(b, "quokkary").text)), found, "the same orders are found after the merge")
+    site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
+    t.ok(True, "the FTS index passes its integrity check after the merge")
+
     # pmbctl search index (an interface: for cron, or after an import)
     site.sql("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'note', 'wallabyish', ?)",
              first, now)

@@ -32,7 +32,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import (Tap, Site, Response, PMB, SRC, free_port,  # noqa: E402
+from pmbtest import (Tap, Site, Response, PMB, PMBCTL, SRC, free_port,  # noqa: E402
                      parse_cgi_output, fcgi_record, fcgi_params,
                      fcgi_read_response, FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN)
 
@@ -584,7 +584,8 @@ def unit_value(name, key):
 
 def unit_command(name, site):
     cmd = unit_value(name, "ExecStart")
-    for old, new in (("/usr/local/bin/pmb.fcgi", PMB), ("/etc/pmb/pmb.conf", site.conf_path),
+    for old, new in (("/usr/local/bin/pmb.fcgi", PMB), ("/usr/local/bin/pmbctl", PMBCTL),
+                     ("/etc/pmb/pmb.conf", site.conf_path),
                      ("/run/pmb/pmb.sock", site.sock)):
         cmd = cmd.replace(old, new)
     return shlex.split(cmd)
@@ -629,9 +630,17 @@ def test_systemd_units():
         t.eq(stop(proc), 0, "pmb-listen.service: SIGTERM stops it with status 0")
         t.ok(not wait_gone(site.conf_path) and not os.path.exists(site.sock),
              "pmb-listen.service: workers gone and socket removed after stop")
+        # pmb-search-optimize.service: the nightly index upkeep.
+        p = subprocess.run(unit_command("pmb-search-optimize.service", site), capture_output=True,
+                           text=True, timeout=60, env=site.env())
+        t.ok(p.returncode == 0 and p.stdout.startswith("search index merged in "),
+             "pmb-search-optimize.service's ExecStart merges the search index", p.stdout + p.stderr)
+        t.eq(unit_value("pmb-search-optimize.timer", "OnCalendar"), "*-*-* 03:30:00",
+             "pmb-search-optimize.timer runs it nightly")
         if shutil.which("systemd-analyze") is not None:
             units = [os.path.join(CONF, "systemd", u) for u in
-                     ("pmb.socket", "pmb.service", "pmb-listen.service", "pmb-mail.service")]
+                     ("pmb.socket", "pmb.service", "pmb-listen.service", "pmb-mail.service",
+                      "pmb-search-optimize.service", "pmb-search-optimize.timer")]
             p = subprocess.run(["systemd-analyze", "verify"] + units, capture_output=True,
                                text=True, timeout=60)
             # Only complaint allowed: the programs are not installed here.
