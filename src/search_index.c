@@ -3,7 +3,9 @@
  * so the transaction of a new question writes one small row instead of
  * a new FTS5 segment; the index is brought up to date here, in chunks,
  * by whoever is about to read it (GET /admin/search) or by the operator
- * (`pmbctl search index`). */
+ * (`pmbctl search index`). `pmbctl search optimize` (nightly, from
+ * conf/systemd/pmb-search-optimize.timer) also merges the index's
+ * segments into one, a step at a time. */
 #include "db.h"
 #include "search_index.h"
 #include "util.h"
