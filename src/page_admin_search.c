@@ -276,7 +276,7 @@ page_admin_search(struct request *r)
 	sqlite3_stmt	*s;
 	enum stmt	 st = search_rank_ready() ? ST_SEARCH : ST_SEARCH_BM25;
 	int64_t		 page = 1, before = 0, oldest;
-	int		 n = 0, more = 0, older, rc;
+	int		 n = 0, more = 0, older, rc, unindexed;
 
 	if (*r->fields[QF_PAGE].value != '\0')
 		parse_int64(r->fields[QF_PAGE].value, 1, SEARCH_PAGES, &page);
@@ -292,12 +292,18 @@ page_admin_search(struct request *r)
 		page_render(r, 200, "Search", "admin_search.html", &tv);
 		return;
 	}
-	/* Changes are indexed when the index is read (search_index.c); if
-	 * that fails, the index as it stands is still worth searching. */
-	if (search_index_pending() < 0)
+	/* Changes are indexed when the index is read (search_index.c), a
+	 * bounded amount per search; if that fails, the index as it stands
+	 * is still worth searching. */
+	if (search_index_pending(SEARCH_PAGE_CHUNKS, &unindexed) < 0)
 		tv_set(&tv, "form_message", "The newest changes to orders could "
 		    "not be made searchable just now: these results may miss "
 		    "them. Try again in a moment.");
+	else if (unindexed)
+		tv_set(&tv, "form_message", "Many orders changed at once (an "
+		    "import?) and are still being made searchable: these "
+		    "results may miss some. Each search indexes more of them; "
+		    "\"pmbctl search index\" indexes them all.");
 	if (!search_window(match, before > 0 ? before - 1 : INT64_MAX,
 	    &oldest, &older) || (s = db_stmt(st)) == NULL ||
 	    !db_bind(s, "tiiii", match, oldest, before > 0 ? before - 1 :

@@ -422,7 +422,7 @@ cmd_search_index(void)
 
 	if (!open_db_current(0))
 		return 1;
-	n = search_index_pending();
+	n = search_index_pending(0, NULL);
 	db_close();
 	if (n < 0)
 		return fail("the search index could not be brought up to date");

@@ -91,7 +91,7 @@ search_optimize(void)
 {
 	int64_t	steps = 0, n;
 
-	if (search_index_pending() < 0)
+	if (search_index_pending(0, NULL) < 0)
 		return -1;
 	/* Each step writes SEARCH_MERGE_PAGES pages of merged segments:
 	 * the whole index takes about as many steps as it has thousands of
@@ -111,11 +111,13 @@ search_optimize(void)
 }
 
 int64_t
-search_index_pending(void)
+search_index_pending(int max_chunks, int *more)
 {
 	int64_t	total = 0, n;
-	int	any;
+	int	any, chunks = 0;
 
+	if (more != NULL)
+		*more = 0;
 	if ((any = search_pending_any()) <= 0)
 		return any;
 	/* A chunk short of full reached the end: orders noted since (new
@@ -123,10 +125,14 @@ search_index_pending(void)
 	do {
 		if ((n = search_index_chunk()) > 0)
 			total += n;
-	} while (n == SEARCH_INDEX_CHUNK);
+	} while (n == SEARCH_INDEX_CHUNK &&
+	    (max_chunks == 0 || ++chunks < max_chunks));
 	if (n < 0) {
 		log_msg("search: could not index the pending orders");
 		return -1;
 	}
+	if (n == SEARCH_INDEX_CHUNK && more != NULL &&
+	    (*more = search_pending_any()) < 0)
+		return -1;
 	return total;
 }

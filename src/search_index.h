@@ -5,15 +5,21 @@
 
 #include <stdint.h>
 
-/* Orders indexed per transaction. */
+/* Orders indexed per transaction, and the chunks the search page
+ * indexes before it searches (a bulk import is left to `pmbctl search
+ * index`, or to the next searches: the page says so). */
 #define SEARCH_INDEX_CHUNK	1000
+#define SEARCH_PAGE_CHUNKS	5
 
-/* Rewrites the search documents of every pending order, at most
+/* Rewrites the search documents of pending orders, at most
  * SEARCH_INDEX_CHUNK orders per write transaction, the lowest ids first,
- * until a chunk finds fewer than that (the end of what was pending). Needs no write lock when nothing is pending.
- * Returns the number of orders indexed (0 when none was pending), or -1
- * on a database failure (logged; chunks committed before it stay). */
-int64_t	 search_index_pending(void);
+ * until a chunk finds fewer than that (the end of what was pending) or
+ * after max_chunks chunks (0: no limit); sets *more to 1 when it stopped
+ * with orders still pending (more may be NULL). Needs no write lock when
+ * nothing is pending. Returns the number of orders indexed (0 when none
+ * was pending), or -1 on a database failure (logged; chunks committed
+ * before it stay). */
+int64_t	 search_index_pending(int max_chunks, int *more);
 
 /* Pages written per merge step (one write transaction each), and the
  * most steps one search_optimize takes (10 million pages: 40 GB). */

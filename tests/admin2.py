@@ -319,6 +319,27 @@ def test_search_catch_up():
     site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
     t.ok(True, "the FTS index passes its integrity check after the catch-up")
 
+    # A search indexes at most SEARCH_PAGE_CHUNKS (5) chunks of 1,000 before
+    # it searches, and says when more are pending; the next search goes on.
+    con = sqlite3.connect(site.db)
+    for i in range(5600):
+        con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
+                    "updated_at) VALUES (?, 'Import Client', ?, 100, 'GBP', ?, ?, ?)",
+                    ("imp%d" % i, "imp%d@example.com" % i, now, now, now))
+        last = con.execute("SELECT last_insert_rowid()").fetchone()[0]
+        con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'question', ?, ?)",
+                    (last, "Imported question %d%s" % (i, " about koalaesque tours" if i == 5599 else ""), now))
+    con.commit()
+    con.close()
+    r = search(b, "koalaesque")
+    t.ok(r.status == 200 and "still being made searchable" in r.text and result_ids(r.text) == [] and
+         site.sql1("SELECT count(*) FROM search_pending") == 600,
+         "5,600 pending: one search indexes 5,000, searches, and says that more are pending")
+    r = search(b, "koalaesque")
+    t.ok(result_ids(r.text) == [last] and "still being made searchable" not in r.text and
+         site.sql1("SELECT count(*) FROM search_pending") == 0,
+         "the next search indexes the rest and finds the last order")
+
     # pmbctl search optimize (an interface: conf/systemd/pmb-search-optimize.timer)
     segments = lambda: site.sql1("SELECT count(DISTINCT segid) FROM search_fts_idx")
     for i in range(6):      # each catch-up writes a segment of its own
