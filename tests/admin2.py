@@ -169,6 +169,25 @@ def result_ids(html):
     return [int(x) for x in re.findall(r'<li class="result">\s*<p><a href="/admin/orders/(\d+)"', html)]
 
 
+def import_orders(n, name, key, question):
+    """Writes n orders with their questions straight to the database, as an
+    import would (not through POST /ask): order i is name's, at
+    KEYi@example.com, asking question(i). Returns their ids."""
+    con = sqlite3.connect(site.db)
+    now = int(time.time())
+    ids = []
+    for i in range(n):
+        con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
+                    "updated_at) VALUES (?, ?, ?, 100, 'GBP', ?, ?, ?)",
+                    ("%s%d" % (key, i), name, "%s%d@example.com" % (key, i), now, now, now))
+        ids.append(con.execute("SELECT last_insert_rowid()").fetchone()[0])
+        con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'question', ?, ?)",
+                    (ids[-1], question(i), now))
+    con.commit()
+    con.close()
+    return ids
+
+
 def test_search():
     b, tok = signed_in()
     a = new_order("zq@quill.example", "How should I price my artisan croissants for the cafés in town?",
@@ -247,17 +266,7 @@ def test_search():
     t.ok(True, "the FTS index passes its integrity check")
 
     # paging: 60 matches, SEARCH_PAGE per page
-    con = sqlite3.connect(site.db)
-    now = int(time.time())
-    for i in range(60):
-        con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
-                    "updated_at) VALUES (?, 'Pat Page', ?, 100, 'GBP', ?, ?, ?)",
-                    ("srch%d" % i, "page%d@example.com" % i, now, now, now))
-        oid = con.execute("SELECT last_insert_rowid()").fetchone()[0]
-        con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'question', ?, ?)",
-                    (oid, "Where do I sell my wombat plushies? " + "wombat " * (i % 5), now))
-    con.commit()
-    con.close()
+    import_orders(60, "Pat Page", "srch", lambda i: "Where do I sell my wombat plushies? " + "wombat " * (i % 5))
     r1 = search(b, "wombat")
     ids1 = result_ids(r1.text)
     t.eq(len(ids1), SEARCH_PAGE, "%d results per page" % SEARCH_PAGE)
@@ -297,19 +306,9 @@ def test_search_catch_up():
     # More than a chunk (SEARCH_INDEX_CHUNK = 1000) pending, written straight to
     # the database as an import would: three of them say "quokkary".
     n, special = 2500, {0, 1234, 2499}
-    con = sqlite3.connect(site.db)
     now = int(time.time())
-    first = None
-    for i in range(n):
-        con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
-                    "updated_at) VALUES (?, 'Bulk Client', ?, 100, 'GBP', ?, ?, ?)",
-                    ("bulk%d" % i, "bulk%d@example.com" % i, now, now, now))
-        oid_i = con.execute("SELECT last_insert_rowid()").fetchone()[0]
-        first = first or oid_i
-        con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'question', ?, ?)",
-                    (oid_i, "Bulk question %d%s" % (i, " about quokkary" if i in special else ""), now))
-    con.commit()
-    con.close()
+    first = import_orders(n, "Bulk Client", "bulk", lambda i: "Bulk question %d%s" % (
+        i, " about quokkary" if i in special else ""))[0]
     t.eq(site.sql1("SELECT count(*) FROM search_pending"), n, "2,500 imported orders are pending")
     t.eq(sorted(result_ids(search(b, "quokkary").text)), sorted(first + i for i in special),
          "one search indexes them all, across chunks: the first, a middle and the last are found")
@@ -321,16 +320,8 @@ def test_search_catch_up():
 
     # A search indexes at most SEARCH_PAGE_CHUNKS (5) chunks of 1,000 before
     # it searches, and says when more are pending; the next search goes on.
-    con = sqlite3.connect(site.db)
-    for i in range(5600):
-        con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
-                    "updated_at) VALUES (?, 'Import Client', ?, 100, 'GBP', ?, ?, ?)",
-                    ("imp%d" % i, "imp%d@example.com" % i, now, now, now))
-        last = con.execute("SELECT last_insert_rowid()").fetchone()[0]
-        con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'question', ?, ?)",
-                    (last, "Imported question %d%s" % (i, " about koalaesque tours" if i == 5599 else ""), now))
-    con.commit()
-    con.close()
+    last = import_orders(5600, "Import Client", "imp", lambda i: "Imported question %d%s" % (
+        i, " about koalaesque tours" if i == 5599 else ""))[-1]
     r = search(b, "koalaesque")
     t.ok(r.status == 200 and "still being made searchable" in r.text and result_ids(r.text) == [] and
          site.sql1("SELECT count(*) FROM search_pending") == 600,
