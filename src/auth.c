@@ -226,7 +226,8 @@ login_failed(const char *kuser, const char *kip)
 {
 	if (!db_begin())
 		return 0;
-	if (!rate_note(kuser, LOGIN_WINDOW) || !rate_note(kip, LOGIN_WINDOW)) {
+	if (!rate_note(kuser, LOGIN_MAX_USER_FAILS, LOGIN_WINDOW) ||
+	    !rate_note(kip, LOGIN_MAX_IP_FAILS, LOGIN_WINDOW)) {
 		db_rollback();
 		return 0;
 	}

@@ -366,14 +366,6 @@ ask_insert(struct request *r, const char *nonce, int64_t now,
 	return id;
 }
 
-/* Counts a question against rate limit key, unless its limit is off
- * (0): nothing would read the row. Returns 1 or 0. */
-static int
-ask_rate_note(const char *key, int64_t limit)
-{
-	return limit <= 0 || rate_note(key, HOUR);
-}
-
 /* Writes the order and everything that goes with it, inside the open
  * transaction; r holds the fields and the client's address, am its
  * confirmation email. Returns its id (or the id of the order this form
@@ -403,8 +395,8 @@ ask_store(struct request *r, const char *nonce, const struct ask_mail *am,
 	    f[AF_QUESTION].value, now) != DB_DONE ||
 	    !order_history(id, "awaiting_payment", 0, "") ||
 	    !audit_log(r, 0, "order received", id, "") ||
-	    !ask_rate_note(kemail, conf.rate_limit_email_per_hour) ||
-	    !ask_rate_note(kip, conf.rate_limit_ip_per_hour) ||
+	    !rate_note(kemail, conf.rate_limit_email_per_hour, HOUR) ||
+	    !rate_note(kip, conf.rate_limit_ip_per_hour, HOUR) ||
 	    !ask_confirm(r, id, number, am))
 		return -1;
 	return id;

@@ -67,7 +67,8 @@ lost_store(struct request *r, const char *email, int64_t *retry)
 		db_rollback();
 		return rc == 0 ? 0 : -1;
 	}
-	if (!rate_note(kip, HOUR) || !rate_note(kemail, HOUR))
+	if (!rate_note(kip, LOST_PER_IP_HOUR, HOUR) ||
+	    !rate_note(kemail, LOST_PER_EMAIL_HOUR, HOUR))
 		goto fail;
 	if ((s = db_stmt(ST_ORDERS_BY_EMAIL)) == NULL ||
 	    !db_bind(s, "t", email))

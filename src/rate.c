@@ -32,10 +32,12 @@ rate_allow(const char *key, int64_t limit, int64_t window,
 }
 
 int
-rate_note(const char *key, int64_t window)
+rate_note(const char *key, int64_t limit, int64_t window)
 {
 	int64_t now = now_unix();
 
+	if (limit <= 0)
+		return 1;
 	return db_run(ST_RATE_INSERT, "ti", key, now) == DB_DONE &&
 	    db_run(ST_RATE_PRUNE, "ti", key, now - window) == DB_DONE;
 }

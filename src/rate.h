@@ -10,8 +10,9 @@
  * transaction that will record the event. */
 int	 rate_allow(const char *key, int64_t limit, int64_t window,
 	    int64_t *retry_after);
-/* Records one event of key and forgets those older than window. Returns
+/* Records one event of key and forgets those older than window; with
+ * limit 0 (no limit) records nothing, as nothing would read it. Returns
  * 1, or 0 on a database error. */
-int	 rate_note(const char *key, int64_t window);
+int	 rate_note(const char *key, int64_t limit, int64_t window);
 
 #endif
