@@ -57,7 +57,8 @@ order_fetch(struct request *r, enum stmt st, int64_t id, struct order *o)
 		o->company = col_str(r, s, 18);
 		o->website = col_str(r, s, 19);
 		o->topic = col_str(r, s, 20);
-	}
+	} else		/* not read: empty, never NULL */
+		o->email = o->company = o->website = o->topic = "";
 	db_done(st);
 	return 1;
 }

@@ -25,8 +25,8 @@ struct order {
  * there is no such order, -1 on a database error. */
 int	 order_load(struct request *, int64_t id, struct order *);
 /* As order_load, without the client's details (email, company, website
- * and topic stay NULL): for the client's status page, which shows none
- * of them; four text columns fewer for SQLite to copy out. */
+ * and topic are "", not read): for the client's status page, which shows
+ * none of them; four text columns fewer for SQLite to copy out. */
 int	 order_load_status(struct request *, int64_t id, struct order *);
 /* Records that the order entered status (history row). Returns 1 or 0. */
 int	 order_history(int64_t order_id, const char *status, int64_t user_id,

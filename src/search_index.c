@@ -71,25 +71,34 @@ search_segments(void)
 	return n;
 }
 
-/* Runs one merge step in its own write transaction. Returns 1, or 0 on
- * failure (rolled back). */
+/* Runs one merge step in its own write transaction. Returns 1 if it
+ * merged something, 0 if FTS5 found nothing to merge (it then rewrites
+ * only its structure record: one row), -1 on failure (rolled back). */
 static int
 search_merge_step(void)
 {
+	sqlite3_int64 before;
+
 	if (!db_begin())
-		return 0;
+		return -1;
+	before = sqlite3_total_changes64(db_handle());
 	if (db_run(ST_SEARCH_MERGE, "i", -(int64_t)SEARCH_MERGE_PAGES) !=
 	    DB_DONE) {
 		db_rollback();
+		return -1;
+	}
+	if (sqlite3_total_changes64(db_handle()) - before <= 1) {
+		db_rollback();
 		return 0;
 	}
-	return db_commit();
+	return db_commit() ? 1 : -1;
 }
 
 int64_t
 search_optimize(void)
 {
 	int64_t	steps = 0, n;
+	int	rc;
 
 	if (search_index_pending(0, NULL) < 0)
 		return -1;
@@ -97,10 +106,12 @@ search_optimize(void)
 	 * the whole index takes about as many steps as it has thousands of
 	 * pages. The cap only stops a merge that would never end. */
 	while ((n = search_segments()) > 1 && steps < SEARCH_MERGE_MAX) {
-		if (!search_merge_step()) {
+		if ((rc = search_merge_step()) < 0) {
 			log_msg("search: could not merge the index");
 			return -1;
 		}
+		if (rc == 0)		/* nothing FTS5 can merge */
+			break;
 		steps++;
 	}
 	if (n < 0) {
