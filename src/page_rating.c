@@ -72,15 +72,24 @@ page_rating_submit(struct request *r)
 	if (!db_begin())
 		goto fail;
 	/* Whoever rates the answer has seen it. */
-	if (db_run(ST_ORDER_SET_RATING, "tii", r->fields[0].value,
-	    now_unix(), o.id) != DB_DONE ||
-	    db_run(ST_ORDER_SET_VIEWED, "ii", now_unix(), o.id) != DB_DONE ||
-	    !audit_log(r, 0, "rated", o.id,
-	    r->fields[0].value)) {
+	if ((rc = db_update(ST_ORDER_SET_RATING, "tii", r->fields[0].value,
+	    now_unix(), o.id)) < 0 || (rc == 1 &&
+	    (db_run(ST_ORDER_SET_VIEWED, "ii", now_unix(), o.id) != DB_DONE ||
+	    !audit_log(r, 0, "rated", o.id, r->fields[0].value)))) {
 		db_rollback();
 		goto fail;
 	}
-	if (!db_commit())
+	if (rc == 0) {
+		/* Not answered, or this rating was given already. */
+		db_rollback();
+		if (order_load(r, o.id, &o) != 1)
+			goto fail;
+		if (o.answered_at == 0) {
+			page_error(r, 409, "Not answered yet", "You can rate "
+			    "the answer once it has arrived.");
+			return;
+		}
+	} else if (!db_commit())
 		goto fail;
 	o.rating = req_strdup(r, r->fields[0].value);
 	page_rating(r, &o, o.rating, r->arg);

@@ -21,6 +21,10 @@ const struct field refund_fields[] = {
 	FIELDS_END
 };
 
+/* The answer to a second POST of the refund form. */
+#define REFUND_ALREADY	"Your refund request had already been received, " \
+	"so nothing more was sent. It is shown below."
+
 /* A refund request as the client's pages show it. */
 struct refund {
 	int	 exists;
@@ -167,14 +171,16 @@ page_refund(struct request *r)
 	refund_page(r, &o, &rf, net, 200, NULL);
 }
 
-/* Writes the request with everything that goes with it. Returns 1, 0
- * if a request exists already, -1 on failure (rolled back). */
+/* Writes the request with everything that goes with it; *net is what
+ * it promises back, read inside the transaction. Returns 1, 0 if a
+ * request exists already or the order may no longer have one (rolled
+ * back), -1 on failure (rolled back). */
 static int
 refund_store(struct request *r, const struct order *o, const char *reason,
-    int64_t net)
+    int64_t *net)
 {
 	struct tvars	 tv = { .n = 0 };
-	int64_t		 now = now_unix();
+	int64_t		 now = now_unix(), paid, refunded;
 	int		 rc;
 
 	if (!db_begin())
@@ -184,17 +190,18 @@ refund_store(struct request *r, const struct order *o, const char *reason,
 		db_rollback();
 		return 0;
 	}
-	if (rc != DB_DONE ||
-	    db_run(ST_ORDER_REFUND_REQUESTED, "ii", now, o->id) != DB_DONE)
+	if (rc != DB_DONE || (rc = db_update(ST_ORDER_REFUND_REQUESTED, "ii",
+	    now, o->id)) < 0 || !order_balance(o->id, &paid, &refunded))
 		goto fail;
-	if (sqlite3_changes(db_handle()) == 0) {
+	if (rc == 0) {
 		db_rollback();
 		return 0;
 	}
+	*net = paid - refunded;
 	page_vars(r, &tv);
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "number", o->number);
-	tv_set(&tv, "amount", page_money(r, net));
+	tv_set(&tv, "amount", page_money(r, *net));
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "reason", *reason ? reason : "(no reason given)");
 	tv_set(&tv, "status_url", order_track_url(r, o->id));
@@ -233,14 +240,14 @@ page_refund_submit(struct request *r)
 		return;
 	}
 	if (rc == 2) {
-		refund_page(r, &o, &rf, net, 200, NULL);
+		refund_page(r, &o, &rf, net, 409, REFUND_ALREADY);
 		return;
 	}
 	if (r->nerrors > 0) {
 		refund_page(r, &o, &rf, net, 400, r->fields[RQ_REASON].error);
 		return;
 	}
-	if ((rc = refund_store(r, &o, r->fields[RQ_REASON].value, net)) < 0) {
+	if ((rc = refund_store(r, &o, r->fields[RQ_REASON].value, &net)) < 0) {
 		refund_page(r, &o, &rf, net, 503, page_not_saved(r));
 		return;
 	}
@@ -248,7 +255,15 @@ page_refund_submit(struct request *r)
 		page_unavailable(r);
 		return;
 	}
-	refund_page(r, &o, &rf, net, 200, rc == 1 ? "Your refund request is "
-	    "in. You will get a confirmation by email, and your money back "
-	    "shortly." : NULL);
+	/* Lost to another request in the same moment, or the order moved
+	 * on (answered 409, with how things stand). */
+	if (rc == 0)
+		refund_page(r, &o, &rf, net, 409, rf.exists ? REFUND_ALREADY :
+		    req_printf(r, "Order %s can no longer be refunded "
+		    "through this page (%s).", o.number,
+		    order_status_label(o.status)));
+	else
+		refund_page(r, &o, &rf, net, 200, "Your refund request is in. "
+		    "You will get a confirmation by email, and your money back "
+		    "shortly.");
 }

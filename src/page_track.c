@@ -286,13 +286,15 @@ followup_store(struct request *r, const struct order *o, const char *text)
 	struct tvars	 tv = { .n = 0 };
 	int64_t		 now = now_unix();
 	char		*url;
+	int		 rc;
 
 	if (!db_begin())
 		return -1;
-	if (db_run(ST_ORDER_FOLLOWUP, "iiii", now + conf.answer_hours * HOUR,
-	    now, o->id, conf.followups_included) != DB_DONE)
+	if ((rc = db_update(ST_ORDER_FOLLOWUP, "iiii", now +
+	    conf.answer_hours * HOUR, now, o->id,
+	    conf.followups_included)) < 0)
 		goto fail;
-	if (sqlite3_changes(db_handle()) == 0) {
+	if (rc == 0) {
 		db_rollback();
 		return 0;
 	}
