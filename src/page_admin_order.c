@@ -506,7 +506,7 @@ page_admin_reply(struct request *r)
 	struct tvars	 tv = { .n = 0 };
 	const char	*body;
 	char		*refund;
-	int64_t		 now = now_unix(), uid;
+	int64_t		 now = now_unix(), uid, paid, refunded;
 	int		 first, rc;
 
 	if (!action_start(r, &o))
@@ -520,8 +520,9 @@ page_admin_reply(struct request *r)
 	if (!db_begin())
 		goto fail;
 	/* The order as this transaction finds it, before its answer: the
-	 * mail tells whether it is the first. */
+	 * mail tells whether it is the first, and what was paid. */
 	if (order_load(r, o.id, &o) != 1 ||
+	    !order_balance(o.id, &paid, &refunded) ||
 	    (rc = db_update(ST_ORDER_ANSWER, "ii", now, o.id)) < 0)
 		goto rollback;
 	if (rc == 0) {
@@ -535,6 +536,7 @@ page_admin_reply(struct request *r)
 	o.answered_at = first ? now : o.answered_at;
 	if ((refund = order_refund_url(r, &o)) == NULL)
 		goto rollback;
+	tv_set(&tv, "amount", page_money(r, paid - refunded));
 	tv_set(&tv, "answer", body);
 	tv_set(&tv, "refund_url", refund);
 	tv_set(&tv, "first", first ? "1" : "");

@@ -2,7 +2,8 @@
 """State changes raced through real nginx (issue 14, bug 1): two requests
 for the same change released at once, several rounds each. Exactly one
 wins: one history row, one audit row and one email for the change; the
-loser gets a 4xx page that says why; the final state is consistent."""
+loser gets a 4xx page that says why; the final state is consistent.
+Also the amounts a client reads come from the order (bug 4)."""
 import os
 import re
 import sys
@@ -282,10 +283,47 @@ def test_repeats_record_once():
     t.ok(r.status == 409 and "once it has arrived" in r.text, "an order not yet answered cannot be rated", r.status)
 
 
+def test_amounts_are_the_orders():
+    """The price setting changes after an order was made: the answer email
+    and the status page promise what the order cost; after a partial
+    refund the status page shows what was paid net of refunds."""
+    c, path, oid = new_order(paid=True)
+    site.stop()
+    site.conf["price"] = "99.00"
+    site.write_conf()
+    site.start(workers=4)
+    login(staff)
+    t.ok("99.00" in site.get("/").text, "the site now offers 99.00")
+    tok = admin_csrf(staff)
+    r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Try a loyalty card.", "csrf_token": tok})
+    t.eq(r.status, 303, "the order of 150.00 is answered after the price changed")
+    mail = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'answer'", oid)
+    t.ok("your 150.00 GBP back" in mail and "99.00" not in mail,
+         "the answer email promises the 150.00 GBP the order cost, not the new price", mail)
+    page = c.get(path).text
+    t.ok("150.00 GBP" in page and "99.00" not in page, "the status page shows the order's 150.00 GBP")
+    m = re.search(r"https?://[^/\s]+(/r/[A-Za-z0-9_-]+)", mail)
+    _, hidden = c.form(m.group(1))
+    c.post(m.group(1), {"reason": "", "csrf_token": hidden["csrf_token"]})
+    rid = site.sql1("SELECT id FROM refund_requests WHERE order_id = ?", oid)
+    r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "50.00", "method": "bank",
+                                                      "csrf_token": admin_csrf(staff, "/admin/refunds")})
+    t.eq(r.status, 303, "a partial refund of 50.00")
+    page = c.get(path).text
+    t.ok(re.search(r'id="paid">Paid: 100\.00 GBP \(50\.00 GBP refunded\)', page),
+         "the status page shows 100.00 GBP paid net of the 50.00 refunded", page[:1500])
+    t.ok("your 100.00 GBP back" in page and "150.00" not in page,
+         "and promises the 100.00 GBP still paid, not the price")
+    c3, path3, _ = new_order()
+    conf_mail = site.sql1("SELECT body_text FROM outbox WHERE kind = 'confirmation' ORDER BY id DESC LIMIT 1")
+    t.ok("please pay 99.00 GBP" in conf_mail and "99.00 GBP" in c3.get(path3).text,
+         "a new order costs, and is asked to pay, the new 99.00 GBP")
+
+
 try:
     for fn in (test_two_declines, test_decline_vs_refunded, test_two_refunded, test_two_replies,
                test_reply_vs_draft, test_two_paid, test_two_cancels, test_cancel_vs_paid_and_reply,
-               test_two_refund_requests, test_repeats_record_once):
+               test_two_refund_requests, test_repeats_record_once, test_amounts_are_the_orders):
         t.run(fn)
 finally:
     site.cleanup()
