@@ -348,6 +348,12 @@ db_run(enum stmt st, const char *fmt, ...)
 	return rc == DB_ROW ? DB_DONE : rc;
 }
 
+int
+db_changed(int rc)
+{
+	return rc == DB_DONE ? sqlite3_changes(db) : -1;
+}
+
 void
 db_done(enum stmt st)
 {

@@ -53,6 +53,12 @@ int	 db_step(enum stmt st);
 /* Prepares, binds, steps once and resets: for writes. Returns as db_step
  * (DB_DONE on success). */
 int	 db_run(enum stmt st, const char *fmt, ...);
+/* Takes db_run's result for a guarded UPDATE or DELETE (or an INSERT
+ * … SELECT … WHERE): returns the number of rows it changed, 0 when its
+ * guard held none, -1 when it failed (DB_CONSTRAINT included). */
+int	 db_changed(int rc);
+/* db_run for such a statement, returning as db_changed. */
+#define db_update(...)	db_changed(db_run(__VA_ARGS__))
 /* Resets st after reading its rows. */
 void	 db_done(enum stmt st);
 

@@ -99,9 +99,16 @@ X(ORDER_MARK_PAID,
   "UPDATE orders SET status = 'paid', paid_at = coalesce(paid_at, ?1), "
   "due_at = ?2, updated_at = ?1 "
   "WHERE id = ?3 AND status = 'awaiting_payment'")
-X(ORDER_CLAIM, "UPDATE orders SET claimed_by = ?, updated_at = ? WHERE id = ?")
+/* Claims (?1 a user) or releases (?1 NULL) an order; changes nothing
+ * when it is so already. */
+X(ORDER_CLAIM,
+  "UPDATE orders SET claimed_by = ?1, updated_at = ?2 "
+  "WHERE id = ?3 AND claimed_by IS NOT ?1")
+/* A draft is kept only while the order waits for an answer (sending it
+ * clears the draft). */
 X(ORDER_SET_DRAFT,
-  "UPDATE orders SET reply_draft = ?, updated_at = ? WHERE id = ?")
+  "UPDATE orders SET reply_draft = ?, updated_at = ? "
+  "WHERE id = ? AND status IN ('paid', 'followup')")
 X(ORDER_ANSWER,
   "UPDATE orders SET status = 'answered', "
   "answered_at = coalesce(answered_at, ?1), last_answered_at = ?1, "
@@ -159,13 +166,16 @@ X(ORDER_REFUND_REQUESTED,
   "WHERE id = ?2 AND status IN ('paid', 'answered', 'followup')")
 X(ORDER_REFUNDED,
   "UPDATE orders SET status = 'refunded', refunded_at = ?1, "
-  "updated_at = ?1 WHERE id = ?2")
+  "updated_at = ?1 WHERE id = ?2 AND status = 'refund_requested'")
 X(ORDER_REFUND_DECLINED,
   "UPDATE orders SET status = CASE WHEN answered_at IS NULL THEN 'paid' "
   "ELSE 'answered' END, updated_at = ?1 "
   "WHERE id = ?2 AND status = 'refund_requested'")
+/* A rating of an answered order; changes nothing when it is the one
+ * already given. */
 X(ORDER_SET_RATING,
-  "UPDATE orders SET rating = ?, rated_at = ? WHERE id = ?")
+  "UPDATE orders SET rating = ?1, rated_at = ?2 "
+  "WHERE id = ?3 AND answered_at IS NOT NULL AND rating IS NOT ?1")
 
 /* Snippets. */
 X(SNIPPET_BY_ID, "SELECT title, body FROM snippets WHERE id = ?")

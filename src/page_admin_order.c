@@ -357,6 +357,7 @@ page_admin_paid(struct request *r)
 	struct order	 o;
 	struct tvars	 tv = { .n = 0 };
 	int64_t		 amount, now = now_unix(), uid;
+	int		 rc;
 
 	if (!action_start(r, &o))
 		return;
@@ -364,10 +365,10 @@ page_admin_paid(struct request *r)
 	parse_money(r->fields[PF_AMOUNT].value, &amount);
 	if (!db_begin())
 		goto fail;
-	if (db_run(ST_ORDER_MARK_PAID, "iii", now, now + conf.answer_hours *
-	    HOUR, o.id) != DB_DONE)
+	if ((rc = db_update(ST_ORDER_MARK_PAID, "iii", now, now +
+	    conf.answer_hours * HOUR, o.id)) < 0)
 		goto rollback;
-	if (sqlite3_changes(db_handle()) == 0) {
+	if (rc == 0) {
 		db_rollback();
 		refuse(r, &o, 409, "This order is not waiting for payment.");
 		return;
@@ -399,19 +400,24 @@ claim(struct request *r, int take)
 {
 	struct order	o;
 	int64_t		uid;
+	int		rc;
 
 	if (!action_start(r, &o))
 		return;
 	uid = r->session->user_id;
 	if (!db_begin())
 		goto fail;
-	if ((take ? db_run(ST_ORDER_CLAIM, "iii", uid, now_unix(), o.id) :
-	    db_run(ST_ORDER_CLAIM, "nii", now_unix(), o.id)) != DB_DONE ||
-	    !audit_log(r, uid, take ? "claim" : "release", o.id, "")) {
+	if ((rc = take ? db_update(ST_ORDER_CLAIM, "iii", uid, now_unix(),
+	    o.id) : db_update(ST_ORDER_CLAIM, "nii", now_unix(), o.id)) < 0 ||
+	    (rc == 1 && !audit_log(r, uid, take ? "claim" : "release", o.id,
+	    ""))) {
 		db_rollback();
 		goto fail;
 	}
-	if (!db_commit())
+	/* Already so (a second click): nothing to record. */
+	if (rc == 0)
+		db_rollback();
+	else if (!db_commit())
 		goto fail;
 	back(r, &o, take ? "claim" : "release");
 	return;
@@ -442,6 +448,7 @@ page_admin_draft(struct request *r)
 	const char	*body;
 	sqlite3_stmt	*s;
 	int64_t		 sid;
+	int		 rc;
 
 	if (!action_start(r, &o))
 		return;
@@ -460,11 +467,18 @@ page_admin_draft(struct request *r)
 	}
 	if (!db_begin())
 		goto fail;
-	if (db_run(ST_ORDER_SET_DRAFT, "tii", body, now_unix(), o.id) !=
-	    DB_DONE || !audit_log(r, r->session->user_id, "save draft", o.id,
-	    "")) {
+	if ((rc = db_update(ST_ORDER_SET_DRAFT, "tii", body, now_unix(),
+	    o.id)) < 0 || (rc == 1 && !audit_log(r, r->session->user_id,
+	    "save draft", o.id, ""))) {
 		db_rollback();
 		goto fail;
+	}
+	if (rc == 0) {
+		db_rollback();
+		order_view(r, &o, 409, NULL, "This order is not waiting for an "
+		    "answer (it may have just been answered), so the draft was "
+		    "not saved. Your text is below.", body, 0);
+		return;
 	}
 	if (!db_commit())
 		goto fail;
@@ -492,8 +506,8 @@ page_admin_reply(struct request *r)
 	struct tvars	 tv = { .n = 0 };
 	const char	*body;
 	char		*refund;
-	int64_t		 now = now_unix(), uid;
-	int		 first;
+	int64_t		 now = now_unix(), uid, paid, refunded;
+	int		 first, rc;
 
 	if (!action_start(r, &o))
 		return;
@@ -503,21 +517,26 @@ page_admin_reply(struct request *r)
 		refuse(r, &o, 400, "Write the reply before sending it.");
 		return;
 	}
-	first = o.answered_at == 0;
 	if (!db_begin())
 		goto fail;
-	if (db_run(ST_ORDER_ANSWER, "ii", now, o.id) != DB_DONE)
+	/* The order as this transaction finds it, before its answer: the
+	 * mail tells whether it is the first, and what was paid. */
+	if (order_load(r, o.id, &o) != 1 ||
+	    !order_balance(o.id, &paid, &refunded) ||
+	    (rc = db_update(ST_ORDER_ANSWER, "ii", now, o.id)) < 0)
 		goto rollback;
-	if (sqlite3_changes(db_handle()) == 0) {
+	if (rc == 0) {
 		db_rollback();
 		refuse(r, &o, 409, "This order is not waiting for an answer "
 		    "(it may have just been answered). Your text is kept "
 		    "below.");
 		return;
 	}
+	first = o.answered_at == 0;
 	o.answered_at = first ? now : o.answered_at;
 	if ((refund = order_refund_url(r, &o)) == NULL)
 		goto rollback;
+	tv_set(&tv, "amount", page_money(r, paid - refunded));
 	tv_set(&tv, "answer", body);
 	tv_set(&tv, "refund_url", refund);
 	tv_set(&tv, "first", first ? "1" : "");
@@ -577,6 +596,7 @@ page_admin_cancel(struct request *r)
 	struct tvars	tv = { .n = 0 };
 	int64_t		uid;
 	const char	*reason;
+	int		rc;
 
 	if (!action_start(r, &o))
 		return;
@@ -584,9 +604,9 @@ page_admin_cancel(struct request *r)
 	reason = r->fields[CF_REASON].value;
 	if (!db_begin())
 		goto fail;
-	if (db_run(ST_ORDER_CANCEL, "ii", now_unix(), o.id) != DB_DONE)
+	if ((rc = db_update(ST_ORDER_CANCEL, "ii", now_unix(), o.id)) < 0)
 		goto rollback;
-	if (sqlite3_changes(db_handle()) == 0) {
+	if (rc == 0) {
 		db_rollback();
 		refuse(r, &o, 409, "Only an order that was never paid can be "
 		    "cancelled. A paid order is refunded through the refund "

@@ -105,14 +105,51 @@ page_admin_refunds(struct request *r)
 	    !strcmp(done, "declined") ? "Request declined." : NULL, NULL);
 }
 
-/* Loads refund request ID of the path and its order. Returns 1, or
+/* Reads the status of refund request rid into *status (request-owned;
+ * "" when there is none). Inside a write transaction it is the status
+ * that the transaction's changes start from. Returns 1, or 0 on a
+ * database error. */
+static int
+refund_status(struct request *r, int64_t rid, const char **status)
+{
+	sqlite3_stmt	*s = db_stmt(ST_REFUND_BY_ID);
+	int		 rc;
+
+	*status = "";
+	if (s == NULL || !db_bind(s, "i", rid))
+		return 0;
+	if ((rc = db_step(ST_REFUND_BY_ID)) == DB_ROW)
+		*status = req_strdup(r, db_text(s, 1));
+	db_done(ST_REFUND_BY_ID);
+	return rc != DB_ERROR;
+}
+
+/* Answers 409 for a request that was seen through meanwhile (the
+ * caller rolled back): says how, with the open requests below. */
+static void
+refund_gone(struct request *r, int64_t rid, const struct order *o)
+{
+	const char *status;
+
+	if (!refund_status(r, rid, &status)) {
+		page_unavailable(r);
+		return;
+	}
+	refunds_list(r, 409, NULL, req_printf(r, "The refund request of %s "
+	    "was already %s: nothing was changed.", o->number,
+	    !strcmp(status, "refunded") ? "refunded" : !strcmp(status,
+	    "declined") ? "declined" : "dealt with"));
+}
+
+/* Loads refund request ID of the path and its order (for the pages; the
+ * decision that it may change is the transaction's). Returns 1, or
  * answers and returns 0. */
 static int
 refund_start(struct request *r, int64_t *rid, struct order *o)
 {
 	sqlite3_stmt	*s;
 	int64_t		 oid = 0;
-	int		 open = 0, rc;
+	int		 rc;
 
 	if (!r->csrf_ok) {
 		page_csrf_failed(r);
@@ -124,10 +161,8 @@ refund_start(struct request *r, int64_t *rid, struct order *o)
 		    "refund request with this number.");
 		return 0;
 	}
-	if ((rc = db_step(ST_REFUND_BY_ID)) == DB_ROW) {
+	if ((rc = db_step(ST_REFUND_BY_ID)) == DB_ROW)
 		oid = sqlite3_column_int64(s, 0);
-		open = !strcmp(db_text(s, 1), "open");
-	}
 	db_done(ST_REFUND_BY_ID);
 	if (rc == DB_ERROR || (oid > 0 && order_load(r, oid, o) < 0)) {
 		page_unavailable(r);
@@ -136,11 +171,6 @@ refund_start(struct request *r, int64_t *rid, struct order *o)
 	if (oid == 0) {
 		page_error(r, 404, "No such refund request", "There is no "
 		    "refund request with this number.");
-		return 0;
-	}
-	if (!open) {
-		refunds_list(r, 409, NULL, req_printf(r, "The refund request "
-		    "of %s was already dealt with.", o->number));
 		return 0;
 	}
 	for (size_t i = 0; r->fields && r->route->fields[i].name; i++)
@@ -156,18 +186,27 @@ refund_start(struct request *r, int64_t *rid, struct order *o)
 void
 page_admin_refunded(struct request *r)
 {
-	struct order	o;
-	struct tvars	tv = { .n = 0 };
-	int64_t		rid, paid, refunded, amount, now = now_unix(), uid;
-	int		full;
+	struct order	 o;
+	struct tvars	 tv = { .n = 0 };
+	int64_t		 rid, paid, refunded, amount, now = now_unix(), uid;
+	const char	*status;
+	int		 full;
 
 	if (!refund_start(r, &rid, &o))
 		return;
 	uid = r->session->user_id;
 	if (!db_begin())
 		goto fail;
-	/* Read the balance inside the transaction: two refunds at once can
-	 * never add up to more than was paid. */
+	/* Decided inside the transaction, which holds the write lock: the
+	 * request is still open, and two refunds at once can never add up
+	 * to more than was paid. */
+	if (!refund_status(r, rid, &status))
+		goto rollback;
+	if (strcmp(status, "open") != 0) {
+		db_rollback();
+		refund_gone(r, rid, &o);
+		return;
+	}
 	if (!order_balance(o.id, &paid, &refunded))
 		goto rollback;
 	if (*r->fields[XF_AMOUNT].value == '\0')
@@ -183,6 +222,11 @@ page_admin_refunded(struct request *r)
 		return;
 	}
 	full = amount == paid - refunded;
+	/* A full refund closes the request and the order, each guarded. */
+	if (full && (db_update(ST_REFUND_RESOLVE, "tiiti", "refunded", now,
+	    uid, "", rid) != 1 || db_update(ST_ORDER_REFUNDED, "ii", now,
+	    o.id) != 1 || !order_history(o.id, "refunded", uid, "")))
+		goto rollback;
 	tv_set(&tv, "amount", page_money(r, amount));
 	tv_set(&tv, "remaining", page_money(r, paid - refunded - amount));
 	tv_set(&tv, "partial", full ? "" : "1");
@@ -194,10 +238,6 @@ page_admin_refunded(struct request *r)
 	    req_printf(r, "%s %s %s", page_money(r, amount), o.currency,
 	    r->fields[XF_METHOD].value)) ||
 	    !order_mail(r, &o, "refunded", &tv))
-		goto rollback;
-	if (full && (db_run(ST_REFUND_RESOLVE, "tiiti", "refunded", now, uid,
-	    "", rid) != DB_DONE || db_run(ST_ORDER_REFUNDED, "ii", now, o.id) !=
-	    DB_DONE || !order_history(o.id, "refunded", uid, "")))
 		goto rollback;
 	if (!db_commit())
 		goto fail;
@@ -218,6 +258,7 @@ page_admin_decline(struct request *r)
 	struct tvars	 tv = { .n = 0 };
 	int64_t		 rid, now = now_unix(), uid;
 	const char	*reason;
+	int		 rc;
 
 	if (!refund_start(r, &rid, &o))
 		return;
@@ -232,20 +273,28 @@ page_admin_decline(struct request *r)
 	tv_set(&tv, "reason", reason);
 	if (!db_begin())
 		goto fail;
-	if (db_run(ST_REFUND_RESOLVE, "tiiti", "declined", now, uid, reason,
-	    rid) != DB_DONE || db_run(ST_ORDER_REFUND_DECLINED, "ii", now,
-	    o.id) != DB_DONE ||
-	    !order_history(o.id, o.answered_at ? "answered" : "paid", uid,
+	/* The guarded UPDATE decides: only an open request is declined. */
+	if ((rc = db_update(ST_REFUND_RESOLVE, "tiiti", "declined", now, uid,
+	    reason, rid)) < 0)
+		goto rollback;
+	if (rc == 0) {
+		db_rollback();
+		refund_gone(r, rid, &o);
+		return;
+	}
+	if (db_update(ST_ORDER_REFUND_DECLINED, "ii", now, o.id) != 1 ||
+	    order_load(r, o.id, &o) != 1 ||
+	    !order_history(o.id, o.status, uid,
 	    req_printf(r, "refund declined: %s", reason)) ||
 	    !audit_log(r, uid, "decline refund", o.id, reason) ||
-	    !order_mail(r, &o, "refund_declined", &tv)) {
-		db_rollback();
-		goto fail;
-	}
+	    !order_mail(r, &o, "refund_declined", &tv))
+		goto rollback;
 	if (!db_commit())
 		goto fail;
 	http_redirect(r, "/admin/refunds?done=declined");
 	return;
+rollback:
+	db_rollback();
 fail:
 	page_unavailable(r);
 }

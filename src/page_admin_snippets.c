@@ -230,7 +230,7 @@ page_admin_snippet_update(struct request *r)
 	const char	*title = r->fields[SF_TITLE].value;
 	const char	*body = r->fields[SF_BODY].value;
 	const char	*why;
-	int		 status;
+	int		 status, rc;
 	int64_t		 id;
 
 	if (!snippet_id(r, &id))
@@ -241,10 +241,10 @@ page_admin_snippet_update(struct request *r)
 	}
 	if (!db_begin())
 		goto fail;
-	if (db_run(ST_SNIPPET_UPDATE, "ttii", title, body, now_unix(), id) !=
-	    DB_DONE)
+	if ((rc = db_update(ST_SNIPPET_UPDATE, "ttii", title, body, now_unix(),
+	    id)) < 0)
 		goto rollback;
-	if (sqlite3_changes(db_handle()) == 0) {
+	if (rc == 0) {
 		db_rollback();
 		/* Deleted meanwhile: offer the text as a new snippet. */
 		list_view(r, 404, NULL, "This snippet was deleted meanwhile. "

@@ -1,7 +1,6 @@
 /* page_refund.c: the money-back guarantee, the client's side.
  * GET /r/TOKEN shows what will be refunded and changes nothing (mail
- * scanners open links); POST /r/TOKEN records the request, once.
- * Also GET /o/TOKEN?rating=yes's confirm button: POST /o/TOKEN/rating. */
+ * scanners open links); POST /r/TOKEN records the request, once. */
 #include <string.h>
 
 #include "auth.h"
@@ -22,20 +21,9 @@ const struct field refund_fields[] = {
 	FIELDS_END
 };
 
-/* Returns NULL if v is yes or no. */
-static const char *
-check_rating(const char *v)
-{
-	return !strcmp(v, "yes") || !strcmp(v, "no") ? NULL :
-	    "Choose yes or no.";
-}
-
-/* The fields of POST /o/TOKEN/rating (an interface). */
-const struct field rating_fields[] = {
-	{ "rating", "your rating", 2, 3, F_REQUIRED, check_rating },
-	CSRF_FIELD_ENTRY,
-	FIELDS_END
-};
+/* The answer to a second POST of the refund form. */
+#define REFUND_ALREADY	"Your refund request had already been received, " \
+	"so nothing more was sent. It is shown below."
 
 /* A refund request as the client's pages show it. */
 struct refund {
@@ -183,14 +171,16 @@ page_refund(struct request *r)
 	refund_page(r, &o, &rf, net, 200, NULL);
 }
 
-/* Writes the request with everything that goes with it. Returns 1, 0
- * if a request exists already, -1 on failure (rolled back). */
+/* Writes the request with everything that goes with it; *net is what
+ * it promises back, read inside the transaction. Returns 1, 0 if a
+ * request exists already or the order may no longer have one (rolled
+ * back), -1 on failure (rolled back). */
 static int
 refund_store(struct request *r, const struct order *o, const char *reason,
-    int64_t net)
+    int64_t *net)
 {
 	struct tvars	 tv = { .n = 0 };
-	int64_t		 now = now_unix();
+	int64_t		 now = now_unix(), paid, refunded;
 	int		 rc;
 
 	if (!db_begin())
@@ -200,17 +190,18 @@ refund_store(struct request *r, const struct order *o, const char *reason,
 		db_rollback();
 		return 0;
 	}
-	if (rc != DB_DONE ||
-	    db_run(ST_ORDER_REFUND_REQUESTED, "ii", now, o->id) != DB_DONE)
+	if (rc != DB_DONE || (rc = db_update(ST_ORDER_REFUND_REQUESTED, "ii",
+	    now, o->id)) < 0 || !order_balance(o->id, &paid, &refunded))
 		goto fail;
-	if (sqlite3_changes(db_handle()) == 0) {
+	if (rc == 0) {
 		db_rollback();
 		return 0;
 	}
+	*net = paid - refunded;
 	page_vars(r, &tv);
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "number", o->number);
-	tv_set(&tv, "amount", page_money(r, net));
+	tv_set(&tv, "amount", page_money(r, *net));
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "reason", *reason ? reason : "(no reason given)");
 	tv_set(&tv, "status_url", order_track_url(r, o->id));
@@ -249,14 +240,14 @@ page_refund_submit(struct request *r)
 		return;
 	}
 	if (rc == 2) {
-		refund_page(r, &o, &rf, net, 200, NULL);
+		refund_page(r, &o, &rf, net, 409, REFUND_ALREADY);
 		return;
 	}
 	if (r->nerrors > 0) {
 		refund_page(r, &o, &rf, net, 400, r->fields[RQ_REASON].error);
 		return;
 	}
-	if ((rc = refund_store(r, &o, r->fields[RQ_REASON].value, net)) < 0) {
+	if ((rc = refund_store(r, &o, r->fields[RQ_REASON].value, &net)) < 0) {
 		refund_page(r, &o, &rf, net, 503, page_not_saved(r));
 		return;
 	}
@@ -264,70 +255,15 @@ page_refund_submit(struct request *r)
 		page_unavailable(r);
 		return;
 	}
-	refund_page(r, &o, &rf, net, 200, rc == 1 ? "Your refund request is "
-	    "in. You will get a confirmation by email, and your money back "
-	    "shortly." : NULL);
-}
-
-/* Renders the "happy with the answer?" page of GET /o/TOKEN?rating=. */
-void
-page_rating(struct request *r, const struct order *o, const char *rating,
-    const char *track_token)
-{
-	struct tvars tv = { .n = 0 };
-
-	page_vars(r, &tv);
-	tv_set(&tv, "number", o->number);
-	tv_set(&tv, "name", o->name);
-	tv_set(&tv, "rating", rating);
-	tv_set(&tv, "rated", o->rating);
-	tv_set(&tv, "is_yes", !strcmp(rating, "yes") ? "1" : "");
-	tv_set(&tv, "action", req_printf(r, "/o/%s/rating", track_token));
-	tv_set(&tv, "track", req_printf(r, "/o/%s", track_token));
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
-	page_render(r, 200, "Happy with the answer?", "rating.html", &tv);
-}
-
-/* POST /o/TOKEN/rating: stores the rating (never the GET). */
-void
-page_rating_submit(struct request *r)
-{
-	struct token	t;
-	struct order	o;
-	int		rc;
-
-	if (r->arg == NULL || token_check(r->arg, TOK_TRACK, NULL, &t) !=
-	    TOKEN_OK || (rc = order_load(r, t.id, &o)) == 0) {
-		page_error(r, 404, "This link does not work", "The link may "
-		    "have been cut short or mistyped.");
-		return;
-	}
-	if (rc < 0) {
-		page_unavailable(r);
-		return;
-	}
-	if (!r->csrf_ok || r->nerrors > 0) {
-		page_error(r, !r->csrf_ok ? 403 : 400, "Please try again",
-		    "Your answer could not be recorded. Go back, reload the "
-		    "page and press the button again.");
-		return;
-	}
-	if (!db_begin())
-		goto fail;
-	/* Whoever rates the answer has seen it. */
-	if (db_run(ST_ORDER_SET_RATING, "tii", r->fields[0].value,
-	    now_unix(), o.id) != DB_DONE ||
-	    db_run(ST_ORDER_SET_VIEWED, "ii", now_unix(), o.id) != DB_DONE ||
-	    !audit_log(r, 0, "rated", o.id,
-	    r->fields[0].value)) {
-		db_rollback();
-		goto fail;
-	}
-	if (!db_commit())
-		goto fail;
-	o.rating = req_strdup(r, r->fields[0].value);
-	page_rating(r, &o, o.rating, r->arg);
-	return;
-fail:
-	page_unavailable(r);
+	/* Lost to another request in the same moment, or the order moved
+	 * on (answered 409, with how things stand). */
+	if (rc == 0)
+		refund_page(r, &o, &rf, net, 409, rf.exists ? REFUND_ALREADY :
+		    req_printf(r, "Order %s can no longer be refunded "
+		    "through this page (%s).", o.number,
+		    order_status_label(o.status)));
+	else
+		refund_page(r, &o, &rf, net, 200, "Your refund request is in. "
+		    "You will get a confirmation by email, and your money back "
+		    "shortly.");
 }

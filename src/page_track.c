@@ -178,7 +178,8 @@ track_render(struct request *r, const struct order *o, int status,
 	char		*url, created[TIME_TEXT_MAX], due[TIME_TEXT_MAX];
 	char		 left_text[INT_TEXT_MAX];
 
-	if ((msgs = thread(r, o, &has_answer)) == NULL) {
+	if ((msgs = thread(r, o, &has_answer)) == NULL ||
+	    !order_balance(o->id, &paid, &refunded)) {
 		page_unavailable(r);
 		return;
 	}
@@ -189,7 +190,13 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "status_label", order_status_label(o->status));
 	tv_set(&tv, "timeline", timeline(r, o));
 	tv_set(&tv, "thread", msgs);
-	tv_set(&tv, "amount", page_money(r, o->price));
+	/* What the client reads is the order's: its price until it is
+	 * paid, then what was paid net of refunds (the ledger). */
+	tv_set(&tv, "amount", page_money(r, paid > 0 ? paid - refunded :
+	    o->price));
+	tv_set(&tv, "paid_net", paid > 0 ? page_money(r, paid - refunded) :
+	    "");
+	tv_set(&tv, "refunded", refunded > 0 ? page_money(r, refunded) : "");
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "unpaid", !strcmp(o->status, "awaiting_payment") ?
 	    "1" : "");
@@ -215,8 +222,7 @@ track_render(struct request *r, const struct order *o, int status,
 		tv_set(&tv, "err_message", r->fields[TF_MESSAGE].error);
 	}
 	tv_set(&tv, "notice", notice);
-	if (order_balance(o->id, &paid, &refunded) &&
-	    order_refundable(o, paid - refunded) &&
+	if (order_refundable(o, paid - refunded) &&
 	    (url = order_refund_url(r, o)) != NULL)
 		tv_set(&tv, "refund_url", url + strlen(conf.base_url));
 	tv_set(&tv, "late", conf.refund_if_late && order_late(o) ? "1" : "");
@@ -286,13 +292,15 @@ followup_store(struct request *r, const struct order *o, const char *text)
 	struct tvars	 tv = { .n = 0 };
 	int64_t		 now = now_unix();
 	char		*url;
+	int		 rc;
 
 	if (!db_begin())
 		return -1;
-	if (db_run(ST_ORDER_FOLLOWUP, "iiii", now + conf.answer_hours * HOUR,
-	    now, o->id, conf.followups_included) != DB_DONE)
+	if ((rc = db_update(ST_ORDER_FOLLOWUP, "iiii", now +
+	    conf.answer_hours * HOUR, now, o->id,
+	    conf.followups_included)) < 0)
 		goto fail;
-	if (sqlite3_changes(db_handle()) == 0) {
+	if (rc == 0) {
 		db_rollback();
 		return 0;
 	}

@@ -28,7 +28,7 @@ import http.client
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import (Tap, answered_order, run_parts, Site, Browser, ask, track_path, login, admin_csrf, STAFF,  # noqa: E402
+from pmbtest import (Tap, answered_order, parallel, run_parts, Site, Browser, ask, track_path, login, admin_csrf, STAFF,  # noqa: E402
                      GOOD_QUESTION, parse_cgi_output, fcgi_record, fcgi_params,
                      fcgi_read_response, FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN)
 
@@ -231,23 +231,6 @@ def wait_pool(site, n, timeout=5.0):
             return True
         time.sleep(0.05)
     return len(site.workers()) == n
-
-
-def parallel(n, fn):
-    """Runs fn(i) in n threads released at once; returns the results."""
-    out = [None] * n
-    gate = threading.Barrier(n)
-
-    def run(i):
-        gate.wait()
-        try:
-            out[i] = fn(i)
-        except Exception as e:
-            out[i] = "%s: %s" % (type(e).__name__, e)
-    ths = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    [th.start() for th in ths]
-    [th.join() for th in ths]
-    return out
 
 
 # --- 4. concurrency, crashes, durability ---------------------------------------------

@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.parse
@@ -468,3 +469,20 @@ def answered_order(site, staff, email, late=False):
     m = re.search(r"https?://[^/\s]+(/r/[A-Za-z0-9_-]+)", mail)  # base_url may be https
     assert m, "no refund link in the answer email: %r" % mail
     return c, path, oid, m.group(1)
+
+
+def parallel(n, fn):
+    """Runs fn(i) in n threads released at once; returns the results."""
+    out = [None] * n
+    gate = threading.Barrier(n)
+
+    def run(i):
+        gate.wait()
+        try:
+            out[i] = fn(i)
+        except Exception as e:
+            out[i] = "%s: %s" % (type(e).__name__, e)
+    ths = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    [th.start() for th in ths]
+    [th.join() for th in ths]
+    return out
