@@ -5,22 +5,51 @@
 #include "db.h"
 #include "page.h"
 
-/* Appends one CSV cell (RFC 4180): quoted when it holds a quote, comma,
- * CR or LF, with its quotes doubled. A text cell that starts with = + -
- * @ (or a tab or CR) gets a leading ' so that a spreadsheet shows it
- * instead of running it as a formula; numbers the program formatted are
- * written as they are. */
+/* What a spreadsheet may run as a formula when a cell starts with it:
+ * = + - @ tab CR, and the full-width = + - @ (U+FF1D, U+FF0B, U+FF0D,
+ * U+FF20), which some spreadsheets fold to their ASCII forms. Returns
+ * 1 if v starts with one, after any spaces (which a spreadsheet may
+ * trim). */
+static int
+csv_formula_start(const char *v)
+{
+	static const char *const wide[] = { "\xef\xbc\x9d", "\xef\xbc\x8b",
+	    "\xef\xbc\x8d", "\xef\xbc\xa0" };
+
+	v += strspn(v, " ");
+	if (*v != '\0' && strchr("=+-@\t\r", *v) != NULL)
+		return 1;
+	for (size_t i = 0; i < ARRAY_LEN(wide); i++)
+		if (strncmp(v, wide[i], strlen(wide[i])) == 0)
+			return 1;
+	return 0;
+}
+
+/* Returns 1 if text v could run as a formula in a spreadsheet: it starts
+ * with a formula character, or has one after a separator (, ; tab or a
+ * line break), where a spreadsheet splitting on that separator would
+ * start a cell (OWASP, CSV injection). */
+static int
+csv_formula(const char *v)
+{
+	if (csv_formula_start(v))
+		return 1;
+	for (; *v != '\0'; v++)
+		if (strchr(",;\t\n\r", *v) != NULL && csv_formula_start(v + 1))
+			return 1;
+	return 0;
+}
+
+/* Appends one CSV cell (RFC 4180), always quoted, its quotes doubled. A
+ * text cell that could run as a formula (csv_formula) gets a leading '
+ * so that a spreadsheet shows it as text, as OWASP's CSV-injection
+ * guidance says. Amounts (text 0) are written as they are: the program
+ * formatted them from integers, and "-12.00" must stay a number. */
 static void
 csv_cell(struct buf *b, const char *v, int text)
 {
-	int guard = text && *v != '\0' && strchr("=+-@\t\r", *v) != NULL;
-
-	if (!guard && strpbrk(v, "\",\r\n") == NULL) {
-		buf_puts(b, v);
-		return;
-	}
 	buf_putc(b, '"');
-	if (guard)
+	if (text && csv_formula(v))
 		buf_putc(b, '\'');
 	for (; *v != '\0'; v++) {
 		if (*v == '"')
@@ -28,6 +57,15 @@ csv_cell(struct buf *b, const char *v, int text)
 		buf_putc(b, *v);
 	}
 	buf_putc(b, '"');
+}
+
+/* Appends minor units as one CSV cell, quoted like every other. */
+static void
+csv_money(struct buf *b, int64_t minor)
+{
+	char m[MONEY_TEXT_MAX];
+
+	csv_cell(b, money_text(m, minor), 0);
 }
 
 /* GET /admin/export.csv: one row per order, oldest first. The whole file
@@ -48,8 +86,11 @@ page_admin_export_csv(struct request *r)
 	}
 	buf_init(&b);
 	buf_init(&t);
-	for (size_t i = 0; i < ARRAY_LEN(head); i++)
-		buf_printf(&b, "%s%s", i ? "," : "", head[i]);
+	for (size_t i = 0; i < ARRAY_LEN(head); i++) {
+		if (i > 0)
+			buf_putc(&b, ',');
+		csv_cell(&b, head[i], 1);
+	}
 	buf_puts(&b, "\r\n");
 	while ((rc = db_step(ST_EXPORT_ORDERS)) == DB_ROW) {
 		int64_t paid = sqlite3_column_int64(s, 7);
@@ -65,15 +106,15 @@ page_admin_export_csv(struct request *r)
 			csv_cell(&b, db_text(s, c), 1);
 		}
 		buf_putc(&b, ',');
-		fmt_money(&b, sqlite3_column_int64(s, 5));
+		csv_money(&b, sqlite3_column_int64(s, 5));
 		buf_putc(&b, ',');
 		csv_cell(&b, db_text(s, 6), 1);
 		buf_putc(&b, ',');
-		fmt_money(&b, paid);
+		csv_money(&b, paid);
 		buf_putc(&b, ',');
-		fmt_money(&b, refunded);
+		csv_money(&b, refunded);
 		buf_putc(&b, ',');
-		fmt_money(&b, paid - refunded);
+		csv_money(&b, paid - refunded);
 		buf_puts(&b, "\r\n");
 	}
 	db_done(ST_EXPORT_ORDERS);

@@ -709,6 +709,18 @@ def test_dashboard_and_export():
         con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, updated_at) "
                     "VALUES ('quote', ?, ?, 15000, 'GBP', ?, ?, ?)",
                     ('Smith, "Jo"\r\nJr', "-2+3@example.com", now, now, now))
+        for i, name in enumerate(CSV_FORMULAS + CSV_PLAIN):
+            con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
+                        "updated_at) VALUES (?, ?, ?, 15000, 'EUR', ?, ?, ?)",
+                        ("csv%d" % i, name, "csv%d@example.com" % i, now, now, now))
+        # More refunded than paid: a negative net, which stays a number.
+        oid = con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
+                          "updated_at) VALUES ('neg', 'Neg Ative', 'neg@example.com', 1000, 'EUR', ?, ?, ?)",
+                          (now, now, now)).lastrowid
+        con.execute("INSERT INTO ledger (order_id, kind, amount, currency, at) VALUES (?, 'payment', 1000, 'EUR', ?)",
+                    (oid, now))
+        con.execute("INSERT INTO ledger (order_id, kind, amount, currency, at) VALUES (?, 'refund', 1500, 'EUR', ?)",
+                    (oid, now))
         con.commit()
         con.close()
         e = b.get("/admin/export.csv")
@@ -721,7 +733,8 @@ def test_dashboard_and_export():
         rows = list(csv.reader(io.StringIO(e.body.decode("utf-8"), newline="")))
         t.eq(rows[0] if rows else None, ["number", "created", "status", "name", "email", "price", "currency",
                                          "paid", "refunded", "net"], "the header row")
-        t.eq(len(rows) - 1, 13, "one row per order (13)")
+        n_rows = 14 + len(CSV_FORMULAS) + len(CSV_PLAIN)
+        t.eq(len(rows) - 1, n_rows, "one row per order (%d)" % n_rows)
         t.eq({len(x) for x in rows}, {10}, "every row has 10 columns")
         by = {x[0]: x for x in rows[1:]}
         num = lambda key: "PMB-%06d" % ids[key]
@@ -735,10 +748,49 @@ def test_dashboard_and_export():
         q = [x for x in rows if x[3].startswith("Smith")]
         t.ok(len(q) == 1 and q[0][3] == 'Smith, "Jo"\r\nJr' and q[0][4] == "'-2+3@example.com",
              "commas, quotes and line breaks survive quoting; - is defused")
+        check_csv_injection(e.body, rows)
         total_net = sum(int(x[9].replace(".", "")) for x in rows[1:] if x[6] == "GBP")
         t.eq(total_net, 105000, "the export's GBP net adds up to the dashboard's 1050.00")
     finally:
         ds.cleanup()
+
+
+# Names that a spreadsheet could run as formulas: at the start (after
+# spaces too, in full-width forms too), or after a separator (, ; tab or a
+# line break) where a spreadsheet splitting on it starts a new cell.
+CSV_FORMULAS = ["Acme;=1+2;@SUM(1)", " =1+1", "\uff1d1+1", "\uff0b1", "\uff0d1", "\uff20x", "-2+3", "@x",
+                "+1", "\t=1+1", "\r=1+1", "Acme,=1+1", "Acme, @x", "Acme\t-1", "Acme\r\n+1", "Acme\r\n@1",
+                "Acme; \uff1dA1"]
+# Names with the same characters where no cell starts: left as they are.
+CSV_PLAIN = ["Mary-Jane Smith+Co", "Acme; Ltd", "a=b@c", "Jo \u201c=\u201d", "Acme\uff1b Ltd"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def could_run(cell):
+    """Whether a spreadsheet could run text cell as a formula (told here
+    independently of src/page_admin_export.c)."""
+    pieces = re.split(r"[,;\t\n\r]", cell)
+    starts = [cell.lstrip(" ")] + [p.lstrip(" ") for p in pieces[1:]]
+    return any(x.startswith(FORMULA_START) for x in starts)
+
+
+def check_csv_injection(body, rows):
+    """Every cell quoted, every cell that could run defused with a leading
+    quote, the others untouched, and amounts left as numbers."""
+    t.ok(re.fullmatch(rb'(?:"(?:[^"]|"")*"(?:,|\r\n))+', body) is not None,
+         "every cell of the export is quoted, the header's too")
+    by_name = {x[3][1:] if x[3].startswith("'") else x[3]: x for x in rows[1:]}
+    for name in CSV_FORMULAS:
+        row = by_name.get(name)
+        t.eq(row[3] if row else None, "'" + name, "a name that could run is defused: %r" % name)
+    for name in CSV_PLAIN:
+        row = by_name.get(name)
+        t.eq(row[3] if row else None, name, "a name that cannot run is left as it is: %r" % name)
+    bad = [(i, c) for x in rows[1:] for i, c in enumerate(x[:5]) if could_run(c) and not c.startswith("'")]
+    t.eq(bad, [], "no text cell in the export could run as a formula")
+    neg = by_name.get("Neg Ative")
+    t.ok(neg is not None and neg[7:] == ["10.00", "15.00", "-5.00"] and b',"-5.00"\r\n' in body,
+         "a negative amount the program wrote stays a number: \"-5.00\", no quote mark", neg)
 
 
 def ds_plan(ds, query, *params):
