@@ -468,3 +468,36 @@ def answered_order(site, staff, email, late=False):
     m = re.search(r"https?://[^/\s]+(/r/[A-Za-z0-9_-]+)", mail)  # base_url may be https
     assert m, "no refund link in the answer email: %r" % mail
     return c, path, oid, m.group(1)
+
+
+# --- link tokens never reach a log ---------------------------------------------
+def token_requests(send, token):
+    """Requests that carry a link token, each to a page that fails: a body
+    over the limit (413) on /o/TOKEN/messages, a 404 under /o/TOKEN, a 400
+    (bad percent-encoding in the query), the refund page /r/TOKEN, and the
+    token in a query too. send(method, path, body=None, headers=None)
+    returns a Response; returns the statuses in that order."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    return [
+        send("POST", "/o/%s/messages" % token, b"body=" + b"x" * 100000, form).status,
+        send("GET", "/o/%s/no/such/page" % token).status,
+        send("GET", "/o/%s?x=%%zz&t=%s" % (token, token)).status,
+        send("POST", "/r/%s?t=%s" % (token, token), b"reason=" + b"y" * 100000, form).status,
+        send("GET", "/r/%s" % token).status,
+    ]
+
+
+def logs_holding(folder, secret):
+    """The files under folder whose name says log (error logs, access logs,
+    pmb.fcgi's own): (every such file's name, those that contain
+    secret)."""
+    logs, found = [], []
+    for d, _, files in os.walk(folder):
+        for f in files:
+            path = os.path.join(d, f)
+            if "log" in f and os.path.isfile(path):
+                logs.append(os.path.relpath(path, folder))
+                with open(path, "rb") as fh:
+                    if secret.encode() in fh.read():
+                        found.append(logs[-1])
+    return sorted(logs), sorted(found)

@@ -33,7 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Response, PMB, PMBCTL, SRC, free_port,  # noqa: E402
-                     parse_cgi_output, fcgi_record, fcgi_params,
+                     parse_cgi_output, token_requests, logs_holding, fcgi_record, fcgi_params,
                      fcgi_read_response, FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN)
 
 t = Tap()
@@ -135,6 +135,26 @@ def post_big(fetch_fn, path="/ask"):
     return fetch_fn(path, method="POST", body=b"a=" + b"x" * 70000,
                     headers={"Content-Type": "application/x-www-form-urlencoded",
                              "Origin": "https://" + HOST})
+
+
+# Shaped like a link's token (base64url, longer than pmb.fcgi's log masks).
+LINK_TOKEN = "TGlua1Rva2VuTmV2ZXJJbkFMb2ctMDEyMzQ1Njc4OQ"
+
+
+def check_tokens_not_logged(what, folder, port, tls=None, logs_wanted=()):
+    """Requests with a link's token that fail (a 413 first: nginx's error
+    log writes the request line with it), then no log file under folder
+    holds the token."""
+    def send(method, path, body=None, headers=None):
+        h = dict(headers or {}, Origin="https://" + HOST)
+        return fetch(port, path, method=method, body=body, tls=tls, headers=h)
+    got = token_requests(send, LINK_TOKEN)
+    # lighttpd answers the bad query (%zz) with pmb.fcgi's 404, the others 400.
+    t.ok(got[0] == got[3] == 413 and got[1] == 404 and got[2] in (400, 404),
+         what + ": tokened requests: 413, 404, 400 (or 404), 413", got)
+    logs, holding = logs_holding(folder, LINK_TOKEN)
+    t.ok(set(logs_wanted) <= set(logs), what + ": the server wrote its logs", logs)
+    t.eq(holding, [], what + ": no log holds the link's token")
 
 
 def tail(path, n=1500):
@@ -362,6 +382,8 @@ def test_spawn_fcgi_nginx():
             ("/etc/letsencrypt/live/pmb.example.com/fullchain.pem", cert),
             ("/etc/letsencrypt/live/pmb.example.com/privkey.pem", key),
             ("/usr/local/share/pmb/static/", STATIC),
+            ("#   access_log /var/log/nginx/pmb-access.log pmb_masked;\n    access_log off;",
+             "access_log %s/nginx-access.log pmb_masked;" % site.dir),
         ], drop=["listen [::]:"])
         write(os.path.join(site.dir, "nginx-site.conf"), siteconf)
         var = site.dir
@@ -398,6 +420,12 @@ http {
         r = fetch(http_port, "/no/such?x=1")
         t.ok(r.status == 301 and r.header("Location") == "https://%s/no/such?x=1" % HOST,
              "nginx-site.conf: plain HTTP redirects to https://pmb.example.com", r)
+        check_tokens_not_logged("nginx-site.conf", site.dir, https_port, tls,
+                                ["nginx-error.log", "nginx-access.log"])
+        with open(os.path.join(site.dir, "nginx-access.log")) as f:
+            access = f.read()
+        t.ok('"POST /o/[token]/messages" 413' in access and '"GET /o/[token]/no/such/page" 404' in access,
+             "nginx-site.conf: the pmb_masked access log keeps the requests, the token masked", access[-1500:])
 
         t.eq(stop(nginx), 0, "nginx stops cleanly")
         p = subprocess.run(["sh", script, "stop"], env=env, capture_output=True,
@@ -464,6 +492,7 @@ server.modules += ( "mod_staticfile" )
              "lighttpd.conf: static files carry the CSP")
         r = post_big(lambda *a, **k: fetch(port, *a, **k))
         t.eq(r.status, 413, "lighttpd.conf: a body over 64k is refused with 413")
+        check_tokens_not_logged("lighttpd.conf", site.dir, port, None, ["lighttpd-error.log"])
 
         stop(lighttpd)
         t.ok(not wait_gone(site.conf_path), "lighttpd: stopping lighttpd ends its pmb.fcgi processes")
@@ -562,6 +591,7 @@ Include "%(dir)s/apache-pmb.conf"
         r = fetch(http_port, "/no/such")
         t.ok(r.status == 301 and r.header("Location") == "https://%s/no/such" % HOST,
              "apache-fcgid.conf: plain HTTP redirects to https://pmb.example.com", r)
+        check_tokens_not_logged("apache-fcgid.conf", site.dir, https_port, tls, ["apache/error.log"])
 
         stop(proc)
         t.ok(not wait_gone(site.conf_path), "apache: stopping Apache ends its pmb.fcgi processes")
