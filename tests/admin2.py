@@ -262,8 +262,8 @@ def test_search():
     t.eq(result_ids(search(b, "Hart").text), [], "and no longer by the old one")
     site.sql("DELETE FROM messages WHERE order_id = ? AND kind = 'note'", bo)
     t.eq(result_ids(search(b, "wholesale").text), [], "a deleted message leaves the index")
-    site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
-    t.ok(True, "the FTS index passes its integrity check")
+    fts_sound("")
+    fts_check_can_fail()
 
     # paging: 60 matches, SEARCH_PAGE per page
     import_orders(60, "Pat Page", "srch", lambda i: "Where do I sell my wombat plushies? " + "wombat " * (i % 5))
@@ -284,6 +284,56 @@ def test_search():
     t.ok(link(r1.text, "older") is None and "Best matches first" in r1.text,
          "fewer matches than the window: all ranked together, no older matches")
     test_search_window(b)
+
+
+def fts_integrity(db):
+    """FTS5's own integrity-check of the index in db: None, or the error."""
+    con = sqlite3.connect(db)
+    try:
+        con.execute("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
+        return None
+    except sqlite3.DatabaseError as e:
+        return str(e)
+    finally:
+        con.close()
+
+
+# Orders (not pending) whose document in the index is not their text now.
+STALE_DOCS = ("SELECT count(*) FROM search_docs d WHERE d.id NOT IN (SELECT order_id FROM search_pending) "
+              "AND NOT EXISTS (SELECT 1 FROM search_fts f WHERE f.rowid = d.id AND f.name IS d.name AND "
+              "f.email IS d.email AND f.question IS d.question AND f.replies IS d.replies AND "
+              "f.notes IS d.notes)")
+
+
+def fts_sound(when):
+    """The index is sound (FTS5's integrity-check) and in step: one
+    document per order, each the order's text now."""
+    t.eq(fts_integrity(site.db), None, "the FTS index passes its integrity check" + when)
+    t.eq((site.sql1(STALE_DOCS), site.sql1("SELECT count(*) FROM search_fts")),
+         (0, site.sql1("SELECT count(*) FROM orders")),
+         "one document per order in the index, each the order's text now" + when)
+
+
+def fts_check_can_fail():
+    """The checks of fts_sound see damage: on a copy of the database, an
+    index entry's stored text changed behind FTS5's back, and a document
+    removed from the index."""
+    copy = os.path.join(site.dir, "fts-copy.db")
+    src = sqlite3.connect(site.db)
+    dst = sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    try:
+        rowid = dst.execute("SELECT min(id) FROM search_fts_content").fetchone()[0]
+        dst.execute("UPDATE search_fts_content SET c0 = 'Zebedee Nobody' WHERE id = ?", (rowid,))
+        dst.commit()
+        t.ok(fts_integrity(copy) is not None, "the integrity check reports an index out of step with its text")
+        dst.execute("DELETE FROM search_fts WHERE rowid = ?", (rowid,))
+        dst.commit()
+        t.ok(dst.execute(STALE_DOCS).fetchone()[0] == 1, "the in-step check reports a missing document")
+    finally:
+        dst.close()
+        os.unlink(copy)
 
 
 def test_search_catch_up():
@@ -315,8 +365,7 @@ def test_search_catch_up():
     t.eq((site.sql1("SELECT count(*) FROM search_pending"),
           site.sql1("SELECT count(*) FROM search_fts WHERE rowid BETWEEN ? AND ?", first, first + n - 1)),
          (0, n), "none is left pending and each is indexed once")
-    site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
-    t.ok(True, "the FTS index passes its integrity check after the catch-up")
+    fts_sound(" after the catch-up")
 
     # A search indexes at most SEARCH_PAGE_CHUNKS (5) chunks of 1,000 before
     # it searches, and says when more are pending; the next search goes on.
@@ -346,8 +395,7 @@ def test_search_catch_up():
     t.eq(site.ctl("search", "optimize").stdout.strip(), "search index merged in 0 steps",
          "and then finds nothing to merge")
     t.eq(sorted(result_ids(search(b, "quokkary").text)), found, "the same orders are found after the merge")
-    site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
-    t.ok(True, "the FTS index passes its integrity check after the merge")
+    fts_sound(" after the merge")
 
     # pmbctl search index (an interface: for cron, or after an import)
     site.sql("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'note', 'wallabyish', ?)",
@@ -664,11 +712,10 @@ def test_dashboard_and_export():
         t.eq(s.status, 200, "GET /admin/dashboard.svg answers 200")
         t.ok((s.header("Content-Type") or "").startswith("image/svg+xml"), "as image/svg+xml")
         try:
-            root = ET.fromstring(s.body)
-            t.ok(True, "the SVG is well-formed XML")
+            root, err = ET.fromstring(s.body), None
         except ET.ParseError as e:
-            root = None
-            t.ok(False, "the SVG is well-formed XML", e)
+            root, err = None, str(e)
+        t.eq(err, None, "the SVG is well-formed XML")
         ns = "{http://www.w3.org/2000/svg}"
         t.eq(root.tag if root is not None else None, ns + "svg", "its root is an SVG element")
         bars = {"order": [], "answer": [], "refund": []}
