@@ -46,6 +46,22 @@ class Tap:
     def eq(self, got, want, name):
         return self.ok(got == want, name, "got %r, want %r" % (got, want))
 
+    def missing(self, what, tools, deps="scripts/deps test"):
+        """A point that cannot run because tools are not installed: a skip,
+        or under CI=true a failure (see missing_tool). Returns False."""
+        why = missing_tool_reason(tools, deps)
+        if in_ci():
+            return self.ok(False, "%s: %s" % (what, why))
+        self.skip(what, why)
+        return False
+
+    def skip(self, what, why):
+        """A point skipped for a limit of this machine that no package
+        lifts (no tmpfs mount, no immutable files): a skip even in CI."""
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, what, why))
+        sys.stdout.flush()
+
     def run(self, fn):
         """Runs one test function; an exception is a failed point."""
         try:
@@ -57,6 +73,33 @@ class Tap:
         print("1..%d" % self.n)
         sys.stdout.flush()
         return 1 if self.failed else 0
+
+
+def in_ci():
+    """Whether this is a CI run (CI=true), where scripts/deps installed
+    every tool the tests use."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def missing_tool_reason(tools, deps):
+    return ("%s is not installed (%s installs it%s)" %
+            (tools, deps, "; under CI=true this is a broken install step" if in_ci() else ""))
+
+
+def missing_tool(tools, deps="scripts/deps test"):
+    """Ends a whole test file that cannot run because tools are not
+    installed: a skip, or under CI=true a failure, since there the install
+    step should have installed them. Every test that skips for a missing
+    tool goes through here (or Tap.missing)."""
+    why = missing_tool_reason(tools, deps)
+    if in_ci():
+        print("not ok 1 - %s" % why)
+        print("1..1")
+        sys.stdout.flush()
+        sys.exit(1)
+    print("1..0 # SKIP %s" % why)
+    sys.stdout.flush()
+    sys.exit(0)
 
 
 def run_parts(tap, parts):

@@ -287,12 +287,6 @@ def timed(fn):
     return run
 
 
-def skip(what, why):
-    print("ok %d - %s # SKIP %s" % (t.n + 1, what, why))
-    t.n += 1
-    sys.stdout.flush()
-
-
 # --- conf/pmb.conf --------------------------------------------------------------
 def conf_c_defaults():
     """{name: default or None} from the table in src/conf.c (None where the
@@ -348,7 +342,7 @@ def test_sample_settings():
 @timed
 def test_spawn_fcgi_nginx():
     if shutil.which("spawn-fcgi") is None or shutil.which("nginx") is None:
-        skip("spawn-fcgi + nginx", "spawn-fcgi or nginx is not installed")
+        t.missing("spawn-fcgi + nginx", "spawn-fcgi or nginx")
         return
     site = new_site()
     pidfile = os.path.join(site.dir, "spawn-fcgi.pid")
@@ -442,7 +436,7 @@ http {
 @timed
 def test_lighttpd():
     if shutil.which("lighttpd") is None:
-        skip("lighttpd", "lighttpd is not installed")
+        t.missing("lighttpd", "lighttpd")
         return
     site = new_site()
     try:
@@ -510,7 +504,7 @@ def test_apache_fcgid():
     apache = shutil.which("apache2") or (
         "/usr/sbin/apache2" if os.access("/usr/sbin/apache2", os.X_OK) else None)
     if apache is None or not os.path.exists(os.path.join(APACHE_MODULES, "mod_fcgid.so")):
-        skip("apache2 + mod_fcgid", "apache2 or libapache2-mod-fcgid is not installed")
+        t.missing("apache2 + mod_fcgid", "apache2 or libapache2-mod-fcgid")
         return
     site = new_site()
     try:
@@ -631,7 +625,7 @@ def test_systemd_units():
              "pmb.socket listens where nginx-site.conf looks")
         t.eq(unit_value("pmb.socket", "SocketMode"), "0660", "pmb.socket is mode 0660")
         if shutil.which("systemd-socket-activate") is None:
-            skip("socket activation", "systemd-socket-activate is not installed")
+            t.missing("socket activation", "systemd-socket-activate (systemd)")
         else:
             cmd = ["systemd-socket-activate", "-l", site.sock] + unit_command("pmb.service", site)
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
@@ -667,7 +661,9 @@ def test_systemd_units():
              "pmb-search-optimize.service's ExecStart merges the search index", p.stdout + p.stderr)
         t.eq(unit_value("pmb-search-optimize.timer", "OnCalendar"), "*-*-* 03:30:00",
              "pmb-search-optimize.timer runs it nightly")
-        if shutil.which("systemd-analyze") is not None:
+        if shutil.which("systemd-analyze") is None:
+            t.missing("systemd-analyze verify", "systemd-analyze (systemd)")
+        else:
             units = [os.path.join(CONF, "systemd", u) for u in
                      ("pmb.socket", "pmb.service", "pmb-listen.service", "pmb-mail.service",
                       "pmb-search-optimize.service", "pmb-search-optimize.timer")]
