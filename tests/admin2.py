@@ -262,8 +262,8 @@ def test_search():
     t.eq(result_ids(search(b, "Hart").text), [], "and no longer by the old one")
     site.sql("DELETE FROM messages WHERE order_id = ? AND kind = 'note'", bo)
     t.eq(result_ids(search(b, "wholesale").text), [], "a deleted message leaves the index")
-    site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
-    t.ok(True, "the FTS index passes its integrity check")
+    fts_sound("")
+    fts_check_can_fail()
 
     # paging: 60 matches, SEARCH_PAGE per page
     import_orders(60, "Pat Page", "srch", lambda i: "Where do I sell my wombat plushies? " + "wombat " * (i % 5))
@@ -284,6 +284,56 @@ def test_search():
     t.ok(link(r1.text, "older") is None and "Best matches first" in r1.text,
          "fewer matches than the window: all ranked together, no older matches")
     test_search_window(b)
+
+
+def fts_integrity(db):
+    """FTS5's own integrity-check of the index in db: None, or the error."""
+    con = sqlite3.connect(db)
+    try:
+        con.execute("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
+        return None
+    except sqlite3.DatabaseError as e:
+        return str(e)
+    finally:
+        con.close()
+
+
+# Orders (not pending) whose document in the index is not their text now.
+STALE_DOCS = ("SELECT count(*) FROM search_docs d WHERE d.id NOT IN (SELECT order_id FROM search_pending) "
+              "AND NOT EXISTS (SELECT 1 FROM search_fts f WHERE f.rowid = d.id AND f.name IS d.name AND "
+              "f.email IS d.email AND f.question IS d.question AND f.replies IS d.replies AND "
+              "f.notes IS d.notes)")
+
+
+def fts_sound(when):
+    """The index is sound (FTS5's integrity-check) and in step: one
+    document per order, each the order's text now."""
+    t.eq(fts_integrity(site.db), None, "the FTS index passes its integrity check" + when)
+    t.eq((site.sql1(STALE_DOCS), site.sql1("SELECT count(*) FROM search_fts")),
+         (0, site.sql1("SELECT count(*) FROM orders")),
+         "one document per order in the index, each the order's text now" + when)
+
+
+def fts_check_can_fail():
+    """The checks of fts_sound see damage: on a copy of the database, an
+    index entry's stored text changed behind FTS5's back, and a document
+    removed from the index."""
+    copy = os.path.join(site.dir, "fts-copy.db")
+    src = sqlite3.connect(site.db)
+    dst = sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    try:
+        rowid = dst.execute("SELECT min(id) FROM search_fts_content").fetchone()[0]
+        dst.execute("UPDATE search_fts_content SET c0 = 'Zebedee Nobody' WHERE id = ?", (rowid,))
+        dst.commit()
+        t.ok(fts_integrity(copy) is not None, "the integrity check reports an index out of step with its text")
+        dst.execute("DELETE FROM search_fts WHERE rowid = ?", (rowid,))
+        dst.commit()
+        t.ok(dst.execute(STALE_DOCS).fetchone()[0] == 1, "the in-step check reports a missing document")
+    finally:
+        dst.close()
+        os.unlink(copy)
 
 
 def test_search_catch_up():
@@ -315,8 +365,7 @@ def test_search_catch_up():
     t.eq((site.sql1("SELECT count(*) FROM search_pending"),
           site.sql1("SELECT count(*) FROM search_fts WHERE rowid BETWEEN ? AND ?", first, first + n - 1)),
          (0, n), "none is left pending and each is indexed once")
-    site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
-    t.ok(True, "the FTS index passes its integrity check after the catch-up")
+    fts_sound(" after the catch-up")
 
     # A search indexes at most SEARCH_PAGE_CHUNKS (5) chunks of 1,000 before
     # it searches, and says when more are pending; the next search goes on.
@@ -346,8 +395,7 @@ def test_search_catch_up():
     t.eq(site.ctl("search", "optimize").stdout.strip(), "search index merged in 0 steps",
          "and then finds nothing to merge")
     t.eq(sorted(result_ids(search(b, "quokkary").text)), found, "the same orders are found after the merge")
-    site.sql("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
-    t.ok(True, "the FTS index passes its integrity check after the merge")
+    fts_sound(" after the merge")
 
     # pmbctl search index (an interface: for cron, or after an import)
     site.sql("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'note', 'wallabyish', ?)",
@@ -664,11 +712,10 @@ def test_dashboard_and_export():
         t.eq(s.status, 200, "GET /admin/dashboard.svg answers 200")
         t.ok((s.header("Content-Type") or "").startswith("image/svg+xml"), "as image/svg+xml")
         try:
-            root = ET.fromstring(s.body)
-            t.ok(True, "the SVG is well-formed XML")
+            root, err = ET.fromstring(s.body), None
         except ET.ParseError as e:
-            root = None
-            t.ok(False, "the SVG is well-formed XML", e)
+            root, err = None, str(e)
+        t.eq(err, None, "the SVG is well-formed XML")
         ns = "{http://www.w3.org/2000/svg}"
         t.eq(root.tag if root is not None else None, ns + "svg", "its root is an SVG element")
         bars = {"order": [], "answer": [], "refund": []}
@@ -709,6 +756,18 @@ def test_dashboard_and_export():
         con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, updated_at) "
                     "VALUES ('quote', ?, ?, 15000, 'GBP', ?, ?, ?)",
                     ('Smith, "Jo"\r\nJr', "-2+3@example.com", now, now, now))
+        for i, name in enumerate(CSV_FORMULAS + CSV_PLAIN):
+            con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
+                        "updated_at) VALUES (?, ?, ?, 15000, 'EUR', ?, ?, ?)",
+                        ("csv%d" % i, name, "csv%d@example.com" % i, now, now, now))
+        # More refunded than paid: a negative net, which stays a number.
+        oid = con.execute("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, "
+                          "updated_at) VALUES ('neg', 'Neg Ative', 'neg@example.com', 1000, 'EUR', ?, ?, ?)",
+                          (now, now, now)).lastrowid
+        con.execute("INSERT INTO ledger (order_id, kind, amount, currency, at) VALUES (?, 'payment', 1000, 'EUR', ?)",
+                    (oid, now))
+        con.execute("INSERT INTO ledger (order_id, kind, amount, currency, at) VALUES (?, 'refund', 1500, 'EUR', ?)",
+                    (oid, now))
         con.commit()
         con.close()
         e = b.get("/admin/export.csv")
@@ -721,7 +780,8 @@ def test_dashboard_and_export():
         rows = list(csv.reader(io.StringIO(e.body.decode("utf-8"), newline="")))
         t.eq(rows[0] if rows else None, ["number", "created", "status", "name", "email", "price", "currency",
                                          "paid", "refunded", "net"], "the header row")
-        t.eq(len(rows) - 1, 13, "one row per order (13)")
+        n_rows = 14 + len(CSV_FORMULAS) + len(CSV_PLAIN)
+        t.eq(len(rows) - 1, n_rows, "one row per order (%d)" % n_rows)
         t.eq({len(x) for x in rows}, {10}, "every row has 10 columns")
         by = {x[0]: x for x in rows[1:]}
         num = lambda key: "PMB-%06d" % ids[key]
@@ -735,10 +795,49 @@ def test_dashboard_and_export():
         q = [x for x in rows if x[3].startswith("Smith")]
         t.ok(len(q) == 1 and q[0][3] == 'Smith, "Jo"\r\nJr' and q[0][4] == "'-2+3@example.com",
              "commas, quotes and line breaks survive quoting; - is defused")
+        check_csv_injection(e.body, rows)
         total_net = sum(int(x[9].replace(".", "")) for x in rows[1:] if x[6] == "GBP")
         t.eq(total_net, 105000, "the export's GBP net adds up to the dashboard's 1050.00")
     finally:
         ds.cleanup()
+
+
+# Names that a spreadsheet could run as formulas: at the start (after
+# spaces too, in full-width forms too), or after a separator (, ; tab or a
+# line break) where a spreadsheet splitting on it starts a new cell.
+CSV_FORMULAS = ["Acme;=1+2;@SUM(1)", " =1+1", "\uff1d1+1", "\uff0b1", "\uff0d1", "\uff20x", "-2+3", "@x",
+                "+1", "\t=1+1", "\r=1+1", "Acme,=1+1", "Acme, @x", "Acme\t-1", "Acme\r\n+1", "Acme\r\n@1",
+                "Acme; \uff1dA1"]
+# Names with the same characters where no cell starts: left as they are.
+CSV_PLAIN = ["Mary-Jane Smith+Co", "Acme; Ltd", "a=b@c", "Jo \u201c=\u201d", "Acme\uff1b Ltd"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def could_run(cell):
+    """Whether a spreadsheet could run text cell as a formula (told here
+    independently of src/page_admin_export.c)."""
+    pieces = re.split(r"[,;\t\n\r]", cell)
+    starts = [cell.lstrip(" ")] + [p.lstrip(" ") for p in pieces[1:]]
+    return any(x.startswith(FORMULA_START) for x in starts)
+
+
+def check_csv_injection(body, rows):
+    """Every cell quoted, every cell that could run defused with a leading
+    quote, the others untouched, and amounts left as numbers."""
+    t.ok(re.fullmatch(rb'(?:"(?:[^"]|"")*"(?:,|\r\n))+', body) is not None,
+         "every cell of the export is quoted, the header's too")
+    by_name = {x[3][1:] if x[3].startswith("'") else x[3]: x for x in rows[1:]}
+    for name in CSV_FORMULAS:
+        row = by_name.get(name)
+        t.eq(row[3] if row else None, "'" + name, "a name that could run is defused: %r" % name)
+    for name in CSV_PLAIN:
+        row = by_name.get(name)
+        t.eq(row[3] if row else None, name, "a name that cannot run is left as it is: %r" % name)
+    bad = [(i, c) for x in rows[1:] for i, c in enumerate(x[:5]) if could_run(c) and not c.startswith("'")]
+    t.eq(bad, [], "no text cell in the export could run as a formula")
+    neg = by_name.get("Neg Ative")
+    t.ok(neg is not None and neg[7:] == ["10.00", "15.00", "-5.00"] and b',"-5.00"\r\n' in body,
+         "a negative amount the program wrote stays a number: \"-5.00\", no quote mark", neg)
 
 
 def ds_plan(ds, query, *params):

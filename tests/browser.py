@@ -25,7 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import Tap, Site, STAFF, BUILD, SRC, PMBCTL, free_port  # noqa: E402
+from pmbtest import Tap, Site, STAFF, BUILD, SRC, PMBCTL, free_port, missing_tool  # noqa: E402
 
 CHROMIUM = os.environ.get("PMB_CHROMIUM", "/usr/bin/chromium")
 HERE = os.path.join(SRC, "tests", "browser")
@@ -41,8 +41,7 @@ if os.environ.get("PMB_BROWSER_ONLY"):
     SIZES = [s for s in SIZES if s["label"] == os.environ["PMB_BROWSER_ONLY"]]
 
 if not os.path.exists(CHROMIUM) or shutil.which("node") is None or shutil.which("npm") is None:
-    print("1..0 # SKIP needs chromium, node and npm (scripts/deps test installs them)")
-    sys.exit(0)
+    missing_tool("chromium, node or npm")
 try:
     import aiosmtpd  # noqa: F401
 except ImportError:
@@ -50,8 +49,7 @@ except ImportError:
 try:
     from aiosmtpd.controller import Controller
 except ImportError:
-    print("1..0 # SKIP python3-aiosmtpd is not installed (scripts/deps test)")
-    sys.exit(0)
+    missing_tool("python3-aiosmtpd")
 
 logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 t = Tap()

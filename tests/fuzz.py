@@ -2,8 +2,8 @@
 """libFuzzer harnesses of tests/fuzz/, built with clang, ASan and UBSan in
 a temporary folder, each run over its checked-in corpus (every file there,
 crash inputs found earlier included, must pass: a regression test) and
-then fuzzed for FUZZ_SECONDS seconds (default 5). Skipped, not failed,
-when clang or its libFuzzer runtime is missing.
+then fuzzed for FUZZ_SECONDS seconds (default 5). Skipped when clang or
+its libFuzzer runtime is missing (failed if so under CI=true).
 
 Settings (environment): FUZZ_SECONDS; FUZZ_TARGETS (space-separated,
 e.g. "tmpl mail"; default all); FUZZ_JOBS (targets fuzzed at once,
@@ -21,23 +21,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import Tap, SRC  # noqa: E402
+from pmbtest import Tap, SRC, missing_tool  # noqa: E402
 
 HERE = os.path.join(SRC, "tests", "fuzz")
 ALL = ["urlencoded", "cookie", "token", "tmpl", "markdown", "mail", "conf"]
 t = Tap()
 
 
-def skip(why):
-    print("ok 1 # SKIP %s" % why)
-    print("1..1")
-    sys.exit(0)
-
-
 def clang_ok(tmp):
-    """Whether clang can link a libFuzzer program here."""
+    """Whether clang can link a libFuzzer program here: (True, ""), or
+    (False, what is not installed)."""
     if shutil.which(os.environ.get("CC", "clang")) is None:
-        return False, "clang not found"
+        return False, os.environ.get("CC", "clang")
     src = os.path.join(tmp, "probe.c")
     with open(src, "w") as f:
         f.write("#include <stddef.h>\n#include <stdint.h>\n"
@@ -46,7 +41,7 @@ def clang_ok(tmp):
     p = subprocess.run([os.environ.get("CC", "clang"), "-fsanitize=fuzzer,address,undefined",
                         src, "-o", os.path.join(tmp, "probe")], capture_output=True, text=True)
     if p.returncode != 0:
-        return False, "clang cannot link libFuzzer programs (libclang-rt-14-dev missing?)"
+        return False, "libclang-rt-14-dev (clang cannot link a libFuzzer program)"
     return True, ""
 
 
@@ -96,7 +91,7 @@ def main():
     try:
         ok, why = clang_ok(tmp)
         if not ok:
-            skip(why)
+            missing_tool(why)
         build = os.environ.get("FUZZ_BUILD_DIR") or os.path.join(tmp, "build")
         t0 = time.time()
         b = subprocess.run(["sh", os.path.join(HERE, "build"), build],

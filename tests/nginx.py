@@ -10,8 +10,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import (Tap, Site, parse_cgi_output, fcgi_record, fcgi_params,  # noqa: E402
-                     fcgi_read_response, FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN)
+from pmbtest import (Tap, Site, Browser, parse_cgi_output, fcgi_record, fcgi_params,  # noqa: E402
+                     fcgi_read_response, FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN, ask, track_path,
+                     token_requests, logs_holding)
 
 t = Tap()
 site = Site()
@@ -60,6 +61,21 @@ def test_body_limit():
     t.ok(r.status in (400, 403), "a small POST passes the body limit (%d)" % r.status)
     r = site.request("POST", "/ask", body="a=1", headers={"Content-Type": "text/plain"})
     t.eq(r.status, 415, "a POST that is not a form answers 415")
+
+
+def test_tokens_not_logged():
+    """A link's token never reaches a log: nginx's error log writes the
+    request line with each error (a 413 first of all), pmb.fcgi its own."""
+    path = track_path(ask(Browser(site)).header("Location"))
+    token = path.rsplit("/", 1)[1] if path else None
+    t.ok(token and len(token) > 20, "a client's link carries a token", path)
+    if not token:
+        return
+    got = token_requests(site.request, token)
+    t.eq(got[:4], [413, 404, 400, 413], "tokened requests: 413, 404, 400, 413 on the refund page")
+    logs, holding = logs_holding(site.dir, token)
+    t.ok("nginx-error.log" in logs and "pmb.log" in logs, "nginx and pmb.fcgi wrote their logs", logs)
+    t.eq(holding, [], "no log holds the link's token")
 
 
 def test_static():
@@ -139,7 +155,7 @@ def test_tcp_listener_loopback():
         p.wait(timeout=10)
 
 
-for fn in (test_pages, test_body_limit, test_static, test_socket_mode, test_worker_replaced,
+for fn in (test_pages, test_body_limit, test_tokens_not_logged, test_static, test_socket_mode, test_worker_replaced,
            test_sigterm_finishes_request, test_tcp_listener_loopback):
     t.run(fn)
 site.cleanup()

@@ -47,6 +47,22 @@ class Tap:
     def eq(self, got, want, name):
         return self.ok(got == want, name, "got %r, want %r" % (got, want))
 
+    def missing(self, what, tools, deps="scripts/deps test"):
+        """A point that cannot run because tools are not installed: a skip,
+        or under CI=true a failure (see missing_tool). Returns False."""
+        why = missing_tool_reason(tools, deps)
+        if in_ci():
+            return self.ok(False, "%s: %s" % (what, why))
+        self.skip(what, why)
+        return False
+
+    def skip(self, what, why):
+        """A point skipped for a limit of this machine that no package
+        lifts (no tmpfs mount, no immutable files): a skip even in CI."""
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, what, why))
+        sys.stdout.flush()
+
     def run(self, fn):
         """Runs one test function; an exception is a failed point."""
         try:
@@ -58,6 +74,33 @@ class Tap:
         print("1..%d" % self.n)
         sys.stdout.flush()
         return 1 if self.failed else 0
+
+
+def in_ci():
+    """Whether this is a CI run (CI=true), where scripts/deps installed
+    every tool the tests use."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def missing_tool_reason(tools, deps):
+    return ("%s is not installed (%s installs it%s)" %
+            (tools, deps, "; under CI=true this is a broken install step" if in_ci() else ""))
+
+
+def missing_tool(tools, deps="scripts/deps test"):
+    """Ends a whole test file that cannot run because tools are not
+    installed: a skip, or under CI=true a failure, since there the install
+    step should have installed them. Every test that skips for a missing
+    tool goes through here (or Tap.missing)."""
+    why = missing_tool_reason(tools, deps)
+    if in_ci():
+        print("not ok 1 - %s" % why)
+        print("1..1")
+        sys.stdout.flush()
+        sys.exit(1)
+    print("1..0 # SKIP %s" % why)
+    sys.stdout.flush()
+    sys.exit(0)
 
 
 def run_parts(tap, parts):
@@ -486,3 +529,36 @@ def parallel(n, fn):
     [th.start() for th in ths]
     [th.join() for th in ths]
     return out
+
+
+# --- link tokens never reach a log ---------------------------------------------
+def token_requests(send, token):
+    """Requests that carry a link token, each to a page that fails: a body
+    over the limit (413) on /o/TOKEN/messages, a 404 under /o/TOKEN, a 400
+    (bad percent-encoding in the query), the refund page /r/TOKEN, and the
+    token in a query too. send(method, path, body=None, headers=None)
+    returns a Response; returns the statuses in that order."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    return [
+        send("POST", "/o/%s/messages" % token, b"body=" + b"x" * 100000, form).status,
+        send("GET", "/o/%s/no/such/page" % token).status,
+        send("GET", "/o/%s?x=%%zz&t=%s" % (token, token)).status,
+        send("POST", "/r/%s?t=%s" % (token, token), b"reason=" + b"y" * 100000, form).status,
+        send("GET", "/r/%s" % token).status,
+    ]
+
+
+def logs_holding(folder, secret):
+    """The files under folder whose name says log (error logs, access logs,
+    pmb.fcgi's own): (every such file's name, those that contain
+    secret)."""
+    logs, found = [], []
+    for d, _, files in os.walk(folder):
+        for f in files:
+            path = os.path.join(d, f)
+            if "log" in f and os.path.isfile(path):
+                logs.append(os.path.relpath(path, folder))
+                with open(path, "rb") as fh:
+                    if secret.encode() in fh.read():
+                        found.append(logs[-1])
+    return sorted(logs), sorted(found)
