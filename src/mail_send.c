@@ -32,6 +32,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "audit.h"
 #include "conf.h"
 #include "db.h"
 #include "mail.h"
@@ -1254,8 +1255,8 @@ cmd_retry(const char *arg)
 	buf_init(&detail);
 	buf_printf(&detail, "outbox #%lld", (long long)id);
 	rc = mail_retry_now(id);
-	if (rc == 1 && db_run(ST_AUDIT_INSERT, "intntt", now_unix(),
-	    "mail retry", "", detail.data) != DB_DONE)
+	if (rc == 1 && !audit_log(NULL, 0, "mail retry", 0,
+	    detail.data))
 		rc = -1;
 	buf_free(&detail);
 	if (rc != 1 || !db_commit()) {

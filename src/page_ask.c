@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "batch.h"
 #include "conf.h"

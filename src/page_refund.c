@@ -4,6 +4,7 @@
  * Also GET /o/TOKEN?rating=yes's confirm button: POST /o/TOKEN/rating. */
 #include <string.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "conf.h"
 #include "db.h"

@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "audit.h"
 #include "conf.h"
 #include "db.h"
 #include "mail_send.h"
@@ -634,15 +635,6 @@ user_id(const char *name)
 	return id;
 }
 
-/* Writes an audit row for an operator action (no user: the shell);
- * returns 1 or 0. */
-static int
-audit(const char *action, const char *detail)
-{
-	return db_run(ST_AUDIT_INSERT, "intntt", now_unix(), action, "",
-	    detail) == DB_DONE;
-}
-
 /* Refuses a bad username; returns 1 if it is fine, else 0 after a
  * message. */
 static int
@@ -695,7 +687,8 @@ cmd_user_set(const char *name, int add)
 		if (rc == DB_DONE)
 			rc = db_run(ST_SESSION_DELETE_USER, "i", id);
 	}
-	if (rc == DB_DONE && !audit(add ? "user add" : "user passwd", name))
+	if (rc == DB_DONE && !audit_log(NULL, 0, add ? "user add" :
+	    "user passwd", 0, name))
 		rc = DB_ERROR;
 	if (rc != DB_DONE || !db_commit()) {
 		db_rollback();
@@ -731,8 +724,8 @@ cmd_user_disable(const char *name, int disable)
 	rc = db_run(ST_USER_SET_DISABLED, "ii", (int64_t)disable, id);
 	if (rc == DB_DONE && disable)
 		rc = db_run(ST_SESSION_DELETE_USER, "i", id);
-	if (rc == DB_DONE && !audit(disable ? "user disable" : "user enable",
-	    name))
+	if (rc == DB_DONE && !audit_log(NULL, 0, disable ? "user disable" :
+	    "user enable", 0, name))
 		rc = DB_ERROR;
 	if (rc != DB_DONE || !db_commit()) {
 		db_rollback();
