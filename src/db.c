@@ -8,7 +8,6 @@
 
 #include "conf.h"
 #include "db.h"
-#include "search_rank.h"
 #include "util.h"
 
 #define X(name, sql) sql,
@@ -29,6 +28,8 @@ extern const int pmb_nmigrations;
 
 static sqlite3		*db;
 static sqlite3_stmt	*stmts[ST__MAX];
+static int		(*hook_opened)(sqlite3 *);
+static void		(*hook_closing)(void);
 
 #define BUSY_NAP_US	100	/* the first wait for a lock, doubled ... */
 #define BUSY_NAP_MAX_US	2000	/* ... up to this */
@@ -139,14 +140,23 @@ db_open(const char *path, int flags, char *err, size_t errsz)
 		db_close();
 		return 0;
 	}
-	search_rank_register(db);	/* without it, search uses bm25() */
+	if (hook_opened != NULL)
+		(void)hook_opened(db);
 	return 1;
+}
+
+void
+db_set_hooks(int (*opened)(sqlite3 *), void (*closing)(void))
+{
+	hook_opened = opened;
+	hook_closing = closing;
 }
 
 void
 db_close(void)
 {
-	search_rank_reset();
+	if (hook_closing != NULL)
+		hook_closing();
 	for (size_t i = 0; i < ST__MAX; i++) {
 		sqlite3_finalize(stmts[i]);
 		stmts[i] = NULL;

@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "db.h"
 #include "router.h"
+#include "search_rank.h"
 #include "tmpl.h"
 #include "token.h"
 
@@ -432,6 +433,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "pmb.fcgi: %s\n", err);
 		return 1;
 	}
+	db_set_hooks(search_rank_register, search_rank_reset);
 
 	if (listen_spec != NULL) {
 		int fd = open_listener(listen_spec);

@@ -18,6 +18,7 @@
 #include "db.h"
 #include "mail_send.h"
 #include "search_index.h"
+#include "search_rank.h"
 #include "tmpl.h"
 #include "token.h"
 #include "util.h"
@@ -1001,6 +1002,7 @@ main(int argc, char *argv[])
 	 * hold password hashes, mail files hold clients' questions. (SQLite
 	 * gives a database's -wal and -shm files the database's mode.) */
 	umask(077);
+	db_set_hooks(search_rank_register, search_rank_reset);
 
 	rc = -1;
 	if (!strcmp(argv[0], "init") && argc == 1)

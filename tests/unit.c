@@ -472,11 +472,12 @@ test_search_rank(void)
 	snprintf(file, sizeof(file), "%s.db", path);
 	snprintf(pmb, sizeof(pmb), "pmb_rank%s", weights);
 	snprintf(bm25, sizeof(bm25), "bm25%s", weights);
+	db_set_hooks(search_rank_register, search_rank_reset);
 	ok(db_open(file, DB_CREATE, err, sizeof(err)) &&
 	    db_migrate(err, sizeof(err)) == db_known_version(),
 	    "a migrated database for the search functions");
 	ok(search_rank_ready(), "pmb_rank and pmb_hits are registered at "
-	    "db_open");
+	    "db_open by its hook");
 	/* 1: a passing mention in a long reply; 2: the name; 3: five times
 	 * in the question; 4: once in the question. Then 300 documents of
 	 * a common word (past the sample of its document count), four of
@@ -531,6 +532,7 @@ test_search_rank(void)
 	    "pmb_hits counts every phrase's hits");
 	db_close();
 	ok(!search_rank_ready(), "db_close forgets the registration");
+	db_set_hooks(NULL, NULL);
 	unlink_db(file);
 }
 
