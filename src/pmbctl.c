@@ -16,7 +16,7 @@
 #include "audit.h"
 #include "conf.h"
 #include "db.h"
-#include "mail_send.h"
+#include "pmbctl.h"
 #include "search_index.h"
 #include "search_rank.h"
 #include "tmpl.h"
