@@ -33,32 +33,34 @@ stop_pending(void)
 
 /* pmbctl mail send */
 static int
-cmd_send(void)
+mail_send(const char *arg)
 {
 	int sent = 0, failed = 0, ok;
 
+	(void)arg;
 	ok = mail_deliver_due(NULL, &sent, &failed);
 	printf("mail: %d sent, %d failed\n", sent, failed);
 	if (!ok)
-		fprintf(stderr, "pmbctl: mail: a database error stopped "
-		    "delivery\n");
+		fail("mail: a database error stopped "
+		    "delivery");
 	return ok ? 0 : 1;
 }
 
 /* pmbctl mail run */
 static int
-cmd_run(void)
+mail_run(const char *arg)
 {
 	sigset_t	old;
 	int		sig;
 
+	(void)arg;
 	sigemptyset(&run_signals);
 	sigaddset(&run_signals, SIGTERM);
 	sigaddset(&run_signals, SIGINT);
 	sigaddset(&run_signals, SIGHUP);
 	sigaddset(&run_signals, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &run_signals, &old) != 0) {
-		fprintf(stderr, "pmbctl: sigprocmask: %s\n", strerror(errno));
+		fail("sigprocmask: %s", strerror(errno));
 		return 1;
 	}
 	log_msg("mail: delivering with the %s transport (pid %ld)",
@@ -110,7 +112,7 @@ print_row(const struct mail_info *mi, void *arg)
 
 /* pmbctl mail list [STATUS] */
 static int
-cmd_list(const char *status)
+mail_list_status(const char *status)
 {
 	struct buf	b;
 	int64_t		counts[4];
@@ -119,15 +121,15 @@ cmd_list(const char *status)
 	if (status != NULL && strcmp(status, "queued") &&
 	    strcmp(status, "sending") && strcmp(status, "sent") &&
 	    strcmp(status, "failed")) {
-		fprintf(stderr, "pmbctl: the status is one of queued, "
-		    "sending, sent, failed\n");
+		fail("the status is one of queued, "
+		    "sending, sent, failed");
 		return 1;
 	}
 	buf_init(&b);
 	n = mail_list(status, 1000, 0, print_row, &b);
 	buf_free(&b);
 	if (n < 0 || !mail_counts(counts)) {
-		fprintf(stderr, "pmbctl: cannot read the outbox\n");
+		fail("cannot read the outbox");
 		return 1;
 	}
 	printf("outbox: %lld queued, %lld sending, %lld sent, %lld failed\n",
@@ -138,18 +140,18 @@ cmd_list(const char *status)
 
 /* pmbctl mail retry ID */
 static int
-cmd_retry(const char *arg)
+mail_retry(const char *arg)
 {
 	struct buf	detail;
 	int64_t		id;
 	int		rc;
 
 	if (!parse_int64(arg, 1, INT64_MAX, &id)) {
-		fprintf(stderr, "pmbctl: expected a message number\n");
+		fail("expected a message number");
 		return 1;
 	}
 	if (!db_begin()) {
-		fprintf(stderr, "pmbctl: cannot start a transaction\n");
+		fail("cannot start a transaction");
 		return 1;
 	}
 	buf_init(&detail);
@@ -162,61 +164,61 @@ cmd_retry(const char *arg)
 	if (rc != 1 || !db_commit()) {
 		db_rollback();
 		if (rc == 0)
-			fprintf(stderr, "pmbctl: no queued or failed message "
-			    "%lld\n", (long long)id);
+			fail("no queued or failed message "
+			    "%lld", (long long)id);
 		else
-			fprintf(stderr, "pmbctl: cannot change the outbox\n");
+			fail("cannot change the outbox");
 		return 1;
 	}
 	printf("message %lld is due now\n", (long long)id);
 	return 0;
 }
 
-int
-mail_command(int argc, char *argv[])
+/* Gets the store and the transports ready, runs fn(arg) and puts them
+ * away; ro: the store read-only, and the delivery settings not needed.
+ * Returns fn's exit status, or 1 after a message. */
+static int
+with_mail(int ro, int (*fn)(const char *), const char *arg)
 {
 	const char	*why;
-	char		 err[512];
-	int		 rc, ro = 0;
+	int		 rc;
 
-	if (argc < 1)
-		return -1;
-	if (argc == 1 && (strcmp(argv[0], "send") == 0 ||
-	    strcmp(argv[0], "run") == 0))
-		;
-	else if (strcmp(argv[0], "list") == 0 && argc <= 2)
-		ro = 1;
-	else if (!(strcmp(argv[0], "retry") == 0 && argc == 2))
-		return -1;
-	if (!ro && (why = mail_transport_problem()) != NULL) {
-		fprintf(stderr, "pmbctl: %s\n", why);
+	if (!ro && (why = mail_transport_problem()) != NULL)
+		return fail("%s", why);
+	if (!open_db_current(ro ? DB_READONLY : 0))
 		return 1;
-	}
-	if (access(conf.database, F_OK) != 0) {
-		fprintf(stderr, "pmbctl: %s: no database (run \"pmbctl "
-		    "init\")\n", conf.database);
-		return 1;
-	}
-	if (!db_open(conf.database, ro ? DB_READONLY : 0, err, sizeof(err)) ||
-	    !db_check_version(err, sizeof(err))) {
-		db_close();
-		fprintf(stderr, "pmbctl: %s\n", err);
-		return 1;
-	}
 	if (!mail_transport_start()) {
 		db_close();
-		fprintf(stderr, "pmbctl: cannot start libcurl\n");
-		return 1;
+		return fail("cannot start libcurl");
 	}
-	if (strcmp(argv[0], "send") == 0)
-		rc = cmd_send();
-	else if (strcmp(argv[0], "run") == 0)
-		rc = cmd_run();
-	else if (strcmp(argv[0], "list") == 0)
-		rc = cmd_list(argc == 2 ? argv[1] : NULL);
-	else
-		rc = cmd_retry(argv[1]);
+	rc = fn(arg);
 	mail_transport_stop();
 	db_close();
 	return rc;
+}
+
+int
+cmd_mail_send(char *argv[])
+{
+	(void)argv;
+	return with_mail(0, mail_send, NULL);
+}
+
+int
+cmd_mail_run(char *argv[])
+{
+	(void)argv;
+	return with_mail(0, mail_run, NULL);
+}
+
+int
+cmd_mail_list(char *argv[])
+{
+	return with_mail(1, mail_list_status, argv[0]);
+}
+
+int
+cmd_mail_retry(char *argv[])
+{
+	return with_mail(0, mail_retry, argv[0]);
 }
