@@ -358,15 +358,13 @@ fmt_rfc5322(struct buf *b, int64_t t)
 {
 	static const char *const day[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
 	    "Fri", "Sat" };
-	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
-	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	time_t		tt = (time_t)t;
 	struct tm	tm;
 
 	if (gmtime_r(&tt, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
 	buf_printf(b, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-	    day[tm.tm_wday % 7], tm.tm_mday, mon[tm.tm_mon % 12],
+	    day[tm.tm_wday % 7], tm.tm_mday, month_abbr(tm.tm_mon),
 	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 

@@ -465,6 +465,7 @@ put2(char *p, int v)
 	return p + 2;
 }
 
+#define HOUR	3600
 #define DAY	86400
 
 /* Splits t into UTC fields for the formatters below (year, month, day,
@@ -506,6 +507,36 @@ utc_fields(int64_t t, struct tm *tm)
 	return 1;
 }
 
+const char *
+month_abbr(int mon)
+{
+	static const char *const month[12] = { "Jan", "Feb", "Mar", "Apr",
+	    "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+	return mon >= 0 && mon < 12 ? month[mon] : "???";
+}
+
+void
+fmt_duration(struct buf *b, int64_t s, enum duration_style style)
+{
+	const char	*sign = s < 0 ? "-" : "";
+	long long	 m;
+
+	if (s < 0)
+		s = -s;
+	if (style == DURATION_MINUTES) {
+		m = (long long)(s / 60 + (s % 60 != 0));
+		buf_printf(b, "%s%lld minute%s", sign, m, m == 1 ? "" : "s");
+	} else if (s < HOUR)
+		buf_printf(b, "%s%lld min", sign, (long long)(s / 60));
+	else if (s < 2 * DAY)
+		buf_printf(b, "%s%lld h %lld min", sign, (long long)(s / HOUR),
+		    (long long)(s % HOUR / 60));
+	else
+		buf_printf(b, "%s%lld d %lld h", sign, (long long)(s / DAY),
+		    (long long)(s % DAY / HOUR));
+}
+
 /* fmt_time and fmt_iso are on every page and log line: they write their
  * fixed formats by hand, as strftime would in the C locale, at a tenth
  * of its cost. */
@@ -520,8 +551,6 @@ fmt_time(struct buf *b, int64_t t)
 char *
 time_text(char out[TIME_TEXT_MAX], int64_t t)
 {
-	static const char month[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
-	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	struct tm	tm;
 	char		*p = out;
 
@@ -531,7 +560,7 @@ time_text(char out[TIME_TEXT_MAX], int64_t t)
 	*p++ = tm.tm_mday < 10 ? ' ' : (char)('0' + tm.tm_mday / 10);
 	*p++ = (char)('0' + tm.tm_mday % 10);
 	*p++ = ' ';
-	memcpy(p, month[tm.tm_mon], 3);
+	memcpy(p, month_abbr(tm.tm_mon), 3);
 	p += 3;
 	*p++ = ' ';
 	p = put2(put2(p, (tm.tm_year + 1900) / 100), (tm.tm_year + 1900) % 100);

@@ -222,6 +222,60 @@ test_times(void)
 	    same_as_strftime(fmt_iso, "%Y-%m-%dT%H:%M:%SZ", 253402300800) &&
 	    same_as_strftime(fmt_iso, "%Y-%m-%dT%H:%M:%SZ", -30610224001),
 	    "fmt_time and fmt_iso past four-digit years");
+	bad = 0;
+	for (int m = 0; m < 12; m++) {
+		struct tm	tm = { .tm_mon = m, .tm_mday = 1, .tm_year = 126 };
+		char		want[8];
+
+		strftime(want, sizeof(want), "%b", &tm);
+		bad += strcmp(month_abbr(m), want) != 0;
+	}
+	ok(bad == 0 && strcmp(month_abbr(12), "???") == 0 &&
+	    strcmp(month_abbr(-1), "???") == 0,
+	    "month_abbr: strftime's %%b names, ??? outside 0 to 11");
+}
+
+/* Returns fmt_duration's text of s in style, in a static buffer. */
+static const char *
+duration_of(int64_t s, enum duration_style style)
+{
+	static char	out[64];
+	struct buf	b;
+
+	buf_init(&b);
+	fmt_duration(&b, s, style);
+	snprintf(out, sizeof(out), "%s", b.data);
+	buf_free(&b);
+	return out;
+}
+
+static void
+test_durations(void)
+{
+	static const struct {
+		int64_t			 s;
+		enum duration_style	 style;
+		const char		*want;
+	} cases[] = {
+		{ 0, DURATION_SHORT, "0 min" },
+		{ 45 * 60 + 59, DURATION_SHORT, "45 min" },
+		{ 10 * 3600 + 5 * 60, DURATION_SHORT, "10 h 5 min" },
+		{ 2 * 86400 - 1, DURATION_SHORT, "47 h 59 min" },
+		{ 2 * 86400 + 22 * 3600, DURATION_SHORT, "2 d 22 h" },
+		{ -45 * 60, DURATION_SHORT, "-45 min" },
+		{ 1, DURATION_MINUTES, "1 minute" },
+		{ 60, DURATION_MINUTES, "1 minute" },
+		{ 61, DURATION_MINUTES, "2 minutes" },
+		{ 3600, DURATION_MINUTES, "60 minutes" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = duration_of(cases[i].s, cases[i].style);
+
+		ok(strcmp(got, cases[i].want) == 0, "fmt_duration(%lld): "
+		    "\"%s\" (got \"%s\")", (long long)cases[i].s,
+		    cases[i].want, got);
+	}
 }
 
 /* Checks tv_set and tv_get over a full set of variables. */
@@ -547,6 +601,7 @@ main(void)
 	test_cookies();
 	test_money();
 	test_times();
+	test_durations();
 	test_tvars();
 	test_templates();
 	test_conf();
