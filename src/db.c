@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "conf.h"
 #include "db.h"
@@ -30,37 +29,6 @@ static sqlite3		*db;
 static sqlite3_stmt	*stmts[ST__MAX];
 static int		(*hook_opened)(sqlite3 *);
 static void		(*hook_closing)(void);
-
-#define BUSY_NAP_US	100	/* the first wait for a lock, doubled ... */
-#define BUSY_NAP_MAX_US	2000	/* ... up to this */
-
-/* SQLite's busy handler: waits for another process's lock in short naps,
- * up to busy_timeout_ms in all. (sqlite3_busy_timeout sleeps 1, 2, 5,
- * 10, 15 ms and longer: far longer than one commit here, so a worker that
- * found the lock taken slept on after it was free, and with two workers
- * POST /ask made a quarter fewer orders per second.) Returns 1 to try
- * again, 0 to give up with SQLITE_BUSY. */
-static int
-busy_wait(void *arg, int tries)
-{
-	static double	start;
-	int64_t		nap = BUSY_NAP_US;
-	struct timespec	ts;
-
-	(void)arg;
-	if (tries == 0)
-		start = now_ms();
-	if (now_ms() - start >= (double)conf.busy_timeout_ms)
-		return 0;
-	for (int i = 0; i < tries && nap < BUSY_NAP_MAX_US; i++)
-		nap *= 2;
-	if (nap > BUSY_NAP_MAX_US)
-		nap = BUSY_NAP_MAX_US;
-	ts.tv_sec = 0;
-	ts.tv_nsec = (long)nap * 1000;
-	nanosleep(&ts, NULL);
-	return 1;
-}
 
 sqlite3 *
 db_handle(void)
@@ -127,7 +95,7 @@ db_open(const char *path, int flags, char *err, size_t errsz)
 		return 0;
 	}
 	sqlite3_extended_result_codes(db, 0);
-	sqlite3_busy_handler(db, busy_wait, NULL);
+	sqlite3_busy_timeout(db, (int)conf.busy_timeout_ms);
 	if (!(flags & DB_READONLY) &&
 	    !db_exec("PRAGMA journal_mode = WAL", why, sizeof(why))) {
 		snprintf(err, errsz, "%s: %s", path, why);

@@ -25,7 +25,7 @@ struct key {
 	unsigned char	 k[crypto_auth_KEYBYTES];
 	/* HMAC's state after the key (its inner and outer pads), made once
 	 * when the key is set: each MAC copies it instead of hashing the
-	 * two pad blocks again, which was half the cost of every MAC. */
+	 * two pad blocks again. */
 	crypto_auth_hmacsha512256_state keyed;
 };
 
