@@ -140,6 +140,98 @@ sendmail_child(int in, int out, char *argv[])
 	_exit(127);
 }
 
+/* A sendmail command at work: what it is fed and what it writes. */
+struct child {
+	pid_t		 pid;
+	int		 to, from;	/* its stdin and output; -1 closed */
+	int		 broken;	/* its stdin takes no more */
+	const struct buf *lf;		/* the message it is fed */
+	size_t		 off;		/* how much of it went in */
+	struct buf	*out;		/* the start of what it wrote */
+	int		 status;	/* its wait status once it exited */
+};
+
+/* Feeds c its message and drains its output together, so neither side
+ * can block the other, until it exits. At the deadline (now_ms) it is
+ * killed. Returns 1 if it exited, else 0 with the reason in e (it is
+ * then still to be waited for). */
+static int
+child_talk(struct child *c, double deadline, const char *name,
+    struct buf *e)
+{
+	for (;;) {
+		struct pollfd	pf[2];
+		nfds_t		n = 0;
+		double		left = deadline - now_ms();
+		char		chunk[512];
+		ssize_t		r = -1;
+
+		if (left <= 0) {
+			kill(c->pid, SIGKILL);
+			buf_printf(e, "sendmail: %s did not finish within "
+			    "%lld s", name, (long long)conf.smtp_timeout);
+			return 0;
+		}
+		if (c->to >= 0 && !c->broken) {
+			pf[n].fd = c->to;
+			pf[n++].events = POLLOUT;
+		}
+		if (c->from >= 0) {
+			pf[n].fd = c->from;
+			pf[n++].events = POLLIN;
+		}
+		if (n > 0 && poll(pf, n, left < 100 ? (int)left + 1 : 100) <
+		    0 && errno != EINTR) {
+			buf_printf(e, "sendmail: poll: %s", strerror(errno));
+			kill(c->pid, SIGKILL);
+			return 0;
+		}
+		if (n == 0)
+			usleep(20000);
+		if (c->to >= 0 && !c->broken && c->off < c->lf->len) {
+			r = write(c->to, c->lf->data + c->off,
+			    c->lf->len - c->off);
+			if (r > 0)
+				c->off += (size_t)r;
+			else if (r < 0 && errno != EAGAIN && errno != EINTR)
+				c->broken = 1;	/* EPIPE: it stopped reading */
+		}
+		if (c->to >= 0 && (c->off == c->lf->len || c->broken)) {
+			close(c->to);
+			c->to = -1;
+		}
+		while (c->from >= 0 &&
+		    (r = read(c->from, chunk, sizeof(chunk))) != 0) {
+			if (r < 0) {
+				if (errno != EAGAIN && errno != EINTR) {
+					close(c->from);
+					c->from = -1;
+				}
+				break;
+			}
+			if (c->out->len < OUTPUT_MAX)
+				buf_append(c->out, chunk, (size_t)r);
+		}
+		if (c->from >= 0 && r == 0) {
+			close(c->from);
+			c->from = -1;
+		}
+		/* A child that left a daemon holding its output is done
+		 * when it exits. */
+		if (c->to < 0) {
+			pid_t w = waitpid(c->pid, &c->status, WNOHANG);
+
+			if (w == c->pid)
+				return 1;
+			if (w < 0 && errno != EINTR) {
+				buf_printf(e, "sendmail: waitpid: %s",
+				    strerror(errno));
+				return 0;
+			}
+		}
+	}
+}
+
 /* Pipes the message (with LF line ends, as local programs expect) to
  * sendmail_command, split at spaces and run without a shell; success is
  * exit status 0. The command is killed after smtp_timeout seconds. */
@@ -149,11 +241,10 @@ send_sendmail(const struct buf *msg, struct buf *err)
 	char		*cmd = xstrdup(conf.sendmail_command);
 	char		*argv[SENDMAIL_ARGS + 1];
 	struct buf	 lf, out, e;
+	struct child	 c = { .to = -1, .from = -1, .lf = &lf, .out = &out };
 	int		 in[2] = { -1, -1 }, outp[2] = { -1, -1 };
-	int		 status = 0, ok = 0, exited = 0, broken = 0;
-	size_t		 off = 0;
+	int		 ok = 0;
 	double		 deadline = now_ms() + (double)conf.smtp_timeout * 1000;
-	pid_t		 pid;
 
 	buf_init(&lf);
 	buf_init(&out);
@@ -171,103 +262,32 @@ send_sendmail(const struct buf *msg, struct buf *err)
 		buf_printf(&e, "sendmail: pipe: %s", strerror(errno));
 		goto out;
 	}
-	if ((pid = fork()) < 0) {
+	if ((c.pid = fork()) < 0) {
 		buf_printf(&e, "sendmail: fork: %s", strerror(errno));
 		goto out;
 	}
-	if (pid == 0)
+	if (c.pid == 0)
 		sendmail_child(in[0], outp[1], argv);
 	close(in[0]);
 	close(outp[1]);
-	in[0] = outp[1] = -1;
-	if (fcntl(in[1], F_SETFL, O_NONBLOCK) != 0 ||
-	    fcntl(outp[0], F_SETFL, O_NONBLOCK) != 0)
-		broken = 1;
-
-	/* Feed stdin and drain the output together, so neither side can
-	 * block the other; stop at the deadline. */
-	while (!exited) {
-		struct pollfd	pf[2];
-		nfds_t		n = 0;
-		double		left = deadline - now_ms();
-		char		chunk[512];
-		ssize_t		r = -1;
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			buf_printf(&e, "sendmail: %s did not finish within "
-			    "%lld s", argv[0], (long long)conf.smtp_timeout);
-			break;
-		}
-		if (in[1] >= 0 && !broken) {
-			pf[n].fd = in[1];
-			pf[n++].events = POLLOUT;
-		}
-		if (outp[0] >= 0) {
-			pf[n].fd = outp[0];
-			pf[n++].events = POLLIN;
-		}
-		if (n > 0 && poll(pf, n, left < 100 ? (int)left + 1 : 100) <
-		    0 && errno != EINTR) {
-			buf_printf(&e, "sendmail: poll: %s", strerror(errno));
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (n == 0)
-			usleep(20000);
-		if (in[1] >= 0 && !broken && off < lf.len) {
-			r = write(in[1], lf.data + off, lf.len - off);
-			if (r > 0)
-				off += (size_t)r;
-			else if (r < 0 && errno != EAGAIN && errno != EINTR)
-				broken = 1;	/* EPIPE: it stopped reading */
-		}
-		if (in[1] >= 0 && (off == lf.len || broken)) {
-			close(in[1]);
-			in[1] = -1;
-		}
-		while (outp[0] >= 0 &&
-		    (r = read(outp[0], chunk, sizeof(chunk))) != 0) {
-			if (r < 0) {
-				if (errno != EAGAIN && errno != EINTR) {
-					close(outp[0]);
-					outp[0] = -1;
-				}
-				break;
-			}
-			if (out.len < OUTPUT_MAX)
-				buf_append(&out, chunk, (size_t)r);
-		}
-		if (outp[0] >= 0 && r == 0) {
-			close(outp[0]);
-			outp[0] = -1;
-		}
-		/* A child that left a daemon holding its output is done
-		 * when it exits. */
-		if (in[1] < 0) {
-			pid_t w = waitpid(pid, &status, WNOHANG);
-
-			if (w == pid)
-				exited = 1;
-			else if (w < 0 && errno != EINTR) {
-				buf_printf(&e, "sendmail: waitpid: %s",
-				    strerror(errno));
-				break;
-			}
-		}
-	}
-	if (!exited)
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	c.to = in[1];
+	c.from = outp[0];
+	in[0] = in[1] = outp[0] = outp[1] = -1;
+	if (fcntl(c.to, F_SETFL, O_NONBLOCK) != 0 ||
+	    fcntl(c.from, F_SETFL, O_NONBLOCK) != 0)
+		c.broken = 1;
+	if (!child_talk(&c, deadline, argv[0], &e))
+		while (waitpid(c.pid, &c.status, 0) < 0 && errno == EINTR)
 			;
 	if (e.len > 0)
 		goto out;
-	if (WIFSIGNALED(status))
+	if (WIFSIGNALED(c.status))
 		buf_printf(&e, "sendmail: %s was killed by signal %d",
-		    argv[0], WTERMSIG(status));
-	else if (WEXITSTATUS(status) != 0)
+		    argv[0], WTERMSIG(c.status));
+	else if (WEXITSTATUS(c.status) != 0)
 		buf_printf(&e, "sendmail: %s exited with status %d",
-		    argv[0], WEXITSTATUS(status));
-	else if (off < lf.len)
+		    argv[0], WEXITSTATUS(c.status));
+	else if (c.off < lf.len)
 		buf_printf(&e, "sendmail: %s did not read the whole message",
 		    argv[0]);
 	else
@@ -287,6 +307,10 @@ out:
 		if (outp[i] >= 0)
 			close(outp[i]);
 	}
+	if (c.to >= 0)
+		close(c.to);
+	if (c.from >= 0)
+		close(c.from);
 	free(cmd);
 	buf_free(&lf);
 	buf_free(&out);
