@@ -426,6 +426,69 @@ test_tokens(void)
 	token_keys_clear();
 }
 
+/* Writes text to path; returns 1 or 0. */
+static int
+write_text(const char *path, const char *text)
+{
+	FILE	*f = fopen(path, "w");
+	int	 ok = f != NULL && fputs(text, f) >= 0;
+
+	return f != NULL && fclose(f) == 0 && ok;
+}
+
+/* The key file through token.c: read, a key added on top and one
+ * removed, written back with its comments, never replacing a file when
+ * made new. */
+static void
+test_key_file(void)
+{
+	char		 path[] = "/tmp/pmb-keys-XXXXXX", err[256];
+	char		 key1[] = "1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	char		 key3[] = "3:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA";
+	char		*text = NULL, *back = NULL;
+	unsigned	 ids[TOKEN_KEYS_MAX];
+	size_t		 n;
+	int		 fd = mkstemp(path);
+	struct buf	 b;
+
+	if (fd >= 0)
+		close(fd);
+	buf_init(&b);
+	buf_printf(&b, "# site keys\n%s\n\n# old\n%s\n# end\n", key1, key3);
+	ok(fd >= 0 && write_text(path, b.data) &&
+	    token_keys_load(path, err, sizeof(err)), "a key file with "
+	    "comments loads");
+	n = token_key_ids(ids);
+	ok(n == 2 && ids[0] == 1 && ids[1] == 3, "token_key_ids: file order");
+	ok(token_key_add() == 4 && token_key_ids(ids) == 3 && ids[0] == 4,
+	    "token_key_add: the next id, on top");
+	ok(token_key_remove(3) && !token_key_remove(3) &&
+	    token_key_ids(ids) == 2 && ids[1] == 1, "token_key_remove drops "
+	    "one key, once");
+	ok(token_keys_save(path, 0, err, sizeof(err)) &&
+	    (text = read_file(path, NULL)) != NULL && strncmp(text, "4:", 2) ==
+	    0 && strstr(text, "\n# site keys\n1:AAAA") != NULL &&
+	    strstr(text, "AA\n\n# old\n# end\n") != NULL,
+	    "token_keys_save writes the keys with the comments in place");
+	ok(token_keys_load(path, err, sizeof(err)) &&
+	    token_keys_save(path, 0, err, sizeof(err)) &&
+	    (back = read_file(path, NULL)) != NULL && text != NULL &&
+	    strcmp(text, back) == 0, "a key file read and written again is "
+	    "the same file");
+	ok(!token_keys_save(path, 1, err, sizeof(err)) &&
+	    strstr(err, "exists") != NULL, "a new key file never replaces "
+	    "one: %s", err);
+	for (int i = 0; i < TOKEN_KEYS_MAX; i++)
+		token_key_add();
+	ok(token_key_ids(ids) == TOKEN_KEYS_MAX && token_key_add() == 0,
+	    "token_key_add refuses a ninth key");
+	token_keys_clear();
+	free(text);
+	free(back);
+	buf_free(&b);
+	unlink(path);
+}
+
 /* Removes database file and its -wal and -shm files. */
 static void
 unlink_db(const char *file)
@@ -606,6 +669,7 @@ main(void)
 	test_templates();
 	test_conf();
 	test_tokens();
+	test_key_file();
 	test_migrations();
 	test_search_rank();
 	conf_free();
