@@ -41,8 +41,7 @@ mail_send(const char *arg)
 	ok = mail_deliver_due(NULL, &sent, &failed);
 	printf("mail: %d sent, %d failed\n", sent, failed);
 	if (!ok)
-		fail("mail: a database error stopped "
-		    "delivery");
+		fail("mail: a database error stopped delivery");
 	return ok ? 0 : 1;
 }
 
@@ -59,10 +58,8 @@ mail_run(const char *arg)
 	sigaddset(&run_signals, SIGINT);
 	sigaddset(&run_signals, SIGHUP);
 	sigaddset(&run_signals, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &run_signals, &old) != 0) {
-		fail("sigprocmask: %s", strerror(errno));
-		return 1;
-	}
+	if (sigprocmask(SIG_BLOCK, &run_signals, &old) != 0)
+		return fail("sigprocmask: %s", strerror(errno));
 	log_msg("mail: delivering with the %s transport (pid %ld)",
 	    conf.mail_transport, (long)getpid());
 	for (;;) {
@@ -120,18 +117,14 @@ mail_list_status(const char *status)
 
 	if (status != NULL && strcmp(status, "queued") &&
 	    strcmp(status, "sending") && strcmp(status, "sent") &&
-	    strcmp(status, "failed")) {
-		fail("the status is one of queued, "
-		    "sending, sent, failed");
-		return 1;
-	}
+	    strcmp(status, "failed"))
+		return fail("the status is one of queued, sending, sent, "
+		    "failed");
 	buf_init(&b);
 	n = mail_list(status, 1000, 0, print_row, &b);
 	buf_free(&b);
-	if (n < 0 || !mail_counts(counts)) {
-		fail("cannot read the outbox");
-		return 1;
-	}
+	if (n < 0 || !mail_counts(counts))
+		return fail("cannot read the outbox");
 	printf("outbox: %lld queued, %lld sending, %lld sent, %lld failed\n",
 	    (long long)counts[0], (long long)counts[1], (long long)counts[2],
 	    (long long)counts[3]);
@@ -146,29 +139,22 @@ mail_retry(const char *arg)
 	int64_t		id;
 	int		rc;
 
-	if (!parse_int64(arg, 1, INT64_MAX, &id)) {
-		fail("expected a message number");
-		return 1;
-	}
-	if (!db_begin()) {
-		fail("cannot start a transaction");
-		return 1;
-	}
+	if (!parse_int64(arg, 1, INT64_MAX, &id))
+		return fail("expected a message number");
+	if (!db_begin())
+		return fail("cannot start a transaction");
 	buf_init(&detail);
 	buf_printf(&detail, "outbox #%lld", (long long)id);
 	rc = mail_retry_now(id);
-	if (rc == 1 && !audit_log(NULL, 0, "mail retry", 0,
-	    detail.data))
+	if (rc == 1 && !audit_log(NULL, 0, "mail retry", 0, detail.data))
 		rc = -1;
 	buf_free(&detail);
 	if (rc != 1 || !db_commit()) {
 		db_rollback();
 		if (rc == 0)
-			fail("no queued or failed message "
-			    "%lld", (long long)id);
-		else
-			fail("cannot change the outbox");
-		return 1;
+			return fail("no queued or failed message %lld",
+			    (long long)id);
+		return fail("cannot change the outbox");
 	}
 	printf("message %lld is due now\n", (long long)id);
 	return 0;
