@@ -6,10 +6,10 @@
 
 #include <sodium.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "conf.h"
 #include "db.h"
-#include "order.h"
 #include "rate.h"
 #include "token.h"
 

@@ -4,11 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "conf.h"
 #include "db.h"
-#include "search_rank.h"
 #include "util.h"
 
 #define X(name, sql) sql,
@@ -29,37 +27,8 @@ extern const int pmb_nmigrations;
 
 static sqlite3		*db;
 static sqlite3_stmt	*stmts[ST__MAX];
-
-#define BUSY_NAP_US	100	/* the first wait for a lock, doubled ... */
-#define BUSY_NAP_MAX_US	2000	/* ... up to this */
-
-/* SQLite's busy handler: waits for another process's lock in short naps,
- * up to busy_timeout_ms in all. (sqlite3_busy_timeout sleeps 1, 2, 5,
- * 10, 15 ms and longer: far longer than one commit here, so a worker that
- * found the lock taken slept on after it was free, and with two workers
- * POST /ask made a quarter fewer orders per second.) Returns 1 to try
- * again, 0 to give up with SQLITE_BUSY. */
-static int
-busy_wait(void *arg, int tries)
-{
-	static double	start;
-	int64_t		nap = BUSY_NAP_US;
-	struct timespec	ts;
-
-	(void)arg;
-	if (tries == 0)
-		start = now_ms();
-	if (now_ms() - start >= (double)conf.busy_timeout_ms)
-		return 0;
-	for (int i = 0; i < tries && nap < BUSY_NAP_MAX_US; i++)
-		nap *= 2;
-	if (nap > BUSY_NAP_MAX_US)
-		nap = BUSY_NAP_MAX_US;
-	ts.tv_sec = 0;
-	ts.tv_nsec = (long)nap * 1000;
-	nanosleep(&ts, NULL);
-	return 1;
-}
+static int		(*hook_opened)(sqlite3 *);
+static void		(*hook_closing)(void);
 
 sqlite3 *
 db_handle(void)
@@ -126,7 +95,7 @@ db_open(const char *path, int flags, char *err, size_t errsz)
 		return 0;
 	}
 	sqlite3_extended_result_codes(db, 0);
-	sqlite3_busy_handler(db, busy_wait, NULL);
+	sqlite3_busy_timeout(db, (int)conf.busy_timeout_ms);
 	if (!(flags & DB_READONLY) &&
 	    !db_exec("PRAGMA journal_mode = WAL", why, sizeof(why))) {
 		snprintf(err, errsz, "%s: %s", path, why);
@@ -139,14 +108,23 @@ db_open(const char *path, int flags, char *err, size_t errsz)
 		db_close();
 		return 0;
 	}
-	search_rank_register(db);	/* without it, search uses bm25() */
+	if (hook_opened != NULL)
+		(void)hook_opened(db);
 	return 1;
+}
+
+void
+db_set_hooks(int (*opened)(sqlite3 *), void (*closing)(void))
+{
+	hook_opened = opened;
+	hook_closing = closing;
 }
 
 void
 db_close(void)
 {
-	search_rank_reset();
+	if (hook_closing != NULL)
+		hook_closing();
 	for (size_t i = 0; i < ST__MAX; i++) {
 		sqlite3_finalize(stmts[i]);
 		stmts[i] = NULL;

@@ -27,6 +27,12 @@ enum stmt {
  * synchronous=FULL, foreign keys, busy timeout). Returns 1, or 0 with a
  * message in err. Call after fork(), never before. */
 int	 db_open(const char *path, int flags, char *err, size_t errsz);
+/* Sets what runs on every connection: opened(db) after db_open has set
+ * it up (its answer is ignored: a hook that fails must leave the store
+ * usable), closing() first in db_close. Either may be NULL. The program
+ * that opens the store sets them at start (pmb.fcgi and pmbctl: the
+ * search ranking functions), so db.c calls up into no other module. */
+void	 db_set_hooks(int (*opened)(sqlite3 *), void (*closing)(void));
 /* Finalizes every statement and closes; safe to call twice. */
 void	 db_close(void);
 sqlite3	*db_handle(void);

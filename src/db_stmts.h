@@ -345,7 +345,7 @@ X(OUTBOX_INSERT,
   "INSERT INTO outbox (kind, order_id, to_addr, to_name, subject, "
   "body_text, body_html, next_at, created_at) "
   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-/* Delivery (mail_send.c): claim one due message, or one whose claim
+/* Delivery (outbox.c): claim one due message, or one whose claim
  * expired, for a sender; then mark it sent, or count the failed try and
  * queue it again after the pause (failed for good at the limit). */
 X(OUTBOX_CLAIM,

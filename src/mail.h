@@ -1,6 +1,7 @@
 /* mail.h: writing emails to the outbox (in the caller's transaction) and
- * reading it for the admin pages; delivery is in mail_send.c (which alone
- * needs libcurl: pmb.fcgi does not link it). */
+ * reading it for the admin pages; delivery is outbox.c's (with
+ * mail_transport.c, which alone needs libcurl: pmb.fcgi does not link
+ * it). */
 #ifndef PMB_MAIL_H
 #define PMB_MAIL_H
 
@@ -66,7 +67,7 @@ int	 mail_counts(int64_t counts[4]);
  * its audit row), as for mail_queue. Returns 1 if the message was
  * rescheduled, 0 if there is no such queued or failed message, -1 on a
  * database error. A running "pmbctl mail run" picks it up within
- * MAIL_POLL_SECONDS (mail_send.h). */
+ * MAIL_POLL_SECONDS (outbox.h). */
 int	 mail_retry_now(int64_t id);
 
 #endif

@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "db.h"
 #include "router.h"
+#include "search_rank.h"
 #include "tmpl.h"
 #include "token.h"
 
@@ -89,10 +90,8 @@ fcgi_write(void *ctx, const char *p, size_t n)
 	return 0;
 }
 
-/* Returns the FastCGI parameter name, or NULL. As FCGX_GetParam, but
- * comparing by hand, which stops at the first byte that differs: its
- * strlen and a strncmp call with each of the thirty-odd parameters nginx
- * sends cost about 500 instructions a lookup, ten lookups a request. */
+/* Returns the FastCGI parameter name, or NULL, as FCGX_GetParam does.
+ * By hand: it is on every request's path (bench/README.md, 21). */
 static const char *
 fcgi_env(void *ctx, const char *name)
 {
@@ -432,6 +431,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "pmb.fcgi: %s\n", err);
 		return 1;
 	}
+	db_set_hooks(search_rank_register, search_rank_reset);
 
 	if (listen_spec != NULL) {
 		int fd = open_listener(listen_spec);

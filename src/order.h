@@ -1,5 +1,5 @@
 /* order.h: an order as the pages see it, and the writes every change of
- * an order makes (status history, audit). */
+ * an order makes (status history); audit rows are audit.c's. */
 #ifndef PMB_ORDER_H
 #define PMB_ORDER_H
 
@@ -31,10 +31,6 @@ int	 order_load_status(struct request *, int64_t id, struct order *);
 /* Records that the order entered status (history row). Returns 1 or 0. */
 int	 order_history(int64_t order_id, const char *status, int64_t user_id,
 	    const char *note);
-/* Writes an audit row. user_id 0 is the client or the system. Returns 1
- * or 0. */
-int	 audit_log(struct request *, int64_t user_id, const char *action,
-	    int64_t order_id, const char *detail);
 /* Returns the status page link of order id, owned by the request (or
  * NULL if no key). */
 char	*order_track_url(struct request *, int64_t id);

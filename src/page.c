@@ -225,3 +225,13 @@ page_money(struct request *r, int64_t v)
 
 	return req_strdup(r, money_text(s, v));
 }
+
+const char *
+page_duration(struct request *r, int64_t seconds, enum duration_style style)
+{
+	struct buf b;
+
+	buf_init(&b);
+	fmt_duration(&b, seconds, style);
+	return req_keep(r, buf_take(&b));
+}

@@ -30,6 +30,9 @@ void	 page_unavailable(struct request *);
 const char *page_time(struct request *, int64_t);
 const char *page_date(struct request *, int64_t);
 const char *page_money(struct request *, int64_t);
+/* A span of seconds as fmt_duration writes it, owned by the request. */
+const char *page_duration(struct request *, int64_t seconds,
+	    enum duration_style);
 /* As page_time, into out instead of the request's memory (for a text
  * used before out goes): returns out, or "" for 0. */
 const char *page_time_in(char out[TIME_TEXT_MAX], int64_t);

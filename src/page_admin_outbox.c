@@ -2,10 +2,10 @@
  * failed, with their errors — and POST /admin/outbox/ID/retry. */
 #include <string.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "db.h"
 #include "mail.h"
-#include "order.h"
 #include "page.h"
 
 #define OUTBOX_PAGE	100

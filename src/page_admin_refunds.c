@@ -5,6 +5,7 @@
  * POST /admin/refunds/ID/decline with a written reason. */
 #include <string.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "conf.h"
 #include "db.h"

@@ -4,9 +4,9 @@
  * is one transaction with its audit row. */
 #include <string.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "db.h"
-#include "order.h"
 #include "page.h"
 #include "router.h"
 

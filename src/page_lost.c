@@ -3,6 +3,7 @@
  * whether the address is known or not, and it is rate-limited. */
 #include <string.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "conf.h"
 #include "db.h"

@@ -4,6 +4,7 @@
  * /o/TOKEN/rating, which stores the rating. */
 #include <string.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "db.h"
 #include "order.h"

@@ -3,6 +3,7 @@
  * scanners open links); POST /r/TOKEN records the request, once. */
 #include <string.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "conf.h"
 #include "db.h"

@@ -8,16 +8,15 @@
  * weights and document-length normalisation as FTS5's bm25(), and the
  * same sign (more relevant is lower: ORDER BY rank). Only the document
  * frequency of each phrase, its IDF, comes from a bounded count: bm25()
- * walks every match of each phrase once per query (xQueryPhrase over
- * 7,700 matches of a common word cost 3.2 million instructions); here
- * the walk stops after DF_SAMPLE matches. A phrase with fewer matches
- * has its exact count, as bm25 would; a commoner one is estimated from
- * the density of its first DF_SAMPLE matches over their ids (ids rise
- * with time and orders are seldom deleted, so a span of ids is a span of
- * documents). A query of one word is ranked exactly as bm25 ranks it
- * (its IDF is a constant factor); with several words, only the weight
- * of a common word against a rare one rests on the estimate, and a log
- * of an estimate within a few percent barely moves it.
+ * walks every match of each phrase once per query (bench/README.md, fix
+ * 12); here the walk stops after DF_SAMPLE matches. A phrase with fewer
+ * matches has its exact count, as bm25 would; a commoner one is
+ * estimated from the density of its first DF_SAMPLE matches over their
+ * ids (ids rise with time and orders are seldom deleted, so a span of
+ * ids is a span of documents). A query of one word is ranked exactly as
+ * bm25 ranks it (its IDF is a constant factor); with several words, only
+ * the weight of a common word against a rare one rests on the estimate,
+ * and a log of an estimate within a few percent barely moves it.
  *
  * pmb_hits(search_fts, col): the number of hits of the query in column
  * col of the current row (0 when none; SEARCH makes an excerpt only of

@@ -1,7 +1,10 @@
 /* token.c: signing and verifying links and cookies with libsodium. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -9,7 +12,10 @@
 #include "util.h"
 
 #define TOKEN_VERSION	1
-#define MAX_KEYS	8
+#define MAX_KEYS	TOKEN_KEYS_MAX
+#define KEY_ID_MAX	255
+#define KEY_B64_LEN	sodium_base64_ENCODED_LEN(crypto_auth_KEYBYTES, \
+			    sodium_base64_VARIANT_URLSAFE_NO_PADDING)
 /* version, key id, purpose, id (8), issued (4), expires (4). */
 #define TOKEN_BODY	19
 #define TOKEN_RAW	(TOKEN_BODY + crypto_auth_BYTES)
@@ -19,17 +25,25 @@ struct key {
 	unsigned char	 k[crypto_auth_KEYBYTES];
 	/* HMAC's state after the key (its inner and outer pads), made once
 	 * when the key is set: each MAC copies it instead of hashing the
-	 * two pad blocks again, which was half the cost of every MAC. */
+	 * two pad blocks again. */
 	crypto_auth_hmacsha512256_state keyed;
 };
 
 static struct key	keys[MAX_KEYS];
 static size_t		nkeys;
+/* The key file's comment and blank lines (each ending "\n") before key
+ * i, and at nkeys those after the last key (NULL: none), so that
+ * token_keys_save writes back what it read. */
+static char		*notes[MAX_KEYS + 1];
 
 void
 token_keys_clear(void)
 {
 	sodium_memzero(keys, sizeof(keys));
+	for (size_t i = 0; i < ARRAY_LEN(notes); i++) {
+		free(notes[i]);
+		notes[i] = NULL;
+	}
 	nkeys = 0;
 }
 
@@ -58,8 +72,9 @@ key_find(unsigned id)
 int
 token_keys_load(const char *path, char *err, size_t errsz)
 {
-	char	*text, *line, *next;
-	int	 lineno = 0;
+	char		*text, *line, *next;
+	struct buf	 note;
+	int		 lineno = 0, ok = 1;
 
 	token_keys_clear();
 	if ((text = read_file(path, NULL)) == NULL) {
@@ -67,7 +82,8 @@ token_keys_load(const char *path, char *err, size_t errsz)
 		    "(run \"pmbctl init\")", path);
 		return 0;
 	}
-	for (line = text; line != NULL && *line != '\0'; line = next) {
+	buf_init(&note);
+	for (line = text; ok && line != NULL && *line != '\0'; line = next) {
 		unsigned char	 k[crypto_auth_KEYBYTES];
 		size_t		 klen;
 		const char	*end;
@@ -77,10 +93,14 @@ token_keys_load(const char *path, char *err, size_t errsz)
 		lineno++;
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
-		if (*line == '#' || *line == '\0')
+		if (*line == '#' || *line == '\0') {
+			buf_puts(&note, line);
+			buf_putc(&note, '\n');
 			continue;
+		}
 		id = strtol(line, &colon, 10);
-		if (colon == line || *colon != ':' || id < 1 || id > 255 ||
+		if (colon == line || *colon != ':' || id < 1 ||
+		    id > KEY_ID_MAX ||
 		    sodium_base642bin(k, sizeof(k), colon + 1, strlen(colon + 1),
 		    NULL, &klen, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING)
 		    != 0 || *end != '\0' || klen != sizeof(k) ||
@@ -88,21 +108,141 @@ token_keys_load(const char *path, char *err, size_t errsz)
 			snprintf(err, errsz, "%s:%d: expected ID:KEY with a "
 			    "unique id and a 32-byte base64url key", path,
 			    lineno);
-			sodium_memzero(text, strlen(text));
-			free(text);
-			token_keys_clear();
-			return 0;
+			ok = 0;
+		} else {
+			notes[nkeys] = note.len > 0 ? buf_take(&note) : NULL;
+			token_key_set((unsigned)id, k);
 		}
-		token_key_set((unsigned)id, k);
 		sodium_memzero(k, sizeof(k));
 	}
+	notes[nkeys] = ok && note.len > 0 ? buf_take(&note) : NULL;
+	buf_free(&note);
 	sodium_memzero(text, strlen(text));
 	free(text);
+	if (!ok) {
+		token_keys_clear();
+		return 0;
+	}
 	if (nkeys == 0) {
 		snprintf(err, errsz, "%s: no key in the key file", path);
 		return 0;
 	}
 	return 1;
+}
+
+size_t
+token_key_ids(unsigned ids[TOKEN_KEYS_MAX])
+{
+	for (size_t i = 0; i < nkeys; i++)
+		ids[i] = keys[i].id;
+	return nkeys;
+}
+
+unsigned
+token_key_add(void)
+{
+	unsigned char	k[crypto_auth_KEYBYTES];
+	struct key	top;
+	unsigned	id = 0;
+
+	for (size_t i = 0; i < nkeys; i++)
+		if (keys[i].id > id)
+			id = keys[i].id;
+	if (nkeys == MAX_KEYS || ++id > KEY_ID_MAX)
+		return 0;
+	randombytes_buf(k, sizeof(k));
+	token_key_set(id, k);
+	sodium_memzero(k, sizeof(k));
+	/* The new key goes on top, before the notes of the old first. */
+	top = keys[nkeys - 1];
+	memmove(keys + 1, keys, (nkeys - 1) * sizeof(keys[0]));
+	keys[0] = top;
+	sodium_memzero(&top, sizeof(top));
+	memmove(notes + 1, notes, nkeys * sizeof(notes[0]));
+	notes[0] = NULL;
+	return id;
+}
+
+int
+token_key_remove(unsigned id)
+{
+	struct buf	joined;
+	size_t		i;
+
+	for (i = 0; i < nkeys && keys[i].id != id; i++)
+		;
+	if (i == nkeys)
+		return 0;
+	/* The key's notes stay, before the key that followed it. */
+	buf_init(&joined);
+	buf_puts(&joined, notes[i] != NULL ? notes[i] : "");
+	buf_puts(&joined, notes[i + 1] != NULL ? notes[i + 1] : "");
+	free(notes[i]);
+	free(notes[i + 1]);
+	notes[i + 1] = joined.len > 0 ? buf_take(&joined) : NULL;
+	buf_free(&joined);
+	memmove(keys + i, keys + i + 1, (nkeys - i - 1) * sizeof(keys[0]));
+	memmove(notes + i, notes + i + 1, (nkeys - i) * sizeof(notes[0]));
+	nkeys--;
+	notes[nkeys + 1] = NULL;
+	sodium_memzero(&keys[nkeys], sizeof(keys[0]));
+	return 1;
+}
+
+/* Writes the n bytes of data to fd; returns 1, or 0 on error. */
+static int
+write_all(int fd, const char *data, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, data, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 0;
+		data += w;
+		n -= (size_t)w;
+	}
+	return 1;
+}
+
+int
+token_keys_save(const char *path, int create, char *err, size_t errsz)
+{
+	struct buf	text, tmp;
+	char		b64[KEY_B64_LEN];
+	int		fd, ok;
+
+	buf_init(&text);
+	buf_init(&tmp);
+	for (size_t i = 0; i <= nkeys; i++) {
+		buf_puts(&text, notes[i] != NULL ? notes[i] : "");
+		if (i == nkeys)
+			break;
+		sodium_bin2base64(b64, sizeof(b64), keys[i].k,
+		    sizeof(keys[i].k), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		buf_printf(&text, "%u:%s\n", keys[i].id, b64);
+	}
+	sodium_memzero(b64, sizeof(b64));
+	buf_printf(&tmp, "%s.new", path);
+	unlink(tmp.data);
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ok = fd >= 0 && write_all(fd, text.data, text.len) && fsync(fd) == 0;
+	if (fd >= 0 && close(fd) != 0)
+		ok = 0;
+	/* A new file never replaces one made meanwhile. */
+	if (ok)
+		ok = (create ? link(tmp.data, path) : rename(tmp.data, path)) ==
+		    0;
+	if (!ok)
+		snprintf(err, errsz, "%s: cannot write the key file: %s", path,
+		    strerror(errno));
+	if (!ok || create)
+		unlink(tmp.data);
+	sodium_memzero(text.data, text.len);
+	buf_free(&text);
+	buf_free(&tmp);
+	return ok;
 }
 
 /* Writes v big-endian into n bytes at p. */

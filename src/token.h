@@ -32,9 +32,30 @@ struct token {
 /* Length of a token's text form. */
 #define TOKEN_TEXT_LEN	68
 
-/* Loads the key file: lines "ID:BASE64KEY", the first line signs, every
- * line verifies. Returns 1, or 0 with a message. */
+/* The most keys a key file holds. */
+#define TOKEN_KEYS_MAX	8
+
+/* Loads the key file: lines "ID:BASE64KEY" (ID 1 to 255), the first
+ * line signs, every line verifies; lines starting with "#" and empty
+ * lines are comments. Returns 1, or 0 with a message. The one parser of
+ * the format. */
 int	 token_keys_load(const char *path, char *err, size_t errsz);
+/* Writes the ids of the loaded keys, the signing one first, into ids;
+ * returns how many. */
+size_t	 token_key_ids(unsigned ids[TOKEN_KEYS_MAX]);
+/* Makes a new random key, with an id one more than the highest loaded,
+ * and puts it first, so it signs. Returns its id, or 0 when no more fit
+ * (TOKEN_KEYS_MAX keys, or id 255 taken). */
+unsigned token_key_add(void);
+/* Drops the loaded key with id; returns 1, or 0 if there is none. */
+int	 token_key_remove(unsigned id);
+/* Writes the loaded keys, in order and with the comments the file had,
+ * as the key file at path, mode 0600: through path.new, renamed over
+ * path, or with create set linked to path, never replacing a file. An
+ * interrupted save leaves the old file whole. Returns 1, or 0 with a
+ * message in err. */
+int	 token_keys_save(const char *path, int create, char *err,
+	    size_t errsz);
 /* Installs one key directly (tests and fuzzing). */
 void	 token_key_set(unsigned id, const unsigned char key[32]);
 void	 token_keys_clear(void);

@@ -465,50 +465,51 @@ put2(char *p, int v)
 	return p + 2;
 }
 
+#define HOUR	3600
 #define DAY	86400
 
-/* Splits t into UTC fields for the formatters below (year, month, day,
- * hour, minute, second only), by arithmetic: gmtime_r takes a lock and
- * costs ten times as much. Returns 0 when the year has not four digits
- * (they leave that to strftime). */
+/* Splits t into UTC fields for the formatters below. Returns 0 when the
+ * year has not four digits (they leave that to strftime). */
 static int
 utc_fields(int64_t t, struct tm *tm)
 {
-	int64_t	days, secs, era, doe, yoe, doy, mp, year;
+	time_t tt = (time_t)t;
 
-	if (t < -(INT64_C(1) << 40) || t > INT64_C(1) << 40)
+	if (gmtime_r(&tt, tm) == NULL)
 		return 0;
-	/* Days since 1970-01-01 and seconds into the day, rounded down. */
-	days = t / DAY;
-	secs = t % DAY;
-	if (secs < 0) {
-		secs += DAY;
-		days--;
-	}
-	/* The proleptic Gregorian date of days (H. Hinnant's
-	 * civil_from_days): 400-year eras from 0000-03-01. */
-	days += 719468;
-	era = (days >= 0 ? days : days - 146096) / 146097;
-	doe = days - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	year = yoe + era * 400 + (mp >= 10);
-	if (year < 1000 || year > 9999)
-		return 0;
-	memset(tm, 0, sizeof(*tm));
-	tm->tm_year = (int)(year - 1900);
-	tm->tm_mon = (int)(mp < 10 ? mp + 2 : mp - 10);
-	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
-	tm->tm_hour = (int)(secs / 3600);
-	tm->tm_min = (int)(secs / 60 % 60);
-	tm->tm_sec = (int)(secs % 60);
-	return 1;
+	return tm->tm_year + 1900 >= 1000 && tm->tm_year + 1900 <= 9999;
 }
 
-/* fmt_time and fmt_iso are on every page and log line: they write their
- * fixed formats by hand, as strftime would in the C locale, at a tenth
- * of its cost. */
+const char *
+month_abbr(int mon)
+{
+	static const char *const month[12] = { "Jan", "Feb", "Mar", "Apr",
+	    "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+	return mon >= 0 && mon < 12 ? month[mon] : "???";
+}
+
+void
+fmt_duration(struct buf *b, int64_t s, enum duration_style style)
+{
+	const char	*sign = s < 0 ? "-" : "";
+	long long	 m;
+
+	if (s < 0)
+		s = -s;
+	if (style == DURATION_MINUTES) {
+		m = (long long)(s / 60 + (s % 60 != 0));
+		buf_printf(b, "%s%lld minute%s", sign, m, m == 1 ? "" : "s");
+	} else if (s < HOUR)
+		buf_printf(b, "%s%lld min", sign, (long long)(s / 60));
+	else if (s < 2 * DAY)
+		buf_printf(b, "%s%lld h %lld min", sign, (long long)(s / HOUR),
+		    (long long)(s % HOUR / 60));
+	else
+		buf_printf(b, "%s%lld d %lld h", sign, (long long)(s / DAY),
+		    (long long)(s % DAY / HOUR));
+}
+
 void
 fmt_time(struct buf *b, int64_t t)
 {
@@ -517,11 +518,10 @@ fmt_time(struct buf *b, int64_t t)
 	buf_puts(b, time_text(s, t));
 }
 
+/* By hand, as strftime in the C locale: a hot path (bench/README.md, 21). */
 char *
 time_text(char out[TIME_TEXT_MAX], int64_t t)
 {
-	static const char month[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
-	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	struct tm	tm;
 	char		*p = out;
 
@@ -531,7 +531,7 @@ time_text(char out[TIME_TEXT_MAX], int64_t t)
 	*p++ = tm.tm_mday < 10 ? ' ' : (char)('0' + tm.tm_mday / 10);
 	*p++ = (char)('0' + tm.tm_mday % 10);
 	*p++ = ' ';
-	memcpy(p, month[tm.tm_mon], 3);
+	memcpy(p, month_abbr(tm.tm_mon), 3);
 	p += 3;
 	*p++ = ' ';
 	p = put2(put2(p, (tm.tm_year + 1900) / 100), (tm.tm_year + 1900) % 100);
@@ -556,6 +556,7 @@ fmt_date(struct buf *b, int64_t t)
 	fmt_utc(b, t, "%e %B %Y");
 }
 
+/* By hand, as strftime in the C locale: a hot path (bench/README.md, 21). */
 void
 fmt_iso(struct buf *b, int64_t t)
 {

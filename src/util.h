@@ -84,6 +84,17 @@ void	 fmt_year(struct buf *, int64_t);
 void	 fmt_date(struct buf *, int64_t);
 /* Formats Unix seconds as ISO-8601 "2026-11-26T05:02:37Z" into buf. */
 void	 fmt_iso(struct buf *, int64_t);
+/* Returns the English abbreviation of month mon (tm_mon: 0 is "Jan"),
+ * "???" outside 0 to 11: the one month-name table. */
+const char *month_abbr(int mon);
+/* How fmt_duration writes a span. */
+enum duration_style {
+	DURATION_SHORT,		/* "45 min", "10 h 5 min", "2 d 22 h" */
+	DURATION_MINUTES,	/* whole minutes, rounded up: "1 minute",
+				 * "5 minutes" (a wait) */
+};
+/* Formats a span of seconds (negative: with "-") into buf. */
+void	 fmt_duration(struct buf *, int64_t seconds, enum duration_style);
 
 /* Logging to stderr with a time stamp; never pass secrets. */
 void	 log_msg(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -1,6 +1,6 @@
-/* mime.c: unit tests of the message builder of mail_send.c: the
+/* mime.c: unit tests of the message builder of src/mime.c: the
  * quoted-printable and RFC 2047 encoders, header folding, addresses,
- * the backoff schedule and a whole message. Prints TAP. */
+ * a whole message, and outbox.c's backoff schedule. Prints TAP. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +8,8 @@
 #include <sodium.h>
 
 #include "conf.h"
-#include "mail_send.h"
+#include "mime.h"
+#include "outbox.h"
 #include "util.h"
 #include "tap.h"
 

@@ -666,6 +666,8 @@ def test_key_rotation():
         old = track_path(ask(Browser(site), email="keys@example.com").header("Location"))
         t.eq(site.get(old).status, 200, "a link signed by key 1 works")
         key_before = open(site.conf["key_file"]).read()
+        with open(site.conf["key_file"], "w") as f:
+            f.write("# the site's first key\n" + key_before + "\n# end\n")
         p = site.ctl("key", "rotate")
         t.ok("key 2 now signs" in p.stdout, "key rotate adds key 2", p.stdout)
         t.eq(site.ctl("key", "list").stdout, "2 (signs)\n1 (verifies)\n", "key list shows both, the new one signing")
@@ -682,6 +684,10 @@ def test_key_rotation():
         t.ok(p.returncode != 0 and "rotate first" in p.stderr, "the signing key cannot be removed")
         site.ctl("key", "remove", "1")
         t.eq(site.ctl("key", "list").stdout, "2 (signs)\n", "key remove drops the old key")
+        lines = open(site.conf["key_file"]).read().split("\n")
+        t.eq([l if l.startswith("#") or not l else l.split(":")[0] for l in lines],
+             ["2", "# the site's first key", "", "# end", ""],
+             "rotate and remove keep the key file's comments and blank lines")
         site.stop()
         site.start(workers=1)
         t.eq(site.get(old).status, 404, "a link signed by a removed key stops working")

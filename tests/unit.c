@@ -222,6 +222,60 @@ test_times(void)
 	    same_as_strftime(fmt_iso, "%Y-%m-%dT%H:%M:%SZ", 253402300800) &&
 	    same_as_strftime(fmt_iso, "%Y-%m-%dT%H:%M:%SZ", -30610224001),
 	    "fmt_time and fmt_iso past four-digit years");
+	bad = 0;
+	for (int m = 0; m < 12; m++) {
+		struct tm	tm = { .tm_mon = m, .tm_mday = 1, .tm_year = 126 };
+		char		want[8];
+
+		strftime(want, sizeof(want), "%b", &tm);
+		bad += strcmp(month_abbr(m), want) != 0;
+	}
+	ok(bad == 0 && strcmp(month_abbr(12), "???") == 0 &&
+	    strcmp(month_abbr(-1), "???") == 0,
+	    "month_abbr: strftime's %%b names, ??? outside 0 to 11");
+}
+
+/* Returns fmt_duration's text of s in style, in a static buffer. */
+static const char *
+duration_of(int64_t s, enum duration_style style)
+{
+	static char	out[64];
+	struct buf	b;
+
+	buf_init(&b);
+	fmt_duration(&b, s, style);
+	snprintf(out, sizeof(out), "%s", b.data);
+	buf_free(&b);
+	return out;
+}
+
+static void
+test_durations(void)
+{
+	static const struct {
+		int64_t			 s;
+		enum duration_style	 style;
+		const char		*want;
+	} cases[] = {
+		{ 0, DURATION_SHORT, "0 min" },
+		{ 45 * 60 + 59, DURATION_SHORT, "45 min" },
+		{ 10 * 3600 + 5 * 60, DURATION_SHORT, "10 h 5 min" },
+		{ 2 * 86400 - 1, DURATION_SHORT, "47 h 59 min" },
+		{ 2 * 86400 + 22 * 3600, DURATION_SHORT, "2 d 22 h" },
+		{ -45 * 60, DURATION_SHORT, "-45 min" },
+		{ 1, DURATION_MINUTES, "1 minute" },
+		{ 60, DURATION_MINUTES, "1 minute" },
+		{ 61, DURATION_MINUTES, "2 minutes" },
+		{ 3600, DURATION_MINUTES, "60 minutes" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = duration_of(cases[i].s, cases[i].style);
+
+		ok(strcmp(got, cases[i].want) == 0, "fmt_duration(%lld): "
+		    "\"%s\" (got \"%s\")", (long long)cases[i].s,
+		    cases[i].want, got);
+	}
 }
 
 /* Checks tv_set and tv_get over a full set of variables. */
@@ -370,6 +424,69 @@ test_tokens(void)
 	token_keys_clear();
 }
 
+/* Writes text to path; returns 1 or 0. */
+static int
+write_text(const char *path, const char *text)
+{
+	FILE	*f = fopen(path, "w");
+	int	 ok = f != NULL && fputs(text, f) >= 0;
+
+	return f != NULL && fclose(f) == 0 && ok;
+}
+
+/* The key file through token.c: read, a key added on top and one
+ * removed, written back with its comments, never replacing a file when
+ * made new. */
+static void
+test_key_file(void)
+{
+	char		 path[] = "/tmp/pmb-keys-XXXXXX", err[256];
+	char		 key1[] = "1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	char		 key3[] = "3:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA";
+	char		*text = NULL, *back = NULL;
+	unsigned	 ids[TOKEN_KEYS_MAX];
+	size_t		 n;
+	int		 fd = mkstemp(path);
+	struct buf	 b;
+
+	if (fd >= 0)
+		close(fd);
+	buf_init(&b);
+	buf_printf(&b, "# site keys\n%s\n\n# old\n%s\n# end\n", key1, key3);
+	ok(fd >= 0 && write_text(path, b.data) &&
+	    token_keys_load(path, err, sizeof(err)), "a key file with "
+	    "comments loads");
+	n = token_key_ids(ids);
+	ok(n == 2 && ids[0] == 1 && ids[1] == 3, "token_key_ids: file order");
+	ok(token_key_add() == 4 && token_key_ids(ids) == 3 && ids[0] == 4,
+	    "token_key_add: the next id, on top");
+	ok(token_key_remove(3) && !token_key_remove(3) &&
+	    token_key_ids(ids) == 2 && ids[1] == 1, "token_key_remove drops "
+	    "one key, once");
+	ok(token_keys_save(path, 0, err, sizeof(err)) &&
+	    (text = read_file(path, NULL)) != NULL && strncmp(text, "4:", 2) ==
+	    0 && strstr(text, "\n# site keys\n1:AAAA") != NULL &&
+	    strstr(text, "AA\n\n# old\n# end\n") != NULL,
+	    "token_keys_save writes the keys with the comments in place");
+	ok(token_keys_load(path, err, sizeof(err)) &&
+	    token_keys_save(path, 0, err, sizeof(err)) &&
+	    (back = read_file(path, NULL)) != NULL && text != NULL &&
+	    strcmp(text, back) == 0, "a key file read and written again is "
+	    "the same file");
+	ok(!token_keys_save(path, 1, err, sizeof(err)) &&
+	    strstr(err, "exists") != NULL, "a new key file never replaces "
+	    "one: %s", err);
+	for (int i = 0; i < TOKEN_KEYS_MAX; i++)
+		token_key_add();
+	ok(token_key_ids(ids) == TOKEN_KEYS_MAX && token_key_add() == 0,
+	    "token_key_add refuses a ninth key");
+	token_keys_clear();
+	free(text);
+	free(back);
+	buf_free(&b);
+	unlink(path);
+}
+
 /* Removes database file and its -wal and -shm files. */
 static void
 unlink_db(const char *file)
@@ -470,11 +587,12 @@ test_search_rank(void)
 	snprintf(file, sizeof(file), "%s.db", path);
 	snprintf(pmb, sizeof(pmb), "pmb_rank%s", weights);
 	snprintf(bm25, sizeof(bm25), "bm25%s", weights);
+	db_set_hooks(search_rank_register, search_rank_reset);
 	ok(db_open(file, DB_CREATE, err, sizeof(err)) &&
 	    db_migrate(err, sizeof(err)) == db_known_version(),
 	    "a migrated database for the search functions");
 	ok(search_rank_ready(), "pmb_rank and pmb_hits are registered at "
-	    "db_open");
+	    "db_open by its hook");
 	/* 1: a passing mention in a long reply; 2: the name; 3: five times
 	 * in the question; 4: once in the question. Then 300 documents of
 	 * a common word (past the sample of its document count), four of
@@ -529,6 +647,7 @@ test_search_rank(void)
 	    "pmb_hits counts every phrase's hits");
 	db_close();
 	ok(!search_rank_ready(), "db_close forgets the registration");
+	db_set_hooks(NULL, NULL);
 	unlink_db(file);
 }
 
@@ -543,10 +662,12 @@ main(void)
 	test_cookies();
 	test_money();
 	test_times();
+	test_durations();
 	test_tvars();
 	test_templates();
 	test_conf();
 	test_tokens();
+	test_key_file();
 	test_migrations();
 	test_search_rank();
 	conf_free();

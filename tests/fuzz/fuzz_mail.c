@@ -11,7 +11,7 @@
 #include <sodium.h>
 
 #include "conf.h"
-#include "mail_send.h"
+#include "mime.h"
 #include "util.h"
 #include "fuzz.h"
 

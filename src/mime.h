@@ -1,8 +1,8 @@
-/* mail_send.h: delivering the outbox: claiming due messages, building
- * RFC 5322 + MIME messages, the dir, sendmail and smtp transports, and
- * retries with backoff. mail.c writes the outbox; this file empties it. */
-#ifndef PMB_MAIL_SEND_H
-#define PMB_MAIL_SEND_H
+/* mime.h: building RFC 5322 + MIME messages from an outbox row: the
+ * encoders (quoted-printable, RFC 2047 words), the addresses, and the
+ * whole message. */
+#ifndef PMB_MIME_H
+#define PMB_MIME_H
 
 #include <stdint.h>
 
@@ -20,25 +20,6 @@ struct mail_msg {
 	int64_t		 created_at;	/* the Date: header */
 };
 
-/* The whole "pmbctl mail ..." command; argv[0] is the word after "mail"
- * (send, run, list, retry). Returns the exit status, or -1 when the
- * arguments make no sense (pmbctl then prints its usage). */
-int	 mail_command(int argc, char *argv[]);
-
-/* Delivers every message that is due, one claim at a time, until none
- * is left or stop() returns non-zero (asked between messages; stop may
- * be NULL). Adds what happened to *sent and *failed (may be NULL). The
- * database must be open. Returns 1, or 0 on a database error. */
-int	 mail_deliver_due(int (*stop)(void), int *sent, int *failed);
-
-/* Seconds "pmbctl mail run" sleeps between rounds unless signalled. */
-#define MAIL_POLL_SECONDS	5
-
-/* The pause before try n + 1 after n failed tries (n >= 1): 1 min,
- * 5 min, 30 min, 2 h, 6 h, 12 h, then a day. */
-int64_t	 mail_backoff(int64_t failed_tries);
-
-/* Encoders, public for the unit tests. */
 /* Appends text as quoted-printable (RFC 2045) with CRLF line ends: its
  * lines (LF, CRLF or CR) become CRLF lines of at most 76 characters. */
 void	 mime_qp(struct buf *, const char *text);

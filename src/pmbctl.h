@@ -1,0 +1,41 @@
+/* pmbctl.h: what the files of the operator's tool share: the commands,
+ * each in the one table of pmbctl.c with its words, arguments and help,
+ * and the helpers they use. */
+#ifndef PMB_PMBCTL_H
+#define PMB_PMBCTL_H
+
+/* Exit status for a command line that makes no sense. */
+#define EXIT_USAGE	2
+
+/* Prints "pmbctl: " and the message to stderr; returns the exit status
+ * 1. */
+int	 fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Opens the database (db_open flags); returns 1, or 0 after a message. */
+int	 open_db(int flags);
+/* open_db, then checks that the schema is the one this program knows;
+ * returns 1, or 0 after a message (and closed). */
+int	 open_db_current(int flags);
+
+/* The commands. Each gets the arguments after its words, as many as its
+ * table entry's args name (argv ends with NULL, so an optional one left
+ * out is NULL), and returns the exit status. */
+int	 cmd_init(char *argv[]);		/* pmbctl_store.c */
+int	 cmd_migrate(char *argv[]);
+int	 cmd_backup(char *argv[]);
+int	 cmd_check(char *argv[]);
+int	 cmd_search_index(char *argv[]);
+int	 cmd_search_optimize(char *argv[]);
+int	 cmd_user_add(char *argv[]);		/* pmbctl_user.c */
+int	 cmd_user_passwd(char *argv[]);
+int	 cmd_user_list(char *argv[]);
+int	 cmd_user_disable(char *argv[]);
+int	 cmd_user_enable(char *argv[]);
+int	 cmd_mail_send(char *argv[]);		/* pmbctl_mail.c */
+int	 cmd_mail_run(char *argv[]);
+int	 cmd_mail_list(char *argv[]);
+int	 cmd_mail_retry(char *argv[]);
+int	 cmd_key_list(char *argv[]);		/* pmbctl_key.c */
+int	 cmd_key_rotate(char *argv[]);
+int	 cmd_key_remove(char *argv[]);
+
+#endif

@@ -1,0 +1,210 @@
+/* pmbctl_mail.c: pmbctl's mail commands: send, run, list, retry. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "conf.h"
+#include "db.h"
+#include "mail.h"
+#include "mail_transport.h"
+#include "outbox.h"
+#include "pmbctl.h"
+#include "util.h"
+
+/* The signals that "mail run" waits for; blocked while it works, so a
+ * stop request waits until the message in hand is done. */
+static sigset_t run_signals;
+
+/* Returns 1 if SIGTERM or SIGINT is waiting, else 0. */
+static int
+stop_pending(void)
+{
+	sigset_t p;
+
+	if (sigpending(&p) != 0)
+		return 0;
+	return sigismember(&p, SIGTERM) == 1 || sigismember(&p, SIGINT) == 1;
+}
+
+/* pmbctl mail send */
+static int
+mail_send(const char *arg)
+{
+	int sent = 0, failed = 0, ok;
+
+	(void)arg;
+	ok = mail_deliver_due(NULL, &sent, &failed);
+	printf("mail: %d sent, %d failed\n", sent, failed);
+	if (!ok)
+		fail("mail: a database error stopped delivery");
+	return ok ? 0 : 1;
+}
+
+/* pmbctl mail run */
+static int
+mail_run(const char *arg)
+{
+	sigset_t	old;
+	int		sig;
+
+	(void)arg;
+	sigemptyset(&run_signals);
+	sigaddset(&run_signals, SIGTERM);
+	sigaddset(&run_signals, SIGINT);
+	sigaddset(&run_signals, SIGHUP);
+	sigaddset(&run_signals, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &run_signals, &old) != 0)
+		return fail("sigprocmask: %s", strerror(errno));
+	log_msg("mail: delivering with the %s transport (pid %ld)",
+	    conf.mail_transport, (long)getpid());
+	for (;;) {
+		struct timespec	ts = { MAIL_POLL_SECONDS, 0 };
+		int		sent = 0, failed = 0;
+
+		if (!mail_deliver_due(stop_pending, &sent, &failed))
+			log_msg("mail: a database error stopped this round");
+		if (stop_pending())
+			break;
+		sig = sigtimedwait(&run_signals, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	log_msg("mail: stopped");
+	/* Take the stop signal, so that unblocking does not deliver it. */
+	{
+		struct timespec zero = { 0, 0 };
+
+		while (sigtimedwait(&run_signals, NULL, &zero) > 0)
+			;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}
+
+/* Prints one outbox row for "mail list". */
+static void
+print_row(const struct mail_info *mi, void *arg)
+{
+	struct buf *b = arg;
+
+	buf_reset(b);
+	fmt_iso(b, mi->created_at);
+	printf("%-6lld %-7s %2lld tries  %s  %-14s %s", (long long)mi->id,
+	    mi->status, (long long)mi->attempts, b->data, mi->kind,
+	    mi->to_addr);
+	if (strcmp(mi->status, "queued") == 0) {
+		buf_reset(b);
+		fmt_iso(b, mi->next_at);
+		printf("  next %s", b->data);
+	}
+	if (*mi->last_error != '\0')
+		printf("  error: %s", mi->last_error);
+	putchar('\n');
+}
+
+/* pmbctl mail list [STATUS] */
+static int
+mail_list_status(const char *status)
+{
+	struct buf	b;
+	int64_t		counts[4];
+	int		n;
+
+	if (status != NULL && strcmp(status, "queued") &&
+	    strcmp(status, "sending") && strcmp(status, "sent") &&
+	    strcmp(status, "failed"))
+		return fail("the status is one of queued, sending, sent, "
+		    "failed");
+	buf_init(&b);
+	n = mail_list(status, 1000, 0, print_row, &b);
+	buf_free(&b);
+	if (n < 0 || !mail_counts(counts))
+		return fail("cannot read the outbox");
+	printf("outbox: %lld queued, %lld sending, %lld sent, %lld failed\n",
+	    (long long)counts[0], (long long)counts[1], (long long)counts[2],
+	    (long long)counts[3]);
+	return 0;
+}
+
+/* pmbctl mail retry ID */
+static int
+mail_retry(const char *arg)
+{
+	struct buf	detail;
+	int64_t		id;
+	int		rc;
+
+	if (!parse_int64(arg, 1, INT64_MAX, &id))
+		return fail("expected a message number");
+	if (!db_begin())
+		return fail("cannot start a transaction");
+	buf_init(&detail);
+	buf_printf(&detail, "outbox #%lld", (long long)id);
+	rc = mail_retry_now(id);
+	if (rc == 1 && !audit_log(NULL, 0, "mail retry", 0, detail.data))
+		rc = -1;
+	buf_free(&detail);
+	if (rc != 1 || !db_commit()) {
+		db_rollback();
+		if (rc == 0)
+			return fail("no queued or failed message %lld",
+			    (long long)id);
+		return fail("cannot change the outbox");
+	}
+	printf("message %lld is due now\n", (long long)id);
+	return 0;
+}
+
+/* Gets the store and the transports ready, runs fn(arg) and puts them
+ * away; ro: the store read-only, and the delivery settings not needed.
+ * Returns fn's exit status, or 1 after a message. */
+static int
+with_mail(int ro, int (*fn)(const char *), const char *arg)
+{
+	const char	*why;
+	int		 rc;
+
+	if (!ro && (why = mail_transport_problem()) != NULL)
+		return fail("%s", why);
+	if (!open_db_current(ro ? DB_READONLY : 0))
+		return 1;
+	if (!mail_transport_start()) {
+		db_close();
+		return fail("cannot start libcurl");
+	}
+	rc = fn(arg);
+	mail_transport_stop();
+	db_close();
+	return rc;
+}
+
+int
+cmd_mail_send(char *argv[])
+{
+	(void)argv;
+	return with_mail(0, mail_send, NULL);
+}
+
+int
+cmd_mail_run(char *argv[])
+{
+	(void)argv;
+	return with_mail(0, mail_run, NULL);
+}
+
+int
+cmd_mail_list(char *argv[])
+{
+	return with_mail(1, mail_list_status, argv[0]);
+}
+
+int
+cmd_mail_retry(char *argv[])
+{
+	return with_mail(0, mail_retry, argv[0]);
+}
