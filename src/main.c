@@ -189,90 +189,117 @@ fcgi_loop(int fd)
 	return 0;
 }
 
+/* Binds a Unix socket at path, mode 0660 (any old file there is
+ * removed first). Returns the descriptor, or -1 after a message. */
+static int
+bind_unix(const char *path)
+{
+	struct sockaddr_un	sun;
+	mode_t			old;
+	int			fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path) || *path == '\0') {
+		fprintf(stderr, "pmb.fcgi: bad socket path: %s\n", path);
+		return -1;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0) {
+		perror("pmb.fcgi: socket");
+		return -1;
+	}
+	unlink(path);
+	old = umask(0117);	/* the socket is made mode 0660 */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		umask(old);
+		fprintf(stderr, "pmb.fcgi: bind %s: %s\n", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	chmod(path, 0660);
+	return fd;
+}
+
+/* Splits "HOST:PORT", "[V6]:PORT" or "PORT" into host (size hostsz; ""
+ * when absent) and *port (pointing into spec). Returns 1, or 0 if
+ * malformed. */
+static int
+split_host_port(const char *spec, char *host, size_t hostsz,
+    const char **port)
+{
+	const char	*colon = strrchr(spec, ':');
+	size_t		 hn, hl;
+
+	if (colon == NULL) {
+		*port = spec;
+		host[0] = '\0';
+		return 1;
+	}
+	if ((hn = (size_t)(colon - spec)) >= hostsz)
+		return 0;
+	memcpy(host, spec, hn);
+	host[hn] = '\0';
+	*port = colon + 1;
+	if (host[0] != '[')
+		return 1;
+	if ((hl = strlen(host)) < 2 || host[hl - 1] != ']')
+		return 0;
+	memmove(host, host + 1, hl - 2);	/* [::1]:9000 */
+	host[hl - 2] = '\0';
+	return 1;
+}
+
+/* Binds a TCP socket for "HOST:PORT" (HOST empty: loopback). Returns
+ * the descriptor, or -1 after a message. */
+static int
+bind_tcp(const char *spec)
+{
+	struct addrinfo	 hints, *res;
+	char		 host[256];
+	const char	*port;
+	int		 fd, rc, one = 1;
+
+	if (!split_host_port(spec, host, sizeof(host), &port)) {
+		fprintf(stderr, "pmb.fcgi: bad address: %s\n", spec);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(host[0] ? host : "127.0.0.1", port, &hints, &res);
+	if (rc != 0) {
+		fprintf(stderr, "pmb.fcgi: %s: %s\n", spec, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
+		fprintf(stderr, "pmb.fcgi: bind %s: %s\n", spec,
+		    strerror(errno));
+		freeaddrinfo(res);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
 /* Opens the listening socket for "unix:PATH" or "HOST:PORT" (HOST may be
  * empty: loopback). Returns the descriptor, or -1 after a message. */
 static int
 open_listener(const char *spec)
 {
-	int fd, one = 1;
+	int fd;
 
-	if (strncmp(spec, "unix:", 5) == 0) {
-		struct sockaddr_un	sun;
-		const char		*path = spec + 5;
-		mode_t			old;
-
-		if (strlen(path) >= sizeof(sun.sun_path) || *path == '\0') {
-			fprintf(stderr, "pmb.fcgi: bad socket path: %s\n", path);
-			return -1;
-		}
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		strcpy(sun.sun_path, path);
-		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0) {
-			perror("pmb.fcgi: socket");
-			return -1;
-		}
-		unlink(path);
-		old = umask(0117);	/* the socket is made mode 0660 */
-		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-			umask(old);
-			fprintf(stderr, "pmb.fcgi: bind %s: %s\n", path,
-			    strerror(errno));
-			close(fd);
-			return -1;
-		}
-		umask(old);
-		chmod(path, 0660);
-	} else {
-		struct addrinfo	hints, *res;
-		char		host[256];
-		const char	*colon = strrchr(spec, ':'), *port;
-		int		rc;
-
-		if (colon == NULL) {
-			port = spec;
-			host[0] = '\0';
-		} else {
-			size_t hn = (size_t)(colon - spec);
-
-			if (hn >= sizeof(host))
-				return -1;
-			memcpy(host, spec, hn);
-			host[hn] = '\0';
-			port = colon + 1;
-		}
-		if (host[0] == '[') {	/* [::1]:9000 */
-			size_t hl = strlen(host);
-
-			if (hl < 2 || host[hl - 1] != ']')
-				return -1;
-			memmove(host, host + 1, hl - 2);
-			host[hl - 2] = '\0';
-		}
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_NUMERICSERV;
-		rc = getaddrinfo(host[0] ? host : "127.0.0.1", port, &hints,
-		    &res);
-		if (rc != 0) {
-			fprintf(stderr, "pmb.fcgi: %s: %s\n", spec,
-			    gai_strerror(rc));
-			return -1;
-		}
-		fd = socket(res->ai_family, SOCK_STREAM, 0);
-		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		    sizeof(one)) < 0 || bind(fd, res->ai_addr,
-		    res->ai_addrlen) < 0) {
-			fprintf(stderr, "pmb.fcgi: bind %s: %s\n", spec,
-			    strerror(errno));
-			freeaddrinfo(res);
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-		freeaddrinfo(res);
-	}
+	fd = strncmp(spec, "unix:", 5) == 0 ? bind_unix(spec + 5) :
+	    bind_tcp(spec);
+	if (fd < 0)
+		return -1;
 	if (listen(fd, 1024) < 0) {
 		perror("pmb.fcgi: listen");
 		close(fd);

@@ -170,6 +170,84 @@ gate_error(struct request *r, int status, const char *why)
 	}
 }
 
+/* Finds the route of r's path and method in the table, sets r->route,
+ * r->arg and r->head; returns the route, or NULL after answering 404
+ * (no such address) or 405 with Allow (not that method). */
+static const struct route *
+gate_route(struct request *r)
+{
+	const struct route	*rt = NULL;
+	unsigned		 allow = 0, want = 0;
+
+	if (strcmp(r->method, "HEAD") == 0) {
+		r->head = 1;
+		want = M_GET;
+	} else if (strcmp(r->method, "GET") == 0)
+		want = M_GET;
+	else if (strcmp(r->method, "POST") == 0)
+		want = M_POST;
+	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+		char *arg;
+
+		if (!route_match(routes[i].pattern, r->path, &arg))
+			continue;
+		allow |= routes[i].method;
+		if (rt == NULL && routes[i].method == want) {
+			rt = &routes[i];
+			r->arg = arg;
+		} else
+			free(arg);
+	}
+	if (allow == 0) {
+		gate_error(r, 404, NULL);
+		return NULL;
+	}
+	if (rt == NULL) {
+		http_header(r, "Allow", (allow & M_GET) && (allow & M_POST) ?
+		    "GET, HEAD, POST" : (allow & M_GET) ? "GET, HEAD" : "POST");
+		gate_error(r, 405, "This address does not answer that kind "
+		    "of request.");
+		return NULL;
+	}
+	r->route = rt;
+	if (rt->flags & R_NOSTORE)
+		r->nostore = 1;
+	return rt;
+}
+
+/* Opens the store if route rt needs it and loads the staff session if
+ * it is a staff page; returns 1, or 0 after answering (503 when the
+ * store cannot be used, the sign-in page or 403 without a session). */
+static int
+gate_store_session(struct request *r, const struct route *rt)
+{
+	int rc;
+
+	if ((rt->flags & R_DB) && db_handle() == NULL) {
+		char err[256];
+
+		if (!db_open(conf.database, 0, err, sizeof(err)) ||
+		    !db_check_version(err, sizeof(err))) {
+			log_msg("db: %s", err);
+			db_close();
+			page_unavailable(r);
+			return 0;
+		}
+	}
+	if (!(rt->flags & R_ADMIN))
+		return 1;
+	if ((rc = session_load(r)) < 0) {
+		page_unavailable(r);
+		return 0;
+	}
+	if (rc == 0) {
+		admin_signed_out(r);
+		return 0;
+	}
+	r->nostore = 1;
+	return 1;
+}
+
 /* Answers 400 with the invalid fields listed (for non-form routes). */
 static void
 gate_fields(struct request *r, const struct route *rt)
@@ -187,16 +265,16 @@ gate_fields(struct request *r, const struct route *rt)
 int
 router_dispatch(struct request *r)
 {
-	const struct route	*rt = NULL;
-	const char		*m = req_env(r, "REQUEST_METHOD");
+	const struct route	*rt;
 	const char		*why = NULL;
-	unsigned		 allow = 0, want;
 	int			 rc;
 
 	r->remote_addr = req_env(r, "REMOTE_ADDR");
 	if (r->remote_addr == NULL)
 		r->remote_addr = "";
-	r->method = m != NULL ? m : "GET";
+	r->method = req_env(r, "REQUEST_METHOD");
+	if (r->method == NULL)
+		r->method = "GET";
 	if ((rc = req_path(r)) != 0) {
 		gate_error(r, rc, "The address holds malformed "
 		    "percent-encoding or text that is not valid UTF-8.");
@@ -209,70 +287,14 @@ router_dispatch(struct request *r)
 		    "accepts.");
 		return r->status;
 	}
-	if (strcmp(r->method, "HEAD") == 0) {
-		r->head = 1;
-		want = M_GET;
-	} else if (strcmp(r->method, "GET") == 0)
-		want = M_GET;
-	else if (strcmp(r->method, "POST") == 0)
-		want = M_POST;
-	else
-		want = 0;
-
-	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
-		char *arg;
-
-		if (!route_match(routes[i].pattern, r->path, &arg))
-			continue;
-		allow |= routes[i].method;
-		if (rt == NULL && routes[i].method == want) {
-			rt = &routes[i];
-			r->arg = arg;
-		} else
-			free(arg);
-	}
-	if (allow == 0) {
-		gate_error(r, 404, NULL);
+	if ((rt = gate_route(r)) == NULL)
 		return r->status;
-	}
-	if (rt == NULL) {
-		http_header(r, "Allow", (allow & M_GET) && (allow & M_POST) ?
-		    "GET, HEAD, POST" : (allow & M_GET) ? "GET, HEAD" : "POST");
-		gate_error(r, 405, "This address does not answer that kind "
-		    "of request.");
-		return r->status;
-	}
-	r->route = rt;
-	if (rt->flags & R_NOSTORE)
-		r->nostore = 1;
 	if ((rc = req_parse(r, &why)) != 0) {
 		gate_error(r, rc, why);
 		return r->status;
 	}
-	if ((rt->flags & R_DB) && db_handle() == NULL) {
-		char err[256];
-
-		if (!db_open(conf.database, 0, err, sizeof(err)) ||
-		    !db_check_version(err, sizeof(err))) {
-			log_msg("db: %s", err);
-			db_close();
-			page_unavailable(r);
-			return r->status;
-		}
-	}
-	if (rt->flags & R_ADMIN) {
-		int rc2 = session_load(r);
-
-		if (rc2 < 0) {
-			page_unavailable(r);
-			return r->status;
-		}
-		if (rc2 == 0) {
-			admin_signed_out(r);
-			return r->status;
-		}
-		r->nostore = 1;
-	}
+	if (!gate_store_session(r, rt))
+		return r->status;
 	if ((rt->flags & R_CSRF) && !(r->csrf_ok = csrf_check(r)) &&
 	    !(rt->flags & R_FORM)) {
 		page_csrf_failed(r);
