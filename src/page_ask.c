@@ -11,6 +11,7 @@
 #include "batch.h"
 #include "conf.h"
 #include "db.h"
+#include "email_addr.h"
 #include "mail.h"
 #include "order.h"
 #include "page.h"
@@ -20,38 +21,6 @@
 
 #define FORM_TOKEN_LIFE	(24 * 3600)	/* a form may be sent for a day */
 #define HOUR		3600
-
-/* Returns NULL if v has the shape of an email address, else why not. */
-static const char *
-check_email(const char *v)
-{
-	const char	*at = strchr(v, '@'), *p;
-	size_t		 local;
-
-	if (at == NULL || strchr(at + 1, '@') != NULL)
-		return "Please enter an email address such as "
-		    "name@example.com.";
-	local = (size_t)(at - v);
-	if (local == 0 || local > 64 || v[0] == '.' || at[-1] == '.')
-		return "The part before the @ does not look right.";
-	for (p = v; p < at; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') ||
-		    strchr("!#$%&'*+/=?^_`{|}~.-", *p) != NULL))
-			return "The part before the @ holds a character an "
-			    "email address cannot have.";
-	p = at + 1;
-	if (*p == '\0' || *p == '.' || *p == '-' || strchr(p, '.') == NULL ||
-	    p[strlen(p) - 1] == '.' || strstr(p, "..") != NULL)
-		return "The part after the @ should be a domain such as "
-		    "example.com.";
-	for (; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
-			return "The part after the @ holds a character a "
-			    "domain cannot have.";
-	return NULL;
-}
 
 /* Returns NULL if v looks like a website address, else why not. */
 static const char *
@@ -103,7 +72,8 @@ const struct field ask_fields[] = {
 #define AF_NAME		0
 	{ "name", "your name", 1, 100, F_REQUIRED, NULL },
 #define AF_EMAIL	1
-	{ "email", "your email address", 3, 254, F_REQUIRED, check_email },
+	{ "email", "your email address", 3, 254, F_REQUIRED,
+	    email_addr_check },
 #define AF_COMPANY	2
 	{ "company", "your company", 0, 100, 0, NULL },
 #define AF_WEBSITE	3

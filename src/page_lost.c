@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "conf.h"
 #include "db.h"
+#include "email_addr.h"
 #include "mail.h"
 #include "order.h"
 #include "page.h"
@@ -18,7 +19,8 @@
 /* The fields of POST /lost (an interface). */
 const struct field lost_fields[] = {
 #define LF_EMAIL	0
-	{ "email", "your email address", 3, 254, F_REQUIRED, NULL },
+	{ "email", "your email address", 3, 254, F_REQUIRED,
+	    email_addr_check },
 #define LF_CSRF		1
 	CSRF_FIELD_ENTRY,
 	FIELDS_END

@@ -10,6 +10,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "email_addr.h"
 #include "http.h"
 #include "search_rank.h"
 #include "tmpl.h"
@@ -534,6 +535,33 @@ test_search_rank(void)
 	unlink_db(file);
 }
 
+/* One email validator (issue 14), for forms and settings. */
+static void
+test_email_addr(void)
+{
+	static const char *const good[] = { "ada@bakery.example",
+	    "a.b+tag@x-y.example", "Ann@X.com", "o'neil@mail.example.co.uk" };
+	static const char *const bad[] = { "a..b@example.com", ".a@x.com",
+	    "a.@x.com", "a@b", "a@b@c.com", "a@.x.com", "a@x..com",
+	    "a@x.com.", "a@-x.com", "a@x-.com", "a b@x.com", "a@x_y.com",
+	    "@x.com", "a@", "ada <ada@x.example>", "" };
+	char err[256];
+
+	for (size_t i = 0; i < ARRAY_LEN(good); i++)
+		ok(email_addr_check(good[i]) == NULL, "address %s accepted",
+		    good[i]);
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+		ok(email_addr_check(bad[i]) != NULL, "address \"%s\" refused",
+		    bad[i]);
+	ok(!conf_parse("admin_email = a..b@example.com\n", "t.conf", err,
+	    sizeof(err)), "setting admin_email goes through the validator");
+	ok(!conf_parse("mail_from = Sam <sam@example..com>\n", "t.conf", err,
+	    sizeof(err)) && conf_parse("mail_from = Sam Carter "
+	    "<Sam@Example.com>\n", "t.conf", err, sizeof(err)),
+	    "setting mail_from: the address in brackets is checked");
+	ok(conf_parse("", "t.conf", err, sizeof(err)), "defaults again");
+}
+
 int
 main(void)
 {
@@ -551,6 +579,7 @@ main(void)
 	test_tokens();
 	test_migrations();
 	test_search_rank();
+	test_email_addr();
 	conf_free();
 	return tap_done();
 }

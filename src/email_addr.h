@@ -1,0 +1,18 @@
+/* email_addr.h: the one email address validator, used wherever an address
+ * enters (forms, settings, mail sending). */
+#ifndef PMB_EMAIL_ADDR_H
+#define PMB_EMAIL_ADDR_H
+
+#include <stddef.h>
+
+/* The longest address (RFC 5321's path limit less the angle brackets). */
+#define EMAIL_ADDR_MAX	254
+
+/* Returns NULL if addr is a plain address (local@domain, no name, no
+ * comments) that every transport here can deliver to, else a sentence
+ * for the user saying why not. The local part is dot-atoms of RFC 5322's
+ * atext, the domain dot-separated labels of letters, digits and inner
+ * hyphens, at least two of them. */
+const char *email_addr_check(const char *addr);
+
+#endif
