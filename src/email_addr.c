@@ -1,7 +1,8 @@
-/* email_addr.c: the one email address validator. */
+/* email_addr.c: the one email address validator and comparison key. */
 #include <string.h>
 
 #include "email_addr.h"
+#include "util.h"
 
 #define LOCAL_MAX	64	/* RFC 5321 4.5.3.1.1 */
 #define LABEL_MAX	63	/* RFC 1035 2.3.4 */
@@ -84,3 +85,13 @@ email_addr_check(const char *addr)
 	return domain_check(at + 1);
 }
 
+char *
+email_addr_key(const char *addr)
+{
+	char *key = xstrdup(addr);
+
+	for (char *p = key; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return key;
+}

@@ -1,5 +1,6 @@
 /* email_addr.h: the one email address validator, used wherever an address
- * enters (forms, settings, mail sending). */
+ * enters (forms, settings, mail sending), and the key addresses are
+ * compared by. */
 #ifndef PMB_EMAIL_ADDR_H
 #define PMB_EMAIL_ADDR_H
 
@@ -14,5 +15,11 @@
  * atext, the domain dot-separated labels of letters, digits and inner
  * hyphens, at least two of them. */
 const char *email_addr_check(const char *addr);
+
+/* Returns addr's comparison key, a new string: the address with ASCII
+ * letters lowered, as every mail provider a client uses treats both its
+ * parts, and as SQLite's lower() does (so that the key matches the index
+ * on lower(email), sql/009_email_nocase.sql). */
+char	*email_addr_key(const char *addr);
 
 #endif

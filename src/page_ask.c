@@ -351,7 +351,8 @@ ask_store(struct request *r, const char *nonce, const struct ask_mail *am,
 	int64_t			 now = now_unix(), id;
 	int			 rc;
 
-	kemail = req_printf(r, "ask-email:%s", f[AF_EMAIL].value);
+	kemail = req_cat(r, "ask-email:", req_keep(r,
+	    email_addr_key(f[AF_EMAIL].value)), (char *)NULL);
 	kip = req_printf(r, "ask-ip:%s", req_client_ip(r));
 	if ((id = order_by_form(nonce)) != 0)	/* lost a race: same form */
 		return id;

@@ -59,7 +59,8 @@ lost_store(struct request *r, const char *email, int64_t *retry)
 	char		*kemail, *kip, *name = NULL;
 	int		 rc, n = 0;
 
-	kemail = req_printf(r, "lost-email:%s", email);
+	kemail = req_cat(r, "lost-email:", req_keep(r,
+	    email_addr_key(email)), (char *)NULL);
 	kip = req_printf(r, "lost-ip:%s", req_client_ip(r));
 	if (!db_begin())
 		return -1;

@@ -46,7 +46,39 @@ def test_one_email_validator():
     t.eq(r.status, 303, "a.b@example.com is taken")
 
 
-for fn in (test_one_email_validator,):
+def test_case_insensitive():
+    """Bug 3: /lost and the per-address limit compare addresses without
+    regard to case; the address stays as typed."""
+    b = Browser(site, remote="192.0.2.32")
+    t.eq(ask(b, email="Ann.Case@Example.COM").status, 303, "an order from Ann.Case@Example.COM")
+    t.eq(site.sql1("SELECT email FROM orders WHERE id = (SELECT max(id) FROM orders)"),
+         "Ann.Case@Example.COM", "the address is stored as typed")
+    before = count("outbox", "kind = 'lost'")
+    r = lost(Browser(site, remote="192.0.2.33"), "ann.case@example.com")
+    t.eq(r.status, 200, "/lost with the address in lower case answers 200")
+    t.eq(count("outbox", "kind = 'lost'"), before + 1,
+         "/lost finds the order of Ann.Case@Example.COM from ann.case@example.com")
+    body = site.sql1("SELECT body_text FROM outbox WHERE kind = 'lost' ORDER BY id DESC LIMIT 1")
+    t.ok(body and "/o/" in body, "and mails its link")
+
+    s = Site(settings={"rate_limit_email_per_hour": "2", "rate_limit_ip_per_hour": "0"})
+    try:
+        codes = [ask(Browser(s, remote="192.0.2.%d" % (40 + i)), email=e).status
+                 for i, e in enumerate(("bea@x.example", "Bea@X.example", "BEA@x.EXAMPLE"))]
+        t.eq(codes, [303, 303, 429], "the per-address limit counts Bea@X.example and bea@x.example as one")
+    finally:
+        s.cleanup()
+
+    # The index serves the statement (the text of src/db_stmts.h).
+    stmts = open(os.path.join(SRC, "src", "db_stmts.h")).read()
+    m = re.search(r'X\(ORDERS_BY_EMAIL,((?:\s*"[^"]*")+)\)', stmts)
+    sql = "".join(re.findall(r'"([^"]*)"', m.group(1)))
+    plan = " | ".join(r[-1] for r in site.sql("EXPLAIN QUERY PLAN " + sql, "ann@x.example"))
+    t.ok("USING INDEX orders_email_lower" in plan and "TEMP B-TREE" not in plan,
+         "ORDERS_BY_EMAIL reads the index on lower(email), without a sort", plan)
+
+
+for fn in (test_one_email_validator, test_case_insensitive,):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())

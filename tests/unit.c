@@ -562,6 +562,16 @@ test_email_addr(void)
 	ok(conf_parse("", "t.conf", err, sizeof(err)), "defaults again");
 }
 
+/* The key addresses are compared by (issue 14). */
+static void
+test_email_key(void)
+{
+	char *key = email_addr_key("Ann.Lee@Example.COM");
+
+	ok(!strcmp(key, "ann.lee@example.com"), "the key lowers both parts");
+	free(key);
+}
+
 int
 main(void)
 {
@@ -580,6 +590,7 @@ main(void)
 	test_migrations();
 	test_search_rank();
 	test_email_addr();
+	test_email_key();
 	conf_free();
 	return tap_done();
 }
