@@ -220,13 +220,14 @@ session_new(struct request *r, int64_t user_id, char cookie[128])
 	return rc == DB_DONE && cookie[0] != '\0';
 }
 
-/* Records a failed sign-in for the user and the IP; returns 1 or 0. */
+/* Records a failed sign-in for the (address, username) pair and the
+ * address; returns 1 or 0. */
 static int
 login_failed(const char *kuser, const char *kip)
 {
 	if (!db_begin())
 		return 0;
-	if (!rate_note(kuser, LOGIN_MAX_USER_FAILS, LOGIN_WINDOW) ||
+	if (!rate_note(kuser, LOGIN_MAX_IP_USER_FAILS, LOGIN_WINDOW) ||
 	    !rate_note(kip, LOGIN_MAX_IP_FAILS, LOGIN_WINDOW)) {
 		db_rollback();
 		return 0;
@@ -244,9 +245,10 @@ auth_login(struct request *r, const char *user, const char *pass,
 	int64_t		 uid = 0, now = now_unix();
 	int		 rc, ok, disabled = 1;
 
-	kuser = req_printf(r, "login-user:%s", user);
+	/* An address holds no '/': the pair's key is unambiguous. */
+	kuser = req_printf(r, "login-ip-user:%s/%s", req_client_ip(r), user);
 	kip = req_printf(r, "login-ip:%s", req_client_ip(r));
-	if ((rc = rate_allow(kuser, LOGIN_MAX_USER_FAILS, LOGIN_WINDOW,
+	if ((rc = rate_allow(kuser, LOGIN_MAX_IP_USER_FAILS, LOGIN_WINDOW,
 	    retry)) == 1)
 		rc = rate_allow(kip, LOGIN_MAX_IP_FAILS, LOGIN_WINDOW, retry);
 	if (rc != 1)

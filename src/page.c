@@ -225,3 +225,11 @@ page_money(struct request *r, int64_t v)
 
 	return req_strdup(r, money_text(s, v));
 }
+
+const char *
+page_minutes(struct request *r, int64_t seconds)
+{
+	int64_t m = seconds > 60 ? (seconds + 59) / 60 : 1;
+
+	return req_printf(r, "%lld minute%s", (long long)m, m == 1 ? "" : "s");
+}

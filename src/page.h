@@ -30,6 +30,9 @@ void	 page_unavailable(struct request *);
 const char *page_time(struct request *, int64_t);
 const char *page_date(struct request *, int64_t);
 const char *page_money(struct request *, int64_t);
+/* A wait of seconds as whole minutes, rounded up: "1 minute",
+ * "15 minutes". */
+const char *page_minutes(struct request *, int64_t seconds);
 /* As page_time, into out instead of the request's memory (for a text
  * used before out goes): returns out, or "" for 0. */
 const char *page_time_in(char out[TIME_TEXT_MAX], int64_t);

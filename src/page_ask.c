@@ -218,8 +218,8 @@ ask_limited(struct request *r, int64_t retry)
 	http_header(r, "Retry-After", req_printf(r, "%lld", (long long)retry));
 	ask_form(r, 429, req_printf(r, "You have sent several questions in "
 	    "the last hour, which is as many as this site takes at once. "
-	    "Please try again in %lld minutes; what you typed is kept below.",
-	    (long long)(retry + 59) / 60));
+	    "Please try again in %s; what you typed is kept below.",
+	    page_minutes(r, retry)));
 }
 
 /* The confirmation email of a new order is rendered by the worker that

@@ -78,7 +78,36 @@ def test_case_insensitive():
          "ORDERS_BY_EMAIL reads the index on lower(email), without a sort", plan)
 
 
-for fn in (test_one_email_validator, test_case_insensitive,):
+def test_login_throttle():
+    """Bug 5: failures from one address lock out that address (and that
+    address with that username), never the right password from another."""
+    s = Site(users={"amy": "amy's right password"})
+    try:
+        a = Browser(s, remote="192.0.2.50")
+        codes = [login(a, "amy", "wrong %d" % i).status for i in range(6)]
+        t.eq(codes, [401] * 5 + [429], "the sixth wrong password from one address answers 429")
+        r = login(a, "amy", "amy's right password")
+        t.ok(r.status == 429 and int(r.header("Retry-After") or 0) > 0,
+             "from that address even the right password waits, with Retry-After")
+        t.ok("Please wait 15 minutes" in r.text, "the wait is said in minutes",
+             re.findall(r"Please wait[^.]*", r.text))
+        s.sql("UPDATE rate_events SET at = at - 870 WHERE key LIKE 'login-%'")
+        r = login(a, "amy", "amy's right password")
+        t.ok(r.status == 429 and "Please wait 1 minute and" in r.text,
+             "one minute left says \"1 minute\"", re.findall(r"Please wait[^.]*", r.text))
+        b = Browser(s, remote="192.0.2.51")
+        r = login(b, "amy", "amy's right password")
+        t.eq(r.status, 303, "the right password from an address with no failures gets in")
+        c = Browser(s, remote="192.0.2.52")
+        codes = [login(c, "user%d" % i, "wrong").status for i in range(21)]
+        t.eq(codes, [401] * 20 + [429], "twenty failures from one address on any usernames: 429")
+        t.eq(login(c, "amy", "amy's right password").status, 429,
+             "then that address waits for every username")
+    finally:
+        s.cleanup()
+
+
+for fn in (test_one_email_validator, test_case_insensitive, test_login_throttle,):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())
