@@ -469,6 +469,11 @@ req_validate(struct request *r, const struct field *f)
 		    has_ctl(v))
 			err = req_printf(r, "%s holds characters that are "
 			    "not allowed.", f[i].label);
+		else if (!(f[i].flags & F_MULTILINE) && has_invisible(v))
+			err = req_printf(r, "%s holds an invisible or "
+			    "text-direction character (shown as [U+...]), "
+			    "which could make it read as something else. "
+			    "Please remove it.", f[i].label);
 		else if (n > f[i].maxlen)
 			err = req_printf(r, "%s is too long: %zu characters, "
 			    "at most %zu.", f[i].label, n, f[i].maxlen);

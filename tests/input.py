@@ -107,7 +107,50 @@ def test_login_throttle():
         s.cleanup()
 
 
-for fn in (test_one_email_validator, test_case_insensitive, test_login_throttle,):
+def test_invisible_characters():
+    """Bug 8: refused in one-line fields, shown in long text, neutralised
+    in subjects."""
+    b = Browser(site, remote="192.0.2.60")
+    before = count("orders")
+    for name in ("Invoice " + RLO + "gpj.exe", "Ada\u200bBaker", "\ufeffAda", "Ada \u2066x\u2069"):
+        r = ask(b, name=name, email="bidi@example.com")
+        t.ok(r.status == 400 and "invisible or text-direction character" in r.text and
+             "How do I get more people" in r.text,
+             "a name with U+%04X is refused with a clear message, the form kept" %
+             ord([c for c in name if ord(c) > 0x7f][0]), r.status)
+    t.eq(count("orders"), before, "nothing was stored")
+    r = ask(b, company="Acme " + RLO + "corp", email="bidi@example.com")
+    t.eq(r.status, 400, "the company (one line) is refused too")
+
+    q = "Please check the attached Invoice " + RLO + "gpj.exe and tell me what you think."
+    r = ask(b, name="Ada Bidi", email="bidi@example.com", question=q)
+    t.eq(r.status, 303, "a question (long text) with U+202E is taken")
+    path = track_path(r.header("Location"))
+    oid = site.sql1("SELECT id FROM orders WHERE email = 'bidi@example.com'")
+    t.eq(site.sql1("SELECT body FROM messages WHERE order_id = ?", oid), q, "and stored as typed")
+    staff = Browser(site)
+    login(staff)
+    page = staff.get("/admin/orders/%d" % oid)
+    t.ok(page.status == 200 and RLO not in page.text and "Invoice [U+202E]gpj.exe" in page.text,
+         "the consultant's page shows it as [U+202E]", page.status)
+    page = b.get(path)
+    t.ok(RLO not in page.text and "[U+202E]" in page.text, "so does the client's status page")
+
+    # A name stored before names were checked reaches a subject.
+    site.sql("UPDATE orders SET name = ? WHERE id = ?", "Invoice " + RLO + "gpj.exe", oid)
+    now = site.sql1("SELECT strftime('%s','now')")
+    site.sql("UPDATE orders SET status='answered', paid_at=?, answered_at=?, last_answered_at=? "
+             "WHERE id=?", now, now, now, oid)
+    _, hidden = b.form(path)
+    r = b.post(path + "/messages", {"message": "One more thing about the invoice, please.",
+                                    "csrf_token": hidden["csrf_token"]})
+    t.eq(r.status, 303, "a follow-up is taken")
+    subj = site.sql1("SELECT subject FROM outbox WHERE order_id = ? AND kind = 'followup_alert'", oid)
+    t.ok(subj is not None and RLO not in subj and "Invoice [U+202E]gpj.exe" in subj,
+         "the follow-up alert's subject shows the character", subj)
+
+
+for fn in (test_one_email_validator, test_case_insensitive, test_login_throttle, test_invisible_characters,):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())

@@ -572,6 +572,31 @@ test_email_key(void)
 	free(key);
 }
 
+/* Invisible and text-direction characters are shown (issue 14). */
+static void
+test_invisible(void)
+{
+	struct buf b;
+
+	ok(!strcmp(esc("Invoice \xe2\x80\xaegpj.exe"),
+	    "Invoice [U+202E]gpj.exe"), "html_escape shows U+202E");
+	ok(!strcmp(esc("a\xe2\x80\x8b\xef\xbb\xbf\xe2\x81\xa6<b"),
+	    "a[U+200B][U+FEFF][U+2066]&lt;b"),
+	    "html_escape shows U+200B, U+FEFF and U+2066: %s",
+	    esc("a\xe2\x80\x8b\xef\xbb\xbf\xe2\x81\xa6<b"));
+	ok(!strcmp(esc("caf\xc3\xa9 \xe2\x80\x94 \xe2\x80\x99 \xef\xbc\x9d"),
+	    "caf\xc3\xa9 \xe2\x80\x94 \xe2\x80\x99 \xef\xbc\x9d"),
+	    "html_escape keeps visible text that shares the lead bytes");
+	ok(has_invisible("x\xf3\xa0\x80\x81") && has_invisible("\xd8\x9c") &&
+	    !has_invisible("\xd8\xa7 \xe2\x82\xac"),
+	    "has_invisible finds tag characters and U+061C, not letters");
+	buf_init(&b);
+	show_invisible(&b, "\xe2\x80\x8dx\xe2\x80\x8d", "\\[", "\\]");
+	ok(!strcmp(b.data, "\\[U+200D\\]x\\[U+200D\\]"),
+	    "show_invisible marks with the given brackets: %s", b.data);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -591,6 +616,7 @@ main(void)
 	test_search_rank();
 	test_email_addr();
 	test_email_key();
+	test_invisible();
 	conf_free();
 	return tap_done();
 }
