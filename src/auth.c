@@ -89,7 +89,7 @@ int
 csrf_check(struct request *r)
 {
 	const char *c = req_cookie(r, csrf_cookie_name());
-	const char *tok = req_param(r, CSRF_FIELD);
+	const char *tok = req_body_param(r, CSRF_FIELD);
 	const char *o = r->origin, *sfs = r->sec_fetch_site;
 
 	/*

@@ -15,7 +15,8 @@
  * cookie on the response when the browser has none yet. */
 const char *csrf_token(struct request *);
 /* Checks a POST: same-origin Origin/Sec-Fetch-Site headers and a valid
- * token in the csrf_token field. Returns 1 if it passes. */
+ * token in the csrf_token field of the body (never of the query string,
+ * which ends up in logs and Referer headers). Returns 1 if it passes. */
 int	 csrf_check(struct request *);
 /* Returns the origin (scheme://host[:port]) of base_url, for checks. */
 const char *site_origin(void);

@@ -342,6 +342,15 @@ req_param(const struct request *r, const char *name)
 }
 
 const char *
+req_body_param(const struct request *r, const char *name)
+{
+	for (size_t i = r->nquery; i < r->nparams; i++)
+		if (strcmp(r->params[i].key, name) == 0)
+			return r->params[i].val;
+	return NULL;
+}
+
+const char *
 req_cookie(const struct request *r, const char *name)
 {
 	for (size_t i = 0; i < r->ncookies; i++)
@@ -409,6 +418,7 @@ req_parse(struct request *r, const char **why)
 		    HTTP_MAX_FIELDS, why) < 0)
 			return 400;
 	}
+	r->nquery = r->nparams;
 
 	if (post && len > 0) {
 		char	*body;

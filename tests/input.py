@@ -28,7 +28,6 @@ def lost(b, email, query=""):
     return b.post("/lost" + query, {"email": email, "csrf_token": hidden["csrf_token"]})
 
 
-
 def test_one_email_validator():
     """Bug 2: a..b@example.com was taken by the form, then no mail to it
     could ever be sent (mime_addr_ok refused it)."""
@@ -150,7 +149,22 @@ def test_invisible_characters():
          "the follow-up alert's subject shows the character", subj)
 
 
-for fn in (test_one_email_validator, test_case_insensitive, test_login_throttle, test_invisible_characters,):
+def test_csrf_body_only():
+    """Bug 9: a CSRF token in a POST's query string does not count."""
+    b = Browser(site, remote="192.0.2.70")
+    ask(b, email="csrfq@example.com")
+    _, hidden = b.form("/lost")
+    before = count("outbox", "kind = 'lost'")
+    r = b.post("/lost?csrf_token=" + hidden["csrf_token"], {"email": "csrfq@example.com"})
+    t.eq(r.status, 403, "a token only in the query string answers 403")
+    r = b.post("/lost?csrf_token=forged", {"email": "csrfq@example.com",
+                                           "csrf_token": hidden["csrf_token"]})
+    t.eq(r.status, 200, "the body's token counts, whatever the query says")
+    t.eq(count("outbox", "kind = 'lost'"), before + 1, "only that POST sent mail")
+
+
+for fn in (test_one_email_validator, test_case_insensitive, test_login_throttle,
+           test_invisible_characters, test_csrf_body_only):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())
