@@ -597,6 +597,29 @@ test_invisible(void)
 	buf_free(&b);
 }
 
+/* sign_bytes at its largest input: key id, data and tag are 289 bytes,
+ * which a 288-byte buffer once took (the 289th byte was written by
+ * libsodium, where ASan does not look). */
+static void
+test_sign_bytes_max(void)
+{
+	unsigned char	key[32], data[SIGN_BYTES_MAX + 1];
+	unsigned char	back[SIGN_BYTES_MAX];
+	char		sig[512];
+
+	randombytes_buf(key, sizeof(key));
+	randombytes_buf(data, sizeof(data));
+	token_keys_clear();
+	token_key_set(1, key);
+	sign_bytes(sig, sizeof(sig), data, SIGN_BYTES_MAX);
+	ok(unsign_bytes(sig, back, sizeof(back)) &&
+	    !memcmp(data, back, sizeof(back)),
+	    "256 signed bytes round trip");
+	sign_bytes(sig, sizeof(sig), data, SIGN_BYTES_MAX + 1);
+	ok(sig[0] == '\0', "more than SIGN_BYTES_MAX bytes are refused");
+	token_keys_clear();
+}
+
 int
 main(void)
 {
@@ -617,6 +640,7 @@ main(void)
 	test_email_addr();
 	test_email_key();
 	test_invisible();
+	test_sign_bytes_max();
 	conf_free();
 	return tap_done();
 }
