@@ -315,17 +315,21 @@ fail:
 int
 auth_logout(struct request *r)
 {
+	if (r->session != NULL) {
+		if (!db_begin())
+			return 0;
+		if (db_run(ST_SESSION_DELETE, "i", r->session->id) !=
+		    DB_DONE || !audit_log(r, r->session->user_id, "sign-out",
+		    0, "")) {
+			db_rollback();
+			return 0;
+		}
+		if (!db_commit())
+			return 0;
+	}
+	/* Only once the session is gone: a failure keeps both. */
 	http_header(r, "Set-Cookie", req_printf(r, "%s=; Path=/; Max-Age=0; "
 	    "HttpOnly; SameSite=Strict%s", session_cookie_name(),
 	    conf.https ? "; Secure" : ""));
-	if (r->session == NULL)
-		return 1;
-	if (!db_begin())
-		return 0;
-	if (db_run(ST_SESSION_DELETE, "i", r->session->id) != DB_DONE ||
-	    !audit_log(r, r->session->user_id, "sign-out", 0, "")) {
-		db_rollback();
-		return 0;
-	}
-	return db_commit();
+	return 1;
 }

@@ -41,8 +41,9 @@ int	 session_load(struct request *);
 enum auth_result { AUTH_OK, AUTH_DENIED, AUTH_LIMITED, AUTH_ERROR };
 enum auth_result auth_login(struct request *, const char *user,
 	    const char *pass, int64_t *retry);
-/* Deletes the request's session server-side and clears the cookie.
- * Returns 1, or 0 on a database error. */
+/* Deletes the request's session server-side and, once that committed,
+ * clears the cookie. Returns 1, or 0 on a database error (the session
+ * and the cookie stay). */
 int	 auth_logout(struct request *);
 
 /* Brute-force limits of sign-in: failures within LOGIN_WINDOW seconds

@@ -163,8 +163,35 @@ def test_csrf_body_only():
     t.eq(count("outbox", "kind = 'lost'"), before + 1, "only that POST sent mail")
 
 
+def test_logout_after_commit():
+    """Bug 9: the cookie is cleared only once the session's DELETE has
+    committed; a failure answers 5xx and the session stays."""
+    s = Site(users=STAFF, settings={"busy_timeout_ms": "100"})
+    try:
+        b = Browser(s)
+        t.eq(login(b).status, 303, "signed in")
+        tok = admin_csrf(b)
+        lock = sqlite3.connect(s.db, timeout=1, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            r = b.post("/admin/logout", {"csrf_token": tok})
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        cleared = [c for c in r.header_all("Set-Cookie") if c.startswith("pmb_session=")]
+        t.ok(r.status >= 500 and not cleared, "a sign-out that cannot commit: 5xx, the cookie kept",
+             (r.status, cleared))
+        t.eq(b.get("/admin").status, 200, "and the session still works")
+        r = b.post("/admin/logout", {"csrf_token": tok})
+        t.ok(r.status == 303 and "pmb_session" not in b.cookies and
+             s.sql1("SELECT count(*) FROM sessions") == 0,
+             "a sign-out that commits clears the cookie and the session")
+    finally:
+        s.cleanup()
+
+
 for fn in (test_one_email_validator, test_case_insensitive, test_login_throttle,
-           test_invisible_characters, test_csrf_body_only):
+           test_invisible_characters, test_csrf_body_only, test_logout_after_commit):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())
