@@ -467,12 +467,12 @@ req_validate(struct request *r, const struct field *f)
 		if (v == NULL)
 			v = "";
 		n = utf8_len(v);
-		if (f[i].flags & F_CHECKBOX) {
-			if ((f[i].flags & F_REQUIRED) && *v == '\0')
+		if (*v == '\0') {
+			if ((f[i].flags & F_REQUIRED) &&
+			    (f[i].flags & F_CHECKBOX))
 				err = req_printf(r, "Please tick \"%s\".",
 				    f[i].label);
-		} else if (*v == '\0') {
-			if (f[i].flags & F_REQUIRED)
+			else if (f[i].flags & F_REQUIRED)
 				err = req_printf(r, "Please fill in %s.",
 				    f[i].label);
 		} else if ((f[i].flags & F_MULTILINE) ? has_ctl_text(v) :
@@ -484,6 +484,8 @@ req_validate(struct request *r, const struct field *f)
 			    "text-direction character (shown as [U+...]), "
 			    "which could make it read as something else. "
 			    "Please remove it.", f[i].label);
+		else if (f[i].flags & F_CHECKBOX)
+			;	/* any value is "on" */
 		else if (n > f[i].maxlen)
 			err = req_printf(r, "%s is too long: %zu characters, "
 			    "at most %zu.", f[i].label, n, f[i].maxlen);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -22,20 +23,61 @@
 #define FORM_TOKEN_LIFE	(24 * 3600)	/* a form may be sent for a day */
 #define HOUR		3600
 
-/* Returns NULL if v looks like a website address, else why not. */
+/* Returns the length of v's scheme ("https" of https://x) when v starts
+ * with one: http and https only are accepted. */
+static size_t
+website_scheme(const char *v)
+{
+	if (strncasecmp(v, "http://", 7) == 0)
+		return 4;
+	if (strncasecmp(v, "https://", 8) == 0)
+		return 5;
+	return 0;
+}
+
+/* Returns NULL if v is a website: an http or https URL, or a bare name
+ * such as example.com/page (stored as https://, see website_url); else
+ * why not. */
 static const char *
 check_website(const char *v)
 {
-	if (strpbrk(v, " <>\"'") != NULL)
+	const char	*host = v;
+	size_t		 n, port;
+
+	if (website_scheme(v) > 0)
+		host = v + website_scheme(v) + 3;
+	if (strpbrk(v, " <>\"'\\") != NULL)
 		return "A website address cannot hold spaces, quotes or "
 		    "angle brackets.";
-	if (strstr(v, "://") != NULL && strncmp(v, "http://", 7) != 0 &&
-	    strncmp(v, "https://", 8) != 0)
-		return "A website address starts with http:// or https://, "
-		    "or just with its name, such as example.com.";
-	if (strchr(v, '.') == NULL)
+	/* The host: letters, digits, dots, hyphens (and the bytes of a
+	 * name in another script), then perhaps ":" and a port number,
+	 * up to the path. Anything else ("javascript:", "data:") is
+	 * another scheme. */
+	n = strcspn(host, ":/?#");
+	port = host[n] == ':' ? strspn(host + n + 1, "0123456789") : 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' &&
+		    host[i] <= 'Z') || (host[i] >= '0' && host[i] <= '9') ||
+		    host[i] == '.' || host[i] == '-' ||
+		    (unsigned char)host[i] >= 0x80))
+			n = 0;
+	if (n == 0 || (host[n] == ':' && (port == 0 ||
+	    strchr("/?#", host[n + 1 + port]) == NULL)))
+		return "A website address starts with http:// or "
+		    "https://, or just with its name, such as example.com.";
+	if (memchr(host, '.', n) == NULL)
 		return "Please enter a website such as example.com.";
 	return NULL;
+}
+
+/* Returns website v (checked by check_website) as stored: a bare name
+ * gets https:// in front. */
+static const char *
+website_url(struct request *r, const char *v)
+{
+	if (*v == '\0' || website_scheme(v) > 0)
+		return v;
+	return req_cat(r, "https://", v, (char *)NULL);
 }
 
 /* Returns 1 if v is one of the comma-separated topics of the settings. */
@@ -510,6 +552,7 @@ page_ask_submit(struct request *r)
 		ask_form(r, 400, NULL);
 		return;
 	}
+	r->fields[AF_WEBSITE].value = website_url(r, f[AF_WEBSITE].value);
 	if (!ask_mail_render(r, &am)) {
 		ask_form(r, 503, page_not_saved(r));
 		return;

@@ -163,6 +163,28 @@ def test_csrf_body_only():
     t.eq(count("outbox", "kind = 'lost'"), before + 1, "only that POST sent mail")
 
 
+def test_website_and_agree():
+    """Bug 9: website takes http and https only, a bare name becomes
+    https://; agree goes through the control-character check."""
+    b = Browser(site, remote="192.0.2.80")
+    for bad in ("javascript:alert(document.cookie)", "JavaScript://x.example/%0aalert(1)",
+                "data:text/html;base64,PHNjcmlwdD4.x", "ftp://files.example", "mailto:a@x.example",
+                "x.example:evil"):
+        r = ask(b, website=bad, email="web@example.com")
+        t.ok(r.status == 400 and 'aria-describedby="website-error"' in r.text,
+             "website %s refused" % bad, r.status)
+    for typed, stored in (("Bakery.example/menu", "https://Bakery.example/menu"),
+                          ("http://bakery.example", "http://bakery.example"),
+                          ("HTTPS://bakery.example:8443/x?y=1", "HTTPS://bakery.example:8443/x?y=1")):
+        email = "web%d@example.com" % len(typed)
+        r = ask(Browser(site, remote="192.0.2.81"), website=typed, email=email)
+        t.eq((r.status, site.sql1("SELECT website FROM orders WHERE email = ?", email)),
+             (303, stored), "website %s is stored as %s" % (typed, stored))
+    r = ask(b, agree="yes\x01", email="agree@example.com")
+    t.ok(r.status == 400 and count("orders", "email = 'agree@example.com'") == 0,
+         "agree with a control character is refused", r.status)
+
+
 def test_logout_after_commit():
     """Bug 9: the cookie is cleared only once the session's DELETE has
     committed; a failure answers 5xx and the session stays."""
@@ -191,7 +213,8 @@ def test_logout_after_commit():
 
 
 for fn in (test_one_email_validator, test_case_insensitive, test_login_throttle,
-           test_invisible_characters, test_csrf_body_only, test_logout_after_commit):
+           test_invisible_characters, test_csrf_body_only, test_website_and_agree,
+           test_logout_after_commit):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())
