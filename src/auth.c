@@ -89,7 +89,7 @@ int
 csrf_check(struct request *r)
 {
 	const char *c = req_cookie(r, csrf_cookie_name());
-	const char *tok = req_param(r, CSRF_FIELD);
+	const char *tok = req_body_param(r, CSRF_FIELD);
 	const char *o = r->origin, *sfs = r->sec_fetch_site;
 
 	/*
@@ -220,13 +220,14 @@ session_new(struct request *r, int64_t user_id, char cookie[128])
 	return rc == DB_DONE && cookie[0] != '\0';
 }
 
-/* Records a failed sign-in for the user and the IP; returns 1 or 0. */
+/* Records a failed sign-in for the (address, username) pair and the
+ * address; returns 1 or 0. */
 static int
 login_failed(const char *kuser, const char *kip)
 {
 	if (!db_begin())
 		return 0;
-	if (!rate_note(kuser, LOGIN_MAX_USER_FAILS, LOGIN_WINDOW) ||
+	if (!rate_note(kuser, LOGIN_MAX_IP_USER_FAILS, LOGIN_WINDOW) ||
 	    !rate_note(kip, LOGIN_MAX_IP_FAILS, LOGIN_WINDOW)) {
 		db_rollback();
 		return 0;
@@ -244,9 +245,10 @@ auth_login(struct request *r, const char *user, const char *pass,
 	int64_t		 uid = 0, now = now_unix();
 	int		 rc, ok, disabled = 1;
 
-	kuser = req_printf(r, "login-user:%s", user);
+	/* An address holds no '/': the pair's key is unambiguous. */
+	kuser = req_printf(r, "login-ip-user:%s/%s", req_client_ip(r), user);
 	kip = req_printf(r, "login-ip:%s", req_client_ip(r));
-	if ((rc = rate_allow(kuser, LOGIN_MAX_USER_FAILS, LOGIN_WINDOW,
+	if ((rc = rate_allow(kuser, LOGIN_MAX_IP_USER_FAILS, LOGIN_WINDOW,
 	    retry)) == 1)
 		rc = rate_allow(kip, LOGIN_MAX_IP_FAILS, LOGIN_WINDOW, retry);
 	if (rc != 1)
@@ -313,17 +315,21 @@ fail:
 int
 auth_logout(struct request *r)
 {
+	if (r->session != NULL) {
+		if (!db_begin())
+			return 0;
+		if (db_run(ST_SESSION_DELETE, "i", r->session->id) !=
+		    DB_DONE || !audit_log(r, r->session->user_id, "sign-out",
+		    0, "")) {
+			db_rollback();
+			return 0;
+		}
+		if (!db_commit())
+			return 0;
+	}
+	/* Only once the session is gone: a failure keeps both. */
 	http_header(r, "Set-Cookie", req_printf(r, "%s=; Path=/; Max-Age=0; "
 	    "HttpOnly; SameSite=Strict%s", session_cookie_name(),
 	    conf.https ? "; Secure" : ""));
-	if (r->session == NULL)
-		return 1;
-	if (!db_begin())
-		return 0;
-	if (db_run(ST_SESSION_DELETE, "i", r->session->id) != DB_DONE ||
-	    !audit_log(r, r->session->user_id, "sign-out", 0, "")) {
-		db_rollback();
-		return 0;
-	}
-	return db_commit();
+	return 1;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "email_addr.h"
 #include "util.h"
 
 #ifndef PMB_TEMPLATE_DIR
@@ -80,6 +81,26 @@ slot(const struct setting *s)
 	return (char *)&conf + s->off;
 }
 
+/* Returns 1 if v is an address, or a name and an address in angle
+ * brackets ("Sam Carter <sam@example.com>"), that email_addr_check
+ * accepts. */
+static int
+mailbox_ok(const char *v)
+{
+	const char	*lt = strrchr(v, '<');
+	char		*addr;
+	int		 ok;
+
+	if (lt == NULL)
+		return email_addr_check(v) == NULL;
+	if (v[strlen(v) - 1] != '>')
+		return 0;
+	addr = xstrndup(lt + 1, strlen(lt + 1) - 1);
+	ok = email_addr_check(addr) == NULL;
+	free(addr);
+	return ok;
+}
+
 /* Checks and stores value v for setting s; returns NULL or a reason. */
 static const char *
 setting_set(const struct setting *s, const char *v)
@@ -136,8 +157,9 @@ setting_set(const struct setting *s, const char *v)
 			return "the value may not be empty";
 		if ((int64_t)len > s->max)
 			return "the value is too long";
-		if (s->type == C_EMAIL && strchr(v, '@') == NULL)
-			return "expected an email address";
+		if (s->type == C_EMAIL && !mailbox_ok(v))
+			return "expected an email address such as "
+			    "sam@example.com, or Name <sam@example.com>";
 		break;
 	}
 	free(*(char **)slot(s));

@@ -70,7 +70,8 @@ X(ORDER_FOLLOWUP,
   "followups_used + 1, due_at = ?, updated_at = ? "
   "WHERE id = ? AND status = 'answered' AND followups_used < ?")
 X(ORDERS_BY_EMAIL,
-  "SELECT id, number, created_at, status FROM orders WHERE email = ? "
+  "SELECT id, number, created_at, status FROM orders "
+  "WHERE lower(email) = lower(?) "
   "ORDER BY created_at DESC, id DESC LIMIT 20")
 
 /* Orders: the consultant's side. */

@@ -342,6 +342,15 @@ req_param(const struct request *r, const char *name)
 }
 
 const char *
+req_body_param(const struct request *r, const char *name)
+{
+	for (size_t i = r->nquery; i < r->nparams; i++)
+		if (strcmp(r->params[i].key, name) == 0)
+			return r->params[i].val;
+	return NULL;
+}
+
+const char *
 req_cookie(const struct request *r, const char *name)
 {
 	for (size_t i = 0; i < r->ncookies; i++)
@@ -409,6 +418,7 @@ req_parse(struct request *r, const char **why)
 		    HTTP_MAX_FIELDS, why) < 0)
 			return 400;
 	}
+	r->nquery = r->nparams;
 
 	if (post && len > 0) {
 		char	*body;
@@ -457,18 +467,25 @@ req_validate(struct request *r, const struct field *f)
 		if (v == NULL)
 			v = "";
 		n = utf8_len(v);
-		if (f[i].flags & F_CHECKBOX) {
-			if ((f[i].flags & F_REQUIRED) && *v == '\0')
+		if (*v == '\0') {
+			if ((f[i].flags & F_REQUIRED) &&
+			    (f[i].flags & F_CHECKBOX))
 				err = req_printf(r, "Please tick \"%s\".",
 				    f[i].label);
-		} else if (*v == '\0') {
-			if (f[i].flags & F_REQUIRED)
+			else if (f[i].flags & F_REQUIRED)
 				err = req_printf(r, "Please fill in %s.",
 				    f[i].label);
 		} else if ((f[i].flags & F_MULTILINE) ? has_ctl_text(v) :
 		    has_ctl(v))
 			err = req_printf(r, "%s holds characters that are "
 			    "not allowed.", f[i].label);
+		else if (!(f[i].flags & F_MULTILINE) && has_invisible(v))
+			err = req_printf(r, "%s holds an invisible or "
+			    "text-direction character (shown as [U+...]), "
+			    "which could make it read as something else. "
+			    "Please remove it.", f[i].label);
+		else if (f[i].flags & F_CHECKBOX)
+			;	/* any value is "on" */
 		else if (n > f[i].maxlen)
 			err = req_printf(r, "%s is too long: %zu characters, "
 			    "at most %zu.", f[i].label, n, f[i].maxlen);

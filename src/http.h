@@ -73,6 +73,7 @@ struct request {
 
 	struct kv		*params;	/* query, then body */
 	size_t			 nparams;
+	size_t			 nquery;	/* of them from the query */
 	struct kv		*cookies;
 	size_t			 ncookies;
 
@@ -126,6 +127,9 @@ void	 kv_free(struct kv *, size_t);
 
 /* Returns the first parameter or cookie called name, or NULL. */
 const char *req_param(const struct request *, const char *);
+/* Returns the first parameter called name of a POST's body (never of
+ * its query string), or NULL. */
+const char *req_body_param(const struct request *, const char *);
 const char *req_cookie(const struct request *, const char *);
 /* Returns the CGI variable name, or NULL. */
 const char *req_env(const struct request *, const char *);

@@ -43,7 +43,7 @@ flatten(char *s)
 int
 mail_render(const char *kind, const struct tvars *tv, struct mail_parts *m)
 {
-	struct buf	 name, text, md, html;
+	struct buf	 name, text, md, html, subj;
 	struct tvars	 lv = *tv;
 	char		*subject, *body, *msubject, *mbody, *inner = NULL;
 	int		 ok = 0;
@@ -53,6 +53,7 @@ mail_render(const char *kind, const struct tvars *tv, struct mail_parts *m)
 	buf_init(&text);
 	buf_init(&md);
 	buf_init(&html);
+	buf_init(&subj);
 	buf_printf(&name, "mail/%s.txt", kind);
 	if (!tmpl_render_esc(&text, name.data, tv, NULL) ||
 	    !tmpl_render_esc(&md, name.data, tv, md_escape) ||
@@ -62,7 +63,10 @@ mail_render(const char *kind, const struct tvars *tv, struct mail_parts *m)
 		    name.data);
 		goto out;
 	}
+	/* A subject is one line, with its hidden characters shown. */
 	flatten(subject);
+	show_invisible(&subj, subject, "[", "]");
+	subject = subj.data;
 	inner = md_render(mbody);
 	tv_set(&lv, "subject", subject);
 	tv_set(&lv, "content", inner);
@@ -80,6 +84,7 @@ out:
 	buf_free(&text);
 	buf_free(&md);
 	buf_free(&html);
+	buf_free(&subj);
 	return ok;
 }
 

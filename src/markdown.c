@@ -10,11 +10,21 @@
 char *
 md_render(const char *md)
 {
+	struct buf	 shown;
+	char		*html;
+
+	/* Invisible and text-direction characters are shown, as escaped
+	 * text that no Markdown construct can take in. */
+	buf_init(&shown);
+	if (has_invisible(md)) {
+		show_invisible(&shown, md, "\\[", "\\]");
+		md = shown.data;
+	}
 	/* Without CMARK_OPT_UNSAFE, cmark drops raw HTML and links to
 	 * javascript:, vbscript:, file: and most data: URLs. */
-	char *html = cmark_markdown_to_html(md, strlen(md),
+	html = cmark_markdown_to_html(md, strlen(md),
 	    CMARK_OPT_DEFAULT | CMARK_OPT_SMART | CMARK_OPT_VALIDATE_UTF8);
-
+	buf_free(&shown);
 	if (html == NULL)
 		return xstrdup("");
 	return html;

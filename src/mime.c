@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "conf.h"
+#include "email_addr.h"
 #include "mime.h"
 #include "util.h"
 
@@ -292,24 +293,7 @@ mime_header_mailbox(struct buf *b, const char *field, const char *name,
 int
 mime_addr_ok(const char *addr)
 {
-	const char	*at = strchr(addr, '@');
-	size_t		 len = strlen(addr);
-
-	if (at == NULL || strchr(at + 1, '@') != NULL || at == addr ||
-	    at - addr > 64 || at[1] == '\0' || len > 254 ||
-	    addr[0] == '.' || at[-1] == '.' || at[1] == '.' ||
-	    addr[len - 1] == '.' || strstr(addr, "..") != NULL)
-		return 0;
-	for (const char *p = addr; p < at; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || (*p != '\0' &&
-		    strchr(".!#$%&'*+-/=?^_`{|}~", *p) != NULL)))
-			return 0;
-	for (const char *p = at + 1; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
-			return 0;
-	return 1;
+	return email_addr_check(addr) == NULL;
 }
 
 /* Returns a copy of the n bytes at s without spaces at either end. */

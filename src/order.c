@@ -148,13 +148,26 @@ order_refundable(const struct order *o, int64_t net_paid)
 	    (!strcmp(o->status, "answered") || !strcmp(o->status, "followup"));
 }
 
+const char *
+order_refund_state(char out[REFUND_STATE_MAX], const struct order *o)
+{
+	char n[INT_TEXT_MAX];
+
+	/* "refund:none" is what every link said before the state was
+	 * covered: the links already sent keep working. */
+	memcpy(out, "refund:", 8);
+	strcat(out, o->refund_requested_at == 0 ? "none" :
+	    int_text(n, o->refund_requested_at));
+	return out;
+}
+
 char *
 order_refund_url(struct request *r, const struct order *o)
 {
-	char	tok[TOKEN_TEXT_LEN + 1];
+	char	tok[TOKEN_TEXT_LEN + 1], state[REFUND_STATE_MAX];
 
 	if (!token_make(tok, TOK_REFUND, o->id, refund_deadline(o),
-	    REFUND_STATE_OPEN))
+	    order_refund_state(state, o)))
 		return NULL;
 	return req_cat(r, conf.base_url, "/r/", tok, (char *)NULL);
 }

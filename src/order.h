@@ -37,8 +37,14 @@ char	*order_track_url(struct request *, int64_t id);
 /* Returns the refund page link of an answered order (expiring at the
  * end of the guarantee window), owned by the request, or NULL. */
 char	*order_refund_url(struct request *, const struct order *);
-/* The state a refund link's MAC covers: a request kills the link. */
-#define REFUND_STATE_OPEN	"refund:none"
+/* The longest text of order_refund_state, with its NUL. */
+#define REFUND_STATE_MAX	(8 + INT_TEXT_MAX)
+/* Writes the refund state of o that its refund link's MAC covers into
+ * out, and returns out: "refund:" and the time of its refund request
+ * ("none" while there is none). A request kills every link made before it (the
+ * refund page then only shows the request). */
+const char *order_refund_state(char out[REFUND_STATE_MAX],
+	    const struct order *);
 
 /* Reads the ledger totals of an order (minor units). Returns 1 or 0. */
 int	 order_balance(int64_t id, int64_t *paid, int64_t *refunded);

@@ -67,8 +67,7 @@ page_admin_login_submit(struct request *r)
 		http_header(r, "Retry-After", req_printf(r, "%lld",
 		    (long long)retry));
 		login_form(r, 429, req_printf(r, "Too many failed attempts. "
-		    "Please wait %lld minutes and try again.",
-		    (long long)(retry + 59) / 60));
+		    "Please wait %s and try again.", page_duration(r, retry, DURATION_MINUTES)));
 		return;
 	default:
 		page_unavailable(r);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -12,6 +13,7 @@
 #include "batch.h"
 #include "conf.h"
 #include "db.h"
+#include "email_addr.h"
 #include "mail.h"
 #include "order.h"
 #include "page.h"
@@ -22,52 +24,61 @@
 #define FORM_TOKEN_LIFE	(24 * 3600)	/* a form may be sent for a day */
 #define HOUR		3600
 
-/* Returns NULL if v has the shape of an email address, else why not. */
-static const char *
-check_email(const char *v)
+/* Returns the length of v's scheme ("https" of https://x) when v starts
+ * with one: http and https only are accepted. */
+static size_t
+website_scheme(const char *v)
 {
-	const char	*at = strchr(v, '@'), *p;
-	size_t		 local;
-
-	if (at == NULL || strchr(at + 1, '@') != NULL)
-		return "Please enter an email address such as "
-		    "name@example.com.";
-	local = (size_t)(at - v);
-	if (local == 0 || local > 64 || v[0] == '.' || at[-1] == '.')
-		return "The part before the @ does not look right.";
-	for (p = v; p < at; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') ||
-		    strchr("!#$%&'*+/=?^_`{|}~.-", *p) != NULL))
-			return "The part before the @ holds a character an "
-			    "email address cannot have.";
-	p = at + 1;
-	if (*p == '\0' || *p == '.' || *p == '-' || strchr(p, '.') == NULL ||
-	    p[strlen(p) - 1] == '.' || strstr(p, "..") != NULL)
-		return "The part after the @ should be a domain such as "
-		    "example.com.";
-	for (; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
-			return "The part after the @ holds a character a "
-			    "domain cannot have.";
-	return NULL;
+	if (strncasecmp(v, "http://", 7) == 0)
+		return 4;
+	if (strncasecmp(v, "https://", 8) == 0)
+		return 5;
+	return 0;
 }
 
-/* Returns NULL if v looks like a website address, else why not. */
+/* Returns NULL if v is a website: an http or https URL, or a bare name
+ * such as example.com/page (stored as https://, see website_url); else
+ * why not. */
 static const char *
 check_website(const char *v)
 {
-	if (strpbrk(v, " <>\"'") != NULL)
+	const char	*host = v;
+	size_t		 n, port;
+
+	if (website_scheme(v) > 0)
+		host = v + website_scheme(v) + 3;
+	if (strpbrk(v, " <>\"'\\") != NULL)
 		return "A website address cannot hold spaces, quotes or "
 		    "angle brackets.";
-	if (strstr(v, "://") != NULL && strncmp(v, "http://", 7) != 0 &&
-	    strncmp(v, "https://", 8) != 0)
-		return "A website address starts with http:// or https://, "
-		    "or just with its name, such as example.com.";
-	if (strchr(v, '.') == NULL)
+	/* The host: letters, digits, dots, hyphens (and the bytes of a
+	 * name in another script), then perhaps ":" and a port number,
+	 * up to the path. Anything else ("javascript:", "data:") is
+	 * another scheme. */
+	n = strcspn(host, ":/?#");
+	port = host[n] == ':' ? strspn(host + n + 1, "0123456789") : 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' &&
+		    host[i] <= 'Z') || (host[i] >= '0' && host[i] <= '9') ||
+		    host[i] == '.' || host[i] == '-' ||
+		    (unsigned char)host[i] >= 0x80))
+			n = 0;
+	if (n == 0 || (host[n] == ':' && (port == 0 ||
+	    strchr("/?#", host[n + 1 + port]) == NULL)))
+		return "A website address starts with http:// or "
+		    "https://, or just with its name, such as example.com.";
+	if (memchr(host, '.', n) == NULL)
 		return "Please enter a website such as example.com.";
 	return NULL;
+}
+
+/* Returns website v (checked by check_website) as stored: a bare name
+ * gets https:// in front. */
+static const char *
+website_url(struct request *r, const char *v)
+{
+	if (*v == '\0' || website_scheme(v) > 0)
+		return v;
+	return req_cat(r, "https://", v, (char *)NULL);
 }
 
 /* Returns 1 if v is one of the comma-separated topics of the settings. */
@@ -104,7 +115,8 @@ const struct field ask_fields[] = {
 #define AF_NAME		0
 	{ "name", "your name", 1, 100, F_REQUIRED, NULL },
 #define AF_EMAIL	1
-	{ "email", "your email address", 3, 254, F_REQUIRED, check_email },
+	{ "email", "your email address", 3, 254, F_REQUIRED,
+	    email_addr_check },
 #define AF_COMPANY	2
 	{ "company", "your company", 0, 100, 0, NULL },
 #define AF_WEBSITE	3
@@ -384,7 +396,8 @@ ask_store(struct request *r, const char *nonce, const struct ask_mail *am,
 	int64_t			 now = now_unix(), id;
 	int			 rc;
 
-	kemail = req_printf(r, "ask-email:%s", f[AF_EMAIL].value);
+	kemail = req_cat(r, "ask-email:", req_keep(r,
+	    email_addr_key(f[AF_EMAIL].value)), (char *)NULL);
 	kip = req_printf(r, "ask-ip:%s", req_client_ip(r));
 	if ((id = order_by_form(nonce)) != 0)	/* lost a race: same form */
 		return id;
@@ -542,6 +555,7 @@ page_ask_submit(struct request *r)
 		ask_form(r, 400, NULL);
 		return;
 	}
+	r->fields[AF_WEBSITE].value = website_url(r, f[AF_WEBSITE].value);
 	if (!ask_mail_render(r, &am)) {
 		ask_form(r, 503, page_not_saved(r));
 		return;

@@ -7,6 +7,7 @@
 #include "auth.h"
 #include "conf.h"
 #include "db.h"
+#include "email_addr.h"
 #include "mail.h"
 #include "order.h"
 #include "page.h"
@@ -19,7 +20,8 @@
 /* The fields of POST /lost (an interface). */
 const struct field lost_fields[] = {
 #define LF_EMAIL	0
-	{ "email", "your email address", 3, 254, F_REQUIRED, NULL },
+	{ "email", "your email address", 3, 254, F_REQUIRED,
+	    email_addr_check },
 #define LF_CSRF		1
 	CSRF_FIELD_ENTRY,
 	FIELDS_END
@@ -58,7 +60,8 @@ lost_store(struct request *r, const char *email, int64_t *retry)
 	char		*kemail, *kip, *name = NULL;
 	int		 rc, n = 0;
 
-	kemail = req_printf(r, "lost-email:%s", email);
+	kemail = req_cat(r, "lost-email:", req_keep(r,
+	    email_addr_key(email)), (char *)NULL);
 	kip = req_printf(r, "lost-ip:%s", req_client_ip(r));
 	if (!db_begin())
 		return -1;

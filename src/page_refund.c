@@ -109,7 +109,9 @@ refund_open(struct request *r, struct order *o, struct refund *rf,
     int64_t *net)
 {
 	struct token		t;
+	struct order		before;
 	enum token_result	tr;
+	char			state[REFUND_STATE_MAX];
 	int64_t			paid, refunded;
 	int			rc;
 
@@ -126,8 +128,14 @@ refund_open(struct request *r, struct order *o, struct refund *rf,
 		return 0;
 	}
 	*net = paid - refunded;
-	/* The MAC covers the state the link was made for: "no request". */
-	tr = token_verify(&t, TOK_REFUND, REFUND_STATE_OPEN);
+	/* The MAC covers the order's refund state: a link made before the
+	 * request that now exists only shows it. */
+	tr = token_verify(&t, TOK_REFUND, order_refund_state(state, o));
+	before = *o;
+	before.refund_requested_at = 0;
+	if (tr == TOKEN_BAD && rf->exists && token_verify(&t, TOK_REFUND,
+	    order_refund_state(state, &before)) != TOKEN_BAD)
+		return 2;
 	if (tr == TOKEN_BAD) {
 		page_error(r, 404, "This link does not work", "The link may "
 		    "have been cut short or mistyped. Copy the whole link from "

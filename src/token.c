@@ -350,9 +350,9 @@ token_check(const char *s, unsigned purpose, const char *state,
 void
 sign_bytes(char *out, size_t outsz, const unsigned char *data, size_t n)
 {
-	unsigned char buf[256 + crypto_auth_BYTES];
+	unsigned char buf[1 + SIGN_BYTES_MAX + crypto_auth_BYTES];
 
-	if (n > 256 || nkeys == 0) {
+	if (n > SIGN_BYTES_MAX || nkeys == 0) {
 		*out = '\0';
 		return;
 	}
@@ -367,13 +367,14 @@ sign_bytes(char *out, size_t outsz, const unsigned char *data, size_t n)
 int
 unsign_bytes(const char *s, unsigned char *data, size_t n)
 {
-	unsigned char	 buf[256 + 1 + crypto_auth_BYTES];
+	unsigned char	 buf[1 + SIGN_BYTES_MAX + crypto_auth_BYTES];
 	size_t		 len;
 	const char	*end;
 	const struct key *k;
 
-	if (n > 256 || sodium_base642bin(buf, sizeof(buf), s, strlen(s), NULL,
-	    &len, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	if (n > SIGN_BYTES_MAX || sodium_base642bin(buf, sizeof(buf), s,
+	    strlen(s), NULL, &len, &end,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 	    *end != '\0' || len != n + 1 + crypto_auth_BYTES ||
 	    (k = key_find(buf[0])) == NULL ||
 	    crypto_auth_verify(buf + 1 + n, buf, n + 1, k->k) != 0)

@@ -75,8 +75,11 @@ enum token_result token_verify(const struct token *, unsigned purpose,
 enum token_result token_check(const char *s, unsigned purpose,
 	    const char *state, struct token *);
 
-/* MACs and encodes arbitrary bytes (session cookies): writes base64url
- * of data||tag into out (at least sodium_base64_ENCODED_LEN). */
+/* The most bytes sign_bytes takes. */
+#define SIGN_BYTES_MAX	256
+/* MACs and encodes at most SIGN_BYTES_MAX bytes (session cookies):
+ * writes base64url of key id||data||tag into out (at least
+ * sodium_base64_ENCODED_LEN), or "" for more. */
 void	 sign_bytes(char *out, size_t outsz, const unsigned char *data,
 	    size_t n);
 /* Verifies and decodes what sign_bytes made into data (n bytes).

@@ -186,12 +186,26 @@ buf_replace(struct buf *b, const char *s, const char *from, const char *to)
 	buf_puts(b, s);
 }
 
+/* The lead bytes of the characters utf8_invisible finds. */
+#define INVISIBLE_LEADS	"\xd8\xe1\xe2\xef\xf3"
+
+/* Appends code point cp as "U+XXXX" between open and close. */
+static void
+mark_invisible(struct buf *b, uint32_t cp, const char *open,
+    const char *close)
+{
+	buf_puts(b, open);
+	buf_printf(b, "U+%04X", (unsigned)cp);
+	buf_puts(b, close);
+}
+
 void
 html_escape(struct buf *b, const char *s)
 {
 	for (;;) {
 		/* Copy the run of plain text at once (strcspn is vectorised). */
-		size_t n = strcspn(s, "&<>\"'");
+		size_t		n = strcspn(s, "&<>\"'" INVISIBLE_LEADS);
+		uint32_t	cp;
 
 		buf_append(b, s, n);
 		s += n;
@@ -201,9 +215,75 @@ html_escape(struct buf *b, const char *s)
 		case '<': buf_append(b, "&lt;", 4); break;
 		case '>': buf_append(b, "&gt;", 4); break;
 		case '"': buf_append(b, "&quot;", 6); break;
-		default: buf_append(b, "&#39;", 5); break;
+		case '\'': buf_append(b, "&#39;", 5); break;
+		default:
+			if ((n = utf8_invisible(s, &cp)) > 0) {
+				mark_invisible(b, cp, "[", "]");
+				s += n;
+				continue;
+			}
+			buf_putc(b, *s);
+			break;
 		}
 		s++;
+	}
+}
+
+size_t
+utf8_invisible(const char *p, uint32_t *cp)
+{
+	const unsigned char	*s = (const unsigned char *)p;
+	size_t			 n;
+	uint32_t		 c;
+
+	if (s[0] == 0xd8 || s[0] == 0xe1 || s[0] == 0xe2 || s[0] == 0xef)
+		n = s[0] == 0xd8 ? 2 : 3;
+	else if (s[0] == 0xf3)
+		n = 4;
+	else
+		return 0;
+	c = s[0] & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	*cp = c;
+	return c == 0x061c || c == 0x180e || (c >= 0x200b && c <= 0x200f) ||
+	    (c >= 0x202a && c <= 0x202e) || (c >= 0x2060 && c <= 0x2064) ||
+	    (c >= 0x2066 && c <= 0x206f) || c == 0xfeff ||
+	    (c >= 0xfff9 && c <= 0xfffb) || (c >= 0xe0000 && c <= 0xe007f) ?
+	    n : 0;
+}
+
+int
+has_invisible(const char *s)
+{
+	uint32_t cp;
+
+	while ((s = strpbrk(s, INVISIBLE_LEADS)) != NULL)
+		if (utf8_invisible(s++, &cp) > 0)
+			return 1;
+	return 0;
+}
+
+void
+show_invisible(struct buf *b, const char *s, const char *open,
+    const char *close)
+{
+	for (;;) {
+		size_t		n = strcspn(s, INVISIBLE_LEADS);
+		uint32_t	cp;
+
+		buf_append(b, s, n);
+		s += n;
+		if (*s == '\0')
+			return;
+		if ((n = utf8_invisible(s, &cp)) > 0) {
+			mark_invisible(b, cp, open, close);
+			s += n;
+		} else
+			buf_putc(b, *s++);
 	}
 }
 

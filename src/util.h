@@ -40,7 +40,8 @@ char	*buf_take(struct buf *);
 void	 buf_replace(struct buf *, const char *s, const char *from,
 	    const char *to);
 
-/* Escapers: append s escaped for HTML text and attribute values. */
+/* Escapers: append s escaped for HTML text and attribute values, with
+ * invisible and text-direction characters shown (show_invisible). */
 void	 html_escape(struct buf *, const char *);
 /* Append s percent-encoded for a URL query value. */
 void	 url_escape(struct buf *, const char *);
@@ -51,6 +52,19 @@ int	 utf8_valid(const char *, size_t);
 int	 has_ctl(const char *);
 /* Returns 1 if s holds a control character other than tab, CR, LF. */
 int	 has_ctl_text(const char *);
+/* Returns the length in bytes of the invisible or text-direction format
+ * character that valid UTF-8 s starts with (U+061C, U+180E, U+200B-200F,
+ * U+202A-202E, U+2060-2064, U+2066-206F, U+FEFF, U+FFF9-FFFB,
+ * U+E0000-E007F), with its code point in *cp; 0 if it starts with none.
+ * Such characters let a text pose as another ("Invoice U+202E gpj.exe"
+ * shows as "Invoice exe.jpg"). */
+size_t	 utf8_invisible(const char *s, uint32_t *cp);
+/* Returns 1 if s holds such a character, else 0. */
+int	 has_invisible(const char *);
+/* Appends s with each such character shown visibly as its code point
+ * between open and close: "[U+202E]" with "[" and "]". */
+void	 show_invisible(struct buf *, const char *s, const char *open,
+	    const char *close);
 /* Number of Unicode code points in a valid UTF-8 string. */
 size_t	 utf8_len(const char *);
 

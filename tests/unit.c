@@ -10,6 +10,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "email_addr.h"
 #include "http.h"
 #include "search_rank.h"
 #include "tmpl.h"
@@ -651,6 +652,91 @@ test_search_rank(void)
 	unlink_db(file);
 }
 
+/* One email validator (issue 14), for forms and settings. */
+static void
+test_email_addr(void)
+{
+	static const char *const good[] = { "ada@bakery.example",
+	    "a.b+tag@x-y.example", "Ann@X.com", "o'neil@mail.example.co.uk" };
+	static const char *const bad[] = { "a..b@example.com", ".a@x.com",
+	    "a.@x.com", "a@b", "a@b@c.com", "a@.x.com", "a@x..com",
+	    "a@x.com.", "a@-x.com", "a@x-.com", "a b@x.com", "a@x_y.com",
+	    "@x.com", "a@", "ada <ada@x.example>", "" };
+	char err[256];
+
+	for (size_t i = 0; i < ARRAY_LEN(good); i++)
+		ok(email_addr_check(good[i]) == NULL, "address %s accepted",
+		    good[i]);
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+		ok(email_addr_check(bad[i]) != NULL, "address \"%s\" refused",
+		    bad[i]);
+	ok(!conf_parse("admin_email = a..b@example.com\n", "t.conf", err,
+	    sizeof(err)), "setting admin_email goes through the validator");
+	ok(!conf_parse("mail_from = Sam <sam@example..com>\n", "t.conf", err,
+	    sizeof(err)) && conf_parse("mail_from = Sam Carter "
+	    "<Sam@Example.com>\n", "t.conf", err, sizeof(err)),
+	    "setting mail_from: the address in brackets is checked");
+	ok(conf_parse("", "t.conf", err, sizeof(err)), "defaults again");
+}
+
+/* The key addresses are compared by (issue 14). */
+static void
+test_email_key(void)
+{
+	char *key = email_addr_key("Ann.Lee@Example.COM");
+
+	ok(!strcmp(key, "ann.lee@example.com"), "the key lowers both parts");
+	free(key);
+}
+
+/* Invisible and text-direction characters are shown (issue 14). */
+static void
+test_invisible(void)
+{
+	struct buf b;
+
+	ok(!strcmp(esc("Invoice \xe2\x80\xaegpj.exe"),
+	    "Invoice [U+202E]gpj.exe"), "html_escape shows U+202E");
+	ok(!strcmp(esc("a\xe2\x80\x8b\xef\xbb\xbf\xe2\x81\xa6<b"),
+	    "a[U+200B][U+FEFF][U+2066]&lt;b"),
+	    "html_escape shows U+200B, U+FEFF and U+2066: %s",
+	    esc("a\xe2\x80\x8b\xef\xbb\xbf\xe2\x81\xa6<b"));
+	ok(!strcmp(esc("caf\xc3\xa9 \xe2\x80\x94 \xe2\x80\x99 \xef\xbc\x9d"),
+	    "caf\xc3\xa9 \xe2\x80\x94 \xe2\x80\x99 \xef\xbc\x9d"),
+	    "html_escape keeps visible text that shares the lead bytes");
+	ok(has_invisible("x\xf3\xa0\x80\x81") && has_invisible("\xd8\x9c") &&
+	    !has_invisible("\xd8\xa7 \xe2\x82\xac"),
+	    "has_invisible finds tag characters and U+061C, not letters");
+	buf_init(&b);
+	show_invisible(&b, "\xe2\x80\x8dx\xe2\x80\x8d", "\\[", "\\]");
+	ok(!strcmp(b.data, "\\[U+200D\\]x\\[U+200D\\]"),
+	    "show_invisible marks with the given brackets: %s", b.data);
+	buf_free(&b);
+}
+
+/* sign_bytes at its largest input: key id, data and tag are 289 bytes,
+ * which a 288-byte buffer once took (the 289th byte was written by
+ * libsodium, where ASan does not look). */
+static void
+test_sign_bytes_max(void)
+{
+	unsigned char	key[32], data[SIGN_BYTES_MAX + 1];
+	unsigned char	back[SIGN_BYTES_MAX];
+	char		sig[512];
+
+	randombytes_buf(key, sizeof(key));
+	randombytes_buf(data, sizeof(data));
+	token_keys_clear();
+	token_key_set(1, key);
+	sign_bytes(sig, sizeof(sig), data, SIGN_BYTES_MAX);
+	ok(unsign_bytes(sig, back, sizeof(back)) &&
+	    !memcmp(data, back, sizeof(back)),
+	    "256 signed bytes round trip");
+	sign_bytes(sig, sizeof(sig), data, SIGN_BYTES_MAX + 1);
+	ok(sig[0] == '\0', "more than SIGN_BYTES_MAX bytes are refused");
+	token_keys_clear();
+}
+
 int
 main(void)
 {
@@ -670,6 +756,10 @@ main(void)
 	test_key_file();
 	test_migrations();
 	test_search_rank();
+	test_email_addr();
+	test_email_key();
+	test_invisible();
+	test_sign_bytes_max();
 	conf_free();
 	return tap_done();
 }
