@@ -1,13 +1,22 @@
 /* tmpl.c: a small logic-less template engine. Templates are read and
  * compiled into node lists once, at start; rendering walks the nodes. */
 #include <dirent.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tmpl.h"
 
-enum ntype { N_TEXT, N_VAR, N_RAW, N_IF, N_UNLESS, N_END };
+enum ntype {
+	N_TEXT, N_VAR, N_RAW, N_IF, N_UNLESS, N_END,
+	N_PARTIAL,	/* {{> file}} */
+	N_DPARTIAL	/* {{>*name}}: the template named by name's value */
+};
+
+/* How deep partials may include partials: past it, a loop is assumed
+ * (and logged), and the partial is left out. */
+#define PARTIAL_DEPTH	8
 
 struct node {
 	enum ntype	 type;
@@ -40,9 +49,76 @@ tv_hash(const char *key)
 	return h;
 }
 
-/* Returns the slot of key (hash h) in tv's index: the one that holds it,
- * or the free one where it would go. The index is never more than half
- * full, so the probe ends. */
+/* A block of the arena that rows and further variable blocks come from;
+ * rows are bumped out of blocks of TMEM_BLOCK bytes, so a list of rows
+ * costs one malloc per few rows, and tv_free frees them all. */
+#define TMEM_BLOCK	16384
+
+struct tmem {
+	struct tmem	*next;
+	size_t		 used, cap;
+	max_align_t	 data[];
+};
+
+/* Returns n bytes from the arena of tv's owner (aborts when out of
+ * memory, as xmalloc does). */
+static void *
+tv_alloc(struct tvars *tv, size_t n)
+{
+	struct tvars	*o = tv->owner != NULL ? tv->owner : tv;
+	struct tmem	*m = o->mem;
+	void		*p;
+
+	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) *
+	    sizeof(max_align_t);
+	if (m == NULL || m->cap - m->used < n) {
+		size_t cap = n > TMEM_BLOCK ? n : TMEM_BLOCK;
+
+		m = xmalloc(sizeof(*m) + cap);
+		m->next = o->mem;
+		m->used = 0;
+		m->cap = cap;
+		o->mem = m;
+	}
+	p = (char *)m->data + m->used;
+	m->used += n;
+	return p;
+}
+
+/* Returns a new, empty block of variables from tv's arena. The entries
+ * themselves are left as they are: n says none is in use. */
+static struct tvars *
+tv_new(struct tvars *tv)
+{
+	struct tvars *b = tv_alloc(tv, sizeof(*b));
+
+	memset(b->slot, 0, sizeof(b->slot));
+	b->n = 0;
+	b->more = b->next = NULL;
+	b->outer = NULL;
+	b->owner = tv->owner != NULL ? tv->owner : tv;
+	b->mem = NULL;
+	return b;
+}
+
+void
+tv_free(struct tvars *tv)
+{
+	struct tmem *m, *next;
+
+	for (m = tv->mem; m != NULL; m = next) {
+		next = m->next;
+		free(m);
+	}
+	tv->mem = NULL;
+	tv->more = NULL;
+	tv->n = 0;
+	memset(tv->slot, 0, sizeof(tv->slot));
+}
+
+/* Returns the slot of key (hash h) in one block's index: the one that
+ * holds it, or the free one where it would go. The index is never more
+ * than half full, so the probe ends. */
 static size_t
 tv_slot(const struct tvars *tv, const char *key, unsigned h)
 {
@@ -59,43 +135,88 @@ tv_slot(const struct tvars *tv, const char *key, unsigned h)
 	return i;
 }
 
-/* Returns the value of key, whose hash is h, or NULL. */
-static const char *
+/* Returns the variable key, whose hash is h, in tv, its further blocks
+ * and its outer ones; or NULL. */
+static const struct tvar *
 tv_lookup(const struct tvars *tv, const char *key, unsigned h)
 {
-	size_t i;
+	for (; tv != NULL; tv = tv->outer)
+		for (const struct tvars *b = tv; b != NULL; b = b->more) {
+			size_t i = tv_slot(b, key, h);
 
-	if (tv == NULL)
-		return NULL;
-	i = tv_slot(tv, key, h);
-	return tv->slot[i] != 0 ? tv->v[tv->slot[i] - 1u].val : NULL;
+			if (b->slot[i] != 0)
+				return &b->v[b->slot[i] - 1u];
+		}
+	return NULL;
+}
+
+/* Returns tv's own variable key (not an outer one's), added if new. */
+static struct tvar *
+tv_entry(struct tvars *tv, const char *key)
+{
+	unsigned	 h = tv_hash(key);
+	struct tvars	*b = tv;
+	size_t		 i;
+	struct tvar	*e;
+
+	for (;;) {
+		i = tv_slot(b, key, h);
+		if (b->slot[i] != 0)
+			return &b->v[b->slot[i] - 1u];
+		if (b->more == NULL)
+			break;
+		b = b->more;
+	}
+	if (b->n == TVARS_MAX) {
+		b->more = tv_new(tv);
+		b = b->more;
+		i = tv_slot(b, key, h);
+	}
+	e = &b->v[b->n++];
+	e->key = key;
+	e->val = NULL;
+	e->list = NULL;
+	e->hash = h;
+	b->slot[i] = (unsigned char)b->n;
+	return e;
 }
 
 void
 tv_set(struct tvars *tv, const char *key, const char *val)
 {
-	unsigned	h = tv_hash(key);
-	size_t		i = tv_slot(tv, key, h);
+	struct tvar *e = tv_entry(tv, key);
 
-	if (tv->slot[i] != 0) {
-		tv->v[tv->slot[i] - 1u].val = val;
-		return;
-	}
-	if (tv->n == TVARS_MAX) {
-		log_msg("template variables full: %s dropped", key);
-		return;
-	}
-	tv->v[tv->n].key = key;
-	tv->v[tv->n].val = val;
-	tv->v[tv->n].hash = h;
-	tv->n++;
-	tv->slot[i] = (unsigned char)tv->n;
+	e->val = val;
+	e->list = NULL;
 }
 
 const char *
 tv_get(const struct tvars *tv, const char *key)
 {
-	return tv_lookup(tv, key, tv_hash(key));
+	const struct tvar *e = tv_lookup(tv, key, tv_hash(key));
+
+	return e != NULL ? e->val : NULL;
+}
+
+struct tvars *
+tv_row(struct tvars *tv, const char *key)
+{
+	struct tvar	*e = tv_entry(tv, key);
+	struct tvars	*row = tv_new(tv);
+
+	if (e->list == NULL) {
+		e->list = tv_alloc(tv, sizeof(*e->list));
+		e->list->first = e->list->last = NULL;
+		e->list->n = 0;
+		e->val = NULL;
+	}
+	if (e->list->last != NULL)
+		e->list->last->next = row;
+	else
+		e->list->first = row;
+	e->list->last = row;
+	e->list->n++;
+	return row;
 }
 
 /* Returns the line number of position p in src. */
@@ -183,6 +304,15 @@ tmpl_compile(struct tmpl *t, char *err, size_t errsz)
 			type = *inner == '#' ? N_IF : *inner == '^' ?
 			    N_UNLESS : N_END;
 			inner++;
+		} else if (*inner == '>') {
+			inner++;
+			while (*inner == ' ')
+				inner++;
+			type = N_PARTIAL;
+			if (*inner == '*') {
+				type = N_DPARTIAL;
+				inner++;
+			}
 		}
 		while (*inner == ' ')
 			inner++;
@@ -326,23 +456,133 @@ tmpl_free(void)
 	ntmpls = 0;
 }
 
-/* Returns the template called name, or NULL. (Comparing hashes first
- * spares a strcmp with each of the thirty-odd templates.) */
+/* Returns the template called name, whose hash is h, or NULL: hashes are
+ * compared first, sparing a strcmp with each of the templates. */
 static const struct tmpl *
-tmpl_find(const char *name)
+tmpl_find_hashed(const char *name, unsigned h)
 {
-	unsigned h = tv_hash(name);
-
 	for (size_t i = 0; i < ntmpls; i++)
 		if (tmpls[i].hash == h && strcmp(tmpls[i].name, name) == 0)
 			return &tmpls[i];
 	return NULL;
 }
 
+/* Returns the template called name, or NULL. */
+static const struct tmpl *
+tmpl_find(const char *name)
+{
+	return tmpl_find_hashed(name, tv_hash(name));
+}
+
 int
 tmpl_exists(const char *name)
 {
 	return tmpl_find(name) != NULL;
+}
+
+/* The variables in scope while rendering: a row, then the scopes that
+ * enclose it, out to the page's variables. */
+struct scope {
+	const struct tvars	*tv;
+	const struct scope	*up;
+};
+
+/* Returns the variable name (hash h) of the innermost scope that has
+ * it, or NULL. */
+static const struct tvar *
+scope_lookup(const struct scope *sc, const char *name, unsigned h)
+{
+	const struct tvar *e;
+
+	for (; sc != NULL; sc = sc->up)
+		if ((e = tv_lookup(sc->tv, name, h)) != NULL)
+			return e;
+	return NULL;
+}
+
+/* Returns 1 if e is set and not empty: a non-empty text or list. */
+static int
+tvar_true(const struct tvar *e)
+{
+	if (e == NULL)
+		return 0;
+	if (e->list != NULL)
+		return e->list->n > 0;
+	return e->val != NULL && *e->val != '\0';
+}
+
+static void render_nodes(struct buf *, const struct tmpl *, size_t, size_t,
+    const struct scope *, tmpl_escaper, int);
+
+/* Renders the partial called name (hash h) at depth. */
+static void
+render_partial(struct buf *out, const char *name, unsigned h,
+    const struct scope *sc, tmpl_escaper esc, int depth)
+{
+	const struct tmpl *p = tmpl_find_hashed(name, h);
+
+	if (p == NULL)
+		log_msg("no template %s for a partial", name);
+	else if (depth >= PARTIAL_DEPTH)
+		log_msg("template %s: partials nested too deep", name);
+	else
+		render_nodes(out, p, 0, p->nnodes, sc, esc, depth + 1);
+}
+
+/* Renders nodes [from, to) of t, looking names up in sc. */
+static void
+render_nodes(struct buf *out, const struct tmpl *t, size_t from, size_t to,
+    const struct scope *sc, tmpl_escaper esc, int depth)
+{
+	for (size_t i = from; i < to; i++) {
+		const struct node	*n = &t->nodes[i];
+		const struct tvar	*e;
+
+		switch (n->type) {
+		case N_TEXT:
+			buf_append(out, n->text, n->len);
+			break;
+		case N_VAR:
+		case N_RAW:
+			e = scope_lookup(sc, n->name, n->hash);
+			if (e == NULL || e->val == NULL)
+				break;
+			if (esc != NULL && n->type == N_VAR)
+				esc(out, e->val);
+			else
+				buf_puts(out, e->val);
+			break;
+		case N_IF:
+			e = scope_lookup(sc, n->name, n->hash);
+			if (e != NULL && e->list != NULL) {
+				for (const struct tvars *row = e->list->first;
+				    row != NULL; row = row->next) {
+					struct scope in = { row, sc };
+
+					render_nodes(out, t, i + 1, n->end,
+					    &in, esc, depth);
+				}
+				i = n->end;
+			} else if (!tvar_true(e))
+				i = n->end;
+			break;
+		case N_UNLESS:
+			if (tvar_true(scope_lookup(sc, n->name, n->hash)))
+				i = n->end;
+			break;
+		case N_PARTIAL:
+			render_partial(out, n->name, n->hash, sc, esc, depth);
+			break;
+		case N_DPARTIAL:
+			e = scope_lookup(sc, n->name, n->hash);
+			if (e != NULL && e->val != NULL)
+				render_partial(out, e->val, tv_hash(e->val), sc,
+				    esc, depth);
+			break;
+		case N_END:
+			break;
+		}
+	}
 }
 
 int
@@ -355,41 +595,13 @@ int
 tmpl_render_esc(struct buf *out, const char *name, const struct tvars *tv,
     tmpl_escaper esc)
 {
-	const struct tmpl *t = tmpl_find(name);
+	const struct tmpl	*t = tmpl_find(name);
+	struct scope		 sc = { tv, NULL };
 
 	if (t == NULL) {
 		log_msg("no template %s", name);
 		return 0;
 	}
-	for (size_t i = 0; i < t->nnodes; i++) {
-		const struct node	*n = &t->nodes[i];
-		const char		*v;
-
-		switch (n->type) {
-		case N_TEXT:
-			buf_append(out, n->text, n->len);
-			break;
-		case N_VAR:
-			if ((v = tv_lookup(tv, n->name, n->hash)) == NULL)
-				break;
-			if (esc != NULL)
-				esc(out, v);
-			else
-				buf_puts(out, v);
-			break;
-		case N_RAW:
-			if ((v = tv_lookup(tv, n->name, n->hash)) != NULL)
-				buf_puts(out, v);
-			break;
-		case N_IF:
-		case N_UNLESS:
-			v = tv_lookup(tv, n->name, n->hash);
-			if ((v != NULL && *v != '\0') != (n->type == N_IF))
-				i = n->end;
-			break;
-		case N_END:
-			break;
-		}
-	}
+	render_nodes(out, t, 0, t->nnodes, tv != NULL ? &sc : NULL, esc, 0);
 	return 1;
 }
