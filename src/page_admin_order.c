@@ -284,7 +284,6 @@ order_view(struct request *r, const struct order *o, int status,
 		tv_set(&tv, "note", r->fields[NF_BODY].value);
 	if (r->fields != NULL && r->route->fields == cancel_fields)
 		tv_set(&tv, "reason", r->fields[CF_REASON].value);
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	page_render(r, status, req_printf(r, "Order %s", o->number),
 	    "admin_order.html", &tv);
 }

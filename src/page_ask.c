@@ -186,7 +186,6 @@ ask_form(struct request *r, int status, const char *message)
 	page_vars(r, &tv);
 	page_form_vars(r, &tv, ask_fields);
 	tv_set(&tv, "topic_options", topic_options(r, topic));
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	/* Keep a still-valid form token, so a retry stays idempotent. */
 	if (ftok == NULL || *ftok == '\0' ||
 	    token_check(ftok, TOK_FORM, NULL, &t) != TOKEN_OK)

@@ -93,7 +93,6 @@ refund_page(struct request *r, const struct order *o, const struct refund
 	    "answered") && o->followups_used < conf.followups_included ?
 	    "1" : "");
 	tv_set(&tv, "action", req_printf(r, "/r/%s", r->arg));
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	tv_set(&tv, "notice", notice);
 	if (rf->exists) {
 		tv_set(&tv, "requested", page_date(r, rf->requested_at));
@@ -284,7 +283,6 @@ page_rating(struct request *r, const struct order *o, const char *rating,
 	tv_set(&tv, "is_yes", !strcmp(rating, "yes") ? "1" : "");
 	tv_set(&tv, "action", req_printf(r, "/o/%s/rating", track_token));
 	tv_set(&tv, "track", req_printf(r, "/o/%s", track_token));
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	page_render(r, 200, "Happy with the answer?", "rating.html", &tv);
 }
 

@@ -204,7 +204,6 @@ track_render(struct request *r, const struct order *o, int status,
 	    "1" : "");
 	tv_set(&tv, "action", req_cat(r, "/o/", r->arg, "/messages",
 	    (char *)NULL));
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	/* The page's script records the first view of an answer
 	 * (page_track_viewed); the GET itself never writes. */
 	tv_set(&tv, "view_action", o->answered_at && !o->answer_viewed_at ?

@@ -176,6 +176,7 @@ tv_entry(struct tvars *tv, const char *key)
 	e->key = key;
 	e->val = NULL;
 	e->list = NULL;
+	e->fn = NULL;
 	e->hash = h;
 	b->slot[i] = (unsigned char)b->n;
 	return e;
@@ -188,6 +189,18 @@ tv_set(struct tvars *tv, const char *key, const char *val)
 
 	e->val = val;
 	e->list = NULL;
+	e->fn = NULL;
+}
+
+void
+tv_set_fn(struct tvars *tv, const char *key, tv_fn fn, void *arg)
+{
+	struct tvar *e = tv_entry(tv, key);
+
+	e->val = NULL;
+	e->list = NULL;
+	e->fn = fn;
+	e->arg = arg;
 }
 
 const char *
@@ -209,6 +222,7 @@ tv_row(struct tvars *tv, const char *key)
 		e->list->first = e->list->last = NULL;
 		e->list->n = 0;
 		e->val = NULL;
+		e->fn = NULL;
 	}
 	if (e->list->last != NULL)
 		e->list->last->next = row;
@@ -500,15 +514,24 @@ scope_lookup(const struct scope *sc, const char *name, unsigned h)
 	return NULL;
 }
 
+/* Returns e's text (computing it if need be), or NULL. */
+static const char *
+tvar_text(const struct tvar *e)
+{
+	if (e == NULL)
+		return NULL;
+	return e->fn != NULL ? e->fn(e->arg) : e->val;
+}
+
 /* Returns 1 if e is set and not empty: a non-empty text or list. */
 static int
 tvar_true(const struct tvar *e)
 {
-	if (e == NULL)
-		return 0;
-	if (e->list != NULL)
+	const char *v;
+
+	if (e != NULL && e->list != NULL)
 		return e->list->n > 0;
-	return e->val != NULL && *e->val != '\0';
+	return (v = tvar_text(e)) != NULL && *v != '\0';
 }
 
 static void render_nodes(struct buf *, const struct tmpl *, size_t, size_t,
@@ -537,6 +560,7 @@ render_nodes(struct buf *out, const struct tmpl *t, size_t from, size_t to,
 	for (size_t i = from; i < to; i++) {
 		const struct node	*n = &t->nodes[i];
 		const struct tvar	*e;
+		const char		*v;
 
 		switch (n->type) {
 		case N_TEXT:
@@ -544,13 +568,13 @@ render_nodes(struct buf *out, const struct tmpl *t, size_t from, size_t to,
 			break;
 		case N_VAR:
 		case N_RAW:
-			e = scope_lookup(sc, n->name, n->hash);
-			if (e == NULL || e->val == NULL)
+			v = tvar_text(scope_lookup(sc, n->name, n->hash));
+			if (v == NULL)
 				break;
 			if (esc != NULL && n->type == N_VAR)
-				esc(out, e->val);
+				esc(out, v);
 			else
-				buf_puts(out, e->val);
+				buf_puts(out, v);
 			break;
 		case N_IF:
 			e = scope_lookup(sc, n->name, n->hash);
@@ -574,10 +598,10 @@ render_nodes(struct buf *out, const struct tmpl *t, size_t from, size_t to,
 			render_partial(out, n->name, n->hash, sc, esc, depth);
 			break;
 		case N_DPARTIAL:
-			e = scope_lookup(sc, n->name, n->hash);
-			if (e != NULL && e->val != NULL)
-				render_partial(out, e->val, tv_hash(e->val), sc,
-				    esc, depth);
+			v = tvar_text(scope_lookup(sc, n->name, n->hash));
+			if (v != NULL)
+				render_partial(out, v, tv_hash(v), sc, esc,
+				    depth);
 			break;
 		case N_END:
 			break;

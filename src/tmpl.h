@@ -21,11 +21,16 @@ struct tvars;
 struct tlist;
 struct tmem;
 
-/* One variable: a text, or a list of rows. */
+/* Computes a variable's value when a template uses it (see tv_set_fn). */
+typedef const char *(*tv_fn)(void *);
+
+/* One variable: a text, a text computed when used, or a list of rows. */
 struct tvar {
 	const char	*key;
 	const char	*val;
 	struct tlist	*list;		/* set when the variable is a list */
+	tv_fn		 fn;		/* set when computed: fn(arg) */
+	void		*arg;
 	unsigned	 hash;
 };
 
@@ -73,8 +78,12 @@ int	 tmpl_render_esc(struct buf *out, const char *name,
 
 /* Sets key to val (not copied: it must outlive the render). */
 void	 tv_set(struct tvars *, const char *key, const char *val);
+/* Sets key to the value fn(arg) returns each time a template uses key,
+ * and only then (for a value that costs, or has an effect, such as the
+ * CSRF token, whose cookie only a page with a form should set). */
+void	 tv_set_fn(struct tvars *, const char *key, tv_fn fn, void *arg);
 /* Returns the value of key (looking outer too), or NULL; NULL for a
- * list. */
+ * list (and for a computed value, which only a template computes). */
 const char *tv_get(const struct tvars *, const char *key);
 /* Appends a row to the list called key (making key a list) and returns
  * it, empty, for tv_set; it lives until tv_free of the outermost tvars.
