@@ -404,7 +404,8 @@ is_template(const char *name)
 	size_t n = strlen(name);
 
 	return name[0] != '.' && ((n > 5 && !strcmp(name + n - 5, ".html")) ||
-	    (n > 4 && !strcmp(name + n - 4, ".txt")));
+	    (n > 4 && (!strcmp(name + n - 4, ".txt") ||
+	    !strcmp(name + n - 4, ".svg"))));
 }
 
 /* Loads the templates of one directory, names prefixed by prefix. */

@@ -57,7 +57,7 @@ struct tvars {
 	struct tmem	*mem;		/* the arena, in the owner only */
 };
 
-/* Loads every *.html and *.txt under dir (and dir/mail); returns 1, or 0
+/* Loads every *.html, *.svg and *.txt under dir (and dir/mail); returns 1, or 0
  * with a message in err naming the file and line. */
 int	 tmpl_load(const char *dir, char *err, size_t errsz);
 /* Compiles one template from text (for tests); as tmpl_load. */
