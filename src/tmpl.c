@@ -14,8 +14,9 @@ enum ntype {
 	N_DPARTIAL	/* {{>*name}}: the template named by name's value */
 };
 
-/* How deep partials may include partials: past it, a loop is assumed
- * (and logged), and the partial is left out. */
+/* How deep partials may include partials: past it, or when a template
+ * would include itself (directly or not), the partial is left out and
+ * logged. */
 #define PARTIAL_DEPTH	8
 
 struct node {
@@ -535,29 +536,47 @@ tvar_true(const struct tvar *e)
 	return (v = tvar_text(e)) != NULL && *v != '\0';
 }
 
-static void render_nodes(struct buf *, const struct tmpl *, size_t, size_t,
-    const struct scope *, tmpl_escaper, int);
+/* The templates being rendered: the one whose nodes are walked, then
+ * the ones that included it, out to the one asked for. */
+struct chain {
+	const struct tmpl	*t;
+	const struct chain	*up;
+	int			 depth;
+};
 
-/* Renders the partial called name (hash h) at depth. */
+static void render_nodes(struct buf *, const struct chain *, size_t, size_t,
+    const struct scope *, tmpl_escaper);
+
+/* Renders the partial called name (hash h) inside the templates of ch. */
 static void
 render_partial(struct buf *out, const char *name, unsigned h,
-    const struct scope *sc, tmpl_escaper esc, int depth)
+    const struct scope *sc, tmpl_escaper esc, const struct chain *ch)
 {
-	const struct tmpl *p = tmpl_find_hashed(name, h);
+	struct chain in = { tmpl_find_hashed(name, h), ch, ch->depth + 1 };
 
-	if (p == NULL)
+	if (in.t == NULL) {
 		log_msg("no template %s for a partial", name);
-	else if (depth >= PARTIAL_DEPTH)
+		return;
+	}
+	for (; ch != NULL; ch = ch->up)
+		if (ch->t == in.t) {
+			log_msg("template %s includes itself", name);
+			return;
+		}
+	if (in.depth > PARTIAL_DEPTH)
 		log_msg("template %s: partials nested too deep", name);
 	else
-		render_nodes(out, p, 0, p->nnodes, sc, esc, depth + 1);
+		render_nodes(out, &in, 0, in.t->nnodes, sc, esc);
 }
 
-/* Renders nodes [from, to) of t, looking names up in sc. */
+/* Renders nodes [from, to) of the template ch->t, looking names up in
+ * sc. */
 static void
-render_nodes(struct buf *out, const struct tmpl *t, size_t from, size_t to,
-    const struct scope *sc, tmpl_escaper esc, int depth)
+render_nodes(struct buf *out, const struct chain *ch, size_t from, size_t to,
+    const struct scope *sc, tmpl_escaper esc)
 {
+	const struct tmpl *t = ch->t;
+
 	for (size_t i = from; i < to; i++) {
 		const struct node	*n = &t->nodes[i];
 		const struct tvar	*e;
@@ -584,8 +603,8 @@ render_nodes(struct buf *out, const struct tmpl *t, size_t from, size_t to,
 				    row != NULL; row = row->next) {
 					struct scope in = { row, sc };
 
-					render_nodes(out, t, i + 1, n->end,
-					    &in, esc, depth);
+					render_nodes(out, ch, i + 1, n->end,
+					    &in, esc);
 				}
 				i = n->end;
 			} else if (!tvar_true(e))
@@ -596,13 +615,13 @@ render_nodes(struct buf *out, const struct tmpl *t, size_t from, size_t to,
 				i = n->end;
 			break;
 		case N_PARTIAL:
-			render_partial(out, n->name, n->hash, sc, esc, depth);
+			render_partial(out, n->name, n->hash, sc, esc, ch);
 			break;
 		case N_DPARTIAL:
 			v = tvar_text(scope_lookup(sc, n->name, n->hash));
 			if (v != NULL)
 				render_partial(out, v, tv_hash(v), sc, esc,
-				    depth);
+				    ch);
 			break;
 		case N_END:
 			break;
@@ -620,13 +639,13 @@ int
 tmpl_render_esc(struct buf *out, const char *name, const struct tvars *tv,
     tmpl_escaper esc)
 {
-	const struct tmpl	*t = tmpl_find(name);
-	struct scope		 sc = { tv, NULL };
+	struct chain	ch = { tmpl_find(name), NULL, 0 };
+	struct scope	sc = { tv, NULL };
 
-	if (t == NULL) {
+	if (ch.t == NULL) {
 		log_msg("no template %s", name);
 		return 0;
 	}
-	render_nodes(out, t, 0, t->nnodes, tv != NULL ? &sc : NULL, esc, 0);
+	render_nodes(out, &ch, 0, ch.t->nnodes, tv != NULL ? &sc : NULL, esc);
 	return 1;
 }

@@ -285,14 +285,26 @@ render_is(const char *name, const struct tvars *tv, const char *want,
 	free(got);
 }
 
+/* Counts its calls in *arg; returns the count as "<N>" (for tv_set_fn). */
+static const char *
+count_calls(void *arg)
+{
+	static char	 s[16];
+	int		*n = arg;
+
+	snprintf(s, sizeof(s), "<%d>", ++*n);
+	return s;
+}
+
 /* Checks list sections: rows, nesting, scopes, escaping, {{^}} on an
- * empty list, partials. */
+ * empty list, partials, computed values. */
 static void
 test_template_lists(void)
 {
 	struct tvars	 tv = { .n = 0 }, *row, *sub;
 	char		 err[256];
 	static char	 keys[200][8];
+	int		 calls = 0;
 
 	ok(tmpl_add("l1", "<ul>{{#rows}}<li title=\"{{t}}\">{{name}}/{{site}}"
 	    "{{#sub}}[{{x}}:{{name}}]{{/sub}}{{{raw}}}</li>{{/rows}}"
@@ -348,11 +360,24 @@ test_template_lists(void)
 	tv_set(tv_row(&tv, "rows"), "name", "r<1>");
 	render_is("l2", &tv, "(r&lt;1&gt;)|(top)",
 	    "partials see the row's scope; {{>*name}} names its template");
-	ok(tmpl_add("loop", "x{{> loop}}", err, sizeof(err)),
-	    "a partial that includes itself compiles");
-	render_is("loop", &tv, "xxxxxxxxx", "... and stops");
+	ok(tmpl_add("loop", "x{{> loop}}{{> loop2}}", err, sizeof(err)) &&
+	    tmpl_add("loop2", "y{{> loop}}", err, sizeof(err)),
+	    "templates that include themselves compile");
+	render_is("loop", &tv, "xy", "... and are left out where they would "
+	    "include themselves");
 	ok(!tmpl_add("bad", "{{#a}}{{> }}{{/a}}", err, sizeof(err)),
 	    "a partial without a name is refused");
+	tv_free(&tv);
+	tv_set_fn(&tv, "lazy", count_calls, &calls);
+	ok(tmpl_add("l3", "{{#rows}}<{{lazy}}>{{/rows}}", err, sizeof(err)),
+	    "computed value template compiles");
+	render_is("l3", &tv, "", "a computed value unused is not computed");
+	ok(calls == 0 && tv_get(&tv, "lazy") == NULL,
+	    "... not even by tv_get: %d calls", calls);
+	tv_row(&tv, "rows");
+	tv_row(&tv, "rows");
+	render_is("l3", &tv, "<&lt;1&gt;><&lt;2&gt;>",
+	    "a computed value is computed where it is used, and escaped");
 	tv_free(&tv);
 	tmpl_free();
 }
