@@ -20,6 +20,9 @@
 #define SVG_BOTTOM	36
 #define SVG_GRID	4		/* horizontal grid lines above zero */
 #define SVG_LEGEND_STEP	110		/* from one legend entry to the next */
+#define PLOT_W		(SVG_W - SVG_LEFT - SVG_RIGHT)	/* the bars' area */
+#define PLOT_H		(SVG_H - SVG_TOP - SVG_BOTTOM)
+#define PLOT_BASE	(SVG_TOP + PLOT_H)		/* the axis's y */
 
 /* Reads the counts of week-bucketing statement st into v. Returns 1 or
  * 0. */
@@ -90,21 +93,49 @@ coord(struct request *r, double x)
 	return req_printf(r, "%.1f", x);
 }
 
+/* The chart's series, in the order of their bars in a week. */
+static const struct {
+	const char *label, *one, *many, *fill;
+} series[] = {
+	{ "Orders", "order", "orders", "#1f5f99" },
+	{ "Answers", "answer", "answers", "#2e7d4f" },
+	{ "Refunds", "refund", "refunds", "#b3261e" },
+};
+
+/* Sets the grid lines (the scale's numbers up to top; the first line is
+ * the axis) and the legend. */
+static void
+chart_scale(struct request *r, struct tvars *tv, int64_t top)
+{
+	const double ph = PLOT_H;
+
+	for (int g = 0; g <= SVG_GRID; g++) {
+		struct tvars	*row = tv_row(tv, "grid");
+		double		 y = PLOT_BASE - ph * g / SVG_GRID;
+
+		tv_set(row, "y", coord(r, y));
+		tv_set(row, "label_x", req_printf(r, "%d", SVG_LEFT - 6));
+		tv_set(row, "label_y", coord(r, y + 4));
+		tv_set(row, "axis", g == 0 ? "1" : "");
+		tv_set(row, "value", req_printf(r, "%lld",
+		    (long long)(top * g / SVG_GRID)));
+	}
+	for (size_t j = 0; j < ARRAY_LEN(series); j++) {
+		struct tvars	*row = tv_row(tv, "legend");
+		int		 x = SVG_LEFT + (int)j * SVG_LEGEND_STEP;
+
+		tv_set(row, "x", req_printf(r, "%d", x));
+		tv_set(row, "label_x", req_printf(r, "%d", x + 17));
+		tv_set(row, "fill", series[j].fill);
+		tv_set(row, "label", series[j].label);
+	}
+}
+
 void
 chart_vars(struct request *r, struct tvars *tv, const struct weeks *w)
 {
-	static const struct {
-		const char *label, *one, *many, *fill;
-	} series[] = {
-		{ "Orders", "order", "orders", "#1f5f99" },
-		{ "Answers", "answer", "answers", "#2e7d4f" },
-		{ "Refunds", "refund", "refunds", "#b3261e" },
-	};
 	const int64_t	*vals[] = { w->orders, w->answers, w->refunds };
-	const double	 pw = SVG_W - SVG_LEFT - SVG_RIGHT;
-	const double	 ph = SVG_H - SVG_TOP - SVG_BOTTOM;
-	const double	 gw = pw / WEEKS, bw = gw / 4;
-	const double	 base = SVG_TOP + ph;
+	const double	 ph = PLOT_H, gw = (double)PLOT_W / WEEKS, bw = gw / 4;
 	int64_t		 max = 0, top;
 
 	for (size_t j = 0; j < ARRAY_LEN(series); j++)
@@ -124,29 +155,7 @@ chart_vars(struct request *r, struct tvars *tv, const struct weeks *w)
 	tv_set(tv, "first_week", week_date_text(r, w->start, 1));
 	tv_set(tv, "last_week", week_date_text(r, w->start +
 	    (WEEKS - 1) * WEEK, 1));
-
-	/* Grid lines with their numbers; the first is the axis. */
-	for (int g = 0; g <= SVG_GRID; g++) {
-		struct tvars	*row = tv_row(tv, "grid");
-		double		 y = base - ph * g / SVG_GRID;
-
-		tv_set(row, "y", coord(r, y));
-		tv_set(row, "label_x", req_printf(r, "%d", SVG_LEFT - 6));
-		tv_set(row, "label_y", coord(r, y + 4));
-		tv_set(row, "axis", g == 0 ? "1" : "");
-		tv_set(row, "value", req_printf(r, "%lld",
-		    (long long)(top * g / SVG_GRID)));
-	}
-
-	for (size_t j = 0; j < ARRAY_LEN(series); j++) {
-		struct tvars	*row = tv_row(tv, "legend");
-		int		 x = SVG_LEFT + (int)j * SVG_LEGEND_STEP;
-
-		tv_set(row, "x", req_printf(r, "%d", x));
-		tv_set(row, "label_x", req_printf(r, "%d", x + 17));
-		tv_set(row, "fill", series[j].fill);
-		tv_set(row, "label", series[j].label);
-	}
+	chart_scale(r, tv, top);
 
 	/* The bars, three per week, and the weeks' dates. */
 	for (int i = 0; i < WEEKS; i++) {
@@ -165,7 +174,7 @@ chart_vars(struct request *r, struct tvars *tv, const struct weeks *w)
 			double		 h = ph * (double)v / (double)top;
 
 			tv_set(bar, "x", coord(r, gx + bw * (0.5 + (double)j)));
-			tv_set(bar, "y", coord(r, base - h));
+			tv_set(bar, "y", coord(r, PLOT_BASE - h));
 			tv_set(bar, "bar_width", coord(r, bw));
 			tv_set(bar, "bar_height", coord(r, h));
 			tv_set(bar, "fill", series[j].fill);

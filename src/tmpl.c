@@ -175,9 +175,8 @@ tv_entry(struct tvars *tv, const char *key)
 	}
 	e = &b->v[b->n++];
 	e->key = key;
-	e->val = NULL;
-	e->list = NULL;
-	e->fn = NULL;
+	e->kind = TV_TEXT;
+	e->u.text = NULL;
 	e->hash = h;
 	b->slot[i] = (unsigned char)b->n;
 	return e;
@@ -188,9 +187,8 @@ tv_set(struct tvars *tv, const char *key, const char *val)
 {
 	struct tvar *e = tv_entry(tv, key);
 
-	e->val = val;
-	e->list = NULL;
-	e->fn = NULL;
+	e->kind = TV_TEXT;
+	e->u.text = val;
 }
 
 void
@@ -198,10 +196,9 @@ tv_set_fn(struct tvars *tv, const char *key, tv_fn fn, void *arg)
 {
 	struct tvar *e = tv_entry(tv, key);
 
-	e->val = NULL;
-	e->list = NULL;
+	e->kind = TV_FN;
 	e->fn = fn;
-	e->arg = arg;
+	e->u.arg = arg;
 }
 
 const char *
@@ -209,7 +206,7 @@ tv_get(const struct tvars *tv, const char *key)
 {
 	const struct tvar *e = tv_lookup(tv, key, tv_hash(key));
 
-	return e != NULL ? e->val : NULL;
+	return e != NULL && e->kind == TV_TEXT ? e->u.text : NULL;
 }
 
 struct tvars *
@@ -217,20 +214,21 @@ tv_row(struct tvars *tv, const char *key)
 {
 	struct tvar	*e = tv_entry(tv, key);
 	struct tvars	*row = tv_new(tv);
+	struct tlist	*l;
 
-	if (e->list == NULL) {
-		e->list = tv_alloc(tv, sizeof(*e->list));
-		e->list->first = e->list->last = NULL;
-		e->list->n = 0;
-		e->val = NULL;
-		e->fn = NULL;
+	if (e->kind != TV_LIST) {
+		e->kind = TV_LIST;
+		e->u.list = l = tv_alloc(tv, sizeof(*l));
+		l->first = l->last = NULL;
+		l->n = 0;
 	}
-	if (e->list->last != NULL)
-		e->list->last->next = row;
+	l = e->u.list;
+	if (l->last != NULL)
+		l->last->next = row;
 	else
-		e->list->first = row;
-	e->list->last = row;
-	e->list->n++;
+		l->first = row;
+	l->last = row;
+	l->n++;
 	return row;
 }
 
@@ -284,6 +282,29 @@ tmpl_clear(struct tmpl *t)
 	free(t->name);
 }
 
+/* Returns the type of the {{...}} tag whose inside starts at *inner (not
+ * a raw one or a comment), and moves *inner past its sigil. */
+static enum ntype
+tag_type(const char **inner)
+{
+	const char	*s = *inner;
+	enum ntype	 type = N_VAR;
+
+	if (*s == '#' || *s == '^' || *s == '/') {
+		type = *s == '#' ? N_IF : *s == '^' ? N_UNLESS : N_END;
+		s++;
+	} else if (*s == '>') {
+		s += 1 + strspn(s + 1, " ");
+		type = N_PARTIAL;
+		if (*s == '*') {
+			type = N_DPARTIAL;
+			s++;
+		}
+	}
+	*inner = s;
+	return type;
+}
+
 /* Compiles t->src into nodes; returns 1, or 0 with a message. */
 static int
 tmpl_compile(struct tmpl *t, char *err, size_t errsz)
@@ -315,20 +336,8 @@ tmpl_compile(struct tmpl *t, char *err, size_t errsz)
 			type = N_RAW;
 		else if (*inner == '!')
 			continue;
-		else if (*inner == '#' || *inner == '^' || *inner == '/') {
-			type = *inner == '#' ? N_IF : *inner == '^' ?
-			    N_UNLESS : N_END;
-			inner++;
-		} else if (*inner == '>') {
-			inner++;
-			while (*inner == ' ')
-				inner++;
-			type = N_PARTIAL;
-			if (*inner == '*') {
-				type = N_DPARTIAL;
-				inner++;
-			}
-		}
+		else
+			type = tag_type(&inner);
 		while (*inner == ' ')
 			inner++;
 		nlen = (size_t)(close - inner);
@@ -522,7 +531,8 @@ tvar_text(const struct tvar *e)
 {
 	if (e == NULL)
 		return NULL;
-	return e->fn != NULL ? e->fn(e->arg) : e->val;
+	return e->kind == TV_FN ? e->fn(e->u.arg) : e->kind == TV_TEXT ?
+	    e->u.text : NULL;
 }
 
 /* Returns 1 if e is set and not empty: a non-empty text or list. */
@@ -531,8 +541,8 @@ tvar_true(const struct tvar *e)
 {
 	const char *v;
 
-	if (e != NULL && e->list != NULL)
-		return e->list->n > 0;
+	if (e != NULL && e->kind == TV_LIST)
+		return e->u.list->n > 0;
 	return (v = tvar_text(e)) != NULL && *v != '\0';
 }
 
@@ -598,8 +608,8 @@ render_nodes(struct buf *out, const struct chain *ch, size_t from, size_t to,
 			break;
 		case N_IF:
 			e = scope_lookup(sc, n->name, n->hash);
-			if (e != NULL && e->list != NULL) {
-				for (const struct tvars *row = e->list->first;
+			if (e != NULL && e->kind == TV_LIST) {
+				for (const struct tvars *row = e->u.list->first;
 				    row != NULL; row = row->next) {
 					struct scope in = { row, sc };
 

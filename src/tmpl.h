@@ -27,11 +27,14 @@ typedef const char *(*tv_fn)(void *);
 /* One variable: a text, a text computed when used, or a list of rows. */
 struct tvar {
 	const char	*key;
-	const char	*val;
-	struct tlist	*list;		/* set when the variable is a list */
-	tv_fn		 fn;		/* set when computed: fn(arg) */
-	void		*arg;
+	union {
+		const char	*text;	/* TV_TEXT */
+		void		*arg;	/* TV_FN: fn(arg) is the text */
+		struct tlist	*list;	/* TV_LIST */
+	} u;
+	tv_fn		 fn;
 	unsigned	 hash;
+	enum { TV_TEXT, TV_FN, TV_LIST } kind;
 };
 
 /* A list variable: its rows, in the order added. */
