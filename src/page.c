@@ -100,7 +100,7 @@ page_render(struct request *r, int status, const char *title,
 	tv_set(tv, "body_template", body);
 	buf_init(&page);
 	buf_reserve(&page, PAGE_BODY_GUESS + LAYOUT_GUESS);
-	if (!tmpl_exists(body) || !tmpl_render(&page, "layout.html", tv))
+	if (!tmpl_render(&page, "layout.html", tv))
 		page_bare(r, 500, "This page cannot be shown right now.");
 	else {
 		http_open(r, status, "text/html; charset=utf-8");

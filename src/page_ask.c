@@ -149,7 +149,7 @@ topic_rows(struct request *r, struct tvars *tv, const char *selected)
 
 	while (*p != '\0') {
 		struct tvars	*row;
-		const char	*t;
+		char		*t;
 		size_t		 k;
 
 		p += strspn(p, " ,");
@@ -158,7 +158,9 @@ topic_rows(struct request *r, struct tvars *tv, const char *selected)
 			k--;
 		if (k == 0)
 			break;
-		t = req_printf(r, "%.*s", (int)k, p);
+		t = req_alloc(r, k + 1);
+		memcpy(t, p, k);
+		t[k] = '\0';
 		row = tv_row(tv, "topics");
 		tv_set(row, "label", t);
 		tv_set(row, "selected", strcmp(t, selected) == 0 ? "1" : "");

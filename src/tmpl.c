@@ -26,6 +26,8 @@ struct node {
 	char		*name;		/* variables and sections */
 	unsigned	 hash;		/* of name: see tv_hash */
 	size_t		 end;		/* sections: index of their N_END */
+	size_t		 target;	/* N_PARTIAL: 1 + its index in tmpls;
+					   0: no such template (tmpl_link) */
 };
 
 struct tmpl {
@@ -383,6 +385,26 @@ tmpl_compile(struct tmpl *t, char *err, size_t errsz)
 	return 1;
 }
 
+static const struct tmpl *tmpl_find_hashed(const char *, unsigned);
+
+/* Points every {{> file}} of every template at its template, so that a
+ * render finds it without a search (a partial in a list's row is
+ * rendered once per row). */
+static void
+tmpl_link(void)
+{
+	for (size_t i = 0; i < ntmpls; i++)
+		for (size_t k = 0; k < tmpls[i].nnodes; k++) {
+			struct node		*n = &tmpls[i].nodes[k];
+			const struct tmpl	*p;
+
+			if (n->type != N_PARTIAL)
+				continue;
+			p = tmpl_find_hashed(n->name, n->hash);
+			n->target = p != NULL ? (size_t)(p - tmpls) + 1 : 0;
+		}
+}
+
 int
 tmpl_add(const char *name, const char *text, char *err, size_t errsz)
 {
@@ -400,10 +422,12 @@ tmpl_add(const char *name, const char *text, char *err, size_t errsz)
 		if (strcmp(tmpls[i].name, name) == 0) {
 			tmpl_clear(&tmpls[i]);
 			tmpls[i] = t;
+			tmpl_link();
 			return 1;
 		}
 	tmpls = xrealloc(tmpls, (ntmpls + 1) * sizeof(*tmpls));
 	tmpls[ntmpls++] = t;
+	tmpl_link();
 	return 1;
 }
 
@@ -554,52 +578,59 @@ struct chain {
 	int			 depth;
 };
 
-static void render_nodes(struct buf *, const struct chain *, size_t, size_t,
+static int render_nodes(struct buf *, const struct chain *, size_t, size_t,
     const struct scope *, tmpl_escaper);
 
-/* Renders the partial called name (hash h) inside the templates of ch. */
-static void
-render_partial(struct buf *out, const char *name, unsigned h,
+/* Renders the partial p, called name (NULL: there is none), inside the
+ * templates of ch. Returns 1, or 0 (logged) if it or one it includes is
+ * missing, includes itself or nests too deep. */
+static int
+render_partial(struct buf *out, const struct tmpl *p, const char *name,
     const struct scope *sc, tmpl_escaper esc, const struct chain *ch)
 {
-	struct chain in = { tmpl_find_hashed(name, h), ch, ch->depth + 1 };
+	struct chain in = { p, ch, ch->depth + 1 };
 
 	if (in.t == NULL) {
 		log_msg("no template %s for a partial", name);
-		return;
+		return 0;
 	}
 	for (; ch != NULL; ch = ch->up)
 		if (ch->t == in.t) {
 			log_msg("template %s includes itself", name);
-			return;
+			return 0;
 		}
-	if (in.depth > PARTIAL_DEPTH)
+	if (in.depth > PARTIAL_DEPTH) {
 		log_msg("template %s: partials nested too deep", name);
-	else
-		render_nodes(out, &in, 0, in.t->nnodes, sc, esc);
+		return 0;
+	}
+	return render_nodes(out, &in, 0, in.t->nnodes, sc, esc);
 }
 
 /* Renders nodes [from, to) of the template ch->t, looking names up in
- * sc. */
-static void
+ * sc. Returns 1, or 0 if a partial could not be rendered (the rest is). */
+static int
 render_nodes(struct buf *out, const struct chain *ch, size_t from, size_t to,
     const struct scope *sc, tmpl_escaper esc)
 {
-	const struct tmpl *t = ch->t;
+	const struct tmpl	*t = ch->t;
+	int			 ok = 1;
 
 	for (size_t i = from; i < to; i++) {
 		const struct node	*n = &t->nodes[i];
-		const struct tvar	*e;
+		const struct tvar	*e = NULL;
 		const char		*v;
 
-		switch (n->type) {
-		case N_TEXT:
+		if (n->type == N_TEXT) {
 			buf_append(out, n->text, n->len);
-			break;
+			continue;
+		}
+		/* Every tag but a partial or an end names a variable. */
+		if (n->type != N_END && n->type != N_PARTIAL)
+			e = scope_lookup(sc, n->name, n->hash);
+		switch (n->type) {
 		case N_VAR:
 		case N_RAW:
-			v = tvar_text(scope_lookup(sc, n->name, n->hash));
-			if (v == NULL)
+			if ((v = tvar_text(e)) == NULL)
 				break;
 			if (esc != NULL && n->type == N_VAR)
 				esc(out, v);
@@ -607,36 +638,38 @@ render_nodes(struct buf *out, const struct chain *ch, size_t from, size_t to,
 				buf_puts(out, v);
 			break;
 		case N_IF:
-			e = scope_lookup(sc, n->name, n->hash);
 			if (e != NULL && e->kind == TV_LIST) {
 				for (const struct tvars *row = e->u.list->first;
 				    row != NULL; row = row->next) {
 					struct scope in = { row, sc };
 
-					render_nodes(out, ch, i + 1, n->end,
-					    &in, esc);
+					ok &= render_nodes(out, ch, i + 1,
+					    n->end, &in, esc);
 				}
 				i = n->end;
 			} else if (!tvar_true(e))
 				i = n->end;
 			break;
 		case N_UNLESS:
-			if (tvar_true(scope_lookup(sc, n->name, n->hash)))
+			if (tvar_true(e))
 				i = n->end;
 			break;
 		case N_PARTIAL:
-			render_partial(out, n->name, n->hash, sc, esc, ch);
+			ok &= render_partial(out, n->target != 0 ?
+			    &tmpls[n->target - 1] : NULL, n->name, sc, esc,
+			    ch);
 			break;
 		case N_DPARTIAL:
-			v = tvar_text(scope_lookup(sc, n->name, n->hash));
-			if (v != NULL)
-				render_partial(out, v, tv_hash(v), sc, esc,
-				    ch);
+			if ((v = tvar_text(e)) != NULL)
+				ok &= render_partial(out, tmpl_find(v), v, sc,
+				    esc, ch);
 			break;
+		case N_TEXT:
 		case N_END:
 			break;
 		}
 	}
+	return ok;
 }
 
 int
@@ -656,6 +689,6 @@ tmpl_render_esc(struct buf *out, const char *name, const struct tvars *tv,
 		log_msg("no template %s", name);
 		return 0;
 	}
-	render_nodes(out, &ch, 0, ch.t->nnodes, tv != NULL ? &sc : NULL, esc);
-	return 1;
+	return render_nodes(out, &ch, 0, ch.t->nnodes, tv != NULL ? &sc :
+	    NULL, esc);
 }

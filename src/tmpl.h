@@ -69,8 +69,9 @@ int	 tmpl_add(const char *name, const char *text, char *err, size_t errsz);
 void	 tmpl_free(void);
 /* Returns 1 if a template called name is loaded. */
 int	 tmpl_exists(const char *name);
-/* Renders template name with vars into out; returns 1, or 0 if there is
- * no such template. */
+/* Renders template name with vars into out; returns 1, or 0 (logged) if
+ * there is no such template, or a partial it includes is missing or
+ * would include itself (out then holds the rest of the render). */
 int	 tmpl_render(struct buf *out, const char *name, const struct tvars *);
 
 /* As tmpl_render, but {{name}} goes through esc instead of the HTML
