@@ -119,7 +119,7 @@ fill_msg(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 {
 	const char *kind = db_text(s, 0);
 
-	tv_set(tv, "class", kind);
+	tv_set(tv, "class", req_strdup(r, kind));
 	tv_set(tv, "at", page_time(r, sqlite3_column_int64(s, 2)));
 	if (!strcmp(kind, "reply") || !strcmp(kind, "note")) {
 		tv_set(tv, "html", sqlite3_column_type(s, 4) != SQLITE_NULL ?
@@ -139,7 +139,7 @@ fill_msg(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 static void
 fill_hist(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 {
-	tv_set(tv, "c1", order_status_label(db_text(s, 0)));
+	tv_set(tv, "c1", order_status_text(r, db_text(s, 0)));
 	tv_set(tv, "c2", page_time(r, sqlite3_column_int64(s, 1)));
 	tv_set(tv, "c3", req_strdup(r, *db_text(s, 2) ? db_text(s, 2) :
 	    "client or system"));

@@ -132,7 +132,7 @@ page_admin_queue(struct request *r)
 		tv_set(row, "number", req_strdup(r, db_text(s, 1)));
 		tv_set(row, "name", req_strdup(r, db_text(s, 2)));
 		tv_set(row, "topic", req_strdup(r, db_text(s, 3)));
-		tv_set(row, "status", order_status_label(status));
+		tv_set(row, "status", order_status_text(r, status));
 		tv_set(row, "age", span(r, now - sqlite3_column_int64(s, 5)));
 		tv_set(row, "claimed", req_strdup(r, db_text(s, 8)));
 		tv_set(row, "first_line", first_line(r, db_text(s, 9)));

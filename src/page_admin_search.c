@@ -325,7 +325,7 @@ page_admin_search(struct request *r)
 		tv_set(row, "id", req_printf(r, "%lld",
 		    (long long)sqlite3_column_int64(s, 0)));
 		tv_set(row, "number", req_strdup(r, db_text(s, 1)));
-		tv_set(row, "status", order_status_label(db_text(s, 2)));
+		tv_set(row, "status", order_status_text(r, db_text(s, 2)));
 		tv_set(row, "created", req_keep(r, buf_take(&t)));
 		mark_parts(r, row, "name_parts", db_text(s, 4));
 		mark_parts(r, row, "email_parts", db_text(s, 5));
