@@ -609,13 +609,9 @@ http_redirect(struct request *r, const char *path)
 	buf_init(&b);
 	buf_printf(&b, "%s%s", conf.base_url, path);
 	http_header(r, "Location", b.data);
-	buf_free(&b);
-	http_open(r, 303, "text/html; charset=utf-8");
-	http_puts(r, "<!doctype html><title>See Other</title>"
-	    "<p>Continue to <a href=\"");
-	buf_init(&b);
-	html_escape(&b, path);
+	http_open(r, 303, "text/plain; charset=utf-8");
+	http_puts(r, "See Other: ");
 	http_puts(r, b.data);
+	http_puts(r, "\n");
 	buf_free(&b);
-	http_puts(r, "\">the next page</a>.</p>\n");
 }

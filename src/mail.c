@@ -44,7 +44,7 @@ int
 mail_render(const char *kind, const struct tvars *tv, struct mail_parts *m)
 {
 	struct buf	 name, text, md, html, subj;
-	struct tvars	 lv = *tv;
+	struct tvars	 lv = { .outer = tv };	/* subject, content; then tv's */
 	char		*subject, *body, *msubject, *mbody, *inner = NULL;
 	int		 ok = 0;
 
@@ -85,6 +85,7 @@ out:
 	buf_free(&md);
 	buf_free(&html);
 	buf_free(&subj);
+	tv_free(&lv);
 	return ok;
 }
 

@@ -191,6 +191,14 @@ order_status_label(const char *st)
 	return st;
 }
 
+const char *
+order_status_text(struct request *r, const char *st)
+{
+	const char *label = order_status_label(st);
+
+	return label == st ? req_strdup(r, st) : label;
+}
+
 int
 order_mail(struct request *r, const struct order *o, const char *kind,
     struct tvars *tv)

@@ -66,5 +66,9 @@ int	 order_mail(struct request *, const struct order *, const char *kind,
 
 /* Returns a label for a status, e.g. "Waiting for payment". */
 const char *order_status_label(const char *status);
+/* As order_status_label, but never st itself (which may be a column's
+ * text that the statement's next step frees): a label, or a copy of st
+ * owned by the request. */
+const char *order_status_text(struct request *, const char *st);
 
 #endif

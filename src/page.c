@@ -6,8 +6,8 @@
 #include "page.h"
 
 /* Room made at once for a page's body, and for the layout around it (in
- * bytes; more is made if need be): one allocation each, instead of one
- * per doubling from a few hundred bytes. */
+ * bytes; more is made if need be): one allocation for the page, instead
+ * of one per doubling from a few hundred bytes. */
 #define PAGE_BODY_GUESS	8192
 #define LAYOUT_GUESS	2048
 
@@ -43,6 +43,15 @@ fmt_year_of_day(struct buf *b, int64_t d)
 	fmt_year(b, d * 86400);
 }
 
+/* Returns the request's CSRF token: computed only for a page that has a
+ * form (templates include csrf.html), so only such a page sets the
+ * cookie. */
+static const char *
+page_csrf_token(void *r)
+{
+	return csrf_token(r);
+}
+
 void
 page_vars(struct request *r, struct tvars *tv)
 {
@@ -61,76 +70,44 @@ page_vars(struct request *r, struct tvars *tv)
 	tv_set(tv, "admin_email", conf.admin_email);
 	tv_set(tv, "base_url", conf.base_url);
 	tv_set(tv, "payment_instructions", conf.payment_instructions);
+	tv_set_fn(tv, CSRF_FIELD, page_csrf_token, r);
 	if (r->session != NULL) {
-		struct buf nav;
-
-		buf_init(&nav);
-		buf_puts(&nav, "<a href=\"/admin\">Queue</a> "
-		    "<a href=\"/admin/refunds\">Refunds</a> "
-		    "<a href=\"/admin/search\">Search</a> "
-		    "<a href=\"/admin/dashboard\">Dashboard</a> "
-		    "<a href=\"/admin/outbox\">Outbox</a> "
-		    "<a href=\"/admin/snippets\">Snippets</a> "
-		    "<a href=\"/admin/audit\">Audit</a> "
-		    "<form method=\"post\" action=\"/admin/logout\">"
-		    "<input type=\"hidden\" name=\"csrf_token\" value=\"");
-		html_escape(&nav, r->session->csrf);
-		buf_puts(&nav, "\"><button type=\"submit\" class=\"link\">"
-		    "Sign out ");
-		html_escape(&nav, r->session->username);
-		buf_puts(&nav, "</button></form>");
-		tv_set(tv, "admin_nav", req_keep(r, buf_take(&nav)));
+		tv_set(tv, "admin_user", r->session->username);
 		tv_set(tv, "body_class", "admin");
 	}
 	tv_set(tv, "year", figure_text(&year, now_unix() / 86400,
 	    fmt_year_of_day));
 }
 
-/* Answers a minimal page when templates cannot be used. */
+/* Answers a plain-text page when templates cannot be used. */
 static void
 page_bare(struct request *r, int status, const char *msg)
 {
-	struct buf b;
-
-	buf_init(&b);
-	buf_puts(&b, "<!doctype html><meta charset=utf-8><title>");
-	html_escape(&b, http_reason(status));
-	buf_puts(&b, "</title><p>");
-	html_escape(&b, msg);
-	buf_puts(&b, "</p>\n");
-	http_open(r, status, "text/html; charset=utf-8");
-	http_write(r, b.data, b.len);
-	buf_free(&b);
+	http_open(r, status, "text/plain; charset=utf-8");
+	http_puts(r, msg);
+	http_puts(r, "\n");
 }
 
 void
 page_render(struct request *r, int status, const char *title,
     const char *body, struct tvars *tv)
 {
-	struct buf	inner, page;
+	struct buf page;
 
 	if (tv_get(tv, "site_name") == NULL)
 		page_vars(r, tv);
 	tv_set(tv, "title", title);
-	buf_init(&inner);
+	tv_set(tv, "body_template", body);
 	buf_init(&page);
-	buf_reserve(&inner, PAGE_BODY_GUESS);
-	if (!tmpl_render(&inner, body, tv)) {
+	buf_reserve(&page, PAGE_BODY_GUESS + LAYOUT_GUESS);
+	if (!tmpl_render(&page, "layout.html", tv))
 		page_bare(r, 500, "This page cannot be shown right now.");
-		goto out;
+	else {
+		http_open(r, status, "text/html; charset=utf-8");
+		http_write(r, page.data, page.len);
 	}
-	tv_set(tv, "body", inner.data);
-	buf_reserve(&page, inner.len + LAYOUT_GUESS);
-	if (!tmpl_render(&page, "layout.html", tv)) {
-		page_bare(r, 500, "This page cannot be shown right now.");
-		goto out;
-	}
-	http_open(r, status, "text/html; charset=utf-8");
-	http_write(r, page.data, page.len);
-out:
-	tv_set(tv, "body", NULL);
-	buf_free(&inner);
 	buf_free(&page);
+	tv_free(tv);
 }
 
 void
@@ -188,6 +165,9 @@ page_form_vars(struct request *r, struct tvars *tv, const struct field *f)
 	for (size_t i = 0; f[i].name != NULL; i++) {
 		const char *v = r->fields ? r->fields[i].value : "";
 		const char *e = r->fields ? r->fields[i].error : NULL;
+
+		if (strcmp(f[i].name, CSRF_FIELD) == 0)
+			continue;	/* a new one, from page_vars */
 
 		tv_set(tv, f[i].name, v);
 		tv_set(tv, req_printf(r, "err_%s", f[i].name), e);

@@ -5,10 +5,13 @@
 #include "http.h"
 #include "tmpl.h"
 
-/* Sets the variables every page may use (site name, price, ...). */
+/* Sets the variables every page may use (site name, price, ..., and
+ * csrf_token, which csrf.html puts in every POST form). */
 void	 page_vars(struct request *, struct tvars *);
-/* Renders template body inside layout.html and sends it with status.
- * On a missing template, answers a plain 500 page. */
+/* Renders template body inside layout.html (which includes it as
+ * {{>*body_template}}) and sends it with status; then frees the rows and
+ * blocks of vars (tv_free). On a missing template, answers a plain-text
+ * 500 page. */
 void	 page_render(struct request *, int status, const char *title,
 	    const char *body, struct tvars *);
 /* Answers an error page that says what was wrong. */
@@ -38,7 +41,8 @@ const char *page_duration(struct request *, int64_t seconds,
 const char *page_time_in(char out[TIME_TEXT_MAX], int64_t);
 
 /* Puts each field's value into vars as NAME and its error as err_NAME,
- * for re-rendering a form. */
+ * for re-rendering a form (all but the CSRF token, which page_vars
+ * sets). */
 void	 page_form_vars(struct request *, struct tvars *,
 	    const struct field *);
 

@@ -31,7 +31,6 @@ page_admin_audit(struct request *r)
 {
 	const char	*before = r->fields[AF_BEFORE].value;
 	struct tvars	 tv = { .n = 0 };
-	struct buf	 rows;
 	sqlite3_stmt	*s;
 	int64_t		 below = INT64_MAX, last = 0;
 	int		 n = 0, more = 0, rc;
@@ -43,9 +42,8 @@ page_admin_audit(struct request *r)
 		page_unavailable(r);
 		return;
 	}
-	buf_init(&rows);
 	while ((rc = db_step(ST_AUDIT_PAGE)) == DB_ROW) {
-		struct tvars	row = { .n = 0 };
+		struct tvars	*row;
 		struct buf	t;
 		int64_t		oid = sqlite3_column_int64(s, 4);
 
@@ -55,30 +53,29 @@ page_admin_audit(struct request *r)
 		}
 		n++;
 		last = sqlite3_column_int64(s, 0);
+		row = tv_row(&tv, "rows");
 		buf_init(&t);
 		fmt_time(&t, sqlite3_column_int64(s, 1));
-		tv_set(&row, "id", req_printf(r, "%lld", (long long)last));
-		tv_set(&row, "at", req_keep(r, buf_take(&t)));
-		tv_set(&row, "who", req_strdup(r, *db_text(s, 2) ?
+		tv_set(row, "id", req_printf(r, "%lld", (long long)last));
+		tv_set(row, "at", req_keep(r, buf_take(&t)));
+		tv_set(row, "who", req_strdup(r, *db_text(s, 2) ?
 		    db_text(s, 2) : "client or system"));
-		tv_set(&row, "action", req_strdup(r, db_text(s, 3)));
+		tv_set(row, "action", req_strdup(r, db_text(s, 3)));
 		if (oid > 0) {
-			tv_set(&row, "order_id", req_printf(r, "%lld",
+			tv_set(row, "order_id", req_printf(r, "%lld",
 			    (long long)oid));
-			tv_set(&row, "number", req_strdup(r, db_text(s, 5)));
+			tv_set(row, "number", req_strdup(r, db_text(s, 5)));
 		}
-		tv_set(&row, "ip", req_strdup(r, db_text(s, 6)));
-		tv_set(&row, "detail", req_strdup(r, db_text(s, 7)));
-		tmpl_render(&rows, "admin_audit_row.html", &row);
+		tv_set(row, "ip", req_strdup(r, db_text(s, 6)));
+		tv_set(row, "detail", req_strdup(r, db_text(s, 7)));
 	}
 	db_done(ST_AUDIT_PAGE);
 	if (rc == DB_ERROR) {
-		buf_free(&rows);
+		tv_free(&tv);
 		page_unavailable(r);
 		return;
 	}
 	page_vars(r, &tv);
-	tv_set(&tv, "rows", req_keep(r, buf_take(&rows)));
 	tv_set(&tv, "empty", n == 0 ? "1" : "");
 	tv_set(&tv, "paged", *before != '\0' ? "1" : "");
 	if (more)

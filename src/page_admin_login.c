@@ -24,7 +24,6 @@ login_form(struct request *r, int status, const char *message)
 
 	page_vars(r, &tv);
 	tv_set(&tv, "username", r->fields ? r->fields[LG_USER].value : "");
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	tv_set(&tv, "form_message", message);
 	page_render(r, status, "Sign in", "admin_login.html", &tv);
 }

@@ -96,31 +96,23 @@ admin_order(struct request *r, struct order *o)
 	return 1;
 }
 
-/* Renders the rows of statement st (bound to the order id) with the row
- * template tmpl; fill sets a row's variables. Returns HTML or NULL. */
-static char *
-rows(struct request *r, enum stmt st, int64_t id, const char *tmpl,
+/* Adds the rows of statement st (bound to the order id) to tv as the
+ * list called list; fill sets a row's variables. Returns 1, or 0 on a
+ * database error. */
+static int
+rows(struct request *r, enum stmt st, int64_t id, struct tvars *tv,
+    const char *list,
     void (*fill)(struct request *, sqlite3_stmt *, struct tvars *))
 {
 	sqlite3_stmt	*s = db_stmt(st);
-	struct buf	 b;
 	int		 rc;
 
 	if (s == NULL || !db_bind(s, "i", id))
-		return NULL;
-	buf_init(&b);
-	while ((rc = db_step(st)) == DB_ROW) {
-		struct tvars tv = { .n = 0 };
-
-		fill(r, s, &tv);
-		tmpl_render(&b, tmpl, &tv);
-	}
+		return 0;
+	while ((rc = db_step(st)) == DB_ROW)
+		fill(r, s, tv_row(tv, list));
 	db_done(st);
-	if (rc == DB_ERROR) {
-		buf_free(&b);
-		return NULL;
-	}
-	return req_keep(r, buf_take(&b));
+	return rc != DB_ERROR;
 }
 
 static void
@@ -128,7 +120,7 @@ fill_msg(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 {
 	const char *kind = db_text(s, 0);
 
-	tv_set(tv, "class", kind);
+	tv_set(tv, "class", req_strdup(r, kind));
 	tv_set(tv, "at", page_time(r, sqlite3_column_int64(s, 2)));
 	if (!strcmp(kind, "reply") || !strcmp(kind, "note")) {
 		tv_set(tv, "html", sqlite3_column_type(s, 4) != SQLITE_NULL ?
@@ -136,7 +128,9 @@ fill_msg(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 		    req_keep(r, md_render(db_text(s, 1))));
 		tv_set(tv, "who", req_printf(r, "%s by %s", !strcmp(kind,
 		    "note") ? "Internal note" : "Reply", db_text(s, 3)));
+		tv_set(tv, "text", "");
 	} else {
+		tv_set(tv, "html", "");
 		tv_set(tv, "text", req_strdup(r, db_text(s, 1)));
 		tv_set(tv, "who", !strcmp(kind, "question") ?
 		    "Question from the client" : "Follow-up from the client");
@@ -146,7 +140,7 @@ fill_msg(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 static void
 fill_hist(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 {
-	tv_set(tv, "c1", order_status_label(db_text(s, 0)));
+	tv_set(tv, "c1", order_status_text(r, db_text(s, 0)));
 	tv_set(tv, "c2", page_time(r, sqlite3_column_int64(s, 1)));
 	tv_set(tv, "c3", req_strdup(r, *db_text(s, 2) ? db_text(s, 2) :
 	    "client or system"));
@@ -178,24 +172,25 @@ fill_audit(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 	    db_text(s, 4)));
 }
 
-/* Returns the <option>s of the snippets, or "" when there are none. */
-static const char *
-snippet_options(struct request *r)
+/* Adds the snippets to tv as the list snippets; returns how many. */
+static int
+snippet_options(struct request *r, struct tvars *tv)
 {
 	sqlite3_stmt	*s = db_stmt(ST_SNIPPETS_LIST);
-	struct buf	 b;
+	int		 n = 0;
 
 	if (s == NULL)
-		return "";
-	buf_init(&b);
+		return 0;
 	while (db_step(ST_SNIPPETS_LIST) == DB_ROW) {
-		buf_printf(&b, "<option value=\"%lld\">",
-		    (long long)sqlite3_column_int64(s, 0));
-		html_escape(&b, db_text(s, 1));
-		buf_puts(&b, "</option>\n");
+		struct tvars *row = tv_row(tv, "snippets");
+
+		tv_set(row, "snippet_id", req_printf(r, "%lld",
+		    (long long)sqlite3_column_int64(s, 0)));
+		tv_set(row, "snippet_title", req_strdup(r, db_text(s, 1)));
+		n++;
 	}
 	db_done(ST_SNIPPETS_LIST);
-	return req_keep(r, buf_take(&b));
+	return n;
 }
 
 /* Renders the order page with status; notice and error go on top, and
@@ -206,7 +201,6 @@ order_view(struct request *r, const struct order *o, int status,
 {
 	struct tvars	 tv = { .n = 0 };
 	sqlite3_stmt	*s;
-	char		*thread, *hist, *ledger, *audit;
 	int64_t		 paid = 0, refunded = 0, claimed_by = 0;
 	const char	*saved = "", *claimed = "", *ip = "";
 
@@ -222,14 +216,12 @@ order_view(struct request *r, const struct order *o, int status,
 	claimed = req_strdup(r, db_text(s, 2));
 	claimed_by = sqlite3_column_int64(s, 3);
 	db_done(ST_ORDER_ADMIN_EXTRA);
-	thread = rows(r, ST_MESSAGES_ALL, o->id, "admin_msg.html", fill_msg);
-	hist = rows(r, ST_HISTORY_ADMIN, o->id, "admin_row4.html", fill_hist);
-	ledger = rows(r, ST_LEDGER_BY_ORDER, o->id, "admin_row4.html",
-	    fill_ledger);
-	audit = rows(r, ST_AUDIT_BY_ORDER, o->id, "admin_row4.html",
-	    fill_audit);
-	if (thread == NULL || hist == NULL || ledger == NULL ||
-	    audit == NULL || !order_balance(o->id, &paid, &refunded)) {
+	if (!rows(r, ST_MESSAGES_ALL, o->id, &tv, "thread", fill_msg) ||
+	    !rows(r, ST_HISTORY_ADMIN, o->id, &tv, "history", fill_hist) ||
+	    !rows(r, ST_LEDGER_BY_ORDER, o->id, &tv, "ledger", fill_ledger) ||
+	    !rows(r, ST_AUDIT_BY_ORDER, o->id, &tv, "audit", fill_audit) ||
+	    !order_balance(o->id, &paid, &refunded)) {
+		tv_free(&tv);
 		page_unavailable(r);
 		return;
 	}
@@ -261,10 +253,6 @@ order_view(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "rating", o->rating);
 	tv_set(&tv, "claimed", claimed);
 	tv_set(&tv, "mine", claimed_by == r->session->user_id ? "1" : "");
-	tv_set(&tv, "thread", thread);
-	tv_set(&tv, "history", hist);
-	tv_set(&tv, "ledger", ledger);
-	tv_set(&tv, "audit", audit);
 	tv_set(&tv, "can_pay", !strcmp(o->status, "awaiting_payment") ?
 	    "1" : "");
 	tv_set(&tv, "can_reply", !strcmp(o->status, "paid") ||
@@ -274,7 +262,7 @@ order_view(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "draft", draft);
 	tv_set(&tv, "preview_html", preview && *draft ?
 	    req_keep(r, md_render(draft)) : "");
-	tv_set(&tv, "snippets", snippet_options(r));
+	tv_set(&tv, "has_snippets", snippet_options(r, &tv) > 0 ? "1" : "");
 	tv_set(&tv, "notice", notice);
 	tv_set(&tv, "form_message", error);
 	if (r->fields != NULL && r->route->fields == paid_fields) {
@@ -285,7 +273,6 @@ order_view(struct request *r, const struct order *o, int status,
 		tv_set(&tv, "note", r->fields[NF_BODY].value);
 	if (r->fields != NULL && r->route->fields == cancel_fields)
 		tv_set(&tv, "reason", r->fields[CF_REASON].value);
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	page_render(r, status, req_printf(r, "Order %s", o->number),
 	    "admin_order.html", &tv);
 }

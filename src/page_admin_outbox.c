@@ -31,34 +31,32 @@ const struct field outbox_fields[] = {
 
 struct outbox_ctx {
 	struct request	*r;
-	struct buf	 rows;
+	struct tvars	*tv;
 };
 
-/* Renders one outbox row (called by mail_list). */
+/* Adds one outbox row to the page's rows (called by mail_list). */
 static void
 outbox_row(const struct mail_info *m, void *arg)
 {
 	struct outbox_ctx	*c = arg;
 	struct request		*r = c->r;
-	struct tvars		 tv = { .n = 0 };
+	struct tvars		*row = tv_row(c->tv, "rows");
 
-	tv_set(&tv, "id", req_printf(r, "%lld", (long long)m->id));
-	tv_set(&tv, "kind", req_strdup(r, m->kind));
-	tv_set(&tv, "order_id", m->order_id ? req_printf(r, "%lld",
+	tv_set(row, "id", req_printf(r, "%lld", (long long)m->id));
+	tv_set(row, "kind", req_strdup(r, m->kind));
+	tv_set(row, "order_id", m->order_id ? req_printf(r, "%lld",
 	    (long long)m->order_id) : "");
-	tv_set(&tv, "to", req_strdup(r, m->to_addr));
-	tv_set(&tv, "subject", req_strdup(r, m->subject));
-	tv_set(&tv, "status", req_strdup(r, m->status));
-	tv_set(&tv, "attempts", req_printf(r, "%lld", (long long)m->attempts));
-	tv_set(&tv, "created", page_time(r, m->created_at));
-	tv_set(&tv, "sent", page_time(r, m->sent_at));
-	tv_set(&tv, "next", !strcmp(m->status, "queued") ?
+	tv_set(row, "to", req_strdup(r, m->to_addr));
+	tv_set(row, "subject", req_strdup(r, m->subject));
+	tv_set(row, "status", req_strdup(r, m->status));
+	tv_set(row, "attempts", req_printf(r, "%lld", (long long)m->attempts));
+	tv_set(row, "created", page_time(r, m->created_at));
+	tv_set(row, "sent", page_time(r, m->sent_at));
+	tv_set(row, "next", !strcmp(m->status, "queued") ?
 	    page_time(r, m->next_at) : "");
-	tv_set(&tv, "error", req_strdup(r, m->last_error));
-	tv_set(&tv, "can_retry", !strcmp(m->status, "queued") ||
+	tv_set(row, "error", req_strdup(r, m->last_error));
+	tv_set(row, "can_retry", !strcmp(m->status, "queued") ||
 	    !strcmp(m->status, "failed") ? "1" : "");
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
-	tmpl_render(&c->rows, "admin_outbox_row.html", &tv);
 }
 
 /* Renders the outbox page with status and a notice. */
@@ -66,32 +64,31 @@ static void
 outbox_page(struct request *r, int status, const char *filter,
     const char *notice)
 {
-	struct outbox_ctx	 c = { r, { NULL, 0, 0 } };
 	struct tvars		 tv = { .n = 0 };
+	struct outbox_ctx	 c = { r, &tv };
 	int64_t			 counts[4];
-	struct buf		 b;
 
 	if (mail_counts(counts) == 0 ||
 	    mail_list(filter, OUTBOX_PAGE, 0, outbox_row, &c) < 0) {
-		buf_free(&c.rows);
+		tv_free(&tv);
 		page_unavailable(r);
 		return;
 	}
 	page_vars(r, &tv);
-	tv_set(&tv, "rows", req_keep(r, buf_take(&c.rows)));
 	tv_set(&tv, "queued", req_printf(r, "%lld", (long long)counts[0]));
 	tv_set(&tv, "sending", req_printf(r, "%lld", (long long)counts[1]));
 	tv_set(&tv, "sent", req_printf(r, "%lld", (long long)counts[2]));
 	tv_set(&tv, "failed", req_printf(r, "%lld", (long long)counts[3]));
 	tv_set(&tv, "notice", notice);
-	buf_init(&b);
-	for (size_t i = 0; i < ARRAY_LEN(outbox_filters); i++)
-		buf_printf(&b, "<a href=\"/admin/outbox%s%s\"%s>%s</a> ",
-		    *outbox_filters[i] ? "?status=" : "", outbox_filters[i],
-		    !strcmp(outbox_filters[i], filter) ?
-		    " aria-current=\"page\"" : "",
-		    *outbox_filters[i] ? outbox_filters[i] : "all");
-	tv_set(&tv, "filters", req_keep(r, buf_take(&b)));
+	for (size_t i = 0; i < ARRAY_LEN(outbox_filters); i++) {
+		struct tvars *f = tv_row(&tv, "filters");
+
+		tv_set(f, "status", outbox_filters[i]);
+		tv_set(f, "label", *outbox_filters[i] ? outbox_filters[i] :
+		    "all");
+		tv_set(f, "current", !strcmp(outbox_filters[i], filter) ?
+		    "1" : "");
+	}
 	page_render(r, status, "Outbox", "admin_outbox.html", &tv);
 }
 

@@ -95,7 +95,6 @@ page_admin_queue(struct request *r)
 	const char	*filter = r->fields[QF_STATUS].value;
 	const char	*after = r->fields[QF_AFTER].value;
 	struct tvars	 tv = { .n = 0 };
-	struct buf	 rows, b;
 	sqlite3_stmt	*s;
 	enum stmt	 st;
 	int64_t		 due = -1, id = 0, now = now_unix(), last_due = 0,
@@ -114,9 +113,8 @@ page_admin_queue(struct request *r)
 		page_unavailable(r);
 		return;
 	}
-	buf_init(&rows);
 	while ((rc = db_step(st)) == DB_ROW) {
-		struct tvars	 row = { .n = 0 };
+		struct tvars	*row;
 		const char	*status = db_text(s, 4);
 		int64_t		 odue = sqlite3_column_int64(s, 7);
 		int		 open = !strcmp(status, "paid") ||
@@ -127,35 +125,34 @@ page_admin_queue(struct request *r)
 			break;
 		}
 		n++;
+		row = tv_row(&tv, "rows");
 		last_due = odue;
 		last_id = sqlite3_column_int64(s, 0);
-		tv_set(&row, "id", req_printf(r, "%lld", (long long)last_id));
-		tv_set(&row, "number", req_strdup(r, db_text(s, 1)));
-		tv_set(&row, "name", req_strdup(r, db_text(s, 2)));
-		tv_set(&row, "topic", req_strdup(r, db_text(s, 3)));
-		tv_set(&row, "status", order_status_label(status));
-		tv_set(&row, "age", span(r, now - sqlite3_column_int64(s, 5)));
-		tv_set(&row, "claimed", req_strdup(r, db_text(s, 8)));
-		tv_set(&row, "first_line", first_line(r, db_text(s, 9)));
+		tv_set(row, "id", req_printf(r, "%lld", (long long)last_id));
+		tv_set(row, "number", req_strdup(r, db_text(s, 1)));
+		tv_set(row, "name", req_strdup(r, db_text(s, 2)));
+		tv_set(row, "topic", req_strdup(r, db_text(s, 3)));
+		tv_set(row, "status", order_status_text(r, status));
+		tv_set(row, "age", span(r, now - sqlite3_column_int64(s, 5)));
+		tv_set(row, "claimed", req_strdup(r, db_text(s, 8)));
+		tv_set(row, "first_line", first_line(r, db_text(s, 9)));
 		if (open && odue < now) {
-			tv_set(&row, "overdue", span(r, now - odue));
+			tv_set(row, "overdue", span(r, now - odue));
 		} else if (open)
-			tv_set(&row, "left", span(r, odue - now));
+			tv_set(row, "left", span(r, odue - now));
 		if (!strcmp(status, "followup"))
-			tv_set(&row, "is_followup", "1");
+			tv_set(row, "is_followup", "1");
 		if (conf.refund_if_late && answered_late(sqlite3_column_int64(s,
 		    6), sqlite3_column_int64(s, 10)))
-			tv_set(&row, "late", "1");
-		tmpl_render(&rows, "admin_queue_row.html", &row);
+			tv_set(row, "late", "1");
 	}
 	db_done(st);
 	if (rc == DB_ERROR) {
-		buf_free(&rows);
+		tv_free(&tv);
 		page_unavailable(r);
 		return;
 	}
 	page_vars(r, &tv);
-	tv_set(&tv, "rows", req_keep(r, buf_take(&rows)));
 	tv_set(&tv, "empty", n == 0 ? "1" : "");
 	tv_set(&tv, "filter", filter);
 	tv_set(&tv, "paged", *after != '\0' ? "1" : "");
@@ -163,16 +160,15 @@ page_admin_queue(struct request *r)
 		tv_set(&tv, "next", req_printf(r, "/admin?status=%s&after="
 		    "%lld.%lld", filter, (long long)last_due,
 		    (long long)last_id));
-	buf_init(&b);
 	for (size_t i = 0; i < ARRAY_LEN(filters); i++) {
-		buf_printf(&b, "<a href=\"/admin?status=%s\"%s>", filters[i],
-		    !strcmp(filters[i], filter) ? " aria-current=\"page\"" :
-		    "");
-		buf_puts(&b, !strcmp(filters[i], "waiting") ? "Waiting" :
+		struct tvars *f = tv_row(&tv, "filters");
+
+		tv_set(f, "status", filters[i]);
+		tv_set(f, "label", !strcmp(filters[i], "waiting") ? "Waiting" :
 		    !strcmp(filters[i], "all") ? "All" :
 		    order_status_label(filters[i]));
-		buf_puts(&b, "</a> ");
+		if (!strcmp(filters[i], filter))
+			tv_set(f, "current", "1");
 	}
-	tv_set(&tv, "filters", req_keep(r, buf_take(&b)));
 	page_render(r, 200, "Reply queue", "admin_queue.html", &tv);
 }

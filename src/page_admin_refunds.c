@@ -52,42 +52,37 @@ refunds_list(struct request *r, int status, const char *notice,
 {
 	sqlite3_stmt	*s = db_stmt(ST_REFUNDS_OPEN);
 	struct tvars	 tv = { .n = 0 };
-	struct buf	 rows;
 	int		 rc, n = 0;
 
 	if (s == NULL) {
 		page_unavailable(r);
 		return;
 	}
-	buf_init(&rows);
 	while ((rc = db_step(ST_REFUNDS_OPEN)) == DB_ROW) {
-		struct tvars row = { .n = 0 };
+		struct tvars *row = tv_row(&tv, "rows");
 
 		n++;
-		tv_set(&row, "id", req_printf(r, "%lld",
+		tv_set(row, "id", req_printf(r, "%lld",
 		    (long long)sqlite3_column_int64(s, 0)));
-		tv_set(&row, "order_id", req_printf(r, "%lld",
+		tv_set(row, "order_id", req_printf(r, "%lld",
 		    (long long)sqlite3_column_int64(s, 1)));
-		tv_set(&row, "number", req_strdup(r, db_text(s, 2)));
-		tv_set(&row, "name", req_strdup(r, db_text(s, 3)));
-		tv_set(&row, "reason", req_strdup(r, db_text(s, 4)));
-		tv_set(&row, "requested", page_time(r, sqlite3_column_int64(s, 5)));
-		tv_set(&row, "answered", page_time(r, sqlite3_column_int64(s, 6)));
-		tv_set(&row, "viewed", page_time(r, sqlite3_column_int64(s, 7)));
-		tv_set(&row, "order_currency", req_strdup(r, db_text(s, 8)));
-		tv_set(&row, "net", page_money(r, sqlite3_column_int64(s, 9)));
-		tv_set(&row, CSRF_FIELD, csrf_token(r));
-		tv_set(&row, "can_decline", conf.refund_auto_approve ? "" : "1");
-		tmpl_render(&rows, "admin_refund_row.html", &row);
+		tv_set(row, "number", req_strdup(r, db_text(s, 2)));
+		tv_set(row, "name", req_strdup(r, db_text(s, 3)));
+		tv_set(row, "reason", req_strdup(r, db_text(s, 4)));
+		tv_set(row, "requested", page_time(r, sqlite3_column_int64(s, 5)));
+		tv_set(row, "answered", page_time(r, sqlite3_column_int64(s, 6)));
+		tv_set(row, "viewed", page_time(r, sqlite3_column_int64(s, 7)));
+		tv_set(row, "order_currency", req_strdup(r, db_text(s, 8)));
+		tv_set(row, "net", page_money(r, sqlite3_column_int64(s, 9)));
+		tv_set(row, "can_decline", conf.refund_auto_approve ? "" : "1");
 	}
 	db_done(ST_REFUNDS_OPEN);
 	if (rc == DB_ERROR) {
-		buf_free(&rows);
+		tv_free(&tv);
 		page_unavailable(r);
 		return;
 	}
 	page_vars(r, &tv);
-	tv_set(&tv, "rows", req_keep(r, buf_take(&rows)));
 	tv_set(&tv, "empty", n == 0 ? "1" : "");
 	tv_set(&tv, "notice", notice);
 	tv_set(&tv, "form_message", error);

@@ -145,80 +145,79 @@ fts_query(struct request *r, const char *in)
 	return req_keep(r, buf_take(&b));
 }
 
-/* Appends text from the index as HTML: escaped, with the hit markers
- * turned into <mark> elements. The markers are control characters that
- * the forms never accept; stray ones are dropped, so the elements always
- * nest. Returns 1 if the text held a hit. */
-static int
-mark_html(struct buf *b, const char *s)
+/* Adds one part of a text to tv's list: its text, and whether it is a
+ * hit. */
+static void
+mark_part(struct request *r, struct tvars *tv, const char *list,
+    struct buf *run, int marked)
 {
-	int	open = 0, hit = 0;
+	struct tvars *part;
 
+	if (run->len == 0)
+		return;
+	part = tv_row(tv, list);
+	tv_set(part, "text", req_strdup(r, run->data));
+	tv_set(part, "marked", marked ? "1" : "");
+	buf_reset(run);
+}
+
+/* Adds text from the index to tv as the list called list, of parts
+ * {text, marked}: the hits are the marked parts (the template wraps
+ * them in <mark>). The markers are control characters that the forms
+ * never accept; stray ones are dropped, so the hits never nest. */
+static void
+mark_parts(struct request *r, struct tvars *tv, const char *list,
+    const char *s)
+{
+	struct buf	run;
+	int		open = 0;
+
+	buf_init(&run);
 	while (*s != '\0') {
 		size_t n = strcspn(s, "\001\002");
 
 		if (n > 0) {
-			char *part = xstrndup(s, n);
-
-			html_escape(b, part);
-			free(part);
+			buf_append(&run, s, n);
 			s += n;
 			continue;
 		}
-		if (*s == MARK_OPEN && !open) {
-			buf_puts(b, "<mark>");
-			open = hit = 1;
-		} else if (*s == MARK_CLOSE && open) {
-			buf_puts(b, "</mark>");
-			open = 0;
+		if ((*s == MARK_OPEN && !open) || (*s == MARK_CLOSE && open)) {
+			mark_part(r, tv, list, &run, open);
+			open = !open;
 		}
 		s++;
 	}
-	if (open)
-		buf_puts(b, "</mark>");
-	return hit;
+	mark_part(r, tv, list, &run, open);
+	buf_free(&run);
 }
 
-/* Returns column c of s as marked HTML, owned by the request. */
-static const char *
-marked(struct request *r, sqlite3_stmt *s, int c)
-{
-	struct buf b;
-
-	buf_init(&b);
-	mark_html(&b, db_text(s, c));
-	return req_keep(r, buf_take(&b));
-}
-
-/* Returns the excerpts of a result as HTML (a <p> per part of the thread
- * that holds a hit; the question when only the name or address did),
- * owned by the request. */
-static const char *
-excerpts(struct request *r, sqlite3_stmt *s)
+/* Adds the excerpts of a result to row as the list excerpts, each with
+ * its label and parts (one per part of the thread that holds a hit; the
+ * question when only the name or address did). */
+static void
+excerpts(struct request *r, struct tvars *row, sqlite3_stmt *s)
 {
 	static const char *const labels[] = { "Question", "Replies and "
 	    "follow-ups", "Internal notes" };
-	struct buf	b, part;
-	int		any = 0;
+	int any = 0;
 
-	buf_init(&b);
-	buf_init(&part);
 	for (int i = 0; i < 3; i++) {
-		buf_reset(&part);
-		if (!mark_html(&part, db_text(s, 6 + i)))
+		struct tvars *ex;
+
+		/* The first marker always opens a hit. */
+		if (strchr(db_text(s, 6 + i), MARK_OPEN) == NULL)
 			continue;
-		buf_printf(&b, "<p class=\"excerpt\"><span class=\"muted\">"
-		    "%s:</span> %s</p>", labels[i], part.data);
+		ex = tv_row(row, "excerpts");
+		tv_set(ex, "label", labels[i]);
+		mark_parts(r, ex, "parts", db_text(s, 6 + i));
 		any = 1;
 	}
 	if (!any && *db_text(s, 6) != '\0') {
-		buf_reset(&part);
-		mark_html(&part, db_text(s, 6));
-		buf_printf(&b, "<p class=\"excerpt\"><span class=\"muted\">"
-		    "%s:</span> %s</p>", labels[0], part.data);
+		struct tvars *ex = tv_row(row, "excerpts");
+
+		tv_set(ex, "label", labels[0]);
+		mark_parts(r, ex, "parts", db_text(s, 6));
 	}
-	buf_free(&part);
-	return req_keep(r, buf_take(&b));
 }
 
 /* Finds the window of matches of the FTS5 query match among the orders
@@ -272,7 +271,6 @@ page_admin_search(struct request *r)
 	const char	*q = r->fields[QF_Q].value;
 	const char	*match;
 	struct tvars	 tv = { .n = 0 };
-	struct buf	 rows;
 	sqlite3_stmt	*s;
 	enum stmt	 st = search_rank_ready() ? ST_SEARCH : ST_SEARCH_BM25;
 	int64_t		 page = 1, before = 0, oldest;
@@ -308,39 +306,38 @@ page_admin_search(struct request *r)
 	    &oldest, &older) || (s = db_stmt(st)) == NULL ||
 	    !db_bind(s, "tiiii", match, oldest, before > 0 ? before - 1 :
 	    INT64_MAX, (int64_t)SEARCH_PAGE + 1, (page - 1) * SEARCH_PAGE)) {
+		tv_free(&tv);
 		page_unavailable(r);
 		return;
 	}
-	buf_init(&rows);
 	while ((rc = db_step(st)) == DB_ROW) {
-		struct tvars	row = { .n = 0 };
-		struct buf	t;
+		struct tvars	*row;
+		struct buf	 t;
 
 		if (n == SEARCH_PAGE) {
 			more = 1;
 			break;
 		}
 		n++;
+		row = tv_row(&tv, "rows");
 		buf_init(&t);
 		fmt_date(&t, sqlite3_column_int64(s, 3));
-		tv_set(&row, "id", req_printf(r, "%lld",
+		tv_set(row, "id", req_printf(r, "%lld",
 		    (long long)sqlite3_column_int64(s, 0)));
-		tv_set(&row, "number", req_strdup(r, db_text(s, 1)));
-		tv_set(&row, "status", order_status_label(db_text(s, 2)));
-		tv_set(&row, "created", req_keep(r, buf_take(&t)));
-		tv_set(&row, "name_html", marked(r, s, 4));
-		tv_set(&row, "email_html", marked(r, s, 5));
-		tv_set(&row, "excerpts_html", excerpts(r, s));
-		tmpl_render(&rows, "admin_search_row.html", &row);
+		tv_set(row, "number", req_strdup(r, db_text(s, 1)));
+		tv_set(row, "status", order_status_text(r, db_text(s, 2)));
+		tv_set(row, "created", req_keep(r, buf_take(&t)));
+		mark_parts(r, row, "name_parts", db_text(s, 4));
+		mark_parts(r, row, "email_parts", db_text(s, 5));
+		excerpts(r, row, s);
 	}
 	db_done(st);
 	if (rc == DB_ERROR) {
-		buf_free(&rows);
+		tv_free(&tv);
 		page_unavailable(r);
 		return;
 	}
 	tv_set(&tv, "searched", "1");
-	tv_set(&tv, "rows", req_keep(r, buf_take(&rows)));
 	tv_set(&tv, "empty", n == 0 ? "1" : "");
 	tv_set(&tv, "window", req_printf(r, "%d", SEARCH_WINDOW));
 	tv_set(&tv, "windowed", older ? "1" : "");

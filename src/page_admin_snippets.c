@@ -47,37 +47,31 @@ snippet_id(struct request *r, int64_t *id)
 	return 0;
 }
 
-/* Returns the snippets as table rows, owned by the request; NULL on a
+/* Adds the snippets to tv as the list rows; returns how many, or -1 on a
  * database error. */
-static const char *
-snippet_rows(struct request *r)
+static int
+snippet_rows(struct request *r, struct tvars *tv)
 {
 	sqlite3_stmt	*s = db_stmt(ST_SNIPPETS_PAGE);
-	struct buf	 b;
-	int		 rc;
+	int		 rc, n = 0;
 
 	if (s == NULL || !db_bind(s, "i", (int64_t)SNIPPETS_MAX))
-		return NULL;
-	buf_init(&b);
+		return -1;
 	while ((rc = db_step(ST_SNIPPETS_PAGE)) == DB_ROW) {
-		struct tvars	tv = { .n = 0 };
-		struct buf	t;
+		struct tvars	*row = tv_row(tv, "rows");
+		struct buf	 t;
 
+		n++;
 		buf_init(&t);
 		fmt_time(&t, sqlite3_column_int64(s, 3));
-		tv_set(&tv, "id", req_printf(r, "%lld",
+		tv_set(row, "id", req_printf(r, "%lld",
 		    (long long)sqlite3_column_int64(s, 0)));
-		tv_set(&tv, "title", req_strdup(r, db_text(s, 1)));
-		tv_set(&tv, "excerpt", req_strdup(r, db_text(s, 2)));
-		tv_set(&tv, "updated", req_keep(r, buf_take(&t)));
-		tmpl_render(&b, "admin_snippet_row.html", &tv);
+		tv_set(row, "title", req_strdup(r, db_text(s, 1)));
+		tv_set(row, "excerpt", req_strdup(r, db_text(s, 2)));
+		tv_set(row, "updated", req_keep(r, buf_take(&t)));
 	}
 	db_done(ST_SNIPPETS_PAGE);
-	if (rc == DB_ERROR) {
-		buf_free(&b);
-		return NULL;
-	}
-	return req_keep(r, buf_take(&b));
+	return rc == DB_ERROR ? -1 : n;
 }
 
 /* Renders the list with the create form, holding what was typed when the
@@ -87,20 +81,19 @@ list_view(struct request *r, int status, const char *notice,
     const char *error)
 {
 	struct tvars	 tv = { .n = 0 };
-	const char	*rows = snippet_rows(r);
+	int		 n = snippet_rows(r, &tv);
 
-	if (rows == NULL) {
+	if (n < 0) {
+		tv_free(&tv);
 		page_unavailable(r);
 		return;
 	}
 	page_vars(r, &tv);
-	tv_set(&tv, "rows", rows);
-	tv_set(&tv, "empty", *rows == '\0' ? "1" : "");
+	tv_set(&tv, "empty", n == 0 ? "1" : "");
 	tv_set(&tv, "notice", notice);
 	tv_set(&tv, "form_message", error);
 	if (r->route->fields == snippet_fields)
 		page_form_vars(r, &tv, snippet_fields);
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	page_render(r, status, "Snippets", "admin_snippets.html", &tv);
 }
 
@@ -122,7 +115,6 @@ edit_view(struct request *r, int status, int64_t id, const char *title,
 		tv_set(&tv, "err_title", r->fields[SF_TITLE].error);
 		tv_set(&tv, "err_body", r->fields[SF_BODY].error);
 	}
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	page_render(r, status, "Edit snippet", "admin_snippet.html", &tv);
 }
 

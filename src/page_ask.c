@@ -153,18 +153,17 @@ form_token_new(struct request *r)
 	return req_strdup(r, tok);
 }
 
-/* Renders the topic <option>s with selected marking the chosen one. */
-static char *
-topic_options(struct request *r, const char *selected)
+/* Adds the topics of the settings to tv as the list topics, marking
+ * selected, the chosen one. */
+static void
+topic_rows(struct request *r, struct tvars *tv, const char *selected)
 {
-	const char	*p = conf.topics;
-	struct buf	 b;
+	const char *p = conf.topics;
 
-	buf_init(&b);
-	buf_puts(&b, "<option value=\"\">Choose a topic</option>\n");
 	while (*p != '\0') {
-		size_t	 k;
-		char	*t;
+		struct tvars	*row;
+		char		*t;
+		size_t		 k;
 
 		p += strspn(p, " ,");
 		k = strcspn(p, ",");
@@ -172,18 +171,15 @@ topic_options(struct request *r, const char *selected)
 			k--;
 		if (k == 0)
 			break;
-		t = xstrndup(p, k);
-		buf_puts(&b, "<option value=\"");
-		html_escape(&b, t);
-		buf_printf(&b, "\"%s>", strcmp(t, selected) == 0 ?
-		    " selected" : "");
-		html_escape(&b, t);
-		buf_puts(&b, "</option>\n");
-		free(t);
+		t = req_alloc(r, k + 1);
+		memcpy(t, p, k);
+		t[k] = '\0';
+		row = tv_row(tv, "topics");
+		tv_set(row, "label", t);
+		tv_set(row, "selected", strcmp(t, selected) == 0 ? "1" : "");
 		p += k;
 		p += strcspn(p, ",");
 	}
-	return req_keep(r, buf_take(&b));
 }
 
 /* Renders the form with status, the fields' values and errors, and an
@@ -198,8 +194,7 @@ ask_form(struct request *r, int status, const char *message)
 
 	page_vars(r, &tv);
 	page_form_vars(r, &tv, ask_fields);
-	tv_set(&tv, "topic_options", topic_options(r, topic));
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
+	topic_rows(r, &tv, topic);
 	/* Keep a still-valid form token, so a retry stays idempotent. */
 	if (ftok == NULL || *ftok == '\0' ||
 	    token_check(ftok, TOK_FORM, NULL, &t) != TOKEN_OK)

@@ -36,7 +36,6 @@ lost_form(struct request *r, int status, const char *notice,
 
 	page_vars(r, &tv);
 	page_form_vars(r, &tv, lost_fields);
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	tv_set(&tv, "notice", notice);
 	tv_set(&tv, "form_message", error);
 	page_render(r, status, "Lost your link?", "lost.html", &tv);

@@ -42,7 +42,6 @@ page_rating(struct request *r, const struct order *o, const char *rating,
 	tv_set(&tv, "is_yes", !strcmp(rating, "yes") ? "1" : "");
 	tv_set(&tv, "action", req_printf(r, "/o/%s/rating", track_token));
 	tv_set(&tv, "track", req_printf(r, "/o/%s", track_token));
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	page_render(r, 200, "Happy with the answer?", "rating.html", &tv);
 }
 

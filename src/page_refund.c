@@ -82,7 +82,6 @@ refund_page(struct request *r, const struct order *o, const struct refund
 	    "answered") && o->followups_used < conf.followups_included ?
 	    "1" : "");
 	tv_set(&tv, "action", req_printf(r, "/r/%s", r->arg));
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	tv_set(&tv, "notice", notice);
 	if (rf->exists) {
 		tv_set(&tv, "requested", page_date(r, rf->requested_at));

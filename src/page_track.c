@@ -15,10 +15,6 @@
 #include "token.h"
 
 #define HOUR 3600
-/* Room made at once for the timeline (a few steps of about a hundred
- * bytes) and for the thread (a question and an answer), in bytes. */
-#define TIMELINE_GUESS	1024
-#define THREAD_GUESS	4096
 
 /* Returns NULL if v is yes or no. */
 static const char *
@@ -80,89 +76,82 @@ track_order(struct request *r, struct order *o)
 	return 1;
 }
 
-/* Appends one timeline step. */
+/* Adds one timeline step to tv's list steps. */
 static void
-step(struct buf *out, const char *label, int64_t at, int current)
+step(struct request *r, struct tvars *tv, const char *label, int64_t at,
+    int current)
 {
-	struct tvars	tv = { .n = 0 };
-	char		when[TIME_TEXT_MAX];
-	int		done = at != 0 || current;
+	struct tvars	*row = tv_row(tv, "steps");
+	int		 done = at != 0 || current;
 
-	tv_set(&tv, "label", label);
-	tv_set(&tv, "at", page_time_in(when, at));
-	tv_set(&tv, "class", done ? (current ? "done current" : "done") : "");
-	tmpl_render(out, "track_step.html", &tv);
+	tv_set(row, "label", label);
+	tv_set(row, "at", page_time(r, at));
+	tv_set(row, "class", done ? (current ? "done current" : "done") : "");
 }
 
-/* Returns the timeline's HTML. */
-static char *
-timeline(struct request *r, const struct order *o)
+/* Adds o's timeline to tv as the list steps. */
+static void
+timeline(struct request *r, struct tvars *tv, const struct order *o)
 {
-	struct buf	b;
-	const char	*st = o->status;
+	const char *st = o->status;
 
-	buf_init(&b);
-	buf_reserve(&b, TIMELINE_GUESS);
-	step(&b, "Received", o->created_at, !o->paid_at &&
+	step(r, tv, "Received", o->created_at, !o->paid_at &&
 	    !o->cancelled_at);
 	if (o->cancelled_at && !o->paid_at) {
-		step(&b, "Cancelled", o->cancelled_at, 1);
-		return req_keep(r, buf_take(&b));
+		step(r, tv, "Cancelled", o->cancelled_at, 1);
+		return;
 	}
-	step(&b, "Paid", o->paid_at, o->paid_at && !o->answered_at);
-	step(&b, "Answered", o->answered_at, !strcmp(st, "answered") &&
+	step(r, tv, "Paid", o->paid_at, o->paid_at && !o->answered_at);
+	step(r, tv, "Answered", o->answered_at, !strcmp(st, "answered") &&
 	    o->followups_used == 0);
 	if (o->followups_used > 0)
-		step(&b, !strcmp(st, "followup") ? "Follow-up received, "
+		step(r, tv, !strcmp(st, "followup") ? "Follow-up received, "
 		    "being answered" : "Follow-up answered",
 		    !strcmp(st, "followup") ? 0 : o->last_answered_at,
 		    !strcmp(st, "followup") || !strcmp(st, "answered"));
 	if (o->refund_requested_at || o->refunded_at) {
-		step(&b, "Refund requested", o->refund_requested_at,
+		step(r, tv, "Refund requested", o->refund_requested_at,
 		    !strcmp(st, "refund_requested"));
-		step(&b, "Refunded", o->refunded_at, o->refunded_at != 0);
+		step(r, tv, "Refunded", o->refunded_at, o->refunded_at != 0);
 	}
-	return req_keep(r, buf_take(&b));
 }
 
-/* Returns the thread's HTML: the question, answers and follow-ups. */
-static char *
-thread(struct request *r, const struct order *o, int *has_answer)
+/* Adds the thread to tv as the list messages: the question, answers
+ * and follow-ups; html is a reply's cmark output. Returns 1, or 0 on a
+ * database error. */
+static int
+thread(struct request *r, struct tvars *tv, const struct order *o,
+    int *has_answer)
 {
-	sqlite3_stmt	*s = db_stmt(ST_MESSAGES_PUBLIC);
-	struct buf	 b;
+	sqlite3_stmt *s = db_stmt(ST_MESSAGES_PUBLIC);
 
 	*has_answer = 0;
 	if (s == NULL || !db_bind(s, "i", o->id))
-		return NULL;
-	buf_init(&b);
-	buf_reserve(&b, THREAD_GUESS);
+		return 0;
 	while (db_step(ST_MESSAGES_PUBLIC) == DB_ROW) {
-		struct tvars	 tv = { .n = 0 };
+		struct tvars	*row = tv_row(tv, "messages");
 		const char	*kind = db_text(s, 0);
-		char		*html = NULL, when[TIME_TEXT_MAX];
 
-		tv_set(&tv, "at", page_time_in(when,
-		    sqlite3_column_int64(s, 2)));
+		tv_set(row, "at", page_time(r, sqlite3_column_int64(s, 2)));
 		if (!strcmp(kind, "reply")) {
 			*has_answer = 1;
 			/* Rendered when the reply was sent (older rows: now). */
-			if (sqlite3_column_type(s, 3) == SQLITE_NULL)
-				html = md_render(db_text(s, 1));
-			tv_set(&tv, "html", html != NULL ? html : db_text(s, 3));
-			tv_set(&tv, "who", conf.consultant_name);
-			tv_set(&tv, "class", "reply");
+			tv_set(row, "html", sqlite3_column_type(s, 3) ==
+			    SQLITE_NULL ? req_keep(r, md_render(db_text(s, 1))) :
+			    req_strdup(r, db_text(s, 3)));
+			tv_set(row, "text", "");
+			tv_set(row, "who", conf.consultant_name);
+			tv_set(row, "class", "reply");
 		} else {
-			tv_set(&tv, "text", db_text(s, 1));
-			tv_set(&tv, "who", !strcmp(kind, "question") ?
+			tv_set(row, "html", "");
+			tv_set(row, "text", req_strdup(r, db_text(s, 1)));
+			tv_set(row, "who", !strcmp(kind, "question") ?
 			    "Your question" : "Your follow-up question");
-			tv_set(&tv, "class", kind);
+			tv_set(row, "class", req_strdup(r, kind));
 		}
-		tmpl_render(&b, "track_msg.html", &tv);
-		free(html);
 	}
 	db_done(ST_MESSAGES_PUBLIC);
-	return req_keep(r, buf_take(&b));
+	return 1;
 }
 
 /* Renders the status page of o with status, an optional notice, and the
@@ -172,15 +161,15 @@ track_render(struct request *r, const struct order *o, int status,
     const char *notice)
 {
 	struct tvars	 tv = { .n = 0 };
-	char		*msgs;
 	int		 has_answer, can_follow;
 	int64_t		 left = conf.followups_included - o->followups_used;
 	int64_t		 paid, refunded;
 	char		*url, created[TIME_TEXT_MAX], due[TIME_TEXT_MAX];
 	char		 left_text[INT_TEXT_MAX];
 
-	if ((msgs = thread(r, o, &has_answer)) == NULL ||
+	if (!thread(r, &tv, o, &has_answer) ||
 	    !order_balance(o->id, &paid, &refunded)) {
+		tv_free(&tv);
 		page_unavailable(r);
 		return;
 	}
@@ -189,8 +178,7 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "created", page_time_in(created, o->created_at));
 	tv_set(&tv, "status_label", order_status_label(o->status));
-	tv_set(&tv, "timeline", timeline(r, o));
-	tv_set(&tv, "thread", msgs);
+	timeline(r, &tv, o);
 	/* What the client reads is the order's: its price until it is
 	 * paid, then what was paid net of refunds (the ledger). */
 	tv_set(&tv, "amount", page_money(r, paid > 0 ? paid - refunded :
@@ -212,7 +200,6 @@ track_render(struct request *r, const struct order *o, int status,
 	    "1" : "");
 	tv_set(&tv, "action", req_cat(r, "/o/", r->arg, "/messages",
 	    (char *)NULL));
-	tv_set(&tv, CSRF_FIELD, csrf_token(r));
 	/* The page's script records the first view of an answer
 	 * (page_track_viewed); the GET itself never writes. */
 	tv_set(&tv, "view_action", o->answered_at && !o->answer_viewed_at ?

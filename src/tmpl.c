@@ -1,13 +1,23 @@
 /* tmpl.c: a small logic-less template engine. Templates are read and
  * compiled into node lists once, at start; rendering walks the nodes. */
 #include <dirent.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tmpl.h"
 
-enum ntype { N_TEXT, N_VAR, N_RAW, N_IF, N_UNLESS, N_END };
+enum ntype {
+	N_TEXT, N_VAR, N_RAW, N_IF, N_UNLESS, N_END,
+	N_PARTIAL,	/* {{> file}} */
+	N_DPARTIAL	/* {{>*name}}: the template named by name's value */
+};
+
+/* How deep partials may include partials: past it, or when a template
+ * would include itself (directly or not), the partial is left out and
+ * logged. */
+#define PARTIAL_DEPTH	8
 
 struct node {
 	enum ntype	 type;
@@ -16,6 +26,8 @@ struct node {
 	char		*name;		/* variables and sections */
 	unsigned	 hash;		/* of name: see tv_hash */
 	size_t		 end;		/* sections: index of their N_END */
+	size_t		 target;	/* N_PARTIAL: 1 + its index in tmpls;
+					   0: no such template (tmpl_link) */
 };
 
 struct tmpl {
@@ -40,9 +52,76 @@ tv_hash(const char *key)
 	return h;
 }
 
-/* Returns the slot of key (hash h) in tv's index: the one that holds it,
- * or the free one where it would go. The index is never more than half
- * full, so the probe ends. */
+/* A block of the arena that rows and further variable blocks come from;
+ * rows are bumped out of blocks of TMEM_BLOCK bytes, so a list of rows
+ * costs one malloc per few rows, and tv_free frees them all. */
+#define TMEM_BLOCK	16384
+
+struct tmem {
+	struct tmem	*next;
+	size_t		 used, cap;
+	max_align_t	 data[];
+};
+
+/* Returns n bytes from the arena of tv's owner (aborts when out of
+ * memory, as xmalloc does). */
+static void *
+tv_alloc(struct tvars *tv, size_t n)
+{
+	struct tvars	*o = tv->owner != NULL ? tv->owner : tv;
+	struct tmem	*m = o->mem;
+	void		*p;
+
+	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) *
+	    sizeof(max_align_t);
+	if (m == NULL || m->cap - m->used < n) {
+		size_t cap = n > TMEM_BLOCK ? n : TMEM_BLOCK;
+
+		m = xmalloc(sizeof(*m) + cap);
+		m->next = o->mem;
+		m->used = 0;
+		m->cap = cap;
+		o->mem = m;
+	}
+	p = (char *)m->data + m->used;
+	m->used += n;
+	return p;
+}
+
+/* Returns a new, empty block of variables from tv's arena. The entries
+ * themselves are left as they are: n says none is in use. */
+static struct tvars *
+tv_new(struct tvars *tv)
+{
+	struct tvars *b = tv_alloc(tv, sizeof(*b));
+
+	memset(b->slot, 0, sizeof(b->slot));
+	b->n = 0;
+	b->more = b->next = NULL;
+	b->outer = NULL;
+	b->owner = tv->owner != NULL ? tv->owner : tv;
+	b->mem = NULL;
+	return b;
+}
+
+void
+tv_free(struct tvars *tv)
+{
+	struct tmem *m, *next;
+
+	for (m = tv->mem; m != NULL; m = next) {
+		next = m->next;
+		free(m);
+	}
+	tv->mem = NULL;
+	tv->more = NULL;
+	tv->n = 0;
+	memset(tv->slot, 0, sizeof(tv->slot));
+}
+
+/* Returns the slot of key (hash h) in one block's index: the one that
+ * holds it, or the free one where it would go. The index is never more
+ * than half full, so the probe ends. */
 static size_t
 tv_slot(const struct tvars *tv, const char *key, unsigned h)
 {
@@ -59,43 +138,100 @@ tv_slot(const struct tvars *tv, const char *key, unsigned h)
 	return i;
 }
 
-/* Returns the value of key, whose hash is h, or NULL. */
-static const char *
+/* Returns the variable key, whose hash is h, in tv, its further blocks
+ * and its outer ones; or NULL. */
+static const struct tvar *
 tv_lookup(const struct tvars *tv, const char *key, unsigned h)
 {
-	size_t i;
+	for (; tv != NULL; tv = tv->outer)
+		for (const struct tvars *b = tv; b != NULL; b = b->more) {
+			size_t i = tv_slot(b, key, h);
 
-	if (tv == NULL)
-		return NULL;
-	i = tv_slot(tv, key, h);
-	return tv->slot[i] != 0 ? tv->v[tv->slot[i] - 1u].val : NULL;
+			if (b->slot[i] != 0)
+				return &b->v[b->slot[i] - 1u];
+		}
+	return NULL;
+}
+
+/* Returns tv's own variable key (not an outer one's), added if new. */
+static struct tvar *
+tv_entry(struct tvars *tv, const char *key)
+{
+	unsigned	 h = tv_hash(key);
+	struct tvars	*b = tv;
+	size_t		 i;
+	struct tvar	*e;
+
+	for (;;) {
+		i = tv_slot(b, key, h);
+		if (b->slot[i] != 0)
+			return &b->v[b->slot[i] - 1u];
+		if (b->more == NULL)
+			break;
+		b = b->more;
+	}
+	if (b->n == TVARS_MAX) {
+		b->more = tv_new(tv);
+		b = b->more;
+		i = tv_slot(b, key, h);
+	}
+	e = &b->v[b->n++];
+	e->key = key;
+	e->kind = TV_TEXT;
+	e->u.text = NULL;
+	e->hash = h;
+	b->slot[i] = (unsigned char)b->n;
+	return e;
 }
 
 void
 tv_set(struct tvars *tv, const char *key, const char *val)
 {
-	unsigned	h = tv_hash(key);
-	size_t		i = tv_slot(tv, key, h);
+	struct tvar *e = tv_entry(tv, key);
 
-	if (tv->slot[i] != 0) {
-		tv->v[tv->slot[i] - 1u].val = val;
-		return;
-	}
-	if (tv->n == TVARS_MAX) {
-		log_msg("template variables full: %s dropped", key);
-		return;
-	}
-	tv->v[tv->n].key = key;
-	tv->v[tv->n].val = val;
-	tv->v[tv->n].hash = h;
-	tv->n++;
-	tv->slot[i] = (unsigned char)tv->n;
+	e->kind = TV_TEXT;
+	e->u.text = val;
+}
+
+void
+tv_set_fn(struct tvars *tv, const char *key, tv_fn fn, void *arg)
+{
+	struct tvar *e = tv_entry(tv, key);
+
+	e->kind = TV_FN;
+	e->fn = fn;
+	e->u.arg = arg;
 }
 
 const char *
 tv_get(const struct tvars *tv, const char *key)
 {
-	return tv_lookup(tv, key, tv_hash(key));
+	const struct tvar *e = tv_lookup(tv, key, tv_hash(key));
+
+	return e != NULL && e->kind == TV_TEXT ? e->u.text : NULL;
+}
+
+struct tvars *
+tv_row(struct tvars *tv, const char *key)
+{
+	struct tvar	*e = tv_entry(tv, key);
+	struct tvars	*row = tv_new(tv);
+	struct tlist	*l;
+
+	if (e->kind != TV_LIST) {
+		e->kind = TV_LIST;
+		e->u.list = l = tv_alloc(tv, sizeof(*l));
+		l->first = l->last = NULL;
+		l->n = 0;
+	}
+	l = e->u.list;
+	if (l->last != NULL)
+		l->last->next = row;
+	else
+		l->first = row;
+	l->last = row;
+	l->n++;
+	return row;
 }
 
 /* Returns the line number of position p in src. */
@@ -148,6 +284,29 @@ tmpl_clear(struct tmpl *t)
 	free(t->name);
 }
 
+/* Returns the type of the {{...}} tag whose inside starts at *inner (not
+ * a raw one or a comment), and moves *inner past its sigil. */
+static enum ntype
+tag_type(const char **inner)
+{
+	const char	*s = *inner;
+	enum ntype	 type = N_VAR;
+
+	if (*s == '#' || *s == '^' || *s == '/') {
+		type = *s == '#' ? N_IF : *s == '^' ? N_UNLESS : N_END;
+		s++;
+	} else if (*s == '>') {
+		s += 1 + strspn(s + 1, " ");
+		type = N_PARTIAL;
+		if (*s == '*') {
+			type = N_DPARTIAL;
+			s++;
+		}
+	}
+	*inner = s;
+	return type;
+}
+
 /* Compiles t->src into nodes; returns 1, or 0 with a message. */
 static int
 tmpl_compile(struct tmpl *t, char *err, size_t errsz)
@@ -179,11 +338,8 @@ tmpl_compile(struct tmpl *t, char *err, size_t errsz)
 			type = N_RAW;
 		else if (*inner == '!')
 			continue;
-		else if (*inner == '#' || *inner == '^' || *inner == '/') {
-			type = *inner == '#' ? N_IF : *inner == '^' ?
-			    N_UNLESS : N_END;
-			inner++;
-		}
+		else
+			type = tag_type(&inner);
 		while (*inner == ' ')
 			inner++;
 		nlen = (size_t)(close - inner);
@@ -229,6 +385,26 @@ tmpl_compile(struct tmpl *t, char *err, size_t errsz)
 	return 1;
 }
 
+static const struct tmpl *tmpl_find_hashed(const char *, unsigned);
+
+/* Points every {{> file}} of every template at its template, so that a
+ * render finds it without a search (a partial in a list's row is
+ * rendered once per row). */
+static void
+tmpl_link(void)
+{
+	for (size_t i = 0; i < ntmpls; i++)
+		for (size_t k = 0; k < tmpls[i].nnodes; k++) {
+			struct node		*n = &tmpls[i].nodes[k];
+			const struct tmpl	*p;
+
+			if (n->type != N_PARTIAL)
+				continue;
+			p = tmpl_find_hashed(n->name, n->hash);
+			n->target = p != NULL ? (size_t)(p - tmpls) + 1 : 0;
+		}
+}
+
 int
 tmpl_add(const char *name, const char *text, char *err, size_t errsz)
 {
@@ -246,10 +422,12 @@ tmpl_add(const char *name, const char *text, char *err, size_t errsz)
 		if (strcmp(tmpls[i].name, name) == 0) {
 			tmpl_clear(&tmpls[i]);
 			tmpls[i] = t;
+			tmpl_link();
 			return 1;
 		}
 	tmpls = xrealloc(tmpls, (ntmpls + 1) * sizeof(*tmpls));
 	tmpls[ntmpls++] = t;
+	tmpl_link();
 	return 1;
 }
 
@@ -260,7 +438,8 @@ is_template(const char *name)
 	size_t n = strlen(name);
 
 	return name[0] != '.' && ((n > 5 && !strcmp(name + n - 5, ".html")) ||
-	    (n > 4 && !strcmp(name + n - 4, ".txt")));
+	    (n > 4 && (!strcmp(name + n - 4, ".txt") ||
+	    !strcmp(name + n - 4, ".svg"))));
 }
 
 /* Loads the templates of one directory, names prefixed by prefix. */
@@ -326,23 +505,171 @@ tmpl_free(void)
 	ntmpls = 0;
 }
 
-/* Returns the template called name, or NULL. (Comparing hashes first
- * spares a strcmp with each of the thirty-odd templates.) */
+/* Returns the template called name, whose hash is h, or NULL: hashes are
+ * compared first, sparing a strcmp with each of the templates. */
 static const struct tmpl *
-tmpl_find(const char *name)
+tmpl_find_hashed(const char *name, unsigned h)
 {
-	unsigned h = tv_hash(name);
-
 	for (size_t i = 0; i < ntmpls; i++)
 		if (tmpls[i].hash == h && strcmp(tmpls[i].name, name) == 0)
 			return &tmpls[i];
 	return NULL;
 }
 
+/* Returns the template called name, or NULL. */
+static const struct tmpl *
+tmpl_find(const char *name)
+{
+	return tmpl_find_hashed(name, tv_hash(name));
+}
+
 int
 tmpl_exists(const char *name)
 {
 	return tmpl_find(name) != NULL;
+}
+
+/* The variables in scope while rendering: a row, then the scopes that
+ * enclose it, out to the page's variables. */
+struct scope {
+	const struct tvars	*tv;
+	const struct scope	*up;
+};
+
+/* Returns the variable name (hash h) of the innermost scope that has
+ * it, or NULL. */
+static const struct tvar *
+scope_lookup(const struct scope *sc, const char *name, unsigned h)
+{
+	const struct tvar *e;
+
+	for (; sc != NULL; sc = sc->up)
+		if ((e = tv_lookup(sc->tv, name, h)) != NULL)
+			return e;
+	return NULL;
+}
+
+/* Returns e's text (computing it if need be), or NULL. */
+static const char *
+tvar_text(const struct tvar *e)
+{
+	if (e == NULL)
+		return NULL;
+	return e->kind == TV_FN ? e->fn(e->u.arg) : e->kind == TV_TEXT ?
+	    e->u.text : NULL;
+}
+
+/* Returns 1 if e is set and not empty: a non-empty text or list. */
+static int
+tvar_true(const struct tvar *e)
+{
+	const char *v;
+
+	if (e != NULL && e->kind == TV_LIST)
+		return e->u.list->n > 0;
+	return (v = tvar_text(e)) != NULL && *v != '\0';
+}
+
+/* The templates being rendered: the one whose nodes are walked, then
+ * the ones that included it, out to the one asked for. */
+struct chain {
+	const struct tmpl	*t;
+	const struct chain	*up;
+	int			 depth;
+};
+
+static int render_nodes(struct buf *, const struct chain *, size_t, size_t,
+    const struct scope *, tmpl_escaper);
+
+/* Renders the partial p, called name (NULL: there is none), inside the
+ * templates of ch. Returns 1, or 0 (logged) if it or one it includes is
+ * missing, includes itself or nests too deep. */
+static int
+render_partial(struct buf *out, const struct tmpl *p, const char *name,
+    const struct scope *sc, tmpl_escaper esc, const struct chain *ch)
+{
+	struct chain in = { p, ch, ch->depth + 1 };
+
+	if (in.t == NULL) {
+		log_msg("no template %s for a partial", name);
+		return 0;
+	}
+	for (; ch != NULL; ch = ch->up)
+		if (ch->t == in.t) {
+			log_msg("template %s includes itself", name);
+			return 0;
+		}
+	if (in.depth > PARTIAL_DEPTH) {
+		log_msg("template %s: partials nested too deep", name);
+		return 0;
+	}
+	return render_nodes(out, &in, 0, in.t->nnodes, sc, esc);
+}
+
+/* Renders nodes [from, to) of the template ch->t, looking names up in
+ * sc. Returns 1, or 0 if a partial could not be rendered (the rest is). */
+static int
+render_nodes(struct buf *out, const struct chain *ch, size_t from, size_t to,
+    const struct scope *sc, tmpl_escaper esc)
+{
+	const struct tmpl	*t = ch->t;
+	int			 ok = 1;
+
+	for (size_t i = from; i < to; i++) {
+		const struct node	*n = &t->nodes[i];
+		const struct tvar	*e = NULL;
+		const char		*v;
+
+		if (n->type == N_TEXT) {
+			buf_append(out, n->text, n->len);
+			continue;
+		}
+		/* Every tag but a partial or an end names a variable. */
+		if (n->type != N_END && n->type != N_PARTIAL)
+			e = scope_lookup(sc, n->name, n->hash);
+		switch (n->type) {
+		case N_VAR:
+		case N_RAW:
+			if ((v = tvar_text(e)) == NULL)
+				break;
+			if (esc != NULL && n->type == N_VAR)
+				esc(out, v);
+			else
+				buf_puts(out, v);
+			break;
+		case N_IF:
+			if (e != NULL && e->kind == TV_LIST) {
+				for (const struct tvars *row = e->u.list->first;
+				    row != NULL; row = row->next) {
+					struct scope in = { row, sc };
+
+					ok &= render_nodes(out, ch, i + 1,
+					    n->end, &in, esc);
+				}
+				i = n->end;
+			} else if (!tvar_true(e))
+				i = n->end;
+			break;
+		case N_UNLESS:
+			if (tvar_true(e))
+				i = n->end;
+			break;
+		case N_PARTIAL:
+			ok &= render_partial(out, n->target != 0 ?
+			    &tmpls[n->target - 1] : NULL, n->name, sc, esc,
+			    ch);
+			break;
+		case N_DPARTIAL:
+			if ((v = tvar_text(e)) != NULL)
+				ok &= render_partial(out, tmpl_find(v), v, sc,
+				    esc, ch);
+			break;
+		case N_TEXT:
+		case N_END:
+			break;
+		}
+	}
+	return ok;
 }
 
 int
@@ -355,41 +682,13 @@ int
 tmpl_render_esc(struct buf *out, const char *name, const struct tvars *tv,
     tmpl_escaper esc)
 {
-	const struct tmpl *t = tmpl_find(name);
+	struct chain	ch = { tmpl_find(name), NULL, 0 };
+	struct scope	sc = { tv, NULL };
 
-	if (t == NULL) {
+	if (ch.t == NULL) {
 		log_msg("no template %s", name);
 		return 0;
 	}
-	for (size_t i = 0; i < t->nnodes; i++) {
-		const struct node	*n = &t->nodes[i];
-		const char		*v;
-
-		switch (n->type) {
-		case N_TEXT:
-			buf_append(out, n->text, n->len);
-			break;
-		case N_VAR:
-			if ((v = tv_lookup(tv, n->name, n->hash)) == NULL)
-				break;
-			if (esc != NULL)
-				esc(out, v);
-			else
-				buf_puts(out, v);
-			break;
-		case N_RAW:
-			if ((v = tv_lookup(tv, n->name, n->hash)) != NULL)
-				buf_puts(out, v);
-			break;
-		case N_IF:
-		case N_UNLESS:
-			v = tv_lookup(tv, n->name, n->hash);
-			if ((v != NULL && *v != '\0') != (n->type == N_IF))
-				i = n->end;
-			break;
-		case N_END:
-			break;
-		}
-	}
-	return 1;
+	return render_nodes(out, &ch, 0, ch.t->nnodes, tv != NULL ? &sc :
+	    NULL, esc);
 }

@@ -279,28 +279,175 @@ test_durations(void)
 	}
 }
 
-/* Checks tv_set and tv_get over a full set of variables. */
+/* Checks tv_set and tv_get past the variables held in place: none is
+ * dropped, a value set again is replaced wherever it lives. */
 static void
 test_tvars(void)
 {
-	static char	 names[TVARS_MAX + 1][16];
+	enum { NVARS = 3 * TVARS_MAX + 5 };
+	static char	 names[NVARS][16];
 	struct tvars	 tv = { .n = 0 };
 	int		 bad = 0;
 
-	for (int i = 0; i <= TVARS_MAX; i++) {
+	for (int i = 0; i < NVARS; i++) {
 		snprintf(names[i], sizeof(names[i]), "v%d", i);
 		tv_set(&tv, names[i], names[i]);
 	}
 	tv_set(&tv, "v7", "seven");
-	for (int i = 0; i < TVARS_MAX; i++) {
-		const char *v = tv_get(&tv, i == 7 ? "v7" : names[i]);
+	tv_set(&tv, names[NVARS - 1], "last");
+	for (int i = 0; i < NVARS; i++) {
+		const char *want = i == 7 ? "seven" : i == NVARS - 1 ? "last" :
+		    names[i];
+		const char *v = tv_get(&tv, names[i]);
 
-		bad += v == NULL || strcmp(v, i == 7 ? "seven" : names[i]) != 0;
+		bad += v == NULL || strcmp(v, want) != 0;
 	}
-	ok(bad == 0 && tv.n == TVARS_MAX, "tv_set keeps %d variables and "
-	    "replaces a value set again", TVARS_MAX);
-	ok(tv_get(&tv, names[TVARS_MAX]) == NULL && tv_get(&tv, "v") == NULL &&
+	ok(bad == 0, "tv_set keeps all %d variables (more than %d) and "
+	    "replaces a value set again", NVARS, TVARS_MAX);
+	ok(tv_get(&tv, "v") == NULL && tv_get(&tv, "v99999") == NULL &&
 	    tv_get(NULL, "v1") == NULL, "tv_get: unknown names are NULL");
+	tv_free(&tv);
+	ok(tv_get(&tv, "v1") == NULL && tv_get(&tv, names[NVARS - 1]) == NULL,
+	    "tv_free empties the variables");
+}
+
+/* Renders template name with tv into a fresh string; returns it
+ * (the caller frees it), or NULL. */
+static char *
+render_str(const char *name, const struct tvars *tv)
+{
+	struct buf b;
+
+	buf_init(&b);
+	if (!tmpl_render(&b, name, tv)) {
+		buf_free(&b);
+		return NULL;
+	}
+	if (b.data == NULL)
+		return xstrdup("");
+	return buf_take(&b);
+}
+
+/* Checks that rendering template name with tv gives want. */
+static void
+render_is(const char *name, const struct tvars *tv, const char *want,
+    const char *what)
+{
+	char *got = render_str(name, tv);
+
+	ok(got != NULL && strcmp(got, want) == 0, "%s: %s", what,
+	    got ? got : "(no template)");
+	free(got);
+}
+
+/* Counts its calls in *arg; returns the count as "<N>" (for tv_set_fn). */
+static const char *
+count_calls(void *arg)
+{
+	static char	 s[16];
+	int		*n = arg;
+
+	snprintf(s, sizeof(s), "<%d>", ++*n);
+	return s;
+}
+
+/* Checks list sections: rows, nesting, scopes, escaping, {{^}} on an
+ * empty list, partials, computed values. */
+static void
+test_template_lists(void)
+{
+	struct tvars	 tv = { .n = 0 }, *row, *sub;
+	char		 err[256];
+	static char	 keys[200][8];
+	int		 calls = 0;
+
+	ok(tmpl_add("l1", "<ul>{{#rows}}<li title=\"{{t}}\">{{name}}/{{site}}"
+	    "{{#sub}}[{{x}}:{{name}}]{{/sub}}{{{raw}}}</li>{{/rows}}"
+	    "{{^rows}}<p>none</p>{{/rows}}</ul>", err, sizeof(err)),
+	    "list template compiles: %s", err);
+	tv_set(&tv, "site", "S&S");
+	tv_set(&tv, "name", "outer");
+	render_is("l1", &tv, "<ul><p>none</p></ul>",
+	    "{{^rows}} renders when the list is unset");
+	row = tv_row(&tv, "rows");
+	tv_set(row, "name", "<a>");
+	tv_set(row, "t", "\"q\"");
+	tv_set(row, "raw", "<b>x</b>");
+	sub = tv_row(row, "sub");
+	tv_set(sub, "x", "1");
+	sub = tv_row(row, "sub");
+	tv_set(sub, "x", "2");
+	tv_set(sub, "name", "inner");
+	row = tv_row(&tv, "rows");
+	render_is("l1", &tv, "<ul><li title=\"&quot;q&quot;\">&lt;a&gt;/S&amp;S"
+	    "[1:&lt;a&gt;][2:inner]<b>x</b></li>"
+	    "<li title=\"\">outer/S&amp;S</li></ul>",
+	    "rows repeat, nested lists, names from outer scopes, escaped "
+	    "and raw inside rows");
+	ok(tv_get(&tv, "rows") == NULL, "a list has no text value");
+	tv_set(&tv, "rows", "");
+	render_is("l1", &tv, "<ul><p>none</p></ul>",
+	    "a list set to an empty text is empty again");
+	for (int i = 0; i < 200; i++) {
+		row = tv_row(&tv, "rows");
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		for (int j = 0; j <= i % 70; j++)
+			tv_set(row, keys[j < i ? j : i], "v");
+		tv_set(row, "name", keys[i]);
+	}
+	{
+		char	*got = render_str("l1", &tv);
+		int	 n = 0;
+
+		for (const char *p = got; p && (p = strstr(p, "<li")); p++)
+			n++;
+		ok(got && n == 200 && strstr(got, ">k199/") != NULL &&
+		    strstr(got, ">k70/") != NULL, "200 rows, rows of more than "
+		    "%d variables: %d rendered", TVARS_MAX, n);
+		free(got);
+	}
+	tv_free(&tv);
+	tv_set(&tv, "inner", "in.html");
+	ok(tmpl_add("in.html", "({{name}})", err, sizeof(err)) &&
+	    tmpl_add("l2", "{{#rows}}{{> in.html}}{{/rows}}|{{>*inner}}"
+	    "{{>*nothing}}", err, sizeof(err)), "partials compile: %s", err);
+	tv_set(&tv, "name", "top");
+	tv_set(tv_row(&tv, "rows"), "name", "r<1>");
+	render_is("l2", &tv, "(r&lt;1&gt;)|(top)",
+	    "partials see the row's scope; {{>*name}} names its template");
+	ok(tmpl_add("loop", "x{{> loop}}{{> loop2}}", err, sizeof(err)) &&
+	    tmpl_add("loop2", "y{{> loop}}", err, sizeof(err)),
+	    "templates that include themselves compile");
+	{
+		struct buf	b;
+		int		rendered;
+
+		buf_init(&b);
+		rendered = tmpl_render(&b, "loop", &tv);
+		ok(!rendered && b.data && strcmp(b.data, "xy") == 0,
+		    "... are left out where they would include themselves, "
+		    "and the render says so: %s", b.data ? b.data : "");
+		buf_reset(&b);
+		ok(tmpl_add("l4", "a{{> nowhere.html}}b", err, sizeof(err)) &&
+		    !tmpl_render(&b, "l4", &tv), "a missing partial fails the "
+		    "render");
+		buf_free(&b);
+	}
+	ok(!tmpl_add("bad", "{{#a}}{{> }}{{/a}}", err, sizeof(err)),
+	    "a partial without a name is refused");
+	tv_free(&tv);
+	tv_set_fn(&tv, "lazy", count_calls, &calls);
+	ok(tmpl_add("l3", "{{#rows}}<{{lazy}}>{{/rows}}", err, sizeof(err)),
+	    "computed value template compiles");
+	render_is("l3", &tv, "", "a computed value unused is not computed");
+	ok(calls == 0 && tv_get(&tv, "lazy") == NULL,
+	    "... not even by tv_get: %d calls", calls);
+	tv_row(&tv, "rows");
+	tv_row(&tv, "rows");
+	render_is("l3", &tv, "<&lt;1&gt;><&lt;2&gt;>",
+	    "a computed value is computed where it is used, and escaped");
+	tv_free(&tv);
+	tmpl_free();
 }
 
 static void
@@ -751,6 +898,7 @@ main(void)
 	test_durations();
 	test_tvars();
 	test_templates();
+	test_template_lists();
 	test_conf();
 	test_tokens();
 	test_key_file();
