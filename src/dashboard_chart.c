@@ -58,25 +58,23 @@ weeks_load(struct weeks *w)
 	    week_counts(ST_DASH_WEEK_REFUNDS, w->start, w->refunds);
 }
 
-void
+/* Appends the date of t as "3 Mar" (year too: "3 Mar 2025"). */
+static void
 week_date(struct buf *b, int64_t t, int year)
 {
-	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
-	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	time_t		tt = (time_t)t;
 	struct tm	tm;
 
-	if (gmtime_r(&tt, &tm) == NULL || tm.tm_mon < 0 || tm.tm_mon > 11) {
+	if (gmtime_r(&tt, &tm) == NULL) {
 		buf_puts(b, "?");
 		return;
 	}
-	buf_printf(b, "%d %s", tm.tm_mday, mon[tm.tm_mon]);
+	buf_printf(b, "%d %s", tm.tm_mday, month_abbr(tm.tm_mon));
 	if (year)
 		buf_printf(b, " %d", tm.tm_year + 1900);
 }
 
-/* Returns the date of t as week_date writes it, owned by the request. */
-static const char *
+const char *
 week_date_text(struct request *r, int64_t t, int year)
 {
 	struct buf b;

@@ -18,8 +18,9 @@ struct weeks {
 /* Loads the last WEEKS weeks up to the current one (Monday to Monday,
  * UTC). Returns 1, or 0 on a database error. */
 int	 weeks_load(struct weeks *);
-/* Appends the date of t as "3 Mar" (year too: "3 Mar 2025"). */
-void	 week_date(struct buf *, int64_t t, int year);
+/* Returns the date of t as "3 Mar" (year too: "3 Mar 2025"), owned by
+ * the request. */
+const char *week_date_text(struct request *, int64_t t, int year);
 /* Sets the variables of admin_dashboard.svg for w: sizes, the grid, the
  * legend, and each week's bars (text owned by the request). */
 void	 chart_vars(struct request *, struct tvars *, const struct weeks *w);

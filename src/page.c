@@ -159,6 +159,30 @@ page_unavailable(struct request *r)
 	    "sent was half-saved: please try again in a minute.");
 }
 
+int
+page_found(struct request *r, int rc, const char *title,
+    const char *message)
+{
+	if (rc < 0)
+		page_unavailable(r);
+	else if (rc == 0)
+		page_error(r, 404, title, message);
+	return rc > 0;
+}
+
+int
+page_list_vars(struct request *r, struct tvars *tv, int n)
+{
+	if (n < 0) {
+		tv_free(tv);
+		page_unavailable(r);
+		return 0;
+	}
+	page_vars(r, tv);
+	tv_set(tv, "empty", n == 0 ? "1" : "");
+	return 1;
+}
+
 void
 page_form_vars(struct request *r, struct tvars *tv, const struct field *f)
 {

@@ -27,6 +27,16 @@ void	 page_csrf_failed(struct request *);
 const char *page_not_saved(struct request *);
 /* Answers 503: the store cannot be used right now. */
 void	 page_unavailable(struct request *);
+/* Answers what a page found of the thing its URL names, from a loader's
+ * rc: 503 when the store failed (rc < 0), 404 with title and message
+ * when there is none (rc is 0). Returns 1 when it was found (rc > 0),
+ * else 0. */
+int	 page_found(struct request *, int rc, const char *title,
+	    const char *message);
+/* Ends the rows of a list page: after a database error (n < 0) frees tv
+ * and answers 503, returning 0; otherwise sets the page's variables and
+ * "empty" (n is 0) and returns 1. */
+int	 page_list_vars(struct request *, struct tvars *, int n);
 
 /* Formatting for pages, owned by the request: a time ("" for 0), a
  * date, and minor units as "150.00". */

@@ -44,8 +44,7 @@ page_admin_audit(struct request *r)
 	}
 	while ((rc = db_step(ST_AUDIT_PAGE)) == DB_ROW) {
 		struct tvars	*row;
-		struct buf	t;
-		int64_t		oid = sqlite3_column_int64(s, 4);
+		int64_t		 oid = sqlite3_column_int64(s, 4);
 
 		if (n == AUDIT_PAGE) {
 			more = 1;
@@ -54,10 +53,8 @@ page_admin_audit(struct request *r)
 		n++;
 		last = sqlite3_column_int64(s, 0);
 		row = tv_row(&tv, "rows");
-		buf_init(&t);
-		fmt_time(&t, sqlite3_column_int64(s, 1));
 		tv_set(row, "id", req_printf(r, "%lld", (long long)last));
-		tv_set(row, "at", req_keep(r, buf_take(&t)));
+		tv_set(row, "at", page_time(r, sqlite3_column_int64(s, 1)));
 		tv_set(row, "who", req_strdup(r, *db_text(s, 2) ?
 		    db_text(s, 2) : "client or system"));
 		tv_set(row, "action", req_strdup(r, db_text(s, 3)));
@@ -70,13 +67,8 @@ page_admin_audit(struct request *r)
 		tv_set(row, "detail", req_strdup(r, db_text(s, 7)));
 	}
 	db_done(ST_AUDIT_PAGE);
-	if (rc == DB_ERROR) {
-		tv_free(&tv);
-		page_unavailable(r);
+	if (!page_list_vars(r, &tv, rc == DB_ERROR ? -1 : n))
 		return;
-	}
-	page_vars(r, &tv);
-	tv_set(&tv, "empty", n == 0 ? "1" : "");
 	tv_set(&tv, "paged", *before != '\0' ? "1" : "");
 	if (more)
 		tv_set(&tv, "next", req_printf(r, "/admin/audit?before=%lld",

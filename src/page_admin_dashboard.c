@@ -12,7 +12,6 @@
 #include "page.h"
 
 #define HOUR		3600
-#define DAY		86400
 
 /* The figures of the dashboard. */
 struct stats {
@@ -84,24 +83,6 @@ stats_load(struct stats *st)
 	    answer_time_pct(st->timed, 90, &st->p90);
 }
 
-/* Returns a span of seconds as "45 min", "10 h 5 min" or "2 d 22 h",
- * owned by the request. */
-static const char *
-duration(struct request *r, int64_t s)
-{
-	const char *sign = s < 0 ? "-" : "";
-
-	if (s < 0)
-		s = -s;
-	if (s < HOUR)
-		return req_printf(r, "%s%lld min", sign, (long long)(s / 60));
-	if (s < 2 * DAY)
-		return req_printf(r, "%s%lld h %lld min", sign,
-		    (long long)(s / HOUR), (long long)(s % HOUR / 60));
-	return req_printf(r, "%s%lld d %lld h", sign, (long long)(s / DAY),
-	    (long long)(s % DAY / HOUR));
-}
-
 /* Returns k of n as a percentage with one decimal ("71.4%", rounded
  * half up), or "no data" when n is 0; owned by the request. */
 static const char *
@@ -114,17 +95,6 @@ percent(struct request *r, int64_t k, int64_t n)
 	tenths = (1000 * k + n / 2) / n;
 	return req_printf(r, "%lld.%lld%%", (long long)(tenths / 10),
 	    (long long)(tenths % 10));
-}
-
-/* Returns minor units as "150.00", owned by the request. */
-static const char *
-money(struct request *r, int64_t v)
-{
-	struct buf b;
-
-	buf_init(&b);
-	fmt_money(&b, v);
-	return req_keep(r, buf_take(&b));
 }
 
 /* Adds the revenue per currency to tv as the list revenue (currency,
@@ -145,9 +115,9 @@ revenue_rows(struct request *r, struct tvars *tv)
 
 		n++;
 		tv_set(row, "c1", req_strdup(r, db_text(s, 0)));
-		tv_set(row, "c2", money(r, in));
-		tv_set(row, "c3", money(r, out));
-		tv_set(row, "c4", money(r, in - out));
+		tv_set(row, "c2", page_money(r, in));
+		tv_set(row, "c3", page_money(r, out));
+		tv_set(row, "c4", page_money(r, in - out));
 	}
 	db_done(ST_DASH_REVENUE);
 	return rc == DB_ERROR ? -1 : n;
@@ -159,12 +129,10 @@ static void
 week_rows(struct request *r, struct tvars *tv, const struct weeks *w)
 {
 	for (int i = WEEKS - 1; i >= 0; i--) {
-		struct tvars	*row = tv_row(tv, "weeks");
-		struct buf	 d;
+		struct tvars *row = tv_row(tv, "weeks");
 
-		buf_init(&d);
-		week_date(&d, w->start + (int64_t)i * WEEK, 1);
-		tv_set(row, "c1", req_keep(r, buf_take(&d)));
+		tv_set(row, "c1", week_date_text(r, w->start +
+		    (int64_t)i * WEEK, 1));
 		tv_set(row, "c2", req_printf(r, "%lld",
 		    (long long)w->orders[i]));
 		tv_set(row, "c3", req_printf(r, "%lld",
@@ -197,9 +165,9 @@ page_admin_dashboard(struct request *r)
 	tv_set(&tv, "overdue", req_printf(r, "%lld", (long long)st.overdue));
 	tv_set(&tv, "has_overdue", st.overdue > 0 ? "1" : "");
 	tv_set(&tv, "timed", st.timed > 0 ? "1" : "");
-	tv_set(&tv, "median", duration(r, st.median));
+	tv_set(&tv, "median", page_duration(r, st.median, DURATION_SHORT));
 	tv_set(&tv, "median_s", req_printf(r, "%lld", (long long)st.median));
-	tv_set(&tv, "p90", duration(r, st.p90));
+	tv_set(&tv, "p90", page_duration(r, st.p90, DURATION_SHORT));
 	tv_set(&tv, "p90_s", req_printf(r, "%lld", (long long)st.p90));
 	tv_set(&tv, "in_time_pct", percent(r, st.in_time, st.timed));
 	tv_set(&tv, "in_time", req_printf(r, "%lld", (long long)st.in_time));

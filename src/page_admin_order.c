@@ -77,23 +77,12 @@ static int
 admin_order(struct request *r, struct order *o)
 {
 	int64_t	id;
-	int	rc;
+	int	rc = 0;
 
-	if (r->arg == NULL || !parse_int64(r->arg, 1, INT64_MAX, &id)) {
-		page_error(r, 404, "No such order", "There is no order with "
-		    "this number.");
-		return 0;
-	}
-	if ((rc = order_load(r, id, o)) < 0) {
-		page_unavailable(r);
-		return 0;
-	}
-	if (rc == 0) {
-		page_error(r, 404, "No such order", "There is no order with "
-		    "this number.");
-		return 0;
-	}
-	return 1;
+	if (r->arg != NULL && parse_int64(r->arg, 1, INT64_MAX, &id))
+		rc = order_load(r, id, o);
+	return page_found(r, rc, "No such order", "There is no order with "
+	    "this number.");
 }
 
 /* Adds the rows of statement st (bound to the order id) to tv as the

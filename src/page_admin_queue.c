@@ -147,13 +147,8 @@ page_admin_queue(struct request *r)
 			tv_set(row, "late", "1");
 	}
 	db_done(st);
-	if (rc == DB_ERROR) {
-		tv_free(&tv);
-		page_unavailable(r);
+	if (!page_list_vars(r, &tv, rc == DB_ERROR ? -1 : n))
 		return;
-	}
-	page_vars(r, &tv);
-	tv_set(&tv, "empty", n == 0 ? "1" : "");
 	tv_set(&tv, "filter", filter);
 	tv_set(&tv, "paged", *after != '\0' ? "1" : "");
 	if (more)

@@ -77,13 +77,8 @@ refunds_list(struct request *r, int status, const char *notice,
 		tv_set(row, "can_decline", conf.refund_auto_approve ? "" : "1");
 	}
 	db_done(ST_REFUNDS_OPEN);
-	if (rc == DB_ERROR) {
-		tv_free(&tv);
-		page_unavailable(r);
+	if (!page_list_vars(r, &tv, rc == DB_ERROR ? -1 : n))
 		return;
-	}
-	page_vars(r, &tv);
-	tv_set(&tv, "empty", n == 0 ? "1" : "");
 	tv_set(&tv, "notice", notice);
 	tv_set(&tv, "form_message", error);
 	page_render(r, status, "Refund requests", "admin_refunds.html", &tv);
@@ -102,20 +97,27 @@ page_admin_refunds(struct request *r)
 }
 
 /* Reads the status of refund request rid into *status (request-owned;
- * "" when there is none). Inside a write transaction it is the status
- * that the transaction's changes start from. Returns 1, or 0 on a
- * database error. */
+ * "" when there is none) and, if oid is not NULL, its order's id into
+ * *oid (0 when there is none). Inside a write transaction it is the
+ * status that the transaction's changes start from. Returns 1, or 0 on
+ * a database error. */
 static int
-refund_status(struct request *r, int64_t rid, const char **status)
+refund_status(struct request *r, int64_t rid, const char **status,
+    int64_t *oid)
 {
 	sqlite3_stmt	*s = db_stmt(ST_REFUND_BY_ID);
 	int		 rc;
 
 	*status = "";
+	if (oid != NULL)
+		*oid = 0;
 	if (s == NULL || !db_bind(s, "i", rid))
 		return 0;
-	if ((rc = db_step(ST_REFUND_BY_ID)) == DB_ROW)
+	if ((rc = db_step(ST_REFUND_BY_ID)) == DB_ROW) {
 		*status = req_strdup(r, db_text(s, 1));
+		if (oid != NULL)
+			*oid = sqlite3_column_int64(s, 0);
+	}
 	db_done(ST_REFUND_BY_ID);
 	return rc != DB_ERROR;
 }
@@ -127,7 +129,7 @@ refund_gone(struct request *r, int64_t rid, const struct order *o)
 {
 	const char *status;
 
-	if (!refund_status(r, rid, &status)) {
+	if (!refund_status(r, rid, &status, NULL)) {
 		page_unavailable(r);
 		return;
 	}
@@ -143,32 +145,23 @@ refund_gone(struct request *r, int64_t rid, const struct order *o)
 static int
 refund_start(struct request *r, int64_t *rid, struct order *o)
 {
-	sqlite3_stmt	*s;
+	const char	*status;
 	int64_t		 oid = 0;
-	int		 rc;
+	int		 rc = 0;
 
 	if (!r->csrf_ok) {
 		page_csrf_failed(r);
 		return 0;
 	}
-	if (r->arg == NULL || !parse_int64(r->arg, 1, INT64_MAX, rid) ||
-	    (s = db_stmt(ST_REFUND_BY_ID)) == NULL || !db_bind(s, "i", *rid)) {
-		page_error(r, 404, "No such refund request", "There is no "
-		    "refund request with this number.");
-		return 0;
+	if (r->arg != NULL && parse_int64(r->arg, 1, INT64_MAX, rid)) {
+		if (!refund_status(r, *rid, &status, &oid))
+			rc = -1;
+		else if (oid > 0)
+			rc = order_load(r, oid, o);
 	}
-	if ((rc = db_step(ST_REFUND_BY_ID)) == DB_ROW)
-		oid = sqlite3_column_int64(s, 0);
-	db_done(ST_REFUND_BY_ID);
-	if (rc == DB_ERROR || (oid > 0 && order_load(r, oid, o) < 0)) {
-		page_unavailable(r);
+	if (!page_found(r, rc, "No such refund request", "There is no refund "
+	    "request with this number."))
 		return 0;
-	}
-	if (oid == 0) {
-		page_error(r, 404, "No such refund request", "There is no "
-		    "refund request with this number.");
-		return 0;
-	}
 	for (size_t i = 0; r->fields && r->route->fields[i].name; i++)
 		if (r->fields[i].error != NULL) {
 			refunds_list(r, 400, NULL, req_printf(r, "%s: %s",
@@ -196,7 +189,7 @@ page_admin_refunded(struct request *r)
 	/* Decided inside the transaction, which holds the write lock: the
 	 * request is still open, and two refunds at once can never add up
 	 * to more than was paid. */
-	if (!refund_status(r, rid, &status))
+	if (!refund_status(r, rid, &status, NULL))
 		goto rollback;
 	if (strcmp(status, "open") != 0) {
 		db_rollback();

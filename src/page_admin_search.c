@@ -264,6 +264,39 @@ search_url(struct request *r, const char *q, int64_t before, int64_t page)
 	return req_keep(r, buf_take(&u));
 }
 
+/* Adds the results of statement st, s as bound, to tv as the list rows,
+ * at most SEARCH_PAGE of them; sets *more if there are more. Returns how
+ * many, or -1 on a database error. */
+static int
+result_rows(struct request *r, struct tvars *tv, enum stmt st,
+    sqlite3_stmt *s, int *more)
+{
+	int rc, n = 0;
+
+	*more = 0;
+	while ((rc = db_step(st)) == DB_ROW) {
+		struct tvars *row;
+
+		if (n == SEARCH_PAGE) {
+			*more = 1;
+			break;
+		}
+		n++;
+		row = tv_row(tv, "rows");
+		tv_set(row, "id", req_printf(r, "%lld",
+		    (long long)sqlite3_column_int64(s, 0)));
+		tv_set(row, "number", req_strdup(r, db_text(s, 1)));
+		tv_set(row, "status", order_status_text(r, db_text(s, 2)));
+		tv_set(row, "created", page_date(r,
+		    sqlite3_column_int64(s, 3)));
+		mark_parts(r, row, "name_parts", db_text(s, 4));
+		mark_parts(r, row, "email_parts", db_text(s, 5));
+		excerpts(r, row, s);
+	}
+	db_done(st);
+	return rc == DB_ERROR ? -1 : n;
+}
+
 /* GET /admin/search */
 void
 page_admin_search(struct request *r)
@@ -274,7 +307,7 @@ page_admin_search(struct request *r)
 	sqlite3_stmt	*s;
 	enum stmt	 st = search_rank_ready() ? ST_SEARCH : ST_SEARCH_BM25;
 	int64_t		 page = 1, before = 0, oldest;
-	int		 n = 0, more = 0, older, rc, unindexed;
+	int		 n, more, older, unindexed;
 
 	if (*r->fields[QF_PAGE].value != '\0')
 		parse_int64(r->fields[QF_PAGE].value, 1, SEARCH_PAGES, &page);
@@ -305,34 +338,8 @@ page_admin_search(struct request *r)
 	if (!search_window(match, before > 0 ? before - 1 : INT64_MAX,
 	    &oldest, &older) || (s = db_stmt(st)) == NULL ||
 	    !db_bind(s, "tiiii", match, oldest, before > 0 ? before - 1 :
-	    INT64_MAX, (int64_t)SEARCH_PAGE + 1, (page - 1) * SEARCH_PAGE)) {
-		tv_free(&tv);
-		page_unavailable(r);
-		return;
-	}
-	while ((rc = db_step(st)) == DB_ROW) {
-		struct tvars	*row;
-		struct buf	 t;
-
-		if (n == SEARCH_PAGE) {
-			more = 1;
-			break;
-		}
-		n++;
-		row = tv_row(&tv, "rows");
-		buf_init(&t);
-		fmt_date(&t, sqlite3_column_int64(s, 3));
-		tv_set(row, "id", req_printf(r, "%lld",
-		    (long long)sqlite3_column_int64(s, 0)));
-		tv_set(row, "number", req_strdup(r, db_text(s, 1)));
-		tv_set(row, "status", order_status_text(r, db_text(s, 2)));
-		tv_set(row, "created", req_keep(r, buf_take(&t)));
-		mark_parts(r, row, "name_parts", db_text(s, 4));
-		mark_parts(r, row, "email_parts", db_text(s, 5));
-		excerpts(r, row, s);
-	}
-	db_done(st);
-	if (rc == DB_ERROR) {
+	    INT64_MAX, (int64_t)SEARCH_PAGE + 1, (page - 1) * SEARCH_PAGE) ||
+	    (n = result_rows(r, &tv, st, s, &more)) < 0) {
 		tv_free(&tv);
 		page_unavailable(r);
 		return;

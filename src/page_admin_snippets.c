@@ -11,6 +11,9 @@
 #include "router.h"
 
 #define SNIPPETS_MAX	1000	/* shown on the list page */
+/* The 404 page's text for a snippet id with no snippet. */
+#define SNIPPET_GONE	"There is no snippet with this number. It may " \
+			"have been deleted."
 
 /* The fields of the create and edit forms (an interface). */
 const struct field snippet_fields[] = {
@@ -42,8 +45,7 @@ snippet_id(struct request *r, int64_t *id)
 {
 	if (r->arg != NULL && parse_int64(r->arg, 1, INT64_MAX, id))
 		return 1;
-	page_error(r, 404, "No such snippet", "There is no snippet with "
-	    "this number. It may have been deleted.");
+	page_error(r, 404, "No such snippet", SNIPPET_GONE);
 	return 0;
 }
 
@@ -58,17 +60,15 @@ snippet_rows(struct request *r, struct tvars *tv)
 	if (s == NULL || !db_bind(s, "i", (int64_t)SNIPPETS_MAX))
 		return -1;
 	while ((rc = db_step(ST_SNIPPETS_PAGE)) == DB_ROW) {
-		struct tvars	*row = tv_row(tv, "rows");
-		struct buf	 t;
+		struct tvars *row = tv_row(tv, "rows");
 
 		n++;
-		buf_init(&t);
-		fmt_time(&t, sqlite3_column_int64(s, 3));
 		tv_set(row, "id", req_printf(r, "%lld",
 		    (long long)sqlite3_column_int64(s, 0)));
 		tv_set(row, "title", req_strdup(r, db_text(s, 1)));
 		tv_set(row, "excerpt", req_strdup(r, db_text(s, 2)));
-		tv_set(row, "updated", req_keep(r, buf_take(&t)));
+		tv_set(row, "updated", page_time(r,
+		    sqlite3_column_int64(s, 3)));
 	}
 	db_done(ST_SNIPPETS_PAGE);
 	return rc == DB_ERROR ? -1 : n;
@@ -80,16 +80,10 @@ static void
 list_view(struct request *r, int status, const char *notice,
     const char *error)
 {
-	struct tvars	 tv = { .n = 0 };
-	int		 n = snippet_rows(r, &tv);
+	struct tvars tv = { .n = 0 };
 
-	if (n < 0) {
-		tv_free(&tv);
-		page_unavailable(r);
+	if (!page_list_vars(r, &tv, snippet_rows(r, &tv)))
 		return;
-	}
-	page_vars(r, &tv);
-	tv_set(&tv, "empty", n == 0 ? "1" : "");
 	tv_set(&tv, "notice", notice);
 	tv_set(&tv, "form_message", error);
 	if (r->route->fields == snippet_fields)
@@ -199,19 +193,10 @@ page_admin_snippet(struct request *r)
 {
 	const char	*title, *body;
 	int64_t		 id;
-	int		 rc;
 
-	if (!snippet_id(r, &id))
+	if (!snippet_id(r, &id) || !page_found(r, snippet_load(r, id, &title,
+	    &body), "No such snippet", SNIPPET_GONE))
 		return;
-	if ((rc = snippet_load(r, id, &title, &body)) < 0) {
-		page_unavailable(r);
-		return;
-	}
-	if (rc == 0) {
-		page_error(r, 404, "No such snippet", "There is no snippet "
-		    "with this number. It may have been deleted.");
-		return;
-	}
 	edit_view(r, 200, id, title, body, done_notice(r), NULL);
 }
 

@@ -64,16 +64,9 @@ track_order(struct request *r, struct order *o)
 		    "\"Lost your link?\" page.");
 		return 0;
 	}
-	if ((rc = order_load_status(r, t.id, o)) < 0) {
-		page_unavailable(r);
-		return 0;
-	}
-	if (rc == 0) {
-		page_error(r, 404, "This link does not work", "There is no "
-		    "order behind this link.");
-		return 0;
-	}
-	return 1;
+	rc = order_load_status(r, t.id, o);
+	return page_found(r, rc, "This link does not work", "There is no "
+	    "order behind this link.");
 }
 
 /* Adds one timeline step to tv's list steps. */
