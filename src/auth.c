@@ -48,14 +48,7 @@ csrf_cookie_valid(const char *v)
 {
 	size_t n = strlen(v);
 
-	if (n < 16 || n > 64)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' &&
-		    v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9') ||
-		    v[i] == '-' || v[i] == '_'))
-			return 0;
-	return 1;
+	return n >= 16 && n <= 64 && ascii_word(v, n, "-_");
 }
 
 const char *

@@ -388,3 +388,21 @@ db_text(sqlite3_stmt *s, int col)
 
 	return t != NULL ? (const char *)t : "";
 }
+
+int64_t
+db_find_id(enum stmt st, const char *key)
+{
+	sqlite3_stmt	*s = db_stmt(st);
+	int64_t		 id = 0;
+	int		 rc;
+
+	if (s == NULL || !db_bind(s, "t", key))
+		return -1;
+	rc = db_step(st);
+	if (rc == DB_ROW)
+		id = sqlite3_column_int64(s, 0);
+	else if (rc != DB_DONE)
+		id = -1;
+	db_done(st);
+	return id;
+}

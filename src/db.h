@@ -82,5 +82,9 @@ void	 db_read_end(void);
 int64_t	 db_last_id(void);
 /* Returns the text of the column, "" when NULL. */
 const char *db_text(sqlite3_stmt *, int col);
+/* Runs the query st with its one parameter bound to the text key; returns
+ * the first column of its first row (an id), 0 when it has no row, -1 on
+ * error. */
+int64_t	 db_find_id(enum stmt st, const char *key);
 
 #endif

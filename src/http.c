@@ -332,31 +332,35 @@ parse_cookies(const char *s, struct kv **kv, size_t *n, const char **why)
 	return 0;
 }
 
+/* Returns the value of the first of the n pairs at kv named name; NULL
+ * if none is. */
+static const char *
+kv_find(const struct kv *kv, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(kv[i].key, name) == 0)
+			return kv[i].val;
+	return NULL;
+}
+
 const char *
 req_param(const struct request *r, const char *name)
 {
-	for (size_t i = 0; i < r->nparams; i++)
-		if (strcmp(r->params[i].key, name) == 0)
-			return r->params[i].val;
-	return NULL;
+	return kv_find(r->params, r->nparams, name);
 }
 
 const char *
 req_body_param(const struct request *r, const char *name)
 {
-	for (size_t i = r->nquery; i < r->nparams; i++)
-		if (strcmp(r->params[i].key, name) == 0)
-			return r->params[i].val;
-	return NULL;
+	if (r->nparams == r->nquery)	/* params may be NULL: no offset */
+		return NULL;
+	return kv_find(r->params + r->nquery, r->nparams - r->nquery, name);
 }
 
 const char *
 req_cookie(const struct request *r, const char *name)
 {
-	for (size_t i = 0; i < r->ncookies; i++)
-		if (strcmp(r->cookies[i].key, name) == 0)
-			return r->cookies[i].val;
-	return NULL;
+	return kv_find(r->cookies, r->ncookies, name);
 }
 
 /* Reads exactly n body bytes into a new string; NULL on a short read. */

@@ -221,19 +221,7 @@ page_ask(struct request *r)
 static int64_t
 order_by_form(const char *nonce)
 {
-	sqlite3_stmt	*s = db_stmt(ST_ORDER_BY_FORM_TOKEN);
-	int64_t		 id = 0;
-	int		 rc;
-
-	if (s == NULL || !db_bind(s, "t", nonce))
-		return -1;
-	rc = db_step(ST_ORDER_BY_FORM_TOKEN);
-	if (rc == DB_ROW)
-		id = sqlite3_column_int64(s, 0);
-	else if (rc != DB_DONE)
-		id = -1;
-	db_done(ST_ORDER_BY_FORM_TOKEN);
-	return id;
+	return db_find_id(ST_ORDER_BY_FORM_TOKEN, nonce);
 }
 
 /* Answers 303 to order id's status page. */

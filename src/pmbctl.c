@@ -141,16 +141,25 @@ command_help(int argc, char *argv[])
 	return found;
 }
 
+/* Prints "pmbctl: ", the message and a newline to stderr. */
+static void
+complain(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+static void
+complain(const char *fmt, va_list ap)
+{
+	fputs("pmbctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int
 fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("pmbctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	complain(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return 1;
 }
 
@@ -244,11 +253,10 @@ bad_usage(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("pmbctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	complain(fmt, ap);
 	va_end(ap);
-	fputs("\n\n", stderr);
+	fputc('\n', stderr);
 	usage(stderr);
 	return EXIT_USAGE;
 }

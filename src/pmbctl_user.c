@@ -192,19 +192,7 @@ valid_username(const char *name)
 static int64_t
 user_id(const char *name)
 {
-	sqlite3_stmt	*s = db_stmt(ST_USER_BY_NAME);
-	int64_t		 id = 0;
-	int		 rc;
-
-	if (s == NULL || !db_bind(s, "t", name))
-		return -1;
-	rc = db_step(ST_USER_BY_NAME);
-	if (rc == DB_ROW)
-		id = sqlite3_column_int64(s, 0);
-	else if (rc == DB_ERROR)
-		id = -1;
-	db_done(ST_USER_BY_NAME);
-	return id;
+	return db_find_id(ST_USER_BY_NAME, name);
 }
 
 /* Refuses a bad username; returns 1 if it is fine, else 0 after a

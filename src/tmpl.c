@@ -263,14 +263,7 @@ node_add(struct tmpl *t, enum ntype type)
 static int
 valid_name(const char *s, size_t n)
 {
-	if (n == 0 || n > 64)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
-		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
+	return n > 0 && n <= 64 && ascii_word(s, n, "_.");
 }
 
 /* Frees one template's memory. */

@@ -372,6 +372,20 @@ has_ctl_text(const char *s)
 	return 0;
 }
 
+int
+ascii_word(const char *s, size_t n, const char *extra)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') ||
+		    (c != '\0' && strchr(extra, c) != NULL)))
+			return 0;
+	}
+	return 1;
+}
+
 size_t
 utf8_len(const char *s)
 {

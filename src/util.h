@@ -52,6 +52,9 @@ int	 utf8_valid(const char *, size_t);
 int	 has_ctl(const char *);
 /* Returns 1 if s holds a control character other than tab, CR, LF. */
 int	 has_ctl_text(const char *);
+/* Returns 1 if each of the n bytes at s is an ASCII letter, an ASCII
+ * digit or one of the bytes of extra, else 0. */
+int	 ascii_word(const char *s, size_t n, const char *extra);
 /* Returns the length in bytes of the invisible or text-direction format
  * character that valid UTF-8 s starts with (U+061C, U+180E, U+200B-200F,
  * U+202A-202E, U+2060-2064, U+2066-206F, U+FEFF, U+FFF9-FFFB,

@@ -4,6 +4,7 @@ Runs the real programs: pmb.fcgi as CGI (environment + stdin), or behind
 real nginx on a loopback port with `pmb.fcgi --listen`; a fresh SQLite
 file and key in a temporary folder per run. Prints TAP.
 """
+import base64
 import http.client
 import os
 import re
@@ -454,6 +455,18 @@ def track_path(location):
     """The /o/TOKEN path of a Location header."""
     m = re.search(r"(/o/[A-Za-z0-9_-]+)$", location or "")
     return m.group(1) if m else None
+
+
+def link_token(path):
+    """What the token of a /o/TOKEN or /r/TOKEN path says, but for the
+    second it was made and its MAC: (version, key id, purpose, subject id,
+    expiry), or None. Two links to the same page made in different
+    seconds differ in their text, so tests compare these, not the text."""
+    m = re.search(r"/[or]/([A-Za-z0-9_-]{68})(?:[/?]|$)", path or "")
+    if not m:
+        return None
+    raw = base64.urlsafe_b64decode(m.group(1))
+    return (raw[0], raw[1], raw[2], int.from_bytes(raw[3:11], "big"), int.from_bytes(raw[15:19], "big"))
 
 
 GOOD_QUESTION = {
