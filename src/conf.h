@@ -28,6 +28,10 @@ struct conf {
 	int64_t	 session_max_hours;
 	int	 refund_if_late;
 	int	 refund_auto_approve;
+	char	*stripe_secret_key;	/* "": card payment off; never shown */
+	char	*stripe_webhook_secret;	/* whsec_..., up to two, comma-separated */
+	char	*stripe_api_url;	/* https://api.stripe.com */
+	int64_t	 stripe_timeout;	/* seconds for one call to Stripe */
 	char	*mail_transport;	/* dir | smtp | sendmail */
 	char	*mail_dir;
 	char	*smtp_url;
