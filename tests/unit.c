@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "conf.h"
+#include "currency.h"
 #include "db.h"
 #include "email_addr.h"
 #include "http.h"
@@ -483,6 +484,77 @@ test_templates(void)
 }
 
 static void
+test_currency(void)
+{
+	static const char *const zero[] = { "BIF", "CLP", "DJF", "GNF",
+	    "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+	    "VUV", "XAF", "XOF", "XPF" };
+	static const char *const three[] = { "BHD", "IQD", "JOD", "KWD",
+	    "LYD", "OMR", "TND" };
+	int	n0 = 0, n3 = 0;
+	int64_t	v = -1;
+
+	for (size_t i = 0; i < ARRAY_LEN(zero); i++)
+		n0 += currency_exponent(zero[i]) == 0;
+	for (size_t i = 0; i < ARRAY_LEN(three); i++)
+		n3 += currency_exponent(three[i]) == 3;
+	ok(n0 == (int)ARRAY_LEN(zero), "ISO 4217: every zero-decimal code");
+	ok(n3 == (int)ARRAY_LEN(three), "ISO 4217: every three-decimal code");
+	ok(currency_exponent("CLF") == 4 && currency_exponent("UYW") == 4,
+	    "ISO 4217: CLF and UYW have four");
+	ok(currency_exponent("GBP") == 2 && currency_exponent("USD") == 2 &&
+	    currency_exponent("HUF") == 2 && currency_exponent("MGA") == 2 &&
+	    currency_exponent("ZZZ") == 2 && currency_exponent(NULL) == 2,
+	    "two decimals for the rest and for unknown codes");
+	ok(currency_exponent("jpy") == 0, "case is ignored (Stripe's jpy)");
+	/* Stripe's minimum charge table. */
+	ok(currency_card_minimum("USD") == 50 &&
+	    currency_card_minimum("GBP") == 30 &&
+	    currency_card_minimum("EUR") == 50 &&
+	    currency_card_minimum("JPY") == 50 &&
+	    currency_card_minimum("HKD") == 400 &&
+	    currency_card_minimum("HUF") == 17500 &&
+	    currency_card_minimum("MXN") == 1000,
+	    "Stripe's minimums in minor units");
+	ok(currency_card_minimum("BHD") == -1 &&
+	    currency_card_minimum("ZZZ") == -1, "no minimum: not listed");
+	ok(currency_card_ok("GBP", 15000) && currency_card_ok("GBP", 30) &&
+	    !currency_card_ok("GBP", 29) && !currency_card_ok("GBP", 0),
+	    "GBP: a card from 0.30 up");
+	ok(currency_card_ok("JPY", 1500) && currency_card_ok("JPY", 50) &&
+	    !currency_card_ok("JPY", 49), "JPY: a card from 50 up");
+	ok(!currency_card_ok("BHD", 12345) && !currency_card_ok("ZZZ", 15000),
+	    "no card in a currency without a minimum");
+	ok(currency_card_ok("USD", 99999999) &&
+	    !currency_card_ok("USD", 100000000),
+	    "no card above Stripe's eight digits");
+	/* unit_amount as Stripe documents it. */
+	ok(currency_stripe_amount("GBP", 15000, &v) && v == 15000,
+	    "unit_amount: GBP as it is");
+	ok(currency_stripe_amount("JPY", 1500, &v) && v == 1500,
+	    "unit_amount: JPY as it is");
+	ok(currency_stripe_amount("ISK", 5, &v) && v == 500 &&
+	    currency_stripe_amount("UGX", 5, &v) && v == 500,
+	    "unit_amount: ISK and UGX in two-decimal form");
+	ok(currency_stripe_amount("HUF", 17550, &v) && v == 17550 &&
+	    currency_stripe_amount("TWD", 1234, &v) && v == 1234,
+	    "unit_amount: HUF and TWD charges keep two decimals");
+	ok(currency_stripe_amount("KWD", 5120, &v) && v == 5120 &&
+	    !currency_stripe_amount("KWD", 5124, &v),
+	    "unit_amount: three decimals must end in 0, never rounded");
+	ok(currency_stripe_amount("MGA", 150000, &v) && v == 1500 &&
+	    !currency_stripe_amount("MGA", 150050, &v),
+	    "unit_amount: MGA is zero-decimal at Stripe");
+	ok(!currency_stripe_amount("GBP", -1, &v), "unit_amount: no negative");
+	ok(currency_stripe_minor("jpy", 1500, &v) && v == 1500 &&
+	    currency_stripe_minor("isk", 500, &v) && v == 5 &&
+	    !currency_stripe_minor("isk", 550, &v) &&
+	    currency_stripe_minor("usd", 15000, &v) && v == 15000 &&
+	    currency_stripe_minor("mga", 1500, &v) && v == 150000,
+	    "Stripe's amounts back into minor units");
+}
+
+static void
 test_conf(void)
 {
 	char err[256];
@@ -894,6 +966,7 @@ main(void)
 	test_urlencoded();
 	test_cookies();
 	test_money();
+	test_currency();
 	test_times();
 	test_durations();
 	test_tvars();
