@@ -3,6 +3,7 @@
  * 4217 exponent: a yen is 1 (no decimals), a pound is 100 pence, a
  * Bahraini dinar is 1000 fils. Stripe mostly agrees, with a few
  * documented exceptions (currency_stripe_amount). */
+#include <stdio.h>
 #include <strings.h>
 
 #include "currency.h"
@@ -180,4 +181,20 @@ currency_card_ok(const char *code, int64_t amount)
 
 	return min >= 0 && amount >= min &&
 	    currency_stripe_amount(code, amount, &v) && v <= STRIPE_AMOUNT_MAX;
+}
+
+char *
+currency_decimals_error(char out[CURRENCY_ERROR_MAX], const char *code)
+{
+	int	e = currency_exponent(code);
+	char	example[MONEY_TEXT_MAX];
+
+	money_text(example, 150 * pow10_of(e), e);
+	if (e == 0)
+		snprintf(out, CURRENCY_ERROR_MAX, "%.3s has no decimals: enter "
+		    "an amount such as %s.", code, example);
+	else
+		snprintf(out, CURRENCY_ERROR_MAX, "%.3s has at most %d "
+		    "decimals: enter an amount such as %s.", code, e, example);
+	return out;
 }

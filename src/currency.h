@@ -29,4 +29,12 @@ int	 currency_stripe_amount(const char *code, int64_t minor, int64_t *out);
  * into *out the minor units of code that Stripe's amount stands for.
  * Returns 1, or 0 when it is no whole count of minor units. */
 int	 currency_stripe_minor(const char *code, int64_t amount, int64_t *out);
+/* The longest text of currency_decimals_error, with its NUL. */
+#define CURRENCY_ERROR_MAX	96
+/* Writes into out why an amount with too many decimals is no amount of
+ * code ("JPY has no decimals: enter an amount such as 150."); returns
+ * out. */
+char	*currency_decimals_error(char out[CURRENCY_ERROR_MAX],
+	    const char *code);
+
 #endif
