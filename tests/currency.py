@@ -2,16 +2,18 @@
 """Money in each currency's own minor unit (issue 15), through real nginx:
 a site in JPY (no decimals) shows 1500 JPY everywhere and stores 1500; one
 in BHD (three decimals) 12.345 and 12345; GBP is as it was. The settings
-refuse a price with more decimals than the currency has, naming the line."""
+refuse a price with more decimals than the currency has, naming the line;
+pmbctl migrate brings amounts stored by earlier versions to the new unit."""
 import csv
 import io
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import (Tap, Site, Browser, PMBCTL, ask, track_path, login,  # noqa: E402
+from pmbtest import (Tap, Site, Browser, SRC, PMBCTL, ask, track_path, login,  # noqa: E402
                      admin_csrf, STAFF)
 
 t = Tap()
@@ -176,6 +178,79 @@ def test_settings():
         site.cleanup()
 
 
-for fn in (test_jpy, test_decimals, test_settings):
+# --- the migration ----------------------------------------------------------
+def schema_at(path, version):
+    """A database at schema version, made from sql/*.sql of the source
+    tree, as an earlier pmb would have left it."""
+    names = sorted(n for n in os.listdir(os.path.join(SRC, "sql")) if re.match(r"\d{3}_.*\.sql$", n))
+    con = sqlite3.connect(path)
+    for name in names[:version]:
+        with open(os.path.join(SRC, "sql", name), encoding="utf-8") as f:
+            con.executescript(f.read())
+    con.execute("PRAGMA user_version = %d" % version)
+    con.commit()
+    con.close()
+
+
+def test_migration():
+    site = Site()
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(site.db + suffix):
+                os.remove(site.db + suffix)
+        schema_at(site.db, 10)
+        con = sqlite3.connect(site.db)
+        orders = [("yen", 150000, "JPY"), ("odd", 150050, "JPY"), ("pound", 15000, "GBP"),
+                  ("dinar", 1234, "BHD"), ("won", 3000000, "KRW")]
+        ids = {}
+        for name, price, cur in orders:
+            ids[name] = con.execute(
+                "INSERT INTO orders (form_token, name, email, price, currency, status, created_at, due_at, paid_at, "
+                "updated_at) "
+                "VALUES (?, ?, ?, ?, ?, 'paid', 1000, 2000, 1000, 1000)",
+                ("ft-" + name, name, name + "@example.com", price, cur)).lastrowid
+        ledger = [("yen", "payment", 150000, "JPY"), ("yen", "refund", 50000, "JPY"),
+                  ("odd", "payment", 150050, "JPY"), ("odd", "refund", 49, "JPY"),
+                  ("pound", "payment", 15000, "GBP"), ("dinar", "payment", 1234, "BHD"),
+                  ("won", "payment", 3000000, "KRW")]
+        for name, kind, amount, cur in ledger:
+            con.execute("INSERT INTO ledger (order_id, kind, amount, currency, method, at) "
+                        "VALUES (?, ?, ?, ?, 'bank', 1000)", (ids[name], kind, amount, cur))
+        con.commit()
+        con.close()
+        p = site.ctl("migrate", check=False)
+        t.ok(p.returncode == 0 and "1 migrations applied" in p.stdout,
+             "pmbctl migrate applies 011 to a database at version 10", p.stdout + p.stderr)
+        price = lambda n: site.sql1("SELECT price FROM orders WHERE id = ?", ids[n])
+        amounts = lambda n: [a for (a,) in site.sql("SELECT amount FROM ledger WHERE order_id = ? ORDER BY id", ids[n])]
+        t.eq((price("yen"), amounts("yen")), (1500, [1500, 500]),
+             "a JPY order stored as 150000 reads 1500, its ledger rows 1500 and 500")
+        t.eq((price("won"), amounts("won")), (30000, [30000]), "KRW likewise")
+        t.eq((price("pound"), amounts("pound")), (15000, [15000]), "GBP is left as it was")
+        t.eq((price("dinar"), amounts("dinar")), (12340, [12340]), "BHD stored with two decimals gains its third")
+        t.eq((price("odd"), amounts("odd")), (1501, [1501, 1]),
+             "a yen amount with decimals is kept, rounded half up, never below 1 in the ledger")
+        notes = [d for (d,) in site.sql("SELECT detail FROM audit WHERE action = 'amount rounded' "
+                                        "AND order_id = ? ORDER BY id", ids["odd"])]
+        t.eq(notes, ["migration 011: the price of 1500.50 JPY, which has no decimals, is now 1501 JPY",
+                     "migration 011: ledger row 3, a payment of 1500.50 JPY, which has no decimals, is now 1501 JPY",
+                     "migration 011: ledger row 4, a refund of 0.49 JPY, which has no decimals, is now 1 JPY"],
+             "each rounded amount leaves an audit row saying what it was")
+        t.eq(site.sql1("SELECT count(*) FROM audit WHERE action = 'amount rounded' AND order_id <> ?", ids["odd"]),
+             0, "exact amounts leave no audit row")
+        for name, pw in STAFF.items():     # the database made by hand has no staff
+            site.ctl("user", "add", name, input=pw + "\n")
+        site.start()
+        staff = Browser(site)
+        login(staff)
+        op = text_of(staff.get("/admin/orders/%d" % ids["yen"]).text)
+        t.ok("Price 1500 JPY" in op and "net 1000 JPY" in op, "the migrated order's page shows 1500 JPY, net 1000")
+        op = text_of(staff.get("/admin/orders/%d" % ids["odd"]).text)
+        t.ok("is now 1501 JPY" in op, "the rounding shows in the order page's audit")
+    finally:
+        site.cleanup()
+
+
+for fn in (test_jpy, test_decimals, test_settings, test_migration):
     t.run(fn)
 sys.exit(t.done())
