@@ -13,6 +13,7 @@
 #include "email_addr.h"
 #include "http.h"
 #include "search_rank.h"
+#include "stripe.h"
 #include "tmpl.h"
 #include "token.h"
 #include "util.h"
@@ -884,6 +885,131 @@ test_sign_bytes_max(void)
 	token_keys_clear();
 }
 
+/* Stripe's form encoding: nested names and values percent-encoded but
+ * for the unreserved characters, in the order added. */
+static void
+test_stripe_params(void)
+{
+	struct stripe_params	p;
+	struct buf		b;
+
+	stripe_params_init(&p);
+	buf_init(&b);
+	stripe_params_encode(&p, &b);
+	ok(b.len == 0, "no parameters encode to nothing");
+	stripe_param(&p, "mode", "payment");
+	stripe_param(&p, "line_items[0][price_data][currency]", "gbp");
+	stripe_param_int(&p, "line_items[0][price_data][unit_amount]", 15000);
+	stripe_param(&p, "line_items[0][price_data][product_data][name]",
+	    "PMB-000123 \xe2\x80\x94 A & B = C+D");
+	stripe_param(&p, "success_url", "https://x.example/o/T?checkout=done"
+	    "&session_id={CHECKOUT_SESSION_ID}");
+	stripe_param(&p, "metadata[order_id]", "-7.5_~");
+	stripe_params_encode(&p, &b);
+	ok(!strcmp(b.data, "mode=payment"
+	    "&line_items%5B0%5D%5Bprice_data%5D%5Bcurrency%5D=gbp"
+	    "&line_items%5B0%5D%5Bprice_data%5D%5Bunit_amount%5D=15000"
+	    "&line_items%5B0%5D%5Bprice_data%5D%5Bproduct_data%5D%5Bname%5D="
+	    "PMB-000123%20%E2%80%94%20A%20%26%20B%20%3D%20C%2BD"
+	    "&success_url=https%3A%2F%2Fx.example%2Fo%2FT%3Fcheckout%3Ddone"
+	    "%26session_id%3D%7BCHECKOUT_SESSION_ID%7D"
+	    "&metadata%5Border_id%5D=-7.5_~"),
+	    "stripe_params_encode: %s", b.data);
+	ok(p.n == 6 && !strcmp(p.v[2].value, "15000"),
+	    "stripe_param_int adds the number in decimal");
+	buf_free(&b);
+	stripe_params_free(&p);
+	ok(p.n == 0 && p.v == NULL, "stripe_params_free empties the list");
+}
+
+/* Sorting Stripe's answers: done, refused, worth another try; and the
+ * secret key never in an error text. */
+static void
+test_stripe_answer(void)
+{
+	struct stripe_error	 e;
+	json_t			*j;
+	char			 err[256];
+	const char		*s;
+	int64_t			 v = 0;
+
+	ok(conf_parse("stripe_secret_key = sk_test_S3cr3t\n", "t.conf", err,
+	    sizeof(err)), "a secret key is set");
+#define ANSWER(status, retry, body)					\
+	stripe_answer(status, retry, body, strlen(body), &j, &e)
+	ok(ANSWER(200, -1, "{\"id\":\"cs_1\",\"metadata\":{\"order_id\":"
+	    "\"12\"},\"amount_total\":15000}") == STRIPE_OK && j != NULL &&
+	    e.status == 200 && e.message[0] == '\0',
+	    "200 with an object is done");
+	s = stripe_str(j, "metadata.order_id");
+	ok(s != NULL && !strcmp(s, "12"), "stripe_str follows a dotted path");
+	ok(stripe_int(j, "amount_total", &v) && v == 15000,
+	    "stripe_int reads an integer");
+	ok(stripe_str(j, "amount_total") == NULL && !stripe_int(j, "id", &v) &&
+	    stripe_str(j, "metadata.nope") == NULL &&
+	    stripe_str(j, "id.deeper") == NULL && stripe_get(NULL, "x") == NULL,
+	    "a missing or mistyped value is NULL or 0");
+	json_decref(j);
+	ok(ANSWER(200, -1, "[1]") == STRIPE_RETRY && j == NULL &&
+	    ANSWER(200, -1, "<html>") == STRIPE_RETRY &&
+	    ANSWER(200, -1, "{\"a\":1,\"a\":2}") == STRIPE_RETRY,
+	    "200 with no JSON object, or a doubled key, may be retried");
+	ok(ANSWER(402, -1, "{\"error\":{\"type\":\"card_error\",\"code\":"
+	    "\"card_declined\",\"message\":\"Your card was\\ndeclined.\"}}") ==
+	    STRIPE_REFUSED && e.status == 402 && !strcmp(e.type, "card_error") &&
+	    !strcmp(e.code, "card_declined") &&
+	    !strcmp(e.message, "Your card was declined."),
+	    "402 is refused with Stripe's type, code and message on one line");
+	ok(ANSWER(401, -1, "{\"error\":{\"type\":\"invalid_request_error\","
+	    "\"message\":\"Invalid API Key provided: sk_test_S3cr3t\"}}") ==
+	    STRIPE_REFUSED && strstr(e.message, "S3cr3t") == NULL &&
+	    strstr(e.message, "sk_...") != NULL,
+	    "a key echoed by Stripe is not kept: %s", e.message);
+	ok(ANSWER(404, -1, "not json") == STRIPE_REFUSED &&
+	    !strcmp(e.message, "HTTP 404 from Stripe") && e.code[0] == '\0',
+	    "a 4xx without Stripe's error object is refused in words");
+	ok(ANSWER(500, -1, "{\"error\":{\"type\":\"api_error\"}}") ==
+	    STRIPE_RETRY && ANSWER(503, -1, "") == STRIPE_RETRY &&
+	    ANSWER(429, -1, "{}") == STRIPE_RETRY &&
+	    ANSWER(409, -1, "{}") == STRIPE_RETRY &&
+	    ANSWER(302, -1, "") == STRIPE_RETRY,
+	    "5xx, 429, 409 and a redirect may be retried");
+	ok(ANSWER(400, 1, "{}") == STRIPE_RETRY &&
+	    ANSWER(500, 0, "{}") == STRIPE_REFUSED,
+	    "Stripe-Should-Retry decides when Stripe sends it");
+#undef ANSWER
+}
+
+/* A call to a Stripe that does not answer: worth another try, status 0,
+ * and the key in no error text. */
+static void
+test_stripe_unreachable(void)
+{
+	struct stripe_error	 e;
+	struct stripe_params	 p;
+	json_t			*j = NULL;
+	char			 err[256];
+
+	ok(conf_parse("stripe_secret_key = sk_test_S3cr3t\n"
+	    "stripe_api_url = http://127.0.0.1:1\nstripe_timeout = 2\n",
+	    "t.conf", err, sizeof(err)) && stripe_start(),
+	    "Stripe at a closed port");
+	stripe_params_init(&p);
+	stripe_param(&p, "mode", "payment");
+	ok(stripe_call("POST", "/v1/checkout/sessions", &p, "pmb-checkout-1",
+	    &j, &e) == STRIPE_RETRY && j == NULL && e.status == 0 &&
+	    e.message[0] != '\0' && strstr(e.message, "S3cr3t") == NULL,
+	    "no answer may be retried: %s", e.message);
+	ok(stripe_call("GET", "/v1/checkout/sessions/cs_x", NULL, NULL, &j,
+	    &e) == STRIPE_RETRY && e.status == 0,
+	    "a GET the same, with the kept handle lent again");
+	ok(stripe_call("POST", "/v1/x", NULL, "bad\r\nX-Injected: 1", &j,
+	    &e) == STRIPE_RETRY && strstr(e.message, "headers") != NULL,
+	    "an Idempotency-Key that would break a header line is refused");
+	stripe_params_free(&p);
+	stripe_stop();
+}
+
 int
 main(void)
 {
@@ -908,6 +1034,9 @@ main(void)
 	test_email_key();
 	test_invisible();
 	test_sign_bytes_max();
+	test_stripe_params();
+	test_stripe_answer();
+	test_stripe_unreachable();
 	conf_free();
 	return tap_done();
 }
