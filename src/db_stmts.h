@@ -388,9 +388,12 @@ X(CHECKOUT_CURRENT,
   "SELECT id, status, url FROM checkout_sessions WHERE order_id = ?1 AND "
   "((status = 'open' AND expires_at > ?2) OR "
   "(status = 'creating' AND created_at > ?3)) ORDER BY id DESC LIMIT 1")
+/* Stripe's answer: the row opens (or was opened by a click that got the
+ * same answer for the same Idempotency-Key). */
 X(CHECKOUT_OPENED,
-  "UPDATE checkout_sessions SET stripe_id = ?, url = ?, expires_at = ?, "
-  "status = 'open' WHERE id = ? AND status = 'creating'")
+  "UPDATE checkout_sessions SET stripe_id = ?1, url = ?2, expires_at = ?3, "
+  "status = 'open' WHERE id = ?4 AND (status = 'creating' OR "
+  "(status = 'open' AND stripe_id = ?1))")
 X(CHECKOUT_FAILED,
   "UPDATE checkout_sessions SET status = 'failed', last_error = ? "
   "WHERE id = ? AND status IN ('creating', 'open')")

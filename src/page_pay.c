@@ -221,14 +221,17 @@ session_open(struct request *r, const struct order *o, int64_t id)
 		snprintf(err.message, sizeof(err.message), "Stripe's answer "
 		    "has no session id or page address");
 	}
-	/* No answer: the row stays creating and the next click asks again
-	 * with the same key. Any answer, even a 5xx, is what Stripe replays
-	 * for that key: the row failed, the next click makes another. */
+	/* No answer, or one Stripe does not save under the key (409: the
+	 * same key in flight, a parallel click; 429): the row stays
+	 * creating and the next click asks again with the same key. Any
+	 * other answer, even a 5xx, is what Stripe replays for that key:
+	 * the row failed, the next click makes another. */
 	if (res == STRIPE_OK)
 		rc = session_answered(id, s, NULL);
 	else
-		rc = err.status == 0 && res == STRIPE_RETRY ? 1 :
-		    session_answered(id, NULL, err.message);
+		rc = err.status == 0 || err.status == 409 ||
+		    err.status == 429 ? 1 : session_answered(id, NULL,
+		    err.message);
 	url = res == STRIPE_OK ? req_strdup(r, url) : NULL;
 	json_decref(s);
 	if (rc < 0)

@@ -169,6 +169,22 @@ def test_parameters_and_reuse():
          "checkout=cancelled shows the button again, no error")
 
 
+def test_parallel_clicks():
+    c, path, oid = new_order()
+    _, hidden = c.form(path)
+    res = parallel(6, lambda i: c.post(path + "/pay", {"csrf_token": hidden["csrf_token"]}))
+    locs = set(r.header("Location") for r in res if getattr(r, "status", 0) == 303)
+    t.ok(all(getattr(r, "status", 0) in (303, 503) for r in res) and len(locs) == 1,
+         "6 clicks at once: each goes to the one payment page or says to try again (%s)"
+         % [getattr(r, "status", r) for r in res])
+    t.eq(site.sql("SELECT status FROM checkout_sessions WHERE order_id = ?", oid), [("open",)],
+         "one session row, open")
+    made = set(q["answer"] and json.loads(q["answer"]).get("id") for q in stripe.requests_to(CREATE)
+               if q["idempotency_key"] == "pmb-checkout-%d" % site.sql1(
+                   "SELECT id FROM checkout_sessions WHERE order_id = ?", oid) and q["status"] == 200)
+    t.eq(len(made), 1, "one session at Stripe")
+
+
 def test_webhook_first():
     c, path, oid, cs, headers = paid_session(hold=False)
     stripe.flush()
@@ -309,6 +325,19 @@ def test_not_ours():
          "nothing else changed")
 
 
+def test_other_order():
+    c, path, oid, cs, _ = paid_session(hold=True)
+    c2, path2, oid2 = new_order()
+    ev = held(cs)
+    forged = stripe.event("checkout.session.completed", dict(ev["data"]["object"], metadata={"order_id": str(oid2)}))
+    st, body = stripe.send_event(forged)
+    t.ok(st == 200 and body.strip() == "not ours" and counts(oid) == (0, 0, 0, 0) and counts(oid2) == (0, 0, 0, 0),
+         "a session of one order naming another in its metadata: not ours, neither order changes")
+    st, body = stripe.deliver(ev)
+    t.ok(st == 200 and body.strip() == "paid" and counts(oid) == (1, 1, 1, 1) and counts(oid2)[0] == 0,
+         "the true event pays the session's own order only")
+
+
 def test_amount_mismatch():
     c, path, oid, cs, _ = paid_session(hold=True)
     ev = held(cs)
@@ -424,9 +453,9 @@ def test_key_in_no_log():
 
 
 try:
-    for fn in (test_status_page, test_parameters_and_reuse, test_webhook_first, test_redirect_first,
+    for fn in (test_status_page, test_parameters_and_reuse, test_parallel_clicks, test_webhook_first, test_redirect_first,
                test_out_of_order, test_async_failed, test_expired_event, test_signatures, test_not_ours,
-               test_amount_mismatch, test_paid_after_cancel, test_overpaid, test_stripe_down,
+               test_other_order, test_amount_mismatch, test_paid_after_cancel, test_overpaid, test_stripe_down,
                test_conflict_and_bad_return, test_parallel, test_json_elsewhere, test_key_in_no_log):
         t.run(fn)
 finally:
