@@ -27,6 +27,7 @@
 #include "db.h"
 #include "router.h"
 #include "search_rank.h"
+#include "stripe.h"
 #include "tmpl.h"
 #include "token.h"
 
@@ -459,6 +460,11 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	db_set_hooks(search_rank_register, search_rank_reset);
+	/* Before any worker forks: curl_global_init is not thread-safe. */
+	if (!stripe_start()) {
+		fprintf(stderr, "pmb.fcgi: cannot start libcurl\n");
+		return 1;
+	}
 
 	if (listen_spec != NULL) {
 		int fd = open_listener(listen_spec);

@@ -14,6 +14,8 @@
 #include "email_addr.h"
 #include "http.h"
 #include "search_rank.h"
+#include "stripe.h"
+#include "stripe_sig.h"
 #include "tmpl.h"
 #include "token.h"
 #include "util.h"
@@ -1018,6 +1020,200 @@ test_sign_bytes_max(void)
 	token_keys_clear();
 }
 
+/* Stripe's form encoding: nested names and values percent-encoded but
+ * for the unreserved characters, in the order added. */
+static void
+test_stripe_params(void)
+{
+	struct stripe_params	p;
+	struct buf		b;
+
+	stripe_params_init(&p);
+	buf_init(&b);
+	stripe_params_encode(&p, &b);
+	ok(b.len == 0, "no parameters encode to nothing");
+	stripe_param(&p, "mode", "payment");
+	stripe_param(&p, "line_items[0][price_data][currency]", "gbp");
+	stripe_param_int(&p, "line_items[0][price_data][unit_amount]", 15000);
+	stripe_param(&p, "line_items[0][price_data][product_data][name]",
+	    "PMB-000123 \xe2\x80\x94 A & B = C+D");
+	stripe_param(&p, "success_url", "https://x.example/o/T?checkout=done"
+	    "&session_id={CHECKOUT_SESSION_ID}");
+	stripe_param(&p, "metadata[order_id]", "-7.5_~");
+	stripe_params_encode(&p, &b);
+	ok(!strcmp(b.data, "mode=payment"
+	    "&line_items%5B0%5D%5Bprice_data%5D%5Bcurrency%5D=gbp"
+	    "&line_items%5B0%5D%5Bprice_data%5D%5Bunit_amount%5D=15000"
+	    "&line_items%5B0%5D%5Bprice_data%5D%5Bproduct_data%5D%5Bname%5D="
+	    "PMB-000123%20%E2%80%94%20A%20%26%20B%20%3D%20C%2BD"
+	    "&success_url=https%3A%2F%2Fx.example%2Fo%2FT%3Fcheckout%3Ddone"
+	    "%26session_id%3D%7BCHECKOUT_SESSION_ID%7D"
+	    "&metadata%5Border_id%5D=-7.5_~"),
+	    "stripe_params_encode: %s", b.data);
+	ok(p.n == 6 && !strcmp(p.v[2].value, "15000"),
+	    "stripe_param_int adds the number in decimal");
+	buf_free(&b);
+	stripe_params_free(&p);
+	ok(p.n == 0 && p.v == NULL, "stripe_params_free empties the list");
+}
+
+/* Sorting Stripe's answers: done, refused, worth another try; and the
+ * secret key never in an error text. */
+static void
+test_stripe_answer(void)
+{
+	struct stripe_error	 e;
+	json_t			*j;
+	char			 err[256];
+	const char		*s;
+	int64_t			 v = 0;
+
+	ok(conf_parse("stripe_secret_key = sk_test_S3cr3t\n", "t.conf", err,
+	    sizeof(err)), "a secret key is set");
+#define ANSWER(status, retry, body)					\
+	stripe_answer(status, retry, body, strlen(body), &j, &e)
+	ok(ANSWER(200, -1, "{\"id\":\"cs_1\",\"metadata\":{\"order_id\":"
+	    "\"12\"},\"amount_total\":15000}") == STRIPE_OK && j != NULL &&
+	    e.status == 200 && e.message[0] == '\0',
+	    "200 with an object is done");
+	s = stripe_str(j, "metadata.order_id");
+	ok(s != NULL && !strcmp(s, "12"), "stripe_str follows a dotted path");
+	ok(stripe_int(j, "amount_total", &v) && v == 15000,
+	    "stripe_int reads an integer");
+	ok(stripe_str(j, "amount_total") == NULL && !stripe_int(j, "id", &v) &&
+	    stripe_str(j, "metadata.nope") == NULL &&
+	    stripe_str(j, "id.deeper") == NULL && stripe_get(NULL, "x") == NULL,
+	    "a missing or mistyped value is NULL or 0");
+	json_decref(j);
+	ok(ANSWER(200, -1, "[1]") == STRIPE_RETRY && j == NULL &&
+	    ANSWER(200, -1, "<html>") == STRIPE_RETRY &&
+	    ANSWER(200, -1, "{\"a\":1,\"a\":2}") == STRIPE_RETRY,
+	    "200 with no JSON object, or a doubled key, may be retried");
+	ok(ANSWER(402, -1, "{\"error\":{\"type\":\"card_error\",\"code\":"
+	    "\"card_declined\",\"message\":\"Your card was\\ndeclined.\"}}") ==
+	    STRIPE_REFUSED && e.status == 402 && !strcmp(e.type, "card_error") &&
+	    !strcmp(e.code, "card_declined") &&
+	    !strcmp(e.message, "Your card was declined."),
+	    "402 is refused with Stripe's type, code and message on one line");
+	ok(ANSWER(401, -1, "{\"error\":{\"type\":\"invalid_request_error\","
+	    "\"message\":\"Invalid API Key provided: sk_test_S3cr3t\"}}") ==
+	    STRIPE_REFUSED && strstr(e.message, "S3cr3t") == NULL &&
+	    strstr(e.message, "sk_...") != NULL,
+	    "a key echoed by Stripe is not kept: %s", e.message);
+	ok(ANSWER(404, -1, "not json") == STRIPE_REFUSED &&
+	    !strcmp(e.message, "HTTP 404 from Stripe") && e.code[0] == '\0',
+	    "a 4xx without Stripe's error object is refused in words");
+	ok(ANSWER(500, -1, "{\"error\":{\"type\":\"api_error\"}}") ==
+	    STRIPE_RETRY && ANSWER(503, -1, "") == STRIPE_RETRY &&
+	    ANSWER(429, -1, "{}") == STRIPE_RETRY &&
+	    ANSWER(409, -1, "{}") == STRIPE_RETRY &&
+	    ANSWER(302, -1, "") == STRIPE_RETRY,
+	    "5xx, 429, 409 and a redirect may be retried");
+	ok(ANSWER(400, 1, "{}") == STRIPE_RETRY &&
+	    ANSWER(500, 0, "{}") == STRIPE_REFUSED,
+	    "Stripe-Should-Retry decides when Stripe sends it");
+#undef ANSWER
+}
+
+/* A call to a Stripe that does not answer: worth another try, status 0,
+ * and the key in no error text. */
+static void
+test_stripe_unreachable(void)
+{
+	struct stripe_error	 e;
+	struct stripe_params	 p;
+	json_t			*j = NULL;
+	char			 err[256];
+
+	ok(conf_parse("stripe_secret_key = sk_test_S3cr3t\n"
+	    "stripe_api_url = http://127.0.0.1:1\nstripe_timeout = 2\n",
+	    "t.conf", err, sizeof(err)) && stripe_start(),
+	    "Stripe at a closed port");
+	stripe_params_init(&p);
+	stripe_param(&p, "mode", "payment");
+	ok(stripe_call("POST", "/v1/checkout/sessions", &p, "pmb-checkout-1",
+	    &j, &e) == STRIPE_RETRY && j == NULL && e.status == 0 &&
+	    e.message[0] != '\0' && strstr(e.message, "S3cr3t") == NULL,
+	    "no answer may be retried: %s", e.message);
+	ok(stripe_call("GET", "/v1/checkout/sessions/cs_x", NULL, NULL, &j,
+	    &e) == STRIPE_RETRY && e.status == 0,
+	    "a GET the same, with the kept handle lent again");
+	ok(stripe_call("POST", "/v1/x", NULL, "bad\r\nX-Injected: 1", &j,
+	    &e) == STRIPE_RETRY && strstr(e.message, "headers") != NULL,
+	    "an Idempotency-Key that would break a header line is refused");
+	stripe_params_free(&p);
+	stripe_stop();
+}
+
+/* The Stripe-Signature header: Stripe's format, every v1 tried with
+ * every secret, the time window. The expected signature was made with
+ * Python's hmac (SHA-256, key "whsec_test_secret"). */
+static void
+test_stripe_sig(void)
+{
+	static const char body[] = "{\"id\":\"evt_1\"}";
+	static const char good[] =
+	    "248a374f50f943a28b0f6ab50faf9a7e7e29b710fa26df9fb1618b9bf8ea9c9a";
+	static const char other[] =
+	    "0000000000000000000000000000000000000000000000000000000000000000";
+	struct stripe_sig	 sig;
+	char			 out[2 * STRIPE_SIG_BYTES + 1], h[512];
+	const int64_t		 t = 1700000000;
+	const size_t		 len = sizeof(body) - 1;
+
+	stripe_sig_sign(out, "1700000000", body, len, "whsec_test_secret",
+	    17);
+	ok(!strcmp(out, good), "stripe_sig_sign agrees with Python's hmac");
+#define VERIFY(hdr, secrets, now)					\
+	stripe_sig_verify(hdr, body, len, secrets, now)
+	snprintf(h, sizeof(h), "t=1700000000,v1=%s", good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_OK,
+	    "a good signature verifies");
+	ok(VERIFY(h, "whsec_test_secret", t + 300) == STRIPE_SIG_OK &&
+	    VERIFY(h, "whsec_test_secret", t - 300) == STRIPE_SIG_OK,
+	    "300 s either way is within the tolerance");
+	ok(VERIFY(h, "whsec_test_secret", t + 301) == STRIPE_SIG_TOO_OLD &&
+	    VERIFY(h, "whsec_test_secret", t - 301) == STRIPE_SIG_TOO_OLD,
+	    "301 s is not");
+	ok(VERIFY(h, "whsec_other", t) == STRIPE_SIG_NO_MATCH &&
+	    VERIFY(h, "", t) == STRIPE_SIG_NO_MATCH,
+	    "a wrong or no secret does not match");
+	ok(VERIFY(h, "whsec_old, whsec_test_secret", t) == STRIPE_SIG_OK &&
+	    VERIFY(h, "whsec_test_secret ,whsec_new", t) == STRIPE_SIG_OK,
+	    "either of two secrets matches (rotation)");
+	ok(VERIFY(h, "whsec_a,whsec_b,whsec_test_secret", t) ==
+	    STRIPE_SIG_NO_MATCH, "a third secret is not tried");
+	snprintf(h, sizeof(h), "t=1700000000,v1=%s,v0=%s,v1=%s,x=y",
+	    other, other, good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_OK,
+	    "any v1 of several matches; v0 and unknown keys are ignored");
+	snprintf(h, sizeof(h), "t=1700000000,v1=%.63s", good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_MALFORMED,
+	    "a v1 of 63 digits is no signature");
+	snprintf(h, sizeof(h), "t=1700000001,v1=%s", good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_NO_MATCH,
+	    "the time is signed");
+	snprintf(h, sizeof(h), "t=01700000000,v1=%s", good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_NO_MATCH,
+	    "t is signed as sent, not as a number");
+	ok(stripe_sig_verify("t=1700000000,v1=" "248a374f50f943a28b0f6ab50faf"
+	    "9a7e7e29b710fa26df9fb1618b9bf8ea9c9a", "{\"id\":\"evt_2\"}", len,
+	    "whsec_test_secret", t) == STRIPE_SIG_NO_MATCH,
+	    "another body does not match");
+	snprintf(h, sizeof(h), "t=1,t=1700000000,v1=%s", good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_MALFORMED &&
+	    VERIFY(NULL, "whsec_test_secret", t) == STRIPE_SIG_MALFORMED &&
+	    VERIFY("", "whsec_test_secret", t) == STRIPE_SIG_MALFORMED &&
+	    VERIFY("t=abc,v1=x", "whsec_test_secret", t) ==
+	    STRIPE_SIG_MALFORMED && VERIFY("v1=ab", "s", t) ==
+	    STRIPE_SIG_MALFORMED && VERIFY("t=1700000000", "s", t) ==
+	    STRIPE_SIG_MALFORMED, "two t, no header, no t or no v1: malformed");
+#undef VERIFY
+	snprintf(h, sizeof(h), " t=5, v1=%s", good);
+	ok(stripe_sig_parse(h, &sig) && sig.when == 5 && sig.nv1 == 1 &&
+	    !strcmp(sig.t, "5"), "spaces after the commas are allowed");
+}
+
 int
 main(void)
 {
@@ -1043,6 +1239,10 @@ main(void)
 	test_email_key();
 	test_invisible();
 	test_sign_bytes_max();
+	test_stripe_params();
+	test_stripe_answer();
+	test_stripe_unreachable();
+	test_stripe_sig();
 	conf_free();
 	return tap_done();
 }
