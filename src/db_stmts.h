@@ -375,6 +375,73 @@ X(OUTBOX_RETRY_NOW,
   "UPDATE outbox SET status = 'queued', next_at = ?, claimed_until = NULL "
   "WHERE id = ? AND status IN ('queued', 'failed')")
 
+/* Card payments (Stripe Checkout, payment.c and page_pay.c). A session
+ * row is committed (creating) before Stripe is asked; its id makes the
+ * Idempotency-Key. */
+X(CHECKOUT_INSERT,
+  "INSERT INTO checkout_sessions (order_id, amount, currency, created_at) "
+  "VALUES (?, ?, ?, ?)")
+/* The order's session a click may reuse: open and not expired by ?2, or
+ * still creating since after ?3 (a call that got no answer: asked again
+ * with the same Idempotency-Key while Stripe keeps it). */
+X(CHECKOUT_CURRENT,
+  "SELECT id, status, url FROM checkout_sessions WHERE order_id = ?1 AND "
+  "((status = 'open' AND expires_at > ?2) OR "
+  "(status = 'creating' AND created_at > ?3)) ORDER BY id DESC LIMIT 1")
+/* Stripe's answer: the row opens (or was opened by a click that got the
+ * same answer for the same Idempotency-Key). */
+X(CHECKOUT_OPENED,
+  "UPDATE checkout_sessions SET stripe_id = ?1, url = ?2, expires_at = ?3, "
+  "status = 'open' WHERE id = ?4 AND (status = 'creating' OR "
+  "(status = 'open' AND stripe_id = ?1))")
+X(CHECKOUT_FAILED,
+  "UPDATE checkout_sessions SET status = 'failed', last_error = ? "
+  "WHERE id = ? AND status IN ('creating', 'open')")
+X(CHECKOUT_BY_STRIPE_ID,
+  "SELECT id, order_id, status FROM checkout_sessions WHERE stripe_id = ?")
+/* Paid: only once (0 rows: fulfilled already). */
+X(CHECKOUT_COMPLETE,
+  "UPDATE checkout_sessions SET status = 'complete', payment_intent = ?, "
+  "completed_at = ? WHERE id = ? AND status <> 'complete'")
+/* Completed but the money is on its way (bank debits): note the
+ * PaymentIntent, keep waiting. */
+X(CHECKOUT_SET_PI,
+  "UPDATE checkout_sessions SET payment_intent = ? "
+  "WHERE id = ? AND payment_intent IS NULL")
+X(CHECKOUT_EXPIRED,
+  "UPDATE checkout_sessions SET status = 'expired' "
+  "WHERE id = ? AND status IN ('creating', 'open')")
+/* The admin order page: the order's sessions. */
+X(CHECKOUT_BY_ORDER,
+  "SELECT status, amount, currency, coalesce(payment_intent, ''), "
+  "created_at, last_error, coalesce(stripe_id, '') FROM checkout_sessions "
+  "WHERE order_id = ? ORDER BY id")
+/* Cancelling an order: a job expires each of its open sessions at
+ * Stripe (pay_jobs, "pmbctl pay send"). */
+X(PAY_JOB_EXPIRE_SESSIONS,
+  "INSERT INTO pay_jobs (kind, order_id, session_id, next_at, created_at) "
+  "SELECT 'expire', order_id, id, ?2, ?2 FROM checkout_sessions "
+  "WHERE order_id = ?1 AND status = 'open' AND stripe_id IS NOT NULL")
+/* A session still being created when its order is cancelled is never
+ * offered again. */
+X(CHECKOUT_CANCEL_CREATING,
+  "UPDATE checkout_sessions SET status = 'failed', "
+  "last_error = 'the order was cancelled' "
+  "WHERE order_id = ? AND status = 'creating'")
+X(ORDER_FLAG_INSERT,
+  "INSERT OR IGNORE INTO order_flags (order_id, kind, ref, detail, "
+  "created_at) VALUES (?, ?, ?, ?, ?)")
+X(ORDER_FLAGS_BY_ORDER,
+  "SELECT kind, ref, detail, created_at, coalesce(resolved_at, 0), "
+  "resolution FROM order_flags WHERE order_id = ? ORDER BY id")
+/* Every Stripe event once, by its id: a second insert is a
+ * CONSTRAINT, the duplicate. */
+X(STRIPE_EVENT_INSERT,
+  "INSERT INTO stripe_events (id, type, created, received_at) "
+  "VALUES (?, ?, ?, ?)")
+X(STRIPE_EVENT_DONE,
+  "UPDATE stripe_events SET order_id = ?, outcome = ? WHERE id = ?")
+
 /* Rate limits. */
 X(RATE_COUNT,
   "SELECT count(*), min(at) FROM rate_events WHERE key = ? AND at > ?")

@@ -39,6 +39,7 @@ req_free(struct request *r)
 	free(r->path);
 	free(r->arg);
 	free(r->fields);
+	free(r->body);
 	for (size_t i = 0; i < r->npool; i++)
 		free(r->pool[i]);
 	free(r->pool);
@@ -424,7 +425,18 @@ req_parse(struct request *r, const char **why)
 	}
 	r->nquery = r->nparams;
 
-	if (post && len > 0) {
+	if (post && r->raw_body) {
+		if (len > 0 && (r->content_type == NULL ||
+		    strncmp(r->content_type, "application/json", 16) != 0)) {
+			*why = "This address accepts only JSON.";
+			return 415;
+		}
+		if ((r->body = read_body(r, (size_t)len)) == NULL) {
+			*why = "The request's body was shorter than it said.";
+			return 400;
+		}
+		r->body_len = (size_t)len;
+	} else if (post && len > 0) {
 		char	*body;
 		int	 rc;
 
@@ -571,7 +583,15 @@ http_open(struct request *r, int status, const char *ctype)
 	}
 	buf_puts(&b,
 	    "Content-Security-Policy: default-src 'self'; object-src 'none'; "
-	    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'\r\n"
+	    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+	/* Browsers hold a form's redirect to form-action too: a page whose
+	 * form leads to another site (Stripe Checkout) names it. */
+	if (r->form_action != NULL && *r->form_action != '\0' &&
+	    strpbrk(r->form_action, ";,'\r\n") == NULL) {
+		buf_putc(&b, ' ');
+		buf_puts(&b, r->form_action);
+	}
+	buf_puts(&b, "\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "Referrer-Policy: no-referrer\r\n"
 	    "X-Frame-Options: DENY\r\n");

@@ -69,6 +69,11 @@ struct request {
 	const char		*content_type;
 	const char		*client_ip;	/* see req_client_ip */
 	int			 csrf_ok;	/* POST: token and origin ok */
+	int			 raw_body;	/* set by the gate (R_RAWBODY):
+						   keep a JSON body raw */
+	char			*body;		/* that body, NUL-terminated;
+						   NULL for every other route */
+	size_t			 body_len;
 	char			*csrf;		/* this browser's form token */
 
 	struct kv		*params;	/* query, then body */
@@ -88,6 +93,10 @@ struct request {
 	int			 status;
 	int			 opened;	/* headers written */
 	int			 nostore;	/* Cache-Control: no-store */
+	const char		*form_action;	/* an origin the page's forms
+						   may also post or be
+						   redirected to (CSP), or
+						   NULL */
 	struct buf		 headers;	/* extra headers (Location...) */
 
 	/* Strings owned by the request, freed at its end. */

@@ -66,6 +66,7 @@ void	 page_track_message(struct request *);
 void	 page_track_viewed(struct request *);
 void	 page_lost(struct request *);
 void	 page_lost_submit(struct request *);
+void	 page_stripe_hook(struct request *);
 
 void	 page_admin_login(struct request *);
 void	 page_admin_login_submit(struct request *);
@@ -99,6 +100,22 @@ void	 page_admin_refund_retry(struct request *);
 void	 page_admin_outbox(struct request *);
 void	 page_admin_outbox_retry(struct request *);
 struct order;
+/* Verifies the token of /o/TOKEN... and loads its order (with the
+ * client's details when details is set). Returns 1; or answers (404,
+ * 503) and returns 0. */
+int	 page_track_order(struct request *, struct order *, int details);
+/* POST /o/TOKEN/pay: opens a Stripe Checkout Session (page_pay.c). */
+void	 page_pay(struct request *);
+/* For the status page of o (path token token): sets pay_action in tv
+ * and the page's form-action when the order may be paid by card. */
+void	 page_pay_vars(struct request *, struct tvars *, const struct order *,
+	    const char *token);
+/* GET /o/TOKEN?checkout=done&session_id=ID: when o waits for payment
+ * and ID is a session pmb opened for o, asks Stripe how it stands and
+ * fulfils it (its own transaction). Returns 1 if the order was paid
+ * now, 0 if not (or nothing to do), -1 on an error (logged). */
+int	 page_pay_return(struct request *, const struct order *,
+	    const char *session_id);
 /* Renders the "happy with the answer?" page for GET /o/TOKEN?rating=. */
 void	 page_rating(struct request *, const struct order *,
 	    const char *rating, const char *track_token);
@@ -127,5 +144,6 @@ extern const struct field refunded_fields[];
 extern const struct field decline_fields[];
 extern const struct field retry_fields[];
 extern const struct field outbox_fields[];
+extern const struct field pay_fields[];
 
 #endif

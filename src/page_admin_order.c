@@ -12,6 +12,7 @@
 #include "markdown.h"
 #include "order.h"
 #include "page.h"
+#include "payment.h"
 #include "router.h"
 
 #define HOUR		3600
@@ -161,6 +162,37 @@ fill_audit(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 	    db_text(s, 4)));
 }
 
+/* A Checkout Session of the order: its state and the payment's link
+ * into Stripe's dashboard. */
+static void
+fill_card(struct request *r, sqlite3_stmt *s, struct tvars *tv)
+{
+	const char *pi = req_strdup(r, db_text(s, 3));
+
+	tv_set(tv, "card_status", req_strdup(r, db_text(s, 0)));
+	tv_set(tv, "card_amount", req_printf(r, "%s %s",
+	    page_money(r, sqlite3_column_int64(s, 1)), db_text(s, 2)));
+	tv_set(tv, "card_pi", pi);
+	tv_set(tv, "card_url", payment_dashboard_url(r, pi));
+	tv_set(tv, "card_at", page_time(r, sqlite3_column_int64(s, 4)));
+	tv_set(tv, "card_error", req_strdup(r, db_text(s, 5)));
+	tv_set(tv, "card_session", req_strdup(r, db_text(s, 6)));
+}
+
+/* A flag for the consultant (amount mismatch, paid after cancel...). */
+static void
+fill_flag(struct request *r, sqlite3_stmt *s, struct tvars *tv)
+{
+	tv_set(tv, "flag_kind", req_strdup(r, db_text(s, 0)));
+	tv_set(tv, "flag_ref", req_strdup(r, db_text(s, 1)));
+	tv_set(tv, "flag_url", payment_dashboard_url(r, db_text(s, 1)));
+	tv_set(tv, "flag_detail", req_strdup(r, db_text(s, 2)));
+	tv_set(tv, "flag_at", page_time(r, sqlite3_column_int64(s, 3)));
+	tv_set(tv, "flag_resolved", sqlite3_column_int64(s, 4) ?
+	    req_printf(r, "%s %s", page_time(r, sqlite3_column_int64(s, 4)),
+	    db_text(s, 5)) : "");
+}
+
 /* Adds the snippets to tv as the list snippets; returns how many. */
 static int
 snippet_options(struct request *r, struct tvars *tv)
@@ -209,6 +241,9 @@ order_view(struct request *r, const struct order *o, int status,
 	    !rows(r, ST_HISTORY_ADMIN, o->id, &tv, "history", fill_hist) ||
 	    !rows(r, ST_LEDGER_BY_ORDER, o->id, &tv, "ledger", fill_ledger) ||
 	    !rows(r, ST_AUDIT_BY_ORDER, o->id, &tv, "audit", fill_audit) ||
+	    !rows(r, ST_CHECKOUT_BY_ORDER, o->id, &tv, "card", fill_card) ||
+	    !rows(r, ST_ORDER_FLAGS_BY_ORDER, o->id, &tv, "flags",
+	    fill_flag) ||
 	    !order_balance(o->id, &paid, &refunded)) {
 		tv_free(&tv);
 		page_unavailable(r);
@@ -332,35 +367,25 @@ void
 page_admin_paid(struct request *r)
 {
 	struct order	 o;
-	struct tvars	 tv = { .n = 0 };
-	int64_t		 amount, now = now_unix(), uid;
+	struct payment	 p;
 	int		 rc;
 
 	if (!action_start(r, &o))
 		return;
-	uid = r->session->user_id;
-	parse_money(r->fields[PF_AMOUNT].value, &amount);
+	parse_money(r->fields[PF_AMOUNT].value, &p.amount);
+	p.currency = o.currency;
+	p.method = r->fields[PF_METHOD].value;
+	p.reference = r->fields[PF_REFERENCE].value;
+	p.user_id = r->session->user_id;
 	if (!db_begin())
 		goto fail;
-	if ((rc = db_update(ST_ORDER_MARK_PAID, "iii", now, now +
-	    conf.answer_hours * HOUR, o.id)) < 0)
+	if ((rc = payment_mark_paid(r, &o, &p, PAY_LEDGER)) < 0)
 		goto rollback;
 	if (rc == 0) {
 		db_rollback();
 		refuse(r, &o, 409, "This order is not waiting for payment.");
 		return;
 	}
-	tv_set(&tv, "amount", page_money(r, amount));
-	tv_set(&tv, "order_currency", o.currency);
-	tv_set(&tv, "due", page_time(r, now + conf.answer_hours * HOUR));
-	if (db_run(ST_LEDGER_INSERT, "ititttii", o.id, "payment", amount,
-	    o.currency, r->fields[PF_METHOD].value,
-	    r->fields[PF_REFERENCE].value, now, uid) != DB_DONE ||
-	    !order_history(o.id, "paid", uid, "") ||
-	    !audit_log(r, uid, "mark paid", o.id, req_printf(r, "%s %s %s",
-	    page_money(r, amount), o.currency, r->fields[PF_METHOD].value)) ||
-	    !order_mail(r, &o, "paid", &tv))
-		goto rollback;
 	if (!db_commit())
 		goto fail;
 	back(r, &o, "paid");
@@ -591,7 +616,17 @@ page_admin_cancel(struct request *r)
 		return;
 	}
 	tv_set(&tv, "reason", reason);
-	if (!order_history(o.id, "cancelled", uid, reason) ||
+	/* An open Checkout Session must not take money for a cancelled
+	 * order: a pay job ("pmbctl pay send") expires it at Stripe after
+	 * COMMIT, as the outbox sends mail; the session row turns expired
+	 * when that job is done or checkout.session.expired arrives. Until
+	 * then nothing offers it: /o/TOKEN/pay takes only orders waiting
+	 * for payment, and a payment that still slips through is flagged
+	 * paid_after_cancel. */
+	if (db_run(ST_PAY_JOB_EXPIRE_SESSIONS, "ii", o.id, now_unix()) !=
+	    DB_DONE || db_run(ST_CHECKOUT_CANCEL_CREATING, "i", o.id) !=
+	    DB_DONE ||
+	    !order_history(o.id, "cancelled", uid, reason) ||
 	    !audit_log(r, uid, "cancel", o.id, reason) ||
 	    !order_mail(r, &o, "cancelled", &tv))
 		goto rollback;

@@ -27,7 +27,15 @@ check_yes_no(const char *v)
 /* The query fields of GET /o/TOKEN (an interface: the answer email's
  * "happy with the answer?" links). */
 const struct field track_view_fields[] = {
+#define VF_RATING	0
 	{ "rating", "the rating", 0, 3, 0, check_yes_no },
+	/* Back from Stripe Checkout (page_pay.c): checkout=done with
+	 * session_id=cs_..., or checkout=cancelled; any other value, or a
+	 * session id that is not one of the order's, is passed over. */
+#define VF_CHECKOUT	1
+	{ "checkout", "checkout", 0, 20, 0, NULL },
+#define VF_SESSION	2
+	{ "session_id", "the session id", 0, 1000, 0, NULL },
 	FIELDS_END
 };
 
@@ -48,10 +56,8 @@ const struct field track_viewed_fields[] = {
 	FIELDS_END
 };
 
-/* Verifies the path's token and loads its order. Returns 1; or answers
- * the request (404, 503) and returns 0. */
-static int
-track_order(struct request *r, struct order *o)
+int
+page_track_order(struct request *r, struct order *o, int details)
 {
 	struct token	t;
 	int		rc;
@@ -64,7 +70,7 @@ track_order(struct request *r, struct order *o)
 		    "\"Lost your link?\" page.");
 		return 0;
 	}
-	rc = order_load_status(r, t.id, o);
+	rc = details ? order_load(r, t.id, o) : order_load_status(r, t.id, o);
 	return page_found(r, rc, "This link does not work", "There is no "
 	    "order behind this link.");
 }
@@ -182,6 +188,7 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "unpaid", !strcmp(o->status, "awaiting_payment") ?
 	    "1" : "");
+	page_pay_vars(r, &tv, o, r->arg);
 	tv_set(&tv, "due", !o->answered_at && o->paid_at ?
 	    page_time_in(due, o->due_at) : "");
 	can_follow = !strcmp(o->status, "answered") && left > 0;
@@ -217,6 +224,20 @@ track_render(struct request *r, const struct order *o, int status,
 	    "track.html", &tv);
 }
 
+/* Back from Stripe Checkout: confirms the payment with Stripe when the
+ * webhook has not yet (page_pay_return), before the page's reads.
+ * Returns 1, or 0 after answering (bad link, store down). */
+static int
+checkout_return(struct request *r)
+{
+	struct order o;
+
+	if (!page_track_order(r, &o, 0))
+		return 0;
+	page_pay_return(r, &o, r->fields[VF_SESSION].value);
+	return 1;
+}
+
 /* GET /o/TOKEN. The page's reads share one read transaction, and it
  * writes nothing: mail scanners open links too. The first view of an
  * answer is recorded by the page's script (POST /o/TOKEN/viewed), or by
@@ -224,20 +245,29 @@ track_render(struct request *r, const struct order *o, int status,
 void
 page_track(struct request *r)
 {
-	struct order	o;
+	struct order	 o;
+	const char	*checkout = r->fields[VF_CHECKOUT].value;
+	const char	*notice = NULL;
 
+	if (!strcmp(checkout, "done") && !checkout_return(r))
+		return;
 	if (!db_read_begin()) {
 		page_unavailable(r);
 		return;
 	}
-	if (!track_order(r, &o)) {
+	if (!page_track_order(r, &o, 0)) {
 		db_read_end();
 		return;
 	}
-	if (r->fields != NULL && *r->fields[0].value != '\0')
-		page_rating(r, &o, r->fields[0].value, r->arg);
+	if (!strcmp(checkout, "done"))
+		notice = strcmp(o.status, "awaiting_payment") != 0 ?
+		    "Payment received \xe2\x80\x94 thank you." :
+		    "We are waiting for your bank to confirm your payment. "
+		    "This page will say so as soon as it does.";
+	if (*r->fields[VF_RATING].value != '\0')
+		page_rating(r, &o, r->fields[VF_RATING].value, r->arg);
 	else
-		track_render(r, &o, 200, NULL);
+		track_render(r, &o, 200, notice);
 	db_read_end();
 }
 
@@ -250,7 +280,7 @@ page_track_viewed(struct request *r)
 {
 	struct order o;
 
-	if (!track_order(r, &o))
+	if (!page_track_order(r, &o, 0))
 		return;
 	if (!r->csrf_ok) {
 		page_error(r, 403, "This page has expired", "Reload the status "
@@ -313,7 +343,7 @@ page_track_message(struct request *r)
 	struct order	o;
 	int		rc;
 
-	if (!track_order(r, &o))
+	if (!page_track_order(r, &o, 0))
 		return;
 	if (!r->csrf_ok) {
 		track_render(r, &o, 403, "Your follow-up could not be sent "

@@ -21,6 +21,8 @@ static const struct route routes[] = {
 	    R_DB | R_FORM | R_CSRF },
 	{ "/o/*", M_GET, page_track, track_view_fields,
 	    R_DB | R_SECRET | R_NOSTORE },
+	{ "/o/*/pay", M_POST, page_pay, pay_fields,
+	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
 	{ "/o/*/rating", M_POST, page_rating_submit, rating_fields,
 	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
 	{ "/r/*", M_GET, page_refund, NULL, R_DB | R_SECRET | R_NOSTORE },
@@ -33,6 +35,9 @@ static const struct route routes[] = {
 	{ "/lost", M_GET, page_lost, NULL, 0 },
 	{ "/lost", M_POST, page_lost_submit, lost_fields,
 	    R_DB | R_FORM | R_CSRF },
+	/* Stripe's webhook: JSON kept raw for its signature, no CSRF. */
+	{ "/hooks/stripe", M_POST, page_stripe_hook, NULL,
+	    R_DB | R_NOSTORE | R_RAWBODY },
 
 	/* The consultant's pages. */
 	{ "/admin/login", M_GET, page_admin_login, NULL, R_DB | R_NOSTORE },
@@ -291,6 +296,7 @@ router_dispatch(struct request *r)
 	}
 	if ((rt = gate_route(r)) == NULL)
 		return r->status;
+	r->raw_body = (rt->flags & R_RAWBODY) != 0;
 	if ((rc = req_parse(r, &why)) != 0) {
 		gate_error(r, rc, why);
 		return r->status;

@@ -18,6 +18,10 @@
 #define R_ADMIN		0x10	/* staff only: needs a session */
 #define R_CSRF		0x20	/* POST checked for CSRF: 403 unless R_FORM,
 				   which handles req->csrf_ok itself */
+#define R_RAWBODY	0x40	/* POST body application/json, kept as
+				   sent in req->body (a webhook's
+				   signature covers the bytes); every
+				   other route answers 415 to JSON */
 
 typedef void (*handler_fn)(struct request *);
 

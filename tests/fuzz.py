@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import Tap, SRC, missing_tool  # noqa: E402
 
 HERE = os.path.join(SRC, "tests", "fuzz")
-ALL = ["urlencoded", "cookie", "token", "tmpl", "markdown", "mail", "conf"]
+ALL = ["urlencoded", "cookie", "token", "tmpl", "markdown", "mail", "conf",
+       "stripe_sig"]
 t = Tap()
 
 

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "search_rank.h"
 #include "stripe.h"
+#include "stripe_sig.h"
 #include "tmpl.h"
 #include "token.h"
 #include "util.h"
@@ -1010,6 +1011,75 @@ test_stripe_unreachable(void)
 	stripe_stop();
 }
 
+/* The Stripe-Signature header: Stripe's format, every v1 tried with
+ * every secret, the time window. The expected signature was made with
+ * Python's hmac (SHA-256, key "whsec_test_secret"). */
+static void
+test_stripe_sig(void)
+{
+	static const char body[] = "{\"id\":\"evt_1\"}";
+	static const char good[] =
+	    "248a374f50f943a28b0f6ab50faf9a7e7e29b710fa26df9fb1618b9bf8ea9c9a";
+	static const char other[] =
+	    "0000000000000000000000000000000000000000000000000000000000000000";
+	struct stripe_sig	 sig;
+	char			 out[2 * STRIPE_SIG_BYTES + 1], h[512];
+	const int64_t		 t = 1700000000;
+	const size_t		 len = sizeof(body) - 1;
+
+	stripe_sig_sign(out, "1700000000", body, len, "whsec_test_secret",
+	    17);
+	ok(!strcmp(out, good), "stripe_sig_sign agrees with Python's hmac");
+#define VERIFY(hdr, secrets, now)					\
+	stripe_sig_verify(hdr, body, len, secrets, now)
+	snprintf(h, sizeof(h), "t=1700000000,v1=%s", good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_OK,
+	    "a good signature verifies");
+	ok(VERIFY(h, "whsec_test_secret", t + 300) == STRIPE_SIG_OK &&
+	    VERIFY(h, "whsec_test_secret", t - 300) == STRIPE_SIG_OK,
+	    "300 s either way is within the tolerance");
+	ok(VERIFY(h, "whsec_test_secret", t + 301) == STRIPE_SIG_TOO_OLD &&
+	    VERIFY(h, "whsec_test_secret", t - 301) == STRIPE_SIG_TOO_OLD,
+	    "301 s is not");
+	ok(VERIFY(h, "whsec_other", t) == STRIPE_SIG_NO_MATCH &&
+	    VERIFY(h, "", t) == STRIPE_SIG_NO_MATCH,
+	    "a wrong or no secret does not match");
+	ok(VERIFY(h, "whsec_old, whsec_test_secret", t) == STRIPE_SIG_OK &&
+	    VERIFY(h, "whsec_test_secret ,whsec_new", t) == STRIPE_SIG_OK,
+	    "either of two secrets matches (rotation)");
+	ok(VERIFY(h, "whsec_a,whsec_b,whsec_test_secret", t) ==
+	    STRIPE_SIG_NO_MATCH, "a third secret is not tried");
+	snprintf(h, sizeof(h), "t=1700000000,v1=%s,v0=%s,v1=%s,x=y",
+	    other, other, good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_OK,
+	    "any v1 of several matches; v0 and unknown keys are ignored");
+	snprintf(h, sizeof(h), "t=1700000000,v1=%.63s", good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_MALFORMED,
+	    "a v1 of 63 digits is no signature");
+	snprintf(h, sizeof(h), "t=1700000001,v1=%s", good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_NO_MATCH,
+	    "the time is signed");
+	snprintf(h, sizeof(h), "t=01700000000,v1=%s", good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_NO_MATCH,
+	    "t is signed as sent, not as a number");
+	ok(stripe_sig_verify("t=1700000000,v1=" "248a374f50f943a28b0f6ab50faf"
+	    "9a7e7e29b710fa26df9fb1618b9bf8ea9c9a", "{\"id\":\"evt_2\"}", len,
+	    "whsec_test_secret", t) == STRIPE_SIG_NO_MATCH,
+	    "another body does not match");
+	snprintf(h, sizeof(h), "t=1,t=1700000000,v1=%s", good);
+	ok(VERIFY(h, "whsec_test_secret", t) == STRIPE_SIG_MALFORMED &&
+	    VERIFY(NULL, "whsec_test_secret", t) == STRIPE_SIG_MALFORMED &&
+	    VERIFY("", "whsec_test_secret", t) == STRIPE_SIG_MALFORMED &&
+	    VERIFY("t=abc,v1=x", "whsec_test_secret", t) ==
+	    STRIPE_SIG_MALFORMED && VERIFY("v1=ab", "s", t) ==
+	    STRIPE_SIG_MALFORMED && VERIFY("t=1700000000", "s", t) ==
+	    STRIPE_SIG_MALFORMED, "two t, no header, no t or no v1: malformed");
+#undef VERIFY
+	snprintf(h, sizeof(h), " t=5, v1=%s", good);
+	ok(stripe_sig_parse(h, &sig) && sig.when == 5 && sig.nv1 == 1 &&
+	    !strcmp(sig.t, "5"), "spaces after the commas are allowed");
+}
+
 int
 main(void)
 {
@@ -1037,6 +1107,7 @@ main(void)
 	test_stripe_params();
 	test_stripe_answer();
 	test_stripe_unreachable();
+	test_stripe_sig();
 	conf_free();
 	return tap_done();
 }
