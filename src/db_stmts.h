@@ -576,9 +576,6 @@ X(PAY_JOB_LAST_OF_REFUND,
 X(PAY_SESSION_FOR_EXPIRE,
   "SELECT coalesce(stripe_id, ''), status FROM checkout_sessions "
   "WHERE id = ?")
-X(PAY_SESSION_EXPIRED,
-  "UPDATE checkout_sessions SET status = 'expired' "
-  "WHERE id = ? AND status IN ('creating', 'open')")
 /* Reconcile: a session pmb stored, by Stripe's id. */
 X(PAY_SESSION_STATUS,
   "SELECT status FROM checkout_sessions WHERE stripe_id = ?")

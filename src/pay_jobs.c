@@ -276,7 +276,7 @@ run_expire(const struct job *j, struct buf *why)
 	}
 	if (!db_begin())
 		return JOB_DB_ERROR;
-	if ((res == STRIPE_OK && db_update(ST_PAY_SESSION_EXPIRED, "i",
+	if ((res == STRIPE_OK && db_update(ST_CHECKOUT_EXPIRED, "i",
 	    j->session_id) < 0) || !job_end(j, res == STRIPE_OK ? JOB_DONE :
 	    JOB_REFUSED, why->data) || !db_commit()) {
 		db_rollback();

@@ -13,6 +13,7 @@
 #include "db.h"
 #include "http.h"
 #include "pay_jobs.h"
+#include "payment.h"
 #include "pmbctl.h"
 #include "stripe.h"
 #include "tmpl.h"
@@ -141,6 +142,62 @@ reconcile_refund(json_t *refund, struct tally *t)
 	return 1;
 }
 
+/* Reads the status of the session pmb stored as Stripe's cs into st
+ * (16 bytes; "" when pmb has none). Returns 1, or 0 on error. */
+static int
+session_status(const char *cs, char st[16])
+{
+	sqlite3_stmt	*s = db_stmt(ST_PAY_SESSION_STATUS);
+	int		 rc;
+
+	*st = '\0';
+	if (s == NULL || !db_bind(s, "t", cs))
+		return 0;
+	if ((rc = db_step(ST_PAY_SESSION_STATUS)) == DB_ROW)
+		snprintf(st, 16, "%s", db_text(s, 0));
+	db_done(ST_PAY_SESSION_STATUS);
+	return rc != DB_ERROR;
+}
+
+/* Fulfils (or ends) one Checkout Session of Stripe's list that pmb
+ * stored and that is not yet complete here, through payment.c, in one
+ * transaction; prints a line when its row changed. Returns 1, or 0
+ * after a message. */
+static int
+reconcile_session(json_t *cs, struct tally *t)
+{
+	struct request		 r;
+	struct pay_outcome	 out = { .text = "" };
+	const char		*id = stripe_str(cs, "id");
+	const char		*status = stripe_str(cs, "status");
+	char			 before[16], after[16];
+	int			 rc = -1;
+
+	if (id == NULL || status == NULL || !session_status(id, before))
+		return id == NULL || status == NULL ? 1 : fail("%s: a "
+		    "database error", id);
+	if (*before == '\0' || !strcmp(before, "complete") ||
+	    (strcmp(status, "complete") && strcmp(status, "expired")))
+		return 1;
+	req_init(&r, NULL);
+	r.client_ip = "";
+	if (db_begin()) {
+		rc = !strcmp(status, "complete") ? payment_fulfil(&r, cs, 0,
+		    &out) : payment_session_ended(&r, cs, 0, &out);
+		if (rc == 0 && !db_commit())
+			rc = -1;
+		if (rc < 0)
+			db_rollback();
+	}
+	if (rc == 0 && session_status(id, after) && strcmp(before, after)) {
+		printf("session %s of order %lld: %s\n", id,
+		    (long long)out.order_id, out.text);
+		t->fixed++;
+	}
+	req_free(&r);
+	return rc < 0 ? fail("session %s: a database error", id) : 1;
+}
+
 /* pmbctl pay reconcile [--days N] */
 static int
 pay_reconcile(const char *arg)
@@ -153,7 +210,8 @@ pay_reconcile(const char *arg)
 		return fail("--days takes a number of days from 1 to %d",
 		    RECONCILE_MAX);
 	since = now_unix() - days * 86400;
-	ok = list_each("/v1/refunds", since, reconcile_refund, &refunds);
+	ok = list_each("/v1/checkout/sessions", since, reconcile_session,
+	    &sessions) && list_each("/v1/refunds", since, reconcile_refund, &refunds);
 	printf("reconcile: last %lld days: %d sessions seen, %d fulfilled; "
 	    "%d refunds seen, %d settled or recorded\n", (long long)days,
 	    sessions.seen, sessions.fixed, refunds.seen, refunds.fixed);
