@@ -97,6 +97,13 @@ void	 page_admin_refunds(struct request *);
 void	 page_admin_refunded(struct request *);
 void	 page_admin_decline(struct request *);
 void	 page_admin_refund_retry(struct request *);
+/* Adds to tv the card refunds of order oid, newest first (list "cards",
+ * "has_cards"; www/templates/admin_card_refunds.html shows them),
+ * "card_paid" when the order was paid by card, and "can_retry" when
+ * the newest was refused and pending is set (the request waits for the
+ * card). Returns 1, or 0 on a database error. */
+int	 page_card_refunds(struct request *, struct tvars *, int64_t oid,
+	    int pending);
 void	 page_admin_outbox(struct request *);
 void	 page_admin_outbox_retry(struct request *);
 struct order;

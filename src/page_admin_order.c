@@ -243,7 +243,7 @@ order_view(struct request *r, const struct order *o, int status,
 	    !rows(r, ST_AUDIT_BY_ORDER, o->id, &tv, "audit", fill_audit) ||
 	    !rows(r, ST_CHECKOUT_BY_ORDER, o->id, &tv, "card", fill_card) ||
 	    !rows(r, ST_ORDER_FLAGS_BY_ORDER, o->id, &tv, "flags",
-	    fill_flag) ||
+	    fill_flag) || !page_card_refunds(r, &tv, o->id, 0) ||
 	    !order_balance(o->id, &paid, &refunded)) {
 		tv_free(&tv);
 		page_unavailable(r);

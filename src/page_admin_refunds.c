@@ -54,12 +54,9 @@ const struct field decline_fields[] = {
 	FIELDS_END
 };
 
-/* Adds to row the card refunds of order oid, newest first (list
- * "cards"), "card_paid" when the order was paid by card, and
- * "can_retry" when the newest was refused and pending is set (the
- * request waits for the card). Returns 1, or 0 on a database error. */
-static int
-card_progress(struct request *r, struct tvars *row, int64_t oid, int pending)
+int
+page_card_refunds(struct request *r, struct tvars *row, int64_t oid,
+    int pending)
 {
 	sqlite3_stmt	*s = db_stmt(ST_CARD_REFUNDS_OF_ORDER);
 	char		 pi[PI_MAX];
@@ -122,7 +119,7 @@ request_rows(struct request *r, struct tvars *tv, enum stmt st,
 		tv_set(row, "order_currency", req_strdup(r, db_text(s, 8)));
 		tv_set(row, "net", page_money(r, sqlite3_column_int64(s, 9)));
 		tv_set(row, "can_decline", conf.refund_auto_approve ? "" : "1");
-		ok &= card_progress(r, row, sqlite3_column_int64(s, 1),
+		ok &= page_card_refunds(r, row, sqlite3_column_int64(s, 1),
 		    pending);
 	}
 	db_done(st);

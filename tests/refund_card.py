@@ -413,6 +413,43 @@ def test_auto_approve():
         auto.cleanup()
 
 
+def test_partial_and_order_page():
+    oid, pi, rid, _, _ = card_order()
+    r = refund(rid, amount="50.00")
+    t.eq(r.status, 303, "a partial refund back to the card")
+    t.eq(refund(rid, amount="10.00").status, 409, "while it is on its way the request is pending: a second is 409")
+    page = staff.get("/admin/orders/%d" % oid).text
+    t.ok("Back to the card" in page and "sent to Stripe — waiting for confirmation" in page,
+         "the order page shows the refund's progress")
+    send()
+    t.eq((ledger_refunds(oid), site.sql1("SELECT status FROM refund_requests WHERE id = ?", rid),
+          site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ([(5000, "card", refunds_at_stripe(pi)[0]["id"])], "open", "refund_requested"),
+         "50.00 paid back: in the ledger, the request open again for the rest, the order not refunded")
+    t.ok("paid back" in staff.get("/admin/orders/%d" % oid).text, "the order page says it was paid back")
+    t.eq(refund(rid, amount="100.01").status, 400, "more than is left: 400")
+    refund(rid)
+    send()
+    t.eq(([a for (a, _, _) in ledger_refunds(oid)], site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ([5000, 10000], "refunded"), "the rest (100.00) by default: refunded in full")
+
+
+def test_expire_job():
+    c, path, oid, cs = checkout(site)
+    r = staff.post("/admin/orders/%d/cancel" % oid, {"reason": "Client asked", "csrf_token": admin_csrf(staff)})
+    t.eq(r.status, 303, "an order with an open payment page cancelled")
+    t.eq(stripe.requests_to("POST /v1/checkout/sessions/:id/expire"), [], "the worker called nobody")
+    p = send()
+    t.ok(p.returncode == 0 and "1 done" in p.stdout, "pmbctl pay send: %s" % p.stdout.strip(), p.stderr)
+    reqs = stripe.requests_to("POST /v1/checkout/sessions/:id/expire")
+    t.ok(len(reqs) == 1 and cs in reqs[0]["path"] and reqs[0]["idempotency_key"].startswith("pmb-expire-"),
+         "pay send expires the session at Stripe, once")
+    t.eq((site.sql1("SELECT status FROM checkout_sessions WHERE stripe_id = ?", cs),
+          site.sql1("SELECT status FROM pay_jobs WHERE order_id = ?", oid)), ("expired", "done"),
+         "the session is expired, the job done")
+    t.eq([s["status"] for s in stripe.state()["sessions"] if s["id"] == cs], ["expired"], "and at Stripe")
+
+
 def test_reconcile():
     # A paid session whose webhook was dropped.
     c, path, oid, cs = checkout(site)
@@ -452,7 +489,7 @@ def test_reconcile():
 try:
     for fn in (test_consultant_refund, test_stripe_down, test_sigkill, test_refused_and_retry,
                test_dashboard_refund, test_dispute, test_events_twice_and_reordered, test_auto_approve,
-               test_reconcile):
+               test_partial_and_order_page, test_expire_job, test_reconcile):
         t.run(fn)
 finally:
     stripe.stop()
