@@ -154,6 +154,21 @@ card_refund_decide(const struct card_refund_ask *a, int64_t *amount,
 	return CARD_REFUND_QUEUED;
 }
 
+int64_t
+card_refund_surplus(const struct order *o)
+{
+	int64_t	paid, refunded, pending;
+
+	if (!order_balance(o->id, &paid, &refunded) ||
+	    !pending_sum(o->id, &pending))
+		return -1;
+	paid -= refunded + pending;
+	if (strcmp(o->status, "cancelled") != 0 &&
+	    strcmp(o->status, "awaiting_payment") != 0)
+		paid -= o->price;
+	return paid > 0 ? paid : 0;
+}
+
 enum card_refund_decision
 card_refund_retry(int64_t request_id, int64_t user_id, int64_t *amount,
     int64_t *id)
@@ -184,10 +199,12 @@ card_refund_retry(int64_t request_id, int64_t user_id, int64_t *amount,
  * Refunds now equal payments: the request (open or pending) refunded,
  * the order refunded, history. Less: a pending request open again for
  * the rest once nothing else is on its way. Then the audit row (action,
- * detail) and the client's "refunded" mail. Returns 1 or 0. */
+ * detail) and the client's "refunded" mail (surplus: what was paid
+ * beyond the price, asked for by no request, so nothing "will follow").
+ * Returns 1 or 0. */
 static int
 order_follow(struct request *r, int64_t oid, int64_t uid, int64_t amount,
-    const char *action, const char *detail)
+    int surplus, const char *action, const char *detail)
 {
 	struct order	 o;
 	struct tvars	 tv = { .n = 0 };
@@ -211,6 +228,7 @@ order_follow(struct request *r, int64_t oid, int64_t uid, int64_t amount,
 	tv_set(&tv, "remaining", page_money(r, paid - refunded));
 	tv_set(&tv, "partial", full ? "" : "1");
 	tv_set(&tv, "method", "card");
+	tv_set(&tv, "surplus", surplus && !full ? "1" : "");
 	ok = order_mail(r, &o, "refunded", &tv);
 	tv_free(&tv);
 	return ok;
@@ -243,7 +261,7 @@ card_refund_settle(struct request *r, int64_t id, const char *re_id)
 	if (rc == DB_CONSTRAINT)
 		return 1;
 	return order_follow(r, c.order_id, c.user_id, c.amount,
-	    "card refund succeeded", req_printf(r, "%s %s to the card, %s",
+	    c.request_id == 0, "card refund succeeded", req_printf(r, "%s %s to the card, %s",
 	    page_money(r, c.amount), c.currency, re_id)) ? 1 : -1;
 }
 
@@ -324,7 +342,7 @@ foreign_refund(struct request *r, json_t *refund, int64_t *oid,
 		*text = "refund made in Stripe, already recorded";
 		return 0;
 	}
-	if (rc != DB_DONE || !order_follow(r, *oid, 0, amount,
+	if (rc != DB_DONE || !order_follow(r, *oid, 0, amount, 0,
 	    "refund made in Stripe", req_printf(r, "%s %s, %s",
 	    page_money(r, amount), o.currency, re)))
 		return -1;

@@ -61,6 +61,13 @@ enum card_refund_decision card_refund_decide(const struct card_refund_ask *,
 enum card_refund_decision card_refund_retry(int64_t request_id,
 	    int64_t user_id, int64_t *amount, int64_t *id);
 
+struct order;
+/* What order o holds beyond its price (all of it when cancelled, or
+ * still waiting for payment after a payment that did not fit): paid,
+ * less refunds and card refunds on their way, less the price. Returns
+ * it (0: none), or -1 on a database error. */
+int64_t	 card_refund_surplus(const struct order *o);
+
 /* Stripe paid card refund id back as refund re_id: card_refunds
  * succeeded (guarded), the ledger refund row (method card, reference
  * re_id, once), and the order follows (card_refund_follow). Returns 1

@@ -43,6 +43,12 @@ const struct field refunded_fields[] = {
 	CSRF_FIELD_ENTRY,
 	FIELDS_END
 };
+const struct field surplus_fields[] = {
+#define SF_AMOUNT	0
+	{ "amount", "the amount", 0, 20, 0, check_refund_amount },
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
+};
 const struct field retry_fields[] = {
 	CSRF_FIELD_ENTRY,
 	FIELDS_END
@@ -56,16 +62,19 @@ const struct field decline_fields[] = {
 
 int
 page_card_refunds(struct request *r, struct tvars *row, int64_t oid,
-    int pending)
+    int pending, const struct order *o)
 {
 	sqlite3_stmt	*s = db_stmt(ST_CARD_REFUNDS_OF_ORDER);
 	char		 pi[PI_MAX];
+	int64_t		 surplus = 0;
 	int		 rc, first = 1;
 
-	if ((rc = card_refund_pi(oid, pi)) < 0 || s == NULL ||
+	if ((rc = card_refund_pi(oid, pi)) < 0 || (rc == 1 && o != NULL &&
+	    (surplus = card_refund_surplus(o)) < 0) || s == NULL ||
 	    !db_bind(s, "i", oid))
 		return 0;
 	tv_set(row, "card_paid", rc == 1 ? "1" : "");
+	tv_set(row, "card_surplus", surplus > 0 ? page_money(r, surplus) : "");
 	while ((rc = db_step(ST_CARD_REFUNDS_OF_ORDER)) == DB_ROW) {
 		struct tvars	*c = tv_row(row, "cards");
 		const char	*st = db_text(s, 2);
@@ -120,7 +129,7 @@ request_rows(struct request *r, struct tvars *tv, enum stmt st,
 		tv_set(row, "net", page_money(r, sqlite3_column_int64(s, 9)));
 		tv_set(row, "can_decline", conf.refund_auto_approve ? "" : "1");
 		ok &= page_card_refunds(r, row, sqlite3_column_int64(s, 1),
-		    pending);
+		    pending, NULL);
 	}
 	db_done(st);
 	return rc == DB_ERROR || !ok ? -1 : n;
@@ -453,4 +462,82 @@ rollback:
 	db_rollback();
 fail:
 	page_unavailable(r);
+}
+
+/* Answers a surplus refund that was not queued (rolled back): why. */
+static void
+surplus_refused(struct request *r, enum card_refund_decision d,
+    const struct order *o, int64_t surplus)
+{
+	if (d == CARD_REFUND_DISPUTED)
+		page_error(r, 409, "The payment is disputed", req_printf(r,
+		    "The card payment of %s is disputed: Stripe refuses refunds "
+		    "of a charge under dispute, so nothing was sent.",
+		    o->number));
+	else if (d == CARD_REFUND_NOT_CARD)
+		page_error(r, 409, "Not paid by card", req_printf(r, "%s was "
+		    "not paid by card: pay the surplus back by hand and record "
+		    "it.", o->number));
+	else if (d == CARD_REFUND_TOO_MUCH)
+		page_error(r, 409, "Nothing that much to refund", req_printf(r,
+		    "%s holds %s %s beyond its price (net of refunds and of "
+		    "those on their way): refund at most that.", o->number,
+		    page_money(r, surplus), o->currency));
+	else
+		page_unavailable(r);
+}
+
+/* POST /admin/orders/ID/refund: what an order holds beyond its price
+ * (flagged overpaid, paid after cancel, or a payment that did not fit)
+ * back to the card, with no refund request: a card refund and its job,
+ * as for a request (card_refund.c). amount: empty for all of it. */
+void
+page_admin_surplus_refund(struct request *r)
+{
+	struct order			 o;
+	struct card_refund_ask		 a = { .request_id = 0 };
+	enum card_refund_decision	 d = CARD_REFUND_ERROR;
+	int64_t				 oid, surplus = 0, amount = 0, id;
+	int				 rc = 0;
+
+	if (!r->csrf_ok) {
+		page_csrf_failed(r);
+		return;
+	}
+	if (r->arg != NULL && parse_int64(r->arg, 1, INT64_MAX, &oid))
+		rc = order_load(r, oid, &o);
+	if (!page_found(r, rc, "No such order", "There is no order with "
+	    "this number."))
+		return;
+	if (r->fields[SF_AMOUNT].error != NULL) {
+		page_error(r, 400, "Check the amount", r->fields[SF_AMOUNT].error);
+		return;
+	}
+	a.order_id = o.id;
+	a.currency = o.currency;
+	a.user_id = r->session->user_id;
+	if (*r->fields[SF_AMOUNT].value != '\0')
+		parse_money(r->fields[SF_AMOUNT].value, &a.amount);
+	if (!db_begin()) {
+		page_unavailable(r);
+		return;
+	}
+	/* Decided in the transaction: never more than the surplus. */
+	if ((surplus = card_refund_surplus(&o)) >= 0) {
+		if (a.amount == 0)
+			a.amount = surplus;
+		d = surplus == 0 || a.amount > surplus ? CARD_REFUND_TOO_MUCH :
+		    card_refund_decide(&a, &amount, &id);
+	}
+	if (d != CARD_REFUND_QUEUED || !audit_log(r, a.user_id, "card refund",
+	    o.id, req_printf(r, "%s %s surplus to the card (card refund "
+	    "#%lld)", page_money(r, amount), o.currency, (long long)id)) ||
+	    !db_commit()) {
+		db_rollback();
+		surplus_refused(r, d == CARD_REFUND_QUEUED ? CARD_REFUND_ERROR :
+		    d, &o, surplus);
+		return;
+	}
+	http_redirect(r, req_printf(r, "/admin/orders/%lld?done=card_refund",
+	    (long long)o.id));
 }

@@ -434,6 +434,33 @@ def test_partial_and_order_page():
          ([5000, 10000], "refunded"), "the rest (100.00) by default: refunded in full")
 
 
+def test_surplus():
+    c, path, oid, cs = checkout(site)
+    stripe.set_hold_webhooks(True)
+    stripe.pay(cs)
+    stripe.set_hold_webhooks(False)
+    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank transfer",
+                                               "csrf_token": admin_csrf(staff)})
+    stripe.deliver_all()
+    pi = site.sql1("SELECT reference FROM ledger WHERE order_id = ? AND method = 'card'", oid)
+    page = staff.get("/admin/orders/%d" % oid).text
+    t.ok('action="/admin/orders/%d/refund"' % oid in page and 'value="150.00"' in page,
+         "an overpaid order's page offers to refund the surplus (150.00) to the card")
+    tok = admin_csrf(staff, "/admin/orders/%d" % oid)
+    t.eq(staff.post("/admin/orders/%d/refund" % oid, {"amount": "150.01", "csrf_token": tok}).status, 409,
+         "more than the surplus: 409")
+    r = staff.post("/admin/orders/%d/refund" % oid, {"csrf_token": tok})
+    t.eq(r.status, 303, "the surplus to the card")
+    t.eq(staff.post("/admin/orders/%d/refund" % oid, {"csrf_token": tok}).status, 409,
+         "a second while the first is on its way: nothing left (409)")
+    send()
+    t.eq((ledger_refunds(oid), site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ([(15000, "card", refunds_at_stripe(pi)[0]["id"])], "paid"),
+         "paid back to the card, the order still paid (net the price)")
+    mail = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'refunded'", oid)
+    t.ok(mail and "beyond the price" in mail and "will follow" not in mail, "the client is told what it was")
+
+
 def test_expire_job():
     c, path, oid, cs = checkout(site)
     r = staff.post("/admin/orders/%d/cancel" % oid, {"reason": "Client asked", "csrf_token": admin_csrf(staff)})
@@ -489,7 +516,7 @@ def test_reconcile():
 try:
     for fn in (test_consultant_refund, test_stripe_down, test_sigkill, test_refused_and_retry,
                test_dashboard_refund, test_dispute, test_events_twice_and_reordered, test_auto_approve,
-               test_partial_and_order_page, test_expire_job, test_reconcile):
+               test_partial_and_order_page, test_surplus, test_expire_job, test_reconcile):
         t.run(fn)
 finally:
     stripe.stop()
