@@ -118,12 +118,24 @@ pending_sum(int64_t order_id, int64_t *sum)
 	return rc == DB_ROW;
 }
 
+int
+card_refund_left(int64_t order_id, int64_t *left, int64_t *pending)
+{
+	int64_t paid, refunded;
+
+	if (!order_balance(order_id, &paid, &refunded) ||
+	    !pending_sum(order_id, pending))
+		return 0;
+	*left = paid - refunded - *pending;
+	return 1;
+}
+
 enum card_refund_decision
 card_refund_decide(const struct card_refund_ask *a, int64_t *amount,
     int64_t *id)
 {
 	char	 pi[PI_MAX];
-	int64_t	 paid, refunded, pending, left, now = now_unix();
+	int64_t	 pending, left, now = now_unix();
 	int	 rc;
 
 	*amount = 0;
@@ -133,10 +145,8 @@ card_refund_decide(const struct card_refund_ask *a, int64_t *amount,
 	if ((rc = card_refund_disputed(a->order_id)) != 0)
 		return rc < 0 ? CARD_REFUND_ERROR : CARD_REFUND_DISPUTED;
 	/* Inside the transaction: what is on its way counts as gone. */
-	if (!order_balance(a->order_id, &paid, &refunded) ||
-	    !pending_sum(a->order_id, &pending))
+	if (!card_refund_left(a->order_id, &left, &pending))
 		return CARD_REFUND_ERROR;
-	left = paid - refunded - pending;
 	*amount = a->amount > 0 ? a->amount : left;
 	if (*amount <= 0 || *amount > left)
 		return CARD_REFUND_TOO_MUCH;
@@ -157,16 +167,14 @@ card_refund_decide(const struct card_refund_ask *a, int64_t *amount,
 int64_t
 card_refund_surplus(const struct order *o)
 {
-	int64_t	paid, refunded, pending;
+	int64_t	left, pending;
 
-	if (!order_balance(o->id, &paid, &refunded) ||
-	    !pending_sum(o->id, &pending))
+	if (!card_refund_left(o->id, &left, &pending))
 		return -1;
-	paid -= refunded + pending;
 	if (strcmp(o->status, "cancelled") != 0 &&
 	    strcmp(o->status, "awaiting_payment") != 0)
-		paid -= o->price;
-	return paid > 0 ? paid : 0;
+		left -= o->price;
+	return left > 0 ? left : 0;
 }
 
 enum card_refund_decision

@@ -42,6 +42,11 @@ struct card_refund_ask {
 #define PI_MAX	256
 int	 card_refund_pi(int64_t order_id, char pi[PI_MAX]);
 
+/* Reads what order_id may still have refunded into *left: paid, less
+ * refunds, less card refunds on their way (their sum in *pending).
+ * Returns 1, or 0 on a database error. */
+int	 card_refund_left(int64_t order_id, int64_t *left, int64_t *pending);
+
 /* Decides a refund to the card: the order was paid by card, no open or
  * lost dispute, the amount (all that is left when 0) at most what was
  * paid net of refunds and of card refunds on their way; then the

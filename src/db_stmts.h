@@ -476,6 +476,13 @@ X(CARD_DISPUTE_OPEN,
 X(REFUND_TO_PENDING,
   "UPDATE refund_requests SET status = 'pending' "
   "WHERE id = ? AND status = 'open'")
+/* Paid back by hand in full: the request open, or pending with its card
+ * refund refused and nothing on its way to the card. */
+X(REFUND_RESOLVE_BY_HAND,
+  "UPDATE refund_requests SET status = 'refunded', resolved_at = ?, "
+  "resolved_by = ? WHERE id = ?3 AND (status = 'open' OR "
+  "(status = 'pending' AND NOT EXISTS (SELECT 1 FROM card_refunds c "
+  "WHERE c.request_id = ?3 AND c.status = 'pending')))")
 /* A partial card refund succeeded: the request is open for the rest. */
 X(REFUND_PENDING_TO_OPEN,
   "UPDATE refund_requests SET status = 'open' WHERE order_id = ?1 AND "

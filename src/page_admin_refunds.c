@@ -301,6 +301,44 @@ card_refunded(struct request *r, int64_t rid, const struct order *o)
 	http_redirect(r, "/admin/refunds?done=card");
 }
 
+/* Decides, in the transaction, the amount of request rid's refund by
+ * hand: the request open, or pending with its card refund refused and
+ * nothing on its way to the card; the amount (all that is left when
+ * empty) at most what was paid net of refunds. *paid and *refunded get
+ * the ledger's totals. Returns 1; 0 after rolling back and answering;
+ * -1 on a database error (the caller rolls back). */
+static int
+hand_amount(struct request *r, int64_t rid, const struct order *o,
+    int64_t *amount, int64_t *paid, int64_t *refunded)
+{
+	const char	*status;
+	int64_t		 left, pending;
+
+	if (!refund_status(r, rid, &status, NULL) ||
+	    !card_refund_left(o->id, &left, &pending) ||
+	    !order_balance(o->id, paid, refunded))
+		return -1;
+	if (strcmp(status, "open") != 0 && (strcmp(status, "pending") != 0 ||
+	    pending > 0)) {
+		db_rollback();
+		refund_gone(r, rid, o);
+		return 0;
+	}
+	*amount = left;
+	if (*r->fields[XF_AMOUNT].value != '\0')
+		parse_money(r->fields[XF_AMOUNT].value, amount);
+	if (*amount <= 0 || *amount > left) {
+		db_rollback();
+		refunds_list(r, 400, NULL, req_printf(r, "%s: a refund of %s "
+		    "%s is more than the %s %s paid net of earlier refunds%s.",
+		    o->number, page_money(r, *amount), o->currency,
+		    page_money(r, left), o->currency, pending > 0 ? " and of "
+		    "those on their way to the card" : ""));
+		return 0;
+	}
+	return 1;
+}
+
 /* POST /admin/refunds/ID/refunded */
 void
 page_admin_refunded(struct request *r)
@@ -308,7 +346,6 @@ page_admin_refunded(struct request *r)
 	struct order	 o;
 	struct tvars	 tv = { .n = 0 };
 	int64_t		 rid, paid, refunded, amount, now = now_unix(), uid;
-	const char	*status;
 	int		 full, rc;
 
 	if (!refund_start(r, &rid, &o))
@@ -330,33 +367,17 @@ page_admin_refunded(struct request *r)
 		return;
 	}
 	/* Decided inside the transaction, which holds the write lock: the
-	 * request is still open, and two refunds at once can never add up
-	 * to more than was paid. */
-	if (!refund_status(r, rid, &status, NULL))
+	 * request is still open (or waits for a card refund that Stripe
+	 * refused, none on its way), and two refunds at once can never add
+	 * up to more than was paid. */
+	if ((rc = hand_amount(r, rid, &o, &amount, &paid, &refunded)) < 0)
 		goto rollback;
-	if (strcmp(status, "open") != 0) {
-		db_rollback();
-		refund_gone(r, rid, &o);
+	if (rc == 0)
 		return;
-	}
-	if (!order_balance(o.id, &paid, &refunded))
-		goto rollback;
-	if (*r->fields[XF_AMOUNT].value == '\0')
-		amount = paid - refunded;
-	else
-		parse_money(r->fields[XF_AMOUNT].value, &amount);
-	if (amount <= 0 || amount > paid - refunded) {
-		db_rollback();
-		refunds_list(r, 400, NULL, req_printf(r, "%s: a refund of %s "
-		    "%s is more than the %s %s paid net of earlier refunds.",
-		    o.number, page_money(r, amount), o.currency,
-		    page_money(r, paid - refunded), o.currency));
-		return;
-	}
 	full = amount == paid - refunded;
 	/* A full refund closes the request and the order, each guarded. */
-	if (full && (db_update(ST_REFUND_RESOLVE, "tiiti", "refunded", now,
-	    uid, "", rid) != 1 || db_update(ST_ORDER_REFUNDED, "ii", now,
+	if (full && (db_update(ST_REFUND_RESOLVE_BY_HAND, "iii", now, uid,
+	    rid) != 1 || db_update(ST_ORDER_REFUNDED, "ii", now,
 	    o.id) != 1 || !order_history(o.id, "refunded", uid, "")))
 		goto rollback;
 	tv_set(&tv, "amount", page_money(r, amount));

@@ -138,6 +138,7 @@ def test_consultant_refund():
     tok = admin_csrf(staff, "/admin/refunds")
     r = staff.post("/admin/refunds/%d/decline" % rid, {"reason": "abuse", "csrf_token": tok})
     t.ok(r.status == 409 and "sent back to the card" in r.text, "a pending request can no longer be declined")
+    t.eq(refund(rid, method="bank transfer").status, 409, "nor paid back by hand while the card refund is on its way")
     p = send()
     t.ok(p.returncode == 0 and "1 done" in p.stdout, "pmbctl pay send: %s" % p.stdout.strip())
     reqs = calls(REFUND, pi)
@@ -282,6 +283,19 @@ def test_refused_and_retry():
     t.eq((site.sql1("SELECT status FROM orders WHERE id = ?", oid), len(ledger_refunds(oid)),
           calls(REFUND, pi)[-1]["idempotency_key"]), ("refunded", 1, "pmb-refund-%d" % ids[1]),
          "the retry went through: refunded, one ledger row")
+
+    # Refused again: paid back by hand instead.
+    oid, pi, rid, _, _ = card_order()
+    refund(rid)
+    stripe.decline("refund")
+    send()
+    t.eq(refund(rid, method="card").status, 409, "a refused card refund is not asked again by Mark refunded")
+    r = refund(rid, method="bank transfer")
+    t.eq(r.status, 303, "a request whose card refund Stripe refused can be paid back by hand instead")
+    t.eq((site.sql("SELECT amount, method FROM ledger WHERE order_id = ? AND kind = 'refund'", oid),
+          site.sql1("SELECT status FROM refund_requests WHERE id = ?", rid),
+          site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ([(15000, "bank transfer")], "refunded", "refunded"), "recorded at once: request and order refunded")
 
     # A charge disputed at Stripe that pmb does not know of yet.
     oid, pi, rid, _, _ = card_order()
