@@ -12,6 +12,8 @@
 #include "db.h"
 #include "email_addr.h"
 #include "http.h"
+#include "outbox.h"
+#include "pay_jobs.h"
 #include "search_rank.h"
 #include "stripe.h"
 #include "stripe_sig.h"
@@ -1080,6 +1082,24 @@ test_stripe_sig(void)
 	    !strcmp(sig.t, "5"), "spaces after the commas are allowed");
 }
 
+/* The pauses between tries: the mail's and the payment jobs' tables,
+ * and the one picker both use. */
+static void
+test_backoff(void)
+{
+	static const int64_t p[] = { 5, 50 };
+
+	ok(backoff_pick(p, 2, 0) == 5 && backoff_pick(p, 2, 1) == 5,
+	    "backoff: the first pause after one failed try (or none)");
+	ok(backoff_pick(p, 2, 2) == 50 && backoff_pick(p, 2, 99) == 50,
+	    "backoff: past the table, its last pause");
+	ok(mail_backoff(1) == 60 && mail_backoff(100) == 24 * 3600,
+	    "mail: 1 min first, a day at most");
+	ok(pay_backoff(1) == 10 && pay_backoff(2) == 60 &&
+	    pay_backoff(100) == 24 * 3600,
+	    "payment jobs: 10 s, 1 min, ... a day at most");
+}
+
 int
 main(void)
 {
@@ -1108,6 +1128,7 @@ main(void)
 	test_stripe_answer();
 	test_stripe_unreachable();
 	test_stripe_sig();
+	test_backoff();
 	conf_free();
 	return tap_done();
 }
