@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, ask, track_path, login, admin_csrf, STAFF,  # noqa: E402
-                     PMBCTL, unescape)
+                     PMBCTL, unescape, logs_holding)
 from stripe_standin import StripeStandin  # noqa: E402
 
 KEY = "sk_test_pmbRefundTestKey4242"
@@ -491,6 +491,35 @@ def test_expire_job():
     t.eq([s["status"] for s in stripe.state()["sessions"] if s["id"] == cs], ["expired"], "and at Stripe")
 
 
+def test_run_daemon():
+    oid, pi, rid, _, _ = card_order()
+    p = subprocess.Popen([PMBCTL, "pay", "run"], env=site.env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.7)
+        refund(rid)
+        p.send_signal(signal.SIGUSR1)
+        end = time.time() + 4
+        while time.time() < end and site.sql1("SELECT status FROM orders WHERE id = ?", oid) != "refunded":
+            time.sleep(0.05)
+        t.ok(time.time() < end, "pmbctl pay run, woken by SIGUSR1, pays the refund back before its 5 s pause")
+        p.send_signal(signal.SIGTERM)
+        try:
+            _, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+        t.eq(p.returncode, 0, "SIGTERM: it exits 0")
+        t.ok("pay: stopped" in err and "done" in err, "it logs each job and that it stopped", err)
+        t.ok(KEY not in err, "the secret key is not in its log")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    stripe.flush()
+    t.eq(len(ledger_refunds(oid)), 1, "one ledger row")
+
+
 def test_reconcile():
     # A paid session whose webhook was dropped.
     c, path, oid, cs = checkout(site)
@@ -527,10 +556,16 @@ def test_reconcile():
     t.eq(site.ctl("pay", "reconcile", "--days", "x", check=False).returncode, 1, "--days takes a number")
 
 
+def test_key_in_no_log():
+    logs, found = logs_holding(site.dir, KEY)
+    t.ok(logs and not found, "the secret key is in no log (%s; holding it: %s)" % (logs, found))
+
+
 try:
     for fn in (test_consultant_refund, test_stripe_down, test_sigkill, test_refused_and_retry,
                test_dashboard_refund, test_dispute, test_events_twice_and_reordered, test_auto_approve,
-               test_partial_and_order_page, test_surplus, test_expire_job, test_reconcile):
+               test_partial_and_order_page, test_surplus, test_expire_job, test_run_daemon, test_reconcile,
+               test_key_in_no_log):
         t.run(fn)
 finally:
     stripe.stop()
