@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, ask, track_path, login, admin_csrf, STAFF,  # noqa: E402
-                     PMBCTL, unescape, logs_holding)
+                     PMBCTL, unescape, logs_holding, stop_daemon)
 from stripe_standin import StripeStandin  # noqa: E402
 
 KEY = "sk_test_pmbRefundTestKey4242"
@@ -503,12 +503,7 @@ def test_run_daemon():
         while time.time() < end and site.sql1("SELECT status FROM orders WHERE id = ?", oid) != "refunded":
             time.sleep(0.05)
         t.ok(time.time() < end, "pmbctl pay run, woken by SIGUSR1, pays the refund back before its 5 s pause")
-        p.send_signal(signal.SIGTERM)
-        try:
-            _, err = p.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            _, err = p.communicate()
+        err = stop_daemon(p)
         t.eq(p.returncode, 0, "SIGTERM: it exits 0")
         t.ok("pay: stopped" in err and "done" in err, "it logs each job and that it stopped", err)
         t.ok(KEY not in err, "the secret key is not in its log")
