@@ -61,6 +61,8 @@ static const struct route routes[] = {
 	    R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/orders/*/cancel", M_POST, page_admin_cancel, cancel_fields,
 	    R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/orders/*/refund", M_POST, page_admin_surplus_refund,
+	    surplus_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/snippets", M_GET, page_admin_snippets, NULL,
 	    R_DB | R_ADMIN },
 	{ "/admin/snippets", M_POST, page_admin_snippet_create,
@@ -90,6 +92,8 @@ static const struct route routes[] = {
 	    refunded_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/refunds/*/decline", M_POST, page_admin_decline,
 	    decline_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/refunds/*/retry", M_POST, page_admin_refund_retry,
+	    retry_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
 };
 
 /* Matches path against pattern; on a match returns 1 and puts the
