@@ -592,3 +592,5 @@ X(PAY_SESSION_FOR_EXPIRE,
 /* Reconcile: a session pmb stored, by Stripe's id. */
 X(PAY_SESSION_STATUS,
   "SELECT status FROM checkout_sessions WHERE stripe_id = ?")
+/* This database's random name, in the Idempotency-Keys sent to Stripe. */
+X(INSTALL_KEY, "SELECT key FROM install WHERE id = 1")

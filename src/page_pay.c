@@ -210,11 +210,16 @@ session_open(struct request *r, const struct order *o, int64_t id)
 	json_t			*s = NULL;
 	const char		*url, *cs;
 	int			 rc;
+	char			 key[STRIPE_KEY_MAX];
 
+	/* The row stays creating: the next click asks with the same key. */
+	if (stripe_idem_key(key, "checkout", id) == NULL) {
+		page_unavailable(r);
+		return;
+	}
 	stripe_params_init(&p);
 	session_params(r, o, &p);
-	res = stripe_call("POST", "/v1/checkout/sessions", &p, req_printf(r,
-	    "pmb-checkout-%lld", (long long)id), &s, &err);
+	res = stripe_call("POST", "/v1/checkout/sessions", &p, key, &s, &err);
 	stripe_params_free(&p);
 	url = stripe_str(s, "url");
 	cs = stripe_str(s, "id");

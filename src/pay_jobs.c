@@ -145,9 +145,14 @@ refund_call(int64_t id, int64_t oid, const char *pi, int64_t amount,
 {
 	struct stripe_params	 p;
 	enum stripe_result	 res;
-	char			 key[32 + INT_TEXT_MAX];
+	char			 key[STRIPE_KEY_MAX];
 
-	snprintf(key, sizeof(key), "pmb-refund-%lld", (long long)id);
+	if (stripe_idem_key(key, "refund", id) == NULL) {
+		memset(err, 0, sizeof(*err));
+		snprintf(err->message, sizeof(err->message), "the store's "
+		    "name for Stripe's Idempotency-Key could not be read");
+		return STRIPE_RETRY;
+	}
 	stripe_params_init(&p);
 	stripe_param(&p, "payment_intent", pi);
 	stripe_param_int(&p, "amount", amount);
@@ -252,7 +257,7 @@ run_expire(const struct job *j, struct buf *why)
 	sqlite3_stmt		*s = db_stmt(ST_PAY_SESSION_FOR_EXPIRE);
 	json_t			*out = NULL;
 	char			 cs[PI_MAX] = "", st[16] = "", path[PI_MAX + 64];
-	char			 key[32 + INT_TEXT_MAX];
+	char			 key[STRIPE_KEY_MAX];
 
 	if (s == NULL || !db_bind(s, "i", j->session_id))
 		return JOB_DB_ERROR;
@@ -268,8 +273,8 @@ run_expire(const struct job *j, struct buf *why)
 	if (*cs != '\0') {
 		snprintf(path, sizeof(path), "/v1/checkout/sessions/%s/expire",
 		    cs);
-		snprintf(key, sizeof(key), "pmb-expire-%lld",
-		    (long long)j->session_id);
+		if (stripe_idem_key(key, "expire", j->session_id) == NULL)
+			return JOB_DB_ERROR;
 		res = stripe_call("POST", path, NULL, key, &out, &err);
 		json_decref(out);
 	}

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 
 #include "conf.h"
+#include "db.h"
 #include "stripe.h"
 #include "util.h"
 
@@ -449,3 +450,24 @@ out:
 	buf_free(&url);
 	return r;
 }
+
+const char *
+stripe_idem_key(char out[STRIPE_KEY_MAX], const char *what, int64_t id)
+{
+	static char	 name[16];	/* read once: a process has one store */
+	sqlite3_stmt	*s;
+
+	if (name[0] == '\0') {
+		if ((s = db_stmt(ST_INSTALL_KEY)) == NULL)
+			return NULL;
+		if (db_step(ST_INSTALL_KEY) == DB_ROW)
+			snprintf(name, sizeof(name), "%s", db_text(s, 0));
+		db_done(ST_INSTALL_KEY);
+		if (name[0] == '\0')
+			return NULL;
+	}
+	snprintf(out, STRIPE_KEY_MAX, "pmb-%s-%s-%lld", name, what,
+	    (long long)id);
+	return out;
+}
+

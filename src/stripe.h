@@ -88,6 +88,16 @@ enum stripe_result stripe_call(const char *method, const char *path,
 	    const struct stripe_params *params, const char *idem_key,
 	    json_t **out, struct stripe_error *err);
 
+/* The longest Idempotency-Key stripe_idem_key writes, with its NUL. */
+#define STRIPE_KEY_MAX	64
+/* Writes into out the Idempotency-Key of pmb's call `what` ("checkout",
+ * "refund", "expire") about committed row id: "pmb-NAME-what-id", NAME
+ * being this database's random name (table install), so the key is
+ * unique in the Stripe account. Returns out, or NULL if the name could
+ * not be read (the caller makes no call). */
+const char *stripe_idem_key(char out[STRIPE_KEY_MAX], const char *what,
+	    int64_t id);
+
 #define STRIPE_ANSWER_MAX (1024 * 1024) /* bytes of one answer kept */
 
 /* Sorts an answer of HTTP status with body (len bytes) as stripe_call

@@ -47,6 +47,11 @@ def new_order():
     return c, path, site.sql1("SELECT id FROM orders WHERE email = ?", email)
 
 
+def idem(what, row_id):
+    """The Idempotency-Key pmb sends for call what about row row_id."""
+    return "pmb-%s-%s-%d" % (site.sql1("SELECT key FROM install"), what, row_id)
+
+
 def click(c, path):
     """Presses "Pay by card" on the status page; returns the response."""
     _, hidden = c.form(path)
@@ -140,7 +145,10 @@ def test_parameters_and_reuse():
     req, (rid, status, sid, url, amount, cur, exp) = reqs[0], row[0]
     t.ok(status == "open" and sid == cs and url == r.header("Location") and amount == 15000 and cur == "GBP"
          and exp and exp > time.time(), "the row is open with Stripe's id, url and expiry")
-    t.eq(req["idempotency_key"], "pmb-checkout-%d" % rid, "Idempotency-Key is pmb-checkout-<row id>")
+    name = site.sql1("SELECT key FROM install")
+    t.ok(re.fullmatch(r"[0-9a-f]{12}", name or ""), "the database has a random name (table install): %r" % name)
+    t.eq(req["idempotency_key"], "pmb-%s-checkout-%d" % (name, rid),
+         "Idempotency-Key is pmb-NAME-checkout-<row id>: unique in the Stripe account")
     t.eq(req["headers"].get("authorization"), "Bearer " + KEY, "the secret key goes as a Bearer token")
     base = site.base + path
     want = [("mode", "payment"), ("line_items[0][price_data][currency]", "gbp"),
@@ -181,8 +189,8 @@ def test_parallel_clicks():
     t.eq(site.sql("SELECT status FROM checkout_sessions WHERE order_id = ?", oid), [("open",)],
          "one session row, open")
     made = set(q["answer"] and json.loads(q["answer"]).get("id") for q in stripe.requests_to(CREATE)
-               if q["idempotency_key"] == "pmb-checkout-%d" % site.sql1(
-                   "SELECT id FROM checkout_sessions WHERE order_id = ?", oid) and q["status"] == 200)
+               if q["idempotency_key"] == idem("checkout", site.sql1(
+                   "SELECT id FROM checkout_sessions WHERE order_id = ?", oid)) and q["status"] == 200)
     t.eq(len(made), 1, "one session at Stripe")
 
 
@@ -399,7 +407,7 @@ def test_stripe_down():
     time.sleep(2)
     r = click(c, path)
     keys = [q["idempotency_key"] for q in stripe.requests_to(CREATE)[-2:]]
-    t.ok(r.status == 303 and keys == ["pmb-checkout-%d" % rows[-1][0]] * 2,
+    t.ok(r.status == 303 and keys == [idem("checkout", rows[-1][0])] * 2,
          "the next click asks again with the same Idempotency-Key and gets the session (%s)" % keys)
 
 

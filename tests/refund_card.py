@@ -2,7 +2,7 @@
 """Refunds paid back to the card (issue 15) through real nginx, against
 the Stripe stand-in (tests/stripe_standin.py): the consultant's refund
 "back to the card" is a job that `pmbctl pay send` carries out with one
-POST /v1/refunds (Idempotency-Key pmb-refund-<id>); the money counts as
+POST /v1/refunds (Idempotency-Key pmb-NAME-refund-<id>); the money counts as
 returned only when Stripe confirms; Stripe down, a lost answer, a runner
 SIGKILLed mid-call and keys Stripe forgot after 24 h all end in exactly
 one refund; a refused refund shows with Stripe's message and Retry; a
@@ -145,7 +145,8 @@ def test_consultant_refund():
     t.eq(len(reqs), 1, "one POST /v1/refunds")
     if reqs:
         q = reqs[0]
-        t.eq(q["idempotency_key"], "pmb-refund-%d" % crid, "Idempotency-Key pmb-refund-<card refund id>")
+        t.eq(q["idempotency_key"], "pmb-%s-refund-%d" % (site.sql1("SELECT key FROM install"), crid),
+             "Idempotency-Key pmb-NAME-refund-<card refund id>")
         t.eq(q["params"], {"payment_intent": pi, "amount": "15000", "reason": "requested_by_customer",
                            "metadata": {"order_id": str(oid), "card_refund_id": str(crid)}},
              "payment_intent, amount, reason and metadata as the issue lists them")
@@ -233,7 +234,8 @@ def test_sigkill():
     site.sql("UPDATE pay_jobs SET claimed_until = 0 WHERE card_refund_id = ?", crid)
     send()
     reqs = calls(REFUND, pi)
-    t.ok(len(reqs) == 2 and reqs[1]["idempotency_key"] == "pmb-refund-%d" % crid and reqs[1]["replayed"],
+    t.ok(len(reqs) == 2 and reqs[1]["idempotency_key"] == reqs[0]["idempotency_key"] and
+         reqs[1]["idempotency_key"].endswith("-refund-%d" % crid) and reqs[1]["replayed"],
          "the expired claim is taken again; the call repeats with the same key and is replayed",
          [(q["idempotency_key"], q["replayed"], q["status"]) for q in reqs])
     t.eq((len(refunds_at_stripe(pi)), len(ledger_refunds(oid))), (1, 1), "exactly one refund, one ledger row")
@@ -281,7 +283,7 @@ def test_refused_and_retry():
     t.eq(r.status, 409, "a second Retry while one is on its way: 409")
     send()
     t.eq((site.sql1("SELECT status FROM orders WHERE id = ?", oid), len(ledger_refunds(oid)),
-          calls(REFUND, pi)[-1]["idempotency_key"]), ("refunded", 1, "pmb-refund-%d" % ids[1]),
+          calls(REFUND, pi)[-1]["idempotency_key"]), ("refunded", 1, "pmb-%s-refund-%d" % (site.sql1("SELECT key FROM install"), ids[1])),
          "the retry went through: refunded, one ledger row")
 
     # Refused again: paid back by hand instead.
@@ -483,8 +485,10 @@ def test_expire_job():
     p = send()
     t.ok(p.returncode == 0 and "1 done" in p.stdout, "pmbctl pay send: %s" % p.stdout.strip(), p.stderr)
     reqs = stripe.requests_to("POST /v1/checkout/sessions/:id/expire")
-    t.ok(len(reqs) == 1 and cs in reqs[0]["path"] and reqs[0]["idempotency_key"].startswith("pmb-expire-"),
-         "pay send expires the session at Stripe, once")
+    key = "pmb-%s-expire-%d" % (site.sql1("SELECT key FROM install"),
+                                site.sql1("SELECT id FROM checkout_sessions WHERE stripe_id = ?", cs))
+    t.ok(len(reqs) == 1 and cs in reqs[0]["path"] and reqs[0]["idempotency_key"] == key,
+         "pay send expires the session at Stripe, once, with Idempotency-Key pmb-NAME-expire-<row id>")
     t.eq((site.sql1("SELECT status FROM checkout_sessions WHERE stripe_id = ?", cs),
           site.sql1("SELECT status FROM pay_jobs WHERE order_id = ?", oid)), ("expired", "done"),
          "the session is expired, the job done")
