@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "currency.h"
 #include "email_addr.h"
 #include "util.h"
 
@@ -40,7 +41,9 @@ static const struct setting settings[] = {
 	S(offer_intro, C_STR, "Bring me the marketing or business problem "
 	    "that keeps you up at night. I will read it carefully and send "
 	    "you clear answers and ideas you can use straight away.", 0, 2000),
-	S(price, C_MONEY, "150.00", 0, 0),
+	/* "150", not "150.00": the default is right whatever the currency,
+	 * JPY (no decimals) as much as GBP. */
+	S(price, C_MONEY, "150", 0, 0),
 	S(currency, C_CURRENCY, "GBP", 0, 0),
 	S(answer_hours, C_INT, "48", 1, 24 * 365),
 	S(guarantee_days, C_INT, "30", 1, 3650),
@@ -78,6 +81,15 @@ static const struct setting settings[] = {
 	S(log_requests, C_BOOL, "yes", 0, 0),
 };
 
+/* The text of each money setting and the line it was read from (0: the
+ * default), kept until the whole file is read: only then is the currency
+ * known, wherever its line is, and with it how many decimals the amount
+ * may have (money_settle). */
+static struct {
+	char	*text;
+	int	 line;
+} money_read[ARRAY_LEN(settings)];
+
 /* Returns the slot of setting s inside conf. */
 static void *
 slot(const struct setting *s)
@@ -105,9 +117,10 @@ mailbox_ok(const char *v)
 	return ok;
 }
 
-/* Checks and stores value v for setting s; returns NULL or a reason. */
+/* Checks and stores value v for setting s, read from line (0 for its
+ * default); returns NULL or a reason. */
 static const char *
-setting_set(const struct setting *s, const char *v)
+setting_set(const struct setting *s, const char *v, int line)
 {
 	int64_t	n;
 	size_t	len = strlen(v);
@@ -123,9 +136,12 @@ setting_set(const struct setting *s, const char *v)
 		*(int64_t *)slot(s) = n;
 		return NULL;
 	case C_MONEY:
-		if (!parse_money(v, &n))
+		/* Its decimals are checked by money_settle. */
+		if (!parse_money(v, CURRENCY_EXPONENT_MAX, &n))
 			return "expected an amount such as 150.00";
-		*(int64_t *)slot(s) = n;
+		free(money_read[s - settings].text);
+		money_read[s - settings].text = xstrdup(v);
+		money_read[s - settings].line = line;
 		return NULL;
 	case C_BOOL:
 		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
@@ -187,11 +203,35 @@ conf_defaults(void)
 {
 	conf_free();
 	for (size_t i = 0; i < ARRAY_LEN(settings); i++)
-		if (setting_set(&settings[i], settings[i].def) != NULL) {
+		if (setting_set(&settings[i], settings[i].def, 0) != NULL) {
 			fprintf(stderr, "bad default for %s\n",
 			    settings[i].name);
 			abort();
 		}
+	return 1;
+}
+
+/* Parses each money setting read (money_read) with the decimals of the
+ * currency setting: "1500.5" is no amount of JPY. Returns 1, or 0 with a
+ * message naming the file name and the line in err. */
+static int
+money_settle(const char *name, char *err, size_t errsz)
+{
+	char	why[CURRENCY_ERROR_MAX];
+	int64_t	n;
+
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+		if (settings[i].type != C_MONEY || money_read[i].text == NULL)
+			continue;
+		if (!parse_money(money_read[i].text,
+		    currency_exponent(conf.currency), &n)) {
+			snprintf(err, errsz, "%s:%d: %s: %s", name,
+			    money_read[i].line, settings[i].name,
+			    currency_decimals_error(why, conf.currency));
+			return 0;
+		}
+		*(int64_t *)slot(&settings[i]) = n;
+	}
 	return 1;
 }
 
@@ -241,13 +281,15 @@ conf_parse(const char *text, const char *name, char *err, size_t errsz)
 			    name, lineno, key);
 			goto fail;
 		}
-		if ((why = setting_set(s, val)) != NULL) {
+		if ((why = setting_set(s, val, lineno)) != NULL) {
 			snprintf(err, errsz, "%s:%d: %s: %s", name, lineno,
 			    s->name, why);
 			goto fail;
 		}
 	}
 	free(copy);
+	if (!money_settle(name, err, errsz))
+		return 0;
 	conf.https = strncmp(conf.base_url, "https://", 8) == 0;
 	return 1;
 fail:
@@ -265,6 +307,8 @@ conf_load(const char *path, char *err, size_t errsz)
 		path = getenv("PMB_CONFIG");
 	if (path == NULL || *path == '\0') {
 		conf_defaults();
+		if (!money_settle("defaults", err, errsz))
+			return 0;
 		conf.https = strncmp(conf.base_url, "https://", 8) == 0;
 		return 1;
 	}
@@ -284,6 +328,10 @@ conf_free(void)
 	for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
 		enum ctype t = settings[i].type;
 
+		if (t == C_MONEY) {
+			free(money_read[i].text);
+			money_read[i].text = NULL;
+		}
 		if (t == C_INT || t == C_BOOL || t == C_MONEY)
 			continue;
 		free(*(char **)slot(&settings[i]));

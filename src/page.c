@@ -3,6 +3,7 @@
 
 #include "auth.h"
 #include "conf.h"
+#include "currency.h"
 #include "page.h"
 
 /* Room made at once for a page's body, and for the layout around it (in
@@ -19,8 +20,8 @@ struct figure {
 	struct buf	 text;
 };
 
-/* Returns the text of v in f: as money (fmt_money) or, if fmt is not
- * NULL, through fmt. */
+/* Returns the text of v in f: through fmt, or in decimal if fmt is
+ * NULL. */
 static const char *
 figure_text(struct figure *f, int64_t v, void (*fmt)(struct buf *, int64_t))
 {
@@ -34,6 +35,13 @@ figure_text(struct figure *f, int64_t v, void (*fmt)(struct buf *, int64_t))
 		f->v = v;
 	}
 	return f->text.data;
+}
+
+/* Writes minor units of the settings' currency, with its decimals. */
+static void
+fmt_price(struct buf *b, int64_t v)
+{
+	fmt_money(b, v, currency_exponent(conf.currency));
 }
 
 /* Writes the year of day d (days since the epoch). */
@@ -62,7 +70,7 @@ page_vars(struct request *r, struct tvars *tv)
 	tv_set(tv, "offer_title", conf.offer_title);
 	tv_set(tv, "offer_intro", conf.offer_intro);
 	tv_set(tv, "currency", conf.currency);
-	tv_set(tv, "price", figure_text(&price, conf.price, fmt_money));
+	tv_set(tv, "price", figure_text(&price, conf.price, fmt_price));
 	tv_set(tv, "answer_hours", figure_text(&hours, conf.answer_hours,
 	    NULL));
 	tv_set(tv, "guarantee_days", figure_text(&days, conf.guarantee_days,
@@ -223,11 +231,22 @@ page_date(struct request *r, int64_t t)
 }
 
 const char *
-page_money(struct request *r, int64_t v)
+page_money(struct request *r, int64_t v, const char *currency)
 {
 	char s[MONEY_TEXT_MAX];
 
-	return req_strdup(r, money_text(s, v));
+	return req_strdup(r, money_text(s, v, currency_exponent(currency)));
+}
+
+const char *
+page_parse_money(struct request *r, const char *text, const char *currency,
+    int64_t *out)
+{
+	char why[CURRENCY_ERROR_MAX];
+
+	if (parse_money(text, currency_exponent(currency), out))
+		return NULL;
+	return req_strdup(r, currency_decimals_error(why, currency));
 }
 
 const char *

@@ -39,10 +39,17 @@ int	 page_found(struct request *, int rc, const char *title,
 int	 page_list_vars(struct request *, struct tvars *, int n);
 
 /* Formatting for pages, owned by the request: a time ("" for 0), a
- * date, and minor units as "150.00". */
+ * date, and minor units of currency with its decimals ("150.00" GBP,
+ * "1500" JPY, "12.345" BHD). */
 const char *page_time(struct request *, int64_t);
 const char *page_date(struct request *, int64_t);
-const char *page_money(struct request *, int64_t);
+const char *page_money(struct request *, int64_t, const char *currency);
+/* Parses text, which a field's check already found to be an amount of
+ * up to CURRENCY_EXPONENT_MAX decimals, into minor units of currency.
+ * Returns NULL, or (owned by the request) why it has more decimals than
+ * currency has ("JPY has no decimals: ..."). */
+const char *page_parse_money(struct request *, const char *text,
+	    const char *currency, int64_t *out);
 /* A span of seconds as fmt_duration writes it, owned by the request. */
 const char *page_duration(struct request *, int64_t seconds,
 	    enum duration_style);

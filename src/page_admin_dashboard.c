@@ -115,9 +115,9 @@ revenue_rows(struct request *r, struct tvars *tv)
 
 		n++;
 		tv_set(row, "c1", req_strdup(r, db_text(s, 0)));
-		tv_set(row, "c2", page_money(r, in));
-		tv_set(row, "c3", page_money(r, out));
-		tv_set(row, "c4", page_money(r, in - out));
+		tv_set(row, "c2", page_money(r, in, db_text(s, 0)));
+		tv_set(row, "c3", page_money(r, out, db_text(s, 0)));
+		tv_set(row, "c4", page_money(r, in - out, db_text(s, 0)));
 	}
 	db_done(ST_DASH_REVENUE);
 	return rc == DB_ERROR ? -1 : n;

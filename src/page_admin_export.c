@@ -2,6 +2,7 @@
  * money, for the accountant. Money comes from the ledger only. */
 #include <string.h>
 
+#include "currency.h"
 #include "db.h"
 #include "page.h"
 
@@ -59,13 +60,14 @@ csv_cell(struct buf *b, const char *v, int text)
 	buf_putc(b, '"');
 }
 
-/* Appends minor units as one CSV cell, quoted like every other. */
+/* Appends minor units of currency as one CSV cell with the currency's
+ * decimals ("1500" JPY, "150.00" GBP), quoted like every other. */
 static void
-csv_money(struct buf *b, int64_t minor)
+csv_money(struct buf *b, int64_t minor, const char *currency)
 {
 	char m[MONEY_TEXT_MAX];
 
-	csv_cell(b, money_text(m, minor), 0);
+	csv_cell(b, money_text(m, minor, currency_exponent(currency)), 0);
 }
 
 /* GET /admin/export.csv: one row per order, oldest first. The whole file
@@ -95,6 +97,7 @@ page_admin_export_csv(struct request *r)
 	while ((rc = db_step(ST_EXPORT_ORDERS)) == DB_ROW) {
 		int64_t paid = sqlite3_column_int64(s, 7);
 		int64_t refunded = sqlite3_column_int64(s, 8);
+		const char *cur = db_text(s, 6);
 
 		buf_reset(&t);
 		fmt_iso(&t, sqlite3_column_int64(s, 1));
@@ -106,15 +109,15 @@ page_admin_export_csv(struct request *r)
 			csv_cell(&b, db_text(s, c), 1);
 		}
 		buf_putc(&b, ',');
-		csv_money(&b, sqlite3_column_int64(s, 5));
+		csv_money(&b, sqlite3_column_int64(s, 5), cur);
 		buf_putc(&b, ',');
-		csv_cell(&b, db_text(s, 6), 1);
+		csv_cell(&b, cur, 1);
 		buf_putc(&b, ',');
-		csv_money(&b, paid);
+		csv_money(&b, paid, cur);
 		buf_putc(&b, ',');
-		csv_money(&b, refunded);
+		csv_money(&b, refunded, cur);
 		buf_putc(&b, ',');
-		csv_money(&b, paid - refunded);
+		csv_money(&b, paid - refunded, cur);
 		buf_puts(&b, "\r\n");
 	}
 	db_done(ST_EXPORT_ORDERS);

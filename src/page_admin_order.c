@@ -7,6 +7,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "conf.h"
+#include "currency.h"
 #include "db.h"
 #include "mail.h"
 #include "markdown.h"
@@ -18,13 +19,15 @@
 #define HOUR		3600
 #define REPLY_MAX	50000
 
-/* Returns NULL if v is an amount such as 150.00 greater than zero. */
+/* Returns NULL if v is an amount such as 150.00 greater than zero, with
+ * as many decimals as any currency has: the handler, which knows the
+ * order's currency, parses it again (page_parse_money). */
 static const char *
 check_amount(const char *v)
 {
 	int64_t n;
 
-	if (!parse_money(v, &n) || n <= 0)
+	if (!parse_money(v, CURRENCY_EXPONENT_MAX, &n) || n <= 0)
 		return "Enter an amount such as 150.00.";
 	return NULL;
 }
@@ -143,8 +146,8 @@ fill_ledger(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 	tv_set(tv, "c1", !strcmp(db_text(s, 0), "payment") ? "Payment" :
 	    "Refund");
 	tv_set(tv, "c2", req_printf(r, "%s%s %s", !strcmp(db_text(s, 0),
-	    "refund") ? "-" : "", page_money(r, sqlite3_column_int64(s, 1)),
-	    db_text(s, 2)));
+	    "refund") ? "-" : "", page_money(r, sqlite3_column_int64(s, 1),
+	    db_text(s, 2)), db_text(s, 2)));
 	tv_set(tv, "c3", req_printf(r, "%s %s", db_text(s, 3),
 	    db_text(s, 4)));
 	tv_set(tv, "c4", req_printf(r, "%s, %s",
@@ -171,7 +174,8 @@ fill_card(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 
 	tv_set(tv, "card_status", req_strdup(r, db_text(s, 0)));
 	tv_set(tv, "card_amount", req_printf(r, "%s %s",
-	    page_money(r, sqlite3_column_int64(s, 1)), db_text(s, 2)));
+	    page_money(r, sqlite3_column_int64(s, 1), db_text(s, 2)),
+	    db_text(s, 2)));
 	tv_set(tv, "card_pi", pi);
 	tv_set(tv, "card_url", payment_dashboard_url(r, pi));
 	tv_set(tv, "card_at", page_time(r, sqlite3_column_int64(s, 4)));
@@ -269,11 +273,11 @@ order_view(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "overdue", (!strcmp(o->status, "paid") ||
 	    !strcmp(o->status, "followup")) && o->due_at < now_unix() ?
 	    "1" : "");
-	tv_set(&tv, "price", page_money(r, o->price));
+	tv_set(&tv, "price", page_money(r, o->price, o->currency));
 	tv_set(&tv, "order_currency", o->currency);
-	tv_set(&tv, "paid_total", page_money(r, paid));
-	tv_set(&tv, "refunded_total", page_money(r, refunded));
-	tv_set(&tv, "net", page_money(r, paid - refunded));
+	tv_set(&tv, "paid_total", page_money(r, paid, o->currency));
+	tv_set(&tv, "refunded_total", page_money(r, refunded, o->currency));
+	tv_set(&tv, "net", page_money(r, paid - refunded, o->currency));
 	tv_set(&tv, "rating", o->rating);
 	tv_set(&tv, "claimed", claimed);
 	tv_set(&tv, "mine", claimed_by == r->session->user_id ? "1" : "");
@@ -292,7 +296,7 @@ order_view(struct request *r, const struct order *o, int status,
 	if (r->fields != NULL && r->route->fields == paid_fields) {
 		page_form_vars(r, &tv, paid_fields);
 	} else
-		tv_set(&tv, "amount", page_money(r, o->price));
+		tv_set(&tv, "amount", page_money(r, o->price, o->currency));
 	if (r->fields != NULL && r->route->fields == note_fields)
 		tv_set(&tv, "note", r->fields[NF_BODY].value);
 	if (r->fields != NULL && r->route->fields == cancel_fields)
@@ -368,11 +372,16 @@ page_admin_paid(struct request *r)
 {
 	struct order	 o;
 	struct payment	 p;
+	const char	*why;
 	int		 rc;
 
 	if (!action_start(r, &o))
 		return;
-	parse_money(r->fields[PF_AMOUNT].value, &p.amount);
+	if ((why = page_parse_money(r, r->fields[PF_AMOUNT].value, o.currency,
+	    &p.amount)) != NULL) {
+		refuse(r, &o, 400, why);
+		return;
+	}
 	p.currency = o.currency;
 	p.method = r->fields[PF_METHOD].value;
 	p.reference = r->fields[PF_REFERENCE].value;
@@ -538,7 +547,7 @@ page_admin_reply(struct request *r)
 	o.answered_at = first ? now : o.answered_at;
 	if ((refund = order_refund_url(r, &o)) == NULL)
 		goto rollback;
-	tv_set(&tv, "amount", page_money(r, paid - refunded));
+	tv_set(&tv, "amount", page_money(r, paid - refunded, o.currency));
 	tv_set(&tv, "answer", body);
 	tv_set(&tv, "refund_url", refund);
 	tv_set(&tv, "first", first ? "1" : "");

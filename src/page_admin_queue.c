@@ -60,19 +60,6 @@ const struct field queue_fields[] = {
 	FIELDS_END
 };
 
-/* Returns "3 h", "2 d" for a span of seconds, owned by the request. */
-static const char *
-span(struct request *r, int64_t s)
-{
-	if (s < 0)
-		s = -s;
-	if (s < 3600)
-		return req_printf(r, "%lld min", (long long)(s / 60));
-	if (s < 2 * 86400)
-		return req_printf(r, "%lld h", (long long)(s / 3600));
-	return req_printf(r, "%lld d", (long long)(s / 86400));
-}
-
 /* Returns the first line of s, owned by the request. */
 static const char *
 first_line(struct request *r, const char *s)
@@ -133,13 +120,16 @@ page_admin_queue(struct request *r)
 		tv_set(row, "name", req_strdup(r, db_text(s, 2)));
 		tv_set(row, "topic", req_strdup(r, db_text(s, 3)));
 		tv_set(row, "status", order_status_text(r, status));
-		tv_set(row, "age", span(r, now - sqlite3_column_int64(s, 5)));
+		tv_set(row, "age", page_duration(r, now -
+		    sqlite3_column_int64(s, 5), DURATION_SHORT));
 		tv_set(row, "claimed", req_strdup(r, db_text(s, 8)));
 		tv_set(row, "first_line", first_line(r, db_text(s, 9)));
 		if (open && odue < now) {
-			tv_set(row, "overdue", span(r, now - odue));
+			tv_set(row, "overdue", page_duration(r, now - odue,
+			    DURATION_SHORT));
 		} else if (open)
-			tv_set(row, "left", span(r, odue - now));
+			tv_set(row, "left", page_duration(r, odue - now,
+			    DURATION_SHORT));
 		if (!strcmp(status, "followup"))
 			tv_set(row, "is_followup", "1");
 		if (conf.refund_if_late && answered_late(sqlite3_column_int64(s,

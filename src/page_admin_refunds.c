@@ -8,13 +8,16 @@
 #include "audit.h"
 #include "auth.h"
 #include "conf.h"
+#include "currency.h"
 #include "db.h"
 #include "mail.h"
 #include "order.h"
 #include "page.h"
 #include "router.h"
 
-/* Returns NULL if v is an amount such as 150.00 greater than zero. */
+/* Returns NULL if v is empty or an amount such as 150.00 greater than
+ * zero, with as many decimals as any currency has: the handler, which
+ * knows the order's currency, parses it again (page_parse_money). */
 static const char *
 check_refund_amount(const char *v)
 {
@@ -22,7 +25,7 @@ check_refund_amount(const char *v)
 
 	if (*v == '\0')
 		return NULL;	/* empty: the full net amount */
-	if (!parse_money(v, &n) || n <= 0)
+	if (!parse_money(v, CURRENCY_EXPONENT_MAX, &n) || n <= 0)
 		return "Enter an amount such as 150.00.";
 	return NULL;
 }
@@ -73,7 +76,8 @@ refunds_list(struct request *r, int status, const char *notice,
 		tv_set(row, "answered", page_time(r, sqlite3_column_int64(s, 6)));
 		tv_set(row, "viewed", page_time(r, sqlite3_column_int64(s, 7)));
 		tv_set(row, "order_currency", req_strdup(r, db_text(s, 8)));
-		tv_set(row, "net", page_money(r, sqlite3_column_int64(s, 9)));
+		tv_set(row, "net", page_money(r, sqlite3_column_int64(s, 9),
+		    db_text(s, 8)));
 		tv_set(row, "can_decline", conf.refund_auto_approve ? "" : "1");
 	}
 	db_done(ST_REFUNDS_OPEN);
@@ -177,12 +181,19 @@ page_admin_refunded(struct request *r)
 {
 	struct order	 o;
 	struct tvars	 tv = { .n = 0 };
-	int64_t		 rid, paid, refunded, amount, now = now_unix(), uid;
-	const char	*status;
+	int64_t		 rid, paid, refunded, amount = 0, now = now_unix(), uid;
+	const char	*status, *why;
 	int		 full;
 
 	if (!refund_start(r, &rid, &o))
 		return;
+	/* An amount with more decimals than the order's currency has. */
+	if (*r->fields[XF_AMOUNT].value != '\0' && (why = page_parse_money(r,
+	    r->fields[XF_AMOUNT].value, o.currency, &amount)) != NULL) {
+		refunds_list(r, 400, NULL, req_printf(r, "%s: %s", o.number,
+		    why));
+		return;
+	}
 	uid = r->session->user_id;
 	if (!db_begin())
 		goto fail;
@@ -200,14 +211,12 @@ page_admin_refunded(struct request *r)
 		goto rollback;
 	if (*r->fields[XF_AMOUNT].value == '\0')
 		amount = paid - refunded;
-	else
-		parse_money(r->fields[XF_AMOUNT].value, &amount);
 	if (amount <= 0 || amount > paid - refunded) {
 		db_rollback();
 		refunds_list(r, 400, NULL, req_printf(r, "%s: a refund of %s "
 		    "%s is more than the %s %s paid net of earlier refunds.",
-		    o.number, page_money(r, amount), o.currency,
-		    page_money(r, paid - refunded), o.currency));
+		    o.number, page_money(r, amount, o.currency), o.currency,
+		    page_money(r, paid - refunded, o.currency), o.currency));
 		return;
 	}
 	full = amount == paid - refunded;
@@ -216,15 +225,17 @@ page_admin_refunded(struct request *r)
 	    uid, "", rid) != 1 || db_update(ST_ORDER_REFUNDED, "ii", now,
 	    o.id) != 1 || !order_history(o.id, "refunded", uid, "")))
 		goto rollback;
-	tv_set(&tv, "amount", page_money(r, amount));
-	tv_set(&tv, "remaining", page_money(r, paid - refunded - amount));
+	tv_set(&tv, "amount", page_money(r, amount, o.currency));
+	tv_set(&tv, "remaining", page_money(r, paid - refunded - amount,
+	    o.currency));
 	tv_set(&tv, "partial", full ? "" : "1");
 	tv_set(&tv, "method", r->fields[XF_METHOD].value);
 	if (db_run(ST_LEDGER_INSERT, "ititttii", o.id, "refund", amount,
 	    o.currency, r->fields[XF_METHOD].value,
 	    r->fields[XF_REFERENCE].value, now, uid) != DB_DONE ||
 	    !audit_log(r, uid, full ? "refund" : "partial refund", o.id,
-	    req_printf(r, "%s %s %s", page_money(r, amount), o.currency,
+	    req_printf(r, "%s %s %s", page_money(r, amount, o.currency),
+	    o.currency,
 	    r->fields[XF_METHOD].value)) ||
 	    !order_mail(r, &o, "refunded", &tv))
 		goto rollback;

@@ -297,7 +297,7 @@ ask_mail_render(struct request *r, struct ask_mail *am)
 	tv_set(&tv, "status_url", req_printf(r, "%s/o/%s", conf.base_url,
 	    am->tok));
 	/* The order's price and currency: what ask_store writes into it. */
-	tv_set(&tv, "amount", page_money(r, conf.price));
+	tv_set(&tv, "amount", page_money(r, conf.price, conf.currency));
 	tv_set(&tv, "order_currency", conf.currency);
 	return mail_render("confirmation", &tv, &am->m);
 }

@@ -74,7 +74,7 @@ pay_unavailable(struct request *r, const struct order *o, int status,
 		http_header(r, "Retry-After", "60");
 	page_vars(r, &tv);
 	tv_set(&tv, "number", o->number);
-	tv_set(&tv, "amount", page_money(r, o->price));
+	tv_set(&tv, "amount", page_money(r, o->price, o->currency));
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "why", why);
 	tv_set(&tv, "status_url", req_cat(r, "/o/", r->arg, (char *)NULL));

@@ -74,7 +74,7 @@ refund_page(struct request *r, const struct order *o, const struct refund
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "question", question);
-	tv_set(&tv, "amount", page_money(r, net));
+	tv_set(&tv, "amount", page_money(r, net, o->currency));
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "track_url", track != NULL ? track +
 	    strlen(conf.base_url) : "/");
@@ -209,7 +209,7 @@ refund_store(struct request *r, const struct order *o, const char *reason,
 	page_vars(r, &tv);
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "number", o->number);
-	tv_set(&tv, "amount", page_money(r, *net));
+	tv_set(&tv, "amount", page_money(r, *net, o->currency));
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "reason", *reason ? reason : "(no reason given)");
 	tv_set(&tv, "status_url", order_track_url(r, o->id));

@@ -181,10 +181,11 @@ track_render(struct request *r, const struct order *o, int status,
 	/* What the client reads is the order's: its price until it is
 	 * paid, then what was paid net of refunds (the ledger). */
 	tv_set(&tv, "amount", page_money(r, paid > 0 ? paid - refunded :
-	    o->price));
-	tv_set(&tv, "paid_net", paid > 0 ? page_money(r, paid - refunded) :
-	    "");
-	tv_set(&tv, "refunded", refunded > 0 ? page_money(r, refunded) : "");
+	    o->price, o->currency));
+	tv_set(&tv, "paid_net", paid > 0 ? page_money(r, paid - refunded,
+	    o->currency) : "");
+	tv_set(&tv, "refunded", refunded > 0 ? page_money(r, refunded,
+	    o->currency) : "");
 	tv_set(&tv, "order_currency", o->currency);
 	tv_set(&tv, "unpaid", !strcmp(o->status, "awaiting_payment") ?
 	    "1" : "");

@@ -25,7 +25,7 @@ payment_mark_paid(struct request *r, const struct order *o,
 {
 	struct tvars	 tv = { .n = 0 };
 	int64_t		 now = now_unix(), due = now + conf.answer_hours * HOUR;
-	const char	*amount = page_money(r, p->amount);
+	const char	*amount = page_money(r, p->amount, p->currency);
 	int		 rc;
 
 	if ((rc = db_update(ST_ORDER_MARK_PAID, "iii", now, due, o->id)) <= 0)
@@ -131,7 +131,7 @@ alert(struct request *r, const struct order *o, const struct payment *p,
 	page_vars(r, &tv);
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "name", o->name);
-	tv_set(&tv, "amount", page_money(r, p->amount));
+	tv_set(&tv, "amount", page_money(r, p->amount, p->currency));
 	tv_set(&tv, "order_currency", p->currency);
 	tv_set(&tv, "reference", p->reference);
 	tv_set(&tv, "problem", problem);
@@ -172,8 +172,8 @@ settle(struct request *r, const struct order *o, const struct payment *p,
 	    strcasecmp(p->currency, o->currency) != 0) {
 		kind = "amount_mismatch";
 		detail = req_printf(r, "paid %s %s by card; the order's price "
-		    "is %s %s", page_money(r, p->amount), p->currency,
-		    page_money(r, o->price), o->currency);
+		    "is %s %s", page_money(r, p->amount, p->currency), p->currency,
+		    page_money(r, o->price, o->currency), o->currency);
 	}
 	if (kind != NULL) {
 		out->text = req_printf(r, "recorded, flagged %s", kind);

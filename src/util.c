@@ -414,15 +414,19 @@ parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 }
 
 int
-parse_money(const char *s, int64_t *out)
+parse_money(const char *s, int exponent, int64_t *out)
 {
-	int64_t	whole = 0, frac = 0;
+	int64_t	whole = 0, frac = 0, unit = 1, limit;
 	int	digits = 0, fdigits = 0;
 
-	if (s == NULL || *s == '\0')
+	if (s == NULL || *s == '\0' || exponent < 0 || exponent > 8)
 		return 0;
+	for (int i = 0; i < exponent; i++)
+		unit *= 10;
+	/* whole * unit + frac, with frac < unit, must fit. */
+	limit = INT64_MAX / unit - 1;
 	for (; *s >= '0' && *s <= '9'; s++, digits++) {
-		if (whole > (INT64_MAX / 100 - 9) / 10)
+		if (whole > (limit - 9) / 10)
 			return 0;
 		whole = whole * 10 + (*s - '0');
 	}
@@ -430,18 +434,18 @@ parse_money(const char *s, int64_t *out)
 		return 0;
 	if (*s == '.') {
 		for (s++; *s >= '0' && *s <= '9'; s++, fdigits++) {
-			if (fdigits == 2)
+			if (fdigits == exponent)
 				return 0;
 			frac = frac * 10 + (*s - '0');
 		}
 		if (fdigits == 0)
 			return 0;
-		if (fdigits == 1)
+		for (int i = fdigits; i < exponent; i++)
 			frac *= 10;
 	}
 	if (*s != '\0')
 		return 0;
-	*out = whole * 100 + frac;
+	*out = whole * unit + frac;
 	return 1;
 }
 
@@ -472,16 +476,24 @@ int_text(char out[INT_TEXT_MAX], int64_t v)
 }
 
 char *
-money_text(char out[MONEY_TEXT_MAX], int64_t minor)
+money_text(char out[MONEY_TEXT_MAX], int64_t minor, int exponent)
 {
 	uint64_t	 v = minor < 0 ? -(uint64_t)minor : (uint64_t)minor;
+	uint64_t	 unit = 1;
 	char		 s[MONEY_TEXT_MAX], *end = s + sizeof(s) - 1, *p;
 
-	/* "%lld.%02lld" of the whole units and the cents, by hand. */
+	exponent = exponent < 0 ? 0 : exponent > 8 ? 8 : exponent;
+	for (int i = 0; i < exponent; i++)
+		unit *= 10;
+	/* "%lld.%0*lld" of the whole units and the minor ones, by hand;
+	 * no point for a currency without decimals. */
 	*end = '\0';
-	p = put_digits(end, v % 100, 2);
-	*--p = '.';
-	p = put_digits(p, v / 100, 1);
+	p = end;
+	if (unit > 1) {
+		p = put_digits(p, v % unit, exponent);
+		*--p = '.';
+	}
+	p = put_digits(p, v / unit, 1);
 	if (minor < 0)
 		*--p = '-';
 	memcpy(out, p, (size_t)(end + 1 - p));
@@ -489,11 +501,11 @@ money_text(char out[MONEY_TEXT_MAX], int64_t minor)
 }
 
 void
-fmt_money(struct buf *b, int64_t minor)
+fmt_money(struct buf *b, int64_t minor, int exponent)
 {
 	char s[MONEY_TEXT_MAX];
 
-	buf_puts(b, money_text(s, minor));
+	buf_puts(b, money_text(s, minor, exponent));
 }
 
 int64_t

@@ -73,14 +73,18 @@ size_t	 utf8_len(const char *);
 
 /* Parses a decimal integer of the whole string into *out; 0 on error. */
 int	 parse_int64(const char *, int64_t min, int64_t max, int64_t *out);
-/* Parses "150" or "150.00" into minor units (2 places); 0 on error. */
-int	 parse_money(const char *, int64_t *out);
-/* Formats minor units as "150.00" into buf. */
-void	 fmt_money(struct buf *, int64_t minor);
+/* Parses "150" or "150.5" or "150.50" into minor units of a currency
+ * whose minor unit has exponent decimals (2: "150.5" is 15050; 0: "150"
+ * is 150 and "150.5" an error); 0 on error (more decimals than
+ * exponent, a sign, anything but digits and one point, overflow). */
+int	 parse_money(const char *, int exponent, int64_t *out);
+/* Formats minor units with exponent decimals: 15000 as "150.00" (2),
+ * "150" from 150 (0), "12.345" from 12345 (3); into buf. */
+void	 fmt_money(struct buf *, int64_t minor, int exponent);
 /* The longest text of money_text, with its NUL. */
 #define MONEY_TEXT_MAX	24
 /* Writes minor units as fmt_money does into out; returns out. */
-char	*money_text(char out[MONEY_TEXT_MAX], int64_t minor);
+char	*money_text(char out[MONEY_TEXT_MAX], int64_t minor, int exponent);
 /* The longest text of int_text, with its NUL. */
 #define INT_TEXT_MAX	24
 /* Writes v in decimal into out, NUL-terminated; returns out. */

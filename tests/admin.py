@@ -126,7 +126,8 @@ def test_queue_and_paging():
     t.eq(mine, [ids[1], ids[2], ids[0]], "paid orders are in the queue ordered by due time")
     t.ok(re.search(r'<tr class="overdue">\s*<td><a href="/admin/orders/%d"' % ids[1], q.text),
          "overdue orders are marked")
-    t.ok("overdue by" in q.text, "the overdue row says by how much")
+    t.ok("overdue by 1 h 0 min" in q.text, "the overdue row says by how much, as every "
+         "duration is written (page_duration)", re.findall(r"overdue by [^<]*", q.text))
     unpaid = b.get("/admin?status=awaiting_payment")
     t.ok('href="/admin/orders/%d"' % ids[0] not in unpaid.text, "paid orders are not in awaiting_payment")
     t.eq(b.get("/admin?status=bogus").status, 400, "an unknown filter answers 400")

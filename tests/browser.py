@@ -25,7 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import Tap, Site, STAFF, BUILD, SRC, PMBCTL, free_port, missing_tool  # noqa: E402
+from pmbtest import Tap, Site, STAFF, BUILD, SRC, PMBCTL, free_port, missing_tool, node_deps  # noqa: E402
 
 CHROMIUM = os.environ.get("PMB_CHROMIUM", "/usr/bin/chromium")
 HERE = os.path.join(SRC, "tests", "browser")
@@ -87,27 +87,6 @@ class MailFolder:
             json.dump(info, f)
         os.rename(base + ".json.tmp", base + ".json")
         return "250 2.0.0 Ok: queued"
-
-
-def node_deps():
-    """The folder whose node_modules holds playwright-core: tests/browser
-    in the source tree, installed with `npm ci` when missing (a copy in
-    the build folder when the source tree is read-only, as in make
-    distcheck). Returns (folder, error)."""
-    for d in (HERE, os.path.join(BUILD, "tests", "browser-deps")):
-        if os.path.exists(os.path.join(d, "node_modules", "playwright-core", "package.json")):
-            return d, None
-    d = HERE
-    if not os.access(HERE, os.W_OK):
-        d = os.path.join(BUILD, "tests", "browser-deps")
-        os.makedirs(d, exist_ok=True)
-        for f in ("package.json", "package-lock.json"):
-            shutil.copy(os.path.join(HERE, f), d)
-    p = subprocess.run(["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund"],
-                       cwd=d, capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        return None, "npm ci in %s failed:\n%s" % (d, (p.stdout + p.stderr)[-2000:])
-    return d, None
 
 
 def journey(size, deps, shots):
@@ -185,7 +164,8 @@ def rc_failed():
 start = time.time()
 try:
     deps, err = node_deps()
-    if t.ok(deps is not None, "playwright-core is installed in tests/browser (npm ci)", err):
+    if t.ok(deps is not None,
+            "the npm packages of tests/browser (playwright-core, stripe) are installed (npm ci)", err):
         for size in SIZES:
             shots = os.path.join(OUT, size["label"])
             shutil.rmtree(shots, ignore_errors=True)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Templates own all markup (issue 14): in www/templates/*.html the only
+"""Templates own all markup (issue 14): in the HTML and SVG templates
+(www/templates, the mail layout included) the only
 raw {{{...}}} slots are the ones listed below, each carrying cmark output
 (Markdown rendered with unsafe HTML off); no C file but the template
 engine and the Markdown renderer has an HTML or SVG tag in a string
@@ -20,6 +21,7 @@ RAW_ALLOWED = {
     ("track_msg.html", "html"),         # a reply on the client's status page
     ("admin_msg.html", "html"),         # a reply or note on the order page
     ("admin_order.html", "preview_html"),  # the preview of the draft reply
+    ("mail/layout.html", "content"),    # an email's text, Markdown rendered
 }
 # The C files that may write markup: the template engine, which renders
 # it, and the Markdown renderer (cmark).
@@ -109,14 +111,26 @@ def test_checker():
          "... and not comments, characters, comparisons or mail addresses")
 
 
+def markup_templates():
+    """Every template that is markup: the pages' HTML, the mails' HTML
+    layout and the dashboard's SVG chart (the mails' .txt parts are not
+    markup), as (name under www/templates, path)."""
+    paths = glob.glob(os.path.join(TEMPLATES, "**", "*.html"), recursive=True)
+    paths += glob.glob(os.path.join(TEMPLATES, "**", "*.svg"), recursive=True)
+    return [(os.path.relpath(p, TEMPLATES), p) for p in sorted(paths)]
+
+
 def test_templates():
     raw = set()
-    for path in sorted(glob.glob(os.path.join(TEMPLATES, "*.html"))):
+    names = [name for name, _ in markup_templates()]
+    t.ok("mail/layout.html" in names and "admin_dashboard.svg" in names,
+         "the markup checked includes the mail layout and the SVG chart", names)
+    for name, path in markup_templates():
         with open(path, encoding="utf-8") as f:
             text = f.read()
         for m in re.finditer(r"\{\{\{\s*([A-Za-z0-9_.]+)\s*\}\}\}", text):
-            raw.add((os.path.basename(path), m.group(1)))
-    t.ok(raw - RAW_ALLOWED == set(), "the only raw slots in www/templates/*.html carry cmark output",
+            raw.add((name, m.group(1)))
+    t.ok(raw - RAW_ALLOWED == set(), "the only raw slots in the HTML and SVG templates carry cmark output",
          "not allowed: %r" % sorted(raw - RAW_ALLOWED))
     t.ok(RAW_ALLOWED - raw == set(), "every allowed raw slot is still in use (else drop it from the list)",
          "gone: %r" % sorted(RAW_ALLOWED - raw))
@@ -137,8 +151,7 @@ def test_c_files():
 
 def test_csrf():
     hidden, forms = [], []
-    for path in sorted(glob.glob(os.path.join(TEMPLATES, "*.html"))):
-        name = os.path.basename(path)
+    for name, path in markup_templates():
         with open(path, encoding="utf-8") as f:
             text = f.read()
         if name != "csrf.html" and re.search(r'name="csrf_token"', text):

@@ -5,7 +5,10 @@ real nginx on a loopback port with `pmb.fcgi --listen`; a fresh SQLite
 file and key in a temporary folder per run. Prints TAP.
 """
 import base64
+import fcntl
+import hashlib
 import http.client
+import json
 import os
 import re
 import shutil
@@ -114,6 +117,59 @@ def run_parts(tap, parts):
         print("# time %s: %.1f s" % (name, time.time() - t0))
         sys.stdout.flush()
     return tap.done()
+
+
+# --- the npm packages of the tests (tests/browser/package.json) -----------------
+NODE_PACKAGES = os.path.join(SRC, "tests", "browser")
+
+
+def node_packages_installed(folder, wanted):
+    """Whether folder/node_modules holds every package of wanted (name:
+    version as package.json pins it), at that version when pinned
+    exactly."""
+    for name, version in wanted.items():
+        try:
+            with open(os.path.join(folder, "node_modules", name, "package.json")) as f:
+                got = json.load(f).get("version")
+        except (OSError, ValueError):
+            return False
+        if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", version) and got != version:
+            return False
+    return True
+
+
+def node_deps():
+    """The folder whose node_modules holds the tests' npm packages
+    (playwright-core for the browser journey, stripe for webhook
+    signatures) at the versions tests/browser/package.json pins:
+    tests/browser in the source tree, installed with `npm ci` when one is
+    missing or at another version (a copy in the build folder when the
+    source tree is read-only, as in make distcheck). Test files running
+    at once (make -j check) take turns, so one npm ci runs at a time.
+    Returns (folder, error)."""
+    with open(os.path.join(NODE_PACKAGES, "package.json")) as f:
+        wanted = json.load(f).get("dependencies", {})
+    copy = os.path.join(BUILD, "tests", "browser-deps")
+    lock_path = os.path.join(tempfile.gettempdir(), "pmb-node-deps-%s.lock"
+                             % hashlib.sha256(NODE_PACKAGES.encode()).hexdigest()[:16])
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for d in (NODE_PACKAGES, copy):
+            if node_packages_installed(d, wanted):
+                return d, None
+        d = NODE_PACKAGES
+        if not os.access(NODE_PACKAGES, os.W_OK):
+            d = copy
+            os.makedirs(d, exist_ok=True)
+            for f in ("package.json", "package-lock.json"):
+                shutil.copy(os.path.join(NODE_PACKAGES, f), d)
+        p = subprocess.run(["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund"],
+                           cwd=d, capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            return None, "npm ci in %s failed:\n%s" % (d, (p.stdout + p.stderr)[-2000:])
+        if not node_packages_installed(d, wanted):
+            return None, "npm ci in %s left packages of package.json missing" % d
+        return d, None
 
 
 def free_port():

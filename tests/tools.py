@@ -13,12 +13,13 @@ from pmbtest import Tap, SRC  # noqa: E402
 
 t = Tap()
 # The test files, each with the tool that PATH will lack: a whole file
-# skipped (browser.py, fuzz.py) and one point skipped (bench.py).
-FILES = [("browser.py", "node"), ("fuzz.py", "clang"), ("bench.py", "wrk")]
+# skipped (browser.py, fuzz.py) and one point skipped (bench.py,
+# stripe_standin_check.py).
+FILES = [("browser.py", "node"), ("fuzz.py", "clang"), ("bench.py", "wrk"), ("stripe_standin_check.py", "node")]
 
 
 def run(name, ci):
-    """Runs tests/NAME with an empty PATH (no node, clang or wrk), CI=true
+    """Runs tests/NAME with an empty PATH (no node, npm, clang or wrk), CI=true
     or no CI; returns (exit status, stdout)."""
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "CC", "PATH")}
     env["PATH"] = empty

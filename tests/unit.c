@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "conf.h"
+#include "currency.h"
 #include "db.h"
 #include "email_addr.h"
 #include "http.h"
@@ -156,24 +157,60 @@ test_money(void)
 	struct buf	b;
 	char		num[INT_TEXT_MAX];
 
-	ok(parse_money("150.00", &v) && v == 15000, "150.00 is 15000");
-	ok(parse_money("99.5", &v) && v == 9950, "99.5 is 9950");
-	ok(parse_money("7", &v) && v == 700, "7 is 700");
-	ok(!parse_money("1.234", &v), "three decimals refused");
-	ok(!parse_money("-5", &v), "negative refused");
-	ok(!parse_money("12a", &v), "garbage refused");
-	ok(!parse_money("99999999999999999999", &v), "overflow refused");
+	char		m[MONEY_TEXT_MAX];
+
+	/* Two decimals (GBP). */
+	ok(parse_money("150.00", 2, &v) && v == 15000, "150.00 is 15000");
+	ok(parse_money("99.5", 2, &v) && v == 9950, "99.5 is 9950");
+	ok(parse_money("7", 2, &v) && v == 700, "7 is 700");
+	ok(!parse_money("1.234", 2, &v), "three decimals refused");
+	ok(!parse_money("-5", 2, &v), "negative refused");
+	ok(!parse_money("12a", 2, &v), "garbage refused");
+	ok(!parse_money("1.", 2, &v) && !parse_money(".5", 2, &v) &&
+	    !parse_money("", 2, &v) && !parse_money("1.2.3", 2, &v),
+	    "a point without digits on both sides refused");
+	ok(!parse_money("99999999999999999999", 2, &v), "overflow refused");
+	ok(parse_money("90000000000000000.01", 2, &v) &&
+	    v == INT64_C(9000000000000000001), "a very large amount parses");
+	/* No decimals (JPY). */
+	ok(parse_money("1500", 0, &v) && v == 1500, "1500 JPY is 1500");
+	ok(!parse_money("1500.5", 0, &v) && !parse_money("1500.0", 0, &v) &&
+	    !parse_money("1500.", 0, &v), "JPY: any decimal refused");
+	ok(parse_money("9000000000000000001", 0, &v) &&
+	    v == INT64_C(9000000000000000001) &&
+	    !parse_money("99999999999999999999", 0, &v),
+	    "JPY: large and overflowing amounts");
+	/* Three and four decimals (BHD, CLF). */
+	ok(parse_money("12.345", 3, &v) && v == 12345, "12.345 BHD is 12345");
+	ok(parse_money("12.3", 3, &v) && v == 12300, "12.3 BHD is 12300");
+	ok(parse_money("12", 3, &v) && v == 12000, "12 BHD is 12000");
+	ok(!parse_money("1.2345", 3, &v), "BHD: four decimals refused");
+	ok(parse_money("1.2345", 4, &v) && v == 12345, "1.2345 CLF is 12345");
+	ok(!parse_money("1", -1, &v) && !parse_money("1", 9, &v),
+	    "an exponent out of range refused");
 	buf_init(&b);
-	fmt_money(&b, 12345);
+	fmt_money(&b, 12345, 2);
 	ok(!strcmp(b.data, "123.45"), "fmt_money");
 	buf_reset(&b);
-	fmt_money(&b, 10);
-	fmt_money(&b, 0);
-	fmt_money(&b, -205);
-	fmt_money(&b, 100);
+	fmt_money(&b, 10, 2);
+	fmt_money(&b, 0, 2);
+	fmt_money(&b, -205, 2);
+	fmt_money(&b, 100, 2);
 	ok(!strcmp(b.data, "0.100.00-2.051.00"), "fmt_money: cents, zero, "
 	    "negative, whole");
 	buf_free(&b);
+	ok(!strcmp(money_text(m, 1500, 0), "1500") &&
+	    !strcmp(money_text(m, 0, 0), "0") &&
+	    !strcmp(money_text(m, -7, 0), "-7"), "money_text: no decimals");
+	ok(!strcmp(money_text(m, 12345, 3), "12.345") &&
+	    !strcmp(money_text(m, 5, 3), "0.005") &&
+	    !strcmp(money_text(m, -12000, 3), "-12.000"),
+	    "money_text: three decimals");
+	ok(!strcmp(money_text(m, 12345, 4), "1.2345"),
+	    "money_text: four decimals");
+	ok(!strcmp(money_text(m, INT64_MIN, 2), "-92233720368547758.08") &&
+	    !strcmp(money_text(m, INT64_MIN, 0), "-9223372036854775808"),
+	    "money_text: the smallest amount fits MONEY_TEXT_MAX");
 	ok(!strcmp(int_text(num, 0), "0") && !strcmp(int_text(num, 1907),
 	    "1907") && !strcmp(int_text(num, -42), "-42") &&
 	    !strcmp(int_text(num, INT64_MIN), "-9223372036854775808"),
@@ -485,6 +522,83 @@ test_templates(void)
 }
 
 static void
+test_currency(void)
+{
+	static const char *const zero[] = { "BIF", "CLP", "DJF", "GNF",
+	    "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+	    "VUV", "XAF", "XOF", "XPF" };
+	static const char *const three[] = { "BHD", "IQD", "JOD", "KWD",
+	    "LYD", "OMR", "TND" };
+	char	why[CURRENCY_ERROR_MAX];
+	int	n0 = 0, n3 = 0;
+	int64_t	v = -1;
+
+	for (size_t i = 0; i < ARRAY_LEN(zero); i++)
+		n0 += currency_exponent(zero[i]) == 0;
+	for (size_t i = 0; i < ARRAY_LEN(three); i++)
+		n3 += currency_exponent(three[i]) == 3;
+	ok(n0 == (int)ARRAY_LEN(zero), "ISO 4217: every zero-decimal code");
+	ok(n3 == (int)ARRAY_LEN(three), "ISO 4217: every three-decimal code");
+	ok(currency_exponent("CLF") == 4 && currency_exponent("UYW") == 4,
+	    "ISO 4217: CLF and UYW have four");
+	ok(currency_exponent("GBP") == 2 && currency_exponent("USD") == 2 &&
+	    currency_exponent("HUF") == 2 && currency_exponent("MGA") == 2 &&
+	    currency_exponent("ZZZ") == 2 && currency_exponent(NULL) == 2,
+	    "two decimals for the rest and for unknown codes");
+	ok(currency_exponent("jpy") == 0, "case is ignored (Stripe's jpy)");
+	/* Stripe's minimum charge table. */
+	ok(currency_card_minimum("USD") == 50 &&
+	    currency_card_minimum("GBP") == 30 &&
+	    currency_card_minimum("EUR") == 50 &&
+	    currency_card_minimum("JPY") == 50 &&
+	    currency_card_minimum("HKD") == 400 &&
+	    currency_card_minimum("HUF") == 17500 &&
+	    currency_card_minimum("MXN") == 1000,
+	    "Stripe's minimums in minor units");
+	ok(currency_card_minimum("BHD") == -1 &&
+	    currency_card_minimum("ZZZ") == -1, "no minimum: not listed");
+	ok(currency_card_ok("GBP", 15000) && currency_card_ok("GBP", 30) &&
+	    !currency_card_ok("GBP", 29) && !currency_card_ok("GBP", 0),
+	    "GBP: a card from 0.30 up");
+	ok(currency_card_ok("JPY", 1500) && currency_card_ok("JPY", 50) &&
+	    !currency_card_ok("JPY", 49), "JPY: a card from 50 up");
+	ok(!currency_card_ok("BHD", 12345) && !currency_card_ok("ZZZ", 15000),
+	    "no card in a currency without a minimum");
+	ok(currency_card_ok("USD", 99999999) &&
+	    !currency_card_ok("USD", 100000000),
+	    "no card above Stripe's eight digits");
+	/* unit_amount as Stripe documents it. */
+	ok(currency_stripe_amount("GBP", 15000, &v) && v == 15000,
+	    "unit_amount: GBP as it is");
+	ok(currency_stripe_amount("JPY", 1500, &v) && v == 1500,
+	    "unit_amount: JPY as it is");
+	ok(currency_stripe_amount("ISK", 5, &v) && v == 500 &&
+	    currency_stripe_amount("UGX", 5, &v) && v == 500,
+	    "unit_amount: ISK and UGX in two-decimal form");
+	ok(currency_stripe_amount("HUF", 17550, &v) && v == 17550 &&
+	    currency_stripe_amount("TWD", 1234, &v) && v == 1234,
+	    "unit_amount: HUF and TWD charges keep two decimals");
+	ok(currency_stripe_amount("KWD", 5120, &v) && v == 5120 &&
+	    !currency_stripe_amount("KWD", 5124, &v),
+	    "unit_amount: three decimals must end in 0, never rounded");
+	ok(currency_stripe_amount("MGA", 150000, &v) && v == 1500 &&
+	    !currency_stripe_amount("MGA", 150050, &v),
+	    "unit_amount: MGA is zero-decimal at Stripe");
+	ok(!currency_stripe_amount("GBP", -1, &v), "unit_amount: no negative");
+	ok(currency_stripe_minor("jpy", 1500, &v) && v == 1500 &&
+	    currency_stripe_minor("isk", 500, &v) && v == 5 &&
+	    !currency_stripe_minor("isk", 550, &v) &&
+	    currency_stripe_minor("usd", 15000, &v) && v == 15000 &&
+	    currency_stripe_minor("mga", 1500, &v) && v == 150000,
+	    "Stripe's amounts back into minor units");
+	ok(!strcmp(currency_decimals_error(why, "JPY"), "JPY has no decimals: "
+	    "enter an amount such as 150."), "JPY's error: %s", why);
+	ok(!strcmp(currency_decimals_error(why, "BHD"), "BHD has at most 3 "
+	    "decimals: enter an amount such as 150.000."), "BHD's error: %s",
+	    why);
+}
+
+static void
 test_conf(void)
 {
 	char err[256];
@@ -500,6 +614,26 @@ test_conf(void)
 	ok(!conf_parse("price = lots\n", "t.conf", err, sizeof(err)) &&
 	    strstr(err, "t.conf:1:") && strstr(err, "price"),
 	    "bad value names file:line: %s", err);
+	ok(conf_parse("price = 1500\ncurrency = JPY\n", "t.conf", err,
+	    sizeof(err)) && conf.price == 1500, "JPY: price 1500 is 1500");
+	ok(conf_parse("currency = JPY\nprice = 1500\n", "t.conf", err,
+	    sizeof(err)) && conf.price == 1500,
+	    "JPY: the same with currency first");
+	ok(conf_parse("currency = JPY\n", "t.conf", err, sizeof(err)) &&
+	    conf.price == 150, "JPY: the default price is 150 yen");
+	ok(conf_parse("price = 12.345\ncurrency = BHD\n", "t.conf", err,
+	    sizeof(err)) && conf.price == 12345, "BHD: 12.345 is 12345");
+	ok(conf_parse("price = 150\n", "t.conf", err, sizeof(err)) &&
+	    conf.price == 15000, "GBP: 150 is 15000");
+	ok(!conf_parse("# x\nprice = 1500.5\ncurrency = JPY\n", "t.conf", err,
+	    sizeof(err)) && strstr(err, "t.conf:2: price: JPY has no "
+	    "decimals"), "JPY: 1500.5 refused, naming its line: %s", err);
+	ok(!conf_parse("currency = JPY\n\nprice = 1500.00\n", "t.conf", err,
+	    sizeof(err)) && strstr(err, "t.conf:3: price: JPY"),
+	    "JPY: 1500.00 refused after the currency too: %s", err);
+	ok(!conf_parse("price = 1.234\n", "t.conf", err, sizeof(err)) &&
+	    strstr(err, "t.conf:1: price: GBP has at most 2 decimals"),
+	    "GBP: three decimals refused: %s", err);
 	ok(!conf_parse("\n\nnope = 1\n", "t.conf", err, sizeof(err)) &&
 	    strstr(err, "t.conf:3:"), "unknown key names its line: %s", err);
 	ok(!conf_parse("currency = pounds\n", "t.conf", err, sizeof(err)),
@@ -1090,6 +1224,7 @@ main(void)
 	test_urlencoded();
 	test_cookies();
 	test_money();
+	test_currency();
 	test_times();
 	test_durations();
 	test_tvars();
