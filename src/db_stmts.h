@@ -450,3 +450,132 @@ X(RATE_PRUNE, "DELETE FROM rate_events WHERE key = ? AND at <= ?")
 
 /* Checks. */
 X(INTEGRITY, "PRAGMA integrity_check")
+
+/* Refunds paid back to the card (card_refund.c) and the payment jobs
+ * that call Stripe after COMMIT (pay_jobs.c). */
+/* The card payment of an order that a refund goes back to: its
+ * PaymentIntent (the first card payment; one per order but for an
+ * overpaid order). */
+X(CARD_PAYMENT_OF_ORDER,
+  "SELECT reference FROM ledger WHERE order_id = ? AND kind = 'payment' "
+  "AND method = 'card' AND reference LIKE 'pi\\_%' ESCAPE '\\' "
+  "ORDER BY id LIMIT 1")
+/* The order a PaymentIntent paid for, by its card payment row. */
+X(CARD_ORDER_OF_PI,
+  "SELECT order_id FROM ledger WHERE kind = 'payment' AND method = 'card' "
+  "AND reference = ? ORDER BY id LIMIT 1")
+/* What is on its way back to the card and not yet in the ledger. */
+X(CARD_REFUNDS_PENDING_SUM,
+  "SELECT coalesce(sum(amount), 0) FROM card_refunds "
+  "WHERE order_id = ? AND status = 'pending'")
+/* A dispute still open, or lost, blocks refunds of the order's charge. */
+X(CARD_DISPUTE_OPEN,
+  "SELECT ref FROM order_flags WHERE order_id = ? AND kind = 'disputed' "
+  "AND (resolved_at IS NULL OR resolution = 'lost') LIMIT 1")
+/* The request may no longer be declined: the money is on its way. */
+X(REFUND_TO_PENDING,
+  "UPDATE refund_requests SET status = 'pending' "
+  "WHERE id = ? AND status = 'open'")
+/* A partial card refund succeeded: the request is open for the rest. */
+X(REFUND_PENDING_TO_OPEN,
+  "UPDATE refund_requests SET status = 'open' WHERE order_id = ?1 AND "
+  "status = 'pending' AND NOT EXISTS (SELECT 1 FROM card_refunds c "
+  "WHERE c.order_id = ?1 AND c.status = 'pending')")
+/* The order's refunds reached its payments: the request is done. */
+X(REFUND_CARD_RESOLVE,
+  "UPDATE refund_requests SET status = 'refunded', resolved_at = ?1, "
+  "resolved_by = nullif(?2, 0) WHERE order_id = ?3 "
+  "AND status IN ('open', 'pending')")
+/* Refunded in full by card: from any state that held money. */
+X(ORDER_REFUNDED_CARD,
+  "UPDATE orders SET status = 'refunded', refunded_at = ?1, "
+  "updated_at = ?1 WHERE id = ?2 AND status IN ('paid', 'answered', "
+  "'followup', 'refund_requested')")
+X(CARD_REFUND_INSERT,
+  "INSERT INTO card_refunds (order_id, request_id, payment_intent, amount, "
+  "currency, user_id, created_at) "
+  "VALUES (?, nullif(?, 0), ?, ?, ?, nullif(?, 0), ?)")
+X(CARD_REFUND_BY_ID,
+  "SELECT order_id, coalesce(request_id, 0), payment_intent, amount, "
+  "currency, status, coalesce(stripe_id, ''), coalesce(user_id, 0), "
+  "created_at FROM card_refunds WHERE id = ?")
+X(CARD_REFUND_BY_STRIPE_ID,
+  "SELECT id FROM card_refunds WHERE stripe_id = ?")
+/* Stripe named the refund (pending at Stripe): noted once. */
+X(CARD_REFUND_SET_STRIPE_ID,
+  "UPDATE card_refunds SET stripe_id = ? WHERE id = ? AND stripe_id IS NULL")
+/* Stripe paid it back: once (0 rows: settled already). A refund that
+ * Stripe refused and later reports succeeded is money that moved. */
+X(CARD_REFUND_SUCCEEDED,
+  "UPDATE card_refunds SET status = 'succeeded', settled_at = ?1, "
+  "stripe_id = coalesce(stripe_id, ?2), last_error = '' "
+  "WHERE id = ?3 AND status IN ('pending', 'failed')")
+X(CARD_REFUND_SET_LEDGER,
+  "UPDATE card_refunds SET ledger_id = ? WHERE id = ?")
+X(CARD_REFUND_FAILED,
+  "UPDATE card_refunds SET status = 'failed', settled_at = ?1, "
+  "last_error = ?2, stripe_id = coalesce(stripe_id, nullif(?3, '')) "
+  "WHERE id = ?4 AND status = 'pending'")
+/* A card refund row in the ledger; user 0: Stripe or the machine. */
+X(CARD_LEDGER_REFUND,
+  "INSERT INTO ledger (order_id, kind, amount, currency, method, "
+  "reference, at, user_id) VALUES (?, 'refund', ?, ?, 'card', ?, ?, "
+  "nullif(?, 0))")
+/* /admin/refunds: the card refunds of the requests listed and of those
+ * on their way (pending), newest first. */
+X(CARD_REFUNDS_OF_ORDER,
+  "SELECT id, amount, status, last_error, coalesce(stripe_id, ''), "
+  "created_at, coalesce(settled_at, 0) FROM card_refunds "
+  "WHERE order_id = ? ORDER BY id DESC LIMIT 20")
+/* Requests whose money is on its way to the card (or was refused). */
+X(REFUNDS_PENDING,
+  "SELECT r.id, r.order_id, o.number, o.name, r.reason, r.requested_at, "
+  "o.answered_at, o.answer_viewed_at, o.currency, "
+  "(SELECT coalesce(sum(CASE l.kind WHEN 'payment' THEN l.amount "
+  "ELSE -l.amount END), 0) FROM ledger l WHERE l.order_id = o.id) "
+  "FROM refund_requests r JOIN orders o ON o.id = r.order_id "
+  "WHERE r.status = 'pending' ORDER BY r.requested_at, r.id LIMIT 500")
+/* The last card refund of a request that Stripe refused (Retry). */
+X(CARD_REFUND_LAST_FAILED,
+  "SELECT id FROM card_refunds WHERE request_id = ?1 AND status = 'failed' "
+  "AND NOT EXISTS (SELECT 1 FROM card_refunds c WHERE c.request_id = ?1 "
+  "AND c.status = 'pending') AND EXISTS (SELECT 1 FROM refund_requests q "
+  "WHERE q.id = ?1 AND q.status = 'pending') ORDER BY id DESC LIMIT 1")
+X(DISPUTE_FLAG_INSERT,
+  "INSERT OR IGNORE INTO order_flags (order_id, kind, ref, detail, "
+  "created_at) VALUES (?, 'disputed', ?, ?, ?)")
+X(DISPUTE_FLAG_CLOSE,
+  "UPDATE order_flags SET resolved_at = ?1, resolution = ?2 "
+  "WHERE order_id = ?3 AND kind = 'disputed' AND ref = ?4 "
+  "AND resolved_at IS NULL")
+X(PAY_JOB_INSERT_REFUND,
+  "INSERT INTO pay_jobs (kind, order_id, card_refund_id, next_at, "
+  "created_at) VALUES ('refund', ?1, ?2, ?3, ?3)")
+/* The job runner (pay_jobs.c), as the outbox's: claim one due job, or
+ * one whose claim expired; then done, or the failed try counted and
+ * the job queued again after the pause (failed: Stripe refused). */
+X(PAY_JOB_CLAIM,
+  "UPDATE pay_jobs SET status = 'sending', claimed_until = ? "
+  "WHERE id = (SELECT id FROM pay_jobs "
+  "WHERE (status = 'queued' AND next_at <= ?) "
+  "OR (status = 'sending' AND claimed_until <= ?) "
+  "ORDER BY next_at, id LIMIT 1) "
+  "RETURNING id, kind, order_id, coalesce(card_refund_id, 0), "
+  "coalesce(session_id, 0), attempts, created_at")
+X(PAY_JOB_DONE,
+  "UPDATE pay_jobs SET status = ?1, done_at = ?2, attempts = attempts + 1, "
+  "claimed_until = NULL, last_error = ?3 "
+  "WHERE id = ?4 AND status = 'sending' AND claimed_until = ?5")
+X(PAY_JOB_RETRY_LATER,
+  "UPDATE pay_jobs SET status = 'queued', attempts = attempts + 1, "
+  "last_error = ?1, next_at = ?2, claimed_until = NULL "
+  "WHERE id = ?3 AND status = 'sending' AND claimed_until = ?4")
+X(PAY_JOB_LAST_OF_REFUND,
+  "SELECT status, attempts, last_error, next_at FROM pay_jobs "
+  "WHERE card_refund_id = ? ORDER BY id DESC LIMIT 1")
+X(PAY_SESSION_FOR_EXPIRE,
+  "SELECT coalesce(stripe_id, ''), status FROM checkout_sessions "
+  "WHERE id = ?")
+/* Reconcile: a session pmb stored, by Stripe's id. */
+X(PAY_SESSION_STATUS,
+  "SELECT status FROM checkout_sessions WHERE stripe_id = ?")

@@ -26,11 +26,7 @@ mail_backoff(int64_t failed_tries)
 	static const int64_t pause[] = { 60, 5 * 60, 30 * 60, 2 * 3600,
 	    6 * 3600, 12 * 3600, 24 * 3600 };
 
-	if (failed_tries < 1)
-		failed_tries = 1;
-	if (failed_tries > (int64_t)ARRAY_LEN(pause))
-		failed_tries = (int64_t)ARRAY_LEN(pause);
-	return pause[failed_tries - 1];
+	return backoff_pick(pause, ARRAY_LEN(pause), failed_tries);
 }
 
 /* A message claimed from the outbox, with copies of its strings. */

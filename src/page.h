@@ -103,6 +103,7 @@ void	 page_rating_submit(struct request *);
 void	 page_admin_refunds(struct request *);
 void	 page_admin_refunded(struct request *);
 void	 page_admin_decline(struct request *);
+void	 page_admin_refund_retry(struct request *);
 void	 page_admin_outbox(struct request *);
 void	 page_admin_outbox_retry(struct request *);
 struct order;
@@ -148,6 +149,7 @@ extern const struct field rating_fields[];
 extern const struct field refund_fields[];
 extern const struct field refunded_fields[];
 extern const struct field decline_fields[];
+extern const struct field retry_fields[];
 extern const struct field outbox_fields[];
 extern const struct field pay_fields[];
 

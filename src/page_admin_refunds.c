@@ -1,12 +1,17 @@
 /* page_admin_refunds.c: the money-back guarantee, the consultant's side.
- * GET /admin/refunds lists open requests, oldest first; each is seen
- * through with POST /admin/refunds/ID/refunded (a ledger row; never
- * more than was paid net of earlier refunds) or, for abuse only,
- * POST /admin/refunds/ID/decline with a written reason. */
+ * GET /admin/refunds lists open requests, oldest first, and those whose
+ * money is on its way back to the card; each is seen through with POST
+ * /admin/refunds/ID/refunded (method "card" on a card-paid order: a
+ * refund that Stripe pays back, card_refund.c; any other method: a
+ * ledger row at once; never more than was paid net of earlier refunds)
+ * or, for abuse only, POST /admin/refunds/ID/decline with a written
+ * reason. POST /admin/refunds/ID/retry asks Stripe again for a refund
+ * it refused. */
 #include <string.h>
 
 #include "audit.h"
 #include "auth.h"
+#include "card_refund.h"
 #include "conf.h"
 #include "currency.h"
 #include "db.h"
@@ -41,6 +46,10 @@ const struct field refunded_fields[] = {
 	CSRF_FIELD_ENTRY,
 	FIELDS_END
 };
+const struct field retry_fields[] = {
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
+};
 const struct field decline_fields[] = {
 #define DF_REASON	0
 	{ "reason", "the reason", 1, 2000, F_REQUIRED | F_MULTILINE, NULL },
@@ -48,21 +57,60 @@ const struct field decline_fields[] = {
 	FIELDS_END
 };
 
-/* Renders the list of open requests with status and messages. */
-static void
-refunds_list(struct request *r, int status, const char *notice,
-    const char *error)
+/* Adds to row the card refunds of order oid, newest first (list
+ * "cards"), "card_paid" when the order was paid by card, and
+ * "can_retry" when the newest was refused and pending is set (the
+ * request waits for the card). Returns 1, or 0 on a database error. */
+static int
+card_progress(struct request *r, struct tvars *row, int64_t oid,
+    const char *currency, int pending)
 {
-	sqlite3_stmt	*s = db_stmt(ST_REFUNDS_OPEN);
-	struct tvars	 tv = { .n = 0 };
-	int		 rc, n = 0;
+	sqlite3_stmt	*s = db_stmt(ST_CARD_REFUNDS_OF_ORDER);
+	char		 pi[PI_MAX];
+	int		 rc, first = 1;
 
-	if (s == NULL) {
-		page_unavailable(r);
-		return;
+	if ((rc = card_refund_pi(oid, pi)) < 0 || s == NULL ||
+	    !db_bind(s, "i", oid))
+		return 0;
+	tv_set(row, "card_paid", rc == 1 ? "1" : "");
+	while ((rc = db_step(ST_CARD_REFUNDS_OF_ORDER)) == DB_ROW) {
+		struct tvars	*c = tv_row(row, "cards");
+		const char	*st = db_text(s, 2);
+
+		tv_set(c, "card_amount", page_money(r,
+		    sqlite3_column_int64(s, 1), currency));
+		tv_set(c, "card_pending", !strcmp(st, "pending") ? "1" : "");
+		tv_set(c, "card_failed", !strcmp(st, "failed") ? "1" : "");
+		tv_set(c, "card_succeeded", !strcmp(st, "succeeded") ? "1" :
+		    "");
+		tv_set(c, "card_error", req_strdup(r, db_text(s, 3)));
+		tv_set(c, "card_ref", req_strdup(r, db_text(s, 4)));
+		tv_set(c, "card_at", page_time(r, sqlite3_column_int64(s, 5)));
+		if (first && pending && !strcmp(st, "failed"))
+			tv_set(row, "can_retry", "1");
+		if (first)
+			tv_set(row, "has_cards", "1");
+		first = 0;
 	}
-	while ((rc = db_step(ST_REFUNDS_OPEN)) == DB_ROW) {
-		struct tvars *row = tv_row(&tv, "rows");
+	db_done(ST_CARD_REFUNDS_OF_ORDER);
+	return rc != DB_ERROR;
+}
+
+/* Adds the requests that st lists (REFUNDS_OPEN or REFUNDS_PENDING:
+ * the same columns) to tv's list, each with its card refunds; pending:
+ * their money is on its way to the card. Returns their number, or -1
+ * on a database error. */
+static int
+request_rows(struct request *r, struct tvars *tv, enum stmt st,
+    const char *list, int pending)
+{
+	sqlite3_stmt	*s = db_stmt(st);
+	int		 rc, n = 0, ok = 1;
+
+	if (s == NULL)
+		return -1;
+	while ((rc = db_step(st)) == DB_ROW) {
+		struct tvars *row = tv_row(tv, list);
 
 		n++;
 		tv_set(row, "id", req_printf(r, "%lld",
@@ -79,10 +127,28 @@ refunds_list(struct request *r, int status, const char *notice,
 		tv_set(row, "net", page_money(r, sqlite3_column_int64(s, 9),
 		    db_text(s, 8)));
 		tv_set(row, "can_decline", conf.refund_auto_approve ? "" : "1");
+		ok &= card_progress(r, row, sqlite3_column_int64(s, 1),
+		    db_text(s, 8), pending);
 	}
-	db_done(ST_REFUNDS_OPEN);
-	if (!page_list_vars(r, &tv, rc == DB_ERROR ? -1 : n))
+	db_done(st);
+	return rc == DB_ERROR || !ok ? -1 : n;
+}
+
+/* Renders the list of open requests, then those on their way to the
+ * card, with status and messages. */
+static void
+refunds_list(struct request *r, int status, const char *notice,
+    const char *error)
+{
+	struct tvars	 tv = { .n = 0 };
+	int		 n, np;
+
+	n = request_rows(r, &tv, ST_REFUNDS_OPEN, "rows", 0);
+	np = n < 0 ? -1 : request_rows(r, &tv, ST_REFUNDS_PENDING, "pending",
+	    1);
+	if (!page_list_vars(r, &tv, np < 0 ? -1 : n))
 		return;
+	tv_set(&tv, "has_pending", np > 0 ? "1" : "");
 	tv_set(&tv, "notice", notice);
 	tv_set(&tv, "form_message", error);
 	page_render(r, status, "Refund requests", "admin_refunds.html", &tv);
@@ -97,7 +163,9 @@ page_admin_refunds(struct request *r)
 	refunds_list(r, 200, done == NULL ? NULL : !strcmp(done, "refunded") ?
 	    "Refund recorded and the client told." : !strcmp(done, "partial") ?
 	    "Partial refund recorded; the request stays open for the rest." :
-	    !strcmp(done, "declined") ? "Request declined." : NULL, NULL);
+	    !strcmp(done, "card") ? "Refund sent to Stripe — waiting for "
+	    "confirmation." : !strcmp(done, "declined") ? "Request declined." :
+	    NULL, NULL);
 }
 
 /* Reads the status of refund request rid into *status (request-owned;
@@ -140,7 +208,8 @@ refund_gone(struct request *r, int64_t rid, const struct order *o)
 	refunds_list(r, 409, NULL, req_printf(r, "The refund request of %s "
 	    "was already %s: nothing was changed.", o->number,
 	    !strcmp(status, "refunded") ? "refunded" : !strcmp(status,
-	    "declined") ? "declined" : "dealt with"));
+	    "declined") ? "declined" : !strcmp(status, "pending") ?
+	    "sent back to the card (waiting for Stripe)" : "dealt with"));
 }
 
 /* Loads refund request ID of the path and its order (for the pages; the
@@ -175,6 +244,62 @@ refund_start(struct request *r, int64_t *rid, struct order *o)
 	return 1;
 }
 
+/* Answers a card refund that card_refund_decide (or _retry) did not
+ * queue (the caller rolled back): why, in words. */
+static void
+card_refused(struct request *r, enum card_refund_decision d, int64_t rid,
+    const struct order *o, int64_t amount)
+{
+	if (d == CARD_REFUND_GONE)
+		refund_gone(r, rid, o);
+	else if (d == CARD_REFUND_DISPUTED)
+		refunds_list(r, 409, NULL, req_printf(r, "%s: the card payment "
+		    "is disputed: Stripe refuses refunds of a charge under "
+		    "dispute, so nothing was sent.", o->number));
+	else if (d == CARD_REFUND_NOT_CARD)
+		refunds_list(r, 400, NULL, req_printf(r, "%s was not paid by "
+		    "card, so it cannot be refunded to a card: choose how you "
+		    "paid it back.", o->number));
+	else if (d == CARD_REFUND_TOO_MUCH)
+		refunds_list(r, 400, NULL, req_printf(r, "%s: a refund of %s "
+		    "%s is more than what is left to refund, net of earlier "
+		    "refunds and of those on their way.", o->number,
+		    page_money(r, amount, o->currency), o->currency));
+	else
+		page_unavailable(r);
+}
+
+/* POST /admin/refunds/ID/refunded with method card: the refund and its
+ * job in one transaction; Stripe is called by the job runner ("pmbctl
+ * pay run") after COMMIT, never from the worker, and the money counts
+ * as returned only when Stripe confirms. */
+static void
+card_refunded(struct request *r, int64_t rid, const struct order *o,
+    int64_t asked)
+{
+	struct card_refund_ask		 a = { .order_id = o->id,
+	    .request_id = rid, .currency = o->currency,
+	    .user_id = r->session->user_id };
+	enum card_refund_decision	 d;
+	int64_t				 amount = 0, id;
+
+	a.amount = asked;
+	if (!db_begin()) {
+		page_unavailable(r);
+		return;
+	}
+	if ((d = card_refund_decide(&a, &amount, &id)) != CARD_REFUND_QUEUED ||
+	    !audit_log(r, a.user_id, "card refund", o->id, req_printf(r,
+	    "%s %s to the card (card refund #%lld)", page_money(r, amount, o->currency),
+	    o->currency, (long long)id)) || !db_commit()) {
+		db_rollback();
+		card_refused(r, d == CARD_REFUND_QUEUED ? CARD_REFUND_ERROR : d,
+		    rid, o, a.amount > 0 ? a.amount : amount);
+		return;
+	}
+	http_redirect(r, "/admin/refunds?done=card");
+}
+
 /* POST /admin/refunds/ID/refunded */
 void
 page_admin_refunded(struct request *r)
@@ -183,7 +308,7 @@ page_admin_refunded(struct request *r)
 	struct tvars	 tv = { .n = 0 };
 	int64_t		 rid, paid, refunded, amount = 0, now = now_unix(), uid;
 	const char	*status, *why;
-	int		 full;
+	int		 full, rc;
 
 	if (!refund_start(r, &rid, &o))
 		return;
@@ -194,9 +319,22 @@ page_admin_refunded(struct request *r)
 		    why));
 		return;
 	}
+	if (!strcmp(r->fields[XF_METHOD].value, "card")) {
+		card_refunded(r, rid, &o, amount);
+		return;
+	}
 	uid = r->session->user_id;
 	if (!db_begin())
 		goto fail;
+	/* A charge under dispute goes back by the chargeback: a refund by
+	 * any way as well would pay twice. */
+	if ((rc = card_refund_disputed(o.id)) != 0) {
+		db_rollback();
+		if (rc < 0)
+			goto fail;
+		card_refused(r, CARD_REFUND_DISPUTED, rid, &o, 0);
+		return;
+	}
 	/* Decided inside the transaction, which holds the write lock: the
 	 * request is still open, and two refunds at once can never add up
 	 * to more than was paid. */
@@ -209,8 +347,7 @@ page_admin_refunded(struct request *r)
 	}
 	if (!order_balance(o.id, &paid, &refunded))
 		goto rollback;
-	if (*r->fields[XF_AMOUNT].value == '\0')
-		amount = paid - refunded;
+	amount = *r->fields[XF_AMOUNT].value ? amount : paid - refunded;
 	if (amount <= 0 || amount > paid - refunded) {
 		db_rollback();
 		refunds_list(r, 400, NULL, req_printf(r, "%s: a refund of %s "
@@ -235,8 +372,7 @@ page_admin_refunded(struct request *r)
 	    r->fields[XF_REFERENCE].value, now, uid) != DB_DONE ||
 	    !audit_log(r, uid, full ? "refund" : "partial refund", o.id,
 	    req_printf(r, "%s %s %s", page_money(r, amount, o.currency),
-	    o.currency,
-	    r->fields[XF_METHOD].value)) ||
+	    o.currency, r->fields[XF_METHOD].value)) ||
 	    !order_mail(r, &o, "refunded", &tv))
 		goto rollback;
 	if (!db_commit())
@@ -248,6 +384,39 @@ rollback:
 	db_rollback();
 fail:
 	page_unavailable(r);
+}
+
+/* POST /admin/refunds/ID/retry: Stripe refused the refund (its message
+ * on the list); ask again, as a new card refund. */
+void
+page_admin_refund_retry(struct request *r)
+{
+	struct order			o;
+	enum card_refund_decision	d;
+	int64_t				rid, amount = 0, id;
+
+	if (!refund_start(r, &rid, &o))
+		return;
+	if (!db_begin()) {
+		page_unavailable(r);
+		return;
+	}
+	if ((d = card_refund_retry(rid, r->session->user_id, &amount, &id)) !=
+	    CARD_REFUND_QUEUED || !audit_log(r, r->session->user_id,
+	    "card refund retry", o.id, req_printf(r, "%s %s to the card "
+	    "(card refund #%lld)", page_money(r, amount, o.currency), o.currency,
+	    (long long)id)) || !db_commit()) {
+		db_rollback();
+		if (d == CARD_REFUND_GONE)
+			refunds_list(r, 409, NULL, req_printf(r, "%s: there is "
+			    "no refused card refund to try again (it may be on "
+			    "its way already).", o.number));
+		else
+			card_refused(r, d == CARD_REFUND_QUEUED ?
+			    CARD_REFUND_ERROR : d, rid, &o, amount);
+		return;
+	}
+	http_redirect(r, "/admin/refunds?done=card");
 }
 
 /* POST /admin/refunds/ID/decline: for abuse only, with a reason. */

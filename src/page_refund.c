@@ -5,6 +5,7 @@
 
 #include "audit.h"
 #include "auth.h"
+#include "card_refund.h"
 #include "conf.h"
 #include "db.h"
 #include "mail.h"
@@ -86,7 +87,10 @@ refund_page(struct request *r, const struct order *o, const struct refund
 	if (rf->exists) {
 		tv_set(&tv, "requested", page_date(r, rf->requested_at));
 		tv_set(&tv, "request_reason", rf->reason);
-		tv_set(&tv, "req_open", !strcmp(rf->status, "open") ? "1" : "");
+		/* pending: on its way back to the card, as far as the
+		 * client is concerned the same as open. */
+		tv_set(&tv, "req_open", !strcmp(rf->status, "open") ||
+		    !strcmp(rf->status, "pending") ? "1" : "");
 		tv_set(&tv, "req_refunded", !strcmp(rf->status, "refunded") ?
 		    "1" : "");
 		tv_set(&tv, "req_declined", !strcmp(rf->status, "declined") ?
@@ -179,6 +183,31 @@ page_refund(struct request *r)
 	refund_page(r, &o, &rf, net, 200, NULL);
 }
 
+/* With refund_auto_approve, request rid of o, paid by card, goes back
+ * to the card: a card refund of all that is left and its job, in the
+ * caller's transaction; the order becomes refunded when Stripe confirms
+ * (card_refund.c). An order not paid by card, or whose charge is
+ * disputed, waits for the consultant as before. Returns 1 when queued,
+ * 0 when not, -1 on a database error. */
+static int
+refund_to_card(struct request *r, const struct order *o, int64_t rid)
+{
+	struct card_refund_ask		a = { .order_id = o->id,
+	    .request_id = rid, .currency = o->currency };
+	enum card_refund_decision	d;
+	int64_t				amount, id;
+
+	if (!conf.refund_auto_approve)
+		return 0;
+	if ((d = card_refund_decide(&a, &amount, &id)) == CARD_REFUND_ERROR)
+		return -1;
+	if (d != CARD_REFUND_QUEUED)
+		return 0;
+	return audit_log(r, 0, "card refund", o->id, req_printf(r, "%s %s to "
+	    "the card (card refund #%lld, approved automatically)",
+	    page_money(r, amount, o->currency), o->currency, (long long)id)) ? 1 : -1;
+}
+
 /* Writes the request with everything that goes with it; *net is what
  * it promises back, read inside the transaction. Returns 1, 0 if a
  * request exists already or the order may no longer have one (rolled
@@ -188,8 +217,8 @@ refund_store(struct request *r, const struct order *o, const char *reason,
     int64_t *net)
 {
 	struct tvars	 tv = { .n = 0 };
-	int64_t		 now = now_unix(), paid, refunded;
-	int		 rc;
+	int64_t		 now = now_unix(), paid, refunded, rid;
+	int		 rc, card;
 
 	if (!db_begin())
 		return -1;
@@ -198,6 +227,7 @@ refund_store(struct request *r, const struct order *o, const char *reason,
 		db_rollback();
 		return 0;
 	}
+	rid = db_last_id();
 	if (rc != DB_DONE || (rc = db_update(ST_ORDER_REFUND_REQUESTED, "ii",
 	    now, o->id)) < 0 || !order_balance(o->id, &paid, &refunded))
 		goto fail;
@@ -206,7 +236,10 @@ refund_store(struct request *r, const struct order *o, const char *reason,
 		return 0;
 	}
 	*net = paid - refunded;
+	if ((card = refund_to_card(r, o, rid)) < 0)
+		goto fail;
 	page_vars(r, &tv);
+	tv_set(&tv, "to_card", card ? "1" : "");
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "amount", page_money(r, *net, o->currency));

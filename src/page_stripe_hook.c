@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "card_refund.h"
 #include "conf.h"
 #include "db.h"
 #include "page.h"
@@ -28,6 +29,50 @@ struct hook {
 	int		 arg;
 };
 
+/* refund.created, refund.updated, refund.failed: the Refund object
+ * says how a refund stands (card_refund.c: ours settled or failed, one
+ * made in Stripe's dashboard recorded). */
+static int
+on_refund(struct request *r, json_t *obj, int arg, struct pay_outcome *out)
+{
+	(void)arg;
+	return card_refund_event(r, obj, &out->order_id, &out->text);
+}
+
+/* charge.refunded: each refund the Charge lists (API versions before
+ * 2022-11-15 list them; later ones send the refunds as refund.*
+ * events, which pmb also takes, and reconcile lists them). */
+static int
+on_charge_refunded(struct request *r, json_t *obj, int arg,
+    struct pay_outcome *out)
+{
+	json_t		*item;
+	const char	*text = "the refunds come as refund events";
+	int64_t		 oid = 0;
+	size_t		 i;
+
+	(void)arg;
+	json_array_foreach(stripe_get(obj, "refunds.data"), i, item) {
+		if (card_refund_event(r, item, &oid, &text) < 0)
+			return -1;
+		if (oid > 0)
+			out->order_id = oid;
+	}
+	if (out->order_id == 0 && stripe_str(obj, "payment_intent") != NULL &&
+	    (out->order_id = db_find_id(ST_CARD_ORDER_OF_PI,
+	    stripe_str(obj, "payment_intent"))) < 0)
+		return -1;
+	out->text = out->order_id > 0 ? text : "not ours";
+	return 0;
+}
+
+/* charge.dispute.created (arg 0) and charge.dispute.closed (arg 1). */
+static int
+on_dispute(struct request *r, json_t *obj, int closed, struct pay_outcome *out)
+{
+	return card_dispute_event(r, obj, closed, &out->order_id, &out->text);
+}
+
 /* The events pmb acts on (README, "Taking card payments with Stripe",
  * lists them for the dashboard); any other type is stored and answered
  * "ignored". checkout.session.completed is paid when its payment_status
@@ -38,8 +83,12 @@ static const struct hook hooks[] = {
 	{ "checkout.session.async_payment_succeeded", payment_fulfil, 1 },
 	{ "checkout.session.async_payment_failed", payment_session_ended, 1 },
 	{ "checkout.session.expired", payment_session_ended, 0 },
-	/* Refunds and disputes go here: charge.refunded, refund.updated,
-	 * refund.failed, charge.dispute.created, charge.dispute.closed. */
+	{ "charge.refunded", on_charge_refunded, 0 },
+	{ "refund.created", on_refund, 0 },
+	{ "refund.updated", on_refund, 0 },
+	{ "refund.failed", on_refund, 0 },
+	{ "charge.dispute.created", on_dispute, 0 },
+	{ "charge.dispute.closed", on_dispute, 1 },
 };
 
 /* Answers Stripe with status and a word (plain text: Stripe shows it in

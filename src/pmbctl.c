@@ -1,12 +1,15 @@
 /* pmbctl.c: the operator's tool: every command in one table, with its
  * words, arguments, help and function, and the line that runs one. The
  * commands are in pmbctl_store.c, pmbctl_user.c, pmbctl_key.c and
- * pmbctl_mail.c; they reuse the modules of pmb.fcgi. */
+ * pmbctl_mail.c and pmbctl_pay.c; they reuse the modules of pmb.fcgi. */
 #include <sys/stat.h>
 
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -66,6 +69,18 @@ static const struct command commands[] = {
 	    cmd_mail_list },
 	{ "mail retry", "ID", "make a queued or failed message due now",
 	    cmd_mail_retry },
+	{ "pay send", "", "carry out the payment jobs that are due, once\n"
+	    "(refunds to the card, expiring the sessions of\n"
+	    "cancelled orders)",
+	    cmd_pay_send },
+	{ "pay run", "", "keep carrying out payment jobs: every 5 s, at\n"
+	    "once on SIGUSR1 or SIGHUP; SIGTERM or SIGINT stop\n"
+	    "it after the job in hand",
+	    cmd_pay_run },
+	{ "pay reconcile", "[--days N]", "ask Stripe for the Checkout Sessions and\n"
+	    "refunds of the last N days (default 3) and do what\n"
+	    "a lost webhook left undone; prints each fix",
+	    cmd_pay_reconcile },
 	{ "search index", "", "make every pending change to orders searchable\n"
 	    "now (the search page does this itself before it\n"
 	    "searches; for cron, or after a bulk import)",
@@ -95,11 +110,11 @@ usage(FILE *f)
 
 		snprintf(line, sizeof(line), "%s %s", commands[i].words,
 		    commands[i].args);
-		fprintf(f, "  %-22s", line);
+		fprintf(f, "  %-26s", line);
 		for (const char *p = commands[i].help; *p != '\0'; p++) {
 			fputc(*p, f);
 			if (*p == '\n')
-				fprintf(f, "  %-22s", "");
+				fprintf(f, "  %-26s", "");
 		}
 		fputc('\n', f);
 	}
@@ -214,21 +229,71 @@ words_match(const struct command *c, int argc, char *argv[])
 	return n;
 }
 
-/* Returns 1 if n arguments fit the args of c: one for each word, a
- * word in brackets ("[STATUS]") optional. */
+/* Returns 1 if n arguments fit the args of c: one for each word, the
+ * words in brackets ("[STATUS]", "[--days N]") optional. */
 static int
 args_fit(const struct command *c, int n)
 {
-	int	 least = 0, most = 0;
+	int	 least = 0, most = 0, optional = 0;
 
 	for (const char *a = c->args; *a != '\0'; ) {
 		size_t len = strcspn(a, " ");
 
+		optional |= *a == '[';
 		most++;
-		least += *a != '[';
+		least += !optional;
+		if (len > 0 && a[len - 1] == ']')
+			optional = 0;
 		a += len + (a[len] == ' ');
 	}
 	return n >= least && n <= most;
+}
+
+/* The signals that a daemon command waits for; blocked while it works,
+ * so a stop request waits until the item in hand is done. */
+static sigset_t run_signals;
+
+/* Returns 1 if SIGTERM or SIGINT is waiting, else 0. */
+static int
+stop_pending(void)
+{
+	sigset_t p;
+
+	if (sigpending(&p) != 0)
+		return 0;
+	return sigismember(&p, SIGTERM) == 1 || sigismember(&p, SIGINT) == 1;
+}
+
+int
+run_rounds(const char *what, int poll, int (*round)(int (*)(void)))
+{
+	struct timespec	zero = { 0, 0 };
+	sigset_t	old;
+	int		sig;
+
+	sigemptyset(&run_signals);
+	sigaddset(&run_signals, SIGTERM);
+	sigaddset(&run_signals, SIGINT);
+	sigaddset(&run_signals, SIGHUP);
+	sigaddset(&run_signals, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &run_signals, &old) != 0)
+		return fail("sigprocmask: %s", strerror(errno));
+	for (;;) {
+		struct timespec ts = { poll, 0 };
+
+		round(stop_pending);
+		if (stop_pending())
+			break;
+		sig = sigtimedwait(&run_signals, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	log_msg("%s: stopped", what);
+	/* Take the stop signal, so that unblocking does not deliver it. */
+	while (sigtimedwait(&run_signals, NULL, &zero) > 0)
+		;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return 0;
 }
 
 /* Runs the command that argv names with its arguments. Returns its exit

@@ -16,6 +16,13 @@ int	 open_db(int flags);
  * returns 1, or 0 after a message (and closed). */
 int	 open_db_current(int flags);
 
+/* The loop of a daemon command ("mail run", "pay run"): round(stop)
+ * every poll seconds, at once on SIGUSR1 or SIGHUP, until SIGTERM or
+ * SIGINT, which wait (blocked) until the round's item in hand is done:
+ * round asks stop() between items. what names it in the log. Returns
+ * the exit status. */
+int	 run_rounds(const char *what, int poll, int (*round)(int (*)(void)));
+
 /* The commands. Each gets the arguments after its words, as many as its
  * table entry's args name (argv ends with NULL, so an optional one left
  * out is NULL), and returns the exit status. */
@@ -34,6 +41,9 @@ int	 cmd_mail_send(char *argv[]);		/* pmbctl_mail.c */
 int	 cmd_mail_run(char *argv[]);
 int	 cmd_mail_list(char *argv[]);
 int	 cmd_mail_retry(char *argv[]);
+int	 cmd_pay_send(char *argv[]);		/* pmbctl_pay.c */
+int	 cmd_pay_run(char *argv[]);
+int	 cmd_pay_reconcile(char *argv[]);
 int	 cmd_key_list(char *argv[]);		/* pmbctl_key.c */
 int	 cmd_key_rotate(char *argv[]);
 int	 cmd_key_remove(char *argv[]);

@@ -16,21 +16,6 @@
 #include "pmbctl.h"
 #include "util.h"
 
-/* The signals that "mail run" waits for; blocked while it works, so a
- * stop request waits until the message in hand is done. */
-static sigset_t run_signals;
-
-/* Returns 1 if SIGTERM or SIGINT is waiting, else 0. */
-static int
-stop_pending(void)
-{
-	sigset_t p;
-
-	if (sigpending(&p) != 0)
-		return 0;
-	return sigismember(&p, SIGTERM) == 1 || sigismember(&p, SIGINT) == 1;
-}
-
 /* pmbctl mail send */
 static int
 mail_send(const char *arg)
@@ -45,45 +30,25 @@ mail_send(const char *arg)
 	return ok ? 0 : 1;
 }
 
+/* One round of "mail run". Returns 1, or 0 after a logged error. */
+static int
+mail_round(int (*stop)(void))
+{
+	if (!mail_deliver_due(stop, NULL, NULL)) {
+		log_msg("mail: a database error stopped this round");
+		return 0;
+	}
+	return 1;
+}
+
 /* pmbctl mail run */
 static int
 mail_run(const char *arg)
 {
-	sigset_t	old;
-	int		sig;
-
 	(void)arg;
-	sigemptyset(&run_signals);
-	sigaddset(&run_signals, SIGTERM);
-	sigaddset(&run_signals, SIGINT);
-	sigaddset(&run_signals, SIGHUP);
-	sigaddset(&run_signals, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &run_signals, &old) != 0)
-		return fail("sigprocmask: %s", strerror(errno));
 	log_msg("mail: delivering with the %s transport (pid %ld)",
 	    conf.mail_transport, (long)getpid());
-	for (;;) {
-		struct timespec	ts = { MAIL_POLL_SECONDS, 0 };
-		int		sent = 0, failed = 0;
-
-		if (!mail_deliver_due(stop_pending, &sent, &failed))
-			log_msg("mail: a database error stopped this round");
-		if (stop_pending())
-			break;
-		sig = sigtimedwait(&run_signals, NULL, &ts);
-		if (sig == SIGTERM || sig == SIGINT)
-			break;
-	}
-	log_msg("mail: stopped");
-	/* Take the stop signal, so that unblocking does not deliver it. */
-	{
-		struct timespec zero = { 0, 0 };
-
-		while (sigtimedwait(&run_signals, NULL, &zero) > 0)
-			;
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return 0;
+	return run_rounds("mail", MAIL_POLL_SECONDS, mail_round);
 }
 
 /* Prints one outbox row for "mail list". */

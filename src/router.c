@@ -90,6 +90,8 @@ static const struct route routes[] = {
 	    refunded_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/refunds/*/decline", M_POST, page_admin_decline,
 	    decline_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/refunds/*/retry", M_POST, page_admin_refund_retry,
+	    retry_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
 };
 
 /* Matches path against pattern; on a match returns 1 and puts the

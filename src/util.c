@@ -749,3 +749,13 @@ read_file(const char *path, size_t *lenp)
 		*lenp = b.len;
 	return buf_take(&b);
 }
+
+int64_t
+backoff_pick(const int64_t *pause, size_t npause, int64_t tries)
+{
+	if (tries < 1)
+		tries = 1;
+	if (tries > (int64_t)npause)
+		tries = (int64_t)npause;
+	return pause[tries - 1];
+}

@@ -92,6 +92,9 @@ char	*int_text(char out[INT_TEXT_MAX], int64_t v);
 
 /* Current time in Unix seconds; PMB_TEST_NOW overrides (tests only). */
 int64_t	 now_unix(void);
+/* The pause before try n + 1 after n failed tries (n >= 1) from a table
+ * of npause growing pauses; past its end, the last. */
+int64_t	 backoff_pick(const int64_t *pause, size_t npause, int64_t tries);
 /* Monotonic milliseconds. */
 double	 now_ms(void);
 /* Formats Unix seconds as "26 Nov 2026, 05:02 UTC" into buf. */

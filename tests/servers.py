@@ -665,7 +665,7 @@ def test_systemd_units():
             t.missing("systemd-analyze verify", "systemd-analyze (systemd)")
         else:
             units = [os.path.join(CONF, "systemd", u) for u in
-                     ("pmb.socket", "pmb.service", "pmb-listen.service", "pmb-mail.service",
+                     ("pmb.socket", "pmb.service", "pmb-listen.service", "pmb-mail.service", "pmb-pay.service",
                       "pmb-search-optimize.service", "pmb-search-optimize.timer")]
             p = subprocess.run(["systemd-analyze", "verify"] + units, capture_output=True,
                                text=True, timeout=60)
