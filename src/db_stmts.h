@@ -297,11 +297,13 @@ X(DASH_COUNTS,
 X(DASH_ANSWER_TIME,
   "SELECT answered_at - paid_at FROM orders WHERE answered_at IS NOT NULL "
   "AND paid_at IS NOT NULL ORDER BY answered_at - paid_at LIMIT 2 OFFSET ?")
+/* Per currency and method (card, bank transfer, ...); index ledger_revenue
+ * alone serves it. */
 X(DASH_REVENUE,
-  "SELECT currency, "
+  "SELECT currency, method, "
   "coalesce(sum(CASE kind WHEN 'payment' THEN amount END), 0), "
   "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
-  "FROM ledger GROUP BY currency ORDER BY currency")
+  "FROM ledger GROUP BY currency, method ORDER BY currency, method")
 /* Per week from ?1 (a Monday) to ?2, weeks of ?3 seconds. */
 X(DASH_WEEK_ORDERS,
   "SELECT (created_at - ?1) / ?3, count(*) FROM orders "
@@ -318,7 +320,11 @@ X(EXPORT_ORDERS,
   "o.currency, coalesce((SELECT sum(l.amount) FROM ledger l "
   "WHERE l.kind = 'payment' AND l.order_id = o.id), 0), "
   "coalesce((SELECT sum(l.amount) FROM ledger l "
-  "WHERE l.kind = 'refund' AND l.order_id = o.id), 0) "
+  "WHERE l.kind = 'refund' AND l.order_id = o.id), 0), "
+  "coalesce((SELECT sum(l.amount) FROM ledger l WHERE l.kind = 'payment' "
+  "AND l.method = 'card' AND l.order_id = o.id), 0), "
+  "coalesce((SELECT sum(l.amount) FROM ledger l WHERE l.kind = 'refund' "
+  "AND l.method = 'card' AND l.order_id = o.id), 0) "
   "FROM orders o ORDER BY o.id")
 
 /* The audit log, newest first, keyset paged by id (?1: below this id). */

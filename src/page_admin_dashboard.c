@@ -3,6 +3,7 @@
  * drawn by the server (dashboard_chart.c, admin_dashboard.svg; no script,
  * no library). Money comes from the ledger only; the statements read
  * indexes (sql/004_dashboard.sql). */
+#include <stdio.h>
 #include <string.h>
 
 #include "conf.h"
@@ -97,29 +98,67 @@ percent(struct request *r, int64_t k, int64_t n)
 	    (long long)(tenths % 10));
 }
 
-/* Adds the revenue per currency to tv as the list revenue (currency,
- * payments, refunds, net); returns how many rows, or -1 on a database
- * error. */
+/* The money of one currency, or of one method within it. */
+struct revenue {
+	char	currency[4];
+	int	methods;		/* rows of the currency so far */
+	int64_t	in, out;		/* payments, refunds (minor units) */
+};
+
+/* Adds one row to tv's list revenue (currency, method, payments,
+ * refunds, net); total marks a currency's all-methods row. */
+static void
+revenue_row(struct request *r, struct tvars *tv, const char *currency,
+    const char *method, int64_t in, int64_t out, int total)
+{
+	struct tvars *row = tv_row(tv, "revenue");
+
+	tv_set(row, "currency", req_strdup(r, currency));
+	tv_set(row, "method", total ? "all methods" : strcmp(method,
+	    "card") == 0 ? "card (Stripe)" : *method ? req_strdup(r, method) :
+	    "not given");
+	tv_set(row, "total", total ? "1" : "");
+	tv_set(row, "in", page_money(r, in, currency));
+	tv_set(row, "out", page_money(r, out, currency));
+	tv_set(row, "net", page_money(r, in - out, currency));
+}
+
+/* Adds the revenue per currency and method (card, bank transfer...) to
+ * tv as the list revenue, with an all-methods row after a currency that
+ * has more than one; returns how many rows, or -1 on a database error. */
 static int
 revenue_rows(struct request *r, struct tvars *tv)
 {
 	sqlite3_stmt	*s = db_stmt(ST_DASH_REVENUE);
+	struct revenue	 cur = { .methods = 0 };
 	int		 rc, n = 0;
 
 	if (s == NULL)
 		return -1;
 	while ((rc = db_step(ST_DASH_REVENUE)) == DB_ROW) {
-		struct tvars	*row = tv_row(tv, "revenue");
-		int64_t		 in = sqlite3_column_int64(s, 1);
-		int64_t		 out = sqlite3_column_int64(s, 2);
+		const char	*currency = db_text(s, 0);
+		int64_t		 in = sqlite3_column_int64(s, 2);
+		int64_t		 out = sqlite3_column_int64(s, 3);
 
+		if (cur.methods > 0 && strcmp(cur.currency, currency) != 0) {
+			if (cur.methods > 1)
+				revenue_row(r, tv, cur.currency, "", cur.in,
+				    cur.out, 1), n++;
+			cur.methods = 0;
+		}
+		if (cur.methods++ == 0) {
+			snprintf(cur.currency, sizeof(cur.currency), "%s",
+			    currency);
+			cur.in = cur.out = 0;
+		}
+		cur.in += in;
+		cur.out += out;
+		revenue_row(r, tv, currency, db_text(s, 1), in, out, 0);
 		n++;
-		tv_set(row, "c1", req_strdup(r, db_text(s, 0)));
-		tv_set(row, "c2", page_money(r, in, db_text(s, 0)));
-		tv_set(row, "c3", page_money(r, out, db_text(s, 0)));
-		tv_set(row, "c4", page_money(r, in - out, db_text(s, 0)));
 	}
 	db_done(ST_DASH_REVENUE);
+	if (rc != DB_ERROR && cur.methods > 1)
+		revenue_row(r, tv, cur.currency, "", cur.in, cur.out, 1), n++;
 	return rc == DB_ERROR ? -1 : n;
 }
 

@@ -77,7 +77,9 @@ void
 page_admin_export_csv(struct request *r)
 {
 	static const char *const head[] = { "number", "created", "status",
-	    "name", "email", "price", "currency", "paid", "refunded", "net" };
+	    "name", "email", "price", "currency", "paid", "refunded", "net",
+	    "paid_by_card", "paid_otherwise", "refunded_to_card",
+	    "refunded_otherwise" };
 	sqlite3_stmt	*s = db_stmt(ST_EXPORT_ORDERS);
 	struct buf	 b, t;
 	int		 rc;
@@ -97,6 +99,8 @@ page_admin_export_csv(struct request *r)
 	while ((rc = db_step(ST_EXPORT_ORDERS)) == DB_ROW) {
 		int64_t paid = sqlite3_column_int64(s, 7);
 		int64_t refunded = sqlite3_column_int64(s, 8);
+		int64_t paid_card = sqlite3_column_int64(s, 9);
+		int64_t refunded_card = sqlite3_column_int64(s, 10);
 		const char *cur = db_text(s, 6);
 
 		buf_reset(&t);
@@ -118,6 +122,16 @@ page_admin_export_csv(struct request *r)
 		csv_money(&b, refunded, cur);
 		buf_putc(&b, ',');
 		csv_money(&b, paid - refunded, cur);
+		/* The same money by the way it moved: card (Stripe), or
+		 * any other method recorded by hand. */
+		buf_putc(&b, ',');
+		csv_money(&b, paid_card, cur);
+		buf_putc(&b, ',');
+		csv_money(&b, paid - paid_card, cur);
+		buf_putc(&b, ',');
+		csv_money(&b, refunded_card, cur);
+		buf_putc(&b, ',');
+		csv_money(&b, refunded - refunded_card, cur);
 		buf_puts(&b, "\r\n");
 	}
 	db_done(ST_EXPORT_ORDERS);

@@ -173,9 +173,10 @@ fill_card(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 	const char *pi = req_strdup(r, db_text(s, 3));
 
 	tv_set(tv, "card_status", req_strdup(r, db_text(s, 0)));
+	const char *cur = req_strdup(r, db_text(s, 2));
+
 	tv_set(tv, "card_amount", req_printf(r, "%s %s",
-	    page_money(r, sqlite3_column_int64(s, 1), db_text(s, 2)),
-	    db_text(s, 2)));
+	    page_money(r, sqlite3_column_int64(s, 1), cur), cur));
 	tv_set(tv, "card_pi", pi);
 	tv_set(tv, "card_url", payment_dashboard_url(r, pi));
 	tv_set(tv, "card_at", page_time(r, sqlite3_column_int64(s, 4)));

@@ -9,6 +9,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "conf.h"
+#include "currency.h"
 #include "db.h"
 #include "order.h"
 #include "page.h"
@@ -138,6 +139,7 @@ session_params(struct request *r, const struct order *o,
     struct stripe_params *p)
 {
 	char		 cur[4] = "", id[INT_TEXT_MAX];
+	int64_t		 unit = o->price;
 	const char	*base = req_cat(r, conf.base_url, "/o/", r->arg,
 			    (char *)NULL);
 
@@ -146,8 +148,9 @@ session_params(struct request *r, const struct order *o,
 	int_text(id, o->id);
 	stripe_param(p, "mode", "payment");
 	stripe_param(p, "line_items[0][price_data][currency]", cur);
-	stripe_param_int(p, "line_items[0][price_data][unit_amount]",
-	    o->price);
+	/* payment_card_ok let only a price Stripe can take this far. */
+	(void)currency_stripe_amount(o->currency, o->price, &unit);
+	stripe_param_int(p, "line_items[0][price_data][unit_amount]", unit);
 	stripe_param(p, "line_items[0][price_data][product_data][name]",
 	    req_cat(r, o->number, " \xe2\x80\x94 ", conf.offer_title,
 	    (char *)NULL));

@@ -9,6 +9,7 @@
 
 #include "audit.h"
 #include "conf.h"
+#include "currency.h"
 #include "db.h"
 #include "mail.h"
 #include "order.h"
@@ -87,7 +88,10 @@ session_ours(json_t *session, struct session_view *v,
 	v->currency = stripe_str(session, "currency");
 	if (v->currency == NULL)
 		v->currency = "";
-	if (!stripe_int(session, "amount_total", &v->amount))
+	/* Stripe's unit_amount differs from minor units for a few
+	 * currencies (currency_stripe_amount): back to the order's unit. */
+	if (!stripe_int(session, "amount_total", &v->amount) ||
+	    !currency_stripe_minor(v->currency, v->amount, &v->amount))
 		v->amount = -1;
 	if (v->stripe_id == NULL || oid == NULL ||
 	    !parse_int64(oid, 1, INT64_MAX, &want))
@@ -262,10 +266,8 @@ payment_session_ended(struct request *r, json_t *session, int failed,
 int
 payment_card_ok(int64_t amount, const char *currency)
 {
-	/* Stripe's minimum charge per currency is the money work's
-	 * (currency_card_ok); until it is here, any amount above zero. */
-	(void)currency;
-	return *conf.stripe_secret_key != '\0' && amount > 0;
+	return *conf.stripe_secret_key != '\0' &&
+	    currency_card_ok(currency, amount);
 }
 
 const char *

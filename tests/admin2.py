@@ -618,7 +618,7 @@ def dashboard_fixture(ds):
     ids = {}
 
     def order(key, status, created, paid_after=None, answer_after=None, due=None,
-              currency="GBP", price=15000, name=None):
+              currency="GBP", price=15000, name=None, method=""):
         paid = created + paid_after if paid_after is not None else None
         answered = paid + answer_after if answer_after is not None else None
         con.execute(
@@ -630,8 +630,8 @@ def dashboard_fixture(ds):
         con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'question', ?, ?)",
                     (oid, "Question of " + key, created))
         if paid is not None:
-            con.execute("INSERT INTO ledger (order_id, kind, amount, currency, at) VALUES (?, 'payment', ?, ?, ?)",
-                        (oid, price, currency, paid))
+            con.execute("INSERT INTO ledger (order_id, kind, amount, currency, method, at) "
+                        "VALUES (?, 'payment', ?, ?, ?, ?)", (oid, price, currency, method, paid))
         if answered is not None:
             con.execute("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'reply', ?, ?)",
                         (oid, "Answer to " + key, answered))
@@ -643,7 +643,7 @@ def dashboard_fixture(ds):
                     (ids[key], amount, currency, at))
 
     order("o1", "answered", cur - 10 * W + 1 * D, H, 2 * H)
-    order("o2", "answered", cur - 8 * W + 2 * D, H, 10 * H)
+    order("o2", "answered", cur - 8 * W + 2 * D, H, 10 * H, method="card")
     order("o3", "answered", cur - 8 * W + 3 * D, H, 30 * H)
     order("o4", "answered", cur - 5 * W + 1 * D, H, 50 * H)      # later than the 48 h promise
     order("o5", "refunded", cur - 3 * W + 1 * D, H, 100 * H)
@@ -684,11 +684,19 @@ def test_dashboard_and_export():
         t.eq(dd("in-time"), "71.4% (5 of 7)", "answers delivered within the promise: 71.4%")
         # Orders with a payment in the ledger: all but o9 and o11 = 9; with a refund: o5, o10 = 2.
         t.eq(dd("refund-rate"), "22.2% (2 of 9 paid orders)", "refund rate from the ledger: 22.2%")
-        # Revenue: GBP 8 x 150.00 = 1200.00 - 150.00 = 1050.00; USD 200.00 - 50.00 = 150.00.
-        rev = re.findall(r"<tr><td>([A-Z]{3})</td><td>([\d.]+)</td><td>([\d.]+)</td><td>(-?[\d.]+)</td></tr>",
+        # Revenue: GBP 8 x 150.00 = 1200.00 - 150.00 = 1050.00, of which o2's
+        # 150.00 by card and the rest by a method not given; USD 200.00 - 50.00.
+        rev = re.findall(r'<tr( class="total")?><td>([A-Z]{3})</td><td>([^<]+)</td><td>([\d.]+)</td>'
+                         r'<td>([\d.]+)</td><td>(-?[\d.]+)</td></tr>',
                          re.search(r'<table id="revenue">(.*?)</table>', r.text, re.S).group(1))
-        t.eq(rev, [("GBP", "1200.00", "150.00", "1050.00"), ("USD", "200.00", "50.00", "150.00")],
-             "revenue net of refunds, per currency, from the ledger")
+        t.eq(rev, [("", "GBP", "not given", "1050.00", "150.00", "900.00"),
+                   ("", "GBP", "card (Stripe)", "150.00", "0.00", "150.00"),
+                   (' class="total"', "GBP", "all methods", "1200.00", "150.00", "1050.00"),
+                   ("", "USD", "not given", "200.00", "50.00", "150.00")],
+             "revenue net of refunds, per currency and per method, with a currency's total "
+             "when it has several methods, from the ledger")
+        p = ds_plan(ds, stmt_sql("DASH_REVENUE"))
+        t.ok("COVERING INDEX ledger_revenue" in p, "the revenue reads index ledger_revenue alone", p)
         t.ok('<img src="/admin/dashboard.svg"' in r.text and "<script" not in r.text,
              "the chart is an image drawn by the server, no script")
         t.ok(' style="' not in r.text, "no inline style attributes (the CSP forbids them)")
@@ -779,15 +787,20 @@ def test_dashboard_and_export():
              "lines end in CRLF (RFC 4180)")
         rows = list(csv.reader(io.StringIO(e.body.decode("utf-8"), newline="")))
         t.eq(rows[0] if rows else None, ["number", "created", "status", "name", "email", "price", "currency",
-                                         "paid", "refunded", "net"], "the header row")
+                                         "paid", "refunded", "net", "paid_by_card", "paid_otherwise",
+                                         "refunded_to_card", "refunded_otherwise"], "the header row")
         n_rows = 14 + len(CSV_FORMULAS) + len(CSV_PLAIN)
         t.eq(len(rows) - 1, n_rows, "one row per order (%d)" % n_rows)
-        t.eq({len(x) for x in rows}, {10}, "every row has 10 columns")
+        t.eq({len(x) for x in rows}, {14}, "every row has 14 columns")
         by = {x[0]: x for x in rows[1:]}
         num = lambda key: "PMB-%06d" % ids[key]
-        t.eq(by[num("o5")][5:], ["150.00", "GBP", "150.00", "150.00", "0.00"], "a refunded order: paid, refunded, net")
-        t.eq(by[num("o10")][5:], ["200.00", "USD", "200.00", "50.00", "150.00"], "a partly refunded USD order")
-        t.eq(by[num("o9")][7:], ["0.00", "0.00", "0.00"], "an unpaid order has no money")
+        t.eq(by[num("o5")][5:], ["150.00", "GBP", "150.00", "150.00", "0.00", "0.00", "150.00", "0.00", "150.00"],
+             "a refunded order: paid, refunded, net, none of it by card")
+        t.eq(by[num("o2")][5:], ["150.00", "GBP", "150.00", "0.00", "150.00", "150.00", "0.00", "0.00", "0.00"],
+             "an order paid by card: its payment in paid_by_card")
+        t.eq(by[num("o10")][5:], ["200.00", "USD", "200.00", "50.00", "150.00", "0.00", "200.00", "0.00", "50.00"],
+             "a partly refunded USD order")
+        t.eq(by[num("o9")][7:], ["0.00"] * 7, "an unpaid order has no money")
         t.ok(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", by[num("o1")][1]), "created is ISO 8601 UTC")
         evil = [x for x in rows if x[0] and x[3].startswith("'=")]
         t.ok(len(evil) == 1 and evil[0][3] == "'=HYPERLINK(\"http://evil.example\",\"click\")" and
@@ -836,7 +849,7 @@ def check_csv_injection(body, rows):
     bad = [(i, c) for x in rows[1:] for i, c in enumerate(x[:5]) if could_run(c) and not c.startswith("'")]
     t.eq(bad, [], "no text cell in the export could run as a formula")
     neg = by_name.get("Neg Ative")
-    t.ok(neg is not None and neg[7:] == ["10.00", "15.00", "-5.00"] and b',"-5.00"\r\n' in body,
+    t.ok(neg is not None and neg[7:10] == ["10.00", "15.00", "-5.00"] and b',"-5.00",' in body,
          "a negative amount the program wrote stays a number: \"-5.00\", no quote mark", neg)
 
 

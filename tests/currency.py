@@ -39,15 +39,16 @@ def csv_row(staff, number):
     e = staff.get("/admin/export.csv")
     for row in csv.reader(io.StringIO(e.body.decode("utf-8"), newline="")):
         if row and row[0] == number:
-            return row[5:]
+            return row[5:10]
     return None
 
 
 def revenue(staff):
-    """The dashboard's revenue table: [(currency, in, out, net)]."""
+    """The dashboard's revenue table: [(currency, in, out, net)], one row
+    per currency and method (the methods are not compared here)."""
     r = staff.get("/admin/dashboard")
     m = re.search(r'<table id="revenue">(.*?)</table>', r.text, re.S)
-    return re.findall(r"<tr><td>([A-Z]{3})</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>",
+    return re.findall(r"<tr><td>([A-Z]{3})</td><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>",
                       m.group(1) if m else "")
 
 
@@ -219,8 +220,9 @@ def test_migration():
         con.commit()
         con.close()
         p = site.ctl("migrate", check=False)
-        t.ok(p.returncode == 0 and "1 migrations applied" in p.stdout,
-             "pmbctl migrate applies 011 to a database at version 10", p.stdout + p.stderr)
+        t.ok(p.returncode == 0 and re.search(r"\b\d+ migrations applied", p.stdout) and
+             site.sql1("PRAGMA user_version") >= 11,
+             "pmbctl migrate applies 011 (and any later) to a database at version 10", p.stdout + p.stderr)
         price = lambda n: site.sql1("SELECT price FROM orders WHERE id = ?", ids[n])
         amounts = lambda n: [a for (a,) in site.sql("SELECT amount FROM ledger WHERE order_id = ? ORDER BY id", ids[n])]
         t.eq((price("yen"), amounts("yen")), (1500, [1500, 500]),

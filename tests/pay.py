@@ -15,8 +15,8 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, ask, track_path, login, admin_csrf, STAFF,  # noqa: E402
-                     parallel, logs_holding, unescape)
-from stripe_standin import StripeStandin  # noqa: E402
+                     parallel, logs_holding, unescape, node_deps)
+from stripe_standin import StripeStandin, sdk_header  # noqa: E402
 
 KEY = "sk_test_pmbPayTestKey4242S3cr3t"
 OLD, NEW = "whsec_pmb_old_secret", "whsec_pmb_new_secret"
@@ -79,9 +79,10 @@ def paid_session(hold=True):
     return c, path, oid, cs, headers
 
 
-def held(cs, type="checkout.session.completed"):
-    """The held event of type about session cs."""
-    for e in stripe.pending_events():
+def held(cs, type="checkout.session.completed", standin=None):
+    """The held event of type about session cs (at the stand-in, or the
+    test's own)."""
+    for e in (standin or stripe).pending_events():
         if e["type"] == type and e["data"]["object"]["id"] == cs:
             return e
     return None
@@ -452,11 +453,86 @@ def test_key_in_no_log():
     t.ok(not found, "nor the webhook secret")
 
 
+def test_sdk_signed():
+    """Our verifier agrees with Stripe's own signer: an event signed by the
+    official stripe npm package (webhooks.generateTestHeaderString) pays
+    the order; the same header over a changed body is refused."""
+    deps, err = node_deps()
+    if deps is None:
+        t.missing("a webhook signed by the official stripe package", ["node", "npm"])
+        return
+    c, path, oid, cs, _ = paid_session(hold=True)
+    ev = held(cs)
+    body = stripe.event_body(ev)
+    header = sdk_header(deps, body, NEW, int(time.time()))
+    st, text = stripe.send_event(ev, signature=header + ",", body=body.replace(b'"paid"', b'"unpaid"', 1))
+    t.ok(st == 400 and site.sql1("SELECT count(*) FROM stripe_events WHERE id = ?", ev["id"]) == 0,
+         "the SDK's signature over another body: 400, nothing stored (%s)" % st)
+    st, text = stripe.deliver(ev, signature=header, body=body)
+    t.ok(st == 200 and text.strip() == "paid" and counts(oid) == (1, 1, 1, 1),
+         "signed by the official stripe package (generateTestHeaderString): 200, the order paid once (%s %r)"
+         % (st, text.strip()))
+
+
+def test_currency_rules():
+    """unit_amount and the amounts Stripe reports follow the currency's own
+    minor unit: JPY 1500 goes as 1500 (no decimals, not 150000), and
+    Stripe's amount_total of 1500 is 1500 JPY, paid in full, not a
+    mismatch; a currency Stripe cannot charge (ISK: not in pmb's table of
+    Stripe's minimums) gets no card button. (tests/unit.c checks Stripe's
+    special forms, such as 5 ISK sent as 500.)"""
+    for cur, price, unit in (("JPY", "1500", 1500),):
+        # A Stripe account of its own: this site's rows, and so its
+        # Idempotency-Keys, start at 1 again.
+        stripe = StripeStandin(secret_key=KEY, webhook_secret=NEW).start()
+        other = Site(settings={"stripe_secret_key": KEY, "stripe_webhook_secret": NEW, "currency": cur,
+                               "price": price, "stripe_api_url": stripe.url})
+        try:
+            other.start()
+            b = Browser(other)
+            p = track_path(ask(b, email="cur-%s@example.com" % cur.lower()).header("Location"))
+            oid = other.sql1("SELECT id FROM orders WHERE email = ?", "cur-%s@example.com" % cur.lower())
+            _, hidden = b.form(p)
+            r = b.post(p + "/pay", {"csrf_token": hidden.get("csrf_token", "")})
+            cs = cs_of(r)
+            sent = [x for x in stripe.requests_to(CREATE) if x["status"] == 200 and
+                    json.loads(x["answer"]).get("id") == cs]
+            pd = sent[0]["params"]["line_items"][0]["price_data"] if sent else {}
+            t.ok(r.status == 303 and pd.get("currency") == cur.lower() and str(pd.get("unit_amount")) == str(unit),
+                 "%s %s: unit_amount %d sent to Stripe (%r)" % (price, cur, unit, pd))
+            stripe.webhook_url = other.base + "/hooks/stripe"
+            stripe.set_hold_webhooks(True)
+            try:
+                stripe.pay(cs)
+            finally:
+                stripe.set_hold_webhooks(False)
+            st, text = stripe.deliver(held(cs, standin=stripe))
+            t.ok(st == 200 and text.strip() == "paid" and
+                 other.sql("SELECT amount, currency FROM ledger WHERE order_id = ?", oid) == [(int(price), cur)] and
+                 other.sql1("SELECT count(*) FROM order_flags WHERE order_id = ?", oid) == 0,
+                 "%s: Stripe's amount_total %d is %s %s, paid in full, not flagged (%s %r)"
+                 % (cur, unit, price, cur, st, text.strip()))
+        finally:
+            stripe.stop()
+            other.cleanup()
+    other = Site(settings={"stripe_secret_key": KEY, "currency": "ISK", "price": "5000"})
+    try:
+        other.start()
+        b = Browser(other)
+        p = track_path(ask(b, email="isk@example.com").header("Location"))
+        r = b.get(p)
+        t.ok(r.status == 200 and "by card" not in r.text and "5000 ISK" in r.text,
+             "5000 ISK: no card button (Stripe's minimum is not known for ISK), the price shown in whole kronur")
+    finally:
+        other.cleanup()
+
+
 try:
     for fn in (test_status_page, test_parameters_and_reuse, test_parallel_clicks, test_webhook_first, test_redirect_first,
                test_out_of_order, test_async_failed, test_expired_event, test_signatures, test_not_ours,
                test_other_order, test_amount_mismatch, test_paid_after_cancel, test_overpaid, test_stripe_down,
-               test_conflict_and_bad_return, test_parallel, test_json_elsewhere, test_key_in_no_log):
+               test_conflict_and_bad_return, test_parallel, test_json_elsewhere, test_key_in_no_log,
+               test_sdk_signed, test_currency_rules):
         t.run(fn)
 finally:
     stripe.stop()
