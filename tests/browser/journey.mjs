@@ -611,9 +611,13 @@ async function journey(browser, client, staff, base) {
     'the dashboard counts two refunds', await staff.locator('#refund-rate').innerText());
   const rev = await staff.locator('#revenue tbody tr').evaluateAll((rows) =>
     rows.map((r) => [...r.cells].map((c) => c.textContent.trim())));
+  // Split by method (currency, method, payments, refunds, net), then
+  // the currency's total.
   const both = (2 * Number(amount)).toFixed(2);
-  ok(rev.length === 1 && rev[0][1].includes(both) && rev[0][2].includes(both) &&
-    /^0\.00\b/.test(rev[0][3]), `revenue net of refunds is 0 (${both} paid, by bank and by card)`,
+  const want = [['bank transfer', amount], ['card (Stripe)', amount], ['all methods', both]];
+  ok(rev.length === 3 && want.every(([method, sum], i) => rev[i][1] === method &&
+    rev[i][2].startsWith(sum) && rev[i][3].startsWith(sum) && /^0\.00\b/.test(rev[i][4])),
+  `revenue by method: ${amount} by bank transfer and ${amount} by card, each refunded; net 0`,
   JSON.stringify(rev));
   await go(staff, () => staff.getByRole('button', { name: /Sign out/i }).click(), /\/admin/);
   await visit(staff, 'admin-signed-out');
