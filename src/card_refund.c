@@ -118,12 +118,24 @@ pending_sum(int64_t order_id, int64_t *sum)
 	return rc == DB_ROW;
 }
 
+int
+card_refund_left(int64_t order_id, int64_t *left, int64_t *pending)
+{
+	int64_t paid, refunded;
+
+	if (!order_balance(order_id, &paid, &refunded) ||
+	    !pending_sum(order_id, pending))
+		return 0;
+	*left = paid - refunded - *pending;
+	return 1;
+}
+
 enum card_refund_decision
 card_refund_decide(const struct card_refund_ask *a, int64_t *amount,
     int64_t *id)
 {
 	char	 pi[PI_MAX];
-	int64_t	 paid, refunded, pending, left, now = now_unix();
+	int64_t	 pending, left, now = now_unix();
 	int	 rc;
 
 	*amount = 0;
@@ -133,10 +145,8 @@ card_refund_decide(const struct card_refund_ask *a, int64_t *amount,
 	if ((rc = card_refund_disputed(a->order_id)) != 0)
 		return rc < 0 ? CARD_REFUND_ERROR : CARD_REFUND_DISPUTED;
 	/* Inside the transaction: what is on its way counts as gone. */
-	if (!order_balance(a->order_id, &paid, &refunded) ||
-	    !pending_sum(a->order_id, &pending))
+	if (!card_refund_left(a->order_id, &left, &pending))
 		return CARD_REFUND_ERROR;
-	left = paid - refunded - pending;
 	*amount = a->amount > 0 ? a->amount : left;
 	if (*amount <= 0 || *amount > left)
 		return CARD_REFUND_TOO_MUCH;
@@ -152,6 +162,19 @@ card_refund_decide(const struct card_refund_ask *a, int64_t *amount,
 	    DB_DONE)
 		return CARD_REFUND_ERROR;
 	return CARD_REFUND_QUEUED;
+}
+
+int64_t
+card_refund_surplus(const struct order *o)
+{
+	int64_t	left, pending;
+
+	if (!card_refund_left(o->id, &left, &pending))
+		return -1;
+	if (strcmp(o->status, "cancelled") != 0 &&
+	    strcmp(o->status, "awaiting_payment") != 0)
+		left -= o->price;
+	return left > 0 ? left : 0;
 }
 
 enum card_refund_decision
@@ -184,10 +207,12 @@ card_refund_retry(int64_t request_id, int64_t user_id, int64_t *amount,
  * Refunds now equal payments: the request (open or pending) refunded,
  * the order refunded, history. Less: a pending request open again for
  * the rest once nothing else is on its way. Then the audit row (action,
- * detail) and the client's "refunded" mail. Returns 1 or 0. */
+ * detail) and the client's "refunded" mail (surplus: what was paid
+ * beyond the price, asked for by no request, so nothing "will follow").
+ * Returns 1 or 0. */
 static int
 order_follow(struct request *r, int64_t oid, int64_t uid, int64_t amount,
-    const char *action, const char *detail)
+    int surplus, const char *action, const char *detail)
 {
 	struct order	 o;
 	struct tvars	 tv = { .n = 0 };
@@ -211,6 +236,7 @@ order_follow(struct request *r, int64_t oid, int64_t uid, int64_t amount,
 	tv_set(&tv, "remaining", page_money(r, paid - refunded, o.currency));
 	tv_set(&tv, "partial", full ? "" : "1");
 	tv_set(&tv, "method", "card");
+	tv_set(&tv, "surplus", surplus && !full ? "1" : "");
 	ok = order_mail(r, &o, "refunded", &tv);
 	tv_free(&tv);
 	return ok;
@@ -243,7 +269,7 @@ card_refund_settle(struct request *r, int64_t id, const char *re_id)
 	if (rc == DB_CONSTRAINT)
 		return 1;
 	return order_follow(r, c.order_id, c.user_id, c.amount,
-	    "card refund succeeded", req_printf(r, "%s %s to the card, %s",
+	    c.request_id == 0, "card refund succeeded", req_printf(r, "%s %s to the card, %s",
 	    page_money(r, c.amount, c.currency), c.currency, re_id)) ? 1 : -1;
 }
 
@@ -260,7 +286,8 @@ card_refund_fail(struct request *r, int64_t id, const char *re_id,
 	    re_id != NULL ? re_id : "", id)) != 1)
 		return rc;
 	return audit_log(r, 0, "card refund failed", c.order_id,
-	    req_printf(r, "%s %s: %s", page_money(r, c.amount, c.currency), c.currency,
+	    req_printf(r, "%s %s: %s", page_money(r, c.amount, c.currency),
+	    c.currency,
 	    why)) ? 1 : -1;
 }
 
@@ -324,7 +351,7 @@ foreign_refund(struct request *r, json_t *refund, int64_t *oid,
 		*text = "refund made in Stripe, already recorded";
 		return 0;
 	}
-	if (rc != DB_DONE || !order_follow(r, *oid, 0, amount,
+	if (rc != DB_DONE || !order_follow(r, *oid, 0, amount, 0,
 	    "refund made in Stripe", req_printf(r, "%s %s, %s",
 	    page_money(r, amount, o.currency), o.currency, re)))
 		return -1;

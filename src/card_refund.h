@@ -42,6 +42,11 @@ struct card_refund_ask {
 #define PI_MAX	256
 int	 card_refund_pi(int64_t order_id, char pi[PI_MAX]);
 
+/* Reads what order_id may still have refunded into *left: paid, less
+ * refunds, less card refunds on their way (their sum in *pending).
+ * Returns 1, or 0 on a database error. */
+int	 card_refund_left(int64_t order_id, int64_t *left, int64_t *pending);
+
 /* Decides a refund to the card: the order was paid by card, no open or
  * lost dispute, the amount (all that is left when 0) at most what was
  * paid net of refunds and of card refunds on their way; then the
@@ -60,6 +65,13 @@ enum card_refund_decision card_refund_decide(const struct card_refund_ask *,
  * as card_refund_decide (CARD_REFUND_GONE: nothing to retry). */
 enum card_refund_decision card_refund_retry(int64_t request_id,
 	    int64_t user_id, int64_t *amount, int64_t *id);
+
+struct order;
+/* What order o holds beyond its price (all of it when cancelled, or
+ * still waiting for payment after a payment that did not fit): paid,
+ * less refunds and card refunds on their way, less the price. Returns
+ * it (0: none), or -1 on a database error. */
+int64_t	 card_refund_surplus(const struct order *o);
 
 /* Stripe paid card refund id back as refund re_id: card_refunds
  * succeeded (guarded), the ledger refund row (method card, reference

@@ -482,6 +482,13 @@ X(CARD_DISPUTE_OPEN,
 X(REFUND_TO_PENDING,
   "UPDATE refund_requests SET status = 'pending' "
   "WHERE id = ? AND status = 'open'")
+/* Paid back by hand in full: the request open, or pending with its card
+ * refund refused and nothing on its way to the card. */
+X(REFUND_RESOLVE_BY_HAND,
+  "UPDATE refund_requests SET status = 'refunded', resolved_at = ?, "
+  "resolved_by = ? WHERE id = ?3 AND (status = 'open' OR "
+  "(status = 'pending' AND NOT EXISTS (SELECT 1 FROM card_refunds c "
+  "WHERE c.request_id = ?3 AND c.status = 'pending')))")
 /* A partial card refund succeeded: the request is open for the rest. */
 X(REFUND_PENDING_TO_OPEN,
   "UPDATE refund_requests SET status = 'open' WHERE order_id = ?1 AND "
@@ -531,7 +538,7 @@ X(CARD_LEDGER_REFUND,
  * on their way (pending), newest first. */
 X(CARD_REFUNDS_OF_ORDER,
   "SELECT id, amount, status, last_error, coalesce(stripe_id, ''), "
-  "created_at, coalesce(settled_at, 0) FROM card_refunds "
+  "created_at, coalesce(settled_at, 0), currency FROM card_refunds "
   "WHERE order_id = ? ORDER BY id DESC LIMIT 20")
 /* Requests whose money is on its way to the card (or was refused). */
 X(REFUNDS_PENDING,

@@ -104,6 +104,16 @@ void	 page_admin_refunds(struct request *);
 void	 page_admin_refunded(struct request *);
 void	 page_admin_decline(struct request *);
 void	 page_admin_refund_retry(struct request *);
+void	 page_admin_surplus_refund(struct request *);
+/* Adds to tv the card refunds of order oid, newest first (list "cards",
+ * "has_cards"; www/templates/admin_card_refunds.html shows them),
+ * "card_paid" when the order was paid by card, "can_retry" when the
+ * newest was refused and pending is set (the request waits for the
+ * card), and with o (the order page) "card_surplus", what a card-paid
+ * order holds beyond its price. Returns 1, or 0 on a database error. */
+struct order;
+int	 page_card_refunds(struct request *, struct tvars *, int64_t oid,
+	    int pending, const struct order *o);
 void	 page_admin_outbox(struct request *);
 void	 page_admin_outbox_retry(struct request *);
 struct order;
@@ -150,6 +160,7 @@ extern const struct field refund_fields[];
 extern const struct field refunded_fields[];
 extern const struct field decline_fields[];
 extern const struct field retry_fields[];
+extern const struct field surplus_fields[];
 extern const struct field outbox_fields[];
 extern const struct field pay_fields[];
 

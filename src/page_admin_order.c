@@ -248,7 +248,7 @@ order_view(struct request *r, const struct order *o, int status,
 	    !rows(r, ST_AUDIT_BY_ORDER, o->id, &tv, "audit", fill_audit) ||
 	    !rows(r, ST_CHECKOUT_BY_ORDER, o->id, &tv, "card", fill_card) ||
 	    !rows(r, ST_ORDER_FLAGS_BY_ORDER, o->id, &tv, "flags",
-	    fill_flag) ||
+	    fill_flag) || !page_card_refunds(r, &tv, o->id, 0, o) ||
 	    !order_balance(o->id, &paid, &refunded)) {
 		tv_free(&tv);
 		page_unavailable(r);
@@ -323,7 +323,9 @@ page_admin_order(struct request *r)
 		    !strcmp(done, "draft") ? "Draft saved." :
 		    !strcmp(done, "claim") ? "You claimed this order." :
 		    !strcmp(done, "release") ? "Order released." :
-		    !strcmp(done, "cancel") ? "Order cancelled." : NULL;
+		    !strcmp(done, "cancel") ? "Order cancelled." :
+		    !strcmp(done, "card_refund") ? "Refund sent to Stripe — "
+		    "waiting for confirmation." : NULL;
 	order_view(r, &o, 200, notice, NULL, NULL, 0);
 }
 

@@ -46,6 +46,12 @@ const struct field refunded_fields[] = {
 	CSRF_FIELD_ENTRY,
 	FIELDS_END
 };
+const struct field surplus_fields[] = {
+#define SF_AMOUNT	0
+	{ "amount", "the amount", 0, 20, 0, check_refund_amount },
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
+};
 const struct field retry_fields[] = {
 	CSRF_FIELD_ENTRY,
 	FIELDS_END
@@ -57,28 +63,28 @@ const struct field decline_fields[] = {
 	FIELDS_END
 };
 
-/* Adds to row the card refunds of order oid, newest first (list
- * "cards"), "card_paid" when the order was paid by card, and
- * "can_retry" when the newest was refused and pending is set (the
- * request waits for the card). Returns 1, or 0 on a database error. */
-static int
-card_progress(struct request *r, struct tvars *row, int64_t oid,
-    const char *currency, int pending)
+int
+page_card_refunds(struct request *r, struct tvars *row, int64_t oid,
+    int pending, const struct order *o)
 {
 	sqlite3_stmt	*s = db_stmt(ST_CARD_REFUNDS_OF_ORDER);
 	char		 pi[PI_MAX];
+	int64_t		 surplus = 0;
 	int		 rc, first = 1;
 
-	if ((rc = card_refund_pi(oid, pi)) < 0 || s == NULL ||
+	if ((rc = card_refund_pi(oid, pi)) < 0 || (rc == 1 && o != NULL &&
+	    (surplus = card_refund_surplus(o)) < 0) || s == NULL ||
 	    !db_bind(s, "i", oid))
 		return 0;
 	tv_set(row, "card_paid", rc == 1 ? "1" : "");
+	tv_set(row, "card_surplus", surplus > 0 ? page_money(r, surplus,
+	    o->currency) : "");
 	while ((rc = db_step(ST_CARD_REFUNDS_OF_ORDER)) == DB_ROW) {
 		struct tvars	*c = tv_row(row, "cards");
 		const char	*st = db_text(s, 2);
 
 		tv_set(c, "card_amount", page_money(r,
-		    sqlite3_column_int64(s, 1), currency));
+		    sqlite3_column_int64(s, 1), db_text(s, 7)));
 		tv_set(c, "card_pending", !strcmp(st, "pending") ? "1" : "");
 		tv_set(c, "card_failed", !strcmp(st, "failed") ? "1" : "");
 		tv_set(c, "card_succeeded", !strcmp(st, "succeeded") ? "1" :
@@ -127,8 +133,8 @@ request_rows(struct request *r, struct tvars *tv, enum stmt st,
 		tv_set(row, "net", page_money(r, sqlite3_column_int64(s, 9),
 		    db_text(s, 8)));
 		tv_set(row, "can_decline", conf.refund_auto_approve ? "" : "1");
-		ok &= card_progress(r, row, sqlite3_column_int64(s, 1),
-		    db_text(s, 8), pending);
+		ok &= page_card_refunds(r, row, sqlite3_column_int64(s, 1),
+		    pending, NULL);
 	}
 	db_done(st);
 	return rc == DB_ERROR || !ok ? -1 : n;
@@ -290,7 +296,8 @@ card_refunded(struct request *r, int64_t rid, const struct order *o,
 	}
 	if ((d = card_refund_decide(&a, &amount, &id)) != CARD_REFUND_QUEUED ||
 	    !audit_log(r, a.user_id, "card refund", o->id, req_printf(r,
-	    "%s %s to the card (card refund #%lld)", page_money(r, amount, o->currency),
+	    "%s %s to the card (card refund #%lld)", page_money(r, amount,
+	    o->currency),
 	    o->currency, (long long)id)) || !db_commit()) {
 		db_rollback();
 		card_refused(r, d == CARD_REFUND_QUEUED ? CARD_REFUND_ERROR : d,
@@ -300,6 +307,44 @@ card_refunded(struct request *r, int64_t rid, const struct order *o,
 	http_redirect(r, "/admin/refunds?done=card");
 }
 
+/* Decides, in the transaction, the amount of request rid's refund by
+ * hand: the request open, or pending with its card refund refused and
+ * nothing on its way to the card; the amount (all that is left when
+ * empty) at most what was paid net of refunds. *paid and *refunded get
+ * the ledger's totals. Returns 1; 0 after rolling back and answering;
+ * -1 on a database error (the caller rolls back). */
+static int
+hand_amount(struct request *r, int64_t rid, const struct order *o,
+    int64_t *amount, int64_t *paid, int64_t *refunded)
+{
+	const char	*status;
+	int64_t		 left, pending;
+
+	if (!refund_status(r, rid, &status, NULL) ||
+	    !card_refund_left(o->id, &left, &pending) ||
+	    !order_balance(o->id, paid, refunded))
+		return -1;
+	if (strcmp(status, "open") != 0 && (strcmp(status, "pending") != 0 ||
+	    pending > 0)) {
+		db_rollback();
+		refund_gone(r, rid, o);
+		return 0;
+	}
+	if (*amount == 0)	/* none asked: all that is left */
+		*amount = left;
+	if (*amount <= 0 || *amount > left) {
+		db_rollback();
+		refunds_list(r, 400, NULL, req_printf(r, "%s: a refund of %s "
+		    "%s is more than the %s %s paid net of earlier refunds%s.",
+		    o->number, page_money(r, *amount, o->currency),
+		    o->currency, page_money(r, left, o->currency),
+		    o->currency, pending > 0 ? " and of "
+		    "those on their way to the card" : ""));
+		return 0;
+	}
+	return 1;
+}
+
 /* POST /admin/refunds/ID/refunded */
 void
 page_admin_refunded(struct request *r)
@@ -307,12 +352,13 @@ page_admin_refunded(struct request *r)
 	struct order	 o;
 	struct tvars	 tv = { .n = 0 };
 	int64_t		 rid, paid, refunded, amount = 0, now = now_unix(), uid;
-	const char	*status, *why;
+	const char	*why;
 	int		 full, rc;
 
 	if (!refund_start(r, &rid, &o))
 		return;
-	/* An amount with more decimals than the order's currency has. */
+	/* The amount asked (0: all that is left), parsed once in the order's
+	 * currency: more decimals than it has is refused here. */
 	if (*r->fields[XF_AMOUNT].value != '\0' && (why = page_parse_money(r,
 	    r->fields[XF_AMOUNT].value, o.currency, &amount)) != NULL) {
 		refunds_list(r, 400, NULL, req_printf(r, "%s: %s", o.number,
@@ -336,30 +382,17 @@ page_admin_refunded(struct request *r)
 		return;
 	}
 	/* Decided inside the transaction, which holds the write lock: the
-	 * request is still open, and two refunds at once can never add up
-	 * to more than was paid. */
-	if (!refund_status(r, rid, &status, NULL))
+	 * request is still open (or waits for a card refund that Stripe
+	 * refused, none on its way), and two refunds at once can never add
+	 * up to more than was paid. */
+	if ((rc = hand_amount(r, rid, &o, &amount, &paid, &refunded)) < 0)
 		goto rollback;
-	if (strcmp(status, "open") != 0) {
-		db_rollback();
-		refund_gone(r, rid, &o);
+	if (rc == 0)
 		return;
-	}
-	if (!order_balance(o.id, &paid, &refunded))
-		goto rollback;
-	amount = *r->fields[XF_AMOUNT].value ? amount : paid - refunded;
-	if (amount <= 0 || amount > paid - refunded) {
-		db_rollback();
-		refunds_list(r, 400, NULL, req_printf(r, "%s: a refund of %s "
-		    "%s is more than the %s %s paid net of earlier refunds.",
-		    o.number, page_money(r, amount, o.currency), o.currency,
-		    page_money(r, paid - refunded, o.currency), o.currency));
-		return;
-	}
 	full = amount == paid - refunded;
 	/* A full refund closes the request and the order, each guarded. */
-	if (full && (db_update(ST_REFUND_RESOLVE, "tiiti", "refunded", now,
-	    uid, "", rid) != 1 || db_update(ST_ORDER_REFUNDED, "ii", now,
+	if (full && (db_update(ST_REFUND_RESOLVE_BY_HAND, "iii", now, uid,
+	    rid) != 1 || db_update(ST_ORDER_REFUNDED, "ii", now,
 	    o.id) != 1 || !order_history(o.id, "refunded", uid, "")))
 		goto rollback;
 	tv_set(&tv, "amount", page_money(r, amount, o.currency));
@@ -372,7 +405,8 @@ page_admin_refunded(struct request *r)
 	    r->fields[XF_REFERENCE].value, now, uid) != DB_DONE ||
 	    !audit_log(r, uid, full ? "refund" : "partial refund", o.id,
 	    req_printf(r, "%s %s %s", page_money(r, amount, o.currency),
-	    o.currency, r->fields[XF_METHOD].value)) ||
+	    o.currency,
+	    r->fields[XF_METHOD].value)) ||
 	    !order_mail(r, &o, "refunded", &tv))
 		goto rollback;
 	if (!db_commit())
@@ -404,8 +438,8 @@ page_admin_refund_retry(struct request *r)
 	if ((d = card_refund_retry(rid, r->session->user_id, &amount, &id)) !=
 	    CARD_REFUND_QUEUED || !audit_log(r, r->session->user_id,
 	    "card refund retry", o.id, req_printf(r, "%s %s to the card "
-	    "(card refund #%lld)", page_money(r, amount, o.currency), o.currency,
-	    (long long)id)) || !db_commit()) {
+	    "(card refund #%lld)", page_money(r, amount, o.currency),
+	    o.currency, (long long)id)) || !db_commit()) {
 		db_rollback();
 		if (d == CARD_REFUND_GONE)
 			refunds_list(r, 409, NULL, req_printf(r, "%s: there is "
@@ -466,4 +500,87 @@ rollback:
 	db_rollback();
 fail:
 	page_unavailable(r);
+}
+
+/* Answers a surplus refund that was not queued (rolled back): why. */
+static void
+surplus_refused(struct request *r, enum card_refund_decision d,
+    const struct order *o, int64_t surplus)
+{
+	if (d == CARD_REFUND_DISPUTED)
+		page_error(r, 409, "The payment is disputed", req_printf(r,
+		    "The card payment of %s is disputed: Stripe refuses refunds "
+		    "of a charge under dispute, so nothing was sent.",
+		    o->number));
+	else if (d == CARD_REFUND_NOT_CARD)
+		page_error(r, 409, "Not paid by card", req_printf(r, "%s was "
+		    "not paid by card: pay the surplus back by hand and record "
+		    "it.", o->number));
+	else if (d == CARD_REFUND_TOO_MUCH)
+		page_error(r, 409, "Nothing that much to refund", req_printf(r,
+		    "%s holds %s %s beyond its price (net of refunds and of "
+		    "those on their way): refund at most that.", o->number,
+		    page_money(r, surplus, o->currency), o->currency));
+	else
+		page_unavailable(r);
+}
+
+/* POST /admin/orders/ID/refund: what an order holds beyond its price
+ * (flagged overpaid, paid after cancel, or a payment that did not fit)
+ * back to the card, with no refund request: a card refund and its job,
+ * as for a request (card_refund.c). amount: empty for all of it. */
+void
+page_admin_surplus_refund(struct request *r)
+{
+	struct order			 o;
+	struct card_refund_ask		 a = { .request_id = 0 };
+	enum card_refund_decision	 d = CARD_REFUND_ERROR;
+	int64_t				 oid, surplus = 0, amount = 0, id;
+	const char			*why;
+	int				 rc = 0;
+
+	if (!r->csrf_ok) {
+		page_csrf_failed(r);
+		return;
+	}
+	if (r->arg != NULL && parse_int64(r->arg, 1, INT64_MAX, &oid))
+		rc = order_load(r, oid, &o);
+	if (!page_found(r, rc, "No such order", "There is no order with "
+	    "this number."))
+		return;
+	if (r->fields[SF_AMOUNT].error != NULL) {
+		page_error(r, 400, "Check the amount", r->fields[SF_AMOUNT].error);
+		return;
+	}
+	a.order_id = o.id;
+	a.currency = o.currency;
+	a.user_id = r->session->user_id;
+	if (*r->fields[SF_AMOUNT].value != '\0' && (why = page_parse_money(r,
+	    r->fields[SF_AMOUNT].value, o.currency, &a.amount)) != NULL) {
+		page_error(r, 400, "Check the amount", why);
+		return;
+	}
+	if (!db_begin()) {
+		page_unavailable(r);
+		return;
+	}
+	/* Decided in the transaction: never more than the surplus. */
+	if ((surplus = card_refund_surplus(&o)) >= 0) {
+		if (a.amount == 0)
+			a.amount = surplus;
+		d = surplus == 0 || a.amount > surplus ? CARD_REFUND_TOO_MUCH :
+		    card_refund_decide(&a, &amount, &id);
+	}
+	if (d != CARD_REFUND_QUEUED || !audit_log(r, a.user_id, "card refund",
+	    o.id, req_printf(r, "%s %s surplus to the card (card refund "
+	    "#%lld)", page_money(r, amount, o.currency), o.currency,
+	    (long long)id)) ||
+	    !db_commit()) {
+		db_rollback();
+		surplus_refused(r, d == CARD_REFUND_QUEUED ? CARD_REFUND_ERROR :
+		    d, &o, surplus);
+		return;
+	}
+	http_redirect(r, req_printf(r, "/admin/orders/%lld?done=card_refund",
+	    (long long)o.id));
 }

@@ -46,6 +46,7 @@ enum job_end {
 	JOB_DONE,		/* carried out: done */
 	JOB_REFUSED,		/* Stripe said no: failed, with why */
 	JOB_AGAIN,		/* no answer: queued again after a pause */
+	JOB_IDLE,		/* nothing left to do: done, no call made */
 	JOB_DB_ERROR,		/* the store failed: the claim expires */
 };
 
@@ -91,6 +92,8 @@ claim_next(struct job *j)
 static int
 job_end(const struct job *j, enum job_end end, const char *error)
 {
+	if (error == NULL)	/* an empty buf's data */
+		error = "";
 	if (end == JOB_AGAIN)
 		return db_run(ST_PAY_JOB_RETRY_LATER, "tiii", error,
 		    now_unix() + pay_backoff(j->attempts + 1), j->id,
@@ -133,6 +136,8 @@ adopt(const char *pi, int64_t id, json_t **found, struct stripe_error *err)
 }
 
 /* Asks Stripe to pay card refund id back: amount of pi, for order oid.
+ * amount goes as it is: in every currency pmb takes cards in
+ * (currency_card_ok), Stripe counts in its minor unit (tests/unit.c).
  * Returns as stripe_call. */
 static enum stripe_result
 refund_call(int64_t id, int64_t oid, const char *pi, int64_t amount,
@@ -221,7 +226,7 @@ run_refund(struct request *r, const struct job *j, struct buf *why)
 		return JOB_DB_ERROR;
 	if (rc == 0 || strcmp(status, "pending") != 0) {
 		buf_puts(why, "nothing to do: the refund is settled");
-		return JOB_DONE;
+		return JOB_IDLE;
 	}
 	if (now_unix() - created_at > PAY_ADOPT_AFTER)
 		res = adopt(pi, j->card_refund_id, &refund, &err);
@@ -258,7 +263,7 @@ run_expire(const struct job *j, struct buf *why)
 	db_done(ST_PAY_SESSION_FOR_EXPIRE);
 	if (strcmp(st, "open") != 0 && strcmp(st, "creating") != 0) {
 		buf_puts(why, "nothing to do: the session is no longer open");
-		return JOB_DONE;
+		return JOB_IDLE;
 	}
 	if (*cs != '\0') {
 		snprintf(path, sizeof(path), "/v1/checkout/sessions/%s/expire",
@@ -300,8 +305,12 @@ run_job(const struct job *j)
 	buf_init(&why);
 	end = strcmp(j->kind, "refund") == 0 ? run_refund(&r, j, &why) :
 	    run_expire(j, &why);
-	if (end == JOB_AGAIN) {
-		if (!db_begin() || !job_end(j, JOB_AGAIN, why.data) ||
+	/* JOB_AGAIN and JOB_IDLE end the claim here; the others ended it
+	 * in the transaction that recorded what Stripe said. */
+	if (end == JOB_AGAIN || end == JOB_IDLE) {
+		if (end == JOB_IDLE)
+			end = JOB_DONE;
+		if (!db_begin() || !job_end(j, end, why.data) ||
 		    !db_commit()) {
 			db_rollback();
 			end = JOB_DB_ERROR;

@@ -61,6 +61,8 @@ static const struct route routes[] = {
 	    R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/orders/*/cancel", M_POST, page_admin_cancel, cancel_fields,
 	    R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/orders/*/refund", M_POST, page_admin_surplus_refund,
+	    surplus_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/snippets", M_GET, page_admin_snippets, NULL,
 	    R_DB | R_ADMIN },
 	{ "/admin/snippets", M_POST, page_admin_snippet_create,

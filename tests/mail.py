@@ -22,7 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import Tap, Site, Browser, ask, track_path, link_token, free_port, PMBCTL, missing_tool  # noqa: E402
+from pmbtest import Tap, Site, Browser, ask, track_path, link_token, free_port, PMBCTL, missing_tool, stop_daemon  # noqa: E402
 
 try:
     import aiosmtpd  # noqa: F401
@@ -447,12 +447,7 @@ def test_run_loop():
             time.sleep(0.05)
         woke = time.time() < end
         t.ok(woke, "SIGUSR1 wakes it at once (before its 5 s pause)")
-        p.send_signal(signal.SIGTERM)
-        try:
-            _, err = p.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            _, err = p.communicate()
+        err = stop_daemon(p)
         t.eq(p.returncode, 0, "SIGTERM: it exits 0")
         states = [row(i)["status"] for i in ids]
         t.ok(sorted(states) == ["queued", "queued", "sent"],

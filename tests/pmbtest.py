@@ -583,6 +583,18 @@ def answered_order(site, staff, email, late=False):
     return c, path, oid, m.group(1)
 
 
+def stop_daemon(p, timeout=10):
+    """Sends SIGTERM to a `pmbctl ... run` Popen (text pipes) and waits
+    for it (SIGKILL after timeout s); returns what it wrote to stderr."""
+    p.send_signal(signal.SIGTERM)
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+    return err
+
+
 def parallel(n, fn):
     """Runs fn(i) in n threads released at once; returns the results."""
     out = [None] * n

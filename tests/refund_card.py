@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, ask, track_path, login, admin_csrf, STAFF,  # noqa: E402
-                     PMBCTL, unescape)
+                     PMBCTL, unescape, logs_holding, stop_daemon)
 from stripe_standin import StripeStandin  # noqa: E402
 
 KEY = "sk_test_pmbRefundTestKey4242"
@@ -138,6 +138,7 @@ def test_consultant_refund():
     tok = admin_csrf(staff, "/admin/refunds")
     r = staff.post("/admin/refunds/%d/decline" % rid, {"reason": "abuse", "csrf_token": tok})
     t.ok(r.status == 409 and "sent back to the card" in r.text, "a pending request can no longer be declined")
+    t.eq(refund(rid, method="bank transfer").status, 409, "nor paid back by hand while the card refund is on its way")
     p = send()
     t.ok(p.returncode == 0 and "1 done" in p.stdout, "pmbctl pay send: %s" % p.stdout.strip())
     reqs = calls(REFUND, pi)
@@ -283,6 +284,19 @@ def test_refused_and_retry():
           calls(REFUND, pi)[-1]["idempotency_key"]), ("refunded", 1, "pmb-refund-%d" % ids[1]),
          "the retry went through: refunded, one ledger row")
 
+    # Refused again: paid back by hand instead.
+    oid, pi, rid, _, _ = card_order()
+    refund(rid)
+    stripe.decline("refund")
+    send()
+    t.eq(refund(rid, method="card").status, 409, "a refused card refund is not asked again by Mark refunded")
+    r = refund(rid, method="bank transfer")
+    t.eq(r.status, 303, "a request whose card refund Stripe refused can be paid back by hand instead")
+    t.eq((site.sql("SELECT amount, method FROM ledger WHERE order_id = ? AND kind = 'refund'", oid),
+          site.sql1("SELECT status FROM refund_requests WHERE id = ?", rid),
+          site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ([(15000, "bank transfer")], "refunded", "refunded"), "recorded at once: request and order refunded")
+
     # A charge disputed at Stripe that pmb does not know of yet.
     oid, pi, rid, _, _ = card_order()
     stripe.set_hold_webhooks(True)
@@ -413,6 +427,94 @@ def test_auto_approve():
         auto.cleanup()
 
 
+def test_partial_and_order_page():
+    oid, pi, rid, _, _ = card_order()
+    r = refund(rid, amount="50.00")
+    t.eq(r.status, 303, "a partial refund back to the card")
+    t.eq(refund(rid, amount="10.00").status, 409, "while it is on its way the request is pending: a second is 409")
+    page = staff.get("/admin/orders/%d" % oid).text
+    t.ok("Back to the card" in page and "sent to Stripe — waiting for confirmation" in page,
+         "the order page shows the refund's progress")
+    send()
+    t.eq((ledger_refunds(oid), site.sql1("SELECT status FROM refund_requests WHERE id = ?", rid),
+          site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ([(5000, "card", refunds_at_stripe(pi)[0]["id"])], "open", "refund_requested"),
+         "50.00 paid back: in the ledger, the request open again for the rest, the order not refunded")
+    t.ok("paid back" in staff.get("/admin/orders/%d" % oid).text, "the order page says it was paid back")
+    t.eq(refund(rid, amount="100.01").status, 400, "more than is left: 400")
+    refund(rid)
+    send()
+    t.eq(([a for (a, _, _) in ledger_refunds(oid)], site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ([5000, 10000], "refunded"), "the rest (100.00) by default: refunded in full")
+
+
+def test_surplus():
+    c, path, oid, cs = checkout(site)
+    stripe.set_hold_webhooks(True)
+    stripe.pay(cs)
+    stripe.set_hold_webhooks(False)
+    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank transfer",
+                                               "csrf_token": admin_csrf(staff)})
+    stripe.deliver_all()
+    pi = site.sql1("SELECT reference FROM ledger WHERE order_id = ? AND method = 'card'", oid)
+    page = staff.get("/admin/orders/%d" % oid).text
+    t.ok('action="/admin/orders/%d/refund"' % oid in page and 'value="150.00"' in page,
+         "an overpaid order's page offers to refund the surplus (150.00) to the card")
+    tok = admin_csrf(staff, "/admin/orders/%d" % oid)
+    t.eq(staff.post("/admin/orders/%d/refund" % oid, {"amount": "150.01", "csrf_token": tok}).status, 409,
+         "more than the surplus: 409")
+    r = staff.post("/admin/orders/%d/refund" % oid, {"csrf_token": tok})
+    t.eq(r.status, 303, "the surplus to the card")
+    t.eq(staff.post("/admin/orders/%d/refund" % oid, {"csrf_token": tok}).status, 409,
+         "a second while the first is on its way: nothing left (409)")
+    send()
+    t.eq((ledger_refunds(oid), site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ([(15000, "card", refunds_at_stripe(pi)[0]["id"])], "paid"),
+         "paid back to the card, the order still paid (net the price)")
+    mail = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'refunded'", oid)
+    t.ok(mail and "beyond the price" in mail and "will follow" not in mail, "the client is told what it was")
+
+
+def test_expire_job():
+    c, path, oid, cs = checkout(site)
+    r = staff.post("/admin/orders/%d/cancel" % oid, {"reason": "Client asked", "csrf_token": admin_csrf(staff)})
+    t.eq(r.status, 303, "an order with an open payment page cancelled")
+    t.eq(stripe.requests_to("POST /v1/checkout/sessions/:id/expire"), [], "the worker called nobody")
+    p = send()
+    t.ok(p.returncode == 0 and "1 done" in p.stdout, "pmbctl pay send: %s" % p.stdout.strip(), p.stderr)
+    reqs = stripe.requests_to("POST /v1/checkout/sessions/:id/expire")
+    t.ok(len(reqs) == 1 and cs in reqs[0]["path"] and reqs[0]["idempotency_key"].startswith("pmb-expire-"),
+         "pay send expires the session at Stripe, once")
+    t.eq((site.sql1("SELECT status FROM checkout_sessions WHERE stripe_id = ?", cs),
+          site.sql1("SELECT status FROM pay_jobs WHERE order_id = ?", oid)), ("expired", "done"),
+         "the session is expired, the job done")
+    t.eq([s["status"] for s in stripe.state()["sessions"] if s["id"] == cs], ["expired"], "and at Stripe")
+
+
+def test_run_daemon():
+    oid, pi, rid, _, _ = card_order()
+    p = subprocess.Popen([PMBCTL, "pay", "run"], env=site.env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.7)
+        refund(rid)
+        p.send_signal(signal.SIGUSR1)
+        end = time.time() + 4
+        while time.time() < end and site.sql1("SELECT status FROM orders WHERE id = ?", oid) != "refunded":
+            time.sleep(0.05)
+        t.ok(time.time() < end, "pmbctl pay run, woken by SIGUSR1, pays the refund back before its 5 s pause")
+        err = stop_daemon(p)
+        t.eq(p.returncode, 0, "SIGTERM: it exits 0")
+        t.ok("pay: stopped" in err and "done" in err, "it logs each job and that it stopped", err)
+        t.ok(KEY not in err, "the secret key is not in its log")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    stripe.flush()
+    t.eq(len(ledger_refunds(oid)), 1, "one ledger row")
+
+
 def test_reconcile():
     # A paid session whose webhook was dropped.
     c, path, oid, cs = checkout(site)
@@ -449,10 +551,16 @@ def test_reconcile():
     t.eq(site.ctl("pay", "reconcile", "--days", "x", check=False).returncode, 1, "--days takes a number")
 
 
+def test_key_in_no_log():
+    logs, found = logs_holding(site.dir, KEY)
+    t.ok(logs and not found, "the secret key is in no log (%s; holding it: %s)" % (logs, found))
+
+
 try:
     for fn in (test_consultant_refund, test_stripe_down, test_sigkill, test_refused_and_retry,
                test_dashboard_refund, test_dispute, test_events_twice_and_reordered, test_auto_approve,
-               test_reconcile):
+               test_partial_and_order_page, test_surplus, test_expire_job, test_run_daemon, test_reconcile,
+               test_key_in_no_log):
         t.run(fn)
 finally:
     stripe.stop()

@@ -13,6 +13,8 @@
 #include "db.h"
 #include "email_addr.h"
 #include "http.h"
+#include "outbox.h"
+#include "pay_jobs.h"
 #include "search_rank.h"
 #include "stripe.h"
 #include "stripe_sig.h"
@@ -567,6 +569,30 @@ test_currency(void)
 	ok(currency_card_ok("USD", 99999999) &&
 	    !currency_card_ok("USD", 100000000),
 	    "no card above Stripe's eight digits");
+	/* The refunds and events code (pay_jobs.c, card_refund.c) counts on
+	 * it: in every currency pmb takes cards in, Stripe's unit is the
+	 * currency's minor unit. */
+	{
+		static const char *const all[] = { "USD", "AED", "AUD", "BGN",
+		    "BRL", "CAD", "CHF", "CZK", "DKK", "EUR", "GBP", "HKD",
+		    "HUF", "INR", "JPY", "MXN", "MYR", "NOK", "NZD", "PLN",
+		    "RON", "SEK", "SGD", "THB", "ISK", "UGX", "MGA", "BHD",
+		    "KWD", "CLP", "KRW", "TWD", "XOF", "ZZZ" };
+		int same = 1, cards = 0;
+
+		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+			int64_t m = currency_card_minimum(all[i]), a = 0, b = 0;
+
+			if (m <= 0 || !currency_card_ok(all[i], m * 7))
+				continue;
+			cards++;
+			same &= currency_stripe_amount(all[i], m * 7, &a) &&
+			    a == m * 7 && currency_stripe_minor(all[i], a,
+			    &b) && b == m * 7;
+		}
+		ok(same && cards == 24, "every currency with a card (%d): "
+		    "Stripe's unit is its minor unit", cards);
+	}
 	/* unit_amount as Stripe documents it. */
 	ok(currency_stripe_amount("GBP", 15000, &v) && v == 15000,
 	    "unit_amount: GBP as it is");
@@ -1214,6 +1240,24 @@ test_stripe_sig(void)
 	    !strcmp(sig.t, "5"), "spaces after the commas are allowed");
 }
 
+/* The pauses between tries: the mail's and the payment jobs' tables,
+ * and the one picker both use. */
+static void
+test_backoff(void)
+{
+	static const int64_t p[] = { 5, 50 };
+
+	ok(backoff_pick(p, 2, 0) == 5 && backoff_pick(p, 2, 1) == 5,
+	    "backoff: the first pause after one failed try (or none)");
+	ok(backoff_pick(p, 2, 2) == 50 && backoff_pick(p, 2, 99) == 50,
+	    "backoff: past the table, its last pause");
+	ok(mail_backoff(1) == 60 && mail_backoff(100) == 24 * 3600,
+	    "mail: 1 min first, a day at most");
+	ok(pay_backoff(1) == 10 && pay_backoff(2) == 60 &&
+	    pay_backoff(100) == 24 * 3600,
+	    "payment jobs: 10 s, 1 min, ... a day at most");
+}
+
 int
 main(void)
 {
@@ -1243,6 +1287,7 @@ main(void)
 	test_stripe_answer();
 	test_stripe_unreachable();
 	test_stripe_sig();
+	test_backoff();
 	conf_free();
 	return tap_done();
 }
