@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """bench/run --quick, run for real so the benchmark cannot rot: a tiny seed,
 1 s per case through nginx with wrk. Checks that it exits 0 (which means
-POST /ask lost no order and no case had errors), that results.csv has
-every case with positive numbers, and that results.svg is well-formed XML
-with a bar per case. Not a performance test: the figures are not judged.
+POST /ask lost no order, POST /hooks/stripe answered every event 200 and
+stored each distinct one once, and no case had errors), that results.csv
+has every case with positive numbers, and that results.svg is well-formed
+XML with a bar per case. Not a performance test: the figures are not
+judged.
 Skipped when wrk is not installed, failed if so under CI=true."""
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +25,7 @@ CASES = ["hello world", "GET /", "GET /o/TOKEN"] + [
     "%s (%s)" % (page, site) for site in SITES for page in (
         "GET /admin", "GET /admin?status=all", "GET /admin deep page",
         "GET /admin/search?q=quartermaine", "GET /admin/search?q=newsletter")
-] + ["GET /ask", "POST /ask"]
+] + ["GET /ask", "POST /ask", "POST /hooks/stripe"]
 NUMBERS = ["requests_per_s", "p50_ms", "p99_ms", "ratio_to_hello",
            "peak_rss_per_worker_mb", "requests"]
 
@@ -44,6 +47,13 @@ def main():
         t.ok("0 missing" in p.stdout, "POST /ask: every 303 is an order "
              "in the database", p.stdout[-2000:])
         t.ok("pmbctl backup of" in p.stdout, "pmbctl backup is timed")
+        m = re.search(r"POST /hooks/stripe: (\d+) answered 200 \((\d+) of them "
+                      r"duplicates\), 0 other; (\d+) distinct events signed, "
+                      r"(\d+) sent, (\d+) stored, each once", p.stdout)
+        t.ok(m and int(m.group(2)) > 0 and int(m.group(4)) == int(m.group(3)) and
+             int(m.group(5)) == int(m.group(3)),
+             "POST /hooks/stripe: every event sent, later rounds duplicates, "
+             "each distinct event stored once", p.stdout[-2000:])
         path = os.path.join(out, "results.csv")
         if not t.ok(os.path.exists(path), "results.csv written"):
             return t.done()

@@ -1,7 +1,8 @@
 -- report.lua: the end of every bench/run script. wrk runs setup() once per
 -- thread and done() once at the end; done() prints one line "BENCH {json}"
 -- with the totals, the latency percentiles (microseconds) and the
--- counters that the threads kept (n303, n200, nother, ran_out, sent).
+-- counters that the threads kept (n303, n200, ndup, nother, ran_out,
+-- sent).
 local threads = {}
 
 function setup(thread)
@@ -24,11 +25,12 @@ function done(summary, latency, requests)
       '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, ' ..
       '"mean_us": %.1f, "errors": {"connect": %d, "read": %d, ' ..
       '"write": %d, "status": %d, "timeout": %d}, "n303": %d, ' ..
-      '"n200": %d, "nother": %d, "ran_out": %d, "sent": %d}\n',
+      '"n200": %d, "ndup": %d, "nother": %d, "ran_out": %d, "sent": %d}\n',
       summary.requests, summary.duration, summary.bytes,
       latency:percentile(50), latency:percentile(90),
       latency:percentile(99), latency.max, latency.mean,
       e.connect, e.read, e.write, e.status, e.timeout,
-      total("n303"), total("n200"), total("nother"), total("ran_out"),
+      total("n303"), total("n200"), total("ndup"), total("nother"),
+      total("ran_out"),
       total("sent")))
 end

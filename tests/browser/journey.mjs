@@ -4,21 +4,31 @@
 // previews and sends a Markdown answer, the client reads it, asks the one
 // follow-up, the consultant answers, the client takes the refund link
 // from the email, the consultant marks it refunded, the client sees
-// "Refunded" and gets the receipt, the dashboard adds up.
+// "Refunded" and gets the receipt. Then a second order paid by card: the
+// client presses "Pay ... by card", pays on the Stripe stand-in's checkout
+// page (tests/stripe_standin.py), comes back to "Payment received", the
+// consultant answers, the client asks for the refund and, with
+// refund_auto_approve = yes, `pmbctl pay run` sends it back to the card
+// and Stripe's confirmation makes the order "Refunded". The dashboard
+// adds up both.
 //
 // Run by tests/browser.py with one argument, a JSON object: base (the
 // site's URL), user and password (a staff account), mailDir (where the
 // test SMTP server writes NNN.json for each message), mailPid (the
-// `pmbctl mail run` to wake with SIGUSR1), shots (the screenshot folder),
-// deps (the folder whose node_modules holds playwright-core), chromium,
-// size ({label, width, height, javaScript}) and clientEmail.
+// `pmbctl mail run` to wake with SIGUSR1), payPid (the `pmbctl pay run`
+// to wake likewise), stripe (the stand-in's URL), shots (the screenshot
+// folder), deps (the folder whose node_modules holds playwright-core),
+// chromium, size ({label, width, height, javaScript}) and clientEmail.
 //
 // Prints TAP points without numbers ("ok - NAME", "not ok - NAME") and
 // "#" comments; tests/browser.py numbers them. Every page visited is
 // screenshot and checked: no horizontal scrolling, every form control
 // labelled (DOM and accessibility tree); for the whole run: no console
 // error, nothing blocked by the Content-Security-Policy, no failed
-// request, no request off the site's own origin (so no mixed content).
+// request, no request off the site's own origin (so no mixed content)
+// but the stand-in's checkout page (GET and POST /pay/cs_...), where the
+// Pay button sends the client. That page is screenshot, not checked: it
+// stands in for Stripe's.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +40,7 @@ const { chromium } = require('playwright-core');
 
 const STEP_TIMEOUT = 10000;     // one click, fill or page load
 const MAIL_TIMEOUT = 20000;     // one email to arrive at the SMTP server
+const REFUND_TIMEOUT = 20000;   // a card refund to be confirmed by Stripe
 const size = cfg.size;
 
 // --- TAP ----------------------------------------------------------------
@@ -66,6 +77,9 @@ const failedRequests = [];
 const offOrigin = [];
 const mixed = [];
 let requests = 0;
+// The stand-in's checkout page: the one page off the site's origin.
+const checkoutPage = new RegExp('^' + cfg.stripe.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') +
+  '/pay/cs_[A-Za-z0-9_]+$');
 let shotNo = 0;
 const cdpSessions = new WeakMap();
 
@@ -84,7 +98,8 @@ function watch(page, who) {
   page.on('request', (r) => {
     requests++;
     const u = r.url();
-    if (!u.startsWith(cfg.base + '/') && !u.startsWith('data:') && !u.startsWith('about:'))
+    if (!u.startsWith(cfg.base + '/') && !u.startsWith('data:') && !u.startsWith('about:') &&
+        !(who === 'client' && r.isNavigationRequest() && checkoutPage.test(u)))
       offOrigin.push(`${who} ${u}`);
     if (u.startsWith('http:') && page.url().startsWith('https:'))
       mixed.push(`${who} ${u} from ${page.url()}`);
@@ -332,8 +347,10 @@ async function main() {
     problems.axnames.join('\n'));
   ok(problems.focus.length === 0, 'keyboard focus is visible on every element tabbed to',
     problems.focus.join('\n'));
+  // Chromium asks the stand-in for its /favicon.ico (a 404) by itself.
   const errors = consoleErrors.filter((e) =>
-    !(formErrorPages.has(e.url) && /^(client|consultant) \S+: Failed to load resource: .* status of 400/.test(e.text)));
+    !(formErrorPages.has(e.url) && /^(client|consultant) \S+: Failed to load resource: .* status of 400/.test(e.text)) &&
+    e.url !== cfg.stripe + '/favicon.ico');
   ok(errors.length === 0, 'no console errors', errors.map((e) => e.text).join('\n'));
   ok(cspBlocked.length === 0, 'nothing blocked by the Content-Security-Policy', cspBlocked.join('\n'));
   ok(failedRequests.length === 0, `no failed request (of ${requests})`, failedRequests.join('\n'));
@@ -581,20 +598,182 @@ async function journey(browser, client, staff, base) {
   ok(/refunded/i.test(receipt.text) && receipt.text.includes(amount),
     `the receipt email arrived: "${receipt.subject}"`, receipt.text);
 
-  // 7. The dashboard: one order, one refund, nothing earned.
+  // 7. A second order, paid by card and refunded to the card.
+  await cardOrder(browser, client, staff, base, amount);
+
+  // 8. The dashboard: two orders, two refunds, nothing earned.
   const dash = await staff.goto(base + '/admin/dashboard');
   must(dash.status() === 200, 'the dashboard opens', dash.status());
   await visit(staff, 'admin-dashboard');
-  ok((await staff.locator('#orders').innerText()).trim() === '1', 'the dashboard counts one order',
+  ok((await staff.locator('#orders').innerText()).trim() === '2', 'the dashboard counts two orders',
     await staff.locator('#orders').innerText());
-  ok(/\(1 of 1 paid orders\)/.test(await staff.locator('#refund-rate').innerText()),
-    'the dashboard counts one refund', await staff.locator('#refund-rate').innerText());
+  ok(/\(2 of 2 paid orders\)/.test(await staff.locator('#refund-rate').innerText()),
+    'the dashboard counts two refunds', await staff.locator('#refund-rate').innerText());
   const rev = await staff.locator('#revenue tbody tr').evaluateAll((rows) =>
     rows.map((r) => [...r.cells].map((c) => c.textContent.trim())));
-  ok(rev.length === 1 && rev[0][1].includes(amount) && rev[0][2].includes(amount) &&
-    /^0\.00\b/.test(rev[0][3]), 'revenue net of refunds is 0', JSON.stringify(rev));
+  // Split by method (currency, method, payments, refunds, net), then
+  // the currency's total.
+  const both = (2 * Number(amount)).toFixed(2);
+  const want = [['bank transfer', amount], ['card (Stripe)', amount], ['all methods', both]];
+  ok(rev.length === 3 && want.every(([method, sum], i) => rev[i][1] === method &&
+    rev[i][2].startsWith(sum) && rev[i][3].startsWith(sum) && /^0\.00\b/.test(rev[i][4])),
+  `revenue by method: ${amount} by bank transfer and ${amount} by card, each refunded; net 0`,
+  JSON.stringify(rev));
   await go(staff, () => staff.getByRole('button', { name: /Sign out/i }).click(), /\/admin/);
   await visit(staff, 'admin-signed-out');
+}
+
+/* Steers the Stripe stand-in (POST /_control, from node: not the
+ * browser's request); returns its result. */
+async function standin(action, args = {}) {
+  const r = await fetch(cfg.stripe + '/_control', { method: 'POST',
+    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ action, ...args }) });
+  const out = await r.json();
+  if (r.status !== 200)
+    throw new Stop(`the stand-in refused ${action}: ${out.error}`);
+  return out.result;
+}
+
+/* Wakes `pmbctl pay run` (SIGUSR1) until the stand-in holds a refund;
+ * returns it, or null after REFUND_TIMEOUT. */
+async function waitStripeRefund() {
+  const end = Date.now() + REFUND_TIMEOUT;
+  while (Date.now() < end) {
+    try { process.kill(cfg.payPid, 'SIGUSR1'); } catch { /* it may have ended */ }
+    await sleep(200);
+    const refunds = (await standin('state')).refunds;
+    if (refunds.length > 0)
+      return refunds[0];
+  }
+  return null;
+}
+
+/* Reloads the client's status page at statusPath until it says
+ * "Refunded"; returns whether it did in time. */
+async function waitRefunded(page, statusPath) {
+  const end = Date.now() + REFUND_TIMEOUT;
+  while (Date.now() < end) {
+    await page.goto(cfg.base + statusPath);
+    if (/Refunded/.test(await statusText(page)))
+      return true;
+    await sleep(200);
+  }
+  return false;
+}
+
+/* Screenshots a page that is not the site's (the stand-in's checkout
+ * page): no checks, it stands in for Stripe's. */
+async function shoot(page, label) {
+  await page.waitForLoadState('load');
+  shotNo++;
+  await page.screenshot({ path: path.join(cfg.shots, `${String(shotNo).padStart(2, '0')}-${label}.png`),
+    fullPage: true });
+}
+
+const CARD_QUESTION = 'We bake cakes to order. How should we price a three-tier wedding cake?';
+const CARD_ANSWER = 'Price the **hours** first, then the ingredients, then add a margin of a third.';
+
+/* The second order: asked, paid by card on the stand-in's checkout page,
+ * answered, refunded to the card with no human step. amount: the
+ * price, as the consultant's order page wrote it for the first order. */
+async function cardOrder(browser, client, staff, base, amount) {
+  await client.goto(base + '/ask');
+  await client.locator('#name').fill('Ada Baker');
+  await client.locator('#email').fill(cfg.clientEmail);
+  await client.locator('#topic').selectOption('Pricing');
+  await client.locator('#question').fill(CARD_QUESTION);
+  await client.locator('#agree').check();
+  await go(client, () => client.getByRole('button', { name: 'Send my question' }).click(), /\/o\/[A-Za-z0-9_-]+$/);
+  const statusPath = new URL(client.url()).pathname;
+  const number = (/Order (\S+)/.exec(await client.locator('.eyebrow').first().textContent()) || [])[1];
+  must(!!number, `card: a second order, ${number}`);
+  await visit(client, 'card-status-unpaid');
+  const pay = client.getByRole('button', { name: new RegExp(`^Pay ${esc(amount)} \\w{3} by card$`) });
+  must(await pay.count() === 1, `card: the status page offers "Pay ${amount} ... by card"`,
+    await client.locator('#payment').innerText());
+  ok(/Or pay by bank transfer/.test(await client.locator('#payment').innerText()),
+    'card: with bank transfer below it');
+
+  // The stand-in's checkout page, then back.
+  await go(client, () => pay.click(), /^\/pay\/cs_[A-Za-z0-9_]+$/);
+  must(client.url().startsWith(cfg.stripe + '/pay/cs_'), 'card: the button leads to Stripe\'s checkout page',
+    client.url());
+  await shoot(client, 'card-checkout');
+  ok((await client.locator('#amount').innerText()).startsWith(amount),
+    `card: the checkout page asks for ${amount}`, await client.locator('#amount').innerText());
+  ok((await client.locator('#product').innerText()).includes(number), 'card: and names the order');
+  await go(client, () => client.getByRole('button', { name: 'Pay' }).click(), statusPath);
+  await visit(client, 'card-paid');
+  const back = new URL(client.url());
+  ok(back.searchParams.get('checkout') === 'done' && /^cs_/.test(back.searchParams.get('session_id') || ''),
+    'card: Stripe sends the client back to the status page with the session', client.url());
+  must(/Payment received \u2014 thank you/.test(await client.locator('.notice').innerText().catch(() => '')),
+    'card: back on the status page, "Payment received \u2014 thank you"', await client.locator('main').innerText());
+  must(/Paid/.test(await statusText(client)), 'card: the order is paid', await statusText(client));
+  ok(await client.locator('#pay-card').count() === 0, 'card: the Pay button is gone');
+  const paidMail = await waitMail((m) => m.to.includes(cfg.clientEmail) && /Payment received/.test(m.subject) &&
+    m.subject.includes(number), 'the card payment\'s receipt');
+  ok(paidMail.text.includes(amount), `card: the client is emailed that ${amount} arrived`, paidMail.text);
+
+  // The consultant sees a card payment with its Stripe reference, and answers.
+  await staff.goto(base + '/admin');
+  const row = staff.locator('table.queue tr', { hasText: number });
+  must(await row.count() === 1, `card: the paid order ${number} is in the consultant's queue`);
+  await go(staff, () => row.getByRole('link', { name: number }).click(), /\/admin\/orders\/\d+$/);
+  const orderPath = new URL(staff.url()).pathname;
+  await visit(staff, 'card-admin-order');
+  const ledger = await staff.locator('main').innerText();
+  ok(/card/.test(ledger) && /pi_[A-Za-z0-9]+/.test(ledger), 'card: the order page shows the card payment and its PaymentIntent',
+    ledger);
+  ok(await staff.locator('a[href^="https://dashboard.stripe.com/test/payments/pi_"]').count() > 0,
+    'card: with a link into Stripe\'s dashboard (test mode)');
+  await staff.locator('#body').fill(CARD_ANSWER);
+  await go(staff, () => staff.getByRole('button', { name: 'Send reply' }).click(), orderPath);
+  must(/Answered/.test(await statusText(staff)), 'card: the consultant answers', await statusText(staff));
+
+  // The refund: asked for from the answer email, back to the card. The
+  // stand-in keeps it pending until told, as a bank may: the order is
+  // refunded only when Stripe's refund.updated webhook says it succeeded.
+  await standin('refund_status', { status: 'pending' });
+  const ansMail = await waitMail((m) => m.to.includes(cfg.clientEmail) && /Your answer is ready/.test(m.subject) &&
+    m.subject.includes(number), 'the card order\'s answer');
+  const refundLink = linkIn(ansMail.text, '/r/');
+  must(!!refundLink, 'card: the answer email carries the refund link', ansMail.text);
+  await client.goto(base + refundLink);
+  await visit(client, 'card-refund');
+  await client.getByLabel(/What could have been better/).fill(REASON);
+  await go(client, () => client.getByRole('button', { name: 'Refund my payment' }).click(), refundLink);
+  await visit(client, 'card-refund-requested');
+  must(/Refund requested|Refunded/.test(await client.locator('#request').innerText()),
+    'card: the client has asked for the refund', await client.locator('main').innerText());
+  const re = await waitStripeRefund();
+  const session = (await standin('state')).sessions[0];
+  must(re !== null && re.amount === session.amount_total && re.payment_intent === session.payment_intent &&
+    re.status === 'pending',
+  'card: with no human step, `pmbctl pay run` asks Stripe to refund the whole payment to the card',
+  JSON.stringify(re));
+  await standin('flush', { timeout: 5 });       // the webhooks of its creation, answered
+  await client.goto(base + statusPath);
+  await visit(client, 'card-refund-pending');
+  ok(!/Refunded/.test(await statusText(client)) &&
+    /on its way/.test(await client.locator('.guarantee-note').innerText()),
+  'card: while Stripe has not confirmed, the status page says the refund is on its way, not refunded',
+  await statusText(client));
+  await standin('settle_refund', { refund: re.id });
+  must(await waitRefunded(client, statusPath),
+    'card: Stripe confirms by webhook (refund.updated): the status page says "Refunded"',
+    await statusText(client));
+  await visit(client, 'card-refunded');
+  const guarantee = await client.locator('.guarantee-note').innerText();
+  ok(/has been refunded/.test(guarantee), 'card: the guarantee section says the payment was refunded', guarantee);
+  const receipt = await waitMail((m) => m.to.includes(cfg.clientEmail) && /has been refunded/.test(m.subject) &&
+    m.subject.includes(number), 'the card refund\'s receipt');
+  ok(receipt.text.includes(amount) && /card/.test(receipt.text),
+    `card: the receipt email says ${amount} went back to the card: "${receipt.subject}"`, receipt.text);
+  await staff.goto(base + orderPath);
+  await visit(staff, 'card-admin-refunded');
+  ok(/re_[A-Za-z0-9]+/.test(await staff.locator('main').innerText()),
+    'card: the consultant\'s order page shows the refund with Stripe\'s reference (re_...)');
 }
 
 main().then(() => process.exit(0), (e) => {
