@@ -135,6 +135,12 @@ CREATE INDEX order_flags_order ON order_flags(order_id, id);
 CREATE UNIQUE INDEX order_flags_once ON order_flags(order_id, kind, ref);
 
 -- A card payment or refund is recorded once, by Stripe's id (pi_... for
--- a payment, re_... for a refund), however many events mention it.
+-- a payment, cs_... when Stripe named no PaymentIntent, re_... for a
+-- refund), however many events mention it. Only Stripe's ids: a payment
+-- the consultant records by hand may say "card" too, with any reference
+-- ("Visa", twice), and must not be refused, here or when this migration
+-- meets such rows.
 CREATE UNIQUE INDEX ledger_card_once ON ledger(kind, reference)
-  WHERE method = 'card' AND reference <> '';
+  WHERE method = 'card' AND (reference GLOB 'pi_?*' OR
+                             reference GLOB 'cs_?*' OR
+                             reference GLOB 're_?*');

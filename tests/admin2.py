@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, SRC, ask, login, admin_csrf,  # noqa: E402
-                     unescape, STAFF)
+                     unescape, STAFF, stmt_sql)
 
 t = Tap()
 site = Site(users=STAFF)
@@ -21,17 +21,6 @@ site.start()
 
 H, D, W = 3600, 86400, 7 * 86400
 MONDAY0 = 4 * D          # 1970-01-05 00:00 UTC was a Monday
-
-
-def stmt_sql(name):
-    """The SQL text of statement NAME, read from src/db_stmts.h, so that
-    query plans are checked on the statement the program runs."""
-    src = open(os.path.join(SRC, "src", "db_stmts.h"), encoding="utf-8").read()
-    m = re.search(r"^X\(%s,(.*?)\)\s*$" % name, src, re.S | re.M)
-    assert m, "no statement " + name
-    block = m.group(1)
-    block = block[:block.find("\nX(")] if "\nX(" in block else block
-    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', block)).replace('\\"', '"')
 
 
 def plan(query, *params):

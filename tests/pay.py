@@ -15,7 +15,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, ask, track_path, login, admin_csrf, STAFF,  # noqa: E402
-                     parallel, logs_holding, unescape, node_deps)
+                     parallel, logs_holding, unescape, node_deps, stmt_sql)
 from stripe_standin import StripeStandin, sdk_header  # noqa: E402
 
 KEY = "sk_test_pmbPayTestKey4242S3cr3t"
@@ -24,7 +24,8 @@ CREATE = "POST /v1/checkout/sessions"
 RETRIEVE = "GET /v1/checkout/sessions/:id"
 
 t = Tap()
-site = Site(users=STAFF, settings={"stripe_secret_key": KEY, "stripe_timeout": 2,
+# Every question comes from 127.0.0.1 through nginx: no per-address limit.
+site = Site(users=STAFF, settings={"stripe_secret_key": KEY, "stripe_timeout": 2, "rate_limit_ip_per_hour": 0,
                                    "stripe_webhook_secret": OLD + "," + NEW,
                                    "offer_title": "One question, answered",
                                    "payment_instructions": "Bank: Example Bank, IBAN GB00 0000"})
@@ -43,7 +44,10 @@ def new_order():
     n_orders[0] += 1
     email = "card%d@example.com" % n_orders[0]
     c = Browser(site)
-    path = track_path(ask(c, email=email).header("Location"))
+    r = ask(c, email=email)
+    if r.status != 303:
+        raise RuntimeError("the question of %s was refused: %d" % (email, r.status))
+    path = track_path(r.header("Location"))
     return c, path, site.sql1("SELECT id FROM orders WHERE email = ?", email)
 
 
@@ -535,12 +539,35 @@ def test_currency_rules():
         other.cleanup()
 
 
+def test_hand_recorded_card():
+    """A payment the consultant records by hand may say "card" with any
+    reference: two such ("card", "Visa") are both stored. Only Stripe's own
+    ids are recorded once (index ledger_card_once), and the lookup of an
+    order by its PaymentIntent searches that index, not the ledger."""
+    ids = []
+    for i in range(2):
+        _, _, oid = new_order()
+        ids.append(oid)
+        r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "card", "reference": "Visa",
+                                                      "csrf_token": admin_csrf(staff)})
+        t.eq(r.status, 303, "order %d marked paid by hand, method card, reference Visa" % (i + 1))
+    t.eq([site.sql1("SELECT count(*) FROM ledger WHERE order_id = ? AND method = 'card'", i) for i in ids], [1, 1],
+         "both payments are in the ledger")
+    import sqlite3
+    con = sqlite3.connect(site.db)
+    try:
+        p = " ".join(str(x[-1]) for x in con.execute("EXPLAIN QUERY PLAN " + stmt_sql("CARD_ORDER_OF_PI"), ("pi_x",)))
+    finally:
+        con.close()
+    t.ok("USING INDEX ledger_card_once" in p, "the order of a PaymentIntent is found through ledger_card_once", p)
+
+
 try:
     for fn in (test_status_page, test_parameters_and_reuse, test_parallel_clicks, test_webhook_first, test_redirect_first,
                test_out_of_order, test_async_failed, test_expired_event, test_signatures, test_not_ours,
                test_other_order, test_amount_mismatch, test_paid_after_cancel, test_overpaid, test_stripe_down,
                test_conflict_and_bad_return, test_parallel, test_json_elsewhere, test_key_in_no_log,
-               test_sdk_signed, test_currency_rules):
+               test_sdk_signed, test_currency_rules, test_hand_recorded_card):
         t.run(fn)
 finally:
     stripe.stop()

@@ -643,3 +643,15 @@ def logs_holding(folder, secret):
                     if secret.encode() in fh.read():
                         found.append(logs[-1])
     return sorted(logs), sorted(found)
+
+
+def stmt_sql(name):
+    """The SQL text of statement NAME, read from src/db_stmts.h, so that
+    query plans are checked on the statement the program runs."""
+    src = open(os.path.join(SRC, "src", "db_stmts.h"), encoding="utf-8").read()
+    m = re.search(r"^X\(%s,(.*?)\)\s*$" % name, src, re.S | re.M)
+    assert m, "no statement " + name
+    block = m.group(1)
+    block = block[:block.find("\nX(")] if "\nX(" in block else block
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', block)).replace('\\"', '"')
+
