@@ -445,6 +445,8 @@ X(ORDER_FLAGS_BY_ORDER,
 X(STRIPE_EVENT_INSERT,
   "INSERT INTO stripe_events (id, type, created, received_at) "
   "VALUES (?, ?, ?, ?)")
+/* 1 if event ?1 is stored: a redelivery answered without the write lock. */
+X(STRIPE_EVENT_SEEN, "SELECT 1 FROM stripe_events WHERE id = ?")
 X(STRIPE_EVENT_DONE,
   "UPDATE stripe_events SET order_id = ?, outcome = ? WHERE id = ?")
 

@@ -111,6 +111,12 @@ event_store(struct request *r, const char *id, const char *type,
 	struct pay_outcome	out = { .text = "ignored" };
 	int			rc;
 
+	/* A redelivery is known without waiting for the write lock; the
+	 * INSERT below still decides for events that arrive together. */
+	if (db_find_id(ST_STRIPE_EVENT_SEEN, id) == 1) {
+		*text = "duplicate";
+		return 200;
+	}
 	if (!db_begin())
 		return 500;
 	if ((rc = db_run(ST_STRIPE_EVENT_INSERT, "ttii", id, type, created,

@@ -562,12 +562,35 @@ def test_hand_recorded_card():
     t.ok("USING INDEX ledger_card_once" in p, "the order of a PaymentIntent is found through ledger_card_once", p)
 
 
+def test_duplicate_without_lock():
+    """A redelivered event is answered from a read, without the store's
+    write lock: while another writer holds the lock, a duplicate is still
+    answered 200 at once (a new event would wait for it)."""
+    c, path, oid, cs, _ = paid_session(hold=False)
+    stripe.flush()
+    d = [x for x in stripe.deliveries_of("checkout.session.completed") if x["event"]["data"]["object"]["id"] == cs]
+    import sqlite3
+    con = sqlite3.connect(site.db, timeout=10, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        t0 = time.time()
+        st, body = stripe.redeliver(d[0]["event_id"])
+        took = time.time() - t0
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
+    t.ok(st == 200 and body.strip() == "duplicate" and took < 2,
+         "a duplicate is answered 200 while another writer holds the lock (%s %r in %.2f s)"
+         % (st, body.strip(), took))
+
+
 try:
     for fn in (test_status_page, test_parameters_and_reuse, test_parallel_clicks, test_webhook_first, test_redirect_first,
                test_out_of_order, test_async_failed, test_expired_event, test_signatures, test_not_ours,
                test_other_order, test_amount_mismatch, test_paid_after_cancel, test_overpaid, test_stripe_down,
                test_conflict_and_bad_return, test_parallel, test_json_elsewhere, test_key_in_no_log,
-               test_sdk_signed, test_currency_rules, test_hand_recorded_card):
+               test_sdk_signed, test_currency_rules, test_hand_recorded_card,
+               test_duplicate_without_lock):
         t.run(fn)
 finally:
     stripe.stop()
