@@ -517,12 +517,16 @@ X(CARD_REFUND_BY_STRIPE_ID,
 /* Stripe named the refund (pending at Stripe): noted once. */
 X(CARD_REFUND_SET_STRIPE_ID,
   "UPDATE card_refunds SET stripe_id = ? WHERE id = ? AND stripe_id IS NULL")
-/* Stripe paid it back: once (0 rows: settled already). A refund that
- * Stripe refused and later reports succeeded is money that moved. */
+/* Stripe paid it back: once (0 rows: settled already). Failed is where
+ * a Stripe refund ends (pending -> succeeded -> failed is the one way
+ * back): a "succeeded" read after Stripe named the refund failed is an
+ * older event come late and moves nothing. Only a call Stripe refused
+ * (failed with no re_ id) may still turn out to be money that moved. */
 X(CARD_REFUND_SUCCEEDED,
   "UPDATE card_refunds SET status = 'succeeded', settled_at = ?1, "
   "stripe_id = coalesce(stripe_id, ?2), last_error = '' "
-  "WHERE id = ?3 AND status IN ('pending', 'failed')")
+  "WHERE id = ?3 AND (status = 'pending' OR "
+  "(status = 'failed' AND stripe_id IS NULL))")
 X(CARD_REFUND_SET_LEDGER,
   "UPDATE card_refunds SET ledger_id = ? WHERE id = ?")
 X(CARD_REFUND_FAILED,

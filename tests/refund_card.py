@@ -398,6 +398,35 @@ def test_events_twice_and_reordered():
     t.eq(site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'refunded'", oid), 1, "one mail")
 
 
+def test_stale_succeeded_after_failed():
+    """Stripe's refund may go pending -> succeeded -> failed, and events
+    may come in any order: a "succeeded" snapshot that arrives after the
+    refund failed is stale, and moves no money into the ledger."""
+    oid, pi, rid, _, _ = card_order()
+    refund(rid)
+    stripe.set_refund_status("pending")
+    stripe.set_hold_webhooks(True)
+    try:
+        send()
+    finally:
+        stripe.set_refund_status("succeeded")
+    crid = site.sql1("SELECT id FROM card_refunds WHERE order_id = ?", oid)
+    re_id = refunds_at_stripe(pi)[0]["id"]
+    snapshot = dict(refunds_at_stripe(pi)[0], status="succeeded")
+    stale = stripe.event("refund.updated", snapshot, {"status": "pending"})
+    stripe.settle_refund(re_id, "failed")
+    stripe.set_hold_webhooks(False)
+    stripe.deliver_all()
+    t.eq(site.sql1("SELECT status FROM card_refunds WHERE id = ?", crid), "failed", "refund.failed: failed")
+    st, _ = stripe.send_event(stale)
+    t.eq(st, 200, "the stale refund.updated (succeeded) answered 200")
+    t.eq((site.sql1("SELECT status FROM card_refunds WHERE id = ?", crid), ledger_refunds(oid),
+          site.sql1("SELECT status FROM orders WHERE id = ?", oid),
+          site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'refunded'", oid)),
+         ("failed", [], "refund_requested", 0),
+         "a succeeded snapshot after refund.failed is stale: still failed, nothing in the ledger, no mail")
+
+
 def test_auto_approve():
     global auto
     auto = Site(users=STAFF, settings=dict(SETTINGS, refund_auto_approve="yes"))
@@ -562,7 +591,8 @@ def test_key_in_no_log():
 
 try:
     for fn in (test_consultant_refund, test_stripe_down, test_sigkill, test_refused_and_retry,
-               test_dashboard_refund, test_dispute, test_events_twice_and_reordered, test_auto_approve,
+               test_dashboard_refund, test_dispute, test_events_twice_and_reordered, test_stale_succeeded_after_failed,
+               test_auto_approve,
                test_partial_and_order_page, test_surplus, test_expire_job, test_run_daemon, test_reconcile,
                test_key_in_no_log):
         t.run(fn)
