@@ -428,12 +428,11 @@ X(PAY_JOB_EXPIRE_SESSIONS,
   "INSERT INTO pay_jobs (kind, order_id, session_id, next_at, created_at) "
   "SELECT 'expire', order_id, id, ?2, ?2 FROM checkout_sessions "
   "WHERE order_id = ?1 AND status = 'open' AND stripe_id IS NOT NULL")
-/* A session still being created when its order is cancelled is never
- * offered again. */
+/* A session still being created when its order is cancelled or paid
+ * is never offered again (?2: why, in words). */
 X(CHECKOUT_CANCEL_CREATING,
-  "UPDATE checkout_sessions SET status = 'failed', "
-  "last_error = 'the order was cancelled' "
-  "WHERE order_id = ? AND status = 'creating'")
+  "UPDATE checkout_sessions SET status = 'failed', last_error = ?2 "
+  "WHERE order_id = ?1 AND status = 'creating'")
 X(ORDER_FLAG_INSERT,
   "INSERT OR IGNORE INTO order_flags (order_id, kind, ref, detail, "
   "created_at) VALUES (?, ?, ?, ?, ?)")

@@ -524,6 +524,24 @@ def test_expire_job():
     t.eq([s["status"] for s in stripe.state()["sessions"] if s["id"] == cs], ["expired"], "and at Stripe")
 
 
+def test_expire_when_paid_by_hand():
+    """An order marked paid by hand while its Stripe page is open: the
+    page is expired at Stripe as for a cancel, so the client cannot pay
+    a second time by card."""
+    c, path, oid, cs = checkout(site)
+    r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank transfer",
+                                                   "csrf_token": admin_csrf(staff)})
+    t.eq(r.status, 303, "an order with an open payment page marked paid by hand")
+    t.eq(site.sql("SELECT kind, status FROM pay_jobs WHERE order_id = ?", oid), [("expire", "queued")],
+         "an expire job written in the same transaction")
+    send()
+    reqs = [q for q in stripe.requests_to("POST /v1/checkout/sessions/:id/expire") if cs in q["path"]]
+    t.eq((len(reqs), [s["status"] for s in stripe.state()["sessions"] if s["id"] == cs],
+          site.sql1("SELECT status FROM checkout_sessions WHERE stripe_id = ?", cs)),
+         (1, ["expired"], "expired"), "pay send expires the session at Stripe, once")
+    t.eq(site.sql1("SELECT status FROM orders WHERE id = ?", oid), "paid", "the order stays paid")
+
+
 def test_run_daemon():
     oid, pi, rid, _, _ = card_order()
     p = subprocess.Popen([PMBCTL, "pay", "run"], env=site.env(), stdout=subprocess.PIPE,
@@ -593,7 +611,8 @@ try:
     for fn in (test_consultant_refund, test_stripe_down, test_sigkill, test_refused_and_retry,
                test_dashboard_refund, test_dispute, test_events_twice_and_reordered, test_stale_succeeded_after_failed,
                test_auto_approve,
-               test_partial_and_order_page, test_surplus, test_expire_job, test_run_daemon, test_reconcile,
+               test_partial_and_order_page, test_surplus, test_expire_job, test_expire_when_paid_by_hand,
+               test_run_daemon, test_reconcile,
                test_key_in_no_log):
         t.run(fn)
 finally:
