@@ -273,6 +273,67 @@ card_refund_settle(struct request *r, int64_t id, const char *re_id)
 	    page_money(r, c.amount, c.currency), c.currency, re_id)) ? 1 : -1;
 }
 
+/* Mails the consultant that card refund c of order o failed after
+ * Stripe had reported it succeeded (why). Returns 1 or 0. */
+static int
+reversed_alert(struct request *r, const struct order *o,
+    const struct card_row *c, const char *why)
+{
+	struct tvars	tv = { .n = 0 };
+	int		ok;
+
+	page_vars(r, &tv);
+	tv_set(&tv, "number", o->number);
+	tv_set(&tv, "name", o->name);
+	tv_set(&tv, "amount", page_money(r, c->amount, c->currency));
+	tv_set(&tv, "order_currency", c->currency);
+	tv_set(&tv, "reference", c->stripe_id);
+	tv_set(&tv, "why", why);
+	tv_set(&tv, "request", c->request_id > 0 ? "1" : "");
+	tv_set(&tv, "admin_url", req_printf(r, "%s/admin/orders/%lld",
+	    conf.base_url, (long long)o->id));
+	ok = mail_queue("card_refund_alert", o->id, conf.admin_email,
+	    conf.consultant_name, &tv);
+	tv_free(&tv);
+	return ok;
+}
+
+/* Card refund c, settled as succeeded, failed after all (Stripe's
+ * refund.failed: the money went back to the Stripe balance, not to the
+ * client): out of the ledger, its request open again and the order
+ * waiting for the refund, history, audit and the consultant's alert.
+ * Returns 1, 0 if it was not settled as succeeded by re_id (nothing
+ * changed), -1 on a database error. */
+static int
+reversed(struct request *r, const struct card_row *c, const char *re_id,
+    const char *why)
+{
+	struct order	o;
+	int64_t		now = now_unix();
+	int		rc;
+
+	if (re_id == NULL || *re_id == '\0' || strcmp(c->status,
+	    "succeeded") != 0 || strcmp(c->stripe_id, re_id) != 0)
+		return 0;
+	if ((rc = db_update(ST_CARD_REFUND_REVERSED, "itit", now, why, c->id,
+	    re_id)) != 1)
+		return rc;
+	if (db_update(ST_CARD_LEDGER_REFUND_UNDO, "t", re_id) < 0 ||
+	    (c->request_id > 0 && db_update(ST_REFUND_CARD_REOPEN, "i",
+	    c->request_id) < 0) || (c->request_id > 0 &&
+	    (rc = db_update(ST_ORDER_REFUND_REOPEN, "ii", now,
+	    c->order_id)) < 0) || (c->request_id > 0 && rc == 1 &&
+	    !order_history(c->order_id, "refund_requested", 0,
+	    "the card refund failed after it succeeded")) ||
+	    order_load(r, c->order_id, &o) != 1 ||
+	    !audit_log(r, 0, "card refund failed after it succeeded",
+	    c->order_id, req_printf(r, "%s %s, %s: %s", page_money(r,
+	    c->amount, c->currency), c->currency, re_id, why)) ||
+	    !reversed_alert(r, &o, c, why))
+		return -1;
+	return 1;
+}
+
 int
 card_refund_fail(struct request *r, int64_t id, const char *re_id,
     const char *why)
@@ -283,7 +344,9 @@ card_refund_fail(struct request *r, int64_t id, const char *re_id,
 	if ((rc = card_row_load(id, &c)) <= 0)
 		return rc;
 	if ((rc = db_update(ST_CARD_REFUND_FAILED, "itti", now_unix(), why,
-	    re_id != NULL ? re_id : "", id)) != 1)
+	    re_id != NULL ? re_id : "", id)) == 0)
+		return reversed(r, &c, re_id, why);
+	if (rc != 1)
 		return rc;
 	return audit_log(r, 0, "card refund failed", c.order_id,
 	    req_printf(r, "%s %s: %s", page_money(r, c.amount, c.currency),

@@ -532,6 +532,24 @@ X(CARD_REFUND_FAILED,
   "UPDATE card_refunds SET status = 'failed', settled_at = ?1, "
   "last_error = ?2, stripe_id = coalesce(stripe_id, nullif(?3, '')) "
   "WHERE id = ?4 AND status = 'pending'")
+/* Stripe reports failed a refund it had reported succeeded (its one
+ * way back: the money returned to the Stripe balance): once. */
+X(CARD_REFUND_REVERSED,
+  "UPDATE card_refunds SET status = 'failed', settled_at = ?1, "
+  "last_error = ?2, ledger_id = NULL "
+  "WHERE id = ?3 AND status = 'succeeded' AND stripe_id = ?4")
+/* ... and its ledger row, by its re_ id: the money never left. */
+X(CARD_LEDGER_REFUND_UNDO,
+  "DELETE FROM ledger WHERE kind = 'refund' AND method = 'card' "
+  "AND reference = ?")
+/* ... the request it settled is open again for another way back. */
+X(REFUND_CARD_REOPEN,
+  "UPDATE refund_requests SET status = 'open', resolved_at = NULL, "
+  "resolved_by = NULL WHERE id = ? AND status = 'refunded'")
+/* ... and its order waits for the refund again. */
+X(ORDER_REFUND_REOPEN,
+  "UPDATE orders SET status = 'refund_requested', refunded_at = NULL, "
+  "updated_at = ?1 WHERE id = ?2 AND status = 'refunded'")
 /* A card refund row in the ledger; user 0: Stripe or the machine. */
 X(CARD_LEDGER_REFUND,
   "INSERT INTO ledger (order_id, kind, amount, currency, method, "

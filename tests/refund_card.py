@@ -31,7 +31,7 @@ t = Tap()
 stripe = StripeStandin(secret_key=KEY, webhook_secret=SECRET)
 stripe.start()
 SETTINGS = {"stripe_secret_key": KEY, "stripe_timeout": 2, "stripe_webhook_secret": SECRET,
-            "stripe_api_url": stripe.url}
+            "stripe_api_url": stripe.url, "rate_limit_ip_per_hour": 1000}
 site = Site(users=STAFF, settings=SETTINGS)
 site.start()
 auto = None     # a second site with refund_auto_approve = yes
@@ -427,6 +427,36 @@ def test_stale_succeeded_after_failed():
          "a succeeded snapshot after refund.failed is stale: still failed, nothing in the ledger, no mail")
 
 
+def test_failed_after_succeeded():
+    """A refund Stripe reported succeeded may fail later (refund.failed,
+    status failed: the money went back to the Stripe balance, not to the
+    client): it leaves the ledger, the request opens again, the
+    consultant is told, once."""
+    oid, pi, rid, _, _ = card_order()
+    refund(rid)
+    send()
+    crid = site.sql1("SELECT id FROM card_refunds WHERE order_id = ?", oid)
+    re_ = refunds_at_stripe(pi)[0]
+    t.eq((site.sql1("SELECT status FROM orders WHERE id = ?", oid), ledger_refunds(oid)),
+         ("refunded", [(15000, "card", re_["id"])]), "the refund succeeded: in the ledger, order refunded")
+    failed = dict(re_, status="failed", failure_reason="expired_or_canceled_card")
+    ev = stripe.event("refund.failed", failed)
+    st, _ = stripe.send_event(ev)
+    t.eq(st, 200, "refund.failed after succeeded: 200")
+    t.eq((site.sql1("SELECT status FROM card_refunds WHERE id = ?", crid), ledger_refunds(oid),
+          site.sql1("SELECT status FROM refund_requests WHERE id = ?", rid),
+          site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ("failed", [], "open", "refund_requested"),
+         "the card refund failed, out of the ledger, the request open again, the order refund_requested")
+    stripe.send_event(stripe.event("refund.updated", failed, {"status": "succeeded"}))
+    stripe.send_event(ev)
+    t.eq(site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'card_refund_alert'", oid), 1,
+         "the consultant is told, once (refund.updated and the event again change nothing)")
+    t.eq(refund(rid, method="bank transfer").status, 303, "the consultant can pay it back another way")
+    t.eq(([(a, m) for (a, m, _) in ledger_refunds(oid)], site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ([(15000, "bank transfer")], "refunded"), "recorded: one refund in the ledger, the order refunded")
+
+
 def test_auto_approve():
     global auto
     auto = Site(users=STAFF, settings=dict(SETTINGS, refund_auto_approve="yes"))
@@ -610,6 +640,7 @@ def test_key_in_no_log():
 try:
     for fn in (test_consultant_refund, test_stripe_down, test_sigkill, test_refused_and_retry,
                test_dashboard_refund, test_dispute, test_events_twice_and_reordered, test_stale_succeeded_after_failed,
+               test_failed_after_succeeded,
                test_auto_approve,
                test_partial_and_order_page, test_surplus, test_expire_job, test_expire_when_paid_by_hand,
                test_run_daemon, test_reconcile,
