@@ -258,14 +258,19 @@ run_expire(const struct job *j, struct buf *why)
 	json_t			*out = NULL;
 	char			 cs[PI_MAX] = "", st[16] = "", path[PI_MAX + 64];
 	char			 key[STRIPE_KEY_MAX];
+	int			 rc;
 
 	if (s == NULL || !db_bind(s, "i", j->session_id))
 		return JOB_DB_ERROR;
-	if (db_step(ST_PAY_SESSION_FOR_EXPIRE) == DB_ROW) {
+	if ((rc = db_step(ST_PAY_SESSION_FOR_EXPIRE)) == DB_ROW) {
 		snprintf(cs, sizeof(cs), "%s", db_text(s, 0));
 		snprintf(st, sizeof(st), "%s", db_text(s, 1));
 	}
 	db_done(ST_PAY_SESSION_FOR_EXPIRE);
+	/* A failed read is no "nothing to do": the session would stay
+	 * open at Stripe for a cancelled order. */
+	if (rc == DB_ERROR)
+		return JOB_DB_ERROR;
 	if (strcmp(st, "open") != 0 && strcmp(st, "creating") != 0) {
 		buf_puts(why, "nothing to do: the session is no longer open");
 		return JOB_IDLE;
