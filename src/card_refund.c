@@ -273,65 +273,70 @@ card_refund_settle(struct request *r, int64_t id, const char *re_id)
 	    page_money(r, c.amount, c.currency), c.currency, re_id)) ? 1 : -1;
 }
 
-/* Mails the consultant that card refund c of order o failed after
- * Stripe had reported it succeeded (why). Returns 1 or 0. */
+/* A refund of amount (currency) to the card of order oid, Stripe's
+ * re_id, in the ledger as succeeded, failed after all (refund.failed:
+ * the money went back to the Stripe balance, not to the client): out of
+ * the ledger; the request it settled (rid, or 0: the order's; -1: none)
+ * open again and the order waiting for the refund (history); audit and
+ * the consultant's alert. Returns 1, 0 if re_id is in no ledger row
+ * (nothing changed), -1 on a database error. */
 static int
-reversed_alert(struct request *r, const struct order *o,
-    const struct card_row *c, const char *why)
+refund_undo(struct request *r, int64_t oid, int64_t rid, int64_t amount,
+    const char *currency, const char *re_id, const char *why)
 {
-	struct tvars	tv = { .n = 0 };
-	int		ok;
+	struct order	 o;
+	struct tvars	 tv = { .n = 0 };
+	int64_t		 now = now_unix();
+	int		 rc, reopened = 0, ok;
 
+	if ((rc = db_update(ST_CARD_LEDGER_REFUND_UNDO, "t", re_id)) != 1)
+		return rc;
+	if (rid >= 0 && (reopened = db_update(ST_REFUND_CARD_REOPEN, "ii",
+	    oid, rid)) < 0)
+		return -1;
+	if (reopened == 1 && ((rc = db_update(ST_ORDER_REFUND_REOPEN, "ii",
+	    now, oid)) < 0 || (rc == 1 && !order_history(oid,
+	    "refund_requested", 0, "the card refund failed after it "
+	    "succeeded"))))
+		return -1;
+	if (order_load(r, oid, &o) != 1 || !audit_log(r, 0, "card refund "
+	    "failed after it succeeded", oid, req_printf(r, "%s %s, %s: %s",
+	    page_money(r, amount, currency), currency, re_id, why)))
+		return -1;
 	page_vars(r, &tv);
-	tv_set(&tv, "number", o->number);
-	tv_set(&tv, "name", o->name);
-	tv_set(&tv, "amount", page_money(r, c->amount, c->currency));
-	tv_set(&tv, "order_currency", c->currency);
-	tv_set(&tv, "reference", c->stripe_id);
+	tv_set(&tv, "number", o.number);
+	tv_set(&tv, "name", o.name);
+	tv_set(&tv, "amount", page_money(r, amount, currency));
+	tv_set(&tv, "order_currency", currency);
+	tv_set(&tv, "reference", re_id);
 	tv_set(&tv, "why", why);
-	tv_set(&tv, "request", c->request_id > 0 ? "1" : "");
+	tv_set(&tv, "request", reopened == 1 ? "1" : "");
 	tv_set(&tv, "admin_url", req_printf(r, "%s/admin/orders/%lld",
-	    conf.base_url, (long long)o->id));
-	ok = mail_queue("card_refund_alert", o->id, conf.admin_email,
+	    conf.base_url, (long long)oid));
+	ok = mail_queue("card_refund_alert", oid, conf.admin_email,
 	    conf.consultant_name, &tv);
 	tv_free(&tv);
-	return ok;
+	return ok ? 1 : -1;
 }
 
-/* Card refund c, settled as succeeded, failed after all (Stripe's
- * refund.failed: the money went back to the Stripe balance, not to the
- * client): out of the ledger, its request open again and the order
- * waiting for the refund, history, audit and the consultant's alert.
- * Returns 1, 0 if it was not settled as succeeded by re_id (nothing
- * changed), -1 on a database error. */
+/* Card refund c, settled as succeeded by re_id, failed after all: the
+ * row failed, then refund_undo (its own request only). Returns 1, 0 if
+ * it was not settled as succeeded by re_id, -1 on a database error. */
 static int
 reversed(struct request *r, const struct card_row *c, const char *re_id,
     const char *why)
 {
-	struct order	o;
-	int64_t		now = now_unix();
-	int		rc;
+	int rc;
 
 	if (re_id == NULL || *re_id == '\0' || strcmp(c->status,
 	    "succeeded") != 0 || strcmp(c->stripe_id, re_id) != 0)
 		return 0;
-	if ((rc = db_update(ST_CARD_REFUND_REVERSED, "itit", now, why, c->id,
-	    re_id)) != 1)
+	if ((rc = db_update(ST_CARD_REFUND_REVERSED, "itit", now_unix(), why,
+	    c->id, re_id)) != 1)
 		return rc;
-	if (db_update(ST_CARD_LEDGER_REFUND_UNDO, "t", re_id) < 0 ||
-	    (c->request_id > 0 && db_update(ST_REFUND_CARD_REOPEN, "i",
-	    c->request_id) < 0) || (c->request_id > 0 &&
-	    (rc = db_update(ST_ORDER_REFUND_REOPEN, "ii", now,
-	    c->order_id)) < 0) || (c->request_id > 0 && rc == 1 &&
-	    !order_history(c->order_id, "refund_requested", 0,
-	    "the card refund failed after it succeeded")) ||
-	    order_load(r, c->order_id, &o) != 1 ||
-	    !audit_log(r, 0, "card refund failed after it succeeded",
-	    c->order_id, req_printf(r, "%s %s, %s: %s", page_money(r,
-	    c->amount, c->currency), c->currency, re_id, why)) ||
-	    !reversed_alert(r, &o, c, why))
-		return -1;
-	return 1;
+	return refund_undo(r, c->order_id, c->request_id > 0 ?
+	    c->request_id : -1, c->amount, c->currency, re_id, why) < 0 ?
+	    -1 : 1;
 }
 
 int
@@ -401,6 +406,28 @@ foreign_refund(struct request *r, json_t *refund, int64_t *oid,
 		return 0;
 	if (*oid < 0 || (rc = order_load(r, *oid, &o)) < 0)
 		return -1;
+	if (rc == 1 && status != NULL && (strcmp(status, "failed") == 0 ||
+	    strcmp(status, "canceled") == 0) &&
+	    stripe_int(refund, "amount", &amount) && amount > 0) {
+		const char *why = req_printf(r, "Stripe could not pay it "
+		    "back (%s)", stripe_str(refund, "failure_reason") != NULL ?
+		    stripe_str(refund, "failure_reason") : status);
+
+		/* Recorded when it succeeded, failed since: undone once, and
+		 * kept as a failed card refund of the order, so that a late
+		 * "succeeded" of it finds it failed (CARD_REFUND_SUCCEEDED)
+		 * rather than no row and records it again. */
+		if ((rc = refund_undo(r, *oid, 0, amount, o.currency, re,
+		    why)) < 0 || (rc == 1 && (db_run(ST_CARD_REFUND_INSERT,
+		    "iititii", *oid, (int64_t)0, pi, amount, o.currency,
+		    (int64_t)0, now) != DB_DONE || db_update(
+		    ST_CARD_REFUND_FAILED, "itti", now, why, re,
+		    db_last_id()) != 1)))
+			return -1;
+		*text = rc == 1 ? "refund made in Stripe failed, undone" :
+		    "refund made in Stripe failed";
+		return 0;
+	}
 	if (rc == 0 || status == NULL || strcmp(status, "succeeded") != 0 ||
 	    !stripe_int(refund, "amount", &amount) || amount <= 0) {
 		*text = "refund made in Stripe, not succeeded yet";

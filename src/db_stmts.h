@@ -542,10 +542,12 @@ X(CARD_REFUND_REVERSED,
 X(CARD_LEDGER_REFUND_UNDO,
   "DELETE FROM ledger WHERE kind = 'refund' AND method = 'card' "
   "AND reference = ?")
-/* ... the request it settled is open again for another way back. */
+/* ... the order's request it settled (?2, or 0: the order's) is open
+ * again for another way back. */
 X(REFUND_CARD_REOPEN,
   "UPDATE refund_requests SET status = 'open', resolved_at = NULL, "
-  "resolved_by = NULL WHERE id = ? AND status = 'refunded'")
+  "resolved_by = NULL WHERE order_id = ?1 AND (?2 = 0 OR id = ?2) "
+  "AND status = 'refunded'")
 /* ... and its order waits for the refund again. */
 X(ORDER_REFUND_REOPEN,
   "UPDATE orders SET status = 'refund_requested', refunded_at = NULL, "

@@ -335,6 +335,28 @@ def test_dashboard_refund():
          "the signed charge.refunded recorded it; refund.created found it recorded")
 
 
+def test_dashboard_refund_failed():
+    """A refund made in Stripe's dashboard, recorded when it succeeded,
+    that fails later: undone as pmb's own (out of the ledger, the request
+    open again, the consultant told once)."""
+    oid, pi, rid, _, _ = card_order()
+    st, _, re_ = stripe.api("POST", "/v1/refunds", {"payment_intent": pi})
+    stripe.flush()
+    t.eq((st, ledger_refunds(oid), site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         (200, [(15000, "card", re_["id"])], "refunded"), "a dashboard refund recorded, the order refunded")
+    ev = stripe.event("refund.failed", dict(re_, status="failed", failure_reason="lost_or_stolen_card"))
+    t.eq(stripe.send_event(ev)[0], 200, "its refund.failed: 200")
+    stripe.send_event(stripe.event("refund.updated", dict(re_, status="failed")))
+    t.eq((ledger_refunds(oid), site.sql1("SELECT status FROM refund_requests WHERE id = ?", rid),
+          site.sql1("SELECT status FROM orders WHERE id = ?", oid),
+          site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'card_refund_alert'", oid)),
+         ([], "open", "refund_requested", 1),
+         "out of the ledger, the request open again, the order refund_requested, the consultant told once")
+    stripe.send_event(stripe.event("refund.created", re_))
+    t.eq((ledger_refunds(oid), site.sql1("SELECT status FROM card_refunds WHERE stripe_id = ?", re_["id"])),
+         ([], "failed"), "its refund.created (succeeded) coming late records nothing: kept as a failed card refund")
+
+
 def test_dispute():
     oid, pi, rid, _, _ = card_order()
     du = stripe.dispute(pi)
@@ -639,7 +661,8 @@ def test_key_in_no_log():
 
 try:
     for fn in (test_consultant_refund, test_stripe_down, test_sigkill, test_refused_and_retry,
-               test_dashboard_refund, test_dispute, test_events_twice_and_reordered, test_stale_succeeded_after_failed,
+               test_dashboard_refund, test_dashboard_refund_failed, test_dispute,
+               test_events_twice_and_reordered, test_stale_succeeded_after_failed,
                test_failed_after_succeeded,
                test_auto_approve,
                test_partial_and_order_page, test_surplus, test_expire_job, test_expire_when_paid_by_hand,
