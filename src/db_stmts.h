@@ -384,9 +384,12 @@ X(OUTBOX_RETRY_NOW,
 /* Card payments (Stripe Checkout, payment.c and page_pay.c). A session
  * row is committed (creating) before Stripe is asked; its id makes the
  * Idempotency-Key. */
+/* Only for an order still waiting for payment, decided in the
+ * transaction (0 rows: cancelled or paid since the page read it). */
 X(CHECKOUT_INSERT,
   "INSERT INTO checkout_sessions (order_id, amount, currency, created_at) "
-  "VALUES (?, ?, ?, ?)")
+  "SELECT id, price, currency, ?2 FROM orders "
+  "WHERE id = ?1 AND status = 'awaiting_payment'")
 /* The order's session a click may reuse: open and not expired by ?2, or
  * still creating since after ?3 (a call that got no answer: asked again
  * with the same Idempotency-Key while Stripe keeps it). */

@@ -95,9 +95,10 @@ go_to(struct request *r, const char *url)
 }
 
 /* Finds the session a click of order o may reuse, or commits a new
- * row (creating). Returns 1 with *id and, for an open session, *url
- * (request-owned; "" when Stripe is still to be asked); -1 on a
- * database error. */
+ * row (creating) if o is still waiting for payment. Returns 1 with *id
+ * and, for an open session, *url (request-owned; "" when Stripe is
+ * still to be asked); 0 when o no longer waits for payment (rolled
+ * back); -1 on a database error. */
 static int
 session_take(struct request *r, const struct order *o, int64_t *id,
     const char **url)
@@ -121,9 +122,15 @@ session_take(struct request *r, const struct order *o, int64_t *id,
 	if (rc == DB_ERROR)
 		goto fail;
 	if (rc == DB_DONE) {
-		if (db_run(ST_CHECKOUT_INSERT, "iiti", o->id, o->price,
-		    o->currency, now) != DB_DONE)
+		/* The price and currency are the order's as the transaction
+		 * reads them, and the status check that page_pay made on its
+		 * read is made again here, where it holds. */
+		if ((rc = db_update(ST_CHECKOUT_INSERT, "ii", o->id, now)) < 0)
 			goto fail;
+		if (rc == 0) {
+			db_rollback();
+			return 0;
+		}
 		*id = db_last_id();
 	}
 	return db_commit() ? 1 : -1;
@@ -263,6 +270,7 @@ page_pay(struct request *r)
 	struct order	 o;
 	const char	*url;
 	int64_t		 id = 0;
+	int		 rc;
 
 	if (!page_track_order(r, &o, 1))
 		return;
@@ -283,8 +291,12 @@ page_pay(struct request *r)
 		    "button again.");
 		return;
 	}
-	if (session_take(r, &o, &id, &url) < 0) {
-		page_unavailable(r);
+	if ((rc = session_take(r, &o, &id, &url)) <= 0) {
+		if (rc < 0)
+			page_unavailable(r);
+		else
+			page_error(r, 409, "Nothing to pay", "This order is no "
+			    "longer waiting for payment.");
 		return;
 	}
 	if (*url != '\0' && url_ok(url))
