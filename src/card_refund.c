@@ -23,15 +23,6 @@
 #include "tmpl.h"
 #include "util.h"
 
-/* A card_refunds row, strings copied into the arrays. */
-struct card_row {
-	int64_t	 id, order_id, request_id, amount, user_id, created_at;
-	char	 pi[PI_MAX];
-	char	 currency[4];
-	char	 status[16];
-	char	 stripe_id[PI_MAX];
-};
-
 /* Copies src into dst of size n, cut short if need be. */
 static void
 copy_text(char *dst, size_t n, const char *src)
@@ -44,8 +35,7 @@ copy_text(char *dst, size_t n, const char *src)
 	dst[len] = '\0';
 }
 
-/* Loads card refund id into c. Returns 1, 0 if none, -1 on error. */
-static int
+int
 card_row_load(int64_t id, struct card_row *c)
 {
 	sqlite3_stmt	*s = db_stmt(ST_CARD_REFUND_BY_ID);
