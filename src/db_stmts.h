@@ -397,6 +397,12 @@ X(CHECKOUT_CURRENT,
   "SELECT id, status, url FROM checkout_sessions WHERE order_id = ?1 AND "
   "((status = 'open' AND expires_at > ?2) OR "
   "(status = 'creating' AND created_at > ?3)) ORDER BY id DESC LIMIT 1")
+/* A session completed with the money still on its way (a bank debit:
+ * CHECKOUT_SET_PI noted its PaymentIntent): a payment under way, whose
+ * order takes no second one until it succeeds or fails. */
+X(CHECKOUT_UNDER_WAY,
+  "SELECT id FROM checkout_sessions WHERE order_id = ? AND "
+  "status = 'open' AND payment_intent IS NOT NULL LIMIT 1")
 /* Stripe's answer: the row opens (or was opened by a click that got the
  * same answer for the same Idempotency-Key). */
 X(CHECKOUT_OPENED,
