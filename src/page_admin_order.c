@@ -635,9 +635,7 @@ page_admin_cancel(struct request *r)
 	 * then nothing offers it: /o/TOKEN/pay takes only orders waiting
 	 * for payment, and a payment that still slips through is flagged
 	 * paid_after_cancel. */
-	if (db_run(ST_PAY_JOB_EXPIRE_SESSIONS, "ii", o.id, now_unix()) !=
-	    DB_DONE || db_run(ST_CHECKOUT_CANCEL_CREATING, "i", o.id) !=
-	    DB_DONE ||
+	if (!payment_sessions_end(o.id, "the order was cancelled") ||
 	    !order_history(o.id, "cancelled", uid, reason) ||
 	    !audit_log(r, uid, "cancel", o.id, reason) ||
 	    !order_mail(r, &o, "cancelled", &tv))

@@ -42,6 +42,21 @@ url_origin(struct request *r, const char *url)
 	return req_keep(r, xstrndup(url, n));
 }
 
+/* Whether order oid has a card payment under way (CHECKOUT_UNDER_WAY).
+ * Returns 1, 0, or -1 on a database error. */
+static int
+under_way(int64_t oid)
+{
+	sqlite3_stmt	*s = db_stmt(ST_CHECKOUT_UNDER_WAY);
+	int		 rc;
+
+	if (s == NULL || !db_bind(s, "i", oid))
+		return -1;
+	rc = db_step(ST_CHECKOUT_UNDER_WAY);
+	db_done(ST_CHECKOUT_UNDER_WAY);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
+}
+
 void
 page_pay_vars(struct request *r, struct tvars *tv, const struct order *o,
     const char *token)
@@ -51,6 +66,12 @@ page_pay_vars(struct request *r, struct tvars *tv, const struct order *o,
 	if (strcmp(o->status, "awaiting_payment") != 0 ||
 	    !payment_card_ok(o->price, o->currency))
 		return;
+	/* A payment under way (or unknown, the store failing): no second
+	 * button, whatever Stripe's session expiry says. */
+	if (under_way(o->id) != 0) {
+		tv_set(tv, "pay_waiting", "1");
+		return;
+	}
 	tv_set(tv, "pay_action", req_cat(r, "/o/", token, "/pay",
 	    (char *)NULL));
 	/* Browsers apply form-action to the redirect after the POST too:
@@ -95,9 +116,10 @@ go_to(struct request *r, const char *url)
 }
 
 /* Finds the session a click of order o may reuse, or commits a new
- * row (creating). Returns 1 with *id and, for an open session, *url
- * (request-owned; "" when Stripe is still to be asked); -1 on a
- * database error. */
+ * row (creating) if o is still waiting for payment. Returns 1 with *id
+ * and, for an open session, *url (request-owned; "" when Stripe is
+ * still to be asked); 0 when o no longer waits for payment, 2 when a
+ * payment of it is under way (rolled back); -1 on a database error. */
 static int
 session_take(struct request *r, const struct order *o, int64_t *id,
     const char **url)
@@ -109,6 +131,10 @@ session_take(struct request *r, const struct order *o, int64_t *id,
 	*url = "";
 	if (!db_begin())
 		return -1;
+	if ((rc = under_way(o->id)) != 0) {
+		db_rollback();
+		return rc < 0 ? -1 : 2;
+	}
 	if ((s = db_stmt(ST_CHECKOUT_CURRENT)) == NULL ||
 	    !db_bind(s, "iii", o->id, now, now - CREATING_REUSE))
 		goto fail;
@@ -121,9 +147,15 @@ session_take(struct request *r, const struct order *o, int64_t *id,
 	if (rc == DB_ERROR)
 		goto fail;
 	if (rc == DB_DONE) {
-		if (db_run(ST_CHECKOUT_INSERT, "iiti", o->id, o->price,
-		    o->currency, now) != DB_DONE)
+		/* The price and currency are the order's as the transaction
+		 * reads them, and the status check that page_pay made on its
+		 * read is made again here, where it holds. */
+		if ((rc = db_update(ST_CHECKOUT_INSERT, "ii", o->id, now)) < 0)
 			goto fail;
+		if (rc == 0) {
+			db_rollback();
+			return 0;
+		}
 		*id = db_last_id();
 	}
 	return db_commit() ? 1 : -1;
@@ -263,6 +295,7 @@ page_pay(struct request *r)
 	struct order	 o;
 	const char	*url;
 	int64_t		 id = 0;
+	int		 rc;
 
 	if (!page_track_order(r, &o, 1))
 		return;
@@ -283,8 +316,17 @@ page_pay(struct request *r)
 		    "button again.");
 		return;
 	}
-	if (session_take(r, &o, &id, &url) < 0) {
-		page_unavailable(r);
+	if ((rc = session_take(r, &o, &id, &url)) != 1) {
+		if (rc < 0)
+			page_unavailable(r);
+		else if (rc == 2)
+			page_error(r, 409, "A payment is on its way", "We are "
+			    "waiting for your bank to confirm the payment you "
+			    "made: this order's page will say so as soon as it "
+			    "does.");
+		else
+			page_error(r, 409, "Nothing to pay", "This order is no "
+			    "longer waiting for payment.");
 		return;
 	}
 	if (*url != '\0' && url_ok(url))
