@@ -552,10 +552,13 @@ X(CARD_REFUND_REVERSED,
   "UPDATE card_refunds SET status = 'failed', settled_at = ?1, "
   "last_error = ?2, ledger_id = NULL "
   "WHERE id = ?3 AND status = 'succeeded' AND stripe_id = ?4")
-/* ... and its ledger row, by its re_ id: the money never left. */
+/* ... and its ledger row, by its re_ id: the money never left (the
+ * audit trail keeps the row's story). The GLOBs are ledger_card_once's
+ * WHERE, so that the index finds the row. */
 X(CARD_LEDGER_REFUND_UNDO,
   "DELETE FROM ledger WHERE kind = 'refund' AND method = 'card' "
-  "AND reference = ?")
+  "AND reference = ? AND (reference GLOB 'pi_?*' OR "
+  "reference GLOB 'cs_?*' OR reference GLOB 're_?*')")
 /* ... the order's request it settled (?2, or 0: the order's) is open
  * again for another way back. */
 X(REFUND_CARD_REOPEN,

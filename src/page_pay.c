@@ -14,10 +14,13 @@
 #include "order.h"
 #include "page.h"
 #include "payment.h"
+#include "rate.h"
 #include "stripe.h"
 
+#define HOUR		3600
 #define CHECKOUT_ORIGIN	"https://checkout.stripe.com"
 #define SESSION_ID_MAX	255	/* bytes of a cs_... id */
+#define RETURN_LOOKUPS	12	/* Stripe asked per order and hour */
 /* A session row that got no answer is asked for again (same
  * Idempotency-Key) for this long; Stripe keeps keys about 24 hours. */
 #define CREATING_REUSE	3600
@@ -335,6 +338,28 @@ page_pay(struct request *r)
 		session_open(r, &o, id);
 }
 
+/* Returns 1 if the status page of o may ask Stripe about its session
+ * once more (RETURN_LOOKUPS an hour per order: a reloaded page, or a
+ * link opened again and again, must not call Stripe each time; the
+ * webhook pays the order anyway), 0 if not or on a database error. */
+static int
+return_allowed(struct request *r, const struct order *o)
+{
+	const char	*key = req_printf(r, "checkout-return:%lld",
+			    (long long)o->id);
+	int64_t		 retry;
+	int		 rc;
+
+	if (!db_begin())
+		return 0;
+	if ((rc = rate_allow(key, RETURN_LOOKUPS, HOUR, &retry)) != 1 ||
+	    !rate_note(key, RETURN_LOOKUPS, HOUR) || !db_commit()) {
+		db_rollback();
+		return 0;
+	}
+	return 1;
+}
+
 int
 page_pay_return(struct request *r, const struct order *o, const char *sid)
 {
@@ -355,8 +380,9 @@ page_pay_return(struct request *r, const struct order *o, const char *sid)
 	    DB_ROW)
 		ours = sqlite3_column_int64(s, 1) == o->id;
 	db_done(ST_CHECKOUT_BY_STRIPE_ID);
-	if (!ours || stripe_call("GET", req_cat(r, "/v1/checkout/sessions/",
-	    sid, (char *)NULL), NULL, NULL, &cs, &err) != STRIPE_OK)
+	if (!ours || !return_allowed(r, o) || stripe_call("GET", req_cat(r,
+	    "/v1/checkout/sessions/", sid, (char *)NULL), NULL, NULL, &cs,
+	    &err) != STRIPE_OK)
 		return 0;
 	/* A GET that writes: only because fulfilling is idempotent and
 	 * driven by what Stripe says of the session, whoever asks and

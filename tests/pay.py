@@ -606,6 +606,19 @@ def test_duplicate_without_lock():
          % (st, body.strip(), took))
 
 
+def test_return_lookups_limited():
+    """The return page asks Stripe about an unpaid session at most 12 times
+    an hour per order: a page reloaded again and again does not call
+    Stripe each time (the webhook pays the order anyway)."""
+    c, path, oid = new_order()
+    cs = cs_of(click(c, path))
+    gets = len(stripe.requests_to(RETRIEVE))
+    for _ in range(15):
+        r = c.get(path + "?checkout=done&session_id=" + cs)
+    t.ok(r.status == 200 and "by card" in r.text, "the unpaid order's page still offers the card")
+    t.eq(len(stripe.requests_to(RETRIEVE)) - gets, 12, "15 returns to an unpaid session: Stripe asked 12 times")
+
+
 try:
     for fn in (test_status_page, test_parameters_and_reuse, test_parallel_clicks, test_webhook_first, test_redirect_first,
                test_out_of_order, test_async_failed, test_async_pending_pays_once,
@@ -613,7 +626,7 @@ try:
                test_other_order, test_amount_mismatch, test_paid_after_cancel, test_overpaid, test_stripe_down,
                test_conflict_and_bad_return, test_parallel, test_json_elsewhere, test_key_in_no_log,
                test_sdk_signed, test_currency_rules, test_hand_recorded_card,
-               test_duplicate_without_lock):
+               test_duplicate_without_lock, test_return_lookups_limited):
         t.run(fn)
 finally:
     stripe.stop()
