@@ -59,6 +59,8 @@ X(ORDER_BY_FORM_TOKEN, "SELECT id FROM orders WHERE form_token = ?")
 X(ORDER_BY_ID,
   "SELECT " ORDER_STATUS_COLUMNS ", email, company, website, topic "
   "FROM orders WHERE id = ?")
+/* Whether order ? exists: the search's "PMB-000123", "#123" or "123". */
+X(ORDER_EXISTS, "SELECT id FROM orders WHERE id = ?")
 /* The same without the client's details, for the status page. */
 X(ORDER_STATUS_BY_ID,
   "SELECT " ORDER_STATUS_COLUMNS " FROM orders WHERE id = ?")

@@ -97,7 +97,41 @@ def test_alert_off():
         s.cleanup()
 
 
-TESTS = [test_alert, test_alert_off]
+# --- 2. search by number and by prefix ---------------------------------------
+
+def test_search():
+    b, _ = signed_in()
+    oid = new_order(site, "search@bakery.example", "How should I set my pricing for wholesale sourdough loaves?",
+                    name="Sid Search")
+    other = new_order(site, "digits@bakery.example", "My shop's phone line 987654 rings all day about croissants.",
+                      name="Dee Digits")
+    loc = "/admin/orders/%d" % oid
+    for q in ("PMB-%06d" % oid, "pmb-%06d" % oid, "#%d" % oid, "%d" % oid, "%06d" % oid, " #%d " % oid):
+        r = b.get("/admin/search?q=" + q.replace("#", "%23").replace(" ", "+"))
+        t.ok(r.status == 303 and (r.header("Location") or "").endswith(loc),
+             "search %r goes straight to the order (303 to %s)" % (q, loc), (r.status, r.header("Location")))
+    for q in ("PMB-999999", "#999999", "PMB-000000"):
+        r = b.get("/admin/search?q=" + q.replace("#", "%23"))
+        t.ok(r.status == 404 and "no such order" in r.text.lower(), "search %r: 404, no such order" % q,
+             (r.status, r.text[-400:]))
+    r = b.get("/admin/search?q=987654")
+    t.ok(r.status == 200 and ("/admin/orders/%d\"" % other) in r.text,
+         "bare digits that are no order's number are searched as text", r.status)
+    r = b.get("/admin/search?q=%23croissants")
+    t.ok(r.status == 200 and ("/admin/orders/%d\"" % other) in r.text, "# and a word is searched as text", r.status)
+    r = b.get("/admin/search?q=pric")
+    t.ok(r.status == 200 and ("/admin/orders/%d\"" % oid) in r.text, "the last word matches as a prefix: pric finds pricing")
+    t.ok("<mark>pricing</mark>" in r.text, "and the word it found is marked", r.text[-2000:])
+    r = b.get("/admin/search?q=wholesale+sourd")
+    t.ok(r.status == 200 and ("/admin/orders/%d\"" % oid) in r.text, "a whole word and a last prefix: both match")
+    r = b.get("/admin/search?q=pric+sourdough")
+    t.ok(r.status == 200 and ("/admin/orders/%d\"" % oid) not in r.text,
+         "only the last word is a prefix: pric before another word matches no pricing")
+    r = b.get("/admin/search?q=croissants")
+    t.ok(("/admin/orders/%d\"" % other) in r.text, "a whole word still matches itself")
+
+
+TESTS = [test_alert, test_alert_off, test_search]
 for fn in TESTS:
     t.run(fn)
 site.cleanup()
