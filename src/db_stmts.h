@@ -94,6 +94,14 @@ X(ORDERS_BY_EMAIL,
 X(QUEUE_WAITING, QUEUE_SELECT "FROM orders o INDEXED BY orders_waiting "
   QUEUE_JOIN "WHERE o.status IN ('paid', 'followup') AND " QUEUE_KEYSET)
 X(QUEUE_STATUS, QUEUE_COLS "WHERE o.status = ?4 AND " QUEUE_KEYSET)
+/* The counts on the queue's filters of the statuses that ask for work:
+ * each a range of orders_queue (its status first), read without the
+ * table. The statuses that only grow (answered, refunded, cancelled,
+ * all) are not counted: that would read every order. */
+X(QUEUE_COUNTS,
+  "SELECT status, count(*) FROM orders INDEXED BY orders_queue "
+  "WHERE status IN ('paid', 'followup', 'awaiting_payment', "
+  "'refund_requested') GROUP BY status")
 X(QUEUE_ALL, QUEUE_COLS "WHERE " QUEUE_KEYSET)
 X(ORDER_ADMIN_EXTRA,
   "SELECT o.reply_draft, o.client_ip, u.username, o.claimed_by "

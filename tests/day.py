@@ -131,7 +131,60 @@ def test_search():
     t.ok(("/admin/orders/%d\"" % other) in r.text, "a whole word still matches itself")
 
 
-TESTS = [test_alert, test_alert_off, test_search]
+# --- 3. the queue's counts -----------------------------------------------------
+
+def plan(s, query, *params):
+    return " | ".join(str(r[3]) for r in s.sql("EXPLAIN QUERY PLAN " + query, *params))
+
+
+def filter_count(html, status):
+    m = re.search(r'<a href="/admin\?status=%s"[^>]*>[^<]*<span class="count">(\d+)</span></a>' % status, html)
+    return int(m.group(1)) if m else None
+
+
+def test_queue_counts():
+    s = Site(users=STAFF)
+    s.start()
+    try:
+        b, _ = signed_in(s)
+        r = b.get("/admin")
+        t.ok("All caught up" in r.text, "an empty site is all caught up")
+        t.eq([filter_count(r.text, x) for x in ("waiting", "awaiting_payment", "refund_requested")], [0, 0, 0],
+             "the filters that mean work carry their counts, 0 at first")
+        ids = [new_order(s, "count%d@bakery.example" % i, "Counting question number %d, about my bakery." % i)
+               for i in range(4)]
+        r = b.get("/admin")
+        t.ok("All caught up" not in r.text, "not all caught up while orders wait for payment")
+        t.ok(re.search(r'<a href="/admin\?status=awaiting_payment">4 orders await payment</a>', r.text),
+             "the default view says what waits, with a link", r.text[-1500:])
+        t.eq(filter_count(r.text, "awaiting_payment"), 4, "Awaiting payment 4")
+        s.sql("UPDATE orders SET status = 'paid', paid_at = 1, due_at = 2 WHERE id IN (?, ?)", ids[0], ids[1])
+        s.sql("UPDATE orders SET status = 'followup' WHERE id = ?", ids[2])
+        r = b.get("/admin")
+        t.eq([filter_count(r.text, x) for x in ("waiting", "awaiting_payment", "paid", "followup")], [3, 1, 2, 1],
+             "Waiting 3 (paid and follow-up) · Awaiting payment 1 · Paid 2 · Follow-up 1")
+        t.ok("All caught up" not in r.text and "still-waiting" not in r.text, "a queue with orders lists them")
+        t.eq(filter_count(r.text, "answered"), None, "statuses that only grow are not counted (that reads every order)")
+        s.sql("UPDATE orders SET status = 'answered' WHERE id IN (?, ?, ?)", ids[0], ids[1], ids[2])
+        s.sql("UPDATE orders SET status = 'refund_requested' WHERE id = ?", ids[3])
+        r = b.get("/admin")
+        t.eq(filter_count(r.text, "refund_requested"), 1, "Refund requested 1")
+        t.ok("All caught up" not in r.text and
+             re.search(r'<a href="/admin/refunds">1 refund request waits</a>', r.text),
+             "not all caught up while a refund waits: it says so, linked to the refunds", r.text[-1500:])
+        r = b.get("/admin?status=awaiting_payment")
+        t.ok("All caught up" not in r.text and "Nothing here." in r.text, "an empty filter says nothing here")
+        s.sql("UPDATE orders SET status = 'refunded' WHERE id = ?", ids[3])
+        r = b.get("/admin")
+        t.ok("All caught up" in r.text, "all caught up once nothing waits")
+        p = plan(s, stmt_sql("QUEUE_COUNTS"))
+        t.ok("COVERING INDEX orders_queue" in p and "SCAN" not in p.replace("SCAN CONSTANT", ""),
+             "the counts read ranges of orders_queue, not the table", p)
+    finally:
+        s.cleanup()
+
+
+TESTS = [test_alert, test_alert_off, test_search, test_queue_counts]
 for fn in TESTS:
     t.run(fn)
 site.cleanup()
