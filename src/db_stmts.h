@@ -75,6 +75,17 @@ X(ORDERS_BY_EMAIL,
   "SELECT id, number, created_at, status FROM orders "
   "WHERE lower(email) = lower(?) "
   "ORDER BY created_at DESC, id DESC LIMIT 20")
+/* The other orders of order ?3's client (?1 its address, any case), the
+ * newest first, and how many there are, earlier (before ?2, ?3) and in
+ * all: ranges of orders_email_lower (sql/009), one client's orders. */
+X(CLIENT_ORDERS,
+  "SELECT id, number, created_at, status FROM orders "
+  "WHERE lower(email) = lower(?1) AND id <> ?3 "
+  "ORDER BY created_at DESC, id DESC LIMIT ?4")
+X(CLIENT_ORDERS_COUNT,
+  "SELECT count(*), coalesce(sum(created_at < ?2 OR (created_at = ?2 "
+  "AND id < ?3)), 0) FROM orders "
+  "WHERE lower(email) = lower(?1) AND id <> ?3")
 
 /* Orders: the consultant's side. */
 #define QUEUE_SELECT \

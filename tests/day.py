@@ -184,7 +184,33 @@ def test_queue_counts():
         s.cleanup()
 
 
-TESTS = [test_alert, test_alert_off, test_search, test_queue_counts]
+# --- 4. a client's other orders ------------------------------------------------
+
+def test_client_orders():
+    b, _ = signed_in()
+    emails = ("Repeat@Bakery.example", "repeat@bakery.example", "REPEAT@BAKERY.example", "repeat@bakery.example")
+    ids = [new_order(site, e, "Repeat question %d from one client, about my bakery." % i)
+           for i, e in enumerate(emails)]
+    stranger = new_order(site, "stranger@bakery.example", "A question from someone else entirely, about bread.")
+    r = b.get("/admin/orders/%d" % ids[3])
+    m = re.search(r'<dd id="client-orders">(.*?)</dd>', r.text, re.S)
+    t.ok(m and "<summary>3 earlier orders</summary>" in m.group(1),
+         "the order page says \"3 earlier orders\" (the same address in any case)", m and m.group(1))
+    links = re.findall(r'href="/admin/orders/(\d+)"', m.group(1)) if m else []
+    t.eq(links, [str(i) for i in reversed(ids[:3])], "each linked, newest first")
+    numbers = [site.sql1("SELECT number FROM orders WHERE id = ?", i) for i in ids[:3]]
+    t.ok(m and all(n in m.group(1) for n in numbers), "by their numbers")
+    t.ok(m and str(stranger) not in links, "another client's order is not among them")
+    r = b.get("/admin/orders/%d" % ids[1])
+    t.ok("<summary>1 earlier order, 2 later</summary>" in r.text, "an order in the middle: 1 earlier order, 2 later")
+    r = b.get("/admin/orders/%d" % stranger)
+    t.ok('id="client-orders"' not in r.text, "a client with one order: nothing said")
+    for name, params in (("CLIENT_ORDERS", ("a@b.example", 0, 1, 20)), ("CLIENT_ORDERS_COUNT", ("a@b.example", 0, 1))):
+        p = plan(site, stmt_sql(name), *params)
+        t.ok("INDEX orders_email_lower" in p and "SCAN" not in p, name + " reads orders_email_lower's range", p)
+
+
+TESTS = [test_alert, test_alert_off, test_search, test_queue_counts, test_client_orders]
 for fn in TESTS:
     t.run(fn)
 site.cleanup()
