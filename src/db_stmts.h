@@ -325,6 +325,22 @@ X(DASH_REVENUE,
   "coalesce(sum(CASE kind WHEN 'payment' THEN amount END), 0), "
   "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
   "FROM ledger GROUP BY currency, method ORDER BY currency, method")
+/* Orders awaiting payment per currency: how many, and their value
+ * (sql/014's partial index alone). */
+X(DASH_UNPAID,
+  "SELECT currency, count(*), coalesce(sum(price), 0) "
+  "FROM orders INDEXED BY orders_unpaid WHERE status = 'awaiting_payment' "
+  "GROUP BY currency ORDER BY currency")
+/* Payments and refunds per currency and calendar month (UTC; the month
+ * as year * 12 + month - 1) from ?1 to ?2: a range of sql/014's
+ * ledger_month, which holds every column it reads. */
+X(DASH_MONTHS,
+  "SELECT currency, CAST(strftime('%Y', at, 'unixepoch') AS INTEGER) * 12 "
+  "+ CAST(strftime('%m', at, 'unixepoch') AS INTEGER) - 1, "
+  "coalesce(sum(CASE kind WHEN 'payment' THEN amount END), 0), "
+  "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
+  "FROM ledger INDEXED BY ledger_month WHERE at >= ?1 AND at < ?2 "
+  "GROUP BY 1, 2 ORDER BY 1, 2")
 /* Per week from ?1 (a Monday) to ?2, weeks of ?3 seconds. */
 X(DASH_WEEK_ORDERS,
   "SELECT (created_at - ?1) / ?3, count(*) FROM orders "

@@ -4,9 +4,12 @@ order"), through real nginx: the alert of a new order, search by order
 number and by prefix, the queue's counts, a client's earlier orders on
 the order page, and the dashboard's unpaid orders, conversion and revenue
 by month, with the query plans of what they read."""
+import calendar
 import os
 import re
+import sqlite3
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, ask, login, admin_csrf,  # noqa: E402
@@ -210,7 +213,88 @@ def test_client_orders():
         t.ok("INDEX orders_email_lower" in p and "SCAN" not in p, name + " reads orders_email_lower's range", p)
 
 
-TESTS = [test_alert, test_alert_off, test_search, test_queue_counts, test_client_orders]
+# --- 5. the dashboard: unpaid, conversion, revenue by month --------------------
+
+MON = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def month_key(k):
+    """The calendar month k months before this one (UTC): (year, month 1-12)."""
+    g = time.gmtime()
+    n = g.tm_year * 12 + g.tm_mon - 1 - k
+    return n // 12, n % 12 + 1
+
+
+def mid_month(k):
+    y, m = month_key(k)
+    return calendar.timegm((y, m, 15, 12, 0, 0))
+
+
+def test_dashboard():
+    ds = Site(users=STAFF)
+    ds.start()
+    try:
+        con = sqlite3.connect(ds.db)
+
+        def order(key, status, price, currency, paid_at=None, refund=None):
+            created = paid_at or int(time.time()) - 3600
+            con.execute("INSERT INTO orders (form_token, name, email, price, currency, status, created_at, "
+                        "due_at, paid_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (key, key, key + "@example.com", price, currency, status, created, created + 86400,
+                         paid_at, created))
+            oid = con.execute("SELECT last_insert_rowid()").fetchone()[0]
+            if paid_at:
+                con.execute("INSERT INTO ledger (order_id, kind, amount, currency, method, at) "
+                            "VALUES (?, 'payment', ?, ?, 'bank transfer', ?)", (oid, price, currency, paid_at))
+            if refund:
+                con.execute("INSERT INTO ledger (order_id, kind, amount, currency, method, at) "
+                            "VALUES (?, 'refund', ?, ?, 'bank transfer', ?)", (oid, refund[0], currency, refund[1]))
+        order("o1", "answered", 15000, "GBP", mid_month(0))
+        order("o2", "answered", 15000, "GBP", mid_month(1), refund=(5000, mid_month(1) + 3600))
+        order("o3", "answered", 20000, "USD", mid_month(11))
+        order("o4", "answered", 15000, "GBP", mid_month(12))          # outside the 12 months
+        order("o5", "awaiting_payment", 15000, "GBP")
+        order("o6", "awaiting_payment", 15000, "GBP")
+        order("o7", "awaiting_payment", 20000, "USD")
+        order("o8", "cancelled", 15000, "GBP")
+        con.commit()
+        con.close()
+        b, _ = signed_in(ds)
+        r = b.get("/admin/dashboard")
+        t.eq(r.status, 200, "the dashboard answers 200")
+        conv = re.search(r'<dd id="conversion">(.*?)</dd>', r.text, re.S)
+        t.eq(re.sub(r"<[^>]+>", "", conv.group(1)).strip() if conv else None, "50.0% (4 of 8 orders paid)",
+             "asked-to-paid conversion: 4 of 8 orders paid")
+        unpaid = re.search(r'<table id="unpaid">(.*?)</table>', r.text, re.S)
+        rows = re.findall(r"<tr><td>([A-Z]{3})</td><td>(\d+)</td><td>([\d.]+)</td></tr>", unpaid.group(1)) if unpaid else []
+        t.eq(rows, [("GBP", "2", "300.00"), ("USD", "1", "200.00")], "unpaid orders: count and value per currency")
+        t.ok(unpaid and 'href="/admin?status=awaiting_payment"' in unpaid.group(1), "linked to the orders awaiting payment")
+        months = re.search(r'<table id="months">(.*?)</table>', r.text, re.S)
+        rows = re.findall(r"<tr><td>(\w+ \d+)</td><td>([A-Z]{3})</td><td>([\d.]+)</td><td>([\d.]+)</td>"
+                          r"<td>(-?[\d.]+)</td></tr>", months.group(1)) if months else []
+        want = []
+        for cur, money in (("GBP", {0: ("150.00", "0.00"), 1: ("150.00", "50.00")}), ("USD", {11: ("200.00", "0.00")})):
+            for k in range(12):
+                y, m = month_key(k)
+                i, o = money.get(k, ("0.00", "0.00"))
+                net = "%.2f" % (float(i) - float(o))
+                want.append(("%s %d" % (MON[m - 1], y), cur, i, o, net))
+        t.eq(rows, want, "revenue by month: the last 12 months per currency, newest first, net of refunds")
+        y, m = month_key(12)
+        t.ok(months and "%s %d" % (MON[m - 1], y) not in months.group(1), "the 13th month back is not shown")
+        for name, params, index in (("DASH_UNPAID", (), "orders_unpaid"),
+                                    ("DASH_MONTHS", (0, 1), "ledger_month"),
+                                    ("DASH_COUNTS", (0, 1), "")):
+            p = plan(ds, stmt_sql(name), *params)
+            t.ok(("COVERING INDEX " + index) in p and not re.search(r"SCAN (orders|ledger)(?! USING COVERING)", p),
+                 "%s reads %s only, never the table" % (name, index or "indexes"), p)
+        p = plan(ds, stmt_sql("DASH_MONTHS"), 0, 1)
+        t.ok("SEARCH ledger USING COVERING INDEX ledger_month (at>? AND at<?)" in p, "the months are one range of ledger_month", p)
+    finally:
+        ds.cleanup()
+
+
+TESTS = [test_alert, test_alert_off, test_search, test_queue_counts, test_client_orders, test_dashboard]
 for fn in TESTS:
     t.run(fn)
 site.cleanup()
