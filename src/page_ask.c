@@ -353,7 +353,8 @@ ask_mail_render(struct request *r, struct ask_mail *am)
 }
 
 /* Returns s with the stand-ins of am replaced by number, token and the
- * order's id (idtext). */
+ * order's id (idtext; NULL: s has none, as the confirmation, so the
+ * batch leader makes no pass for it). */
 static char *
 standins_fill(const char *s, const struct ask_mail *am, const char *number,
     const char *token, const char *idtext)
@@ -365,6 +366,8 @@ standins_fill(const char *s, const struct ask_mail *am, const char *number,
 	buf_init(&a);
 	buf_puts(&a, s);
 	for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+		if (to[i] == NULL)
+			continue;
 		buf_init(&b);
 		buf_replace(&b, a.data != NULL ? a.data : "", from[i], to[i]);
 		buf_free(&a);
@@ -399,7 +402,7 @@ ask_confirm(struct request *r, int64_t id, const char *number,
 	if (!token_make(tok, TOK_TRACK, id, 0, NULL))
 		return 0;
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
-	parts_fill(&m, &am->m, am, number, tok, idtext);
+	parts_fill(&m, &am->m, am, number, tok, NULL);
 	ok = mail_store("confirmation", id, f[AF_EMAIL].value,
 	    f[AF_NAME].value, &m);
 	mail_parts_free(&m);

@@ -87,6 +87,19 @@ def test_alert():
     t.eq(good, 8, "orders stored together each have one alert, with their own question and link")
 
 
+def test_alert_default():
+    s = Site(users=STAFF)
+    del s.conf["alert_new_orders"]          # the harness turns it off
+    s.write_conf()
+    s.start()
+    try:
+        oid = new_order(s, "default@bakery.example", "A question on a site whose settings do not name the alert.")
+        t.eq(s.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'order_alert'", oid), 1,
+             "alert_new_orders is yes by default")
+    finally:
+        s.cleanup()
+
+
 def test_alert_off():
     s = Site(users=STAFF, settings={"alert_new_orders": "no"})
     s.start()
@@ -294,7 +307,7 @@ def test_dashboard():
         ds.cleanup()
 
 
-TESTS = [test_alert, test_alert_off, test_search, test_queue_counts, test_client_orders, test_dashboard]
+TESTS = [test_alert, test_alert_default, test_alert_off, test_search, test_queue_counts, test_client_orders, test_dashboard]
 for fn in TESTS:
     t.run(fn)
 site.cleanup()
