@@ -353,27 +353,27 @@ ask_mail_render(struct request *r, struct ask_mail *am)
 }
 
 /* Returns s with the stand-ins of am replaced by number, token and the
- * order's id (idtext; NULL: s has none, as the confirmation, so the
- * batch leader makes no pass for it). */
+ * order's id (idtext); a NULL one is not in s (the confirmation has no
+ * id, the alert no token), so the batch leader makes no pass for it. */
 static char *
 standins_fill(const char *s, const struct ask_mail *am, const char *number,
     const char *token, const char *idtext)
 {
 	const char	*from[] = { am->num, am->tok, am->oid };
-	const char	*to[] = { number, token, idtext };
+	const char	*to[] = { number, token, idtext }, *cur = s;
 	struct buf	 a, b;
 
 	buf_init(&a);
-	buf_puts(&a, s);
 	for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
 		if (to[i] == NULL)
 			continue;
 		buf_init(&b);
-		buf_replace(&b, a.data != NULL ? a.data : "", from[i], to[i]);
+		buf_replace(&b, cur, from[i], to[i]);
 		buf_free(&a);
 		a = b;
+		cur = a.data != NULL ? a.data : "";
 	}
-	return buf_take(&a);
+	return cur == s ? xstrdup(s) : buf_take(&a);
 }
 
 /* Fills the stand-ins of parts in into *out (freed by the caller). */
@@ -408,7 +408,7 @@ ask_confirm(struct request *r, int64_t id, const char *number,
 	mail_parts_free(&m);
 	if (!ok || am->alert.subject == NULL)
 		return ok;
-	parts_fill(&m, &am->alert, am, number, tok, idtext);
+	parts_fill(&m, &am->alert, am, number, NULL, idtext);
 	ok = mail_store("order_alert", id, conf.admin_email,
 	    conf.consultant_name, &m);
 	mail_parts_free(&m);
