@@ -59,6 +59,8 @@ X(ORDER_BY_FORM_TOKEN, "SELECT id FROM orders WHERE form_token = ?")
 X(ORDER_BY_ID,
   "SELECT " ORDER_STATUS_COLUMNS ", email, company, website, topic "
   "FROM orders WHERE id = ?")
+/* Whether order ? exists: the search's "PMB-000123", "#123" or "123". */
+X(ORDER_EXISTS, "SELECT id FROM orders WHERE id = ?")
 /* The same without the client's details, for the status page. */
 X(ORDER_STATUS_BY_ID,
   "SELECT " ORDER_STATUS_COLUMNS " FROM orders WHERE id = ?")
@@ -73,6 +75,17 @@ X(ORDERS_BY_EMAIL,
   "SELECT id, number, created_at, status FROM orders "
   "WHERE lower(email) = lower(?) "
   "ORDER BY created_at DESC, id DESC LIMIT 20")
+/* The other orders of order ?3's client (?1 its address, any case), the
+ * newest first, and how many there are, earlier (before ?2, ?3) and in
+ * all: ranges of orders_email_lower (sql/009), one client's orders. */
+X(CLIENT_ORDERS,
+  "SELECT id, number, created_at, status FROM orders "
+  "WHERE lower(email) = lower(?1) AND id <> ?3 "
+  "ORDER BY created_at DESC, id DESC LIMIT ?4")
+X(CLIENT_ORDERS_COUNT,
+  "SELECT count(*), coalesce(sum(created_at < ?2 OR (created_at = ?2 "
+  "AND id < ?3)), 0) FROM orders "
+  "WHERE lower(email) = lower(?1) AND id <> ?3")
 
 /* Orders: the consultant's side. */
 #define QUEUE_SELECT \
@@ -92,6 +105,14 @@ X(ORDERS_BY_EMAIL,
 X(QUEUE_WAITING, QUEUE_SELECT "FROM orders o INDEXED BY orders_waiting "
   QUEUE_JOIN "WHERE o.status IN ('paid', 'followup') AND " QUEUE_KEYSET)
 X(QUEUE_STATUS, QUEUE_COLS "WHERE o.status = ?4 AND " QUEUE_KEYSET)
+/* The counts on the queue's filters of the statuses that ask for work:
+ * each a range of orders_queue (its status first), read without the
+ * table. The statuses that only grow (answered, refunded, cancelled,
+ * all) are not counted: that would read every order. */
+X(QUEUE_COUNTS,
+  "SELECT status, count(*) FROM orders INDEXED BY orders_queue "
+  "WHERE status IN ('paid', 'followup', 'awaiting_payment', "
+  "'refund_requested') GROUP BY status")
 X(QUEUE_ALL, QUEUE_COLS "WHERE " QUEUE_KEYSET)
 X(ORDER_ADMIN_EXTRA,
   "SELECT o.reply_draft, o.client_ip, u.username, o.claimed_by "
@@ -304,6 +325,22 @@ X(DASH_REVENUE,
   "coalesce(sum(CASE kind WHEN 'payment' THEN amount END), 0), "
   "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
   "FROM ledger GROUP BY currency, method ORDER BY currency, method")
+/* Orders awaiting payment per currency: how many, and their value
+ * (sql/014's partial index alone). */
+X(DASH_UNPAID,
+  "SELECT currency, count(*), coalesce(sum(price), 0) "
+  "FROM orders INDEXED BY orders_unpaid WHERE status = 'awaiting_payment' "
+  "GROUP BY currency ORDER BY currency")
+/* Payments and refunds per currency and calendar month (UTC; the month
+ * as year * 12 + month - 1) from ?1 to ?2: a range of sql/014's
+ * ledger_month, which holds every column it reads. */
+X(DASH_MONTHS,
+  "SELECT currency, CAST(strftime('%Y', at, 'unixepoch') AS INTEGER) * 12 "
+  "+ CAST(strftime('%m', at, 'unixepoch') AS INTEGER) - 1, "
+  "coalesce(sum(CASE kind WHEN 'payment' THEN amount END), 0), "
+  "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
+  "FROM ledger INDEXED BY ledger_month WHERE at >= ?1 AND at < ?2 "
+  "GROUP BY 1, 2 ORDER BY 1, 2")
 /* Per week from ?1 (a Monday) to ?2, weeks of ?3 seconds. */
 X(DASH_WEEK_ORDERS,
   "SELECT (created_at - ?1) / ?3, count(*) FROM orders "
