@@ -29,6 +29,7 @@
 #include "search_rank.h"
 #include "stripe.h"
 #include "tmpl.h"
+#include "tz.h"
 #include "token.h"
 
 #define MAX_WORKERS	256
@@ -454,6 +455,7 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (!conf_load(config, err, sizeof(err)) ||
+	    !tz_use(conf.time_zone, err, sizeof(err)) ||
 	    !tmpl_load(conf.template_dir, err, sizeof(err)) ||
 	    !token_keys_load(conf.key_file, err, sizeof(err))) {
 		fprintf(stderr, "pmb.fcgi: %s\n", err);

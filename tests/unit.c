@@ -20,6 +20,7 @@
 #include "stripe_sig.h"
 #include "tmpl.h"
 #include "token.h"
+#include "tz.h"
 #include "util.h"
 #include "tap.h"
 
@@ -275,6 +276,111 @@ test_times(void)
 	ok(bad == 0 && strcmp(month_abbr(12), "???") == 0 &&
 	    strcmp(month_abbr(-1), "???") == 0,
 	    "month_abbr: strftime's %%b names, ??? outside 0 to 11");
+}
+
+/* Returns what f (fmt_time, fmt_date) writes of t, in a static buffer. */
+static const char *
+text_by(void (*f)(struct buf *, int64_t), int64_t t)
+{
+	static char	out[TIME_TEXT_MAX];
+	struct buf	b;
+
+	buf_init(&b);
+	f(&b, t);
+	snprintf(out, sizeof(out), "%s", b.data ? b.data : "");
+	buf_free(&b);
+	return out;
+}
+
+#define time_of(t)	text_by(fmt_time, (t))
+#define date_of(t)	text_by(fmt_date, (t))
+
+/* Returns the number of times t (every few hours over 70 years) for
+ * which fmt_time differs from localtime_r and strftime in the zone set. */
+static int
+local_differences(void)
+{
+	int64_t	t = 0;
+	int	bad = 0;
+
+	for (int i = 0; i < 60000; i++, t += 36877) {
+		time_t		tt = (time_t)t;
+		struct tm	tm;
+		char		want[TIME_TEXT_MAX];
+
+		if (localtime_r(&tt, &tm) == NULL || strftime(want,
+		    sizeof(want), "%e %b %Y, %H:%M %Z", &tm) == 0 ||
+		    strcmp(time_of(t), want) != 0) {
+			if (bad++ == 0)
+				printf("# %lld: \"%s\", strftime \"%s\"\n",
+				    (long long)t, time_of(t), want);
+		}
+	}
+	return bad;
+}
+
+/* 2026-03-29 01:00 UTC: London leaves GMT for BST. 2026-03-08 07:00 UTC:
+ * New York leaves EST for EDT. */
+#define LONDON_DST	1774746000
+#define NEW_YORK_DST	1772953200
+
+static void
+test_time_zones(void)
+{
+	char	err[512];
+
+	ok(tz_check("UTC") == NULL && tz_check("Europe/London") == NULL &&
+	    tz_check("America/New_York") == NULL, "tz_check: real zones");
+	ok(tz_check("Mars/Olympus") != NULL &&
+	    strstr(tz_check("Mars/Olympus"), "no time zone") != NULL,
+	    "tz_check: no such zone");
+	ok(tz_check("../etc/passwd") != NULL && tz_check("Europe/./London") &&
+	    tz_check("/etc/passwd") != NULL && tz_check("") != NULL &&
+	    tz_check("Europe//London") != NULL &&
+	    tz_check("Europe/London ") != NULL,
+	    "tz_check: paths, \"..\" and odd characters refused");
+	ok(tz_check("Europe") != NULL &&
+	    strstr(tz_check("Europe"), "not a zone") != NULL,
+	    "tz_check: a folder of zones is no zone");
+	ok(tz_check("zone1970.tab") != NULL &&
+	    strstr(tz_check("zone1970.tab"), "TZif") != NULL,
+	    "tz_check: a file that is not TZif");
+	setenv("TZDIR", "/nonexistent", 1);
+	ok(tz_check("Europe/London") != NULL && tz_check("UTC") == NULL,
+	    "tz_check: TZDIR is where zones are looked for");
+	unsetenv("TZDIR");
+	ok(!conf_parse("\ntime_zone = Europe\n", "t.conf", err, sizeof(err)) &&
+	    strncmp(err, "t.conf:2: time_zone: ", 21) == 0,
+	    "a bad time_zone names its line");
+	ok(conf_parse("time_zone = Europe/London\n", "t.conf", err,
+	    sizeof(err)) && strcmp(conf.time_zone, "Europe/London") == 0,
+	    "time_zone = Europe/London");
+
+	ok(tz_use("Europe/London", err, sizeof(err)) &&
+	    !strcmp(time_of(LONDON_DST - 1800), "29 Mar 2026, 00:30 GMT") &&
+	    !strcmp(time_of(LONDON_DST + 1800), "29 Mar 2026, 02:30 BST") &&
+	    !strcmp(time_of(1796652300), " 7 Dec 2026, 14:05 GMT") &&
+	    !strcmp(time_of(1783780200), "11 Jul 2026, 15:30 BST"),
+	    "Europe/London: GMT in winter, BST in summer");
+	ok(!strcmp(date_of(1783810800), "12 July 2026"),
+	    "Europe/London: the date of 23:00 UTC is the next day");
+	ok(local_differences() == 0,
+	    "Europe/London: fmt_time writes what strftime writes");
+	ok(tz_use("Asia/Kolkata", err, sizeof(err)) &&
+	    local_differences() == 0,
+	    "Asia/Kolkata: fmt_time writes what strftime writes");
+	ok(tz_use("America/New_York", err, sizeof(err)) &&
+	    !strcmp(time_of(NEW_YORK_DST - 1800), " 8 Mar 2026, 01:30 EST") &&
+	    !strcmp(time_of(NEW_YORK_DST + 1800), " 8 Mar 2026, 03:30 EDT") &&
+	    !strcmp(date_of(1783810800), "11 July 2026"),
+	    "America/New_York: EST, then EDT");
+	ok(local_differences() == 0,
+	    "America/New_York: fmt_time writes what strftime writes");
+	ok(tz_use("UTC", err, sizeof(err)) &&
+	    !strcmp(time_of(LONDON_DST + 1800), "29 Mar 2026, 01:30 UTC") &&
+	    !strcmp(date_of(1783810800), "11 July 2026"),
+	    "UTC again: the fast path");
+	conf_parse("", "t", err, sizeof(err));
 }
 
 /* Returns fmt_duration's text of s in style, in a static buffer. */
@@ -1270,6 +1376,7 @@ main(void)
 	test_money();
 	test_currency();
 	test_times();
+	test_time_zones();
 	test_durations();
 	test_tvars();
 	test_templates();
