@@ -637,7 +637,7 @@ fmt_time(struct buf *b, int64_t t)
  * (none in tzdata has more than 6 letters) goes through strftime. */
 #define ZONE_ABBR_MAX	15
 
-/* Writes tm (a four-digit year) as strftime's "%e %b %Y, %H:%M ABBR"
+/* Writes tm (a four-digit year) as strftime's "%-d %b %Y, %H:%M ABBR"
  * into out, by hand; returns out. */
 static char *
 tm_text(char out[TIME_TEXT_MAX], const struct tm *tm, const char *abbr,
@@ -645,7 +645,8 @@ tm_text(char out[TIME_TEXT_MAX], const struct tm *tm, const char *abbr,
 {
 	char *p = out;
 
-	*p++ = tm->tm_mday < 10 ? ' ' : (char)('0' + tm->tm_mday / 10);
+	if (tm->tm_mday >= 10)
+		*p++ = (char)('0' + tm->tm_mday / 10);
 	*p++ = (char)('0' + tm->tm_mday % 10);
 	*p++ = ' ';
 	memcpy(p, month_abbr(tm->tm_mon), 3);
@@ -679,11 +680,11 @@ time_text(char out[TIME_TEXT_MAX], int64_t t)
 		if (localtime_r(&tt, &tm) == NULL || tm.tm_zone == NULL ||
 		    (n = strlen(tm.tm_zone)) > ZONE_ABBR_MAX ||
 		    tm.tm_year + 1900 < 1000 || tm.tm_year + 1900 > 9999)
-			return zone_text(out, t, "%e %b %Y, %H:%M %Z", 1);
+			return zone_text(out, t, "%-d %b %Y, %H:%M %Z", 1);
 		return tm_text(out, &tm, tm.tm_zone, n);
 	}
 	if (!utc_fields(t, &tm))
-		return zone_text(out, t, "%e %b %Y, %H:%M UTC", 0);
+		return zone_text(out, t, "%-d %b %Y, %H:%M UTC", 0);
 	return tm_text(out, &tm, "UTC", 3);
 }
 
@@ -699,9 +700,9 @@ fmt_date(struct buf *b, int64_t t)
 	char s[TIME_TEXT_MAX];
 
 	if (time_local)
-		buf_puts(b, zone_text(s, t, "%e %B %Y", 1));
+		buf_puts(b, zone_text(s, t, "%-d %B %Y", 1));
 	else
-		fmt_utc(b, t, "%e %B %Y");
+		fmt_utc(b, t, "%-d %B %Y");
 }
 
 /* By hand, as strftime in the C locale: a hot path (bench/README.md, 21). */

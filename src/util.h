@@ -97,7 +97,8 @@ int64_t	 now_unix(void);
 int64_t	 backoff_pick(const int64_t *pause, size_t npause, int64_t tries);
 /* Monotonic milliseconds. */
 double	 now_ms(void);
-/* Formats Unix seconds as "26 Nov 2026, 05:02 UTC" into buf: in UTC, or
+/* Formats Unix seconds as "26 Nov 2026, 05:02 UTC" ("7 Dec 2026, ...",
+ * the day not padded) into buf: in UTC, or
  * after time_zone_local(1) in the zone TZ names, with its abbreviation
  * ("29 Mar 2026, 03:30 BST"). */
 void	 fmt_time(struct buf *, int64_t);

@@ -81,7 +81,7 @@ def check_zone(zone, dst, before, after, label):
                  "%s: the order page %s the change shows %s" % (label, side, want), admin[:900])
         oid = shown["before"][2]
         mail = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'paid'", oid)
-        t.ok(re.search(r"you will have my answer by\s+%s\." % re.escape(after), mail) is not None,
+        t.ok("you will have my answer by %s." % after in mail,
              "%s: the payment email promises the answer by %s" % (label, after), mail)
         t.eq(site.sql1("SELECT created_at FROM orders WHERE id = ?", oid), dst - 1800,
              "%s: times are stored in UTC" % label)
