@@ -688,6 +688,39 @@ time_text(char out[TIME_TEXT_MAX], int64_t t)
 	return tm_text(out, &tm, "UTC", 3);
 }
 
+/* Returns the first second of local date y-m-d (tm's fields, normalised
+ * by mktime: a day 32 is the next month's first): midnight, or where a
+ * change skips midnight, the first second after the gap (glibc's mktime
+ * reads a time in a gap with the offset before it). -1 if mktime
+ * cannot. */
+static int64_t
+local_midnight(int y, int m, int d)
+{
+	struct tm	tm = { .tm_year = y, .tm_mon = m, .tm_mday = d,
+			    .tm_isdst = -1 };
+	time_t		c = mktime(&tm);
+
+	return c == (time_t)-1 ? -1 : (int64_t)c;
+}
+
+int
+time_day(int64_t t, int64_t *start, int64_t *next)
+{
+	time_t		tt = (time_t)t;
+	struct tm	tm;
+
+	if (!time_local) {
+		*start = t - ((t % DAY) + DAY) % DAY;
+		*next = *start + DAY;
+		return 1;
+	}
+	if (localtime_r(&tt, &tm) == NULL)
+		return 0;
+	*start = local_midnight(tm.tm_year, tm.tm_mon, tm.tm_mday);
+	*next = local_midnight(tm.tm_year, tm.tm_mon, tm.tm_mday + 1);
+	return *start != -1 && *next != -1 && *start <= t && t < *next;
+}
+
 void
 fmt_year(struct buf *b, int64_t t)
 {

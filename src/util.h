@@ -102,6 +102,11 @@ double	 now_ms(void);
  * after time_zone_local(1) in the zone TZ names, with its abbreviation
  * ("29 Mar 2026, 03:30 BST"). */
 void	 fmt_time(struct buf *, int64_t);
+/* Writes into *start and *next the first second of t's calendar day in
+ * the zone times are shown in, and of the day after: 23 or 25 hours apart
+ * across a DST change ("due today" is start <= due_at < next). Returns
+ * 1, or 0 if the C library cannot tell. */
+int	 time_day(int64_t t, int64_t *start, int64_t *next);
 /* on = 1: fmt_time, time_text and fmt_date show times in the zone that
  * TZ names (tz_use sets both); 0: in UTC (the default). */
 void	 time_zone_local(int on);

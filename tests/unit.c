@@ -323,11 +323,18 @@ local_differences(void)
  * New York leaves EST for EDT. */
 #define LONDON_DST	1774746000
 #define NEW_YORK_DST	1772953200
+/* 2026-10-25 00:00 UTC (01:00 BST, London back to GMT at 01:00 UTC);
+ * 2018-11-04 03:00 UTC, when Sao Paulo's clocks went from 00:00 to
+ * 01:00. */
+#define OCT_25_2026	1792886400
+#define SAO_PAULO_SKIP	1541300400
+#define HOUR_S		3600
 
 static void
 test_time_zones(void)
 {
 	char	err[512];
+	int64_t	start, next;
 
 	ok(tz_check("UTC") == NULL && tz_check("Europe/London") == NULL &&
 	    tz_check("America/New_York") == NULL, "tz_check: real zones");
@@ -369,11 +376,28 @@ test_time_zones(void)
 	ok(tz_use("Asia/Kolkata", err, sizeof(err)) &&
 	    local_differences() == 0,
 	    "Asia/Kolkata: fmt_time writes what strftime writes");
+	ok(tz_use("Europe/London", err, sizeof(err)) &&
+	    time_day(LONDON_DST + 1800, &start, &next) &&
+	    start == LONDON_DST - HOUR_S && next == LONDON_DST + 22 * HOUR_S,
+	    "Europe/London: 29 Mar 2026 is 23 hours long");
+	ok(time_day(OCT_25_2026 + 12 * HOUR_S, &start, &next) &&
+	    start == OCT_25_2026 - HOUR_S && next == OCT_25_2026 + 24 * HOUR_S,
+	    "Europe/London: 25 Oct 2026 is 25 hours long");
 	ok(tz_use("America/New_York", err, sizeof(err)) &&
 	    !strcmp(time_of(NEW_YORK_DST - 1800), "8 Mar 2026, 01:30 EST") &&
 	    !strcmp(time_of(NEW_YORK_DST + 1800), "8 Mar 2026, 03:30 EDT") &&
 	    !strcmp(date_of(1783810800), "11 July 2026"),
 	    "America/New_York: EST, then EDT");
+	ok(time_day(NEW_YORK_DST, &start, &next) &&
+	    start == NEW_YORK_DST - 2 * HOUR_S &&
+	    next == NEW_YORK_DST + 21 * HOUR_S &&
+	    time_day(NEW_YORK_DST - 2 * HOUR_S - 1, &start, &next) &&
+	    next == NEW_YORK_DST - 2 * HOUR_S,
+	    "America/New_York: 8 Mar 2026 runs from 05:00 to 04:00 UTC");
+	ok(tz_use("America/Sao_Paulo", err, sizeof(err)) &&
+	    time_day(SAO_PAULO_SKIP + HOUR_S, &start, &next) &&
+	    start == SAO_PAULO_SKIP && next == SAO_PAULO_SKIP + 23 * HOUR_S,
+	    "America/Sao_Paulo: 4 Nov 2018 starts at 01:00, midnight skipped");
 	ok(local_differences() == 0,
 	    "America/New_York: fmt_time writes what strftime writes");
 	ok(tz_use("UTC", err, sizeof(err)) &&
@@ -381,6 +405,10 @@ test_time_zones(void)
 	    !strcmp(time_of(1796652300), "7 Dec 2026, 14:05 UTC") &&
 	    !strcmp(date_of(1783810800), "11 July 2026"),
 	    "UTC again: the fast path");
+	ok(time_day(LONDON_DST + 1800, &start, &next) &&
+	    start == LONDON_DST - HOUR_S && next == start + 24 * HOUR_S &&
+	    time_day(-1, &start, &next) && start == -24 * HOUR_S && next == 0,
+	    "UTC: days of 24 hours, before 1970 too");
 	conf_parse("", "t", err, sizeof(err));
 }
 
