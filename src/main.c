@@ -29,8 +29,8 @@
 #include "search_rank.h"
 #include "stripe.h"
 #include "tmpl.h"
-#include "tz.h"
 #include "token.h"
+#include "tz.h"
 
 #define MAX_WORKERS	256
 #define STOP_GRACE_SEC	30	/* SIGKILL workers still busy after this */
