@@ -46,6 +46,7 @@ struct conf {
 	int64_t	 mail_max_attempts;
 	int64_t	 busy_timeout_ms;
 	int	 log_requests;
+	char	*time_zone;		/* IANA name: every time shown */
 	/* Derived at load time. */
 	int	 https;			/* base_url starts with https:// */
 };
