@@ -221,8 +221,17 @@ child_talk(struct child *c, double deadline, const char *name,
 		if (c->to < 0) {
 			pid_t w = waitpid(c->pid, &c->status, WNOHANG);
 
-			if (w == c->pid)
+			if (w == c->pid) {
+				/* What it wrote before exiting is all in
+				 * the pipe now: read the rest (its last
+				 * words, the error, may have come after
+				 * the read above). */
+				while (c->from >= 0 && c->out->len <
+				    OUTPUT_MAX && (r = read(c->from, chunk,
+				    sizeof(chunk))) > 0)
+					buf_append(c->out, chunk, (size_t)r);
 				return 1;
+			}
 			if (w < 0 && errno != EINTR) {
 				buf_printf(e, "sendmail: waitpid: %s",
 				    strerror(errno));
