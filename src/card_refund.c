@@ -23,15 +23,6 @@
 #include "tmpl.h"
 #include "util.h"
 
-/* A card_refunds row, strings copied into the arrays. */
-struct card_row {
-	int64_t	 id, order_id, request_id, amount, user_id, created_at;
-	char	 pi[PI_MAX];
-	char	 currency[4];
-	char	 status[16];
-	char	 stripe_id[PI_MAX];
-};
-
 /* Copies src into dst of size n, cut short if need be. */
 static void
 copy_text(char *dst, size_t n, const char *src)
@@ -44,8 +35,7 @@ copy_text(char *dst, size_t n, const char *src)
 	dst[len] = '\0';
 }
 
-/* Loads card refund id into c. Returns 1, 0 if none, -1 on error. */
-static int
+int
 card_row_load(int64_t id, struct card_row *c)
 {
 	sqlite3_stmt	*s = db_stmt(ST_CARD_REFUND_BY_ID);
@@ -273,6 +263,72 @@ card_refund_settle(struct request *r, int64_t id, const char *re_id)
 	    page_money(r, c.amount, c.currency), c.currency, re_id)) ? 1 : -1;
 }
 
+/* A refund of amount (currency) to the card of order oid, Stripe's
+ * re_id, in the ledger as succeeded, failed after all (refund.failed:
+ * the money went back to the Stripe balance, not to the client): out of
+ * the ledger; the request it settled (rid, or 0: the order's; -1: none)
+ * open again and the order waiting for the refund (history); audit and
+ * the consultant's alert. Returns 1, 0 if re_id is in no ledger row
+ * (nothing changed), -1 on a database error. */
+static int
+refund_undo(struct request *r, int64_t oid, int64_t rid, int64_t amount,
+    const char *currency, const char *re_id, const char *why)
+{
+	struct order	 o;
+	struct tvars	 tv = { .n = 0 };
+	int64_t		 now = now_unix();
+	int		 rc, reopened = 0, ok;
+
+	if ((rc = db_update(ST_CARD_LEDGER_REFUND_UNDO, "t", re_id)) != 1)
+		return rc;
+	if (rid >= 0 && (reopened = db_update(ST_REFUND_CARD_REOPEN, "ii",
+	    oid, rid)) < 0)
+		return -1;
+	if (reopened == 1 && ((rc = db_update(ST_ORDER_REFUND_REOPEN, "ii",
+	    now, oid)) < 0 || (rc == 1 && !order_history(oid,
+	    "refund_requested", 0, "the card refund failed after it "
+	    "succeeded"))))
+		return -1;
+	if (order_load(r, oid, &o) != 1 || !audit_log(r, 0, "card refund "
+	    "failed after it succeeded", oid, req_printf(r, "%s %s, %s: %s",
+	    page_money(r, amount, currency), currency, re_id, why)))
+		return -1;
+	page_vars(r, &tv);
+	tv_set(&tv, "number", o.number);
+	tv_set(&tv, "name", o.name);
+	tv_set(&tv, "amount", page_money(r, amount, currency));
+	tv_set(&tv, "order_currency", currency);
+	tv_set(&tv, "reference", re_id);
+	tv_set(&tv, "why", why);
+	tv_set(&tv, "request", reopened == 1 ? "1" : "");
+	tv_set(&tv, "admin_url", req_printf(r, "%s/admin/orders/%lld",
+	    conf.base_url, (long long)oid));
+	ok = mail_queue("card_refund_alert", oid, conf.admin_email,
+	    conf.consultant_name, &tv);
+	tv_free(&tv);
+	return ok ? 1 : -1;
+}
+
+/* Card refund c, settled as succeeded by re_id, failed after all: the
+ * row failed, then refund_undo (its own request only). Returns 1, 0 if
+ * it was not settled as succeeded by re_id, -1 on a database error. */
+static int
+reversed(struct request *r, const struct card_row *c, const char *re_id,
+    const char *why)
+{
+	int rc;
+
+	if (re_id == NULL || *re_id == '\0' || strcmp(c->status,
+	    "succeeded") != 0 || strcmp(c->stripe_id, re_id) != 0)
+		return 0;
+	if ((rc = db_update(ST_CARD_REFUND_REVERSED, "itit", now_unix(), why,
+	    c->id, re_id)) != 1)
+		return rc;
+	return refund_undo(r, c->order_id, c->request_id > 0 ?
+	    c->request_id : -1, c->amount, c->currency, re_id, why) < 0 ?
+	    -1 : 1;
+}
+
 int
 card_refund_fail(struct request *r, int64_t id, const char *re_id,
     const char *why)
@@ -283,7 +339,9 @@ card_refund_fail(struct request *r, int64_t id, const char *re_id,
 	if ((rc = card_row_load(id, &c)) <= 0)
 		return rc;
 	if ((rc = db_update(ST_CARD_REFUND_FAILED, "itti", now_unix(), why,
-	    re_id != NULL ? re_id : "", id)) != 1)
+	    re_id != NULL ? re_id : "", id)) == 0)
+		return reversed(r, &c, re_id, why);
+	if (rc != 1)
 		return rc;
 	return audit_log(r, 0, "card refund failed", c.order_id,
 	    req_printf(r, "%s %s: %s", page_money(r, c.amount, c.currency),
@@ -338,6 +396,28 @@ foreign_refund(struct request *r, json_t *refund, int64_t *oid,
 		return 0;
 	if (*oid < 0 || (rc = order_load(r, *oid, &o)) < 0)
 		return -1;
+	if (rc == 1 && status != NULL && (strcmp(status, "failed") == 0 ||
+	    strcmp(status, "canceled") == 0) &&
+	    stripe_int(refund, "amount", &amount) && amount > 0) {
+		const char *why = req_printf(r, "Stripe could not pay it "
+		    "back (%s)", stripe_str(refund, "failure_reason") != NULL ?
+		    stripe_str(refund, "failure_reason") : status);
+
+		/* Recorded when it succeeded, failed since: undone once, and
+		 * kept as a failed card refund of the order, so that a late
+		 * "succeeded" of it finds it failed (CARD_REFUND_SUCCEEDED)
+		 * rather than no row and records it again. */
+		if ((rc = refund_undo(r, *oid, 0, amount, o.currency, re,
+		    why)) < 0 || (rc == 1 && (db_run(ST_CARD_REFUND_INSERT,
+		    "iititii", *oid, (int64_t)0, pi, amount, o.currency,
+		    (int64_t)0, now) != DB_DONE || db_update(
+		    ST_CARD_REFUND_FAILED, "itti", now, why, re,
+		    db_last_id()) != 1)))
+			return -1;
+		*text = rc == 1 ? "refund made in Stripe failed, undone" :
+		    "refund made in Stripe failed";
+		return 0;
+	}
 	if (rc == 0 || status == NULL || strcmp(status, "succeeded") != 0 ||
 	    !stripe_int(refund, "amount", &amount) || amount <= 0) {
 		*text = "refund made in Stripe, not succeeded yet";

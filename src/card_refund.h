@@ -42,6 +42,18 @@ struct card_refund_ask {
 #define PI_MAX	256
 int	 card_refund_pi(int64_t order_id, char pi[PI_MAX]);
 
+/* A card_refunds row, strings copied into the arrays. */
+struct card_row {
+	int64_t	 id, order_id, request_id, amount, user_id, created_at;
+	char	 pi[PI_MAX];
+	char	 currency[4];
+	char	 status[16];
+	char	 stripe_id[PI_MAX];
+};
+
+/* Loads card refund id into c. Returns 1, 0 if none, -1 on error. */
+int	 card_row_load(int64_t id, struct card_row *c);
+
 /* Reads what order_id may still have refunded into *left: paid, less
  * refunds, less card refunds on their way (their sum in *pending).
  * Returns 1, or 0 on a database error. */

@@ -9,6 +9,7 @@
 #include "conf.h"
 #include "currency.h"
 #include "email_addr.h"
+#include "tz.h"
 #include "util.h"
 
 #ifndef PMB_TEMPLATE_DIR
@@ -18,7 +19,7 @@
 struct conf conf;
 
 enum ctype { C_STR, C_INT, C_BOOL, C_MONEY, C_URL, C_CURRENCY,
-    C_ENUM_TRANSPORT, C_EMAIL };
+    C_ENUM_TRANSPORT, C_EMAIL, C_TIME_ZONE };
 
 struct setting {
 	const char	*name;
@@ -76,9 +77,11 @@ static const struct setting settings[] = {
 	S(sendmail_command, C_STR, "/usr/sbin/sendmail -t -i", 1, 1024),
 	S(mail_from, C_EMAIL, "Sam Carter <sam@example.com>", 3, 320),
 	S(admin_email, C_EMAIL, "sam@example.com", 3, 254),
+	S(alert_new_orders, C_BOOL, "yes", 0, 0),
 	S(mail_max_attempts, C_INT, "8", 1, 100),
 	S(busy_timeout_ms, C_INT, "5000", 0, 600000),
 	S(log_requests, C_BOOL, "yes", 0, 0),
+	S(time_zone, C_TIME_ZONE, TZ_UTC, 0, 0),
 };
 
 /* The text of each money setting and the line it was read from (0: the
@@ -122,6 +125,7 @@ mailbox_ok(const char *v)
 static const char *
 setting_set(const struct setting *s, const char *v, int line)
 {
+	const char	*why;
 	int64_t	n;
 	size_t	len = strlen(v);
 
@@ -158,6 +162,10 @@ setting_set(const struct setting *s, const char *v, int line)
 		    v[1] > 'Z' || v[2] < 'A' || v[2] > 'Z')
 			return "expected a three-letter ISO 4217 code, "
 			    "such as GBP";
+		break;
+	case C_TIME_ZONE:
+		if ((why = tz_check(v)) != NULL)
+			return why;
 		break;
 	case C_ENUM_TRANSPORT:
 		if (strcmp(v, "dir") && strcmp(v, "smtp") &&

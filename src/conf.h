@@ -42,9 +42,11 @@ struct conf {
 	char	*sendmail_command;
 	char	*mail_from;
 	char	*admin_email;
+	int	 alert_new_orders;	/* a new order's alert to admin_email */
 	int64_t	 mail_max_attempts;
 	int64_t	 busy_timeout_ms;
 	int	 log_requests;
+	char	*time_zone;		/* IANA name: every time shown */
 	/* Derived at load time. */
 	int	 https;			/* base_url starts with https:// */
 };

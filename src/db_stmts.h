@@ -59,6 +59,8 @@ X(ORDER_BY_FORM_TOKEN, "SELECT id FROM orders WHERE form_token = ?")
 X(ORDER_BY_ID,
   "SELECT " ORDER_STATUS_COLUMNS ", email, company, website, topic "
   "FROM orders WHERE id = ?")
+/* Whether order ? exists: the search's "PMB-000123", "#123" or "123". */
+X(ORDER_EXISTS, "SELECT id FROM orders WHERE id = ?")
 /* The same without the client's details, for the status page. */
 X(ORDER_STATUS_BY_ID,
   "SELECT " ORDER_STATUS_COLUMNS " FROM orders WHERE id = ?")
@@ -73,6 +75,17 @@ X(ORDERS_BY_EMAIL,
   "SELECT id, number, created_at, status FROM orders "
   "WHERE lower(email) = lower(?) "
   "ORDER BY created_at DESC, id DESC LIMIT 20")
+/* The other orders of order ?3's client (?1 its address, any case), the
+ * newest first, and how many there are, earlier (before ?2, ?3) and in
+ * all: ranges of orders_email_lower (sql/009), one client's orders. */
+X(CLIENT_ORDERS,
+  "SELECT id, number, created_at, status FROM orders "
+  "WHERE lower(email) = lower(?1) AND id <> ?3 "
+  "ORDER BY created_at DESC, id DESC LIMIT ?4")
+X(CLIENT_ORDERS_COUNT,
+  "SELECT count(*), coalesce(sum(created_at < ?2 OR (created_at = ?2 "
+  "AND id < ?3)), 0) FROM orders "
+  "WHERE lower(email) = lower(?1) AND id <> ?3")
 
 /* Orders: the consultant's side. */
 #define QUEUE_SELECT \
@@ -92,6 +105,14 @@ X(ORDERS_BY_EMAIL,
 X(QUEUE_WAITING, QUEUE_SELECT "FROM orders o INDEXED BY orders_waiting "
   QUEUE_JOIN "WHERE o.status IN ('paid', 'followup') AND " QUEUE_KEYSET)
 X(QUEUE_STATUS, QUEUE_COLS "WHERE o.status = ?4 AND " QUEUE_KEYSET)
+/* The counts on the queue's filters of the statuses that ask for work:
+ * each a range of orders_queue (its status first), read without the
+ * table. The statuses that only grow (answered, refunded, cancelled,
+ * all) are not counted: that would read every order. */
+X(QUEUE_COUNTS,
+  "SELECT status, count(*) FROM orders INDEXED BY orders_queue "
+  "WHERE status IN ('paid', 'followup', 'awaiting_payment', "
+  "'refund_requested') GROUP BY status")
 X(QUEUE_ALL, QUEUE_COLS "WHERE " QUEUE_KEYSET)
 X(ORDER_ADMIN_EXTRA,
   "SELECT o.reply_draft, o.client_ip, u.username, o.claimed_by "
@@ -304,6 +325,22 @@ X(DASH_REVENUE,
   "coalesce(sum(CASE kind WHEN 'payment' THEN amount END), 0), "
   "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
   "FROM ledger GROUP BY currency, method ORDER BY currency, method")
+/* Orders awaiting payment per currency: how many, and their value
+ * (sql/014's partial index alone). */
+X(DASH_UNPAID,
+  "SELECT currency, count(*), coalesce(sum(price), 0) "
+  "FROM orders INDEXED BY orders_unpaid WHERE status = 'awaiting_payment' "
+  "GROUP BY currency ORDER BY currency")
+/* Payments and refunds per currency and calendar month (UTC; the month
+ * as year * 12 + month - 1) from ?1 to ?2: a range of sql/014's
+ * ledger_month, which holds every column it reads. */
+X(DASH_MONTHS,
+  "SELECT currency, CAST(strftime('%Y', at, 'unixepoch') AS INTEGER) * 12 "
+  "+ CAST(strftime('%m', at, 'unixepoch') AS INTEGER) - 1, "
+  "coalesce(sum(CASE kind WHEN 'payment' THEN amount END), 0), "
+  "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
+  "FROM ledger INDEXED BY ledger_month WHERE at >= ?1 AND at < ?2 "
+  "GROUP BY 1, 2 ORDER BY 1, 2")
 /* Per week from ?1 (a Monday) to ?2, weeks of ?3 seconds. */
 X(DASH_WEEK_ORDERS,
   "SELECT (created_at - ?1) / ?3, count(*) FROM orders "
@@ -395,9 +432,12 @@ X(OUTBOX_RETRY_NOW,
 /* Card payments (Stripe Checkout, payment.c and page_pay.c). A session
  * row is committed (creating) before Stripe is asked; its id makes the
  * Idempotency-Key. */
+/* Only for an order still waiting for payment, decided in the
+ * transaction (0 rows: cancelled or paid since the page read it). */
 X(CHECKOUT_INSERT,
   "INSERT INTO checkout_sessions (order_id, amount, currency, created_at) "
-  "VALUES (?, ?, ?, ?)")
+  "SELECT id, price, currency, ?2 FROM orders "
+  "WHERE id = ?1 AND status = 'awaiting_payment'")
 /* The order's session a click may reuse: open and not expired by ?2, or
  * still creating since after ?3 (a call that got no answer: asked again
  * with the same Idempotency-Key while Stripe keeps it). */
@@ -405,6 +445,12 @@ X(CHECKOUT_CURRENT,
   "SELECT id, status, url FROM checkout_sessions WHERE order_id = ?1 AND "
   "((status = 'open' AND expires_at > ?2) OR "
   "(status = 'creating' AND created_at > ?3)) ORDER BY id DESC LIMIT 1")
+/* A session completed with the money still on its way (a bank debit:
+ * CHECKOUT_SET_PI noted its PaymentIntent): a payment under way, whose
+ * order takes no second one until it succeeds or fails. */
+X(CHECKOUT_UNDER_WAY,
+  "SELECT id FROM checkout_sessions WHERE order_id = ? AND "
+  "status = 'open' AND payment_intent IS NOT NULL LIMIT 1")
 /* Stripe's answer: the row opens (or was opened by a click that got the
  * same answer for the same Idempotency-Key). */
 X(CHECKOUT_OPENED,
@@ -439,12 +485,11 @@ X(PAY_JOB_EXPIRE_SESSIONS,
   "INSERT INTO pay_jobs (kind, order_id, session_id, next_at, created_at) "
   "SELECT 'expire', order_id, id, ?2, ?2 FROM checkout_sessions "
   "WHERE order_id = ?1 AND status = 'open' AND stripe_id IS NOT NULL")
-/* A session still being created when its order is cancelled is never
- * offered again. */
+/* A session still being created when its order is cancelled or paid
+ * is never offered again (?2: why, in words). */
 X(CHECKOUT_CANCEL_CREATING,
-  "UPDATE checkout_sessions SET status = 'failed', "
-  "last_error = 'the order was cancelled' "
-  "WHERE order_id = ? AND status = 'creating'")
+  "UPDATE checkout_sessions SET status = 'failed', last_error = ?2 "
+  "WHERE order_id = ?1 AND status = 'creating'")
 X(ORDER_FLAG_INSERT,
   "INSERT OR IGNORE INTO order_flags (order_id, kind, ref, detail, "
   "created_at) VALUES (?, ?, ?, ?, ?)")
@@ -533,18 +578,45 @@ X(CARD_REFUND_BY_STRIPE_ID,
 /* Stripe named the refund (pending at Stripe): noted once. */
 X(CARD_REFUND_SET_STRIPE_ID,
   "UPDATE card_refunds SET stripe_id = ? WHERE id = ? AND stripe_id IS NULL")
-/* Stripe paid it back: once (0 rows: settled already). A refund that
- * Stripe refused and later reports succeeded is money that moved. */
+/* Stripe paid it back: once (0 rows: settled already). Failed is where
+ * a Stripe refund ends (pending -> succeeded -> failed is the one way
+ * back): a "succeeded" read after Stripe named the refund failed is an
+ * older event come late and moves nothing. Only a call Stripe refused
+ * (failed with no re_ id) may still turn out to be money that moved. */
 X(CARD_REFUND_SUCCEEDED,
   "UPDATE card_refunds SET status = 'succeeded', settled_at = ?1, "
   "stripe_id = coalesce(stripe_id, ?2), last_error = '' "
-  "WHERE id = ?3 AND status IN ('pending', 'failed')")
+  "WHERE id = ?3 AND (status = 'pending' OR "
+  "(status = 'failed' AND stripe_id IS NULL))")
 X(CARD_REFUND_SET_LEDGER,
   "UPDATE card_refunds SET ledger_id = ? WHERE id = ?")
 X(CARD_REFUND_FAILED,
   "UPDATE card_refunds SET status = 'failed', settled_at = ?1, "
   "last_error = ?2, stripe_id = coalesce(stripe_id, nullif(?3, '')) "
   "WHERE id = ?4 AND status = 'pending'")
+/* Stripe reports failed a refund it had reported succeeded (its one
+ * way back: the money returned to the Stripe balance): once. */
+X(CARD_REFUND_REVERSED,
+  "UPDATE card_refunds SET status = 'failed', settled_at = ?1, "
+  "last_error = ?2, ledger_id = NULL "
+  "WHERE id = ?3 AND status = 'succeeded' AND stripe_id = ?4")
+/* ... and its ledger row, by its re_ id: the money never left (the
+ * audit trail keeps the row's story). The GLOBs are ledger_card_once's
+ * WHERE, so that the index finds the row. */
+X(CARD_LEDGER_REFUND_UNDO,
+  "DELETE FROM ledger WHERE kind = 'refund' AND method = 'card' "
+  "AND reference = ? AND (reference GLOB 'pi_?*' OR "
+  "reference GLOB 'cs_?*' OR reference GLOB 're_?*')")
+/* ... the order's request it settled (?2, or 0: the order's) is open
+ * again for another way back. */
+X(REFUND_CARD_REOPEN,
+  "UPDATE refund_requests SET status = 'open', resolved_at = NULL, "
+  "resolved_by = NULL WHERE order_id = ?1 AND (?2 = 0 OR id = ?2) "
+  "AND status = 'refunded'")
+/* ... and its order waits for the refund again. */
+X(ORDER_REFUND_REOPEN,
+  "UPDATE orders SET status = 'refund_requested', refunded_at = NULL, "
+  "updated_at = ?1 WHERE id = ?2 AND status = 'refunded'")
 /* A card refund row in the ledger; user 0: Stripe or the machine. */
 X(CARD_LEDGER_REFUND,
   "INSERT INTO ledger (order_id, kind, amount, currency, method, "

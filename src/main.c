@@ -30,6 +30,7 @@
 #include "stripe.h"
 #include "tmpl.h"
 #include "token.h"
+#include "tz.h"
 
 #define MAX_WORKERS	256
 #define STOP_GRACE_SEC	30	/* SIGKILL workers still busy after this */
@@ -454,6 +455,7 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (!conf_load(config, err, sizeof(err)) ||
+	    !tz_use(conf.time_zone, err, sizeof(err)) ||
 	    !tmpl_load(conf.template_dir, err, sizeof(err)) ||
 	    !token_keys_load(conf.key_file, err, sizeof(err))) {
 		fprintf(stderr, "pmb.fcgi: %s\n", err);

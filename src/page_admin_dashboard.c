@@ -5,6 +5,7 @@
  * indexes (sql/004_dashboard.sql). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf.h"
 #include "dashboard_chart.h"
@@ -13,6 +14,7 @@
 #include "page.h"
 
 #define HOUR		3600
+#define MONTHS		12	/* months of revenue shown, this one included */
 
 /* The figures of the dashboard. */
 struct stats {
@@ -162,6 +164,111 @@ revenue_rows(struct request *r, struct tvars *tv)
 	return rc == DB_ERROR ? -1 : n;
 }
 
+/* Adds the orders awaiting payment to tv as the list unpaid (currency,
+ * how many, their value); returns how many rows, or -1 on a database
+ * error. */
+static int
+unpaid_rows(struct request *r, struct tvars *tv)
+{
+	sqlite3_stmt	*s = db_stmt(ST_DASH_UNPAID);
+	int		 rc, n = 0;
+
+	if (s == NULL)
+		return -1;
+	while ((rc = db_step(ST_DASH_UNPAID)) == DB_ROW) {
+		struct tvars	*row = tv_row(tv, "unpaid");
+		const char	*currency = db_text(s, 0);
+
+		tv_set(row, "u_currency", req_strdup(r, currency));
+		tv_set(row, "u_count", req_printf(r, "%lld",
+		    (long long)sqlite3_column_int64(s, 1)));
+		tv_set(row, "u_value", page_money(r,
+		    sqlite3_column_int64(s, 2), currency));
+		n++;
+	}
+	db_done(ST_DASH_UNPAID);
+	return rc == DB_ERROR ? -1 : n;
+}
+
+/* Returns the second at which month key (year * 12 + month - 1) starts,
+ * UTC. */
+static int64_t
+month_start(int64_t key)
+{
+	struct tm tm = { .tm_mday = 1 };
+
+	tm.tm_year = (int)(key / 12 - 1900);
+	tm.tm_mon = (int)(key % 12);
+	return (int64_t)timegm(&tm);
+}
+
+/* The money of one currency in each of the months shown. */
+struct months {
+	char	currency[4];		/* "": none yet */
+	int64_t	first;			/* the oldest month's key */
+	int64_t	in[MONTHS], out[MONTHS];
+};
+
+/* Adds m's months to tv's list months, newest first. */
+static void
+month_rows_add(struct request *r, struct tvars *tv, const struct months *m)
+{
+	for (int i = MONTHS - 1; i >= 0; i--) {
+		struct tvars	*row = tv_row(tv, "months");
+		int64_t		 key = m->first + i;
+
+		tv_set(row, "m_month", req_printf(r, "%s %lld",
+		    month_abbr((int)(key % 12)), (long long)(key / 12)));
+		tv_set(row, "m_currency", req_strdup(r, m->currency));
+		tv_set(row, "m_in", page_money(r, m->in[i], m->currency));
+		tv_set(row, "m_out", page_money(r, m->out[i], m->currency));
+		tv_set(row, "m_net", page_money(r, m->in[i] - m->out[i],
+		    m->currency));
+	}
+}
+
+/* Adds the revenue of the last MONTHS calendar months (UTC, this one
+ * included) to tv as the list months, MONTHS rows per currency that had
+ * money in them; returns how many currencies, or -1 on an error. */
+static int
+month_rows(struct request *r, struct tvars *tv)
+{
+	sqlite3_stmt	*s = db_stmt(ST_DASH_MONTHS);
+	struct months	 m = { .currency = "" };
+	time_t		 now = (time_t)now_unix();
+	struct tm	 tm;
+	int64_t		 first;
+	int		 rc, n = 0;
+
+	if (s == NULL || gmtime_r(&now, &tm) == NULL)
+		return -1;
+	first = (int64_t)(tm.tm_year + 1900) * 12 + tm.tm_mon - (MONTHS - 1);
+	if (!db_bind(s, "ii", month_start(first), month_start(first +
+	    MONTHS)))
+		return -1;
+	while ((rc = db_step(ST_DASH_MONTHS)) == DB_ROW) {
+		const char	*currency = db_text(s, 0);
+		int64_t		 i = sqlite3_column_int64(s, 1) - first;
+
+		if (strcmp(m.currency, currency) != 0) {
+			if (*m.currency != '\0')
+				month_rows_add(r, tv, &m), n++;
+			memset(&m, 0, sizeof(m));
+			snprintf(m.currency, sizeof(m.currency), "%s",
+			    currency);
+			m.first = first;
+		}
+		if (i >= 0 && i < MONTHS) {
+			m.in[i] = sqlite3_column_int64(s, 2);
+			m.out[i] = sqlite3_column_int64(s, 3);
+		}
+	}
+	db_done(ST_DASH_MONTHS);
+	if (rc != DB_ERROR && *m.currency != '\0')
+		month_rows_add(r, tv, &m), n++;
+	return rc == DB_ERROR ? -1 : n;
+}
+
 /* Adds the weeks to tv as the list weeks (week of, orders, answers,
  * refunds), newest first. */
 static void
@@ -188,10 +295,12 @@ page_admin_dashboard(struct request *r)
 	struct tvars	 tv = { .n = 0 };
 	struct stats	 st;
 	struct weeks	 w;
-	int		 revenue;
+	int		 revenue, unpaid, months;
 
 	if (!stats_load(&st) || !weeks_load(&w) ||
-	    (revenue = revenue_rows(r, &tv)) < 0) {
+	    (revenue = revenue_rows(r, &tv)) < 0 ||
+	    (unpaid = unpaid_rows(r, &tv)) < 0 ||
+	    (months = month_rows(r, &tv)) < 0) {
 		tv_free(&tv);
 		page_unavailable(r);
 		return;
@@ -218,6 +327,9 @@ page_admin_dashboard(struct request *r)
 	tv_set(&tv, "paid_orders", req_printf(r, "%lld",
 	    (long long)st.paid_orders));
 	tv_set(&tv, "no_revenue", revenue == 0 ? "1" : "");
+	tv_set(&tv, "no_unpaid", unpaid == 0 ? "1" : "");
+	tv_set(&tv, "no_months", months == 0 ? "1" : "");
+	tv_set(&tv, "conversion_pct", percent(r, st.paid_orders, st.orders));
 	week_rows(r, &tv, &w);
 	page_render(r, 200, "Dashboard", "admin_dashboard.html", &tv);
 }

@@ -198,6 +198,70 @@ fill_flag(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 	    db_text(s, 5)) : "");
 }
 
+#define CLIENT_ORDERS_MAX	20	/* other orders listed on a page */
+
+/* Returns "N earlier orders" (and later ones) for a client with n other
+ * orders, earlier of them before this one; owned by r. */
+static const char *
+client_orders_text(struct request *r, int64_t n, int64_t earlier)
+{
+	int64_t	later = n - earlier;
+
+	if (earlier > 0 && later > 0)
+		return req_printf(r, "%lld earlier order%s, %lld later",
+		    (long long)earlier, earlier == 1 ? "" : "s",
+		    (long long)later);
+	if (earlier > 0)
+		return req_printf(r, "%lld earlier order%s",
+		    (long long)earlier, earlier == 1 ? "" : "s");
+	return req_printf(r, "%lld later order%s", (long long)later,
+	    later == 1 ? "" : "s");
+}
+
+/* Adds the client's other orders (same address, any case) to tv: the
+ * summary client_orders ("3 earlier orders"; unset when there are none)
+ * and the newest CLIENT_ORDERS_MAX of them as the list others. Returns
+ * 1, or 0 on a database error. */
+static int
+client_orders(struct request *r, const struct order *o, struct tvars *tv)
+{
+	sqlite3_stmt	*s = db_stmt(ST_CLIENT_ORDERS_COUNT);
+	int64_t		 n = 0, earlier = 0;
+	int		 rc;
+
+	if (s == NULL || !db_bind(s, "tii", o->email, o->created_at, o->id))
+		return 0;
+	if ((rc = db_step(ST_CLIENT_ORDERS_COUNT)) == DB_ROW) {
+		n = sqlite3_column_int64(s, 0);
+		earlier = sqlite3_column_int64(s, 1);
+	}
+	db_done(ST_CLIENT_ORDERS_COUNT);
+	if (rc != DB_ROW)
+		return 0;
+	if (n == 0)
+		return 1;
+	tv_set(tv, "client_orders", client_orders_text(r, n, earlier));
+	if (n > CLIENT_ORDERS_MAX)
+		tv_set(tv, "client_orders_more", req_printf(r, "%d",
+		    CLIENT_ORDERS_MAX));
+	if ((s = db_stmt(ST_CLIENT_ORDERS)) == NULL || !db_bind(s, "tiii",
+	    o->email, o->created_at, o->id, (int64_t)CLIENT_ORDERS_MAX))
+		return 0;
+	while ((rc = db_step(ST_CLIENT_ORDERS)) == DB_ROW) {
+		struct tvars *row = tv_row(tv, "others");
+
+		tv_set(row, "other_id", req_printf(r, "%lld",
+		    (long long)sqlite3_column_int64(s, 0)));
+		tv_set(row, "other_number", req_strdup(r, db_text(s, 1)));
+		tv_set(row, "other_created", page_date(r,
+		    sqlite3_column_int64(s, 2)));
+		tv_set(row, "other_status", order_status_text(r,
+		    db_text(s, 3)));
+	}
+	db_done(ST_CLIENT_ORDERS);
+	return rc != DB_ERROR;
+}
+
 /* Adds the snippets to tv as the list snippets; returns how many. */
 static int
 snippet_options(struct request *r, struct tvars *tv)
@@ -249,6 +313,7 @@ order_view(struct request *r, const struct order *o, int status,
 	    !rows(r, ST_CHECKOUT_BY_ORDER, o->id, &tv, "card", fill_card) ||
 	    !rows(r, ST_ORDER_FLAGS_BY_ORDER, o->id, &tv, "flags",
 	    fill_flag) || !page_card_refunds(r, &tv, o->id, 0, o) ||
+	    !client_orders(r, o, &tv) ||
 	    !order_balance(o->id, &paid, &refunded)) {
 		tv_free(&tv);
 		page_unavailable(r);
@@ -635,9 +700,7 @@ page_admin_cancel(struct request *r)
 	 * then nothing offers it: /o/TOKEN/pay takes only orders waiting
 	 * for payment, and a payment that still slips through is flagged
 	 * paid_after_cancel. */
-	if (db_run(ST_PAY_JOB_EXPIRE_SESSIONS, "ii", o.id, now_unix()) !=
-	    DB_DONE || db_run(ST_CHECKOUT_CANCEL_CREATING, "i", o.id) !=
-	    DB_DONE ||
+	if (!payment_sessions_end(o.id, "the order was cancelled") ||
 	    !order_history(o.id, "cancelled", uid, reason) ||
 	    !audit_log(r, uid, "cancel", o.id, reason) ||
 	    !order_mail(r, &o, "cancelled", &tv))

@@ -14,6 +14,13 @@
 static const char *const filters[] = { "waiting", "awaiting_payment",
     "paid", "followup", "answered", "refund_requested", "refunded",
     "cancelled", "all" };
+/* The filters that are counted (QUEUE_COUNTS), by their place above. */
+#define F_WAITING	0
+#define F_AWAITING	1
+#define F_PAID		2
+#define F_FOLLOWUP	3
+#define F_REFUND	5
+#define NOT_COUNTED	(-1)
 
 /* Returns NULL if v is a known filter. */
 static const char *
@@ -75,6 +82,70 @@ first_line(struct request *r, const char *s)
 	return req_printf(r, "%.*s", (int)n, s);
 }
 
+/* Fills count[] (one per filter, NOT_COUNTED for those not counted)
+ * with the number of orders of each status that asks for work; waiting
+ * is paid and follow-up. Returns 1, or 0 on a database error. */
+static int
+queue_counts(int64_t count[ARRAY_LEN(filters)])
+{
+	sqlite3_stmt	*s = db_stmt(ST_QUEUE_COUNTS);
+	int		 rc;
+
+	for (size_t i = 0; i < ARRAY_LEN(filters); i++)
+		count[i] = NOT_COUNTED;
+	count[F_WAITING] = count[F_AWAITING] = count[F_PAID] =
+	    count[F_FOLLOWUP] = count[F_REFUND] = 0;
+	if (s == NULL)
+		return 0;
+	while ((rc = db_step(ST_QUEUE_COUNTS)) == DB_ROW)
+		for (size_t i = 0; i < ARRAY_LEN(filters); i++)
+			if (!strcmp(filters[i], db_text(s, 0)))
+				count[i] = sqlite3_column_int64(s, 1);
+	db_done(ST_QUEUE_COUNTS);
+	count[F_WAITING] = count[F_PAID] + count[F_FOLLOWUP];
+	return rc != DB_ERROR;
+}
+
+/* Adds the filter links to tv, each with its count when it has one, the
+ * current one marked; and, for an empty first page of the default view,
+ * what still waits elsewhere (orders to be paid, refund requests), or
+ * "All caught up" when nothing does. */
+static void
+queue_filters(struct request *r, struct tvars *tv, const char *filter,
+    const int64_t count[ARRAY_LEN(filters)], int empty_waiting)
+{
+	int64_t	 a = count[F_AWAITING], f = count[F_REFUND];
+
+	for (size_t i = 0; i < ARRAY_LEN(filters); i++) {
+		struct tvars *row = tv_row(tv, "filters");
+
+		tv_set(row, "status", filters[i]);
+		tv_set(row, "label", !strcmp(filters[i], "waiting") ?
+		    "Waiting" : !strcmp(filters[i], "all") ? "All" :
+		    order_status_label(filters[i]));
+		if (count[i] != NOT_COUNTED)
+			tv_set(row, "count", req_printf(r, "%lld",
+			    (long long)count[i]));
+		if (!strcmp(filters[i], filter))
+			tv_set(row, "current", "1");
+	}
+	if (!empty_waiting)
+		return;
+	tv_set(tv, "waiting_view", "1");
+	if (a == 0 && f == 0) {
+		tv_set(tv, "caught_up", "1");
+		return;
+	}
+	tv_set(tv, "still", "1");
+	if (a > 0)
+		tv_set(tv, "awaiting", req_printf(r, "%lld %s payment",
+		    (long long)a, a == 1 ? "order awaits" : "orders await"));
+	if (f > 0)
+		tv_set(tv, "refunds", req_printf(r, "%lld refund %s",
+		    (long long)f, f == 1 ? "request waits" :
+		    "requests wait"));
+}
+
 /* GET /admin */
 void
 page_admin_queue(struct request *r)
@@ -85,7 +156,7 @@ page_admin_queue(struct request *r)
 	sqlite3_stmt	*s;
 	enum stmt	 st;
 	int64_t		 due = -1, id = 0, now = now_unix(), last_due = 0,
-			 last_id = 0;
+			 last_id = 0, count[ARRAY_LEN(filters)];
 	int		 n = 0, more = 0, rc;
 
 	if (*filter == '\0')
@@ -145,15 +216,12 @@ page_admin_queue(struct request *r)
 		tv_set(&tv, "next", req_printf(r, "/admin?status=%s&after="
 		    "%lld.%lld", filter, (long long)last_due,
 		    (long long)last_id));
-	for (size_t i = 0; i < ARRAY_LEN(filters); i++) {
-		struct tvars *f = tv_row(&tv, "filters");
-
-		tv_set(f, "status", filters[i]);
-		tv_set(f, "label", !strcmp(filters[i], "waiting") ? "Waiting" :
-		    !strcmp(filters[i], "all") ? "All" :
-		    order_status_label(filters[i]));
-		if (!strcmp(filters[i], filter))
-			tv_set(f, "current", "1");
+	if (!queue_counts(count)) {
+		tv_free(&tv);
+		page_unavailable(r);
+		return;
 	}
+	queue_filters(r, &tv, filter, count, n == 0 && *after == '\0' &&
+	    !strcmp(filter, "waiting"));
 	page_render(r, 200, "Reply queue", "admin_queue.html", &tv);
 }

@@ -564,8 +564,11 @@ page_admin_surplus_refund(struct request *r)
 		page_unavailable(r);
 		return;
 	}
-	/* Decided in the transaction: never more than the surplus. */
-	if ((surplus = card_refund_surplus(&o)) >= 0) {
+	/* Decided in the transaction: never more than the surplus, which
+	 * depends on the order's status (its price counts once paid), so
+	 * the order is read again here. */
+	if (order_load(r, oid, &o) == 1 &&
+	    (surplus = card_refund_surplus(&o)) >= 0) {
 		if (a.amount == 0)
 			a.amount = surplus;
 		d = surplus == 0 || a.amount > surplus ? CARD_REFUND_TOO_MUCH :

@@ -40,6 +40,7 @@
  * -id) would make both a walk from the start. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "db.h"
 #include "order.h"
@@ -53,6 +54,8 @@
 #define SEARCH_TERMS	16	/* words of a query kept */
 #define MARK_OPEN	'\001'	/* hit markers of highlight() and snippet() */
 #define MARK_CLOSE	'\002'
+#define PREFIX_MIN	3	/* characters of a last word matched as a prefix */
+#define NUMBER_DIGITS	18	/* digits of an order number, at most */
 
 /* Returns NULL if v is a page number we serve. */
 static const char *
@@ -104,14 +107,18 @@ has_token_char(const char *s, size_t n)
 /* Turns what the user typed into an FTS5 query that cannot be a syntax
  * error: each word (split at white space) becomes a quoted string with
  * its quotes doubled, so NEAR(, AND, -, ^ and column filters are plain
- * text; the words are ANDed; a word ending in * searches by prefix.
- * Words with no letter or digit hold no token and are dropped. Returns
- * the query, owned by the request, or NULL when no word is left. */
+ * text; the words are ANDed; a word ending in * searches by prefix, and
+ * so does the last word (one still being typed: "pric" finds "pricing")
+ * when it has PREFIX_MIN characters or more (a shorter prefix would
+ * gather the lists of too many words). Words with no letter or digit
+ * hold no token and are dropped. Returns the query, owned by the
+ * request, or NULL when no word is left. */
 static const char *
 fts_query(struct request *r, const char *in)
 {
 	struct buf	b;
-	int		terms = 0;
+	int		terms = 0, last_prefix = 0;
+	size_t		last_chars = 0;
 
 	buf_init(&b);
 	while (*in != '\0' && terms < SEARCH_TERMS) {
@@ -135,6 +142,11 @@ fts_query(struct request *r, const char *in)
 				buf_putc(&b, in[i]);
 			}
 			buf_puts(&b, prefix ? "\"*" : "\"");
+			last_prefix = prefix;
+			last_chars = 0;
+			for (size_t i = 0; i < stem; i++)
+				last_chars += ((unsigned char)in[i] & 0xc0) !=
+				    0x80;
 		}
 		in += n;
 	}
@@ -142,6 +154,8 @@ fts_query(struct request *r, const char *in)
 		buf_free(&b);
 		return NULL;
 	}
+	if (!last_prefix && last_chars >= PREFIX_MIN)
+		buf_putc(&b, '*');
 	return req_keep(r, buf_take(&b));
 }
 
@@ -297,6 +311,68 @@ result_rows(struct request *r, struct tvars *tv, enum stmt st,
 	return rc == DB_ERROR ? -1 : n;
 }
 
+/* Reads q as an order's number: "PMB-000123" or "#123" (*exact set:
+ * that order or none), or bare digits, "123" or "000123" (*exact 0: that
+ * order if it exists, else words to search). Returns the id, or 0 when q
+ * is not a number (*exact 0) or is PMB- or # and zeros (*exact 1). */
+static int64_t
+typed_number(const char *q, int *exact)
+{
+	size_t	n;
+	int64_t	id;
+	char	digits[NUMBER_DIGITS + 1];
+
+	q += strspn(q, " \t");
+	*exact = 1;
+	if (strncasecmp(q, "PMB-", 4) == 0)
+		q += 4;
+	else if (*q == '#')
+		q++;
+	else
+		*exact = 0;
+	n = strspn(q, "0123456789");
+	if (n == 0 || n > NUMBER_DIGITS || q[n + strspn(q + n, " \t")] !=
+	    '\0') {
+		*exact = 0;		/* "#pricing": words */
+		return 0;
+	}
+	memcpy(digits, q, n);
+	digits[n] = '\0';
+	/* "PMB-000000" is a number no order has; "000" is a word. */
+	return parse_int64(digits, 1, INT64_MAX, &id) ? id : 0;
+}
+
+/* Answers a search that names an order by its number: 303 to the order,
+ * or (for "PMB-…" and "#…") 404 saying there is no such order. Returns 1
+ * if it answered, 0 if q is to be searched as words. */
+static int
+search_number(struct request *r, const char *q)
+{
+	struct tvars	 tv = { .n = 0 };
+	int64_t		 id, found;
+	int		 exact;
+
+	if ((id = typed_number(q, &exact)) == 0) {
+		if (!exact)
+			return 0;
+	} else if ((found = db_find_id(ST_ORDER_EXISTS, req_printf(r,
+	    "%lld", (long long)id))) < 0) {
+		page_unavailable(r);
+		return 1;
+	} else if (found > 0) {
+		http_redirect(r, req_printf(r, "/admin/orders/%lld",
+		    (long long)id));
+		return 1;
+	} else if (!exact)
+		return 0;
+	page_vars(r, &tv);
+	tv_set(&tv, "q", q);
+	tv_set(&tv, "form_message", req_printf(r, "There is no such order: "
+	    "no order has the number PMB-%06lld.", (long long)id));
+	page_render(r, 404, "No such order", "admin_search.html", &tv);
+	return 1;
+}
+
 /* GET /admin/search */
 void
 page_admin_search(struct request *r)
@@ -313,6 +389,8 @@ page_admin_search(struct request *r)
 		parse_int64(r->fields[QF_PAGE].value, 1, SEARCH_PAGES, &page);
 	if (*r->fields[QF_BEFORE].value != '\0')
 		parse_int64(r->fields[QF_BEFORE].value, 1, INT64_MAX, &before);
+	if (search_number(r, q))
+		return;
 	page_vars(r, &tv);
 	tv_set(&tv, "q", q);
 	if (*q == '\0' || (match = fts_query(r, q)) == NULL) {

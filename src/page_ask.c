@@ -260,11 +260,17 @@ ask_limited(struct request *r, int64_t retry)
 #define STANDIN_HEX	12		/* random bytes of a stand-in */
 #define STANDIN_LEN	(4 + 2 * STANDIN_HEX)
 
-/* A confirmation email with its stand-ins. */
+#define EXCERPT_LINES	6		/* the alert's first lines of a question */
+#define EXCERPT_BYTES	600		/* and at most this much of them */
+
+/* A confirmation email and the consultant's alert, with their stand-ins.
+ * The alert's subject is NULL when alert_new_orders is off. */
 struct ask_mail {
 	struct mail_parts	 m;
+	struct mail_parts	 alert;
 	char			 num[STANDIN_LEN + 1];	/* the number's */
 	char			 tok[STANDIN_LEN + 1];	/* the token's */
+	char			 oid[STANDIN_LEN + 1];	/* the order id's */
 };
 
 /* Writes a stand-in, prefix and random hex, into out. */
@@ -278,9 +284,45 @@ standin(char out[STANDIN_LEN + 1], const char *prefix)
 	sodium_bin2hex(out + 4, STANDIN_LEN + 1 - 4, rnd, sizeof(rnd));
 }
 
+/* Returns the first lines of question q (EXCERPT_LINES, EXCERPT_BYTES
+ * at most, cut between two characters), with "…" when it goes on;
+ * owned by r. */
+static const char *
+question_excerpt(struct request *r, const char *q)
+{
+	size_t	n = 0, lines = 0;
+
+	while (q[n] != '\0' && n < EXCERPT_BYTES)
+		if (q[n++] == '\n' && ++lines == EXCERPT_LINES)
+			break;
+	if (q[n] == '\0')
+		return q;
+	while (n > 0 && ((unsigned char)q[n] & 0xc0) == 0x80)
+		n--;			/* not inside a character */
+	while (n > 0 && (q[n - 1] == '\n' || q[n - 1] == '\r'))
+		n--;
+	return req_printf(r, "%.*s …", (int)n, q);
+}
+
+/* Renders the consultant's alert of r's order into am->alert, with the
+ * stand-ins of am and tv's shared variables. Returns 1, or 0 (logged). */
+static int
+ask_alert_render(struct request *r, struct ask_mail *am, struct tvars *tv)
+{
+	const struct fieldval *f = r->fields;
+
+	tv_set(tv, "email", f[AF_EMAIL].value);
+	tv_set(tv, "company", f[AF_COMPANY].value);
+	tv_set(tv, "excerpt", question_excerpt(r, f[AF_QUESTION].value));
+	tv_set(tv, "admin_url", req_printf(r, "%s/admin/orders/%s",
+	    conf.base_url, am->oid));
+	return mail_render("order_alert", tv, &am->alert);
+}
+
 /* Renders r's confirmation email into *am with stand-ins for the number
- * and the token, with the variables that order_mail gives. Returns 1, or
- * 0 (logged) on a missing template. */
+ * and the token, with the variables that order_mail gives, and (with
+ * alert_new_orders) the consultant's alert, with a stand-in for the
+ * order's id too. Returns 1, or 0 (logged) on a missing template. */
 static int
 ask_mail_render(struct request *r, struct ask_mail *am)
 {
@@ -289,6 +331,8 @@ ask_mail_render(struct request *r, struct ask_mail *am)
 
 	standin(am->num, "pmbn");
 	standin(am->tok, "pmbt");
+	standin(am->oid, "pmbi");
+	memset(&am->alert, 0, sizeof(am->alert));
 	page_vars(r, &tv);
 	tv_set(&tv, "question", f[AF_QUESTION].value);
 	tv_set(&tv, "topic", f[AF_TOPIC].value);
@@ -299,42 +343,74 @@ ask_mail_render(struct request *r, struct ask_mail *am)
 	/* The order's price and currency: what ask_store writes into it. */
 	tv_set(&tv, "amount", page_money(r, conf.price, conf.currency));
 	tv_set(&tv, "order_currency", conf.currency);
-	return mail_render("confirmation", &tv, &am->m);
+	if (!mail_render("confirmation", &tv, &am->m))
+		return 0;
+	if (conf.alert_new_orders && !ask_alert_render(r, am, &tv)) {
+		mail_parts_free(&am->m);
+		return 0;
+	}
+	return 1;
 }
 
-/* Returns s with the stand-ins of am replaced by number and token. */
+/* Returns s with the stand-ins of am replaced by number, token and the
+ * order's id (idtext); a NULL one is not in s (the confirmation has no
+ * id, the alert no token), so the batch leader makes no pass for it. */
 static char *
 standins_fill(const char *s, const struct ask_mail *am, const char *number,
-    const char *token)
+    const char *token, const char *idtext)
 {
-	struct buf	a, b;
+	const char	*from[] = { am->num, am->tok, am->oid };
+	const char	*to[] = { number, token, idtext }, *cur = s;
+	struct buf	 a, b;
 
 	buf_init(&a);
-	buf_init(&b);
-	buf_replace(&a, s, am->num, number);
-	buf_replace(&b, a.data != NULL ? a.data : "", am->tok, token);
-	buf_free(&a);
-	return buf_take(&b);
+	for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+		if (to[i] == NULL)
+			continue;
+		buf_init(&b);
+		buf_replace(&b, cur, from[i], to[i]);
+		buf_free(&a);
+		a = b;
+		cur = a.data != NULL ? a.data : "";
+	}
+	return cur == s ? xstrdup(s) : buf_take(&a);
 }
 
-/* Queues order id's confirmation (number its number), am with its
- * stand-ins filled in, inside the open transaction. Returns 1 or 0. */
+/* Fills the stand-ins of parts in into *out (freed by the caller). */
+static void
+parts_fill(struct mail_parts *out, const struct mail_parts *in,
+    const struct ask_mail *am, const char *number, const char *token,
+    const char *idtext)
+{
+	out->subject = standins_fill(in->subject, am, number, token, idtext);
+	out->text = standins_fill(in->text, am, number, token, idtext);
+	out->html = standins_fill(in->html, am, number, token, idtext);
+}
+
+/* Queues order id's confirmation (number its number) and, when am has
+ * one, the consultant's alert, am with its stand-ins filled in, inside
+ * the open transaction. Returns 1 or 0. */
 static int
 ask_confirm(struct request *r, int64_t id, const char *number,
     const struct ask_mail *am)
 {
 	const struct fieldval	*f = r->fields;
 	struct mail_parts	 m;
-	char			 tok[TOKEN_TEXT_LEN + 1];
+	char			 tok[TOKEN_TEXT_LEN + 1], idtext[24];
 	int			 ok;
 
 	if (!token_make(tok, TOK_TRACK, id, 0, NULL))
 		return 0;
-	m.subject = standins_fill(am->m.subject, am, number, tok);
-	m.text = standins_fill(am->m.text, am, number, tok);
-	m.html = standins_fill(am->m.html, am, number, tok);
+	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
+	parts_fill(&m, &am->m, am, number, tok, NULL);
 	ok = mail_store("confirmation", id, f[AF_EMAIL].value,
 	    f[AF_NAME].value, &m);
+	mail_parts_free(&m);
+	if (!ok || am->alert.subject == NULL)
+		return ok;
+	parts_fill(&m, &am->alert, am, number, NULL, idtext);
+	ok = mail_store("order_alert", id, conf.admin_email,
+	    conf.consultant_name, &m);
 	mail_parts_free(&m);
 	return ok;
 }
@@ -406,12 +482,14 @@ static const int job_fields[] = { AF_NAME, AF_EMAIL, AF_COMPANY,
     AF_WEBSITE, AF_TOPIC, AF_QUESTION };
 #define NJOB_FIELDS	(sizeof(job_fields) / sizeof(job_fields[0]))
 /* A job's strings: the nonce, the client's address, the fields, then the
- * confirmation's stand-ins and parts. */
+ * confirmation's stand-ins and parts, then the order id's stand-in and
+ * the alert's parts (empty when there is no alert). */
 #define JOB_NONCE	0
 #define JOB_IP		1
 #define JOB_FIELD0	2
 #define JOB_MAIL0	(JOB_FIELD0 + NJOB_FIELDS)
-#define JOB_PARTS	(JOB_MAIL0 + 5)
+#define JOB_ALERT0	(JOB_MAIL0 + 5)
+#define JOB_PARTS	(JOB_ALERT0 + 4)
 
 /* Packs what ask_store needs (the form's nonce, the client's address,
  * the stored fields and the confirmation) as NUL-terminated strings into
@@ -434,6 +512,10 @@ ask_pack(struct request *r, const char *nonce, const struct ask_mail *am,
 	part[JOB_MAIL0 + 2] = am->m.subject;
 	part[JOB_MAIL0 + 3] = am->m.text;
 	part[JOB_MAIL0 + 4] = am->m.html;
+	part[JOB_ALERT0] = am->oid;
+	part[JOB_ALERT0 + 1] = am->alert.subject ? am->alert.subject : "";
+	part[JOB_ALERT0 + 2] = am->alert.text ? am->alert.text : "";
+	part[JOB_ALERT0 + 3] = am->alert.html ? am->alert.html : "";
 	buf_init(&b);
 	for (size_t i = 0; i < JOB_PARTS; i++)
 		buf_append(&b, part[i], strlen(part[i]) + 1);
@@ -462,14 +544,20 @@ ask_job(const void *job, size_t len, int64_t *retry)
 		p = nul + 1;
 	}
 	if (strlen(part[JOB_MAIL0]) != STANDIN_LEN ||
-	    strlen(part[JOB_MAIL0 + 1]) != STANDIN_LEN)
+	    strlen(part[JOB_MAIL0 + 1]) != STANDIN_LEN ||
+	    strlen(part[JOB_ALERT0]) != STANDIN_LEN)
 		return -1;
 	memcpy(am.num, part[JOB_MAIL0], STANDIN_LEN + 1);
 	memcpy(am.tok, part[JOB_MAIL0 + 1], STANDIN_LEN + 1);
+	memcpy(am.oid, part[JOB_ALERT0], STANDIN_LEN + 1);
 	/* The job's memory outlives the job: the parts are only read. */
 	am.m.subject = (char *)part[JOB_MAIL0 + 2];
 	am.m.text = (char *)part[JOB_MAIL0 + 3];
 	am.m.html = (char *)part[JOB_MAIL0 + 4];
+	am.alert.subject = *part[JOB_ALERT0 + 1] != '\0' ?
+	    (char *)part[JOB_ALERT0 + 1] : NULL;
+	am.alert.text = (char *)part[JOB_ALERT0 + 2];
+	am.alert.html = (char *)part[JOB_ALERT0 + 3];
 	/* Fields not in a job read as empty, never as NULL. */
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		f[i] = (struct fieldval){ "", NULL };
@@ -545,6 +633,7 @@ page_ask_submit(struct request *r)
 	}
 	job = ask_pack(r, nonce, &am, &len);
 	mail_parts_free(&am.m);
+	mail_parts_free(&am.alert);
 	if ((id = batch_run(ask_job, job, len, &retry)) < 0) {
 		/* The form token stays valid: sending again is safe. */
 		ask_form(r, 503, page_not_saved(r));

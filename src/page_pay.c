@@ -14,10 +14,13 @@
 #include "order.h"
 #include "page.h"
 #include "payment.h"
+#include "rate.h"
 #include "stripe.h"
 
+#define HOUR		3600
 #define CHECKOUT_ORIGIN	"https://checkout.stripe.com"
 #define SESSION_ID_MAX	255	/* bytes of a cs_... id */
+#define RETURN_LOOKUPS	12	/* Stripe asked per order and hour */
 /* A session row that got no answer is asked for again (same
  * Idempotency-Key) for this long; Stripe keeps keys about 24 hours. */
 #define CREATING_REUSE	3600
@@ -42,6 +45,21 @@ url_origin(struct request *r, const char *url)
 	return req_keep(r, xstrndup(url, n));
 }
 
+/* Whether order oid has a card payment under way (CHECKOUT_UNDER_WAY).
+ * Returns 1, 0, or -1 on a database error. */
+static int
+under_way(int64_t oid)
+{
+	sqlite3_stmt	*s = db_stmt(ST_CHECKOUT_UNDER_WAY);
+	int		 rc;
+
+	if (s == NULL || !db_bind(s, "i", oid))
+		return -1;
+	rc = db_step(ST_CHECKOUT_UNDER_WAY);
+	db_done(ST_CHECKOUT_UNDER_WAY);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
+}
+
 void
 page_pay_vars(struct request *r, struct tvars *tv, const struct order *o,
     const char *token)
@@ -51,6 +69,12 @@ page_pay_vars(struct request *r, struct tvars *tv, const struct order *o,
 	if (strcmp(o->status, "awaiting_payment") != 0 ||
 	    !payment_card_ok(o->price, o->currency))
 		return;
+	/* A payment under way (or unknown, the store failing): no second
+	 * button, whatever Stripe's session expiry says. */
+	if (under_way(o->id) != 0) {
+		tv_set(tv, "pay_waiting", "1");
+		return;
+	}
 	tv_set(tv, "pay_action", req_cat(r, "/o/", token, "/pay",
 	    (char *)NULL));
 	/* Browsers apply form-action to the redirect after the POST too:
@@ -95,9 +119,10 @@ go_to(struct request *r, const char *url)
 }
 
 /* Finds the session a click of order o may reuse, or commits a new
- * row (creating). Returns 1 with *id and, for an open session, *url
- * (request-owned; "" when Stripe is still to be asked); -1 on a
- * database error. */
+ * row (creating) if o is still waiting for payment. Returns 1 with *id
+ * and, for an open session, *url (request-owned; "" when Stripe is
+ * still to be asked); 0 when o no longer waits for payment, 2 when a
+ * payment of it is under way (rolled back); -1 on a database error. */
 static int
 session_take(struct request *r, const struct order *o, int64_t *id,
     const char **url)
@@ -109,6 +134,10 @@ session_take(struct request *r, const struct order *o, int64_t *id,
 	*url = "";
 	if (!db_begin())
 		return -1;
+	if ((rc = under_way(o->id)) != 0) {
+		db_rollback();
+		return rc < 0 ? -1 : 2;
+	}
 	if ((s = db_stmt(ST_CHECKOUT_CURRENT)) == NULL ||
 	    !db_bind(s, "iii", o->id, now, now - CREATING_REUSE))
 		goto fail;
@@ -121,9 +150,15 @@ session_take(struct request *r, const struct order *o, int64_t *id,
 	if (rc == DB_ERROR)
 		goto fail;
 	if (rc == DB_DONE) {
-		if (db_run(ST_CHECKOUT_INSERT, "iiti", o->id, o->price,
-		    o->currency, now) != DB_DONE)
+		/* The price and currency are the order's as the transaction
+		 * reads them, and the status check that page_pay made on its
+		 * read is made again here, where it holds. */
+		if ((rc = db_update(ST_CHECKOUT_INSERT, "ii", o->id, now)) < 0)
 			goto fail;
+		if (rc == 0) {
+			db_rollback();
+			return 0;
+		}
 		*id = db_last_id();
 	}
 	return db_commit() ? 1 : -1;
@@ -263,6 +298,7 @@ page_pay(struct request *r)
 	struct order	 o;
 	const char	*url;
 	int64_t		 id = 0;
+	int		 rc;
 
 	if (!page_track_order(r, &o, 1))
 		return;
@@ -283,14 +319,45 @@ page_pay(struct request *r)
 		    "button again.");
 		return;
 	}
-	if (session_take(r, &o, &id, &url) < 0) {
-		page_unavailable(r);
+	if ((rc = session_take(r, &o, &id, &url)) != 1) {
+		if (rc < 0)
+			page_unavailable(r);
+		else if (rc == 2)
+			page_error(r, 409, "A payment is on its way", "We are "
+			    "waiting for your bank to confirm the payment you "
+			    "made: this order's page will say so as soon as it "
+			    "does.");
+		else
+			page_error(r, 409, "Nothing to pay", "This order is no "
+			    "longer waiting for payment.");
 		return;
 	}
 	if (*url != '\0' && url_ok(url))
 		go_to(r, url);		/* the open session, no new call */
 	else
 		session_open(r, &o, id);
+}
+
+/* Returns 1 if the status page of o may ask Stripe about its session
+ * once more (RETURN_LOOKUPS an hour per order: a reloaded page, or a
+ * link opened again and again, must not call Stripe each time; the
+ * webhook pays the order anyway), 0 if not or on a database error. */
+static int
+return_allowed(struct request *r, const struct order *o)
+{
+	const char	*key = req_printf(r, "checkout-return:%lld",
+			    (long long)o->id);
+	int64_t		 retry;
+	int		 rc;
+
+	if (!db_begin())
+		return 0;
+	if ((rc = rate_allow(key, RETURN_LOOKUPS, HOUR, &retry)) != 1 ||
+	    !rate_note(key, RETURN_LOOKUPS, HOUR) || !db_commit()) {
+		db_rollback();
+		return 0;
+	}
+	return 1;
 }
 
 int
@@ -313,8 +380,9 @@ page_pay_return(struct request *r, const struct order *o, const char *sid)
 	    DB_ROW)
 		ours = sqlite3_column_int64(s, 1) == o->id;
 	db_done(ST_CHECKOUT_BY_STRIPE_ID);
-	if (!ours || stripe_call("GET", req_cat(r, "/v1/checkout/sessions/",
-	    sid, (char *)NULL), NULL, NULL, &cs, &err) != STRIPE_OK)
+	if (!ours || !return_allowed(r, o) || stripe_call("GET", req_cat(r,
+	    "/v1/checkout/sessions/", sid, (char *)NULL), NULL, NULL, &cs,
+	    &err) != STRIPE_OK)
 		return 0;
 	/* A GET that writes: only because fulfilling is idempotent and
 	 * driven by what Stripe says of the session, whoever asks and

@@ -164,27 +164,6 @@ refund_call(int64_t id, int64_t oid, const char *pi, int64_t amount,
 	return res;
 }
 
-/* Reads card refund id's PaymentIntent, amount, status and creation
- * time. Returns 1, 0 if there is no such row, -1 on error. */
-static int
-refund_row(int64_t id, char pi[PI_MAX], int64_t *amount, char status[16],
-    int64_t *created_at)
-{
-	sqlite3_stmt	*s = db_stmt(ST_CARD_REFUND_BY_ID);
-	int		 rc;
-
-	if (s == NULL || !db_bind(s, "i", id))
-		return -1;
-	if ((rc = db_step(ST_CARD_REFUND_BY_ID)) == DB_ROW) {
-		snprintf(pi, PI_MAX, "%s", db_text(s, 2));
-		*amount = sqlite3_column_int64(s, 3);
-		snprintf(status, 16, "%s", db_text(s, 5));
-		*created_at = sqlite3_column_int64(s, 8);
-	}
-	db_done(ST_CARD_REFUND_BY_ID);
-	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
-}
-
 /* Records what Stripe said about job j's refund (refund: its Refund
  * object, or NULL with err when it refused) and ends the job, in one
  * transaction. Returns the end, JOB_DB_ERROR if the store failed. */
@@ -220,24 +199,22 @@ run_refund(struct request *r, const struct job *j, struct buf *why)
 {
 	struct stripe_error	 err;
 	enum stripe_result	 res = STRIPE_OK;
+	struct card_row		 c;
 	json_t			*refund = NULL;
-	char			 pi[PI_MAX], status[16];
-	int64_t			 amount, created_at;
 	enum job_end		 end;
 	int			 rc;
 
-	if ((rc = refund_row(j->card_refund_id, pi, &amount, status,
-	    &created_at)) < 0)
+	if ((rc = card_row_load(j->card_refund_id, &c)) < 0)
 		return JOB_DB_ERROR;
-	if (rc == 0 || strcmp(status, "pending") != 0) {
+	if (rc == 0 || strcmp(c.status, "pending") != 0) {
 		buf_puts(why, "nothing to do: the refund is settled");
 		return JOB_IDLE;
 	}
-	if (now_unix() - created_at > PAY_ADOPT_AFTER)
-		res = adopt(pi, j->card_refund_id, &refund, &err);
+	if (now_unix() - c.created_at > PAY_ADOPT_AFTER)
+		res = adopt(c.pi, j->card_refund_id, &refund, &err);
 	if (res == STRIPE_OK && refund == NULL)
-		res = refund_call(j->card_refund_id, j->order_id, pi, amount,
-		    &refund, &err);
+		res = refund_call(j->card_refund_id, j->order_id, c.pi,
+		    c.amount, &refund, &err);
 	if (res == STRIPE_RETRY) {
 		buf_puts(why, err.message);
 		return JOB_AGAIN;
@@ -258,14 +235,19 @@ run_expire(const struct job *j, struct buf *why)
 	json_t			*out = NULL;
 	char			 cs[PI_MAX] = "", st[16] = "", path[PI_MAX + 64];
 	char			 key[STRIPE_KEY_MAX];
+	int			 rc;
 
 	if (s == NULL || !db_bind(s, "i", j->session_id))
 		return JOB_DB_ERROR;
-	if (db_step(ST_PAY_SESSION_FOR_EXPIRE) == DB_ROW) {
+	if ((rc = db_step(ST_PAY_SESSION_FOR_EXPIRE)) == DB_ROW) {
 		snprintf(cs, sizeof(cs), "%s", db_text(s, 0));
 		snprintf(st, sizeof(st), "%s", db_text(s, 1));
 	}
 	db_done(ST_PAY_SESSION_FOR_EXPIRE);
+	/* A failed read is no "nothing to do": the session would stay
+	 * open at Stripe for a cancelled order. */
+	if (rc == DB_ERROR)
+		return JOB_DB_ERROR;
 	if (strcmp(st, "open") != 0 && strcmp(st, "creating") != 0) {
 		buf_puts(why, "nothing to do: the session is no longer open");
 		return JOB_IDLE;

@@ -21,6 +21,14 @@
 #define DASHBOARD	"https://dashboard.stripe.com"
 
 int
+payment_sessions_end(int64_t order_id, const char *why)
+{
+	return db_run(ST_PAY_JOB_EXPIRE_SESSIONS, "ii", order_id,
+	    now_unix()) == DB_DONE && db_run(ST_CHECKOUT_CANCEL_CREATING,
+	    "it", order_id, why) == DB_DONE;
+}
+
+int
 payment_mark_paid(struct request *r, const struct order *o,
     const struct payment *p, unsigned flags)
 {
@@ -31,6 +39,10 @@ payment_mark_paid(struct request *r, const struct order *o,
 
 	if ((rc = db_update(ST_ORDER_MARK_PAID, "iii", now, due, o->id)) <= 0)
 		return rc;
+	/* Paid (by hand, or by one of its sessions): no other payment page
+	 * of the order may take the money a second time. */
+	if (!payment_sessions_end(o->id, "the order was paid"))
+		return -1;
 	if ((flags & PAY_LEDGER) && (p->user_id > 0 ?
 	    db_run(ST_LEDGER_INSERT, "ititttii", o->id, "payment", p->amount,
 	    p->currency, p->method, p->reference, now, p->user_id) :

@@ -26,6 +26,11 @@ struct payment {
 #define PAY_LEDGER	0x01	/* write p's ledger row */
 #define PAY_ALERT	0x02	/* mail the consultant (a card payment) */
 
+/* Ends the order's Checkout Sessions that could still take money: an
+ * expire job ("pmbctl pay send") for each open one, and those still
+ * being created failed with why. Returns 1, or 0 on a database error. */
+int	 payment_sessions_end(int64_t order_id, const char *why);
+
 /* Moves order o from awaiting_payment to paid, its answer due
  * answer_hours from now: history, audit, the client's "payment
  * received" mail, and with flags the ledger row and the consultant's

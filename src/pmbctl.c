@@ -18,6 +18,7 @@
 #include "db.h"
 #include "pmbctl.h"
 #include "search_rank.h"
+#include "tz.h"
 #include "util.h"
 
 /* Every command: its words, its arguments, what it does, and what runs
@@ -358,6 +359,8 @@ main(int argc, char *argv[])
 	if (sodium_init() < 0)
 		return fail("sodium_init failed");
 	if (!conf_load(config, err, sizeof(err)))
+		return fail("%s", err);
+	if (!tz_use(conf.time_zone, err, sizeof(err)))
 		return fail("%s", err);
 	/* Everything pmbctl makes is private: the database and its backups
 	 * hold password hashes, mail files hold clients' questions. (SQLite

@@ -535,23 +535,32 @@ now_ms(void)
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
-/* Writes t formatted with strftime format fmt in UTC into out
- * (TIME_TEXT_MAX bytes), "?" if it cannot; returns out. Callers pass
- * only literal formats. */
+/* Writes t formatted with strftime format fmt into out (TIME_TEXT_MAX
+ * bytes), in UTC, or with local set in the zone TZ names (tz_use); "?"
+ * if it cannot; returns out. Callers pass only literal formats. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 static char *
-utc_text(char *out, int64_t t, const char *fmt)
+zone_text(char *out, int64_t t, const char *fmt, int local)
 {
 	time_t		tt = (time_t)t;
 	struct tm	tm;
 
-	if (gmtime_r(&tt, &tm) == NULL ||
+	if ((local ? localtime_r(&tt, &tm) : gmtime_r(&tt, &tm)) == NULL ||
 	    strftime(out, TIME_TEXT_MAX, fmt, &tm) == 0)
 		strcpy(out, "?");
 	return out;
 }
 #pragma GCC diagnostic pop
+
+/* 1 when times are shown in a zone other than UTC (time_zone_local). */
+static int time_local;
+
+void
+time_zone_local(int on)
+{
+	time_local = on;
+}
 
 /* Appends t formatted with strftime format fmt in UTC. */
 static void
@@ -559,7 +568,7 @@ fmt_utc(struct buf *b, int64_t t, const char *fmt)
 {
 	char s[TIME_TEXT_MAX];
 
-	buf_puts(b, utc_text(s, t, fmt));
+	buf_puts(b, zone_text(s, t, fmt, 0));
 }
 
 /* Writes v (0 to 99) as two digits at p; returns p + 2. */
@@ -624,30 +633,92 @@ fmt_time(struct buf *b, int64_t t)
 	buf_puts(b, time_text(s, t));
 }
 
-/* By hand, as strftime in the C locale: a hot path (bench/README.md, 21). */
+/* The longest zone abbreviation time_text writes by hand; a longer one
+ * (none in tzdata has more than 6 letters) goes through strftime. */
+#define ZONE_ABBR_MAX	15
+
+/* Writes tm (a four-digit year) as strftime's "%-d %b %Y, %H:%M ABBR"
+ * into out, by hand; returns out. */
+static char *
+tm_text(char out[TIME_TEXT_MAX], const struct tm *tm, const char *abbr,
+    size_t abbrlen)
+{
+	char *p = out;
+
+	if (tm->tm_mday >= 10)
+		*p++ = (char)('0' + tm->tm_mday / 10);
+	*p++ = (char)('0' + tm->tm_mday % 10);
+	*p++ = ' ';
+	memcpy(p, month_abbr(tm->tm_mon), 3);
+	p += 3;
+	*p++ = ' ';
+	p = put2(put2(p, (tm->tm_year + 1900) / 100),
+	    (tm->tm_year + 1900) % 100);
+	*p++ = ',';
+	*p++ = ' ';
+	p = put2(p, tm->tm_hour);
+	*p++ = ':';
+	p = put2(p, tm->tm_min);
+	*p++ = ' ';
+	memcpy(p, abbr, abbrlen);
+	p[abbrlen] = '\0';
+	return out;
+}
+
+/* Written by hand, as strftime in the C locale: a hot path
+ * (bench/README.md, 21 and 22). In UTC from gmtime_r; in any other zone
+ * from localtime_r, with the zone's abbreviation ("BST", "EST") from its
+ * tm_zone. Years without four digits go through strftime. */
 char *
 time_text(char out[TIME_TEXT_MAX], int64_t t)
 {
 	struct tm	tm;
-	char		*p = out;
+	time_t		tt = (time_t)t;
+	size_t		n;
 
+	if (time_local) {
+		if (localtime_r(&tt, &tm) == NULL || tm.tm_zone == NULL ||
+		    (n = strlen(tm.tm_zone)) > ZONE_ABBR_MAX ||
+		    tm.tm_year + 1900 < 1000 || tm.tm_year + 1900 > 9999)
+			return zone_text(out, t, "%-d %b %Y, %H:%M %Z", 1);
+		return tm_text(out, &tm, tm.tm_zone, n);
+	}
 	if (!utc_fields(t, &tm))
-		return utc_text(out, t, "%e %b %Y, %H:%M UTC");
-	/* "%e %b %Y, %H:%M UTC" */
-	*p++ = tm.tm_mday < 10 ? ' ' : (char)('0' + tm.tm_mday / 10);
-	*p++ = (char)('0' + tm.tm_mday % 10);
-	*p++ = ' ';
-	memcpy(p, month_abbr(tm.tm_mon), 3);
-	p += 3;
-	*p++ = ' ';
-	p = put2(put2(p, (tm.tm_year + 1900) / 100), (tm.tm_year + 1900) % 100);
-	*p++ = ',';
-	*p++ = ' ';
-	p = put2(p, tm.tm_hour);
-	*p++ = ':';
-	p = put2(p, tm.tm_min);
-	memcpy(p, " UTC", 5);
-	return out;
+		return zone_text(out, t, "%-d %b %Y, %H:%M UTC", 0);
+	return tm_text(out, &tm, "UTC", 3);
+}
+
+/* Returns the first second of local date y-m-d (tm's fields, normalised
+ * by mktime: a day 32 is the next month's first): midnight, or where a
+ * change skips midnight, the first second after the gap (glibc's mktime
+ * reads a time in a gap with the offset before it). -1 if mktime
+ * cannot. */
+static int64_t
+local_midnight(int y, int m, int d)
+{
+	struct tm	tm = { .tm_year = y, .tm_mon = m, .tm_mday = d,
+			    .tm_isdst = -1 };
+	time_t		c = mktime(&tm);
+
+	return c == (time_t)-1 ? -1 : (int64_t)c;
+}
+
+int
+time_day(int64_t t, int64_t *start, int64_t *next)
+{
+	time_t		tt = (time_t)t;
+	struct tm	tm;
+
+	if (!time_local) {
+		*start = t - ((t % DAY) + DAY) % DAY;
+		*next = *start + DAY;
+		return 1;
+	}
+	if (localtime_r(&tt, &tm) == NULL)
+		return 0;
+	*start = local_midnight(tm.tm_year, tm.tm_mon, tm.tm_mday);
+	*next = local_midnight(tm.tm_year, tm.tm_mon, tm.tm_mday + 1);
+	return *start != -1 && *next != -1 && *start <= t && t < *next;
 }
 
 void
@@ -659,7 +730,12 @@ fmt_year(struct buf *b, int64_t t)
 void
 fmt_date(struct buf *b, int64_t t)
 {
-	fmt_utc(b, t, "%e %B %Y");
+	char s[TIME_TEXT_MAX];
+
+	if (time_local)
+		buf_puts(b, zone_text(s, t, "%-d %B %Y", 1));
+	else
+		fmt_utc(b, t, "%-d %B %Y");
 }
 
 /* By hand, as strftime in the C locale: a hot path (bench/README.md, 21). */

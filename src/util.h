@@ -97,13 +97,25 @@ int64_t	 now_unix(void);
 int64_t	 backoff_pick(const int64_t *pause, size_t npause, int64_t tries);
 /* Monotonic milliseconds. */
 double	 now_ms(void);
-/* Formats Unix seconds as "26 Nov 2026, 05:02 UTC" into buf. */
+/* Formats Unix seconds as "26 Nov 2026, 05:02 UTC" ("7 Dec 2026, ...",
+ * the day not padded) into buf: in UTC, or
+ * after time_zone_local(1) in the zone TZ names, with its abbreviation
+ * ("29 Mar 2026, 03:30 BST"). */
 void	 fmt_time(struct buf *, int64_t);
+/* Writes into *start and *next the first second of t's calendar day in
+ * the zone times are shown in, and of the day after: 23 or 25 hours apart
+ * across a DST change ("due today" is start <= due_at < next). Returns
+ * 1, or 0 if the C library cannot tell. */
+int	 time_day(int64_t t, int64_t *start, int64_t *next);
+/* on = 1: fmt_time, time_text and fmt_date show times in the zone that
+ * TZ names (tz_use sets both); 0: in UTC (the default). */
+void	 time_zone_local(int on);
 /* The longest text of time_text, with its NUL. */
 #define TIME_TEXT_MAX	64
 /* Writes t as fmt_time does into out, NUL-terminated; returns out. */
 char	*time_text(char out[TIME_TEXT_MAX], int64_t);
-/* Formats the year, and the date as "26 November 2026", into buf. */
+/* Formats the year (UTC), and the date as "26 November 2026" (in the
+ * zone, as fmt_time), into buf. */
 void	 fmt_year(struct buf *, int64_t);
 void	 fmt_date(struct buf *, int64_t);
 /* Formats Unix seconds as ISO-8601 "2026-11-26T05:02:37Z" into buf. */

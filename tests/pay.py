@@ -276,6 +276,28 @@ def test_async_failed():
     t.ok(r.status == 303 and cs_of(r) not in (None, cs), "the client can pay again: a new session")
 
 
+def test_async_pending_pays_once():
+    """A session completed with the money still on its way (a bank
+    debit) is a payment under way: no Pay button, and no second session
+    even once Stripe's 24 hours for the first have passed."""
+    stripe.next_payment_async()
+    c, path, oid, cs, _ = paid_session(hold=False)
+    stripe.flush()
+    t.eq(site.sql("SELECT status, payment_intent IS NOT NULL FROM checkout_sessions WHERE stripe_id = ?", cs),
+         [("open", 1)], "completed, the bank still to confirm: the session waits, its PaymentIntent noted")
+    page = c.get(path).text
+    t.ok('id="pay-card"' not in page and "waiting for your bank" in page,
+         "the status page offers no second card payment and says the bank is to confirm")
+    site.sql("UPDATE checkout_sessions SET expires_at = 1 WHERE stripe_id = ?", cs)
+    _, hidden = c.form("/ask")    # a valid CSRF token: the page has no Pay form now
+    r = c.post(path + "/pay", {"csrf_token": hidden.get("csrf_token", "")})
+    t.eq((r.status, site.sql1("SELECT count(*) FROM checkout_sessions WHERE order_id = ?", oid)), (409, 1),
+         "POST /o/TOKEN/pay, even past the session's expiry: 409, no second session")
+    stripe.complete_async_payment(cs)
+    stripe.flush()
+    t.eq(counts(oid), (1, 1, 1, 1), "the debit confirmed: paid once")
+
+
 def test_expired_event():
     c, path, oid = new_order()
     cs = cs_of(click(c, path))
@@ -584,13 +606,27 @@ def test_duplicate_without_lock():
          % (st, body.strip(), took))
 
 
+def test_return_lookups_limited():
+    """The return page asks Stripe about an unpaid session at most 12 times
+    an hour per order: a page reloaded again and again does not call
+    Stripe each time (the webhook pays the order anyway)."""
+    c, path, oid = new_order()
+    cs = cs_of(click(c, path))
+    gets = len(stripe.requests_to(RETRIEVE))
+    for _ in range(15):
+        r = c.get(path + "?checkout=done&session_id=" + cs)
+    t.ok(r.status == 200 and "by card" in r.text, "the unpaid order's page still offers the card")
+    t.eq(len(stripe.requests_to(RETRIEVE)) - gets, 12, "15 returns to an unpaid session: Stripe asked 12 times")
+
+
 try:
     for fn in (test_status_page, test_parameters_and_reuse, test_parallel_clicks, test_webhook_first, test_redirect_first,
-               test_out_of_order, test_async_failed, test_expired_event, test_signatures, test_not_ours,
+               test_out_of_order, test_async_failed, test_async_pending_pays_once,
+               test_expired_event, test_signatures, test_not_ours,
                test_other_order, test_amount_mismatch, test_paid_after_cancel, test_overpaid, test_stripe_down,
                test_conflict_and_bad_return, test_parallel, test_json_elsewhere, test_key_in_no_log,
                test_sdk_signed, test_currency_rules, test_hand_recorded_card,
-               test_duplicate_without_lock):
+               test_duplicate_without_lock, test_return_lookups_limited):
         t.run(fn)
 finally:
     stripe.stop()

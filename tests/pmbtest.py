@@ -237,6 +237,10 @@ class Site:
             "mail_dir": os.path.join(self.dir, "mail"),
             "admin_email": "consultant@example.com",
             "mail_from": "Sam Carter <sam@example.com>",
+            # The suites count each order's mail: the consultant's alert of
+            # a new order (default yes) is tested by tests/day.py, which
+            # turns it on.
+            "alert_new_orders": "no",
         }
         conf.update(settings or {})
         self.conf = conf

@@ -31,7 +31,7 @@ t = Tap()
 stripe = StripeStandin(secret_key=KEY, webhook_secret=SECRET)
 stripe.start()
 SETTINGS = {"stripe_secret_key": KEY, "stripe_timeout": 2, "stripe_webhook_secret": SECRET,
-            "stripe_api_url": stripe.url}
+            "stripe_api_url": stripe.url, "rate_limit_ip_per_hour": 1000}
 site = Site(users=STAFF, settings=SETTINGS)
 site.start()
 auto = None     # a second site with refund_auto_approve = yes
@@ -335,6 +335,28 @@ def test_dashboard_refund():
          "the signed charge.refunded recorded it; refund.created found it recorded")
 
 
+def test_dashboard_refund_failed():
+    """A refund made in Stripe's dashboard, recorded when it succeeded,
+    that fails later: undone as pmb's own (out of the ledger, the request
+    open again, the consultant told once)."""
+    oid, pi, rid, _, _ = card_order()
+    st, _, re_ = stripe.api("POST", "/v1/refunds", {"payment_intent": pi})
+    stripe.flush()
+    t.eq((st, ledger_refunds(oid), site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         (200, [(15000, "card", re_["id"])], "refunded"), "a dashboard refund recorded, the order refunded")
+    ev = stripe.event("refund.failed", dict(re_, status="failed", failure_reason="lost_or_stolen_card"))
+    t.eq(stripe.send_event(ev)[0], 200, "its refund.failed: 200")
+    stripe.send_event(stripe.event("refund.updated", dict(re_, status="failed")))
+    t.eq((ledger_refunds(oid), site.sql1("SELECT status FROM refund_requests WHERE id = ?", rid),
+          site.sql1("SELECT status FROM orders WHERE id = ?", oid),
+          site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'card_refund_alert'", oid)),
+         ([], "open", "refund_requested", 1),
+         "out of the ledger, the request open again, the order refund_requested, the consultant told once")
+    stripe.send_event(stripe.event("refund.created", re_))
+    t.eq((ledger_refunds(oid), site.sql1("SELECT status FROM card_refunds WHERE stripe_id = ?", re_["id"])),
+         ([], "failed"), "its refund.created (succeeded) coming late records nothing: kept as a failed card refund")
+
+
 def test_dispute():
     oid, pi, rid, _, _ = card_order()
     du = stripe.dispute(pi)
@@ -396,6 +418,65 @@ def test_events_twice_and_reordered():
     t.eq((ledger_refunds(oid), site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
          ([(15000, "card", re_id)], "refunded"), "refund.updated first, each twice: one ledger row, refunded")
     t.eq(site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'refunded'", oid), 1, "one mail")
+
+
+def test_stale_succeeded_after_failed():
+    """Stripe's refund may go pending -> succeeded -> failed, and events
+    may come in any order: a "succeeded" snapshot that arrives after the
+    refund failed is stale, and moves no money into the ledger."""
+    oid, pi, rid, _, _ = card_order()
+    refund(rid)
+    stripe.set_refund_status("pending")
+    stripe.set_hold_webhooks(True)
+    try:
+        send()
+    finally:
+        stripe.set_refund_status("succeeded")
+    crid = site.sql1("SELECT id FROM card_refunds WHERE order_id = ?", oid)
+    re_id = refunds_at_stripe(pi)[0]["id"]
+    snapshot = dict(refunds_at_stripe(pi)[0], status="succeeded")
+    stale = stripe.event("refund.updated", snapshot, {"status": "pending"})
+    stripe.settle_refund(re_id, "failed")
+    stripe.set_hold_webhooks(False)
+    stripe.deliver_all()
+    t.eq(site.sql1("SELECT status FROM card_refunds WHERE id = ?", crid), "failed", "refund.failed: failed")
+    st, _ = stripe.send_event(stale)
+    t.eq(st, 200, "the stale refund.updated (succeeded) answered 200")
+    t.eq((site.sql1("SELECT status FROM card_refunds WHERE id = ?", crid), ledger_refunds(oid),
+          site.sql1("SELECT status FROM orders WHERE id = ?", oid),
+          site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'refunded'", oid)),
+         ("failed", [], "refund_requested", 0),
+         "a succeeded snapshot after refund.failed is stale: still failed, nothing in the ledger, no mail")
+
+
+def test_failed_after_succeeded():
+    """A refund Stripe reported succeeded may fail later (refund.failed,
+    status failed: the money went back to the Stripe balance, not to the
+    client): it leaves the ledger, the request opens again, the
+    consultant is told, once."""
+    oid, pi, rid, _, _ = card_order()
+    refund(rid)
+    send()
+    crid = site.sql1("SELECT id FROM card_refunds WHERE order_id = ?", oid)
+    re_ = refunds_at_stripe(pi)[0]
+    t.eq((site.sql1("SELECT status FROM orders WHERE id = ?", oid), ledger_refunds(oid)),
+         ("refunded", [(15000, "card", re_["id"])]), "the refund succeeded: in the ledger, order refunded")
+    failed = dict(re_, status="failed", failure_reason="expired_or_canceled_card")
+    ev = stripe.event("refund.failed", failed)
+    st, _ = stripe.send_event(ev)
+    t.eq(st, 200, "refund.failed after succeeded: 200")
+    t.eq((site.sql1("SELECT status FROM card_refunds WHERE id = ?", crid), ledger_refunds(oid),
+          site.sql1("SELECT status FROM refund_requests WHERE id = ?", rid),
+          site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ("failed", [], "open", "refund_requested"),
+         "the card refund failed, out of the ledger, the request open again, the order refund_requested")
+    stripe.send_event(stripe.event("refund.updated", failed, {"status": "succeeded"}))
+    stripe.send_event(ev)
+    t.eq(site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'card_refund_alert'", oid), 1,
+         "the consultant is told, once (refund.updated and the event again change nothing)")
+    t.eq(refund(rid, method="bank transfer").status, 303, "the consultant can pay it back another way")
+    t.eq(([(a, m) for (a, m, _) in ledger_refunds(oid)], site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
+         ([(15000, "bank transfer")], "refunded"), "recorded: one refund in the ledger, the order refunded")
 
 
 def test_auto_approve():
@@ -495,6 +576,24 @@ def test_expire_job():
     t.eq([s["status"] for s in stripe.state()["sessions"] if s["id"] == cs], ["expired"], "and at Stripe")
 
 
+def test_expire_when_paid_by_hand():
+    """An order marked paid by hand while its Stripe page is open: the
+    page is expired at Stripe as for a cancel, so the client cannot pay
+    a second time by card."""
+    c, path, oid, cs = checkout(site)
+    r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank transfer",
+                                                   "csrf_token": admin_csrf(staff)})
+    t.eq(r.status, 303, "an order with an open payment page marked paid by hand")
+    t.eq(site.sql("SELECT kind, status FROM pay_jobs WHERE order_id = ?", oid), [("expire", "queued")],
+         "an expire job written in the same transaction")
+    send()
+    reqs = [q for q in stripe.requests_to("POST /v1/checkout/sessions/:id/expire") if cs in q["path"]]
+    t.eq((len(reqs), [s["status"] for s in stripe.state()["sessions"] if s["id"] == cs],
+          site.sql1("SELECT status FROM checkout_sessions WHERE stripe_id = ?", cs)),
+         (1, ["expired"], "expired"), "pay send expires the session at Stripe, once")
+    t.eq(site.sql1("SELECT status FROM orders WHERE id = ?", oid), "paid", "the order stays paid")
+
+
 def test_run_daemon():
     oid, pi, rid, _, _ = card_order()
     p = subprocess.Popen([PMBCTL, "pay", "run"], env=site.env(), stdout=subprocess.PIPE,
@@ -562,8 +661,12 @@ def test_key_in_no_log():
 
 try:
     for fn in (test_consultant_refund, test_stripe_down, test_sigkill, test_refused_and_retry,
-               test_dashboard_refund, test_dispute, test_events_twice_and_reordered, test_auto_approve,
-               test_partial_and_order_page, test_surplus, test_expire_job, test_run_daemon, test_reconcile,
+               test_dashboard_refund, test_dashboard_refund_failed, test_dispute,
+               test_events_twice_and_reordered, test_stale_succeeded_after_failed,
+               test_failed_after_succeeded,
+               test_auto_approve,
+               test_partial_and_order_page, test_surplus, test_expire_job, test_expire_when_paid_by_hand,
+               test_run_daemon, test_reconcile,
                test_key_in_no_log):
         t.run(fn)
 finally:

@@ -20,6 +20,7 @@
 #include "stripe_sig.h"
 #include "tmpl.h"
 #include "token.h"
+#include "tz.h"
 #include "util.h"
 #include "tap.h"
 
@@ -257,10 +258,10 @@ test_times(void)
 
 	/* Every few hours over 70 years, then the ends of the fast path. */
 	for (int i = 0; i < 60000; i++, t += 36877)
-		bad += !same_as_strftime(fmt_time, "%e %b %Y, %H:%M UTC", t) +
+		bad += !same_as_strftime(fmt_time, "%-d %b %Y, %H:%M UTC", t) +
 		    !same_as_strftime(fmt_iso, "%Y-%m-%dT%H:%M:%SZ", t);
 	ok(bad == 0, "fmt_time and fmt_iso write what strftime writes");
-	ok(same_as_strftime(fmt_time, "%e %b %Y, %H:%M UTC", 253402300799) &&
+	ok(same_as_strftime(fmt_time, "%-d %b %Y, %H:%M UTC", 253402300799) &&
 	    same_as_strftime(fmt_iso, "%Y-%m-%dT%H:%M:%SZ", 253402300800) &&
 	    same_as_strftime(fmt_iso, "%Y-%m-%dT%H:%M:%SZ", -30610224001),
 	    "fmt_time and fmt_iso past four-digit years");
@@ -275,6 +276,140 @@ test_times(void)
 	ok(bad == 0 && strcmp(month_abbr(12), "???") == 0 &&
 	    strcmp(month_abbr(-1), "???") == 0,
 	    "month_abbr: strftime's %%b names, ??? outside 0 to 11");
+}
+
+/* Returns what f (fmt_time, fmt_date) writes of t, in a static buffer. */
+static const char *
+text_by(void (*f)(struct buf *, int64_t), int64_t t)
+{
+	static char	out[TIME_TEXT_MAX];
+	struct buf	b;
+
+	buf_init(&b);
+	f(&b, t);
+	snprintf(out, sizeof(out), "%s", b.data ? b.data : "");
+	buf_free(&b);
+	return out;
+}
+
+#define time_of(t)	text_by(fmt_time, (t))
+#define date_of(t)	text_by(fmt_date, (t))
+
+/* Returns the number of times t (every few hours over 70 years) for
+ * which fmt_time differs from localtime_r and strftime in the zone set. */
+static int
+local_differences(void)
+{
+	int64_t	t = 0;
+	int	bad = 0;
+
+	for (int i = 0; i < 60000; i++, t += 36877) {
+		time_t		tt = (time_t)t;
+		struct tm	tm;
+		char		want[TIME_TEXT_MAX];
+
+		if (localtime_r(&tt, &tm) == NULL || strftime(want,
+		    sizeof(want), "%-d %b %Y, %H:%M %Z", &tm) == 0 ||
+		    strcmp(time_of(t), want) != 0) {
+			if (bad++ == 0)
+				printf("# %lld: \"%s\", strftime \"%s\"\n",
+				    (long long)t, time_of(t), want);
+		}
+	}
+	return bad;
+}
+
+/* 2026-03-29 01:00 UTC: London leaves GMT for BST. 2026-03-08 07:00 UTC:
+ * New York leaves EST for EDT. */
+#define LONDON_DST	1774746000
+#define NEW_YORK_DST	1772953200
+/* 2026-10-25 00:00 UTC (01:00 BST, London back to GMT at 01:00 UTC);
+ * 2018-11-04 03:00 UTC, when Sao Paulo's clocks went from 00:00 to
+ * 01:00. */
+#define OCT_25_2026	1792886400
+#define SAO_PAULO_SKIP	1541300400
+#define HOUR_S		3600
+
+static void
+test_time_zones(void)
+{
+	char	err[512];
+	int64_t	start, next;
+
+	ok(tz_check("UTC") == NULL && tz_check("Europe/London") == NULL &&
+	    tz_check("America/New_York") == NULL, "tz_check: real zones");
+	ok(tz_check("Mars/Olympus") != NULL &&
+	    strstr(tz_check("Mars/Olympus"), "no time zone") != NULL,
+	    "tz_check: no such zone");
+	ok(tz_check("../etc/passwd") != NULL && tz_check("Europe/./London") &&
+	    tz_check("/etc/passwd") != NULL && tz_check("") != NULL &&
+	    tz_check("Europe//London") != NULL &&
+	    tz_check("Europe/London ") != NULL,
+	    "tz_check: paths, \"..\" and odd characters refused");
+	ok(tz_check("Europe") != NULL &&
+	    strstr(tz_check("Europe"), "not a zone") != NULL,
+	    "tz_check: a folder of zones is no zone");
+	ok(tz_check("zone1970.tab") != NULL &&
+	    strstr(tz_check("zone1970.tab"), "TZif") != NULL,
+	    "tz_check: a file that is not TZif");
+	setenv("TZDIR", "/nonexistent", 1);
+	ok(tz_check("Europe/London") != NULL && tz_check("UTC") == NULL,
+	    "tz_check: TZDIR is where zones are looked for");
+	unsetenv("TZDIR");
+	ok(!conf_parse("\ntime_zone = Europe\n", "t.conf", err, sizeof(err)) &&
+	    strncmp(err, "t.conf:2: time_zone: ", 21) == 0,
+	    "a bad time_zone names its line");
+	ok(conf_parse("time_zone = Europe/London\n", "t.conf", err,
+	    sizeof(err)) && strcmp(conf.time_zone, "Europe/London") == 0,
+	    "time_zone = Europe/London");
+
+	ok(tz_use("Europe/London", err, sizeof(err)) &&
+	    !strcmp(time_of(LONDON_DST - 1800), "29 Mar 2026, 00:30 GMT") &&
+	    !strcmp(time_of(LONDON_DST + 1800), "29 Mar 2026, 02:30 BST") &&
+	    !strcmp(time_of(1796652300), "7 Dec 2026, 14:05 GMT") &&
+	    !strcmp(time_of(1783780200), "11 Jul 2026, 15:30 BST"),
+	    "Europe/London: GMT in winter, BST in summer");
+	ok(!strcmp(date_of(1783810800), "12 July 2026"),
+	    "Europe/London: the date of 23:00 UTC is the next day");
+	ok(local_differences() == 0,
+	    "Europe/London: fmt_time writes what strftime writes");
+	ok(tz_use("Asia/Kolkata", err, sizeof(err)) &&
+	    local_differences() == 0,
+	    "Asia/Kolkata: fmt_time writes what strftime writes");
+	ok(tz_use("Europe/London", err, sizeof(err)) &&
+	    time_day(LONDON_DST + 1800, &start, &next) &&
+	    start == LONDON_DST - HOUR_S && next == LONDON_DST + 22 * HOUR_S,
+	    "Europe/London: 29 Mar 2026 is 23 hours long");
+	ok(time_day(OCT_25_2026 + 12 * HOUR_S, &start, &next) &&
+	    start == OCT_25_2026 - HOUR_S && next == OCT_25_2026 + 24 * HOUR_S,
+	    "Europe/London: 25 Oct 2026 is 25 hours long");
+	ok(tz_use("America/New_York", err, sizeof(err)) &&
+	    !strcmp(time_of(NEW_YORK_DST - 1800), "8 Mar 2026, 01:30 EST") &&
+	    !strcmp(time_of(NEW_YORK_DST + 1800), "8 Mar 2026, 03:30 EDT") &&
+	    !strcmp(date_of(1783810800), "11 July 2026"),
+	    "America/New_York: EST, then EDT");
+	ok(time_day(NEW_YORK_DST, &start, &next) &&
+	    start == NEW_YORK_DST - 2 * HOUR_S &&
+	    next == NEW_YORK_DST + 21 * HOUR_S &&
+	    time_day(NEW_YORK_DST - 2 * HOUR_S - 1, &start, &next) &&
+	    next == NEW_YORK_DST - 2 * HOUR_S,
+	    "America/New_York: 8 Mar 2026 runs from 05:00 to 04:00 UTC");
+	ok(tz_use("America/Sao_Paulo", err, sizeof(err)) &&
+	    time_day(SAO_PAULO_SKIP + HOUR_S, &start, &next) &&
+	    start == SAO_PAULO_SKIP && next == SAO_PAULO_SKIP + 23 * HOUR_S,
+	    "America/Sao_Paulo: 4 Nov 2018 starts at 01:00, midnight skipped");
+	ok(local_differences() == 0,
+	    "America/New_York: fmt_time writes what strftime writes");
+	ok(tz_use("UTC", err, sizeof(err)) &&
+	    !strcmp(time_of(LONDON_DST + 1800), "29 Mar 2026, 01:30 UTC") &&
+	    !strcmp(time_of(1796652300), "7 Dec 2026, 14:05 UTC") &&
+	    !strcmp(date_of(1783810800), "11 July 2026"),
+	    "UTC again: the fast path");
+	ok(time_day(LONDON_DST + 1800, &start, &next) &&
+	    start == LONDON_DST - HOUR_S && next == start + 24 * HOUR_S &&
+	    time_day(-1, &start, &next) && start == -24 * HOUR_S && next == 0,
+	    "UTC: days of 24 hours, before 1970 too");
+	conf_parse("", "t", err, sizeof(err));
 }
 
 /* Returns fmt_duration's text of s in style, in a static buffer. */
@@ -1270,6 +1405,7 @@ main(void)
 	test_money();
 	test_currency();
 	test_times();
+	test_time_zones();
 	test_durations();
 	test_tvars();
 	test_templates();
