@@ -96,6 +96,7 @@ void	 page_admin_search(struct request *);
 void	 page_admin_dashboard(struct request *);
 void	 page_admin_dashboard_svg(struct request *);
 void	 page_admin_export_csv(struct request *);
+void	 page_admin_export_ledger_csv(struct request *);
 void	 page_admin_audit(struct request *);
 void	 page_refund(struct request *);
 void	 page_refund_submit(struct request *);

@@ -81,6 +81,8 @@ static const struct route routes[] = {
 	    R_DB | R_ADMIN },
 	{ "/admin/export.csv", M_GET, page_admin_export_csv, NULL,
 	    R_DB | R_ADMIN },
+	{ "/admin/export-ledger.csv", M_GET, page_admin_export_ledger_csv,
+	    NULL, R_DB | R_ADMIN },
 	{ "/admin/audit", M_GET, page_admin_audit, audit_fields,
 	    R_DB | R_ADMIN },
 	{ "/admin/refunds", M_GET, page_admin_refunds, NULL, R_DB | R_ADMIN },
