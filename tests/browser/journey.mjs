@@ -396,6 +396,10 @@ async function journey(browser, client, staff, base) {
   await visit(client, 'ask-filled-by-keyboard');
   await go(client, () => client.keyboard.press('Enter'), '/ask');
   await visit(client, 'ask-error');
+  ok(await client.evaluate(() => document.activeElement && document.activeElement.id) === 'errors' &&
+    new URL(client.url()).hash === '#errors',
+  'the error summary takes focus, and the URL carries #errors', client.url());
+  ok(await client.locator('#errors a[href="#email"]').count() === 1, 'the summary links to the email field');
 
   // The error beside its field, everything typed kept.
   const err = client.locator('#email-error');
