@@ -199,6 +199,13 @@ X(ORDER_SET_RATING,
   "UPDATE orders SET rating = ?1, rated_at = ?2 "
   "WHERE id = ?3 AND answered_at IS NOT NULL AND rating IS NOT ?1")
 
+/* What a client not happy with the answer said was missing (rating
+ * page): the consultant's order page shows it, the client's never. */
+X(FEEDBACK_INSERT,
+  "INSERT INTO feedback (order_id, body, created_at) VALUES (?, ?, ?)")
+X(FEEDBACK_BY_ORDER,
+  "SELECT body, created_at FROM feedback WHERE order_id = ? ORDER BY id")
+
 /* Snippets. */
 X(SNIPPET_BY_ID, "SELECT title, body FROM snippets WHERE id = ?")
 X(SNIPPETS_LIST, "SELECT id, title FROM snippets ORDER BY title, id")

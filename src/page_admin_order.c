@@ -198,6 +198,28 @@ fill_flag(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 	    db_text(s, 5)) : "");
 }
 
+/* Adds order id's feedback from the rating page to tv as the list
+ * feedback, and has_feedback when there is some. Returns 1, or 0 on a
+ * database error. */
+static int
+feedback_rows(struct request *r, int64_t id, struct tvars *tv)
+{
+	sqlite3_stmt	*s = db_stmt(ST_FEEDBACK_BY_ORDER);
+	int		 rc;
+
+	if (s == NULL || !db_bind(s, "i", id))
+		return 0;
+	while ((rc = db_step(ST_FEEDBACK_BY_ORDER)) == DB_ROW) {
+		struct tvars *row = tv_row(tv, "feedback");
+
+		tv_set(row, "fb_text", req_strdup(r, db_text(s, 0)));
+		tv_set(row, "fb_at", page_time(r, sqlite3_column_int64(s, 1)));
+		tv_set(tv, "has_feedback", "1");
+	}
+	db_done(ST_FEEDBACK_BY_ORDER);
+	return rc != DB_ERROR;
+}
+
 #define CLIENT_ORDERS_MAX	20	/* other orders listed on a page */
 
 /* Returns "N earlier orders" (and later ones) for a client with n other
@@ -313,7 +335,7 @@ order_view(struct request *r, const struct order *o, int status,
 	    !rows(r, ST_CHECKOUT_BY_ORDER, o->id, &tv, "card", fill_card) ||
 	    !rows(r, ST_ORDER_FLAGS_BY_ORDER, o->id, &tv, "flags",
 	    fill_flag) || !page_card_refunds(r, &tv, o->id, 0, o) ||
-	    !client_orders(r, o, &tv) ||
+	    !client_orders(r, o, &tv) || !feedback_rows(r, o->id, &tv) ||
 	    !order_balance(o->id, &paid, &refunded)) {
 		tv_free(&tv);
 		page_unavailable(r);

@@ -182,6 +182,47 @@ topic_rows(struct request *r, struct tvars *tv, const char *selected)
 	}
 }
 
+/* Returns the consent line of the form, as the page shows it (owned by
+ * r), with the price and days page_vars put in tv: the agree box's
+ * label, and what its error message quotes. */
+static const char *
+consent_line(struct request *r, const struct tvars *tv)
+{
+	return req_printf(r, "I understand that the answer costs %s %s, "
+	    "that I pay after sending this form, and that I can have my "
+	    "money back in full within %s days of the answer if I am not "
+	    "happy with it.", tv_get(tv, "price"), tv_get(tv, "currency"),
+	    tv_get(tv, "guarantee_days"));
+}
+
+/* Words the refused fields' messages as what each field is (a topic is
+ * chosen, the consent box quoted), and adds each problem to tv's list
+ * errors with its field's id, for the summary's links to the fields. */
+static void
+ask_errors(struct request *r, struct tvars *tv)
+{
+	struct fieldval	*f = r->fields;
+
+	if (f == NULL || r->nerrors == 0)
+		return;
+	if (f[AF_TOPIC].error != NULL && *f[AF_TOPIC].value == '\0')
+		f[AF_TOPIC].error = "Please choose a topic.";
+	if (f[AF_AGREE].error != NULL && *f[AF_AGREE].value == '\0')
+		f[AF_AGREE].error = req_cat(r, "Please tick \xe2\x80\x9c",
+		    consent_line(r, tv), "\xe2\x80\x9d", (char *)NULL);
+	tv_set(tv, "has_errors", "1");
+	for (size_t i = 0; ask_fields[i].name != NULL; i++) {
+		struct tvars *row;
+
+		if (f[i].error == NULL || i == AF_HONEYPOT || i == AF_FORM ||
+		    i == AF_CSRF)
+			continue;
+		row = tv_row(tv, "errors");
+		tv_set(row, "field_id", ask_fields[i].name);
+		tv_set(row, "text", f[i].error);
+	}
+}
+
 /* Renders the form with status, the fields' values and errors, and an
  * optional message at the top. */
 static void
@@ -193,8 +234,10 @@ ask_form(struct request *r, int status, const char *message)
 	struct token	t;
 
 	page_vars(r, &tv);
+	ask_errors(r, &tv);
 	page_form_vars(r, &tv, ask_fields);
 	topic_rows(r, &tv, topic);
+	tv_set(&tv, "consent_line", consent_line(r, &tv));
 	/* Keep a still-valid form token, so a retry stays idempotent. */
 	if (ftok == NULL || *ftok == '\0' ||
 	    token_check(ftok, TOK_FORM, NULL, &t) != TOKEN_OK)
@@ -224,7 +267,10 @@ order_by_form(const char *nonce)
 	return db_find_id(ST_ORDER_BY_FORM_TOKEN, nonce);
 }
 
-/* Answers 303 to order id's status page. */
+/* Answers 303 to order id's status page, with new=1, so that this view
+ * alone says where its link was emailed (the link the client keeps has
+ * no new=1), and the fragment #emailed: a Location without one would
+ * keep the form action's #errors. */
 static void
 to_order(struct request *r, int64_t id)
 {
@@ -234,7 +280,8 @@ to_order(struct request *r, int64_t id)
 		page_fail(r);
 		return;
 	}
-	http_redirect(r, url + strlen(conf.base_url));
+	http_redirect(r, req_cat(r, url + strlen(conf.base_url),
+	    "?new=1#emailed", (char *)NULL));
 }
 
 /* Answers 429 with the form kept. */

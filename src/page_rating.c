@@ -6,6 +6,7 @@
 
 #include "audit.h"
 #include "auth.h"
+#include "conf.h"
 #include "db.h"
 #include "order.h"
 #include "page.h"
@@ -20,32 +21,80 @@ check_rating(const char *v)
 	    "Choose yes or no.";
 }
 
-/* The fields of POST /o/TOKEN/rating (an interface). */
+/* The fields of POST /o/TOKEN/rating (an interface). feedback: what was
+ * missing, optional, sent with rating=no from the "no" page; stored for
+ * the consultant (table feedback), never shown on the status page. */
 const struct field rating_fields[] = {
+#define RF_RATING	0
 	{ "rating", "your rating", 2, 3, F_REQUIRED, check_rating },
+#define RF_FEEDBACK	1
+	{ "feedback", "what was missing", 0, 5000, F_MULTILINE, NULL },
 	CSRF_FIELD_ENTRY,
 	FIELDS_END
 };
 
-/* Renders the "happy with the answer?" page of GET /o/TOKEN?rating=. */
+/* Renders the "happy with the answer?" page of GET /o/TOKEN?rating=:
+ * thanks once o holds that rating; the "no" page gives the refund link
+ * while the guarantee allows one, and a form to say what was missing. */
 void
 page_rating(struct request *r, const struct order *o, const char *rating,
     const char *track_token)
 {
-	struct tvars tv = { .n = 0 };
+	struct tvars	 tv = { .n = 0 };
+	int64_t		 paid = 0, refunded = 0;
+	char		*url;
 
+	if (!order_balance(o->id, &paid, &refunded)) {
+		page_unavailable(r);
+		return;
+	}
 	page_vars(r, &tv);
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "rating", rating);
-	tv_set(&tv, "rated", o->rating);
+	tv_set(&tv, "rated", o->rating != NULL && !strcmp(o->rating, rating) ?
+	    "1" : "");
 	tv_set(&tv, "is_yes", !strcmp(rating, "yes") ? "1" : "");
 	tv_set(&tv, "action", req_printf(r, "/o/%s/rating", track_token));
 	tv_set(&tv, "track", req_printf(r, "/o/%s", track_token));
+	if (order_refundable(o, paid - refunded) &&
+	    (url = order_refund_url(r, o)) != NULL)
+		tv_set(&tv, "refund_url", url + strlen(conf.base_url));
+	tv_set(&tv, "refund_asked", !strcmp(o->status, "refund_requested") ||
+	    !strcmp(o->status, "refunded") ? "1" : "");
 	page_render(r, 200, "Happy with the answer?", "rating.html", &tv);
 }
 
-/* POST /o/TOKEN/rating: stores the rating (never the GET). */
+/* Stores r's rating of answered order o (unchanged when it is the one
+ * given already) and its feedback, if any, in one transaction. Returns
+ * 1, or 0 on a database error (rolled back). */
+static int
+rating_store(struct request *r, const struct order *o)
+{
+	const char	*rating = r->fields[RF_RATING].value;
+	const char	*feedback = r->fields[RF_FEEDBACK].value;
+	int64_t		 now = now_unix();
+	int		 rc;
+
+	if (!db_begin())
+		return 0;
+	/* Whoever rates the answer has seen it. */
+	if ((rc = db_update(ST_ORDER_SET_RATING, "tii", rating, now,
+	    o->id)) < 0 || (rc == 1 && (db_run(ST_ORDER_SET_VIEWED, "ii", now,
+	    o->id) != DB_DONE || !audit_log(r, 0, "rated", o->id, rating))))
+		goto fail;
+	if (*feedback != '\0' && (db_run(ST_FEEDBACK_INSERT, "iti", o->id,
+	    feedback, now) != DB_DONE || !audit_log(r, 0, "feedback given",
+	    o->id, "")))
+		goto fail;
+	return db_commit();
+fail:
+	db_rollback();
+	return 0;
+}
+
+/* POST /o/TOKEN/rating: stores the rating (never the GET) and answers
+ * 303 to the thank-you page. */
 void
 page_rating_submit(struct request *r)
 {
@@ -65,34 +114,20 @@ page_rating_submit(struct request *r)
 	}
 	if (!r->csrf_ok || r->nerrors > 0) {
 		page_error(r, !r->csrf_ok ? 403 : 400, "Please try again",
-		    "Your answer could not be recorded. Go back, reload the "
+		    "Your rating could not be saved. Go back, reload the "
 		    "page and press the button again.");
 		return;
 	}
-	if (!db_begin())
-		goto fail;
-	/* Whoever rates the answer has seen it. */
-	if ((rc = db_update(ST_ORDER_SET_RATING, "tii", r->fields[0].value,
-	    now_unix(), o.id)) < 0 || (rc == 1 &&
-	    (db_run(ST_ORDER_SET_VIEWED, "ii", now_unix(), o.id) != DB_DONE ||
-	    !audit_log(r, 0, "rated", o.id, r->fields[0].value)))) {
-		db_rollback();
-		goto fail;
+	if (o.answered_at == 0) {
+		page_error(r, 409, "Not answered yet", "You can rate the "
+		    "answer once it has arrived.");
+		return;
 	}
-	if (rc == 0) {
-		/* Not answered, or this rating was given already. */
-		db_rollback();
-		if (order_load(r, o.id, &o) != 1)
-			goto fail;
-		if (o.answered_at == 0) {
-			page_error(r, 409, "Not answered yet", "You can rate "
-			    "the answer once it has arrived.");
-			return;
-		}
-	} else if (!db_commit())
+	if (!rating_store(r, &o))
 		goto fail;
-	o.rating = req_strdup(r, r->fields[0].value);
-	page_rating(r, &o, o.rating, r->arg);
+	/* A redirect to the thank-you page: a reload does not post again. */
+	http_redirect(r, req_printf(r, "/o/%s?rating=%s", r->arg,
+	    r->fields[RF_RATING].value));
 	return;
 fail:
 	page_unavailable(r);

@@ -15,6 +15,10 @@
 #include "token.h"
 
 #define HOUR 3600
+/* How long after the order new=1 still shows where its link was emailed:
+ * the 303 after the ask form is followed at once; a copied or bookmarked
+ * new=1 link shows the address no longer. */
+#define NEW_ORDER_WINDOW	(10 * 60)
 
 /* Returns NULL if v is yes or no. */
 static const char *
@@ -36,6 +40,14 @@ const struct field track_view_fields[] = {
 	{ "checkout", "checkout", 0, 20, 0, NULL },
 #define VF_SESSION	2
 	{ "session_id", "the session id", 0, 1000, 0, NULL },
+	/* new=1: the 303 after the ask form (page_ask.c), which says once
+	 * where the page's link was emailed; followup=sent: the 303 after a
+	 * follow-up, which confirms it at the top. Other values are passed
+	 * over. */
+#define VF_NEW		3
+	{ "new", "new", 0, 1, 0, NULL },
+#define VF_FOLLOWUP	4
+	{ "followup", "followup", 0, 10, 0, NULL },
 	FIELDS_END
 };
 
@@ -211,6 +223,10 @@ track_render(struct request *r, const struct order *o, int status,
 		tv_set(&tv, "err_message", r->fields[TF_MESSAGE].error);
 	}
 	tv_set(&tv, "notice", notice);
+	/* The first view after the ask form (its 303 adds new=1): o was
+	 * loaded with the email address then only (see page_track). */
+	if (*o->email != '\0')
+		tv_set(&tv, "emailed_to", o->email);
 	if (order_refundable(o, paid - refunded) &&
 	    (url = order_refund_url(r, o)) != NULL)
 		tv_set(&tv, "refund_url", url + strlen(conf.base_url));
@@ -256,10 +272,19 @@ page_track(struct request *r)
 		page_unavailable(r);
 		return;
 	}
-	if (!page_track_order(r, &o, 0)) {
+	/* Only the first view after the ask form reads the client's email
+	 * address, to say where the link went. */
+	if (!page_track_order(r, &o, !strcmp(r->fields[VF_NEW].value, "1"))) {
 		db_read_end();
 		return;
 	}
+	if (now_unix() - o.created_at > NEW_ORDER_WINDOW)
+		o.email = "";
+	if (!strcmp(r->fields[VF_FOLLOWUP].value, "sent") &&
+	    o.followups_used > 0)
+		notice = req_printf(r, "Your follow-up question was sent. "
+		    "I will answer it within %lld hours, by email and on "
+		    "this page.", (long long)conf.answer_hours);
 	if (!strcmp(checkout, "done"))
 		notice = strcmp(o.status, "awaiting_payment") != 0 ?
 		    "Payment received \xe2\x80\x94 thank you." :
@@ -381,5 +406,6 @@ page_track_message(struct request *r)
 		    "questions included with this order.");
 		return;
 	}
-	http_redirect(r, req_printf(r, "/o/%s", r->arg));
+	/* The confirmation goes on top of the page the 303 opens. */
+	http_redirect(r, req_printf(r, "/o/%s?followup=sent#notice", r->arg));
 }

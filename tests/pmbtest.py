@@ -512,8 +512,9 @@ class Browser:
 
 
 def track_path(location):
-    """The /o/TOKEN path of a Location header."""
-    m = re.search(r"(/o/[A-Za-z0-9_-]+)$", location or "")
+    """The /o/TOKEN path of a Location header (the 303 after the ask form
+    adds ?new=1#emailed, after a follow-up ?followup=sent#notice)."""
+    m = re.search(r"(/o/[A-Za-z0-9_-]+)(?:[?#].*)?$", location or "")
     return m.group(1) if m else None
 
 

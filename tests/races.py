@@ -270,7 +270,7 @@ def test_repeats_record_once():
              "and write one audit row '%s'" % action)
     _, hidden = c.form(path + "?rating=yes")
     res = parallel(2, lambda i: c.post(path + "/rating", {"rating": "yes", "csrf_token": hidden["csrf_token"]}).status)
-    t.eq(res, [200, 200], "two identical ratings at once both show the thank-you page")
+    t.eq(res, [303, 303], "two identical ratings at once both go to the thank-you page")
     t.eq(count("SELECT count(*) FROM audit WHERE order_id = ? AND action = 'rated'", oid), 1,
          "and write one audit row 'rated'")
     c.post(path + "/rating", {"rating": "no", "csrf_token": hidden["csrf_token"]})

@@ -175,7 +175,7 @@ def test_rating():
     t.eq(site.sql1("SELECT answer_viewed_at FROM orders WHERE id = ?", oid), None,
          "the answer is not marked viewed by GETs alone")
     r = c.post(path + "/rating", {"rating": "yes", "csrf_token": hidden["csrf_token"]})
-    t.eq(r.status, 200, "the confirm button posts the rating")
+    t.eq(r.status, 303, "the confirm button posts the rating (303 to the thank-you page)")
     t.eq(site.sql1("SELECT rating FROM orders WHERE id = ?", oid), "yes", "the rating is stored by the POST")
     t.ok(site.sql1("SELECT answer_viewed_at FROM orders WHERE id = ?", oid) is not None,
          "and whoever rates the answer has seen it: the view is recorded")

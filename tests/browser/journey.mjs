@@ -118,11 +118,12 @@ function watch(page, who) {
       failedRequests.push(`${who} ${r.url()}: ${why} (on ${page.url()}, step ${shotNo})`);
   });
   // Pages answer 200, 303 to the next page, or 400 with a form's errors
-  // (chromium logs that 400 as a console error: not counted as one).
+  // (chromium logs that 400 as a console error: not counted as one; the
+  // form's action, /ask#errors, puts a fragment in the console's URL).
   page.on('response', (r) => {
     const nav = r.request().isNavigationRequest();
     if (nav && r.status() === 400)
-      formErrorPages.add(r.url());
+      formErrorPages.add(r.url().split('#')[0]);
     if (nav ? ![200, 303, 400].includes(r.status()) : r.status() >= 400)
       failedRequests.push(`${who} ${r.url()}: HTTP ${r.status()}`);
   });
@@ -349,7 +350,7 @@ async function main() {
     problems.focus.join('\n'));
   // Chromium asks the stand-in for its /favicon.ico (a 404) by itself.
   const errors = consoleErrors.filter((e) =>
-    !(formErrorPages.has(e.url) && /^(client|consultant) \S+: Failed to load resource: .* status of 400/.test(e.text)) &&
+    !(formErrorPages.has(e.url.split('#')[0]) && /^(client|consultant) \S+: Failed to load resource: .* status of 400/.test(e.text)) &&
     e.url !== cfg.stripe + '/favicon.ico');
   ok(errors.length === 0, 'no console errors', errors.map((e) => e.text).join('\n'));
   ok(cspBlocked.length === 0, 'nothing blocked by the Content-Security-Policy', cspBlocked.join('\n'));
@@ -396,6 +397,10 @@ async function journey(browser, client, staff, base) {
   await visit(client, 'ask-filled-by-keyboard');
   await go(client, () => client.keyboard.press('Enter'), '/ask');
   await visit(client, 'ask-error');
+  ok(await client.evaluate(() => document.activeElement && document.activeElement.id) === 'errors' &&
+    new URL(client.url()).hash === '#errors',
+  'the error summary takes focus, and the URL carries #errors', client.url());
+  ok(await client.locator('#errors a[href="#email"]').count() === 1, 'the summary links to the email field');
 
   // The error beside its field, everything typed kept.
   const err = client.locator('#email-error');
