@@ -59,8 +59,8 @@ due_batch(enum stmt st, int64_t cutoff, int64_t *after_at, int64_t *after_id,
 	return rc == DB_ROW || rc == DB_DONE ? n : -1;
 }
 
-/* Cancels unpaid order id if it is still unpaid and was never paid in
- * part: its session expired, history, audit and the client's email.
+/* Cancels unpaid order id if it is still unpaid, was never paid in part
+ * and has no card payment under way: its session expired, history, audit and the client's email.
  * Returns 1 (cancelled or left alone), or 0 on a database error. */
 static int
 cancel_one(struct request *r, int64_t id)
@@ -72,7 +72,7 @@ cancel_one(struct request *r, int64_t id)
 
 	if (!db_begin())
 		return 0;
-	if ((rc = db_update(ST_ORDER_CANCEL, "ii", now_unix(), id)) <= 0) {
+	if ((rc = db_update(ST_ORDER_AUTO_CANCEL, "ii", now_unix(), id)) <= 0) {
 		db_rollback();
 		return rc == 0;
 	}
@@ -94,7 +94,8 @@ cancel_one(struct request *r, int64_t id)
 	return 1;
 }
 
-/* Reminds the client of unpaid order id, once, with how to pay. Returns
+/* Reminds the client of unpaid order id, once, with how to pay (unless
+ * a card payment is under way: then a later pass looks again). Returns
  * 1 (reminded or left alone), or 0 on a database error. */
 static int
 remind_one(struct request *r, int64_t id)

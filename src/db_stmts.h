@@ -684,10 +684,24 @@ X(CHASE_CANCEL_DUE,
   "WHERE status = 'awaiting_payment' "
   "AND created_at <= ?1 AND (created_at, id) > (?2, ?3) "
   "ORDER BY created_at, id LIMIT ?4")
+/* A card payment under way (CHECKOUT_UNDER_WAY: a bank debit still to
+ * confirm): its order is neither reminded nor cancelled meanwhile. */
+#define NO_PAYMENT_UNDER_WAY \
+  "NOT EXISTS (SELECT 1 FROM checkout_sessions c " \
+  "WHERE c.order_id = orders.id AND c.status = 'open' " \
+  "AND c.payment_intent IS NOT NULL)"
 /* The reminder's decision: an order still unpaid and never reminded. */
 X(ORDER_REMIND,
   "UPDATE orders SET reminded_at = ?1 WHERE id = ?2 "
-  "AND status = 'awaiting_payment' AND reminded_at IS NULL")
+  "AND status = 'awaiting_payment' AND reminded_at IS NULL AND "
+  NO_PAYMENT_UNDER_WAY)
+/* The automatic cancellation's: ORDER_CANCEL's, and no payment under
+ * way (the consultant may still cancel such an order by hand). */
+X(ORDER_AUTO_CANCEL,
+  "UPDATE orders SET status = 'cancelled', cancelled_at = ?1, "
+  "updated_at = ?1 WHERE id = ?2 AND status = 'awaiting_payment' AND "
+  "NOT EXISTS (SELECT 1 FROM ledger l WHERE l.order_id = orders.id) AND "
+  NO_PAYMENT_UNDER_WAY)
 /* The digest's decision: the first to insert the day sends it. */
 X(DIGEST_DAY_CLAIM,
   "INSERT INTO digest_days (day, sent_at) VALUES (?, ?) "

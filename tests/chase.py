@@ -3,8 +3,9 @@
 (issue 16), with the test clock PMB_TEST_NOW: the payment reminder after
 unpaid_reminder_hours and only once, none for a paid order and none with
 0; the cancellation after unpaid_cancel_days with its email, audit and
-history rows and the expiry of the order's Checkout Session; an order
-paid as the pass runs is not cancelled; the digest at digest_hour in
+history rows and the expiry of the order's Checkout Session; none while
+a card payment is under way; an order paid as the pass runs is not
+cancelled; the digest at digest_hour in
 Europe/London across a DST change, once a day, its counts; none when
 digest_hour is empty; the query plans of the pass."""
 import calendar
@@ -187,6 +188,24 @@ def test_cancel():
          ("awaiting_payment", "cancelled"), "an order paid in part is not cancelled; the next one is")
 
 
+def test_payment_under_way():
+    """A bank debit still to confirm: neither reminded nor cancelled."""
+    oid = new_order(site, "debit@bakery.example")
+    t0 = created(site, oid)
+    site.sql("INSERT INTO checkout_sessions (order_id, stripe_id, url, amount, currency, status, "
+             "payment_intent, created_at) VALUES (?, 'cs_test_debit', 'https://checkout.example/d', 15000, "
+             "'GBP', 'open', 'pi_test_debit', ?)", oid, t0)
+    mail_send(site, t0 + 25 * HOUR)
+    t.eq(count(site, oid, "unpaid_reminder"), 0, "no reminder while a card payment is under way")
+    mail_send(site, t0 + 15 * DAY)
+    t.eq(site.sql1("SELECT status FROM orders WHERE id = ?", oid), "awaiting_payment",
+         "nor a cancellation")
+    site.sql("UPDATE checkout_sessions SET status = 'expired' WHERE order_id = ?", oid)
+    mail_send(site, t0 + 15 * DAY + 60)
+    t.eq(site.sql1("SELECT status FROM orders WHERE id = ?", oid), "cancelled",
+         "once the debit failed, the next pass cancels it")
+
+
 def test_race():
     """Pay and the pass at once: an order is paid or cancelled, never both."""
     b, tok = signed_in(site)
@@ -319,7 +338,7 @@ def test_plans():
 
 try:
     for fn in (test_reminder, test_no_reminder_when_paid, test_no_reminder_with_zero, test_cancel,
-               test_race, test_daemon, test_digest, test_plans):
+               test_payment_under_way, test_race, test_daemon, test_digest, test_plans):
         t.run(fn)
 finally:
     site.stop()
