@@ -29,6 +29,11 @@
 #define HOUR		3600
 #define DAY_SECONDS	86400
 
+/* The day (its first second) whose digest this process saw go, by itself
+ * or another: the daemon's later rounds that day take no write lock to
+ * learn it again. The day's row in digest_days is what decides. */
+static int64_t digest_day_done = -1;
+
 /* Sets up r as the request of the daemon's own changes: no client, and
  * no address in their audit rows. */
 static void
@@ -219,12 +224,14 @@ digest_send(struct request *r)
 		return 1;
 	if (localtime_r(&tt, &tm) == NULL || !time_day(now, &start, &next))
 		return 0;
-	if (tm.tm_hour < conf.digest_hour)
+	if (tm.tm_hour < conf.digest_hour || start == digest_day_done)
 		return 1;
 	if (!db_begin())
 		return 0;
 	if ((rc = db_update(ST_DIGEST_DAY_CLAIM, "ii", start, now)) <= 0) {
 		db_rollback();
+		if (rc == 0)
+			digest_day_done = start;
 		return rc == 0;
 	}
 	due = count_of(ST_DIGEST_DUE_COUNT, now, next);
@@ -245,6 +252,7 @@ digest_send(struct request *r)
 		return 0;
 	}
 	tv_free(&tv);
+	digest_day_done = start;
 	log_msg("chase: the daily digest is queued");
 	return 1;
 }

@@ -41,16 +41,19 @@ mail_send(const char *arg)
 static int
 mail_round(int (*stop)(void))
 {
+	int ok = 1;
+
+	/* A failed pass does not hold up the mail already queued. */
 	if (!chase_pass()) {
 		log_msg("mail: a database error stopped the unpaid orders' "
 		    "pass");
-		return 0;
+		ok = 0;
 	}
 	if (!mail_deliver_due(stop, NULL, NULL)) {
 		log_msg("mail: a database error stopped this round");
-		return 0;
+		ok = 0;
 	}
-	return 1;
+	return ok;
 }
 
 /* pmbctl mail run */
