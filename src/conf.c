@@ -19,7 +19,7 @@
 struct conf conf;
 
 enum ctype { C_STR, C_INT, C_BOOL, C_MONEY, C_URL, C_CURRENCY,
-    C_ENUM_TRANSPORT, C_EMAIL, C_TIME_ZONE };
+    C_ENUM_TRANSPORT, C_EMAIL, C_TIME_ZONE, C_HOUR_OR_OFF };
 
 struct setting {
 	const char	*name;
@@ -82,6 +82,9 @@ static const struct setting settings[] = {
 	S(busy_timeout_ms, C_INT, "5000", 0, 600000),
 	S(log_requests, C_BOOL, "yes", 0, 0),
 	S(time_zone, C_TIME_ZONE, TZ_UTC, 0, 0),
+	S(unpaid_reminder_hours, C_INT, "24", 0, 24 * 365),
+	S(unpaid_cancel_days, C_INT, "14", 0, 3650),
+	S(digest_hour, C_HOUR_OR_OFF, "8", 0, 23),
 };
 
 /* The text of each money setting and the line it was read from (0: the
@@ -146,6 +149,15 @@ setting_set(const struct setting *s, const char *v, int line)
 		free(money_read[s - settings].text);
 		money_read[s - settings].text = xstrdup(v);
 		money_read[s - settings].line = line;
+		return NULL;
+	case C_HOUR_OR_OFF:
+		/* Empty: off (-1). */
+		if (len == 0)
+			n = -1;
+		else if (!parse_int64(v, s->min, s->max, &n))
+			return "expected an hour from 0 to 23, or nothing "
+			    "for none";
+		*(int64_t *)slot(s) = n;
 		return NULL;
 	case C_BOOL:
 		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
@@ -340,7 +352,8 @@ conf_free(void)
 			free(money_read[i].text);
 			money_read[i].text = NULL;
 		}
-		if (t == C_INT || t == C_BOOL || t == C_MONEY)
+		if (t == C_INT || t == C_BOOL || t == C_MONEY ||
+		    t == C_HOUR_OR_OFF)
 			continue;
 		free(*(char **)slot(&settings[i]));
 		*(char **)slot(&settings[i]) = NULL;

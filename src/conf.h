@@ -47,6 +47,9 @@ struct conf {
 	int64_t	 busy_timeout_ms;
 	int	 log_requests;
 	char	*time_zone;		/* IANA name: every time shown */
+	int64_t	 unpaid_reminder_hours;	/* 0: no payment reminder */
+	int64_t	 unpaid_cancel_days;	/* 0: unpaid orders stay open */
+	int64_t	 digest_hour;		/* 0-23 in time_zone; -1: no digest */
 	/* Derived at load time. */
 	int	 https;			/* base_url starts with https:// */
 };

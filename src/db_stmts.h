@@ -689,3 +689,46 @@ X(PAY_SESSION_STATUS,
   "SELECT status FROM checkout_sessions WHERE stripe_id = ?")
 /* This database's random name, in the Idempotency-Keys sent to Stripe. */
 X(INSTALL_KEY, "SELECT key FROM install WHERE id = 1")
+/* The unpaid orders' chase (chase.c). Orders due a reminder or a
+ * cancellation, oldest first after the keyset (created_at, id): ranges
+ * of sql/015's partial indexes, which hold unpaid orders only. */
+X(CHASE_REMIND_DUE,
+  "SELECT id, created_at FROM orders INDEXED BY orders_unreminded "
+  "WHERE status = 'awaiting_payment' AND reminded_at IS NULL "
+  "AND created_at <= ?1 AND (created_at, id) > (?2, ?3) "
+  "ORDER BY created_at, id LIMIT ?4")
+X(CHASE_CANCEL_DUE,
+  "SELECT id, created_at FROM orders INDEXED BY orders_unpaid_age "
+  "WHERE status = 'awaiting_payment' "
+  "AND created_at <= ?1 AND (created_at, id) > (?2, ?3) "
+  "ORDER BY created_at, id LIMIT ?4")
+/* A card payment under way (CHECKOUT_UNDER_WAY: a bank debit still to
+ * confirm): its order is neither reminded nor cancelled meanwhile. */
+#define NO_PAYMENT_UNDER_WAY \
+  "NOT EXISTS (SELECT 1 FROM checkout_sessions c " \
+  "WHERE c.order_id = orders.id AND c.status = 'open' " \
+  "AND c.payment_intent IS NOT NULL)"
+/* The reminder's decision: an order still unpaid and never reminded. */
+X(ORDER_REMIND,
+  "UPDATE orders SET reminded_at = ?1 WHERE id = ?2 "
+  "AND status = 'awaiting_payment' AND reminded_at IS NULL AND "
+  NO_PAYMENT_UNDER_WAY)
+/* The automatic cancellation's: ORDER_CANCEL's, and no payment under
+ * way (the consultant may still cancel such an order by hand). */
+X(ORDER_AUTO_CANCEL,
+  "UPDATE orders SET status = 'cancelled', cancelled_at = ?1, "
+  "updated_at = ?1 WHERE id = ?2 AND status = 'awaiting_payment' AND "
+  "NOT EXISTS (SELECT 1 FROM ledger l WHERE l.order_id = orders.id) AND "
+  NO_PAYMENT_UNDER_WAY)
+/* The digest's decision: the first to insert the day sends it. */
+X(DIGEST_DAY_CLAIM,
+  "INSERT INTO digest_days (day, sent_at) VALUES (?, ?) "
+  "ON CONFLICT (day) DO NOTHING")
+/* The digest's counts: answers due from ?1 to ?2 (a range of
+ * orders_queue per status), and open refund requests. */
+X(DIGEST_DUE_COUNT,
+  "SELECT count(*) FROM orders INDEXED BY orders_queue "
+  "WHERE status IN ('paid', 'followup') AND due_at >= ?1 AND due_at < ?2")
+X(DIGEST_REFUNDS_OPEN,
+  "SELECT count(*) FROM refund_requests INDEXED BY refund_requests_open "
+  "WHERE status = 'open'")

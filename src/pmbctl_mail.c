@@ -8,21 +8,27 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "chase.h"
 #include "conf.h"
 #include "db.h"
 #include "mail.h"
 #include "mail_transport.h"
 #include "outbox.h"
 #include "pmbctl.h"
+#include "tmpl.h"
+#include "token.h"
 #include "util.h"
 
-/* pmbctl mail send */
+/* pmbctl mail send: one chase pass (chase.c), then the due mail. */
 static int
 mail_send(const char *arg)
 {
 	int sent = 0, failed = 0, ok;
 
 	(void)arg;
+	if (!chase_pass())
+		log_msg("mail: a database error stopped the unpaid orders' "
+		    "pass");
 	ok = mail_deliver_due(NULL, &sent, &failed);
 	printf("mail: %d sent, %d failed\n", sent, failed);
 	if (!ok)
@@ -30,15 +36,24 @@ mail_send(const char *arg)
 	return ok ? 0 : 1;
 }
 
-/* One round of "mail run". Returns 1, or 0 after a logged error. */
+/* One round of "mail run": a chase pass (reminders, cancellations, the
+ * digest), then the due mail. Returns 1, or 0 after a logged error. */
 static int
 mail_round(int (*stop)(void))
 {
+	int ok = 1;
+
+	/* A failed pass does not hold up the mail already queued. */
+	if (!chase_pass()) {
+		log_msg("mail: a database error stopped the unpaid orders' "
+		    "pass");
+		ok = 0;
+	}
 	if (!mail_deliver_due(stop, NULL, NULL)) {
 		log_msg("mail: a database error stopped this round");
-		return 0;
+		ok = 0;
 	}
-	return 1;
+	return ok;
 }
 
 /* pmbctl mail run */
@@ -126,16 +141,21 @@ mail_retry(const char *arg)
 }
 
 /* Gets the store and the transports ready, runs fn(arg) and puts them
- * away; ro: the store read-only, and the delivery settings not needed.
+ * away; ro: the store read-only, and the delivery settings not needed;
+ * else also the templates and keys of the chase pass's mail and links.
  * Returns fn's exit status, or 1 after a message. */
 static int
 with_mail(int ro, int (*fn)(const char *), const char *arg)
 {
 	const char	*why;
+	char		 err[512];
 	int		 rc;
 
 	if (!ro && (why = mail_transport_problem()) != NULL)
 		return fail("%s", why);
+	if (!ro && (!tmpl_load(conf.template_dir, err, sizeof(err)) ||
+	    !token_keys_load(conf.key_file, err, sizeof(err))))
+		return fail("%s", err);
 	if (!open_db_current(ro ? DB_READONLY : 0))
 		return 1;
 	if (!mail_transport_start()) {

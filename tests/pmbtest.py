@@ -241,6 +241,12 @@ class Site:
             # a new order (default yes) is tested by tests/day.py, which
             # turns it on.
             "alert_new_orders": "no",
+            # Likewise the mail daemon's reminders, cancellations and
+            # digest (tests/chase.py turns them on): other suites move
+            # the test clock by days and count the mail.
+            "unpaid_reminder_hours": "0",
+            "unpaid_cancel_days": "0",
+            "digest_hour": "",
         }
         conf.update(settings or {})
         self.conf = conf
