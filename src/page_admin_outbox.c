@@ -79,6 +79,7 @@ outbox_page(struct request *r, int status, const char *filter,
 	tv_set(&tv, "sending", req_printf(r, "%lld", (long long)counts[1]));
 	tv_set(&tv, "sent", req_printf(r, "%lld", (long long)counts[2]));
 	tv_set(&tv, "failed", req_printf(r, "%lld", (long long)counts[3]));
+	tv_set(&tv, "any_failed", counts[3] > 0 ? "1" : "");
 	tv_set(&tv, "notice", notice);
 	for (size_t i = 0; i < ARRAY_LEN(outbox_filters); i++) {
 		struct tvars *f = tv_row(&tv, "filters");
