@@ -8,11 +8,12 @@ tables are focusable and labelled, and the outbox shows each email's text
 with keyset paging."""
 import os
 import re
+import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, SRC, ask, login, admin_csrf,  # noqa: E402
-                     track_path, unescape, STAFF)
+                     track_path, unescape, STAFF, stmt_sql)
 
 t = Tap()
 site = Site(users=STAFF)
@@ -153,7 +154,92 @@ def test_answer_mail_followups():
     t.ok("money back" in last, "the guarantee is still offered", last)
 
 
-for fn in (test_preview_and_confirm, test_tables_fold, test_tables_labelled, test_answer_mail_followups):
+# --- the outbox ------------------------------------------------------------------
+
+def test_outbox_header_and_failed():
+    staff, _ = signed_in()
+    r = staff.get("/admin/outbox")
+    head = re.search(r"<thead>(.*?)</thead>", r.text, re.S)
+    t.ok(head is not None and re.search(r"<th>\s*</th>", head.group(1)) is None,
+         "every header cell of the outbox table has text", head.group(1) if head else r.text)
+    counts = re.search(r'<p class="muted">(.*?)</p>', r.text, re.S)
+    t.ok(counts is not None and "0 failed" in counts.group(1) and "overdue" not in counts.group(1),
+         '"0 failed" is not shown in red', counts.group(1) if counts else None)
+    site.sql("INSERT INTO outbox (kind, to_addr, subject, body_text, status, attempts, next_at, created_at, "
+             "last_error) VALUES ('lost', 'x@example.com', 'Failed one', 'Text', 'failed', 8, 0, 1, 'boom')")
+    r = staff.get("/admin/outbox")
+    counts = re.search(r'<p class="muted">(.*?)</p>', r.text, re.S)
+    t.ok(counts is not None and re.search(r'<strong class="overdue">1 failed</strong>', counts.group(1)),
+         "one failed message is shown in red", counts.group(1) if counts else None)
+    css = site.get("/static/pmb.css").text
+    t.ok(re.search(r"max-width: 40rem\)[^}]*\{[^}]*table\.outbox", css) is not None
+         and 'data-label="Last error"' in r.text,
+         "on a phone each outbox row stacks as a card, cells labelled by data-label")
+
+
+def test_outbox_message():
+    staff, tok = signed_in()
+    site.sql("INSERT INTO outbox (kind, to_addr, to_name, subject, body_text, body_html, next_at, created_at) "
+             "VALUES ('answer', 'eve@example.com', 'Eve <Evil>', 'Hi <b>there</b> & co', "
+             "'Line one <script>alert(1)</script>\nLine two & more', "
+             "'<p onclick=\"x()\">Hello <img src=\"https://tracker.example/p.gif\"></p>', 0, 1)")
+    mid = site.sql1("SELECT max(id) FROM outbox")
+    r = staff.get("/admin/outbox")
+    t.ok('href="/admin/outbox/%d"' % mid in r.text, "the outbox links each email to its page")
+    r = staff.get("/admin/outbox/%d" % mid)
+    t.eq(r.status, 200, "GET /admin/outbox/ID answers 200")
+    t.ok("Hi &lt;b&gt;there&lt;/b&gt; &amp; co" in r.text and "Eve &lt;Evil&gt; &lt;eve@example.com&gt;" in r.text
+         and "Sam Carter &lt;sam@example.com&gt;" in r.text,
+         "the headers (From, To, Subject) are shown, escaped")
+    text = re.search(r'<pre class="mail-text" id="text"[^>]*>(.*?)</pre>', r.text, re.S)
+    t.eq(text.group(1) if text else None,
+         "Line one &lt;script&gt;alert(1)&lt;/script&gt;\nLine two &amp; more",
+         "the plain-text part is shown as it is, escaped")
+    t.ok("<script>alert" not in r.text and "<img" not in r.text and "onclick=" not in r.text.replace(
+        "onclick=&quot;", ""), "nothing of the mail is rendered as HTML")
+    t.ok("&lt;p onclick=&quot;x()&quot;&gt;Hello &lt;img src=&quot;https://tracker.example/p.gif&quot;&gt;" in r.text,
+         "the HTML part is shown as escaped source")
+    t.eq(staff.get("/admin/outbox/999999").status, 404, "an unknown message answers 404")
+    t.eq(staff.get("/admin/outbox/abc").status, 404, "a message number that is not a number answers 404")
+    t.eq(Browser(site).get("/admin/outbox/%d" % mid).status in (303, 403), True,
+         "a signed-out visitor cannot read an email")
+
+
+def test_outbox_paging():
+    staff, _ = signed_in()
+    site.sql("DELETE FROM outbox")
+    for i in range(1, 251):
+        site.sql("INSERT INTO outbox (id, kind, to_addr, subject, body_text, status, next_at, created_at) "
+                 "VALUES (?, 'lost', 'p@example.com', ?, 'x', ?, 0, 1)", i, "Mail %d" % i,
+                 "failed" if i % 2 else "sent")
+    ids = lambda html: [int(x) for x in re.findall(r'<tr id="mail-(\d+)">', html)]
+    r = staff.get("/admin/outbox")
+    first = ids(r.text)
+    t.eq((len(first), first[0], first[-1]), (100, 250, 151), "the first page: the newest 100")
+    older = re.search(r'href="/admin/outbox\?before=(\d+)" id="older"', r.text)
+    t.eq(older.group(1) if older else None, "151", "an Older link carries the last id shown (keyset)")
+    r = staff.get("/admin/outbox?before=151")
+    t.eq(ids(r.text)[:1] + ids(r.text)[-1:], [150, 51], "the next page starts below it")
+    r = staff.get("/admin/outbox?before=51")
+    t.eq((ids(r.text)[0], ids(r.text)[-1], 'id="older"' in r.text), (50, 1, False),
+         "the last page has no Older link")
+    t.ok('href="/admin/outbox">Newest</a>' in r.text, "a later page links back to the newest")
+    r = staff.get("/admin/outbox?status=failed&before=200")
+    got = ids(r.text)
+    t.eq((len(got), got[0], got[-1]), (100, 199, 1), "with a status filter: that status only, below the id")
+    r = staff.get("/admin/outbox?status=sent")
+    older = re.search(r'href="/admin/outbox\?status=sent&amp;before=(\d+)" id="older"', r.text)
+    t.eq(older.group(1) if older else None, "52", "the Older link keeps the filter")
+    t.eq(staff.get("/admin/outbox?before=x").status, 400, "before takes only a message number")
+    for name, params in (("OUTBOX_LIST", (10**18, 101)), ("OUTBOX_LIST_STATUS", (10**18, 101, "sent"))):
+        plan = " | ".join(row[3] for row in sqlite3.connect(site.db).execute(
+            "EXPLAIN QUERY PLAN " + stmt_sql(name), params))
+        t.ok(plan.startswith("SEARCH outbox USING") and "rowid<?" in plan and "B-TREE" not in plan,
+             "%s reads one range of an index, no sort: %s" % (name, plan))
+
+
+for fn in (test_preview_and_confirm, test_tables_fold, test_tables_labelled, test_answer_mail_followups,
+           test_outbox_header_and_failed, test_outbox_message, test_outbox_paging):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())
