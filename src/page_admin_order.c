@@ -666,6 +666,7 @@ page_admin_reply(struct request *r)
 	tv_set(&tv, "followups_left", o.followups_used <
 	    conf.followups_included ? req_printf(r, "%lld", (long long)
 	    (conf.followups_included - o.followups_used)) : "");
+	tv_set(&tv, "followups_spent", conf.followups_included > 0 ? "1" : "");
 	tv_set(&tv, "rate_yes_url", req_printf(r, "%s?rating=yes",
 	    order_track_url(r, o.id)));
 	if (db_run(ST_MESSAGE_INSERT, "itttii", o.id, "reply", body,

@@ -154,6 +154,28 @@ def test_answer_mail_followups():
     t.ok("money back" in last, "the guarantee is still offered", last)
 
 
+def test_answer_mail_no_followups():
+    """followups_included = 0: no answer invites a follow-up, and none
+    speaks of follow-ups used up."""
+    other = Site(users=STAFF, settings={"followups_included": "0"})
+    other.start()
+    try:
+        staff = Browser(other)
+        login(staff)
+        tok = admin_csrf(staff)
+        c = Browser(other)
+        ask(c, email="none@example.com")
+        oid = other.sql1("SELECT id FROM orders WHERE email = ?", "none@example.com")
+        staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
+        r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Only answer.", "csrf_token": tok, "confirm": "yes"})
+        t.eq(r.status, 303, "followups_included = 0: the answer is sent")
+        mail = other.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'answer'", oid)
+        t.ok("follow-up" not in mail and "You can also read it on your order's page:" in mail,
+             "followups_included = 0: the answer email neither invites a follow-up nor speaks of used ones", mail)
+    finally:
+        other.cleanup()
+
+
 # --- the outbox ------------------------------------------------------------------
 
 def test_outbox_header_and_failed():
@@ -239,6 +261,7 @@ def test_outbox_paging():
 
 
 for fn in (test_preview_and_confirm, test_tables_fold, test_tables_labelled, test_answer_mail_followups,
+           test_answer_mail_no_followups,
            test_outbox_header_and_failed, test_outbox_message, test_outbox_paging):
     t.run(fn)
 site.cleanup()
