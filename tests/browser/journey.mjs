@@ -642,6 +642,18 @@ async function journey(browser, client, staff, base) {
     rev[i][2].startsWith(sum) && rev[i][3].startsWith(sum) && /^0\.00\b/.test(rev[i][4])),
   `revenue by method: ${amount} by bank transfer and ${amount} by card, each refunded; net 0`,
   JSON.stringify(rev));
+
+  // 9. The outbox: the emails of the journey, one opened as text.
+  const box = await staff.goto(base + '/admin/outbox');
+  must(box.status() === 200, 'the outbox opens', box.status());
+  await visit(staff, 'admin-outbox');
+  const answerRow = staff.locator('tr', { hasText: 'Your answer is ready' }).first();
+  must(await answerRow.count() === 1, 'the outbox lists the answer email');
+  await go(staff, () => answerRow.getByRole('link', { name: /Your answer is ready/ }).click(), /^\/admin\/outbox\/\d+$/);
+  await visit(staff, 'admin-outbox-email');
+  const mailText = await staff.locator('#text').innerText();
+  ok(/Here is my answer/.test(mailText) && await staff.locator('#headers').isVisible(),
+    'an email of the outbox opens: its headers and its plain text', mailText.slice(0, 200));
   await go(staff, () => staff.getByRole('button', { name: /Sign out/i }).click(), /\/admin/);
   await visit(staff, 'admin-signed-out');
 }
