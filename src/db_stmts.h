@@ -426,11 +426,21 @@ X(OUTBOX_FAILED,
   "claimed_until = NULL, "
   "status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'queued' END "
   "WHERE id = ? AND status = 'sending' AND claimed_until = ?")
-/* The admin outbox: list (status '' for all), counts, retry now. */
+/* The admin outbox: a page of messages older than id ?2, newest first
+ * (keyset paging on the rowid; per status on outbox_status), one
+ * message with its text, counts, retry now. */
 X(OUTBOX_LIST,
   "SELECT id, kind, order_id, to_addr, to_name, subject, status, attempts, "
   "next_at, claimed_until, last_error, created_at, sent_at FROM outbox "
-  "WHERE ?1 = '' OR status = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3")
+  "WHERE id < ?1 ORDER BY id DESC LIMIT ?2")
+X(OUTBOX_LIST_STATUS,
+  "SELECT id, kind, order_id, to_addr, to_name, subject, status, attempts, "
+  "next_at, claimed_until, last_error, created_at, sent_at FROM outbox "
+  "WHERE status = ?3 AND id < ?1 ORDER BY id DESC LIMIT ?2")
+X(OUTBOX_BY_ID,
+  "SELECT id, kind, order_id, to_addr, to_name, subject, status, attempts, "
+  "next_at, claimed_until, last_error, created_at, sent_at, body_text, "
+  "body_html FROM outbox WHERE id = ?")
 X(OUTBOX_COUNTS, "SELECT status, count(*) FROM outbox GROUP BY status")
 X(OUTBOX_RETRY_NOW,
   "UPDATE outbox SET status = 'queued', next_at = ?, claimed_until = NULL "

@@ -138,37 +138,67 @@ mail_queue(const char *kind, int64_t order_id, const char *to_addr,
 /* ------------------------------------------------------------------ */
 /* Reading the outbox, for the admin outbox page */
 
+/* Fills mi from a row of OUTBOX_LIST, OUTBOX_LIST_STATUS or
+ * OUTBOX_BY_ID (the same first 13 columns). */
+static void
+mail_info_row(sqlite3_stmt *s, struct mail_info *mi)
+{
+	mi->id = sqlite3_column_int64(s, 0);
+	mi->kind = db_text(s, 1);
+	mi->order_id = sqlite3_column_int64(s, 2);
+	mi->to_addr = db_text(s, 3);
+	mi->to_name = db_text(s, 4);
+	mi->subject = db_text(s, 5);
+	mi->status = db_text(s, 6);
+	mi->attempts = sqlite3_column_int64(s, 7);
+	mi->next_at = sqlite3_column_int64(s, 8);
+	mi->claimed_until = sqlite3_column_int64(s, 9);
+	mi->last_error = db_text(s, 10);
+	mi->created_at = sqlite3_column_int64(s, 11);
+	mi->sent_at = sqlite3_column_int64(s, 12);
+}
+
 int
-mail_list(const char *status, int limit, int offset,
+mail_list(const char *status, int limit, int64_t before,
     void (*fn)(const struct mail_info *, void *), void *arg)
 {
+	enum stmt	 st = status == NULL || *status == '\0' ?
+			    ST_OUTBOX_LIST : ST_OUTBOX_LIST_STATUS;
 	sqlite3_stmt	*s;
 	struct mail_info mi;
 	int		 rc, n = 0;
 
-	if ((s = db_stmt(ST_OUTBOX_LIST)) == NULL ||
-	    !db_bind(s, "tii", status != NULL ? status : "", (int64_t)limit,
-	    (int64_t)offset))
+	if (before <= 0)
+		before = INT64_MAX;
+	if ((s = db_stmt(st)) == NULL || (st == ST_OUTBOX_LIST ?
+	    !db_bind(s, "ii", before, (int64_t)limit) :
+	    !db_bind(s, "iit", before, (int64_t)limit, status)))
 		return -1;
-	while ((rc = db_step(ST_OUTBOX_LIST)) == DB_ROW) {
-		mi.id = sqlite3_column_int64(s, 0);
-		mi.kind = db_text(s, 1);
-		mi.order_id = sqlite3_column_int64(s, 2);
-		mi.to_addr = db_text(s, 3);
-		mi.to_name = db_text(s, 4);
-		mi.subject = db_text(s, 5);
-		mi.status = db_text(s, 6);
-		mi.attempts = sqlite3_column_int64(s, 7);
-		mi.next_at = sqlite3_column_int64(s, 8);
-		mi.claimed_until = sqlite3_column_int64(s, 9);
-		mi.last_error = db_text(s, 10);
-		mi.created_at = sqlite3_column_int64(s, 11);
-		mi.sent_at = sqlite3_column_int64(s, 12);
+	while ((rc = db_step(st)) == DB_ROW) {
+		mail_info_row(s, &mi);
 		fn(&mi, arg);
 		n++;
 	}
-	db_done(ST_OUTBOX_LIST);
+	db_done(st);
 	return rc == DB_DONE ? n : -1;
+}
+
+int
+mail_read(int64_t id, void (*fn)(const struct mail_info *,
+    const char *text, const char *html, void *), void *arg)
+{
+	sqlite3_stmt	*s;
+	struct mail_info mi;
+	int		 rc;
+
+	if ((s = db_stmt(ST_OUTBOX_BY_ID)) == NULL || !db_bind(s, "i", id))
+		return -1;
+	if ((rc = db_step(ST_OUTBOX_BY_ID)) == DB_ROW) {
+		mail_info_row(s, &mi);
+		fn(&mi, db_text(s, 13), db_text(s, 14), arg);
+	}
+	db_done(ST_OUTBOX_BY_ID);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 int

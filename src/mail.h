@@ -55,10 +55,15 @@ struct mail_info {
 };
 
 /* For the admin outbox page. Calls fn for each message whose status is
- * status ("" or NULL: every status), newest first, skipping offset and
- * stopping after limit. Returns the number listed, or -1 on error. */
-int	 mail_list(const char *status, int limit, int offset,
+ * status ("" or NULL: every status) and whose id is below before (0: no
+ * bound), newest first, stopping after limit (keyset paging). Returns
+ * the number listed, or -1 on error. */
+int	 mail_list(const char *status, int limit, int64_t before,
 	    void (*fn)(const struct mail_info *, void *), void *arg);
+/* Calls fn with message id, its plain-text and HTML parts. Returns 1,
+ * 0 when there is no such message, or -1 on error. */
+int	 mail_read(int64_t id, void (*fn)(const struct mail_info *,
+	    const char *text, const char *html, void *), void *arg);
 /* Fills counts[0..3] with the number of queued, sending, sent and failed
  * messages. Returns 1, or 0 on error. */
 int	 mail_counts(int64_t counts[4]);

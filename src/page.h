@@ -116,6 +116,7 @@ struct order;
 int	 page_card_refunds(struct request *, struct tvars *, int64_t oid,
 	    int pending, const struct order *o);
 void	 page_admin_outbox(struct request *);
+void	 page_admin_outbox_message(struct request *);
 void	 page_admin_outbox_retry(struct request *);
 struct order;
 /* Verifies the token of /o/TOKEN... and loads its order (with the

@@ -41,6 +41,14 @@ check_id(const char *v)
 	return parse_int64(v, 1, INT64_MAX, &n) ? NULL : "Not a valid id.";
 }
 
+/* Returns NULL if v is "yes" (the reply's confirm field). */
+static const char *
+check_yes(const char *v)
+{
+	return strcmp(v, "yes") == 0 ? NULL :
+	    "The confirm field takes only \"yes\".";
+}
+
 /* The fields of the actions (an interface). */
 const struct field paid_fields[] = {
 #define PF_AMOUNT	0
@@ -59,6 +67,8 @@ const struct field reply_fields[] = {
 	{ "preview", "preview", 0, 8, 0, NULL },
 #define RF_SNIPPET	2
 	{ "snippet", "the snippet", 0, 20, 0, check_id },
+#define RF_CONFIRM	3
+	{ "confirm", "the confirmation", 0, 3, 0, check_yes },
 	CSRF_FIELD_ENTRY,
 	FIELDS_END
 };
@@ -599,7 +609,35 @@ fail:
 	    "text is below; please try again.", body, 0);
 }
 
-/* POST /admin/orders/ID/reply: sends the answer. */
+/* The second step of "Send reply" without JavaScript: shows the reply as
+ * the client will see it, with a form that posts it again with
+ * confirm=yes. Answers 409 when the order is not waiting for an answer. */
+static void
+reply_confirm_view(struct request *r, const struct order *o,
+    const char *body)
+{
+	struct tvars	tv = { .n = 0 };
+
+	if (strcmp(o->status, "paid") != 0 &&
+	    strcmp(o->status, "followup") != 0) {
+		refuse(r, o, 409, "This order is not waiting for an answer "
+		    "(it may have just been answered). Your text is kept "
+		    "below.");
+		return;
+	}
+	page_vars(r, &tv);
+	tv_set(&tv, "id", req_printf(r, "%lld", (long long)o->id));
+	tv_set(&tv, "number", o->number);
+	tv_set(&tv, "name", o->name);
+	tv_set(&tv, "email", o->email);
+	tv_set(&tv, "body", body);
+	tv_set(&tv, "preview_html", req_keep(r, md_render(body)));
+	page_render(r, 200, req_printf(r, "Send the reply to %s?",
+	    o->number), "admin_reply_confirm.html", &tv);
+}
+
+/* POST /admin/orders/ID/reply: sends the answer when confirm=yes, else
+ * asks for confirmation first (reply_confirm_view). */
 void
 page_admin_reply(struct request *r)
 {
@@ -616,6 +654,10 @@ page_admin_reply(struct request *r)
 	body = r->fields[RF_BODY].value;
 	if (*body == '\0') {
 		refuse(r, &o, 400, "Write the reply before sending it.");
+		return;
+	}
+	if (strcmp(r->fields[RF_CONFIRM].value, "yes") != 0) {
+		reply_confirm_view(r, &o, body);
 		return;
 	}
 	if (!db_begin())
@@ -641,6 +683,12 @@ page_admin_reply(struct request *r)
 	tv_set(&tv, "answer", body);
 	tv_set(&tv, "refund_url", refund);
 	tv_set(&tv, "first", first ? "1" : "");
+	/* What the client can still do after this answer: a follow-up
+	 * only while the included ones are not all used. */
+	tv_set(&tv, "followups_left", o.followups_used <
+	    conf.followups_included ? req_printf(r, "%lld", (long long)
+	    (conf.followups_included - o.followups_used)) : "");
+	tv_set(&tv, "followups_spent", conf.followups_included > 0 ? "1" : "");
 	tv_set(&tv, "rate_yes_url", req_printf(r, "%s?rating=yes",
 	    order_track_url(r, o.id)));
 	if (db_run(ST_MESSAGE_INSERT, "itttii", o.id, "reply", body,

@@ -1,9 +1,11 @@
 /* page_admin_outbox.c: GET /admin/outbox — the emails: queued, sent and
- * failed, with their errors — and POST /admin/outbox/ID/retry. */
+ * failed, with their errors, a page at a time — GET /admin/outbox/ID —
+ * one email's headers and text — and POST /admin/outbox/ID/retry. */
 #include <string.h>
 
 #include "audit.h"
 #include "auth.h"
+#include "conf.h"
 #include "db.h"
 #include "mail.h"
 #include "page.h"
@@ -23,15 +25,31 @@ check_outbox_status(const char *v)
 	return "Unknown status filter.";
 }
 
-/* The query fields of GET /admin/outbox (an interface). */
+/* Returns NULL if v is a message id (the before field). */
+static const char *
+check_message_id(const char *v)
+{
+	int64_t n;
+
+	return parse_int64(v, 1, INT64_MAX, &n) ? NULL :
+	    "Not a valid message number.";
+}
+
+/* The query fields of GET /admin/outbox (an interface): status filters;
+ * before=ID lists the messages older than ID (the next page). */
 const struct field outbox_fields[] = {
+#define OF_STATUS	0
 	{ "status", "the status filter", 0, 10, 0, check_outbox_status },
+#define OF_BEFORE	1
+	{ "before", "the page", 0, 20, 0, check_message_id },
 	FIELDS_END
 };
 
 struct outbox_ctx {
 	struct request	*r;
 	struct tvars	*tv;
+	int		 n;		/* rows listed so far */
+	int64_t		 last;		/* the id of the last row listed */
 };
 
 /* Adds one outbox row to the page's rows (called by mail_list). */
@@ -40,8 +58,13 @@ outbox_row(const struct mail_info *m, void *arg)
 {
 	struct outbox_ctx	*c = arg;
 	struct request		*r = c->r;
-	struct tvars		*row = tv_row(c->tv, "rows");
+	struct tvars		*row;
 
+	/* One row beyond the page only tells that there is a next one. */
+	if (++c->n > OUTBOX_PAGE)
+		return;
+	c->last = m->id;
+	row = tv_row(c->tv, "rows");
 	tv_set(row, "id", req_printf(r, "%lld", (long long)m->id));
 	tv_set(row, "kind", req_strdup(r, m->kind));
 	tv_set(row, "order_id", m->order_id ? req_printf(r, "%lld",
@@ -59,17 +82,18 @@ outbox_row(const struct mail_info *m, void *arg)
 	    !strcmp(m->status, "failed") ? "1" : "");
 }
 
-/* Renders the outbox page with status and a notice. */
+/* Renders the outbox page with status and a notice: the messages of
+ * filter older than before (0: the newest). */
 static void
 outbox_page(struct request *r, int status, const char *filter,
-    const char *notice)
+    int64_t before, const char *notice)
 {
 	struct tvars		 tv = { .n = 0 };
-	struct outbox_ctx	 c = { r, &tv };
+	struct outbox_ctx	 c = { r, &tv, 0, 0 };
 	int64_t			 counts[4];
 
 	if (mail_counts(counts) == 0 ||
-	    mail_list(filter, OUTBOX_PAGE, 0, outbox_row, &c) < 0) {
+	    mail_list(filter, OUTBOX_PAGE + 1, before, outbox_row, &c) < 0) {
 		tv_free(&tv);
 		page_unavailable(r);
 		return;
@@ -79,7 +103,12 @@ outbox_page(struct request *r, int status, const char *filter,
 	tv_set(&tv, "sending", req_printf(r, "%lld", (long long)counts[1]));
 	tv_set(&tv, "sent", req_printf(r, "%lld", (long long)counts[2]));
 	tv_set(&tv, "failed", req_printf(r, "%lld", (long long)counts[3]));
+	tv_set(&tv, "any_failed", counts[3] > 0 ? "1" : "");
 	tv_set(&tv, "notice", notice);
+	tv_set(&tv, "filter", filter);
+	tv_set(&tv, "paged", before > 0 ? "1" : "");
+	tv_set(&tv, "older", c.n > OUTBOX_PAGE ? req_printf(r, "%lld",
+	    (long long)c.last) : "");
 	for (size_t i = 0; i < ARRAY_LEN(outbox_filters); i++) {
 		struct tvars *f = tv_row(&tv, "filters");
 
@@ -96,11 +125,73 @@ outbox_page(struct request *r, int status, const char *filter,
 void
 page_admin_outbox(struct request *r)
 {
-	const char *done = req_param(r, "done");
+	const char	*done = req_param(r, "done");
+	int64_t		 before = 0;
 
-	outbox_page(r, 200, r->fields[0].value, done != NULL &&
+	/* The gate refused invalid fields (400) before this. */
+	if (*r->fields[OF_BEFORE].value != '\0' &&
+	    !parse_int64(r->fields[OF_BEFORE].value, 1, INT64_MAX, &before))
+		before = 0;
+	outbox_page(r, 200, r->fields[OF_STATUS].value, before, done != NULL &&
 	    !strcmp(done, "retry") ? "The message will be sent again within "
 	    "a few seconds." : NULL);
+}
+
+/* Sets the variables of one email's page (called by mail_read). */
+static void
+message_vars(const struct mail_info *m, const char *text, const char *html,
+    void *arg)
+{
+	struct outbox_ctx	*c = arg;
+	struct request		*r = c->r;
+	struct tvars		*tv = c->tv;
+
+	tv_set(tv, "id", req_printf(r, "%lld", (long long)m->id));
+	tv_set(tv, "kind", req_strdup(r, m->kind));
+	tv_set(tv, "order_id", m->order_id ? req_printf(r, "%lld",
+	    (long long)m->order_id) : "");
+	tv_set(tv, "from", conf.mail_from);
+	tv_set(tv, "to", *m->to_name ? req_printf(r, "%s <%s>", m->to_name,
+	    m->to_addr) : req_strdup(r, m->to_addr));
+	tv_set(tv, "subject", req_strdup(r, m->subject));
+	tv_set(tv, "status", req_strdup(r, m->status));
+	tv_set(tv, "attempts", req_printf(r, "%lld", (long long)m->attempts));
+	tv_set(tv, "created", page_time(r, m->created_at));
+	tv_set(tv, "sent", page_time(r, m->sent_at));
+	tv_set(tv, "error", req_strdup(r, m->last_error));
+	tv_set(tv, "can_retry", !strcmp(m->status, "queued") ||
+	    !strcmp(m->status, "failed") ? "1" : "");
+	tv_set(tv, "text", req_strdup(r, text));
+	tv_set(tv, "html", req_strdup(r, html));
+	c->n = 1;
+}
+
+/* GET /admin/outbox/ID: one email as it was queued: its headers, its
+ * plain-text part and its HTML part, both shown as escaped text (the
+ * HTML is never rendered: the CSP and the mail's own content forbid). */
+void
+page_admin_outbox_message(struct request *r)
+{
+	struct tvars		 tv = { .n = 0 };
+	struct outbox_ctx	 c = { r, &tv, 0, 0 };
+	int64_t			 id;
+	int			 rc;
+
+	if (r->arg == NULL || !parse_int64(r->arg, 1, INT64_MAX, &id) ||
+	    (rc = mail_read(id, message_vars, &c)) == 0) {
+		tv_free(&tv);
+		page_error(r, 404, "No such message", "There is no message "
+		    "with this number.");
+		return;
+	}
+	if (rc < 0) {
+		tv_free(&tv);
+		page_unavailable(r);
+		return;
+	}
+	page_vars(r, &tv);
+	page_render(r, 200, req_printf(r, "Email %lld", (long long)id),
+	    "admin_outbox_mail.html", &tv);
 }
 
 /* POST /admin/outbox/ID/retry */
@@ -129,7 +220,7 @@ page_admin_outbox_retry(struct request *r)
 	}
 	if (rc == 0) {
 		db_rollback();
-		outbox_page(r, 409, "", "That message is not waiting to be "
+		outbox_page(r, 409, "", 0, "That message is not waiting to be "
 		    "sent, so there is nothing to retry.");
 		return;
 	}

@@ -88,6 +88,8 @@ static const struct route routes[] = {
 	{ "/admin/refunds", M_GET, page_admin_refunds, NULL, R_DB | R_ADMIN },
 	{ "/admin/outbox", M_GET, page_admin_outbox, outbox_fields,
 	    R_DB | R_ADMIN },
+	{ "/admin/outbox/*", M_GET, page_admin_outbox_message, NULL,
+	    R_DB | R_ADMIN },
 	{ "/admin/outbox/*/retry", M_POST, page_admin_outbox_retry, NULL,
 	    R_DB | R_ADMIN | R_CSRF },
 	{ "/admin/refunds/*/refunded", M_POST, page_admin_refunded,

@@ -168,7 +168,7 @@ def test_reply():
     login(b)
     tok = admin_csrf(b)
     client, path, oid = new_order("reply@example.com")
-    t.eq(b.post("/admin/orders/%d/reply" % oid, {"body": "Too early", "csrf_token": tok}).status, 409,
+    t.eq(b.post("/admin/orders/%d/reply" % oid, {"body": "Too early", "csrf_token": tok, "confirm": "yes"}).status, 409,
          "an unpaid order cannot be answered")
     b.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "reference": "",
                                           "csrf_token": tok})
@@ -189,7 +189,7 @@ def test_reply():
     t.eq(counts(), (0, 0, 0, 0), "nothing sent yet")
     results = []
     ths = [threading.Thread(target=lambda: results.append(
-        b.post("/admin/orders/%d/reply" % oid, {"body": text, "csrf_token": tok}).status)) for _ in range(6)]
+        b.post("/admin/orders/%d/reply" % oid, {"body": text, "csrf_token": tok, "confirm": "yes"}).status)) for _ in range(6)]
     [th.start() for th in ths]
     [th.join() for th in ths]
     t.eq(sorted(results), [303] + [409] * 5, "six parallel sends: one 303, the rest 409")

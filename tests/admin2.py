@@ -187,7 +187,7 @@ def test_search():
                   name="Carol Hart")
     b.post("/admin/orders/%d/paid" % bo, {"amount": "150.00", "csrf_token": tok})
     r = b.post("/admin/orders/%d/reply" % bo, {"body": "Fire a small batch in the kiln and post it.",
-                                               "csrf_token": tok})
+                                               "csrf_token": tok, "confirm": "yes"})
     t.eq(r.status, 303, "a reply is sent (fixture)")
     b.post("/admin/orders/%d/note" % bo, {"body": "Client mentioned a wholesale deal, handle gently",
                                           "csrf_token": tok})
@@ -433,7 +433,7 @@ def test_search_rank(b, tok):
     once = new_order("once@gorse.example", "How do I price my jam for the farm shop?", name="Una Once")
     b.post("/admin/orders/%d/paid" % once, {"amount": "150.00", "csrf_token": tok})
     r = b.post("/admin/orders/%d/reply" % once, {"body": "Start at cost plus a margin. " * 30 +
-                                                 "Then try a gorse honey line.", "csrf_token": tok})
+                                                 "Then try a gorse honey line.", "csrf_token": tok, "confirm": "yes"})
     t.eq(r.status, 303, "a reply is sent (fixture)")
     many = new_order("many@example.com", "Gorse, gorse, gorse: my gorse hedges and gorse jam. Can gorse sell?",
                      name="Manny Times")

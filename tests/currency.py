@@ -88,7 +88,7 @@ def test_jpy():
         t.ok("1500 JPY" in op and "1500.00" not in op and "15.00" not in op,
              "JPY: the order page's ledger and balance show 1500 JPY")
 
-        r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Sell **mochi**.", "csrf_token": tok})
+        r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Sell **mochi**.", "csrf_token": tok, "confirm": "yes"})
         t.eq(r.status, 303, "JPY: the answer is sent")
         answer = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'answer'", oid)
         t.ok("your 1500 JPY back" in answer, "JPY: the answer email offers 1500 JPY back", answer)

@@ -77,7 +77,7 @@ def test_exports():
         r = staff.post("/admin/orders/%d/paid" % bank,
                        {"amount": "150.00", "method": "bank transfer", "reference": "=1+1", "csrf_token": tok})
         t.eq(r.status, 303, "the consultant records a bank payment with reference =1+1")
-        r = staff.post("/admin/orders/%d/reply" % bank, {"body": "Try a **loyalty card**.", "csrf_token": tok})
+        r = staff.post("/admin/orders/%d/reply" % bank, {"body": "Try a **loyalty card**.", "confirm": "yes", "csrf_token": tok})
         t.eq(r.status, 303, "and answers")
         mail = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'answer'", bank)
         rpath = re.search(r"https?://[^/\s]+(/r/[A-Za-z0-9_-]+)", mail).group(1)

@@ -372,7 +372,7 @@ def part_parallel_once():
         staff.post("/admin/orders/%d/paid" % oid2, {"amount": "150.00", "method": "bank", "csrf_token": tok})
         res2 = parallel(n, lambda i: staff.post("/admin/orders/%d/reply" % oid2,
                                                 {"body": "Answer number %d" % i,
-                                                 "csrf_token": tok}).status)
+                                                 "csrf_token": tok, "confirm": "yes"}).status)
         t.ok(all(isinstance(s, int) and s < 500 for s in res2),
              "%d parallel replies: no 5xx, no error" % n, res2)
         t.eq(sorted(set(res2)), [303, 409], "one reply answers 303, the others 409")

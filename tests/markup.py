@@ -21,6 +21,7 @@ RAW_ALLOWED = {
     ("track_msg.html", "html"),         # a reply on the client's status page
     ("admin_msg.html", "html"),         # a reply or note on the order page
     ("admin_order.html", "preview_html"),  # the preview of the draft reply
+    ("admin_reply_confirm.html", "preview_html"),  # the reply as sent, before "Send" is confirmed
     ("mail/layout.html", "content"),    # an email's text, Markdown rendered
 }
 # The C files that may write markup: the template engine, which renders

@@ -586,7 +586,7 @@ def answered_order(site, staff, email, late=False):
     staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
     if late:
         site.sql("UPDATE orders SET paid_at = paid_at - 50 * 3600, due_at = due_at - 50 * 3600 WHERE id = ?", oid)
-    r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Try a **loyalty card**.", "csrf_token": tok})
+    r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Try a **loyalty card**.", "csrf_token": tok, "confirm": "yes"})
     assert r.status == 303, r
     mail = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'answer'", oid)
     m = re.search(r"https?://[^/\s]+(/r/[A-Za-z0-9_-]+)", mail)  # base_url may be https

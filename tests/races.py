@@ -178,7 +178,7 @@ def order_race(what, paid, action, fields, loser_text, rows, ledger_kind=None, m
 
 
 def test_two_replies():
-    order_race("two replies at once", True, "reply", {"body": "The answer"}, r"not waiting for an answer",
+    order_race("two replies at once", True, "reply", {"body": "The answer", "confirm": "yes"}, r"not waiting for an answer",
                ("answered", "send reply", "answer"), messages_kind="reply")
 
 
@@ -188,7 +188,7 @@ def test_reply_vs_draft():
         _, _, oid = new_order(paid=True)
         tok = admin_csrf(staff)
         res = parallel(2, lambda i: staff.post("/admin/orders/%d/%s" % (oid, ("reply", "draft")[i]),
-                                               {"body": "Text %d" % i, "csrf_token": tok}))
+                                               {"body": "Text %d" % i, "csrf_token": tok, "confirm": "yes"}))
         st = [r.status if hasattr(r, "status") else r for r in res]
         rs.check(rnd, "the reply is sent", st[0] == 303, st)
         rs.check(rnd, "the draft is saved before it, or refused with 409", st[1] in (303, 409), st)
@@ -229,7 +229,7 @@ def test_cancel_vs_paid_and_reply():
         _, _, oid = new_order(paid=True)
         res = parallel(2, lambda i: staff.post("/admin/orders/%d/%s" % (oid, ("cancel", "reply")[i]),
                                                {"reason": "No longer needed", "body": "The answer",
-                                                "csrf_token": tok}))
+                                                "csrf_token": tok, "confirm": "yes"}))
         winner_and_loser(rs, rnd, res, r"Only an order that was never paid can be cancelled")
         rs.check(rnd, "a paid order is answered, not cancelled",
                  (count("SELECT status FROM orders WHERE id = ?", oid),
@@ -295,7 +295,7 @@ def test_amounts_are_the_orders():
     login(staff)
     t.ok("99.00" in site.get("/").text, "the site now offers 99.00")
     tok = admin_csrf(staff)
-    r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Try a loyalty card.", "csrf_token": tok})
+    r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Try a loyalty card.", "csrf_token": tok, "confirm": "yes"})
     t.eq(r.status, 303, "the order of 150.00 is answered after the price changed")
     mail = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'answer'", oid)
     t.ok("your 150.00 GBP back" in mail and "99.00" not in mail,

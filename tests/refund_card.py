@@ -74,7 +74,7 @@ def card_order(s=None, browser=None, request=True):
     assert s.sql1("SELECT status FROM orders WHERE id = ?", oid) == "paid", "not paid by card"
     pi = s.sql1("SELECT reference FROM ledger WHERE order_id = ? AND kind = 'payment' AND method = 'card'", oid)
     tok = admin_csrf(st)
-    r = st.post("/admin/orders/%d/reply" % oid, {"body": "Try a **loyalty card**.", "csrf_token": tok})
+    r = st.post("/admin/orders/%d/reply" % oid, {"body": "Try a **loyalty card**.", "csrf_token": tok, "confirm": "yes"})
     assert r.status == 303, r
     if not request:
         return oid, pi, None, c, path

@@ -207,6 +207,29 @@ async function go(page, action, want) {
       (await page.locator('main').innerText().catch(() => '')));
 }
 
+/* Clicks "Send reply" on the order page; it asks first. With
+ * JavaScript a confirm dialog (www/static/confirm.js) is accepted; without
+ * it the site shows a confirmation page whose "Yes, send the reply" is
+ * clicked. Either way the reply is sent and the page is orderPath. */
+async function sendReply(page, orderPath) {
+  let asked = '';
+  const onDialog = (d) => { asked = d.message(); d.accept(); };
+  page.once('dialog', onDialog);
+  const confirmPath = orderPath + '/reply';
+  await go(page, () => page.getByRole('button', { name: 'Send reply' }).click(),
+    new RegExp('^(' + orderPath + '|' + confirmPath + ')$'));
+  if (new URL(page.url()).pathname === confirmPath) {
+    page.off('dialog', onDialog);
+    await visit(page, 'admin-reply-confirm');
+    ok(/Send this reply/.test(await page.locator('h1').innerText()) &&
+      await page.locator('#preview').isVisible(),
+      'without JavaScript, "Send reply" shows a confirmation page with the reply as the client will see it');
+    await go(page, () => page.getByRole('button', { name: 'Yes, send the reply' }).click(), orderPath);
+  } else {
+    ok(/Send this reply/.test(asked), '"Send reply" asks for confirmation in a dialog first', asked);
+  }
+}
+
 // --- mail -------------------------------------------------------------------
 const mailSeen = new Set();
 
@@ -496,7 +519,7 @@ async function journey(browser, client, staff, base) {
   'the preview is formatted Markdown (bold, a list, italics)', await preview.innerHTML());
   ok((await staff.locator('#body').inputValue()).replace(/\r\n/g, '\n') === ANSWER,
     'the draft is kept in the editor');
-  await go(staff, () => staff.getByRole('button', { name: 'Send reply' }).click(), orderPath);
+  await sendReply(staff, orderPath);
   await visit(staff, 'admin-reply-sent');
   must(/Answered/.test(await statusText(staff)), 'the reply is sent: the order is answered', await statusText(staff));
 
@@ -556,7 +579,7 @@ async function journey(browser, client, staff, base) {
   await go(staff, () => frow.getByRole('link', { name: number }).click(), orderPath);
   ok((await staff.locator('.thread').innerText()).includes(FOLLOWUP), 'the order page shows the follow-up');
   await staff.locator('#body').fill(FOLLOWUP_ANSWER);
-  await go(staff, () => staff.getByRole('button', { name: 'Send reply' }).click(), orderPath);
+  await sendReply(staff, orderPath);
   await visit(staff, 'admin-followup-answered');
   must(/Answered/.test(await statusText(staff)), 'the consultant answers the follow-up');
   const fuMail = await waitMail(forClient(/answered your follow-up/), 'the follow-up\'s answer');
@@ -624,6 +647,18 @@ async function journey(browser, client, staff, base) {
     rev[i][2].startsWith(sum) && rev[i][3].startsWith(sum) && /^0\.00\b/.test(rev[i][4])),
   `revenue by method: ${amount} by bank transfer and ${amount} by card, each refunded; net 0`,
   JSON.stringify(rev));
+
+  // 9. The outbox: the emails of the journey, one opened as text.
+  const box = await staff.goto(base + '/admin/outbox');
+  must(box.status() === 200, 'the outbox opens', box.status());
+  await visit(staff, 'admin-outbox');
+  const answerRow = staff.locator('tr', { hasText: 'Your answer is ready' }).first();
+  must(await answerRow.count() === 1, 'the outbox lists the answer email');
+  await go(staff, () => answerRow.getByRole('link', { name: /Your answer is ready/ }).click(), /^\/admin\/outbox\/\d+$/);
+  await visit(staff, 'admin-outbox-email');
+  const mailText = await staff.locator('#text').innerText();
+  ok(/Here is my answer/.test(mailText) && await staff.locator('#headers').isVisible(),
+    'an email of the outbox opens: its headers and its plain text', mailText.slice(0, 200));
   await go(staff, () => staff.getByRole('button', { name: /Sign out/i }).click(), /\/admin/);
   await visit(staff, 'admin-signed-out');
 }
@@ -727,13 +762,14 @@ async function cardOrder(browser, client, staff, base, amount) {
   await go(staff, () => row.getByRole('link', { name: number }).click(), /\/admin\/orders\/\d+$/);
   const orderPath = new URL(staff.url()).pathname;
   await visit(staff, 'card-admin-order');
+  await staff.locator('#money-ledger > summary').click();
   const ledger = await staff.locator('main').innerText();
   ok(/card/.test(ledger) && /pi_[A-Za-z0-9]+/.test(ledger), 'card: the order page shows the card payment and its PaymentIntent',
     ledger);
   ok(await staff.locator('a[href^="https://dashboard.stripe.com/test/payments/pi_"]').count() > 0,
     'card: with a link into Stripe\'s dashboard (test mode)');
   await staff.locator('#body').fill(CARD_ANSWER);
-  await go(staff, () => staff.getByRole('button', { name: 'Send reply' }).click(), orderPath);
+  await sendReply(staff, orderPath);
   must(/Answered/.test(await statusText(staff)), 'card: the consultant answers', await statusText(staff));
 
   // The refund: asked for from the answer email, back to the card. The
