@@ -470,7 +470,7 @@ async function journey(browser, client, staff, base) {
   ok((await staff.locator('main').innerText()).includes(QUESTION_LINES[0]), 'the order page shows the question');
   const amount = await staff.locator('#amount').inputValue();
   ok(/^\d+\.\d\d$/.test(amount), `the amount to mark paid is filled in: ${amount}`);
-  await staff.locator('#method').fill('bank transfer');
+  await staff.locator('#method').selectOption('bank_transfer');
   await staff.locator('#reference').fill(number);
   await go(staff, () => staff.getByRole('button', { name: 'Mark paid' }).click(), orderPath);
   await visit(staff, 'admin-order-paid');
@@ -614,7 +614,7 @@ async function journey(browser, client, staff, base) {
   // Split by method (currency, method, payments, refunds, net), then
   // the currency's total.
   const both = (2 * Number(amount)).toFixed(2);
-  const want = [['bank transfer', amount], ['card (Stripe)', amount], ['all methods', both]];
+  const want = [['Bank transfer', amount], ['Card', amount], ['All methods', both]];
   ok(rev.length === 3 && want.every(([method, sum], i) => rev[i][1] === method &&
     rev[i][2].startsWith(sum) && rev[i][3].startsWith(sum) && /^0\.00\b/.test(rev[i][4])),
   `revenue by method: ${amount} by bank transfer and ${amount} by card, each refunded; net 0`,
