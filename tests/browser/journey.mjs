@@ -581,7 +581,11 @@ async function journey(browser, client, staff, base) {
   const req = staff.locator('section.refund-request', { hasText: number });
   must(await req.count() === 1, 'the consultant sees the request under refunds');
   ok((await req.innerText()).includes(REASON), 'with the client\'s reason');
-  await req.getByLabel('Method').fill('bank transfer');
+  ok((await req.locator('.refund-paid-by').innerText()).startsWith('Bank transfer'),
+    'the request says how the order was paid (Paid by: Bank transfer, the reference)',
+    await req.locator('.refund-paid-by').innerText());
+  must(await req.getByLabel('Method').inputValue() === 'bank_transfer',
+    'the refund\'s method starts at the way the order was paid: bank_transfer');
   await go(staff, () => req.getByRole('button', { name: 'Mark refunded' }).click(), /\/admin\/refunds/);
   await visit(staff, 'admin-refunded');
   must(await staff.locator('section.refund-request', { hasText: number }).count() === 0,
