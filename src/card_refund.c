@@ -19,6 +19,7 @@
 #include "mail.h"
 #include "order.h"
 #include "page.h"
+#include "pay_method.h"
 #include "stripe.h"
 #include "tmpl.h"
 #include "util.h"
@@ -225,7 +226,7 @@ order_follow(struct request *r, int64_t oid, int64_t uid, int64_t amount,
 	tv_set(&tv, "amount", page_money(r, amount, o.currency));
 	tv_set(&tv, "remaining", page_money(r, paid - refunded, o.currency));
 	tv_set(&tv, "partial", full ? "" : "1");
-	tv_set(&tv, "method", "card");
+	tv_set(&tv, "refund_sent", pay_method_refund_sent("card"));
 	tv_set(&tv, "surplus", surplus && !full ? "1" : "");
 	ok = order_mail(r, &o, "refunded", &tv);
 	tv_free(&tv);

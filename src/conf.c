@@ -63,6 +63,7 @@ static const struct setting settings[] = {
 	S(session_max_hours, C_INT, "12", 1, 24 * 90),
 	S(refund_if_late, C_BOOL, "no", 0, 0),
 	S(refund_auto_approve, C_BOOL, "no", 0, 0),
+	S(refund_days, C_INT, "5", 1, 365),
 	S(stripe_secret_key, C_STR, "", 0, 256),
 	S(stripe_webhook_secret, C_STR, "", 0, 512),
 	S(stripe_api_url, C_URL, "https://api.stripe.com", 8, 512),

@@ -28,6 +28,7 @@ struct conf {
 	int64_t	 session_max_hours;
 	int	 refund_if_late;
 	int	 refund_auto_approve;
+	int64_t	 refund_days;		/* a refund by hand: sent within */
 	char	*stripe_secret_key;	/* "": card payment off; never shown */
 	char	*stripe_webhook_secret;	/* whsec_..., up to two, comma-separated */
 	char	*stripe_api_url;	/* https://api.stripe.com */

@@ -175,11 +175,21 @@ X(REFUND_BY_ID, "SELECT order_id, status FROM refund_requests WHERE id = ?")
 X(REFUND_RESOLVE,
   "UPDATE refund_requests SET status = ?, resolved_at = ?, "
   "resolved_by = ?, decline_reason = ? WHERE id = ? AND status = 'open'")
+/* How the order was paid: its last payment's method (ledger_order). */
+X(LEDGER_LAST_METHOD,
+  "SELECT method FROM ledger WHERE order_id = ? AND kind = 'payment' "
+  "ORDER BY id DESC LIMIT 1")
+/* Open requests with the order's net paid and its last payment's method
+ * and reference (ledger_order), for the refunds page. */
 X(REFUNDS_OPEN,
   "SELECT r.id, r.order_id, o.number, o.name, r.reason, r.requested_at, "
   "o.answered_at, o.answer_viewed_at, o.currency, "
   "(SELECT coalesce(sum(CASE l.kind WHEN 'payment' THEN l.amount "
-  "ELSE -l.amount END), 0) FROM ledger l WHERE l.order_id = o.id) "
+  "ELSE -l.amount END), 0) FROM ledger l WHERE l.order_id = o.id), "
+  "(SELECT l.method FROM ledger l WHERE l.order_id = o.id "
+  "AND l.kind = 'payment' ORDER BY l.id DESC LIMIT 1), "
+  "(SELECT l.reference FROM ledger l WHERE l.order_id = o.id "
+  "AND l.kind = 'payment' ORDER BY l.id DESC LIMIT 1) "
   "FROM refund_requests r JOIN orders o ON o.id = r.order_id "
   "WHERE r.status = 'open' ORDER BY r.requested_at, r.id LIMIT 500")
 X(ORDER_REFUND_REQUESTED,
@@ -650,7 +660,11 @@ X(REFUNDS_PENDING,
   "SELECT r.id, r.order_id, o.number, o.name, r.reason, r.requested_at, "
   "o.answered_at, o.answer_viewed_at, o.currency, "
   "(SELECT coalesce(sum(CASE l.kind WHEN 'payment' THEN l.amount "
-  "ELSE -l.amount END), 0) FROM ledger l WHERE l.order_id = o.id) "
+  "ELSE -l.amount END), 0) FROM ledger l WHERE l.order_id = o.id), "
+  "(SELECT l.method FROM ledger l WHERE l.order_id = o.id "
+  "AND l.kind = 'payment' ORDER BY l.id DESC LIMIT 1), "
+  "(SELECT l.reference FROM ledger l WHERE l.order_id = o.id "
+  "AND l.kind = 'payment' ORDER BY l.id DESC LIMIT 1) "
   "FROM refund_requests r JOIN orders o ON o.id = r.order_id "
   "WHERE r.status = 'pending' ORDER BY r.requested_at, r.id LIMIT 500")
 /* The last card refund of a request that Stripe refused (Retry). */

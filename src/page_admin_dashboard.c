@@ -12,6 +12,7 @@
 #include "db.h"
 #include "order.h"
 #include "page.h"
+#include "pay_method.h"
 
 #define HOUR		3600
 #define MONTHS		12	/* months of revenue shown, this one included */
@@ -116,9 +117,8 @@ revenue_row(struct request *r, struct tvars *tv, const char *currency,
 	struct tvars *row = tv_row(tv, "revenue");
 
 	tv_set(row, "currency", req_strdup(r, currency));
-	tv_set(row, "method", total ? "all methods" : strcmp(method,
-	    "card") == 0 ? "card (Stripe)" : *method ? req_strdup(r, method) :
-	    "not given");
+	tv_set(row, "method", total ? "All methods" :
+	    req_strdup(r, pay_method_label(method)));
 	tv_set(row, "total", total ? "1" : "");
 	tv_set(row, "in", page_money(r, in, currency));
 	tv_set(row, "out", page_money(r, out, currency));

@@ -13,6 +13,7 @@
 #include "markdown.h"
 #include "order.h"
 #include "page.h"
+#include "pay_method.h"
 #include "payment.h"
 #include "router.h"
 
@@ -54,7 +55,8 @@ const struct field paid_fields[] = {
 #define PF_AMOUNT	0
 	{ "amount", "the amount", 1, 20, F_REQUIRED, check_amount },
 #define PF_METHOD	1
-	{ "method", "the payment method", 0, 50, 0, NULL },
+	{ "method", "the payment method", 1, 20, F_REQUIRED,
+	    pay_method_check },
 #define PF_REFERENCE	2
 	{ "reference", "the reference", 0, 100, 0, NULL },
 	CSRF_FIELD_ENTRY,
@@ -158,8 +160,8 @@ fill_ledger(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 	tv_set(tv, "c2", req_printf(r, "%s%s %s", !strcmp(db_text(s, 0),
 	    "refund") ? "-" : "", page_money(r, sqlite3_column_int64(s, 1),
 	    db_text(s, 2)), db_text(s, 2)));
-	tv_set(tv, "c3", req_printf(r, "%s %s", db_text(s, 3),
-	    db_text(s, 4)));
+	tv_set(tv, "c3", req_printf(r, "%s %s",
+	    pay_method_label(db_text(s, 3)), db_text(s, 4)));
 	tv_set(tv, "c4", req_printf(r, "%s, %s",
 	    page_time(r, sqlite3_column_int64(s, 5)), db_text(s, 6)));
 }
@@ -315,6 +317,21 @@ snippet_options(struct request *r, struct tvars *tv)
 	return n;
 }
 
+/* Sets the "Mark paid" form's values: what was typed when it was
+ * refused, else the price and bank transfer; the select's options. */
+static void
+paid_form_vars(struct request *r, struct tvars *tv, const struct order *o)
+{
+	if (r->fields != NULL && r->route->fields == paid_fields) {
+		page_form_vars(r, tv, paid_fields);
+		pay_method_options(tv, "methods", r->fields[PF_METHOD].value,
+		    NULL);
+	} else {
+		tv_set(tv, "amount", page_money(r, o->price, o->currency));
+		pay_method_options(tv, "methods", "bank_transfer", NULL);
+	}
+}
+
 /* Renders the order page with status; notice and error go on top, and
  * the reply editor holds draft (NULL: the saved draft). */
 static void
@@ -391,10 +408,7 @@ order_view(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "has_snippets", snippet_options(r, &tv) > 0 ? "1" : "");
 	tv_set(&tv, "notice", notice);
 	tv_set(&tv, "form_message", error);
-	if (r->fields != NULL && r->route->fields == paid_fields) {
-		page_form_vars(r, &tv, paid_fields);
-	} else
-		tv_set(&tv, "amount", page_money(r, o->price, o->currency));
+	paid_form_vars(r, &tv, o);
 	if (r->fields != NULL && r->route->fields == note_fields)
 		tv_set(&tv, "note", r->fields[NF_BODY].value);
 	if (r->fields != NULL && r->route->fields == cancel_fields)

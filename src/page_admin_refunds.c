@@ -18,6 +18,7 @@
 #include "mail.h"
 #include "order.h"
 #include "page.h"
+#include "pay_method.h"
 #include "router.h"
 
 /* Returns NULL if v is empty or an amount such as 150.00 greater than
@@ -40,7 +41,8 @@ const struct field refunded_fields[] = {
 #define XF_AMOUNT	0
 	{ "amount", "the amount", 0, 20, 0, check_refund_amount },
 #define XF_METHOD	1
-	{ "method", "the refund method", 0, 50, 0, NULL },
+	{ "method", "the refund method", 1, 20, F_REQUIRED,
+	    pay_method_check },
 #define XF_REFERENCE	2
 	{ "reference", "the reference", 0, 100, 0, NULL },
 	CSRF_FIELD_ENTRY,
@@ -102,6 +104,17 @@ page_card_refunds(struct request *r, struct tvars *row, int64_t oid,
 	return rc != DB_ERROR;
 }
 
+/* Sets how the order of a row was paid: paid_label (the method's),
+ * paid_reference. */
+static void
+paid_method(struct request *r, struct tvars *row, const char *method,
+    const char *reference)
+{
+	tv_set(row, "paid_label", *method ? pay_method_label(method) :
+	    "not recorded");
+	tv_set(row, "paid_reference", req_strdup(r, reference));
+}
+
 /* Adds the requests that st lists (REFUNDS_OPEN or REFUNDS_PENDING:
  * the same columns) to tv's list, each with its card refunds; pending:
  * their money is on its way to the card. Returns their number, or -1
@@ -116,7 +129,9 @@ request_rows(struct request *r, struct tvars *tv, enum stmt st,
 	if (s == NULL)
 		return -1;
 	while ((rc = db_step(st)) == DB_ROW) {
-		struct tvars *row = tv_row(tv, list);
+		struct tvars	*row = tv_row(tv, list);
+		const char	*cp;
+		int		 stripe;
 
 		n++;
 		tv_set(row, "id", req_printf(r, "%lld",
@@ -133,8 +148,15 @@ request_rows(struct request *r, struct tvars *tv, enum stmt st,
 		tv_set(row, "net", page_money(r, sqlite3_column_int64(s, 9),
 		    db_text(s, 8)));
 		tv_set(row, "can_decline", conf.refund_auto_approve ? "" : "1");
+		paid_method(r, row, db_text(s, 10), db_text(s, 11));
 		ok &= page_card_refunds(r, row, sqlite3_column_int64(s, 1),
 		    pending, NULL);
+		/* Back to the card (Stripe) first when Stripe took the money;
+		 * else the way the order was paid, by hand. */
+		stripe = (cp = tv_get(row, "card_paid")) != NULL && *cp;
+		pay_method_options(row, "methods", stripe ? NULL :
+		    *db_text(s, 10) ? db_text(s, 10) : "bank_transfer",
+		    stripe ? "card" : NULL);
 	}
 	db_done(st);
 	return rc == DB_ERROR || !ok ? -1 : n;
@@ -345,6 +367,17 @@ hand_amount(struct request *r, int64_t rid, const struct order *o,
 	return 1;
 }
 
+/* Whether a refund by method of order o goes back to the card through
+ * Stripe: method card and a card payment of Stripe's. Returns 1 or 0,
+ * -1 on a database error. */
+static int
+stripe_paid(const struct order *o, const char *method)
+{
+	char pi[PI_MAX];
+
+	return strcmp(method, "card") != 0 ? 0 : card_refund_pi(o->id, pi);
+}
+
 /* POST /admin/refunds/ID/refunded */
 void
 page_admin_refunded(struct request *r)
@@ -365,13 +398,20 @@ page_admin_refunded(struct request *r)
 		    why));
 		return;
 	}
-	if (!strcmp(r->fields[XF_METHOD].value, "card")) {
-		card_refunded(r, rid, &o, amount);
-		return;
-	}
 	uid = r->session->user_id;
 	if (!db_begin())
 		goto fail;
+	/* "card" on an order Stripe took the money of: back to the card
+	 * through Stripe, in card_refunded's own transaction (which decides
+	 * again); on a card payment recorded by hand (its reference no pi_
+	 * id), a refund by hand like any other. */
+	if ((rc = stripe_paid(&o, r->fields[XF_METHOD].value)) != 0) {
+		db_rollback();
+		if (rc < 0)
+			goto fail;
+		card_refunded(r, rid, &o, amount);
+		return;
+	}
 	/* A charge under dispute goes back by the chargeback: a refund by
 	 * any way as well would pay twice. */
 	if ((rc = card_refund_disputed(o.id)) != 0) {
@@ -399,7 +439,8 @@ page_admin_refunded(struct request *r)
 	tv_set(&tv, "remaining", page_money(r, paid - refunded - amount,
 	    o.currency));
 	tv_set(&tv, "partial", full ? "" : "1");
-	tv_set(&tv, "method", r->fields[XF_METHOD].value);
+	tv_set(&tv, "refund_sent",
+	    pay_method_refund_sent(r->fields[XF_METHOD].value));
 	if (db_run(ST_LEDGER_INSERT, "ititttii", o.id, "refund", amount,
 	    o.currency, r->fields[XF_METHOD].value,
 	    r->fields[XF_REFERENCE].value, now, uid) != DB_DONE ||

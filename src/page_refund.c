@@ -11,6 +11,7 @@
 #include "mail.h"
 #include "order.h"
 #include "page.h"
+#include "pay_method.h"
 #include "router.h"
 #include "token.h"
 
@@ -66,12 +67,19 @@ refund_page(struct request *r, const struct order *o, const struct refund
 	sqlite3_stmt	*s;
 	const char	*question = "";
 	char		*track = order_track_url(r, o->id);
+	int64_t		 paid, refunded;
 
 	if ((s = db_stmt(ST_MESSAGES_PUBLIC)) != NULL && db_bind(s, "i",
 	    o->id) && db_step(ST_MESSAGES_PUBLIC) == DB_ROW)
 		question = req_strdup(r, db_text(s, 1));
 	db_done(ST_MESSAGES_PUBLIC);
 	page_vars(r, &tv);
+	if (!order_balance(o->id, &paid, &refunded) ||
+	    !pay_method_refund_vars(r, &tv, o, refunded)) {
+		tv_free(&tv);
+		page_unavailable(r);
+		return;
+	}
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "question", question);
@@ -239,6 +247,8 @@ refund_store(struct request *r, const struct order *o, const char *reason,
 	if ((card = refund_to_card(r, o, rid)) < 0)
 		goto fail;
 	page_vars(r, &tv);
+	if (!pay_method_refund_vars(r, &tv, o, refunded))
+		goto fail;
 	tv_set(&tv, "to_card", card ? "1" : "");
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "number", o->number);

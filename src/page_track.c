@@ -11,6 +11,7 @@
 #include "markdown.h"
 #include "order.h"
 #include "page.h"
+#include "pay_method.h"
 #include "router.h"
 #include "token.h"
 
@@ -165,6 +166,15 @@ thread(struct request *r, struct tvars *tv, const struct order *o,
 	return 1;
 }
 
+/* Whether the client of o has asked for the money back (the request
+ * open, or refunded). */
+static int
+refund_asked(const struct order *o)
+{
+	return !strcmp(o->status, "refund_requested") ||
+	    !strcmp(o->status, "refunded");
+}
+
 /* Renders the status page of o with status, an optional notice, and the
  * follow-up form's value and error. */
 static void
@@ -179,7 +189,9 @@ track_render(struct request *r, const struct order *o, int status,
 	char		 left_text[INT_TEXT_MAX];
 
 	if (!thread(r, &tv, o, &has_answer) ||
-	    !order_balance(o->id, &paid, &refunded)) {
+	    !order_balance(o->id, &paid, &refunded) ||
+	    (refund_asked(o) && !pay_method_refund_vars(r, &tv, o,
+	    refunded))) {
 		tv_free(&tv);
 		page_unavailable(r);
 		return;
@@ -235,8 +247,7 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "refund_open", !strcmp(o->status, "refund_requested") ?
 	    "1" : "");
 	tv_set(&tv, "refund_done", !strcmp(o->status, "refunded") ? "1" : "");
-	tv_set(&tv, "refund_asked", !strcmp(o->status, "refund_requested") ||
-	    !strcmp(o->status, "refunded") ? "1" : "");
+	tv_set(&tv, "refund_asked", refund_asked(o) ? "1" : "");
 	page_render(r, status, req_cat(r, "Order ", o->number, (char *)NULL),
 	    "track.html", &tv);
 }

@@ -113,7 +113,7 @@ def test_queue_and_paging():
     for i in range(3):
         _, _, oid = new_order("queue%d@example.com" % i)
         ids.append(oid)
-        r = b.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank",
+        r = b.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer",
                                                   "reference": "REF%d" % i, "csrf_token": tok})
         t.eq(r.status, 303, "mark paid answers 303")
     # make the second one overdue and the third most urgent
@@ -170,7 +170,7 @@ def test_reply():
     client, path, oid = new_order("reply@example.com")
     t.eq(b.post("/admin/orders/%d/reply" % oid, {"body": "Too early", "csrf_token": tok, "confirm": "yes"}).status, 409,
          "an unpaid order cannot be answered")
-    b.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "reference": "",
+    b.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer", "reference": "",
                                           "csrf_token": tok})
     t.eq(site.sql1("SELECT sum(amount) FROM ledger WHERE order_id = ?", oid), 15000,
          "mark paid writes a ledger row")
@@ -242,7 +242,7 @@ def test_note_claim_cancel():
     t.eq(r.status, 303, "an unpaid order can be cancelled")
     t.eq(site.sql1("SELECT status FROM orders WHERE id = ?", oid), "cancelled", "it is cancelled")
     _, _, paid = new_order("paidcancel@example.com")
-    b.post("/admin/orders/%d/paid" % paid, {"amount": "150", "csrf_token": tok})
+    b.post("/admin/orders/%d/paid" % paid, {"method": "bank_transfer", "amount": "150", "csrf_token": tok})
     r = b.post("/admin/orders/%d/cancel" % paid, {"reason": "changed my mind", "csrf_token": tok})
     t.eq(r.status, 409, "a paid order is not cancelled silently")
     acts = [a for (a,) in site.sql("SELECT action FROM audit WHERE order_id = ?", oid)]

@@ -103,7 +103,7 @@ def test_snippets():
 
     # insertion into a reply draft from the order page
     oid = new_order("snippet-client@example.com", "How do I write a menu that sells more desserts?")
-    b.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
+    b.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer", "csrf_token": tok})
     page = b.get("/admin/orders/%d" % oid).text
     t.ok('<option value="%d">Thanks</option>' % sid in page, "the order page offers the snippet")
     r = b.post("/admin/orders/%d/draft" % oid, {"body": "Hello Ada,", "snippet": str(sid), "csrf_token": tok})
@@ -185,7 +185,7 @@ def test_search():
                    "<script>alert(1)</script> & \"quotes\"", name="Bob Stone")
     c = new_order("carol@example.com", "My friend zephyrine told me about you. " + "I sell honey at markets. " * 12,
                   name="Carol Hart")
-    b.post("/admin/orders/%d/paid" % bo, {"amount": "150.00", "csrf_token": tok})
+    b.post("/admin/orders/%d/paid" % bo, {"method": "bank_transfer", "amount": "150.00", "csrf_token": tok})
     r = b.post("/admin/orders/%d/reply" % bo, {"body": "Fire a small batch in the kiln and post it.",
                                                "csrf_token": tok, "confirm": "yes"})
     t.eq(r.status, 303, "a reply is sent (fixture)")
@@ -431,7 +431,7 @@ def test_search_rank(b, tok):
     log = open(site.log_path, encoding="utf-8", errors="replace").read()
     t.ok("ranking by bm25" not in log, "pmb_rank and pmb_hits are registered (no fallback to bm25 logged)")
     once = new_order("once@gorse.example", "How do I price my jam for the farm shop?", name="Una Once")
-    b.post("/admin/orders/%d/paid" % once, {"amount": "150.00", "csrf_token": tok})
+    b.post("/admin/orders/%d/paid" % once, {"method": "bank_transfer", "amount": "150.00", "csrf_token": tok})
     r = b.post("/admin/orders/%d/reply" % once, {"body": "Start at cost plus a margin. " * 30 +
                                                  "Then try a gorse honey line.", "csrf_token": tok, "confirm": "yes"})
     t.eq(r.status, 303, "a reply is sent (fixture)")
@@ -678,10 +678,10 @@ def test_dashboard_and_export():
         rev = re.findall(r'<tr( class="total")?><td>([A-Z]{3})</td><td>([^<]+)</td><td>([\d.]+)</td>'
                          r'<td>([\d.]+)</td><td>(-?[\d.]+)</td></tr>',
                          re.search(r'<table id="revenue">(.*?)</table>', r.text, re.S).group(1))
-        t.eq(rev, [("", "GBP", "not given", "1050.00", "150.00", "900.00"),
-                   ("", "GBP", "card (Stripe)", "150.00", "0.00", "150.00"),
-                   (' class="total"', "GBP", "all methods", "1200.00", "150.00", "1050.00"),
-                   ("", "USD", "not given", "200.00", "50.00", "150.00")],
+        t.eq(rev, [("", "GBP", "Not given", "1050.00", "150.00", "900.00"),
+                   ("", "GBP", "Card", "150.00", "0.00", "150.00"),
+                   (' class="total"', "GBP", "All methods", "1200.00", "150.00", "1050.00"),
+                   ("", "USD", "Not given", "200.00", "50.00", "150.00")],
              "revenue net of refunds, per currency and per method, with a currency's total "
              "when it has several methods, from the ledger")
         p = ds_plan(ds, stmt_sql("DASH_REVENUE"))

@@ -54,7 +54,7 @@ def count(s, oid, kind):
 
 
 def mark_paid(b, tok, oid):
-    return b.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank",
+    return b.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer",
                                                   "reference": "", "csrf_token": tok})
 
 

@@ -96,7 +96,7 @@ def test_unpaid_clock():
     t.ok("promised by" not in page, "an unpaid order shows no due date")
     oid = site.sql1("SELECT id FROM orders WHERE email = 'clock@example.com'")
     tok = admin_csrf(staff)
-    r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
+    r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer", "csrf_token": tok})
     t.eq(r.status, 303, "the consultant records the payment")
     page = b.get(path).text
     t.ok("promised by" in page and "I start the 48 hours" not in page,

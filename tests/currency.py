@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import (Tap, Site, Browser, SRC, PMBCTL, ask, track_path, login,  # noqa: E402
+from pmbtest import (Tap, Site, Browser, PMBCTL, ask, track_path, login, schema_at,  # noqa: E402
                      admin_csrf, STAFF)
 
 t = Tap()
@@ -73,12 +73,12 @@ def test_jpy():
              "JPY: the admin order page shows the price and offers 1500 to mark paid")
 
         tok = admin_csrf(staff, "/admin/orders/%d" % oid)
-        r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "1500.5", "method": "bank", "csrf_token": tok})
+        r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "1500.5", "method": "bank_transfer", "csrf_token": tok})
         t.eq(r.status, 400, "JPY: mark paid 1500.5 answers 400")
         t.ok("JPY has no decimals" in r.text and 'value="1500.5"' in r.text,
              "JPY: the page says JPY has no decimals and keeps what was typed")
         t.eq(site.sql1("SELECT count(*) FROM ledger WHERE order_id = ?", oid), 0, "JPY: nothing was recorded")
-        r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "1500", "method": "bank", "csrf_token": tok})
+        r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "1500", "method": "bank_transfer", "csrf_token": tok})
         t.eq(r.status, 303, "JPY: mark paid 1500 is recorded")
         t.eq(site.sql("SELECT kind, amount, currency FROM ledger WHERE order_id = ?", oid),
              [("payment", 1500, "JPY")], "JPY: the ledger holds 1500 JPY")
@@ -101,10 +101,10 @@ def test_jpy():
         page = staff.get("/admin/refunds")
         t.ok('value="1500"' in page.text, "JPY: the refunds list offers 1500")
         tok = admin_csrf(staff, "/admin/refunds")
-        r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "500.25", "method": "bank", "csrf_token": tok})
+        r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "500.25", "method": "bank_transfer", "csrf_token": tok})
         t.eq(r.status, 400, "JPY: a refund of 500.25 answers 400")
         t.ok("JPY has no decimals" in r.text, "JPY: and says JPY has no decimals")
-        r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "500", "method": "bank", "csrf_token": tok})
+        r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "500", "method": "bank_transfer", "csrf_token": tok})
         t.eq(r.status, 303, "JPY: a partial refund of 500 is recorded")
         mail = site.sql("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'refunded'", oid)
         t.ok(mail and "refunded 500 JPY" in mail[0][0] and "remaining 1000 JPY" in mail[0][0],
@@ -114,7 +114,7 @@ def test_jpy():
         t.eq(csv_row(staff, "PMB-%06d" % oid), ["1500", "JPY", "1500", "500", "1000"],
              "JPY: the CSV export has 1500 paid, 500 refunded, 1000 net, no decimals")
         t.eq(revenue(staff), [("JPY", "1500", "500", "1000")], "JPY: the dashboard's revenue, no decimals")
-        r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "", "method": "bank", "csrf_token": tok})
+        r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "", "method": "bank_transfer", "csrf_token": tok})
         t.eq(r.status, 303, "JPY: an empty amount refunds the rest")
         t.eq(site.sql("SELECT kind, amount FROM ledger WHERE order_id = ? ORDER BY id", oid),
              [("payment", 1500), ("refund", 500), ("refund", 1000)], "JPY: the ledger adds up in yen")
@@ -147,11 +147,11 @@ def test_decimals():
                  "%s: the order stores %d minor units" % (cur, stored))
             t.ok(shown in text_of(c.get(path).text), "%s: the status page shows %s" % (cur, shown))
             tok = admin_csrf(staff, "/admin/orders/%d" % oid)
-            r = staff.post("/admin/orders/%d/paid" % oid, {"amount": too_many, "csrf_token": tok})
+            r = staff.post("/admin/orders/%d/paid" % oid, {"method": "bank_transfer", "amount": too_many, "csrf_token": tok})
             t.ok(r.status == 400 and why in r.text, "%s: mark paid %s answers 400: %s" % (cur, too_many, why),
                  r.status)
             amount = shown.split()[0]
-            r = staff.post("/admin/orders/%d/paid" % oid, {"amount": amount, "method": "bank", "csrf_token": tok})
+            r = staff.post("/admin/orders/%d/paid" % oid, {"amount": amount, "method": "bank_transfer", "csrf_token": tok})
             t.eq(r.status, 303, "%s: mark paid %s is recorded" % (cur, amount))
             t.eq(site.sql1("SELECT amount FROM ledger WHERE order_id = ?", oid), stored,
                  "%s: the ledger holds %d" % (cur, stored))
@@ -180,25 +180,9 @@ def test_settings():
 
 
 # --- the migration ----------------------------------------------------------
-def schema_at(path, version):
-    """A database at schema version, made from sql/*.sql of the source
-    tree, as an earlier pmb would have left it."""
-    names = sorted(n for n in os.listdir(os.path.join(SRC, "sql")) if re.match(r"\d{3}_.*\.sql$", n))
-    con = sqlite3.connect(path)
-    for name in names[:version]:
-        with open(os.path.join(SRC, "sql", name), encoding="utf-8") as f:
-            con.executescript(f.read())
-    con.execute("PRAGMA user_version = %d" % version)
-    con.commit()
-    con.close()
-
-
 def test_migration():
     site = Site()
     try:
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(site.db + suffix):
-                os.remove(site.db + suffix)
         schema_at(site.db, 10)
         con = sqlite3.connect(site.db)
         orders = [("yen", 150000, "JPY"), ("odd", 150050, "JPY"), ("pound", 15000, "GBP"),

@@ -258,10 +258,10 @@ def test_dashboard():
             oid = con.execute("SELECT last_insert_rowid()").fetchone()[0]
             if paid_at:
                 con.execute("INSERT INTO ledger (order_id, kind, amount, currency, method, at) "
-                            "VALUES (?, 'payment', ?, ?, 'bank transfer', ?)", (oid, price, currency, paid_at))
+                            "VALUES (?, 'payment', ?, ?, 'bank_transfer', ?)", (oid, price, currency, paid_at))
             if refund:
                 con.execute("INSERT INTO ledger (order_id, kind, amount, currency, method, at) "
-                            "VALUES (?, 'refund', ?, ?, 'bank transfer', ?)", (oid, refund[0], currency, refund[1]))
+                            "VALUES (?, 'refund', ?, ?, 'bank_transfer', ?)", (oid, refund[0], currency, refund[1]))
         order("o1", "answered", 15000, "GBP", mid_month(0))
         order("o2", "answered", 15000, "GBP", mid_month(1), refund=(5000, mid_month(1) + 3600))
         order("o3", "answered", 20000, "USD", mid_month(11))

@@ -75,7 +75,7 @@ def test_exports():
         bank = site.sql1("SELECT id FROM orders WHERE email = 'bank@example.com'")
         tok = admin_csrf(staff)
         r = staff.post("/admin/orders/%d/paid" % bank,
-                       {"amount": "150.00", "method": "bank transfer", "reference": "=1+1", "csrf_token": tok})
+                       {"amount": "150.00", "method": "bank_transfer", "reference": "=1+1", "csrf_token": tok})
         t.eq(r.status, 303, "the consultant records a bank payment with reference =1+1")
         r = staff.post("/admin/orders/%d/reply" % bank, {"body": "Try a **loyalty card**.", "confirm": "yes", "csrf_token": tok})
         t.eq(r.status, 303, "and answers")
@@ -89,7 +89,7 @@ def test_exports():
         tok = admin_csrf(staff, "/admin/refunds")
         for amount, ref in (("20.00", "=1+1"), ("30.00", "@SUM(A1)")):
             r = staff.post("/admin/refunds/%d/refunded" % rid,
-                           {"amount": amount, "method": "bank transfer", "reference": ref, "csrf_token": tok})
+                           {"amount": amount, "method": "bank_transfer", "reference": ref, "csrf_token": tok})
             t.eq(r.status, 303, "a partial refund of %s is recorded" % amount)
 
         # A card-paid order, as the Stripe webhook writes it (no user).
@@ -122,7 +122,7 @@ def test_exports():
              ["150.00", "GBP", "150.00", "50.00", "100.00", "0.00", "150.00", "0.00", "50.00"],
              "the bank order's money columns as before")
         t.eq([b.get(x) for x in NEW_COLUMNS],
-             ["'=cmd|calc", iso(t0), iso(t0 + 2000), "bank transfer", "'=1+1", "bank transfer; bank transfer",
+             ["'=cmd|calc", iso(t0), iso(t0 + 2000), "bank_transfer", "'=1+1", "bank_transfer; bank_transfer",
               "'=1+1; @SUM(A1)"],
              "bank, partly refunded: topic, first payment time, latest refund time, methods and references "
              "in ledger order; cells that could run are defused")
@@ -142,9 +142,9 @@ def test_exports():
         lrows = rows_of(e)
         t.eq(lrows[0] if lrows else None, LEDGER_COLUMNS, "the ledger's header")
         t.eq(lrows[1:], [
-            [num(bank), iso(t0), "payment", "150.00", "GBP", "bank transfer", "'=1+1", "sam"],
-            [num(bank), iso(t0 + 1000), "refund", "20.00", "GBP", "bank transfer", "'=1+1", "sam"],
-            [num(bank), iso(t0 + 2000), "refund", "30.00", "GBP", "bank transfer", "'@SUM(A1)", "sam"],
+            [num(bank), iso(t0), "payment", "150.00", "GBP", "bank_transfer", "'=1+1", "sam"],
+            [num(bank), iso(t0 + 1000), "refund", "20.00", "GBP", "bank_transfer", "'=1+1", "sam"],
+            [num(bank), iso(t0 + 2000), "refund", "30.00", "GBP", "bank_transfer", "'@SUM(A1)", "sam"],
             [num(card), iso(t0 + 60), "payment", "150.00", "GBP", "card", "pi_3Abc", "stripe"],
         ], "one row per payment or refund in ledger order, amounts in the currency's decimals, recorded by "
            "the staff member or stripe; references that could run are defused")

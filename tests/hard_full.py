@@ -191,7 +191,7 @@ def part_valgrind():
             ("POST", "/admin/orders/%d/draft" % oid, {"body": "# Draft\n[x](javascript:y)", "preview": "1",
                                                      "csrf_token": ctok}, {"Cookie": cookie}),
             ("POST", "/admin/orders/%d/reply" % oid, {"body": "", "csrf_token": ctok}, {"Cookie": cookie}),
-            ("POST", "/admin/orders/%d/paid" % oid, {"amount": "abc", "csrf_token": ctok}, {"Cookie": cookie}),
+            ("POST", "/admin/orders/%d/paid" % oid, {"method": "bank_transfer", "amount": "abc", "csrf_token": ctok}, {"Cookie": cookie}),
             ("GET", "/admin/refunds", b"", {"Cookie": cookie}),
             ("GET", "/admin/outbox", b"", {"Cookie": cookie}),
             ("GET", "/admin/search?q=sourdough", b"", {"Cookie": cookie}),

@@ -369,7 +369,7 @@ def part_parallel_once():
         r = ask(b, email="once-reply@example.com")
         oid2 = site.sql1("SELECT id FROM orders WHERE email = ?", "once-reply@example.com")
         tok = admin_csrf(staff)
-        staff.post("/admin/orders/%d/paid" % oid2, {"amount": "150.00", "method": "bank", "csrf_token": tok})
+        staff.post("/admin/orders/%d/paid" % oid2, {"amount": "150.00", "method": "bank_transfer", "csrf_token": tok})
         res2 = parallel(n, lambda i: staff.post("/admin/orders/%d/reply" % oid2,
                                                 {"body": "Answer number %d" % i,
                                                  "csrf_token": tok, "confirm": "yes"}).status)

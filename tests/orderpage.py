@@ -31,7 +31,7 @@ def paid_order(staff, tok, email, name="Ada Baker"):
     c = Browser(site)
     path = track_path(ask(c, email=email, name=name).header("Location"))
     oid = site.sql1("SELECT id FROM orders WHERE email = ? ORDER BY id DESC", email)
-    r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
+    r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer", "csrf_token": tok})
     assert r.status == 303, r
     return c, path, oid
 
@@ -166,7 +166,7 @@ def test_answer_mail_no_followups():
         c = Browser(other)
         ask(c, email="none@example.com")
         oid = other.sql1("SELECT id FROM orders WHERE email = ?", "none@example.com")
-        staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
+        staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer", "csrf_token": tok})
         r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Only answer.", "csrf_token": tok, "confirm": "yes"})
         t.eq(r.status, 303, "followups_included = 0: the answer is sent")
         mail = other.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'answer'", oid)

@@ -405,7 +405,7 @@ def test_paid_after_cancel():
 def test_overpaid():
     c, path, oid, cs, _ = paid_session(hold=True)
     tok = admin_csrf(staff)
-    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank transfer", "csrf_token": tok})
+    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer", "csrf_token": tok})
     st, body = stripe.deliver(held(cs))
     t.ok(st == 200 and "overpaid" in body, "card after bank transfer: flagged overpaid")
     t.eq(counts(oid)[:3], (2, 1, 1), "two ledger rows, the order paid once, one paid mail")

@@ -583,7 +583,7 @@ def answered_order(site, staff, email, late=False):
     path = track_path(ask(c, email=email).header("Location"))
     oid = site.sql1("SELECT id FROM orders WHERE email = ?", email)
     tok = admin_csrf(staff)
-    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
+    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer", "csrf_token": tok})
     if late:
         site.sql("UPDATE orders SET paid_at = paid_at - 50 * 3600, due_at = due_at - 50 * 3600 WHERE id = ?", oid)
     r = staff.post("/admin/orders/%d/reply" % oid, {"body": "Try a **loyalty card**.", "csrf_token": tok, "confirm": "yes"})
@@ -666,3 +666,21 @@ def stmt_sql(name):
     block = block[:block.find("\nX(")] if "\nX(" in block else block
     return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', block)).replace('\\"', '"')
 
+
+def schema_at(path, version):
+    """A database at schema version, made from sql/*.sql of the source
+    tree, as an earlier pmb would have left it (tests/currency.py,
+    tests/methods.py), in place of any database at path (a Site's new
+    one, made by pmbctl init).
+    """
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    names = sorted(n for n in os.listdir(os.path.join(SRC, "sql")) if re.match(r"\d{3}_.*\.sql$", n))
+    con = sqlite3.connect(path)
+    for name in names[:version]:
+        with open(os.path.join(SRC, "sql", name), encoding="utf-8") as f:
+            con.executescript(f.read())
+    con.execute("PRAGMA user_version = %d" % version)
+    con.commit()
+    con.close()

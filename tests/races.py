@@ -76,7 +76,7 @@ def new_order(paid=False):
     path = track_path(ask(c, email=e).header("Location"))
     oid = site.sql1("SELECT id FROM orders WHERE email = ?", e)
     if paid:
-        r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank",
+        r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer",
                                                       "csrf_token": admin_csrf(staff)})
         assert r.status == 303, r
     return c, path, oid
@@ -96,7 +96,7 @@ def refund_action(rid, action):
     if action == "decline":
         return lambda i: staff.post("/admin/refunds/%d/decline" % rid, {"reason": "Abuse %d" % i,
                                                                         "csrf_token": tok})
-    return lambda i: staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "", "method": "bank",
+    return lambda i: staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "", "method": "bank_transfer",
                                                                      "csrf_token": tok})
 
 
@@ -202,7 +202,7 @@ def test_reply_vs_draft():
 
 
 def test_two_paid():
-    order_race("two Mark paid at once", False, "paid", {"amount": "150.00", "method": "bank"},
+    order_race("two Mark paid at once", False, "paid", {"amount": "150.00", "method": "bank_transfer"},
                r"not waiting for payment", ("paid", "mark paid", "paid"), ledger_kind="payment")
 
 
@@ -218,7 +218,7 @@ def test_cancel_vs_paid_and_reply():
         tok = admin_csrf(staff)
         res = parallel(2, lambda i: staff.post("/admin/orders/%d/%s" % (oid, ("cancel", "paid")[i]),
                                                {"reason": "No longer needed", "amount": "150.00",
-                                                "csrf_token": tok}))
+                                                "method": "bank_transfer", "csrf_token": tok}))
         winner_and_loser(rs, rnd, res, r"never paid can be cancelled|not waiting for payment")
         state = (count("SELECT status FROM orders WHERE id = ?", oid),
                  count("SELECT count(*) FROM ledger WHERE order_id = ?", oid),
@@ -306,7 +306,7 @@ def test_amounts_are_the_orders():
     _, hidden = c.form(m.group(1))
     c.post(m.group(1), {"reason": "", "csrf_token": hidden["csrf_token"]})
     rid = site.sql1("SELECT id FROM refund_requests WHERE order_id = ?", oid)
-    r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "50.00", "method": "bank",
+    r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "50.00", "method": "bank_transfer",
                                                       "csrf_token": admin_csrf(staff, "/admin/refunds")})
     t.eq(r.status, 303, "a partial refund of 50.00")
     page = c.get(path).text

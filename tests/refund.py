@@ -101,16 +101,16 @@ def test_processing():
     page = staff.get("/admin/refunds")
     t.ok("refund-%d" % rid in page.text and "150.00" in page.text, "the request is listed under refunds")
     tok = admin_csrf(staff, "/admin/refunds")
-    r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "150.01", "csrf_token": tok})
+    r = staff.post("/admin/refunds/%d/refunded" % rid, {"method": "bank_transfer", "amount": "150.01", "csrf_token": tok})
     t.eq(r.status, 400, "a refund larger than the net paid amount is refused")
     t.ok("more than the 150.00 GBP paid" in r.text, "and the page says why")
-    r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "50.00", "method": "bank", "reference": "R1",
+    r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "50.00", "method": "bank_transfer", "reference": "R1",
                                                       "csrf_token": tok})
     t.eq(r.status, 303, "a partial refund is recorded")
     t.eq(site.sql1("SELECT status FROM orders WHERE id = ?", oid), "refund_requested", "a partial refund keeps the request open")
-    r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "100.01", "csrf_token": tok})
+    r = staff.post("/admin/refunds/%d/refunded" % rid, {"method": "bank_transfer", "amount": "100.01", "csrf_token": tok})
     t.eq(r.status, 400, "the rest cannot be exceeded")
-    r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "", "method": "bank", "csrf_token": tok})
+    r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "", "method": "bank_transfer", "csrf_token": tok})
     t.eq(r.status, 303, "an empty amount refunds the rest")
     rows = site.sql("SELECT kind, amount FROM ledger WHERE order_id = ? ORDER BY id", oid)
     t.eq(rows, [("payment", 15000), ("refund", 5000), ("refund", 10000)], "a partial then a full refund add up")
@@ -121,7 +121,7 @@ def test_processing():
     op = staff.get("/admin/orders/%d" % oid)
     t.ok("net 0.00 GBP" in op.text, "the order's balance agrees with the ledger")
     t.ok("Refunded" in c.get(path).text, "the client's status page shows refunded")
-    r = staff.post("/admin/refunds/%d/refunded" % rid, {"amount": "1.00", "csrf_token": tok})
+    r = staff.post("/admin/refunds/%d/refunded" % rid, {"method": "bank_transfer", "amount": "1.00", "csrf_token": tok})
     t.eq(r.status, 409, "a closed request takes no more refunds")
 
 
@@ -199,7 +199,7 @@ def test_auto_approve():
         tok = admin_csrf(st, "/admin/refunds")
         r = st.post("/admin/refunds/%d/decline" % rid, {"reason": "no", "csrf_token": tok})
         t.eq(r.status, 409, "and a decline is refused")
-        r = st.post("/admin/refunds/%d/refunded" % rid, {"amount": "", "csrf_token": tok})
+        r = st.post("/admin/refunds/%d/refunded" % rid, {"method": "bank_transfer", "amount": "", "csrf_token": tok})
         t.eq(s.sql1("SELECT status FROM orders WHERE id = ?", oid), "refunded", "it is then marked refunded as usual")
     finally:
         s.cleanup()

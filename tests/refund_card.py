@@ -138,7 +138,7 @@ def test_consultant_refund():
     tok = admin_csrf(staff, "/admin/refunds")
     r = staff.post("/admin/refunds/%d/decline" % rid, {"reason": "abuse", "csrf_token": tok})
     t.ok(r.status == 409 and "sent back to the card" in r.text, "a pending request can no longer be declined")
-    t.eq(refund(rid, method="bank transfer").status, 409, "nor paid back by hand while the card refund is on its way")
+    t.eq(refund(rid, method="bank_transfer").status, 409, "nor paid back by hand while the card refund is on its way")
     p = send()
     t.ok(p.returncode == 0 and "1 done" in p.stdout, "pmbctl pay send: %s" % p.stdout.strip())
     reqs = calls(REFUND, pi)
@@ -292,12 +292,12 @@ def test_refused_and_retry():
     stripe.decline("refund")
     send()
     t.eq(refund(rid, method="card").status, 409, "a refused card refund is not asked again by Mark refunded")
-    r = refund(rid, method="bank transfer")
+    r = refund(rid, method="bank_transfer")
     t.eq(r.status, 303, "a request whose card refund Stripe refused can be paid back by hand instead")
     t.eq((site.sql("SELECT amount, method FROM ledger WHERE order_id = ? AND kind = 'refund'", oid),
           site.sql1("SELECT status FROM refund_requests WHERE id = ?", rid),
           site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
-         ([(15000, "bank transfer")], "refunded", "refunded"), "recorded at once: request and order refunded")
+         ([(15000, "bank_transfer")], "refunded", "refunded"), "recorded at once: request and order refunded")
 
     # A charge disputed at Stripe that pmb does not know of yet.
     oid, pi, rid, _, _ = card_order()
@@ -367,7 +367,7 @@ def test_dispute():
          [("consultant@example.com",)], "the consultant is alerted by email")
     r = refund(rid)
     t.ok(r.status == 409 and "disputed" in r.text, "the refund is refused: 409 disputed")
-    t.eq(refund(rid, method="bank transfer").status, 409, "by any method (the chargeback pays it back)")
+    t.eq(refund(rid, method="bank_transfer").status, 409, "by any method (the chargeback pays it back)")
     t.eq((site.sql1("SELECT count(*) FROM card_refunds WHERE order_id = ?", oid), calls(REFUND, pi)), (0, []),
          "nothing written, nothing sent")
     ev = [d for d in stripe.deliveries if d["type"] == "charge.dispute.created" and d.get("status") == 200]
@@ -474,9 +474,9 @@ def test_failed_after_succeeded():
     stripe.send_event(ev)
     t.eq(site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'card_refund_alert'", oid), 1,
          "the consultant is told, once (refund.updated and the event again change nothing)")
-    t.eq(refund(rid, method="bank transfer").status, 303, "the consultant can pay it back another way")
+    t.eq(refund(rid, method="bank_transfer").status, 303, "the consultant can pay it back another way")
     t.eq(([(a, m) for (a, m, _) in ledger_refunds(oid)], site.sql1("SELECT status FROM orders WHERE id = ?", oid)),
-         ([(15000, "bank transfer")], "refunded"), "recorded: one refund in the ledger, the order refunded")
+         ([(15000, "bank_transfer")], "refunded"), "recorded: one refund in the ledger, the order refunded")
 
 
 def test_auto_approve():
@@ -536,7 +536,7 @@ def test_surplus():
     stripe.set_hold_webhooks(True)
     stripe.pay(cs)
     stripe.set_hold_webhooks(False)
-    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank transfer",
+    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer",
                                                "csrf_token": admin_csrf(staff)})
     stripe.deliver_all()
     pi = site.sql1("SELECT reference FROM ledger WHERE order_id = ? AND method = 'card'", oid)
@@ -581,7 +581,7 @@ def test_expire_when_paid_by_hand():
     page is expired at Stripe as for a cancel, so the client cannot pay
     a second time by card."""
     c, path, oid, cs = checkout(site)
-    r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank transfer",
+    r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer",
                                                    "csrf_token": admin_csrf(staff)})
     t.eq(r.status, 303, "an order with an open payment page marked paid by hand")
     t.eq(site.sql("SELECT kind, status FROM pay_jobs WHERE order_id = ?", oid), [("expire", "queued")],

@@ -54,7 +54,7 @@ def paid_order(site, staff, email):
     path = track_path(r.header("Location"))
     oid = site.sql1("SELECT id FROM orders WHERE email = ?", email)
     tok = admin_csrf(staff, "/admin/orders/%d" % oid)
-    r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank", "csrf_token": tok})
+    r = staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer", "csrf_token": tok})
     assert r.status == 303, r
     return c, path, oid
 

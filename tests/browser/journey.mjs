@@ -498,7 +498,7 @@ async function journey(browser, client, staff, base) {
   ok((await staff.locator('main').innerText()).includes(QUESTION_LINES[0]), 'the order page shows the question');
   const amount = await staff.locator('#amount').inputValue();
   ok(/^\d+\.\d\d$/.test(amount), `the amount to mark paid is filled in: ${amount}`);
-  await staff.locator('#method').fill('bank transfer');
+  await staff.locator('#method').selectOption('bank_transfer');
   await staff.locator('#reference').fill(number);
   await go(staff, () => staff.getByRole('button', { name: 'Mark paid' }).click(), orderPath);
   await visit(staff, 'admin-order-paid');
@@ -609,7 +609,11 @@ async function journey(browser, client, staff, base) {
   const req = staff.locator('section.refund-request', { hasText: number });
   must(await req.count() === 1, 'the consultant sees the request under refunds');
   ok((await req.innerText()).includes(REASON), 'with the client\'s reason');
-  await req.getByLabel('Method').fill('bank transfer');
+  ok((await req.locator('.refund-paid-by').innerText()).startsWith('Bank transfer'),
+    'the request says how the order was paid (Paid by: Bank transfer, the reference)',
+    await req.locator('.refund-paid-by').innerText());
+  must(await req.getByLabel('Method').inputValue() === 'bank_transfer',
+    'the refund\'s method starts at the way the order was paid: bank_transfer');
   await go(staff, () => req.getByRole('button', { name: 'Mark refunded' }).click(), /\/admin\/refunds/);
   await visit(staff, 'admin-refunded');
   must(await staff.locator('section.refund-request', { hasText: number }).count() === 0,
@@ -642,7 +646,7 @@ async function journey(browser, client, staff, base) {
   // Split by method (currency, method, payments, refunds, net), then
   // the currency's total.
   const both = (2 * Number(amount)).toFixed(2);
-  const want = [['bank transfer', amount], ['card (Stripe)', amount], ['all methods', both]];
+  const want = [['Bank transfer', amount], ['Card', amount], ['All methods', both]];
   ok(rev.length === 3 && want.every(([method, sum], i) => rev[i][1] === method &&
     rev[i][2].startsWith(sum) && rev[i][3].startsWith(sum) && /^0\.00\b/.test(rev[i][4])),
   `revenue by method: ${amount} by bank transfer and ${amount} by card, each refunded; net 0`,
