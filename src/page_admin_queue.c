@@ -21,6 +21,7 @@ static const char *const filters[] = { "waiting", "awaiting_payment",
 #define F_FOLLOWUP	3
 #define F_REFUND	5
 #define NOT_COUNTED	(-1)
+#define COUNT_CAP	100	/* counts stop here: "99+" */
 
 /* Returns NULL if v is a known filter. */
 static const char *
@@ -95,15 +96,26 @@ queue_counts(int64_t count[ARRAY_LEN(filters)])
 		count[i] = NOT_COUNTED;
 	count[F_WAITING] = count[F_AWAITING] = count[F_PAID] =
 	    count[F_FOLLOWUP] = count[F_REFUND] = 0;
-	if (s == NULL)
+	if (s == NULL || !db_bind(s, "i", (int64_t)COUNT_CAP))
 		return 0;
-	while ((rc = db_step(ST_QUEUE_COUNTS)) == DB_ROW)
-		for (size_t i = 0; i < ARRAY_LEN(filters); i++)
-			if (!strcmp(filters[i], db_text(s, 0)))
-				count[i] = sqlite3_column_int64(s, 1);
+	if ((rc = db_step(ST_QUEUE_COUNTS)) == DB_ROW) {
+		count[F_PAID] = sqlite3_column_int64(s, 0);
+		count[F_FOLLOWUP] = sqlite3_column_int64(s, 1);
+		count[F_AWAITING] = sqlite3_column_int64(s, 2);
+		count[F_REFUND] = sqlite3_column_int64(s, 3);
+	}
 	db_done(ST_QUEUE_COUNTS);
 	count[F_WAITING] = count[F_PAID] + count[F_FOLLOWUP];
-	return rc != DB_ERROR;
+	return rc == DB_ROW;
+}
+
+/* Returns a filter's count as shown: "15", or "99+" from COUNT_CAP on
+ * (the counts stop there: see QUEUE_COUNTS), owned by the request. */
+static const char *
+count_text(struct request *r, int64_t n)
+{
+	return n >= COUNT_CAP ? req_printf(r, "%d+", COUNT_CAP - 1) :
+	    req_printf(r, "%lld", (long long)n);
 }
 
 /* Adds the filter links to tv, each with its count when it has one, the
@@ -124,8 +136,7 @@ queue_filters(struct request *r, struct tvars *tv, const char *filter,
 		    "Waiting" : !strcmp(filters[i], "all") ? "All" :
 		    order_status_label(filters[i]));
 		if (count[i] != NOT_COUNTED)
-			tv_set(row, "count", req_printf(r, "%lld",
-			    (long long)count[i]));
+			tv_set(row, "count", count_text(r, count[i]));
 		if (!strcmp(filters[i], filter))
 			tv_set(row, "current", "1");
 	}
@@ -138,11 +149,12 @@ queue_filters(struct request *r, struct tvars *tv, const char *filter,
 	}
 	tv_set(tv, "still", "1");
 	if (a > 0)
-		tv_set(tv, "awaiting", req_printf(r, "%lld %s payment",
-		    (long long)a, a == 1 ? "order awaits" : "orders await"));
+		tv_set(tv, "awaiting", req_printf(r, "%s %s payment",
+		    count_text(r, a), a == 1 ? "order awaits" :
+		    "orders await"));
 	if (f > 0)
-		tv_set(tv, "refunds", req_printf(r, "%lld refund %s",
-		    (long long)f, f == 1 ? "request waits" :
+		tv_set(tv, "refunds", req_printf(r, "%s refund %s",
+		    count_text(r, f), f == 1 ? "request waits" :
 		    "requests wait"));
 }
 
