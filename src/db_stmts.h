@@ -186,9 +186,10 @@ X(REFUND_RESOLVE,
 X(LEDGER_LAST_METHOD,
   "SELECT method FROM ledger WHERE order_id = ? AND kind = 'payment' "
   "ORDER BY id DESC LIMIT 1")
-/* Open requests with the order's net paid and its last payment's method
- * and reference (ledger_order), for the refunds page. */
-X(REFUNDS_OPEN,
+/* Requests of status ?1 ('open', or 'pending': their money on its way to
+ * the card, or refused) with the order's net paid and its last payment's
+ * method and reference (ledger_order), for the refunds page. */
+X(REFUNDS_BY_STATUS,
   "SELECT r.id, r.order_id, o.number, o.name, r.reason, r.requested_at, "
   "o.answered_at, o.answer_viewed_at, o.currency, "
   "(SELECT coalesce(sum(CASE l.kind WHEN 'payment' THEN l.amount "
@@ -198,7 +199,7 @@ X(REFUNDS_OPEN,
   "(SELECT l.reference FROM ledger l WHERE l.order_id = o.id "
   "AND l.kind = 'payment' ORDER BY l.id DESC LIMIT 1) "
   "FROM refund_requests r JOIN orders o ON o.id = r.order_id "
-  "WHERE r.status = 'open' ORDER BY r.requested_at, r.id LIMIT 500")
+  "WHERE r.status = ?1 ORDER BY r.requested_at, r.id LIMIT 500")
 X(ORDER_REFUND_REQUESTED,
   "UPDATE orders SET status = 'refund_requested', "
   "refund_requested_at = ?1, updated_at = ?1 "
@@ -662,18 +663,6 @@ X(CARD_REFUNDS_OF_ORDER,
   "SELECT id, amount, status, last_error, coalesce(stripe_id, ''), "
   "created_at, coalesce(settled_at, 0), currency FROM card_refunds "
   "WHERE order_id = ? ORDER BY id DESC LIMIT 20")
-/* Requests whose money is on its way to the card (or was refused). */
-X(REFUNDS_PENDING,
-  "SELECT r.id, r.order_id, o.number, o.name, r.reason, r.requested_at, "
-  "o.answered_at, o.answer_viewed_at, o.currency, "
-  "(SELECT coalesce(sum(CASE l.kind WHEN 'payment' THEN l.amount "
-  "ELSE -l.amount END), 0) FROM ledger l WHERE l.order_id = o.id), "
-  "(SELECT l.method FROM ledger l WHERE l.order_id = o.id "
-  "AND l.kind = 'payment' ORDER BY l.id DESC LIMIT 1), "
-  "(SELECT l.reference FROM ledger l WHERE l.order_id = o.id "
-  "AND l.kind = 'payment' ORDER BY l.id DESC LIMIT 1) "
-  "FROM refund_requests r JOIN orders o ON o.id = r.order_id "
-  "WHERE r.status = 'pending' ORDER BY r.requested_at, r.id LIMIT 500")
 /* The last card refund of a request that Stripe refused (Retry). */
 X(CARD_REFUND_LAST_FAILED,
   "SELECT id FROM card_refunds WHERE request_id = ?1 AND status = 'failed' "

@@ -115,18 +115,18 @@ paid_method(struct request *r, struct tvars *row, const char *method,
 	tv_set(row, "paid_reference", req_strdup(r, reference));
 }
 
-/* Adds the requests that st lists (REFUNDS_OPEN or REFUNDS_PENDING:
- * the same columns) to tv's list, each with its card refunds; pending:
- * their money is on its way to the card. Returns their number, or -1
- * on a database error. */
+/* Adds the requests of status ("open" or "pending": their money on its
+ * way to the card) to tv's list, each with its card refunds. Returns
+ * their number, or -1 on a database error. */
 static int
-request_rows(struct request *r, struct tvars *tv, enum stmt st,
-    const char *list, int pending)
+request_rows(struct request *r, struct tvars *tv, const char *status,
+    const char *list)
 {
+	const enum stmt	 st = ST_REFUNDS_BY_STATUS;
 	sqlite3_stmt	*s = db_stmt(st);
-	int		 rc, n = 0, ok = 1;
+	int		 rc, n = 0, ok = 1, pending = !strcmp(status, "pending");
 
-	if (s == NULL)
+	if (s == NULL || !db_bind(s, "t", status))
 		return -1;
 	while ((rc = db_step(st)) == DB_ROW) {
 		struct tvars	*row = tv_row(tv, list);
@@ -171,9 +171,8 @@ refunds_list(struct request *r, int status, const char *notice,
 	struct tvars	 tv = { .n = 0 };
 	int		 n, np;
 
-	n = request_rows(r, &tv, ST_REFUNDS_OPEN, "rows", 0);
-	np = n < 0 ? -1 : request_rows(r, &tv, ST_REFUNDS_PENDING, "pending",
-	    1);
+	n = request_rows(r, &tv, "open", "rows");
+	np = n < 0 ? -1 : request_rows(r, &tv, "pending", "pending");
 	if (!page_list_vars(r, &tv, np < 0 ? -1 : n))
 		return;
 	tv_set(&tv, "has_pending", np > 0 ? "1" : "");
