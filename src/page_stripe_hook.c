@@ -117,8 +117,10 @@ event_store(struct request *r, const char *id, const char *type,
 		*text = "duplicate";
 		return 200;
 	}
-	if (!db_begin())
+	if (!db_begin()) {
+		*text = "not stored";
 		return 500;
+	}
 	if ((rc = db_run(ST_STRIPE_EVENT_INSERT, "ttii", id, type, created,
 	    now_unix())) == DB_CONSTRAINT) {
 		db_rollback();

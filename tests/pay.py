@@ -604,6 +604,23 @@ def test_duplicate_without_lock():
     t.ok(st == 200 and body.strip() == "duplicate" and took < 2,
          "a duplicate is answered 200 while another writer holds the lock (%s %r in %.2f s)"
          % (st, body.strip(), took))
+    # A new event that cannot be stored (the lock held past busy_timeout)
+    # answers 5xx, so that Stripe sends it again; nothing of it is kept.
+    c2, path2, oid2, cs2, _ = paid_session(hold=True)
+    ev = held(cs2)
+    con = sqlite3.connect(site.db, timeout=10, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        st, body = stripe.deliver(ev)
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
+    t.ok(st == 500 and body.strip() == "not stored" and
+         site.sql1("SELECT count(*) FROM stripe_events WHERE id = ?", ev["id"]) == 0 and counts(oid2)[0] == 0,
+         "an event that cannot be stored: 500 not stored, nothing kept (%s %r)" % (st, body.strip()))
+    st, body = stripe.redeliver(ev["id"])
+    t.ok(st == 200 and body.strip() == "paid" and counts(oid2) == (1, 1, 1, 1),
+         "Stripe's retry then pays the order, once (%s %r)" % (st, body.strip()))
 
 
 def test_return_lookups_limited():
