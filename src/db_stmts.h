@@ -351,7 +351,7 @@ X(DASH_REVENUE,
   "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
   "FROM ledger GROUP BY currency, method ORDER BY currency, method")
 /* Orders awaiting payment per currency: how many, and their value
- * (sql/014's partial index alone). */
+ * (sql/019's partial index alone). */
 X(DASH_UNPAID,
   "SELECT currency, count(*), coalesce(sum(price), 0) "
   "FROM orders INDEXED BY orders_unpaid WHERE status = 'awaiting_payment' "
@@ -711,14 +711,15 @@ X(PAY_SESSION_STATUS,
 X(INSTALL_KEY, "SELECT key FROM install WHERE id = 1")
 /* The unpaid orders' chase (chase.c). Orders due a reminder or a
  * cancellation, oldest first after the keyset (created_at, id): ranges
- * of sql/015's partial indexes, which hold unpaid orders only. */
+ * of partial indexes that hold unpaid orders only (sql/016's
+ * orders_unreminded, sql/019's orders_unpaid). */
 X(CHASE_REMIND_DUE,
   "SELECT id, created_at FROM orders INDEXED BY orders_unreminded "
   "WHERE status = 'awaiting_payment' AND reminded_at IS NULL "
   "AND created_at <= ?1 AND (created_at, id) > (?2, ?3) "
   "ORDER BY created_at, id LIMIT ?4")
 X(CHASE_CANCEL_DUE,
-  "SELECT id, created_at FROM orders INDEXED BY orders_unpaid_age "
+  "SELECT id, created_at FROM orders INDEXED BY orders_unpaid "
   "WHERE status = 'awaiting_payment' "
   "AND created_at <= ?1 AND (created_at, id) > (?2, ?3) "
   "ORDER BY created_at, id LIMIT ?4")
