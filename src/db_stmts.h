@@ -256,15 +256,17 @@ X(TESTIMONIALS_BY_STATUS,
   "t.created_at, t.decided_at FROM testimonials t "
   "JOIN orders o ON o.id = t.order_id WHERE t.status = ? "
   "ORDER BY t.decided_at DESC, t.id DESC LIMIT ?")
-/* The landing page's quotes: the name shown and the business only. */
-X(TESTIMONIALS_SHOWN,
-  "SELECT t.name_shown, o.company, t.sentence FROM testimonials t "
-  "JOIN orders o ON o.id = t.order_id WHERE t.status = 'approved' "
-  "ORDER BY t.decided_at DESC, t.id DESC LIMIT ?")
-/* Ratings: yes, and all (two rows, kept by triggers). */
-X(RATING_COUNTS,
+/* The landing page's proof in one statement (one snapshot, no BEGIN and
+ * COMMIT of its own): a first row of the ratings, yes and all (two rows
+ * of rating_counts, kept by triggers), then the newest approved quotes,
+ * the name shown and the business only. */
+X(HOME_PROOF,
   "SELECT (SELECT n FROM rating_counts WHERE rating = 'yes'), "
-  "(SELECT sum(n) FROM rating_counts)")
+  "(SELECT sum(n) FROM rating_counts), NULL "
+  "UNION ALL SELECT * FROM (SELECT t.name_shown, o.company, t.sentence "
+  "FROM testimonials t JOIN orders o ON o.id = t.order_id "
+  "WHERE t.status = 'approved' ORDER BY t.decided_at DESC, t.id DESC "
+  "LIMIT ?)")
 
 /* Snippets. */
 X(SNIPPET_BY_ID, "SELECT title, body FROM snippets WHERE id = ?")

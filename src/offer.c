@@ -224,17 +224,31 @@ offer_vars(struct tvars *tv)
 	}
 }
 
-/* Adds the newest approved quotes to tv (list "quotes"). Returns how
- * many, or -1 on a database error. */
-static int
-quote_rows(struct request *r, struct tvars *tv)
+/* Sets "happy_share" from the ratings: the share of "yes" among all,
+ * rounded down, once there are at least happy_min_ratings. */
+static void
+happy_share(struct request *r, struct tvars *tv, int64_t yes, int64_t all)
 {
-	sqlite3_stmt	*s = db_stmt(ST_TESTIMONIALS_SHOWN);
+	if (all > 0 && all >= conf.happy_min_ratings)
+		tv_set(tv, "happy_share", req_printf(r, "%lld%% of clients "
+		    "were happy with their answer", (long long)(yes * 100 /
+		    all)));
+}
+
+int
+offer_proof_vars(struct request *r, struct tvars *tv)
+{
+	sqlite3_stmt	*s;
 	int		 rc, n = 0;
 
-	if (s == NULL || !db_bind(s, "i", (int64_t)OFFER_QUOTES))
+	/* One statement: its one snapshot is the page's read transaction. */
+	if (db_handle() == NULL || (s = db_stmt(ST_HOME_PROOF)) == NULL ||
+	    !db_bind(s, "i", (int64_t)OFFER_QUOTES))
 		return 0;
-	while ((rc = db_step(ST_TESTIMONIALS_SHOWN)) == DB_ROW) {
+	if ((rc = db_step(ST_HOME_PROOF)) == DB_ROW)
+		happy_share(r, tv, sqlite3_column_int64(s, 0),
+		    sqlite3_column_int64(s, 1));
+	while (rc == DB_ROW && (rc = db_step(ST_HOME_PROOF)) == DB_ROW) {
 		struct tvars *row = tv_row(tv, "quotes");
 
 		n++;
@@ -242,47 +256,8 @@ quote_rows(struct request *r, struct tvars *tv)
 		tv_set(row, "business", req_strdup(r, db_text(s, 1)));
 		tv_set(row, "sentence", req_strdup(r, db_text(s, 2)));
 	}
-	db_done(ST_TESTIMONIALS_SHOWN);
-	return rc == DB_DONE ? n : -1;
-}
-
-/* Sets "happy_share" from the rating counts (table rating_counts, kept
- * by triggers on orders.rating): the share of "yes" among all ratings,
- * rounded down, once there are at least happy_min_ratings. Returns 1, or
- * 0 on a database error. */
-static int
-happy_share(struct request *r, struct tvars *tv)
-{
-	sqlite3_stmt	*s = db_stmt(ST_RATING_COUNTS);
-	int64_t		 yes = 0, all = 0;
-	int		 rc;
-
-	if (s == NULL)
-		return 0;
-	if ((rc = db_step(ST_RATING_COUNTS)) == DB_ROW) {
-		yes = sqlite3_column_int64(s, 0);
-		all = sqlite3_column_int64(s, 1);
-	}
-	db_done(ST_RATING_COUNTS);
-	if (rc != DB_ROW)
-		return 0;
-	if (all > 0 && all >= conf.happy_min_ratings)
-		tv_set(tv, "happy_share", req_printf(r, "%lld%% of clients "
-		    "were happy with their answer", (long long)(yes * 100 /
-		    all)));
-	return 1;
-}
-
-int
-offer_proof_vars(struct request *r, struct tvars *tv)
-{
-	int n, ok;
-
-	if (db_handle() == NULL || !db_read_begin())
-		return 0;
-	ok = (n = quote_rows(r, tv)) >= 0 && happy_share(r, tv);
-	db_read_end();
-	tv_set(tv, "has_proof", ok && (n > 0 || tv_get(tv, "happy_share") !=
-	    NULL) ? "1" : "");
-	return ok;
+	db_done(ST_HOME_PROOF);
+	tv_set(tv, "has_proof", rc == DB_DONE && (n > 0 ||
+	    tv_get(tv, "happy_share") != NULL) ? "1" : "");
+	return rc == DB_DONE;
 }

@@ -24,10 +24,11 @@ void	 offer_free(void);
  * all of it was made by offer_load). */
 void	 offer_vars(struct tvars *);
 /* Sets the landing page's quotes (list "quotes": name, business,
- * sentence) and "happy_share" (the sentence, when there are at least
- * happy_min_ratings ratings), read in one read transaction from two
- * indexed queries. Returns 1, or 0 on a database error (logged; the
- * page shows neither). */
+ * sentence), "happy_share" (the sentence, when there are at least
+ * happy_min_ratings ratings) and "has_proof" (either), read by one
+ * statement (one snapshot) from the index testimonials_status and the
+ * two rows of rating_counts. Returns 1, or 0 without the store or on a
+ * database error (the page shows neither). */
 int	 offer_proof_vars(struct request *, struct tvars *);
 
 #endif

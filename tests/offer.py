@@ -315,7 +315,7 @@ def test_testimonials():
         t.ok(r.status == 409 and site.sql1("SELECT count(*) FROM testimonials WHERE order_id = ?", oid2) == 0,
              "an order not rated yes cannot give a quote")
         plan = " ".join(str(row[3]) for row in sqlite3.connect(site.db).execute(
-            "EXPLAIN QUERY PLAN " + stmt_sql("TESTIMONIALS_SHOWN"), (3,)))
+            "EXPLAIN QUERY PLAN " + stmt_sql("HOME_PROOF"), (3,)))
         t.ok("testimonials_status" in plan and "SCAN t" not in plan and "TEMP B-TREE" not in plan,
              "the landing page's quotes are read from the index testimonials_status", plan)
     finally:
