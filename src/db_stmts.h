@@ -238,6 +238,9 @@ X(TESTIMONIAL_BY_ORDER,
   "SELECT sentence, name_shown, status FROM testimonials WHERE order_id = ?")
 /* A "no" rating takes back the client's consent. */
 X(TESTIMONIAL_WITHDRAW, "DELETE FROM testimonials WHERE order_id = ?")
+/* The consent box unticked takes it back while it is pending. */
+X(TESTIMONIAL_WITHDRAW_PENDING,
+  "DELETE FROM testimonials WHERE order_id = ? AND status = 'pending'")
 X(TESTIMONIAL_BY_ID,
   "SELECT order_id, name_shown, status, sentence FROM testimonials "
   "WHERE id = ?")

@@ -77,6 +77,8 @@ quote_vars(struct request *r, struct tvars *tv, const struct order *o,
 	if ((sent = req_param(r, "quote")) != NULL && !strcmp(sent, "sent") &&
 	    *status != '\0')
 		tv_set(tv, "quote_sent", "1");
+	else if (sent != NULL && !strcmp(sent, "withdrawn") && *status == '\0')
+		tv_set(tv, "quote_withdrawn", "1");
 	return 1;
 }
 

@@ -76,9 +76,31 @@ fail:
 	return -1;
 }
 
+/* Takes back the client's pending testimonial of order o (the box
+ * unticked), with its audit row. Returns 1, 0 when there is none
+ * pending (nothing written), -1 on a database error (rolled back). */
+static int
+testimonial_withdraw(struct request *r, const struct order *o)
+{
+	int rc;
+
+	if (!db_begin())
+		return -1;
+	if ((rc = db_update(ST_TESTIMONIAL_WITHDRAW_PENDING, "i", o->id)) <= 0) {
+		db_rollback();
+		return rc;
+	}
+	if (!audit_log(r, 0, "testimonial withdrawn", o->id, "")) {
+		db_rollback();
+		return -1;
+	}
+	return db_commit() ? 1 : -1;
+}
+
 /* POST /o/TOKEN/testimonial: 303 back to the thank-you page, which then
- * says "Thank you"; the form again (400, 403) with what was typed when
- * the box is not ticked or the token is stale; 409 once decided. */
+ * says "Thank you" (or, the box unticked on a pending one, that it was
+ * taken back); the form again (400, 403) with what was typed when the
+ * box is not ticked or the token is stale; 409 once decided. */
 void
 page_testimonial_submit(struct request *r)
 {
@@ -90,6 +112,17 @@ page_testimonial_submit(struct request *r)
 	if (o.rating == NULL || strcmp(o.rating, "yes") != 0) {
 		page_error(r, 409, "Not rated yet", "I ask to quote you only "
 		    "once you have said you are happy with the answer.");
+		return;
+	}
+	/* Unticked: a pending consent is taken back; none, the form asks. */
+	if (r->csrf_ok && r->nerrors == 0 &&
+	    *r->fields[QF_CONSENT].value == '\0' &&
+	    (rc = testimonial_withdraw(r, &o)) != 0) {
+		if (rc < 0)
+			page_unavailable(r);
+		else
+			http_redirect(r, req_printf(r, "/o/%s?rating=yes&"
+			    "quote=withdrawn#quote", r->arg));
 		return;
 	}
 	if (!r->csrf_ok || r->nerrors > 0 ||

@@ -259,6 +259,13 @@ def test_testimonials():
         r = c.post(action, {"sentence": "Even better the second time.", "consent": "yes", "csrf_token": tok})
         t.ok(r.status == 303 and site.sql("SELECT sentence FROM testimonials") == [("Even better the second time.",)],
              "a second post updates the one pending testimonial of the order")
+        r = c.post(action, {"sentence": "Changed my mind", "csrf_token": tok})
+        t.ok(r.status == 303 and r.header("Location").endswith("?rating=yes&quote=withdrawn#quote") and
+             site.sql1("SELECT count(*) FROM testimonials") == 0 and
+             site.sql1("SELECT count(*) FROM audit WHERE action = 'testimonial withdrawn'") == 1,
+             "unticking the box on a pending testimonial takes it back (audited)")
+        t.ok("your words were taken back" in c.get(r.header("Location").split("#")[0]).text,
+             "and the page says so")
         r = c.post(action, {"sentence": words, "consent": "yes", "csrf_token": tok})
 
         admin = staff.get("/admin/testimonials")

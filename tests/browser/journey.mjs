@@ -308,6 +308,7 @@ const ANSWER = [
   '',
   'Start with the card: it costs little and you will see results within a month.',
 ].join('\n');
+const QUOTE = 'Clear, practical ideas I could use the same week.';
 const FOLLOWUP = 'Thank you! Should the loyalty card be on paper or in an app?';
 const FOLLOWUP_ANSWER = 'Paper, to start with: it is **cheap and visible** at the till.';
 const REASON = 'The ideas were fine, but I had tried most of them already.';
@@ -393,6 +394,11 @@ async function journey(browser, client, staff, base) {
     'the offer page shows the "Ask your question" button');
   ok(/money-back guarantee/i.test(await client.locator('main').innerText()),
     'the offer page states the money-back guarantee');
+  await go(client, () => client.getByRole('link', { name: 'Read the terms' }).first().click(), '/terms');
+  await visit(client, 'terms');
+  ok(/money back in full within \d+ days/.test(await client.locator('main').innerText()),
+    'the terms page states the guarantee and its window');
+  await client.goto(base + '/');
   await go(client, () => client.getByRole('link', { name: 'Ask your question' }).first().click(), '/ask');
   await visit(client, 'ask');
 
@@ -414,6 +420,9 @@ async function journey(browser, client, staff, base) {
   must(await tabTo(client, 'agree', 1), 'keyboard: then the agreement, skipping the honeypot');
   await client.keyboard.press('Space');
   ok(await client.locator('#agree').isChecked(), 'keyboard: Space ticks the agreement');
+  await client.keyboard.press('Tab');
+  const terms = await focused(client);
+  ok(terms.tag === 'a' && /terms/i.test(terms.text), 'keyboard: Tab reaches the consent line\'s link to the terms', terms);
   await client.keyboard.press('Tab');
   const f = await focused(client);
   must(f.tag === 'button' && /Send my question/.test(f.text), 'keyboard: Tab reaches "Send my question"', f);
@@ -561,6 +570,24 @@ async function journey(browser, client, staff, base) {
     ok(await client.getByRole('button', { name: /happy with the answer/ }).isVisible() &&
       (await client.locator('main').textContent()).includes(number),
     'the "yes" link opens the "happy with the answer?" page of this order');
+    // The rating, then "May I quote you?": shown once both consent.
+    const statusAt = yesLink.split('?')[0];
+    await go(client, () => client.getByRole('button', { name: /happy with the answer/ }).click(), statusAt);
+    await visit(client, 'rating-saved');
+    await client.getByLabel(/What would you tell another business owner/).fill(QUOTE);
+    await client.getByLabel('You may quote me on your website').check();
+    await go(client, () => client.getByRole('button', { name: 'Send', exact: true }).click(), statusAt);
+    await visit(client, 'quote-sent');
+    ok((await client.locator('main').innerText()).includes('Thank you — I will read your words'),
+      'the client lets the consultant quote them, and is thanked');
+    await staff.goto(base + '/admin/testimonials');
+    await visit(staff, 'admin-testimonials');
+    const quoteRow = staff.locator('article.testimonial', { hasText: QUOTE });
+    must(await quoteRow.count() === 1, 'the consultant sees the quote waiting', await staff.locator('main').innerText());
+    await go(staff, () => quoteRow.getByRole('button', { name: 'Approve' }).click(), '/admin/testimonials');
+    await client.goto(base + '/');
+    await visit(client, 'offer-with-quote');
+    ok((await client.locator('.proof').innerText()).includes(QUOTE), 'once approved, the quote is on the offer page');
   }
 
   // 5. The one included follow-up, and its answer.
