@@ -89,6 +89,10 @@ page_rating(struct request *r, const struct order *o, const char *rating,
 	page_rating_status(r, 200, o, rating, track_token, NULL);
 }
 
+/* Renders the "happy with the answer?" page of GET /o/TOKEN?rating=:
+ * thanks once o holds that rating, and on a "yes" the "May I quote
+ * you?" form (quote_vars); the "no" page gives the refund link while the
+ * guarantee allows one, and a form to say what was missing. */
 void
 page_rating_status(struct request *r, int status, const struct order *o,
     const char *rating, const char *track_token, const char *quote_error)

@@ -235,9 +235,10 @@ gate_route(struct request *r)
 	return rt;
 }
 
-/* Opens the store if route rt needs it and loads the staff session if
- * it is a staff page; returns 1, or 0 after answering (503 when the
- * store cannot be used, the sign-in page or 403 without a session). */
+/* Opens the store if route rt needs it (R_DBSOFT: goes on without it
+ * when it cannot be opened) and loads the staff session if it is a
+ * staff page; returns 1, or 0 after answering (503 when the store
+ * cannot be used, the sign-in page or 403 without a session). */
 static int
 gate_store_session(struct request *r, const struct route *rt)
 {
