@@ -61,6 +61,7 @@ static const struct setting settings[] = {
 	S(sample_question, C_STR, "", 0, 2000),
 	S(sample_answer, C_STR, "", 0, 20000),
 	S(happy_min_ratings, C_INT, "5", 1, 1000000),
+	S(proof_cache_seconds, C_INT, "60", 0, 3600),
 	S(topics, C_STR, "Marketing strategy, Pricing, Getting customers, "
 	    "Social media, Website and SEO, Branding, Other", 1, 2000),
 	S(followups_included, C_INT, "1", 0, 100),

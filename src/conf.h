@@ -24,6 +24,7 @@ struct conf {
 	char	*sample_question;	/* plain text */
 	char	*sample_answer;		/* Markdown, rendered once at start */
 	int64_t	 happy_min_ratings;	/* fewer ratings: no happy share */
+	int64_t	 proof_cache_seconds;	/* a worker keeps GET /'s proof */
 	char	*topics;		/* comma-separated list */
 	int64_t	 followups_included;
 	int64_t	 body_limit;		/* bytes */

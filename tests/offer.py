@@ -15,6 +15,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import time
 import tempfile
 import zlib
 from html import unescape
@@ -352,7 +353,25 @@ def test_happy_share():
         site.cleanup()
 
 
+def test_proof_cache():
+    """Each worker keeps the proof proof_cache_seconds (one worker here, so
+    that the second request meets the first one's copy)."""
+    site = Site(settings={"happy_min_ratings": "1", "proof_cache_seconds": "2"})
+    try:
+        site.start(workers=1)
+        ask(Browser(site), email="cached@example.com")
+        t.ok("happy with their answer" not in site.get("/").text, "no rating yet: no share (and the worker keeps that)")
+        site.sql("UPDATE orders SET rating = 'yes', answered_at = 1")
+        t0 = time.monotonic()
+        text = site.get("/").text
+        if time.monotonic() - t0 < 1.5:
+            t.ok("happy with their answer" not in text, "a rating given within proof_cache_seconds is not read again")
+        time.sleep(2.2)
+        t.ok("100% of clients were happy" in site.get("/").text, "after proof_cache_seconds it is read again")
+    finally:
+        site.cleanup()
+
 for fn in (test_about, test_photo_checked_at_start, test_nothing_when_empty, test_sample, test_terms,
-           test_testimonials, test_happy_share):
+           test_testimonials, test_happy_share, test_proof_cache):
     t.run(fn)
 sys.exit(t.done())
