@@ -338,7 +338,9 @@ tmpl_compile(struct tmpl *t, char *err, size_t errsz)
 		nlen = (size_t)(close - inner);
 		while (nlen > 0 && inner[nlen - 1] == ' ')
 			nlen--;
-		if (!valid_name(inner, nlen)) {
+		/* A partial may name a template in a folder (mail/...). */
+		if (type == N_PARTIAL ? !ascii_word(inner, nlen, "_./") ||
+		    nlen == 0 || nlen > 64 : !valid_name(inner, nlen)) {
 			snprintf(err, errsz, "%s:%d: bad tag name", t->name,
 			    lineof(t->src, open));
 			return 0;

@@ -13,6 +13,7 @@
 #include "db.h"
 #include "email_addr.h"
 #include "http.h"
+#include "markdown.h"
 #include "outbox.h"
 #include "pay_jobs.h"
 #include "search_rank.h"
@@ -626,6 +627,41 @@ test_template_lists(void)
 	tmpl_free();
 }
 
+/* Checks that md_plain renders md as want. */
+static void
+plain_is(const char *md, const char *want, const char *what)
+{
+	char *got = md_plain(md);
+
+	ok(!strcmp(got, want), "md_plain: %s: [%s]", what, got);
+	free(got);
+}
+
+static void
+test_markdown_plain(void)
+{
+	plain_is("Try a **loyalty card**, *now*, with `code`.",
+	    "Try a loyalty card, now, with code.", "emphasis and code marks go");
+	plain_is("A\\_b \\*c\\* x", "A_b *c* x", "backslash escapes are undone");
+	plain_is("One\\\ntwo  \nthree", "One\ntwo\nthree",
+	    "line breaks stay, their marks go");
+	plain_is("# Plan\n\nText", "Plan\n\nText", "a heading keeps its line");
+	plain_is("- one\n- two\n  more\n\nAfter",
+	    "- one\n- two\n  more\n\nAfter",
+	    "a tight list keeps its items, lined up");
+	plain_is("3. a\n4. b", "3. a\n4. b", "an ordered list counts on");
+	plain_is("- a\n\n  - b\n\n- c", "- a\n\n  - b\n\n- c",
+	    "a nested list is indented");
+	plain_is("> quoted\n> more", "> quoted\n> more", "a quote keeps its mark");
+	plain_is("See [the guide](https://example.com/g).",
+	    "See the guide (https://example.com/g).",
+	    "a link's address follows it");
+	plain_is("<b>x</b> y", "x y", "raw HTML is dropped, as in md_render");
+	plain_is("    code  here\n    two", "    code  here\n    two",
+	    "a code block stays indented");
+	plain_is("", "", "nothing is nothing");
+}
+
 static void
 test_templates(void)
 {
@@ -652,6 +688,16 @@ test_templates(void)
 	    "mismatched section refused");
 	ok(!tmpl_add("t4", "{{a", err, sizeof(err)), "unclosed tag refused");
 	ok(!tmpl_add("t5", "{{a b}}", err, sizeof(err)), "bad name refused");
+	ok(!tmpl_add("t6", "{{a/b}}", err, sizeof(err)),
+	    "a variable's name has no folder");
+	ok(tmpl_add("mail/p", "<{{a}}>", err, sizeof(err)) &&
+	    tmpl_add("t7", "[{{> mail/p}}]", err, sizeof(err)),
+	    "a partial may name a template in a folder: %s", err);
+	buf_init(&b);
+	ok(tmpl_render(&b, "t7", &tv) && b.data != NULL &&
+	    !strcmp(b.data, "[<&lt;b&gt;&quot;x&quot;&lt;/b&gt;>]"),
+	    "... and renders it: %s", b.data);
+	buf_free(&b);
 	buf_init(&b);
 	ok(!tmpl_render(&b, "missing", &tv), "missing template reported");
 	buf_free(&b);
@@ -1409,6 +1455,7 @@ main(void)
 	test_durations();
 	test_tvars();
 	test_templates();
+	test_markdown_plain();
 	test_template_lists();
 	test_conf();
 	test_tokens();
