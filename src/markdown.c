@@ -21,6 +21,8 @@ md_shown(struct buf *shown, const char *md)
 	return shown->data;
 }
 
+#define MD_OPTS	(CMARK_OPT_DEFAULT | CMARK_OPT_SMART | CMARK_OPT_VALIDATE_UTF8)
+
 char *
 md_render(const char *md)
 {
@@ -30,12 +32,81 @@ md_render(const char *md)
 	md = md_shown(&shown, md);
 	/* Without CMARK_OPT_UNSAFE, cmark drops raw HTML and links to
 	 * javascript:, vbscript:, file: and most data: URLs. */
-	html = cmark_markdown_to_html(md, strlen(md),
-	    CMARK_OPT_DEFAULT | CMARK_OPT_SMART | CMARK_OPT_VALIDATE_UTF8);
+	html = cmark_markdown_to_html(md, strlen(md), MD_OPTS);
 	buf_free(&shown);
 	if (html == NULL)
 		return xstrdup("");
 	return html;
+}
+
+/* Replaces image node img with a link to the same address, its alt text
+ * the link's text. Returns 1, or 0 when cmark refuses. */
+static int
+image_to_link(cmark_node *img)
+{
+	cmark_node	*link = cmark_node_new(CMARK_NODE_LINK), *c;
+	const char	*title = cmark_node_get_title(img);
+
+	if (link == NULL || !cmark_node_set_url(link,
+	    cmark_node_get_url(img)) || !cmark_node_set_title(link,
+	    title != NULL ? title : "")) {
+		if (link != NULL)
+			cmark_node_free(link);
+		return 0;
+	}
+	while ((c = cmark_node_first_child(img)) != NULL)
+		if (!cmark_node_append_child(link, c))
+			break;
+	if (!cmark_node_replace(img, link)) {
+		cmark_node_free(link);
+		return 0;
+	}
+	cmark_node_free(img);
+	return 1;
+}
+
+/* Replaces every image of doc with a link (image_to_link). Returns 1,
+ * or 0 when one could not be replaced. */
+static int
+images_to_links(cmark_node *doc)
+{
+	cmark_iter	*it;
+	cmark_node	*img;
+	cmark_event_type ev;
+
+	/* One at a time, a fresh walk each: the tree changes under it. */
+	for (;;) {
+		if ((it = cmark_iter_new(doc)) == NULL)
+			return 0;
+		img = NULL;
+		while (img == NULL &&
+		    (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE)
+			if (ev == CMARK_EVENT_ENTER && cmark_node_get_type(
+			    cmark_iter_get_node(it)) == CMARK_NODE_IMAGE)
+				img = cmark_iter_get_node(it);
+		cmark_iter_free(it);
+		if (img == NULL)
+			return 1;
+		if (!image_to_link(img))
+			return 0;
+	}
+}
+
+char *
+md_render_mail(const char *md)
+{
+	struct buf	 shown;
+	cmark_node	*doc;
+	char		*html = NULL;
+
+	md = md_shown(&shown, md);
+	doc = cmark_parse_document(md, strlen(md), MD_OPTS);
+	if (doc != NULL && images_to_links(doc))
+		html = cmark_render_html(doc, MD_OPTS);
+	if (doc != NULL)
+		cmark_node_free(doc);
+	buf_free(&shown);
+	return html != NULL ? html : xstrdup("");
 }
 
 /* A plain-text render of Markdown under way: the text so far, what each
@@ -191,8 +262,7 @@ md_plain(const char *md)
 	buf_init(&p.out);
 	buf_init(&p.prefix);
 	md = md_shown(&shown, md);
-	doc = cmark_parse_document(md, strlen(md),
-	    CMARK_OPT_DEFAULT | CMARK_OPT_SMART | CMARK_OPT_VALIDATE_UTF8);
+	doc = cmark_parse_document(md, strlen(md), MD_OPTS);
 	if (doc != NULL && (it = cmark_iter_new(doc)) != NULL) {
 		while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE)
 			plain_node(&p, cmark_iter_get_node(it),

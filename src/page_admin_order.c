@@ -694,9 +694,10 @@ page_admin_reply(struct request *r)
 	if ((refund = order_refund_url(r, &o)) == NULL)
 		goto rollback;
 	tv_set(&tv, "amount", page_money(r, paid - refunded, o.currency));
-	/* The answer as the status page shows it, and as plain text. */
+	/* The answer as the status page shows it, as an email shows it (no
+	 * image loaded), and as plain text. */
 	html = req_keep(r, md_render(body));
-	tv_set(&tv, "answer_html", html);
+	tv_set(&tv, "answer_html", req_keep(r, md_render_mail(body)));
 	tv_set(&tv, "answer_text", req_keep(r, md_plain(body)));
 	tv_set(&tv, "refund_url", refund);
 	tv_set(&tv, "first", first ? "1" : "");

@@ -640,6 +640,8 @@ plain_is(const char *md, const char *want, const char *what)
 static void
 test_markdown_plain(void)
 {
+	char *html;
+
 	plain_is("Try a **loyalty card**, *now*, with `code`.",
 	    "Try a loyalty card, now, with code.", "emphasis and code marks go");
 	plain_is("A\\_b \\*c\\* x", "A_b *c* x", "backslash escapes are undone");
@@ -660,6 +662,16 @@ test_markdown_plain(void)
 	plain_is("    code  here\n    two", "    code  here\n    two",
 	    "a code block stays indented");
 	plain_is("", "", "nothing is nothing");
+	html = md_render_mail("See ![the *chart*](https://example.com/c.png "
+	    "\"Sales\") and <img src=\"https://example.com/p.gif\">.");
+	ok(strstr(html, "<img") == NULL && strstr(html,
+	    "<a href=\"https://example.com/c.png\" title=\"Sales\">the "
+	    "<em>chart</em></a>") != NULL, "md_render_mail: an image is a link "
+	    "to it, raw HTML dropped: %s", html);
+	free(html);
+	html = md_render("![x](https://example.com/c.png)");
+	ok(strstr(html, "<img") != NULL, "md_render keeps images: %s", html);
+	free(html);
 }
 
 static void
