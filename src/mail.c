@@ -2,8 +2,9 @@
  * to the outbox in the same transaction as the change that causes them,
  * so a committed change never loses its mail and a rolled-back one never
  * sends any. The plain-text part is mail/KIND.txt, the HTML part
- * mail/KIND.html (HTML-escaped by default) inside mail/layout.html; the
- * consultant's Markdown comes to them rendered (md_plain, md_render). */
+ * mail/KIND.html (HTML-escaped by default) inside mail/layout.html;
+ * the consultant's Markdown comes to them rendered (md_plain,
+ * md_render_mail). */
 #include <string.h>
 #include <stdlib.h>
 
