@@ -1,5 +1,7 @@
 /* unit.c: unit tests of the parsers, escaping, templates, settings,
  * tokens and migrations. Prints TAP. */
+#include <sys/stat.h>
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -672,6 +674,41 @@ test_markdown_plain(void)
 	html = md_render("![x](https://example.com/c.png)");
 	ok(strstr(html, "<img") != NULL, "md_render keeps images: %s", html);
 	free(html);
+}
+
+static int	write_text(const char *, const char *);
+
+/* An email's text template without its HTML one is refused at load. */
+static void
+test_mail_pairs(void)
+{
+	char		 dir[] = "/tmp/pmb-tmpl-XXXXXX", err[256] = "";
+	struct buf	 sub, txt, html;
+	int		 made = mkdtemp(dir) != NULL;
+
+	buf_init(&sub);
+	buf_init(&txt);
+	buf_init(&html);
+	buf_printf(&sub, "%s/mail", dir);
+	buf_printf(&txt, "%s/x.txt", sub.data);
+	buf_printf(&html, "%s/x.html", sub.data);
+	made = made && mkdir(sub.data, 0700) == 0 &&
+	    write_text(txt.data, "Subject: x\n\nHello\n");
+	ok(made && !tmpl_load(dir, err, sizeof(err)) &&
+	    strstr(err, "mail/x.html: missing") != NULL,
+	    "mail/x.txt without mail/x.html is refused: %s", err);
+	tmpl_free();
+	ok(write_text(html.data, "<p>Hello</p>\n") &&
+	    tmpl_load(dir, err, sizeof(err)) && tmpl_exists("mail/x.html"),
+	    "... and loads with it");
+	tmpl_free();
+	unlink(html.data);
+	unlink(txt.data);
+	rmdir(sub.data);
+	rmdir(dir);
+	buf_free(&sub);
+	buf_free(&txt);
+	buf_free(&html);
 }
 
 static void
@@ -1467,6 +1504,7 @@ main(void)
 	test_durations();
 	test_tvars();
 	test_templates();
+	test_mail_pairs();
 	test_markdown_plain();
 	test_template_lists();
 	test_conf();
