@@ -1,13 +1,15 @@
 /* mail.c: emails are rendered from www/templates/mail/KIND.txt and written
  * to the outbox in the same transaction as the change that causes them,
  * so a committed change never loses its mail and a rolled-back one never
- * sends any. The HTML part is the same template rendered as Markdown. */
+ * sends any. The plain-text part is mail/KIND.txt, the HTML part
+ * mail/KIND.html (HTML-escaped by default) inside mail/layout.html;
+ * the consultant's Markdown comes to them rendered (md_plain,
+ * md_render_mail). */
 #include <string.h>
 #include <stdlib.h>
 
 #include "db.h"
 #include "mail.h"
-#include "markdown.h"
 #include "util.h"
 
 /* Splits rendered text into its subject (first line "Subject: ") and
@@ -40,49 +42,84 @@ flatten(char *s)
 			*s = ' ';
 }
 
+/* Returns the text part body made readable as plain text: no blank
+ * line first or last, never two in a row, no blank at a line's end, one
+ * space between words (a line's indentation kept), CR LF as LF. A
+ * string to free. */
+static char *
+text_tidy(const char *body)
+{
+	struct buf	 out;
+	const char	*line = body, *end;
+	int		 blanks = 0;
+
+	buf_init(&out);
+	for (; *line != '\0'; line = *end != '\0' ? end + 1 : end) {
+		size_t	n, i = 0;
+
+		end = line + strcspn(line, "\n");
+		n = end - line;
+		while (n > 0 && strchr(" \t\r", line[n - 1]) != NULL)
+			n--;
+		if (n == 0) {
+			blanks++;
+			continue;
+		}
+		if (out.len > 0)
+			buf_puts(&out, blanks > 0 ? "\n\n" : "\n");
+		blanks = 0;
+		while (i < n && line[i] == ' ')
+			buf_putc(&out, line[i++]);
+		for (; i < n; i++)
+			if (line[i] != ' ' || line[i - 1] != ' ')
+				buf_putc(&out, line[i]);
+	}
+	buf_putc(&out, '\n');
+	return buf_take(&out);
+}
+
 int
 mail_render(const char *kind, const struct tvars *tv, struct mail_parts *m)
 {
-	struct buf	 name, text, md, html, subj;
-	struct tvars	 lv = { .outer = tv };	/* subject, content; then tv's */
-	char		*subject, *body, *msubject, *mbody, *inner = NULL;
+	struct buf	 name, hname, text, html, subj;
+	struct tvars	 lv = { .outer = tv };	/* subject, body; then tv's */
+	char		*subject, *body;
 	int		 ok = 0;
 
 	memset(m, 0, sizeof(*m));
 	buf_init(&name);
+	buf_init(&hname);
 	buf_init(&text);
-	buf_init(&md);
 	buf_init(&html);
 	buf_init(&subj);
 	buf_printf(&name, "mail/%s.txt", kind);
+	buf_printf(&hname, "mail/%s.html", kind);
 	if (!tmpl_render_esc(&text, name.data, tv, NULL) ||
-	    !tmpl_render_esc(&md, name.data, tv, md_escape) ||
 	    !split_subject(text.data, &subject, &body) ||
-	    !split_subject(md.data, &msubject, &mbody)) {
-		log_msg("mail: template %s is missing or has no Subject line",
-		    name.data);
+	    !tmpl_exists(hname.data)) {
+		log_msg("mail: template %s is missing or has no Subject line, "
+		    "or there is no %s", name.data, hname.data);
 		goto out;
 	}
 	/* A subject is one line, with its hidden characters shown. */
 	flatten(subject);
 	show_invisible(&subj, subject, "[", "]");
 	subject = subj.data;
-	inner = md_render(mbody);
 	tv_set(&lv, "subject", subject);
-	tv_set(&lv, "content", inner);
+	tv_set(&lv, "mail_body", hname.data);
 	if (!tmpl_render(&html, "mail/layout.html", &lv)) {
-		log_msg("mail: no template mail/layout.html");
+		log_msg("mail: no template mail/layout.html, or %s failed",
+		    hname.data);
 		goto out;
 	}
 	m->subject = xstrdup(subject);
-	m->text = xstrdup(body);
+	m->text = text_tidy(body);
 	m->html = buf_take(&html);
 	ok = 1;
 out:
-	free(inner);
 	buf_free(&name);
+	buf_free(&hname);
 	buf_free(&text);
-	buf_free(&md);
 	buf_free(&html);
 	buf_free(&subj);
 	tv_free(&lv);

@@ -10,7 +10,8 @@
 #include "tmpl.h"
 
 /* Renders www/templates/mail/KIND.txt (first line "Subject: ...") into a
- * plain-text and an HTML part and queues it for to_addr (mail_render,
+ * plain-text part and mail/KIND.html, inside mail/layout.html, into an
+ * HTML part, and queues it for to_addr (mail_render,
  * then mail_store). Call inside the transaction of the change that causes
  * the mail. Returns 1, or 0 on a missing template or a failed write (the
  * caller rolls back). */
@@ -25,9 +26,10 @@ struct mail_parts {
 	char	*html;		/* the HTML part, in mail/layout.html */
 };
 
-/* Renders mail/KIND.txt with tv into *m, touching no database (a caller
- * may render before its transaction). Returns 1, or 0 (logged) when the
- * template is missing or has no Subject line. */
+/* Renders mail/KIND.txt and mail/KIND.html with tv into *m, touching
+ * no database (a caller may render before its transaction). Returns 1,
+ * or 0 (logged) when a template is missing or the text has no Subject
+ * line. */
 int	 mail_render(const char *kind, const struct tvars *, struct mail_parts *);
 /* Frees m's strings. */
 void	 mail_parts_free(struct mail_parts *m);
