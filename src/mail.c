@@ -2,12 +2,14 @@
  * to the outbox in the same transaction as the change that causes them,
  * so a committed change never loses its mail and a rolled-back one never
  * sends any. The plain-text part is mail/KIND.txt, the HTML part
- * mail/KIND.html (HTML-escaped by default) inside mail/layout.html;
- * the consultant's Markdown comes to them rendered (md_plain,
- * md_render_mail). */
+ * mail/KIND.html (HTML-escaped by default), stored without the frame
+ * every email shares, mail/layout.html, which mail_frame puts around it
+ * when it is sent or shown; the consultant's Markdown comes to them
+ * rendered (md_plain, md_render_mail). */
 #include <string.h>
 #include <stdlib.h>
 
+#include "conf.h"
 #include "db.h"
 #include "mail.h"
 #include "util.h"
@@ -82,7 +84,6 @@ int
 mail_render(const char *kind, const struct tvars *tv, struct mail_parts *m)
 {
 	struct buf	 name, hname, text, html, subj;
-	struct tvars	 lv = { .outer = tv };	/* subject, body; then tv's */
 	char		*subject, *body;
 	int		 ok = 0;
 
@@ -101,18 +102,14 @@ mail_render(const char *kind, const struct tvars *tv, struct mail_parts *m)
 		    "or there is no %s", name.data, hname.data);
 		goto out;
 	}
+	if (!tmpl_render(&html, hname.data, tv)) {
+		log_msg("mail: %s failed", hname.data);
+		goto out;
+	}
 	/* A subject is one line, with its hidden characters shown. */
 	flatten(subject);
 	show_invisible(&subj, subject, "[", "]");
-	subject = subj.data;
-	tv_set(&lv, "subject", subject);
-	tv_set(&lv, "mail_body", hname.data);
-	if (!tmpl_render(&html, "mail/layout.html", &lv)) {
-		log_msg("mail: no template mail/layout.html, or %s failed",
-		    hname.data);
-		goto out;
-	}
-	m->subject = xstrdup(subject);
+	m->subject = xstrdup(subj.data);
 	m->text = text_tidy(body);
 	m->html = buf_take(&html);
 	ok = 1;
@@ -122,7 +119,34 @@ out:
 	buf_free(&text);
 	buf_free(&html);
 	buf_free(&subj);
-	tv_free(&lv);
+	return ok;
+}
+
+int
+mail_frame(struct buf *out, const char *subject, const char *body)
+{
+	struct tvars	 tv = { .n = 0 };
+	char		*title;
+	int		 ok;
+
+	/* A whole document starts with a doctype, "<!"; mail/KIND.html never
+	 * does. */
+	if (*body == '\0' || (body[0] == '<' && body[1] == '!')) {
+		buf_puts(out, body);
+		return 1;
+	}
+	/* One line, as mail_render made it (a row may come from elsewhere). */
+	title = xstrdup(subject);
+	flatten(title);
+	tv_set(&tv, "site_name", conf.site_name);
+	tv_set(&tv, "consultant_name", conf.consultant_name);
+	tv_set(&tv, "admin_email", conf.admin_email);
+	tv_set(&tv, "subject", title);
+	tv_set(&tv, "body_html", body);
+	if (!(ok = tmpl_render(out, "mail/layout.html", &tv)))
+		log_msg("mail: no template mail/layout.html");
+	tv_free(&tv);
+	free(title);
 	return ok;
 }
 

@@ -10,8 +10,8 @@
 #include "tmpl.h"
 
 /* Renders www/templates/mail/KIND.txt (first line "Subject: ...") into a
- * plain-text part and mail/KIND.html, inside mail/layout.html, into an
- * HTML part, and queues it for to_addr (mail_render,
+ * plain-text part and mail/KIND.html into an HTML part's body, and
+ * queues it for to_addr (mail_render,
  * then mail_store). Call inside the transaction of the change that causes
  * the mail. Returns 1, or 0 on a missing template or a failed write (the
  * caller rolls back). */
@@ -23,8 +23,17 @@ int	 mail_queue(const char *kind, int64_t order_id, const char *to_addr,
 struct mail_parts {
 	char	*subject;	/* one line, control characters made spaces */
 	char	*text;		/* the plain-text part */
-	char	*html;		/* the HTML part, in mail/layout.html */
+	char	*html;		/* the HTML part's body: mail/KIND.html */
 };
+
+/* Appends to out the HTML part as it is sent: body (an outbox row's
+ * body_html, mail/KIND.html as rendered when it was queued) inside
+ * mail/layout.html, with subject and the live settings. The frame is the
+ * same for every email, so the outbox does not store it (bench/
+ * README.md, fix 26). A body_html stored whole before (a document: from
+ * its doctype) and an empty one (text only) are copied as they are.
+ * Returns 1, or 0 (logged) when the layout cannot be rendered. */
+int	 mail_frame(struct buf *out, const char *subject, const char *body);
 
 /* Renders mail/KIND.txt and mail/KIND.html with tv into *m, touching
  * no database (a caller may render before its transaction). Returns 1,

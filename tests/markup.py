@@ -24,6 +24,7 @@ RAW_ALLOWED = {
     ("admin_reply_confirm.html", "preview_html"),  # the reply as sent, before "Send" is confirmed
     ("home.html", "sample_answer_html"),  # sample_answer, rendered once at start
     ("mail/answer.html", "answer_html"),  # the answer in its email
+    ("mail/layout.html", "body_html"),  # mail/KIND.html, escaped by it when queued
 }
 # The C files that may write markup: the template engine, which renders
 # it, and the Markdown renderer (cmark).
