@@ -20,7 +20,8 @@
 struct conf conf;
 
 enum ctype { C_STR, C_INT, C_BOOL, C_MONEY, C_URL, C_CURRENCY,
-    C_ENUM_TRANSPORT, C_EMAIL, C_TIME_ZONE, C_HOUR_OR_OFF, C_STATIC_IMAGE };
+    C_ENUM_TRANSPORT, C_ENUM_HSTS, C_EMAIL, C_TIME_ZONE, C_HOUR_OR_OFF,
+    C_STATIC_IMAGE };
 
 struct setting {
 	const char	*name;
@@ -74,6 +75,7 @@ static const struct setting settings[] = {
 	S(refund_if_late, C_BOOL, "no", 0, 0),
 	S(refund_auto_approve, C_BOOL, "no", 0, 0),
 	S(refund_days, C_INT, "5", 1, 365),
+	S(hsts, C_ENUM_HSTS, "on", 0, 0),
 	S(stripe_secret_key, C_STR, "", 0, 256),
 	S(stripe_webhook_secret, C_STR, "", 0, 512),
 	S(stripe_api_url, C_URL, "https://api.stripe.com", 8, 512),
@@ -223,6 +225,11 @@ setting_set(const struct setting *s, const char *v, int line)
 		if (strcmp(v, "dir") && strcmp(v, "smtp") &&
 		    strcmp(v, "sendmail"))
 			return "expected dir, smtp or sendmail";
+		break;
+	case C_ENUM_HSTS:
+		if (strcmp(v, "off") && strcmp(v, "on") &&
+		    strcmp(v, "include-subdomains"))
+			return "expected off, on or include-subdomains";
 		break;
 	case C_URL:
 		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))

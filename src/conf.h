@@ -36,6 +36,7 @@ struct conf {
 	int	 refund_if_late;
 	int	 refund_auto_approve;
 	int64_t	 refund_days;		/* a refund by hand: sent within */
+	char	*hsts;			/* off | on | include-subdomains */
 	char	*stripe_secret_key;	/* "": card payment off; never shown */
 	char	*stripe_webhook_secret;	/* whsec_..., up to two, comma-separated */
 	char	*stripe_api_url;	/* https://api.stripe.com */
