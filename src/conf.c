@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "currency.h"
@@ -364,29 +365,94 @@ fail:
 	return 0;
 }
 
+/* The settings file that conf_load read (NULL: none, the defaults), and
+ * its text, which conf_reload goes back to when the file turns bad. */
+static char	*loaded_path;
+static char	*loaded_text;
+
+/* Returns the file to read when neither --config nor $PMB_CONFIG names
+ * one: the configured default if it exists, else NULL (the defaults).
+ * $PMB_DEFAULT_CONFIG stands in for the configured path, for the tests,
+ * which cannot write /etc. */
+static const char *
+default_file(void)
+{
+	const char *path = getenv("PMB_DEFAULT_CONFIG");
+
+	if (path == NULL || *path == '\0')
+		path = PMB_DEFAULT_CONFIG;
+	return access(path, F_OK) == 0 ? path : NULL;
+}
+
+/* Returns the text of the settings file at path (to free), or NULL with
+ * a message in err. */
+static char *
+settings_text(const char *path, char *err, size_t errsz)
+{
+	char *text = read_file(path, NULL);
+
+	if (text == NULL)
+		snprintf(err, errsz, "%s: cannot read the settings file",
+		    path);
+	return text;
+}
+
 int
 conf_load(const char *path, char *err, size_t errsz)
 {
 	char	*text;
-	int	 rc;
 
-	if (path == NULL)
+	if (path == NULL || *path == '\0')
 		path = getenv("PMB_CONFIG");
-	if (path == NULL || *path == '\0') {
+	if (path == NULL || *path == '\0')
+		path = default_file();
+	free(loaded_path);
+	free(loaded_text);
+	loaded_path = loaded_text = NULL;
+	if (path == NULL) {
 		conf_defaults();
 		if (!money_settle("defaults", err, errsz))
 			return 0;
 		conf.https = strncmp(conf.base_url, "https://", 8) == 0;
 		return 1;
 	}
-	if ((text = read_file(path, NULL)) == NULL) {
-		snprintf(err, errsz, "%s: cannot read the settings file",
-		    path);
+	if ((text = settings_text(path, err, errsz)) == NULL)
+		return 0;
+	if (!conf_parse(text, path, err, errsz)) {
+		free(text);
 		return 0;
 	}
-	rc = conf_parse(text, path, err, errsz);
-	free(text);
-	return rc;
+	loaded_path = xstrdup(path);
+	loaded_text = text;
+	return 1;
+}
+
+const char *
+conf_file(void)
+{
+	return loaded_path;
+}
+
+int
+conf_reload(char *err, size_t errsz)
+{
+	char	 why[512];
+	char	*text;
+
+	if (loaded_path == NULL)
+		return 1;
+	if ((text = settings_text(loaded_path, err, errsz)) == NULL)
+		return 0;
+	if (!conf_parse(text, loaded_path, err, errsz)) {
+		free(text);
+		/* The text read before was good: back to it. */
+		if (!conf_parse(loaded_text, loaded_path, why, sizeof(why)))
+			abort();
+		return 0;
+	}
+	free(loaded_text);
+	loaded_text = text;
+	return 1;
 }
 
 void

@@ -4,6 +4,12 @@
 
 #include <stdint.h>
 
+/* The settings file read without --config or $PMB_CONFIG, when it
+ * exists: configure --with-config (SYSCONFDIR/pmb/pmb.conf). */
+#ifndef PMB_DEFAULT_CONFIG
+#define PMB_DEFAULT_CONFIG "/etc/pmb/pmb.conf"
+#endif
+
 struct conf {
 	char	*database;		/* SQLite file */
 	char	*key_file;		/* 32-byte secret key(s) */
@@ -65,9 +71,17 @@ struct conf {
 
 extern struct conf conf;
 
-/* Loads defaults, then the file at path (NULL: $PMB_CONFIG, or none).
- * Returns 1 on success; 0 with a "file:line: reason" message in err. */
+/* Loads defaults, then the file at path (NULL: $PMB_CONFIG, else the
+ * configured default file, PMB_DEFAULT_CONFIG, when it exists, else
+ * none). Returns 1 on success; 0 with a "file:line: reason" message in
+ * err. */
 int	conf_load(const char *path, char *err, size_t errsz);
+/* The settings file conf_load read, or NULL if it read none (defaults). */
+const char *conf_file(void);
+/* Reads the file conf_load read again (the mail daemon's SIGHUP); on a
+ * bad file keeps the settings as they were. Returns 1, or 0 with the
+ * reason in err. */
+int	conf_reload(char *err, size_t errsz);
 /* Parses settings from a string (for tests and fuzzing); as conf_load. */
 int	conf_parse(const char *text, const char *name, char *err, size_t errsz);
 /* Frees the strings that conf_load allocated. */

@@ -410,6 +410,17 @@ supervise(int fd, int n, const char *unix_path)
 	return 0;
 }
 
+/* The start-up log line that names the settings file in use (not in
+ * plain CGI, where it would come with every request). */
+static void
+log_settings_file(void)
+{
+	if (conf_file() != NULL)
+		log_msg("pmb.fcgi: settings from %s", conf_file());
+	else
+		log_msg("pmb.fcgi: no settings file: defaults");
+}
+
 static void
 usage(FILE *f)
 {
@@ -417,7 +428,8 @@ usage(FILE *f)
 	    "[--workers N]]\n"
 	    "Serves Pick My Brain as CGI, as FastCGI on a spawner's socket, "
 	    "or on its own\nsocket with pre-forked workers (--listen). "
-	    "The settings file comes from\n--config or $PMB_CONFIG.\n", f);
+	    "The settings file comes from\n--config, or $PMB_CONFIG, or else "
+	    PMB_DEFAULT_CONFIG " if it exists.\n", f);
 }
 
 int
@@ -473,6 +485,7 @@ main(int argc, char *argv[])
 	if (listen_spec != NULL) {
 		int fd = open_listener(listen_spec);
 
+		log_settings_file();
 		if (fd < 0)
 			return 1;
 		return supervise(fd, workers, strncmp(listen_spec, "unix:",
@@ -485,13 +498,16 @@ main(int argc, char *argv[])
 		if (lpid == NULL || atol(lpid) == (long)getpid()) {
 			unsetenv("LISTEN_FDS");
 			unsetenv("LISTEN_PID");
+			log_settings_file();
 			if (workers_set)
 				return supervise(3, workers, NULL);
 			return fcgi_loop(3);
 		}
 	}
-	if (!FCGX_IsCGI())
+	if (!FCGX_IsCGI()) {
+		log_settings_file();
 		return fcgi_loop(0);
+	}
 
 	/* Plain CGI: one request. */
 	{

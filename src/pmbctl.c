@@ -120,8 +120,8 @@ usage(FILE *f)
 		}
 		fputc('\n', f);
 	}
-	fputs("\nThe settings file comes from --config FILE or $PMB_CONFIG.\n",
-	    f);
+	fputs("\nThe settings file comes from --config FILE, or $PMB_CONFIG, or "
+	    "else\n" PMB_DEFAULT_CONFIG " if it exists.\n", f);
 }
 
 /* Prints the help of the commands whose words start with the given

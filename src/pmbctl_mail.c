@@ -61,8 +61,9 @@ static int
 mail_run(const char *arg)
 {
 	(void)arg;
-	log_msg("mail: delivering with the %s transport (pid %ld)",
-	    conf.mail_transport, (long)getpid());
+	log_msg("mail: delivering with the %s transport (pid %ld), settings "
+	    "from %s", conf.mail_transport, (long)getpid(),
+	    conf_file() != NULL ? conf_file() : "no file: defaults");
 	return run_rounds("mail", MAIL_POLL_SECONDS, mail_round);
 }
 

@@ -236,7 +236,10 @@ cmd_check(char *argv[])
 
 	(void)argv;
 	buf_init(&bad);
-	printf("settings: ok\n");
+	if (conf_file() != NULL)
+		printf("settings: ok (%s)\n", conf_file());
+	else
+		printf("settings: ok (no settings file: defaults)\n");
 	if (!token_keys_load(conf.key_file, err, sizeof(err))) {
 		printf("key file: %s\n", err);
 		problem(&bad, "key file");
