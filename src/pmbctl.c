@@ -28,6 +28,9 @@ struct command {
 	const char	*args;		/* "USERNAME", "[STATUS]", or "" */
 	const char	*help;
 	int		(*run)(char *argv[]);
+	/* Run as root before pmbctl takes the store owner's ids, or NULL:
+	 * what the owner could not do (make a backup folder under /). */
+	int		(*prepare)(char *argv[]);
 };
 
 static const struct command commands[] = {
@@ -120,8 +123,8 @@ usage(FILE *f)
 		}
 		fputc('\n', f);
 	}
-	fputs("\nThe settings file comes from --config FILE, or $PMB_CONFIG, or "
-	    "else\n" PMB_DEFAULT_CONFIG " if it exists.\n", f);
+	fputs("\nThe settings file comes from --config FILE, or $PMB_CONFIG, "
+	    "or else\n" PMB_DEFAULT_CONFIG " if it exists.\n", f);
 }
 
 /* Prints the help of the commands whose words start with the given
@@ -298,16 +301,25 @@ run_rounds(const char *what, int poll, int (*round)(int (*)(void)))
 	return 0;
 }
 
-/* Runs the command that argv names with its arguments. Returns its exit
- * status, or -1 if no command takes these words and arguments. */
+/* Runs the command that argv names with its arguments, as the store's
+ * owner when run as root (pmbctl_owner.c; all_argc, all_argv: the whole
+ * command line, for the refusal's advice). Returns its exit status, or
+ * -1 if no command takes these words and arguments. */
 static int
-run_command(int argc, char *argv[])
+run_command(int argc, char *argv[], int all_argc, char *all_argv[])
 {
 	for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
-		int n = words_match(&commands[i], argc, argv);
+		const struct command	*c = &commands[i];
+		int			 n = words_match(c, argc, argv);
 
-		if (n > 0 && args_fit(&commands[i], argc - n))
-			return commands[i].run(argv + n);
+		if (n == 0 || !args_fit(c, argc - n))
+			continue;
+		if (!store_owner_find(all_argc, all_argv,
+		    c->run == cmd_check) ||
+		    (c->prepare != NULL && !c->prepare(argv + n)) ||
+		    !store_owner_become())
+			return 1;
+		return c->run(argv + n);
 	}
 	return -1;
 }
@@ -333,7 +345,8 @@ main(int argc, char *argv[])
 {
 	const char	*config = NULL;
 	char		 err[512];
-	int		 i = 1, rc;
+	int		 i = 1, rc, all_argc = argc;
+	char		**all_argv = argv;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -369,7 +382,7 @@ main(int argc, char *argv[])
 	umask(077);
 	db_set_hooks(search_rank_register, search_rank_reset);
 
-	rc = run_command(argc, argv);
+	rc = run_command(argc, argv, all_argc, all_argv);
 	conf_free();
 	if (rc >= 0)
 		return rc;

@@ -16,6 +16,26 @@ int	 open_db(int flags);
  * returns 1, or 0 after a message (and closed). */
 int	 open_db_current(int flags);
 
+/* The mode of a folder pmbctl makes for backups: the owner's, and its
+ * group may read (an operator in the service's group copies them off). */
+#define BACKUP_FOLDER_MODE	0750
+
+/* Run as root, finds the store's owner: the owner of the database's
+ * folder. If that is root but the key file's owner or the user "pmb"
+ * runs the service, refuses, printing the command line (argc, argv, as
+ * typed) to run as that user instead. A missing folder is refused too,
+ * unless missing_ok (the command only reports on the store: check).
+ * Returns 1 (also when not root), or 0 after a message. */
+int	 store_owner_find(int argc, char *argv[], int missing_ok);
+/* Run as root, takes the groups and ids of the owner store_owner_find
+ * found (nothing when not root, or when root owns the store). Returns 1,
+ * or 0 after a message. */
+int	 store_owner_become(void);
+/* Makes the folder path and any missing parent, mode 0750, given to the
+ * store's owner when pmbctl still runs as root. Returns 1 (also if it
+ * exists), or 0 after a message. */
+int	 make_folder(const char *path);
+
 /* The loop of a daemon command ("mail run", "pay run"): round(stop)
  * every poll seconds, at once on SIGUSR1 or SIGHUP, until SIGTERM or
  * SIGINT, which wait (blocked) until the round's item in hand is done:

@@ -139,5 +139,12 @@ void	 log_text(const char *);
 
 /* Reads a whole file into a NUL-terminated string; NULL on error. */
 char	*read_file(const char *path, size_t *lenp);
+/* Returns the folder of path (to free): "/" for "/x", "." for a bare
+ * name. */
+char	*path_folder(const char *path);
+/* Makes a rename or a new file in the folder of path survive a crash
+ * (fsync of the folder); a failure only loses durability, so it is not
+ * reported. */
+void	 sync_folder_of(const char *path);
 
 #endif

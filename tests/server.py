@@ -110,7 +110,79 @@ def test_default_settings_file():
         s.cleanup()
 
 
-TESTS = [test_hsts, test_default_settings_file]
+# --- pmbctl as root ------------------------------------------------------------------
+NOBODY = pwd.getpwnam("nobody")
+
+
+def nobody_store(site):
+    """Moves site's database and key file into a new folder "store" owned
+    by nobody, as /var/lib/pmb is pmb's; returns its path."""
+    os.chmod(site.dir, 0o755)
+    store = os.path.join(site.dir, "store")
+    os.mkdir(store, 0o750)
+    os.chown(store, NOBODY.pw_uid, NOBODY.pw_gid)
+    site.db = site.conf["database"] = os.path.join(store, "pmb.db")
+    site.conf["key_file"] = os.path.join(store, "pmb.key")
+    site.write_conf()
+    return store
+
+
+def not_nobodys(folder):
+    """The files and folders under folder (itself included) that nobody
+    does not own."""
+    bad = []
+    for d, dirs, files in os.walk(folder):
+        for name in [d] + [os.path.join(d, f) for f in files + dirs]:
+            st = os.lstat(name)
+            if (st.st_uid, st.st_gid) != (NOBODY.pw_uid, NOBODY.pw_gid):
+                bad.append("%s %d:%d" % (os.path.relpath(name, folder), st.st_uid, st.st_gid))
+    return sorted(set(bad))
+
+
+def test_root_acts_as_owner():
+    if not ROOT:
+        t.skip("pmbctl as root on a store owned by nobody", "not root: the tests run as uid %d" % os.geteuid())
+        return
+    s = Site()
+    try:
+        store = nobody_store(s)
+        p = ctl(s, "init")
+        t.ok(p.returncode == 0 and os.path.exists(s.db), "pmbctl init as root on nobody's folder succeeds",
+             p.stdout + p.stderr)
+        t.eq(not_nobodys(store), [], "init as root leaves nothing in the store that is not nobody's")
+        t.eq(stat.S_IMODE(os.stat(s.conf["key_file"]).st_mode), 0o600, "init makes the key file mode 0600")
+        p = ctl(s, "user", "add", "sam", input="correct horse battery staple\n")
+        t.ok(p.returncode == 0, "user add as root succeeds", p.stderr)
+        p = ctl(s, "migrate")
+        t.ok(p.returncode == 0, "migrate as root succeeds", p.stderr)
+        t.eq(not_nobodys(store), [], "user add and migrate as root leave nothing that is not nobody's")
+        os.chmod(s.conf["key_file"], 0o640)
+        p = ctl(s, "key", "rotate")
+        st = os.stat(s.conf["key_file"])
+        t.ok(p.returncode == 0 and "key 2 now signs" in p.stdout, "key rotate as root succeeds", p.stderr)
+        t.eq((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)), (NOBODY.pw_uid, NOBODY.pw_gid, 0o640),
+             "key rotate as root keeps the key file's owner, group and mode (0640 stays 0640)")
+        t.eq(not_nobodys(store), [], "key rotate as root leaves nothing that is not nobody's")
+        p = ctl(s, "user", "list")
+        t.ok(p.returncode == 0 and "sam" in p.stdout, "the store works after all that", p.stdout + p.stderr)
+        # A folder that is root's own, with the service's key file inside.
+        os.chown(store, 0, 0)
+        os.chmod(store, 0o755)
+        key_before = open(s.conf["key_file"]).read()
+        p = ctl(s, "--config", s.conf_path, "key", "rotate")
+        t.ok(p.returncode == 1 and "runuser -u nobody -- %s --config %s key rotate" % (PMBCTL, s.conf_path)
+             in p.stderr, "a root-owned folder with nobody's key file: refused, with the command to run",
+             p.stderr)
+        t.eq(open(s.conf["key_file"]).read(), key_before, "the refused rotate left the key file alone")
+        p = subprocess.run(["runuser", "-u", "nobody", "--", PMBCTL, "--config", s.conf_path, "key", "list"],
+                           capture_output=True, text=True)
+        t.ok(p.returncode == 0 and "2 (signs)" in p.stdout, "the advised runuser command line works",
+             p.stdout + p.stderr)
+    finally:
+        s.cleanup()
+
+
+TESTS = [test_hsts, test_default_settings_file, test_root_acts_as_owner]
 
 if __name__ == "__main__":
     for fn in TESTS:
