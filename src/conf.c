@@ -37,6 +37,8 @@ struct setting {
 static const struct setting settings[] = {
 	S(database, C_STR, "/var/lib/pmb/pmb.db", 1, 4096),
 	S(key_file, C_STR, "/var/lib/pmb/pmb.key", 1, 4096),
+	S(backup_dir, C_STR, "", 0, 4096),
+	S(backup_keep, C_INT, "14", 1, 100000),
 	S(template_dir, C_STR, PMB_TEMPLATE_DIR, 1, 4096),
 	S(base_url, C_URL, "http://127.0.0.1:8080", 8, 512),
 	S(site_name, C_STR, "Pick My Brain", 1, 100),
@@ -164,6 +166,20 @@ static_image_name_check(const char *v)
 	return "expected a .jpg, .jpeg, .png or .webp file";
 }
 
+/* Returns NULL if v is one of the words setting type t takes, else the
+ * reason naming them. */
+static const char *
+enum_problem(enum ctype t, const char *v)
+{
+	if (t == C_ENUM_TRANSPORT && strcmp(v, "dir") && strcmp(v, "smtp") &&
+	    strcmp(v, "sendmail"))
+		return "expected dir, smtp or sendmail";
+	if (t == C_ENUM_HSTS && strcmp(v, "off") && strcmp(v, "on") &&
+	    strcmp(v, "include-subdomains"))
+		return "expected off, on or include-subdomains";
+	return NULL;
+}
+
 /* Checks and stores value v for setting s, read from line (0 for its
  * default); returns NULL or a reason. */
 static const char *
@@ -223,14 +239,9 @@ setting_set(const struct setting *s, const char *v, int line)
 			return why;
 		break;
 	case C_ENUM_TRANSPORT:
-		if (strcmp(v, "dir") && strcmp(v, "smtp") &&
-		    strcmp(v, "sendmail"))
-			return "expected dir, smtp or sendmail";
-		break;
 	case C_ENUM_HSTS:
-		if (strcmp(v, "off") && strcmp(v, "on") &&
-		    strcmp(v, "include-subdomains"))
-			return "expected off, on or include-subdomains";
+		if ((why = enum_problem(s->type, v)) != NULL)
+			return why;
 		break;
 	case C_URL:
 		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))

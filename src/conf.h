@@ -13,6 +13,8 @@
 struct conf {
 	char	*database;		/* SQLite file */
 	char	*key_file;		/* 32-byte secret key(s) */
+	char	*backup_dir;		/* "": "backups" beside the database */
+	int64_t	 backup_keep;		/* pairs kept in a backup folder */
 	char	*template_dir;		/* www/templates */
 	char	*base_url;		/* e.g. https://example.com */
 	char	*site_name;

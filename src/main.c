@@ -5,6 +5,7 @@
  *  - with --listen ADDR --workers N: opens the socket itself, pre-forks
  *    N workers, replaces any that die, and on SIGTERM lets requests in
  *    flight finish before it exits 0. */
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -421,6 +422,37 @@ log_settings_file(void)
 		log_msg("pmb.fcgi: no settings file: defaults");
 }
 
+/* Loads what every request needs: the settings, the time zone, the
+ * templates, the keys; holds the store (pmbctl restore refuses to work
+ * under it) and starts libcurl. Returns 1, or 0 after a message. */
+static int
+start(const char *config)
+{
+	char err[512];
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "pmb.fcgi: sodium_init failed\n");
+		return 0;
+	}
+	if (!conf_load(config, err, sizeof(err)) ||
+	    !tz_use(conf.time_zone, err, sizeof(err)) ||
+	    !tmpl_load(conf.template_dir, err, sizeof(err)) ||
+	    !offer_load(err, sizeof(err)) ||
+	    !token_keys_load(conf.key_file, err, sizeof(err))) {
+		fprintf(stderr, "pmb.fcgi: %s\n", err);
+		return 0;
+	}
+	/* Held, shared with the workers, until the last of them ends. */
+	(void)folder_lock(conf.database, LOCK_SH);
+	db_set_hooks(search_rank_register, search_rank_reset);
+	/* Before any worker forks: curl_global_init is not thread-safe. */
+	if (!stripe_start()) {
+		fprintf(stderr, "pmb.fcgi: cannot start libcurl\n");
+		return 0;
+	}
+	return 1;
+}
+
 static void
 usage(FILE *f)
 {
@@ -437,7 +469,6 @@ main(int argc, char *argv[])
 {
 	const char	*config = NULL, *listen_spec = NULL, *lfds;
 	int		 workers = 2, workers_set = 0;
-	char		 err[512];
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -463,24 +494,8 @@ main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (sodium_init() < 0) {
-		fprintf(stderr, "pmb.fcgi: sodium_init failed\n");
+	if (!start(config))
 		return 1;
-	}
-	if (!conf_load(config, err, sizeof(err)) ||
-	    !tz_use(conf.time_zone, err, sizeof(err)) ||
-	    !tmpl_load(conf.template_dir, err, sizeof(err)) ||
-	    !offer_load(err, sizeof(err)) ||
-	    !token_keys_load(conf.key_file, err, sizeof(err))) {
-		fprintf(stderr, "pmb.fcgi: %s\n", err);
-		return 1;
-	}
-	db_set_hooks(search_rank_register, search_rank_reset);
-	/* Before any worker forks: curl_global_init is not thread-safe. */
-	if (!stripe_start()) {
-		fprintf(stderr, "pmb.fcgi: cannot start libcurl\n");
-		return 1;
-	}
 
 	if (listen_spec != NULL) {
 		int fd = open_listener(listen_spec);

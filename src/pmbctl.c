@@ -2,6 +2,7 @@
  * words, arguments, help and function, and the line that runs one. The
  * commands are in pmbctl_store.c, pmbctl_user.c, pmbctl_key.c and
  * pmbctl_mail.c and pmbctl_pay.c; they reuse the modules of pmb.fcgi. */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -39,8 +40,9 @@ static const struct command commands[] = {
 	    "safe to run again: an existing key is kept",
 	    cmd_init },
 	{ "migrate", "", "apply pending migrations (refuses a database\n"
-	    "newer than this program)",
-	    cmd_migrate },
+	    "newer than this program); when there are any,\n"
+	    "first a backup into backup_dir",
+	    cmd_migrate, backup_migrate_prepare },
 	{ "user add", "USERNAME",
 	    "add a staff user; the password (12 to 1,024\n"
 	    "characters) is read twice from the terminal\n"
@@ -56,9 +58,18 @@ static const struct command commands[] = {
 	    cmd_user_disable },
 	{ "user enable", "USERNAME", "enable a disabled user",
 	    cmd_user_enable },
-	{ "backup", "FILE", "copy the database to FILE (mode 0600), safely\n"
-	    "while the site runs (SQLite online backup)",
-	    cmd_backup },
+	{ "backup", "[FILE.db|DIR]", "copy the database to FILE.db and the key\n"
+	    "file to FILE.key (the originals' modes), safely\n"
+	    "while the site runs (SQLite online backup); into\n"
+	    "DIR (default backup_dir) as pmb-DATE-TIME.db/.key,\n"
+	    "keeping the newest backup_keep pairs; makes the\n"
+	    "folder (0750) if missing",
+	    cmd_backup, backup_prepare },
+	{ "restore", "FROM.db", "put the backup FROM.db and FROM.key back as\n"
+	    "the database and the key file; refuses while\n"
+	    "pmb.fcgi, a daemon or any process has the store\n"
+	    "open (it stops nothing)",
+	    cmd_restore },
 	{ "check", "", "check the settings, the key file, the templates,\n"
 	    "consultant_photo and the database; exits 1 naming\n"
 	    "each problem",
@@ -274,15 +285,20 @@ run_rounds(const char *what, int poll, int (*round)(int (*)(void)))
 {
 	struct timespec	zero = { 0, 0 };
 	sigset_t	old;
-	int		sig;
+	int		sig, hold;
 
+	/* Held while it runs: pmbctl restore refuses to work under it. */
+	hold = folder_lock(conf.database, LOCK_SH);
 	sigemptyset(&run_signals);
 	sigaddset(&run_signals, SIGTERM);
 	sigaddset(&run_signals, SIGINT);
 	sigaddset(&run_signals, SIGHUP);
 	sigaddset(&run_signals, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &run_signals, &old) != 0)
+	if (sigprocmask(SIG_BLOCK, &run_signals, &old) != 0) {
+		if (hold >= 0)
+			close(hold);
 		return fail("sigprocmask: %s", strerror(errno));
+	}
 	for (;;) {
 		struct timespec ts = { poll, 0 };
 
@@ -298,6 +314,8 @@ run_rounds(const char *what, int poll, int (*round)(int (*)(void)))
 	while (sigtimedwait(&run_signals, NULL, &zero) > 0)
 		;
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (hold >= 0)
+		close(hold);
 	return 0;
 }
 

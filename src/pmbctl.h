@@ -48,7 +48,6 @@ int	 run_rounds(const char *what, int poll, int (*round)(int (*)(void)));
  * out is NULL), and returns the exit status. */
 int	 cmd_init(char *argv[]);		/* pmbctl_store.c */
 int	 cmd_migrate(char *argv[]);
-int	 cmd_backup(char *argv[]);
 int	 cmd_check(char *argv[]);
 int	 cmd_search_index(char *argv[]);
 int	 cmd_search_optimize(char *argv[]);
@@ -64,6 +63,15 @@ int	 cmd_mail_retry(char *argv[]);
 int	 cmd_pay_send(char *argv[]);		/* pmbctl_pay.c */
 int	 cmd_pay_run(char *argv[]);
 int	 cmd_pay_reconcile(char *argv[]);
+int	 cmd_backup(char *argv[]);		/* pmbctl_backup.c */
+int	 cmd_restore(char *argv[]);
+/* Run as root before the owner's ids are taken (struct command's
+ * prepare): make the folder that "backup" and "migrate" write into. */
+int	 backup_prepare(char *argv[]);
+int	 backup_migrate_prepare(char *argv[]);
+/* Makes a backup into backup_dir (the database must be open); returns
+ * 1, or 0 after a message. */
+int	 backup_before_migrate(void);
 int	 cmd_key_list(char *argv[]);		/* pmbctl_key.c */
 int	 cmd_key_rotate(char *argv[]);
 int	 cmd_key_remove(char *argv[]);

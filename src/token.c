@@ -191,23 +191,6 @@ token_key_remove(unsigned id)
 	return 1;
 }
 
-/* Writes the n bytes of data to fd; returns 1, or 0 on error. */
-static int
-write_all(int fd, const char *data, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, data, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return 0;
-		data += w;
-		n -= (size_t)w;
-	}
-	return 1;
-}
-
 /* Gives the open file fd the owner, group and mode of the file at path,
  * so that a rewritten key file stays readable by the service that reads
  * it (pmbctl run as root must not leave it root's). Returns 1, or 0 with

@@ -1,4 +1,6 @@
 /* util.c: memory, growable buffers, escaping, UTF-8 and time helpers. */
+#include <sys/file.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -863,4 +865,37 @@ sync_folder_of(const char *path)
 		close(fd);
 	}
 	free(dir);
+}
+
+int
+folder_lock(const char *path, int op)
+{
+	char	*dir = path_folder(path);
+	int	 fd, e;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd >= 0 && flock(fd, op) != 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		fd = -1;
+	}
+	return fd;
+}
+
+int
+write_all(int fd, const char *data, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, data, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 0;
+		data += w;
+		n -= (size_t)w;
+	}
+	return 1;
 }

@@ -19,6 +19,7 @@ from pmbtest import Tap, Site, PMB, PMBCTL, SRC  # noqa: E402
 
 t = Tap()
 ROOT = os.geteuid() == 0
+MIGRATIONS = len([n for n in os.listdir(os.path.join(SRC, "sql")) if re.match(r"\d{3}_.*\.sql$", n)])
 
 
 def ctl(site, *args, input=None, env=None):
@@ -127,6 +128,13 @@ def nobody_store(site):
     return store
 
 
+def older_database(path):
+    """Puts a database at the schema before the newest migration at path,
+    as the previous version of pmb left it."""
+    from pmbtest import schema_at
+    schema_at(path, MIGRATIONS - 1)
+
+
 def not_nobodys(folder):
     """The files and folders under folder (itself included) that nobody
     does not own."""
@@ -156,6 +164,17 @@ def test_root_acts_as_owner():
         p = ctl(s, "migrate")
         t.ok(p.returncode == 0, "migrate as root succeeds", p.stderr)
         t.eq(not_nobodys(store), [], "user add and migrate as root leave nothing that is not nobody's")
+        p = ctl(s, "backup")
+        t.ok(p.returncode == 0 and os.path.isdir(os.path.join(store, "backups")),
+             "backup as root into the default backup_dir succeeds", p.stdout + p.stderr)
+        offsite = os.path.join(s.dir, "offsite", "daily")
+        p = ctl(s, "backup", offsite)
+        t.ok(p.returncode == 0 and len(os.listdir(offsite)) == 2,
+             "backup as root into a missing folder under root's makes it and writes the pair",
+             p.stdout + p.stderr)
+        t.eq(not_nobodys(os.path.join(s.dir, "offsite")), [],
+             "the backup folders it made and the pair in them are nobody's")
+        t.eq(stat.S_IMODE(os.stat(offsite).st_mode), 0o750, "the backup folder it made is mode 0750")
         os.chmod(s.conf["key_file"], 0o640)
         p = ctl(s, "key", "rotate")
         st = os.stat(s.conf["key_file"])
@@ -165,6 +184,14 @@ def test_root_acts_as_owner():
         t.eq(not_nobodys(store), [], "key rotate as root leaves nothing that is not nobody's")
         p = ctl(s, "user", "list")
         t.ok(p.returncode == 0 and "sam" in p.stdout, "the store works after all that", p.stdout + p.stderr)
+        # Migrating an older database (made here, then given to nobody):
+        # the backup it takes first.
+        older_database(s.db)
+        os.chown(s.db, NOBODY.pw_uid, NOBODY.pw_gid)
+        p = ctl(s, "migrate")
+        t.ok(p.returncode == 0 and "backed up" in p.stdout and "1 migrations applied" in p.stdout,
+             "migrate as root backs up, then migrates", p.stdout + p.stderr)
+        t.eq(not_nobodys(store), [], "migrate's backup as root leaves nothing that is not nobody's")
         # A folder that is root's own, with the service's key file inside.
         os.chown(store, 0, 0)
         os.chmod(store, 0o755)
@@ -182,7 +209,135 @@ def test_root_acts_as_owner():
         s.cleanup()
 
 
-TESTS = [test_hsts, test_default_settings_file, test_root_acts_as_owner]
+# --- backups that restore -----------------------------------------------------------
+def pairs(folder):
+    """The backup pairs' names (without .db/.key) in folder, sorted, and
+    whether each has both files."""
+    names = sorted(os.listdir(folder))
+    stems = sorted({n[:-3] for n in names if n.endswith(".db")} | {n[:-4] for n in names if n.endswith(".key")})
+    return stems, all(st + ".db" in names and st + ".key" in names for st in stems)
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_backup_restore():
+    from pmbtest import Browser, ask, track_path
+    s = Site(users={"sam": "correct horse battery staple"})
+    fresh = None
+    try:
+        link = track_path(ask(Browser(s), email="backup@example.com").header("Location"))
+        t.eq(s.cgi("GET", link).status, 200, "a link signed before the backup works")
+        os.chmod(s.conf["key_file"], 0o640)
+        dest = os.path.join(s.dir, "no", "such", "folder")
+        p = ctl(s, "backup", dest)
+        stems, whole = pairs(dest)
+        t.ok(p.returncode == 0 and len(stems) == 1 and whole and re.fullmatch(r"pmb-\d{8}-\d{6}", stems[0]),
+             "backup DIR into a missing folder makes it and writes one pair pmb-DATE-TIME.db/.key",
+             p.stdout + p.stderr + repr(os.listdir(dest) if os.path.isdir(dest) else None))
+        t.eq(mode(dest), 0o750, "the folder it made is mode 0750")
+        db, key = (os.path.join(dest, stems[0] + x) for x in (".db", ".key"))
+        t.eq((mode(db), mode(key)), (mode(s.db), 0o640), "the pair is moded like the originals")
+        t.eq(open(key).read(), open(s.conf["key_file"]).read(), "the .key is the key file")
+        # Restore into a fresh folder, with settings that point there.
+        fresh = Site()
+        for name in ("pmb.db", "pmb.key"):
+            os.remove(os.path.join(fresh.dir, name))
+        p = ctl(fresh, "restore", db)
+        t.ok(p.returncode == 0 and "restored" in p.stdout, "restore FROM.db into a fresh folder",
+             p.stdout + p.stderr)
+        t.ok(fresh.dump() == s.dump() and len(fresh.dump()["orders"]) == 1,
+             "the restored database holds the same rows")
+        t.eq(open(fresh.conf["key_file"]).read(), open(s.conf["key_file"]).read(), "the key file is restored")
+        t.eq(fresh.cgi("GET", link).status, 200, "the link signed before verifies on the restored store")
+        p = ctl(fresh, "check")
+        t.ok("schema: version %d, ok" % MIGRATIONS in p.stdout and "integrity: ok" in p.stdout,
+             "check finds the restored database whole", p.stdout + p.stderr)
+        # Restore refuses while anything runs on the store.
+        fresh.start(workers=1)
+        t.eq(fresh.get(link).status, 200, "the restored site serves the old link through nginx")
+        key_before = open(fresh.conf["key_file"]).read()
+        p = ctl(fresh, "restore", db)
+        t.ok(p.returncode == 1 and "stop them first" in p.stderr and "restore stops nothing" in p.stderr,
+             "restore refuses while pmb.fcgi runs, saying it stops nothing", p.stderr)
+        fresh.stop()
+        mail = subprocess.Popen([PMBCTL, "mail", "run"], env=fresh.env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1)
+            p = ctl(fresh, "restore", db)
+            t.ok(p.returncode == 1 and "stop them first" in p.stderr, "restore refuses while the mail daemon runs",
+                 p.stderr)
+        finally:
+            mail.terminate()
+            mail.communicate(timeout=20)
+        holder = sqlite3.connect(fresh.db)
+        holder.execute("SELECT count(*) FROM orders").fetchall()
+        try:
+            p = ctl(fresh, "restore", db)
+            t.ok(p.returncode == 1 and "process %d has" % os.getpid() in p.stderr,
+                 "restore refuses while another process has the database open, naming it", p.stderr)
+        finally:
+            holder.close()
+        t.eq(open(fresh.conf["key_file"]).read(), key_before, "a refused restore changed nothing")
+        p = ctl(fresh, "restore", os.path.join(dest, "nothing.db"))
+        t.ok(p.returncode == 1 and "nothing.db" in p.stderr, "restore of a missing backup fails naming it", p.stderr)
+        # backup_keep: a backup into a folder keeps that many pairs.
+        s.conf["backup_keep"] = "3"
+        s.write_conf()
+        kept = os.path.join(s.dir, "kept")
+        for i in range(5):
+            e = dict(s.env(), PMB_TEST_NOW=str(1800000000 + 86400 * i))
+            ctl(s, "backup", kept, env=e)
+        stems, whole = pairs(kept)
+        t.eq(stems, ["pmb-20270117-080000", "pmb-20270118-080000", "pmb-20270119-080000"],
+             "backup_keep = 3: five daily backups leave the newest three")
+        t.ok(whole, "each kept backup has its .db and its .key")
+        ctl(s, "backup", kept, env=dict(s.env(), PMB_TEST_NOW=str(1800000000 + 86400 * 4)))
+        t.eq(pairs(kept)[0], ["pmb-20270118-080000", "pmb-20270119-080000", "pmb-20270119-080000-2"],
+             "a second backup in the same second gets -2, and counts as the newest")
+        # migrate takes a backup first, into backup_dir (default: beside the database).
+        older_database(s.db)
+        p = ctl(s, "migrate")
+        auto = os.path.join(s.dir, "backups")
+        t.ok(p.returncode == 0 and os.path.isdir(auto) and len(pairs(auto)[0]) == 1,
+             "migrate with a migration to apply backs up into backups/ beside the database first",
+             p.stdout + p.stderr)
+        c = sqlite3.connect(os.path.join(auto, pairs(auto)[0][0] + ".db"))
+        t.eq(c.execute("PRAGMA user_version").fetchone()[0], MIGRATIONS - 1,
+             "the migration's backup holds the database as it was before")
+        c.close()
+        p = ctl(s, "migrate")
+        t.ok(p.returncode == 0 and len(pairs(auto)[0]) == 1, "migrate with nothing to apply makes no backup",
+             p.stdout + p.stderr)
+        s.conf["backup_dir"] = os.path.join(s.dir, "elsewhere")
+        s.write_conf()
+        p = ctl(s, "backup")
+        t.ok(p.returncode == 0 and len(pairs(s.conf["backup_dir"])[0]) == 1,
+             "backup without FILE or DIR writes into backup_dir", p.stdout + p.stderr)
+        # The daily unit.
+        cmd = unit_value("pmb-backup.service", "ExecStart").replace("/usr/local/bin/pmbctl", PMBCTL) \
+            .replace("/etc/pmb/pmb.conf", s.conf_path).split()
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        t.ok(p.returncode == 0 and len(pairs(s.conf["backup_dir"])[0]) == 2,
+             "pmb-backup.service's ExecStart makes a backup into backup_dir", p.stdout + p.stderr)
+        t.eq(unit_value("pmb-backup.timer", "OnCalendar"), "*-*-* 02:30:00", "pmb-backup.timer runs it daily")
+    finally:
+        s.cleanup()
+        if fresh is not None:
+            fresh.cleanup()
+
+
+def unit_value(name, key):
+    with open(os.path.join(SRC, "conf", "systemd", name)) as f:
+        for line in f:
+            if line.startswith(key + "="):
+                return line[len(key) + 1:].strip()
+    raise RuntimeError("conf/systemd/%s has no %s=" % (name, key))
+
+
+TESTS = [test_hsts, test_default_settings_file, test_root_acts_as_owner, test_backup_restore]
 
 if __name__ == "__main__":
     for fn in TESTS:
