@@ -70,9 +70,13 @@ static const struct command commands[] = {
 	    "pmb.fcgi, a daemon or any process has the store\n"
 	    "open (it stops nothing)",
 	    cmd_restore },
-	{ "check", "", "check the settings, the key file, the templates,\n"
+	{ "check", "[--strict]", "check the settings, the key file, the templates,\n"
 	    "consultant_photo and the database; exits 1 naming\n"
-	    "each problem",
+	    "each problem; warns of what is wrong for\n"
+	    "production (http or loopback base_url,\n"
+	    "mail_transport = dir, the sample's bank details,\n"
+	    "example addresses, no staff user, owners and\n"
+	    "modes), and with --strict exits 1 on a warning too",
 	    cmd_check },
 	{ "mail send", "", "deliver the outbox messages that are due, once",
 	    cmd_mail_send },

@@ -48,7 +48,6 @@ int	 run_rounds(const char *what, int poll, int (*round)(int (*)(void)));
  * out is NULL), and returns the exit status. */
 int	 cmd_init(char *argv[]);		/* pmbctl_store.c */
 int	 cmd_migrate(char *argv[]);
-int	 cmd_check(char *argv[]);
 int	 cmd_search_index(char *argv[]);
 int	 cmd_search_optimize(char *argv[]);
 int	 cmd_user_add(char *argv[]);		/* pmbctl_user.c */
@@ -63,6 +62,7 @@ int	 cmd_mail_retry(char *argv[]);
 int	 cmd_pay_send(char *argv[]);		/* pmbctl_pay.c */
 int	 cmd_pay_run(char *argv[]);
 int	 cmd_pay_reconcile(char *argv[]);
+int	 cmd_check(char *argv[]);		/* pmbctl_check.c */
 int	 cmd_backup(char *argv[]);		/* pmbctl_backup.c */
 int	 cmd_restore(char *argv[]);
 /* Run as root before the owner's ids are taken (struct command's

@@ -337,7 +337,107 @@ def unit_value(name, key):
     raise RuntimeError("conf/systemd/%s has no %s=" % (name, key))
 
 
-TESTS = [test_hsts, test_default_settings_file, test_root_acts_as_owner, test_backup_restore]
+# --- pmbctl check --strict --------------------------------------------------------------
+PRODUCTION = {
+    "base_url": "https://consult.brightwave.co.uk",
+    "mail_transport": "smtp",
+    "smtp_url": "smtp://127.0.0.1:25",
+    "payment_instructions": "Pay by bank transfer to Brightwave Ltd, sort code 12-34-56, "
+                            "account 12345678, with your order number as the reference.",
+    "admin_email": "sam@brightwave.co.uk",
+    "mail_from": "Sam Carter <sam@brightwave.co.uk>",
+}
+
+
+def sample_value(name):
+    """The value conf/pmb.conf shows for setting name."""
+    with open(os.path.join(SRC, "conf", "pmb.conf")) as f:
+        for line in f:
+            m = re.match(r"^# %s = (.*)$" % name, line)
+            if m:
+                return m.group(1)
+    raise RuntimeError("conf/pmb.conf shows no " + name)
+
+
+def test_check_strict():
+    s = Site(settings=PRODUCTION, users={"sam": "correct horse battery staple"})
+    try:
+        p = ctl(s, "check", "--strict")
+        t.ok(p.returncode == 0 and "warning" not in p.stdout + p.stderr,
+             "a good production file passes check --strict", p.stdout + p.stderr)
+
+        def strict_fails(over, message, what, drop=()):
+            s.conf = dict(s.conf, **over)
+            for k in drop:
+                s.conf.pop(k, None)
+            s.write_conf()
+            try:
+                p = ctl(s, "check", "--strict")
+                lines = [ln for ln in p.stdout.splitlines() if ln.startswith("warning: ")]
+                t.ok(p.returncode == 1 and len(lines) == 1 and message in lines[0]
+                     and "--strict" in p.stderr, "check --strict fails on " + what,
+                     p.stdout + p.stderr)
+                return p
+            finally:
+                s.conf = dict(s.conf, **PRODUCTION)
+                s.write_conf()
+
+        strict_fails({"base_url": "http://consult.brightwave.co.uk"}, "is not https://", "base_url on http")
+        s.conf["base_url"] = "http://consult.brightwave.co.uk"
+        s.write_conf()
+        p = ctl(s, "check")
+        t.ok(p.returncode == 0 and "warning: base_url http://consult.brightwave.co.uk is not https://" in p.stdout,
+             "without --strict the same file passes check, with the warning printed", p.stdout + p.stderr)
+        s.conf["base_url"] = PRODUCTION["base_url"]
+        s.write_conf()
+        for url in ("https://127.0.0.1:8443", "https://localhost", "https://[::1]:8443",
+                    "https://pmb.localhost"):
+            strict_fails({"base_url": url}, "is this machine", "base_url " + url)
+        strict_fails({"mail_transport": "dir"}, "mail_transport = dir", "mail_transport = dir")
+        strict_fails({"payment_instructions": sample_value("payment_instructions")},
+                     "placeholder bank details", "the sample's payment_instructions")
+        strict_fails({}, "payment_instructions still holds", "payment_instructions left at its default",
+                     drop=["payment_instructions"])
+        for addr in ("sam@example.com", "sam@EXAMPLE.org", "sam@example.net", "sam@shop.example",
+                     "sam@shop.test", "sam@shop.invalid", "sam@mail.localhost", "sam@mail.example.com"):
+            strict_fails({"admin_email": addr}, "admin_email %s is not set to a real address" % addr,
+                         "admin_email " + addr)
+        strict_fails({}, "admin_email sam@example.com", "admin_email left at its default", drop=["admin_email"])
+        strict_fails({"mail_from": "Sam <sam@example.net>"}, "mail_from Sam <sam@example.net>",
+                     "mail_from on an example domain")
+        strict_fails({}, "mail_from", "mail_from left at its default", drop=["mail_from"])
+        s.sql("UPDATE users SET disabled = 1")
+        strict_fails({}, "no staff user", "no staff user who can sign in")
+        s.sql("UPDATE users SET disabled = 0")
+        os.chmod(s.conf["key_file"], 0o640)
+        p = ctl(s, "check", "--strict")
+        t.ok(p.returncode == 1 and "key file %s is mode 0640: others can read it" % s.conf["key_file"] in p.stdout,
+             "check --strict fails on a group-readable key file", p.stdout + p.stderr)
+        os.chmod(s.conf["key_file"], 0o600)
+        os.chmod(s.db, 0o644)
+        strict_fails({}, "database %s is mode 0644" % s.db, "a world-readable database")
+        os.chmod(s.db, 0o600)
+        if ROOT:
+            os.chown(s.db, NOBODY.pw_uid, NOBODY.pw_gid)
+            strict_fails({}, "database %s belongs to uid %d, not to the owner" % (s.db, NOBODY.pw_uid),
+                         "a database not owned by its folder's owner")
+            os.chown(s.db, 0, 0)
+            os.chown(s.conf["key_file"], NOBODY.pw_uid, NOBODY.pw_gid)
+            p = subprocess.run([PMBCTL, "check", "--strict"], env=s.env(), capture_output=True, text=True)
+            t.ok(p.returncode == 1 and "runuser -u nobody" in p.stderr,
+                 "a key file owned by another user than the folder's: check as root refuses with runuser",
+                 p.stdout + p.stderr)
+            os.chown(s.conf["key_file"], 0, 0)
+        else:
+            t.skip("owners in check --strict", "not root: cannot give a file to another user")
+        p = ctl(s, "check", "--strict")
+        t.ok(p.returncode == 0, "and the good file passes again", p.stdout + p.stderr)
+    finally:
+        s.cleanup()
+
+
+TESTS = [test_hsts, test_default_settings_file, test_root_acts_as_owner, test_backup_restore,
+         test_check_strict]
 
 if __name__ == "__main__":
     for fn in TESTS:
