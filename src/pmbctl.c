@@ -80,10 +80,15 @@ static const struct command commands[] = {
 	    cmd_check },
 	{ "mail send", "", "deliver the outbox messages that are due, once",
 	    cmd_mail_send },
-	{ "mail run", "", "keep delivering: every 5 s, at once on SIGUSR1\n"
-	    "or SIGHUP; SIGTERM or SIGINT stop it after the\n"
+	{ "mail run", "", "keep delivering: every 5 s, at once on SIGUSR1;\n"
+	    "SIGHUP re-reads the settings file, then\n"
+	    "delivers; SIGTERM or SIGINT stop it after the\n"
 	    "message in hand",
 	    cmd_mail_run },
+	{ "mail test", "ADDRESS", "send a test email to ADDRESS now, with the\n"
+	    "settings as they are, through the transport the\n"
+	    "mail daemon uses; prints the SMTP server's answers",
+	    cmd_mail_test },
 	{ "mail list", "[STATUS]", "list outbox messages, newest first (STATUS:\n"
 	    "queued, sending, sent or failed)",
 	    cmd_mail_list },
@@ -285,7 +290,8 @@ stop_pending(void)
 }
 
 int
-run_rounds(const char *what, int poll, int (*round)(int (*)(void)))
+run_rounds(const char *what, int poll, int (*round)(int (*)(void)),
+    void (*reload)(void))
 {
 	struct timespec	zero = { 0, 0 };
 	sigset_t	old;
@@ -312,6 +318,8 @@ run_rounds(const char *what, int poll, int (*round)(int (*)(void)))
 		sig = sigtimedwait(&run_signals, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
+		if (sig == SIGHUP && reload != NULL)
+			reload();
 	}
 	log_msg("%s: stopped", what);
 	/* Take the stop signal, so that unblocking does not deliver it. */

@@ -37,11 +37,13 @@ int	 store_owner_become(void);
 int	 make_folder(const char *path);
 
 /* The loop of a daemon command ("mail run", "pay run"): round(stop)
- * every poll seconds, at once on SIGUSR1 or SIGHUP, until SIGTERM or
- * SIGINT, which wait (blocked) until the round's item in hand is done:
- * round asks stop() between items. what names it in the log. Returns
- * the exit status. */
-int	 run_rounds(const char *what, int poll, int (*round)(int (*)(void)));
+ * every poll seconds, at once on SIGUSR1 or SIGHUP (after reload(), if
+ * not NULL, on SIGHUP), until SIGTERM or SIGINT, which wait (blocked)
+ * until the round's item in hand is done: round asks stop() between
+ * items. what names it in the log. Holds the database's folder shared
+ * (folder_lock) while it runs. Returns the exit status. */
+int	 run_rounds(const char *what, int poll, int (*round)(int (*)(void)),
+	    void (*reload)(void));
 
 /* The commands. Each gets the arguments after its words, as many as its
  * table entry's args name (argv ends with NULL, so an optional one left
@@ -59,6 +61,7 @@ int	 cmd_mail_send(char *argv[]);		/* pmbctl_mail.c */
 int	 cmd_mail_run(char *argv[]);
 int	 cmd_mail_list(char *argv[]);
 int	 cmd_mail_retry(char *argv[]);
+int	 cmd_mail_test(char *argv[]);
 int	 cmd_pay_send(char *argv[]);		/* pmbctl_pay.c */
 int	 cmd_pay_run(char *argv[]);
 int	 cmd_pay_reconcile(char *argv[]);

@@ -436,8 +436,138 @@ def test_check_strict():
         s.cleanup()
 
 
+# --- mail that arrives -------------------------------------------------------------------
+def smtp_servers(n):
+    """n real SMTP servers (aiosmtpd) on loopback ports, each keeping what
+    it accepts and answering DATA with a line that names it; or None when
+    aiosmtpd is missing (a skip, or under CI=true a failure)."""
+    try:
+        import aiosmtpd  # noqa: F401
+    except ImportError:
+        sys.path.append("/usr/lib/python3/dist-packages")
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        t.missing("mail test and SIGHUP", "python3-aiosmtpd")
+        return None
+    import email
+    import email.utils
+    import logging
+    from pmbtest import free_port
+    logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+
+    class Keep:
+        def __init__(self, name):
+            self.name = name
+            self.got = []
+
+        async def handle_DATA(self, server, session, envelope):
+            msg = email.message_from_bytes(envelope.original_content)
+            self.got.append({"to": list(envelope.rcpt_tos), "from": email.utils.parseaddr(msg["From"]),
+                             "subject": msg["Subject"]})
+            return "250 2.0.0 queued by %s" % self.name
+
+    out = []
+    for i in range(n):
+        keep = Keep("server-%d" % i)
+        c = Controller(keep, hostname="127.0.0.1", port=free_port())
+        c.start()
+        c.keep = keep
+        out.append(c)
+    return out
+
+
+def wait_for(cond, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def test_mail_test_and_sighup():
+    from pmbtest import Browser, ask
+    servers = smtp_servers(2)
+    if servers is None:
+        return
+    a, b = servers
+    s = Site(settings={"mail_transport": "smtp", "smtp_url": "smtp://127.0.0.1:%d" % a.port,
+                       "smtp_timeout": "5", "mail_from": "Sam Carter <sam@brightwave.co.uk>"})
+    daemon = None
+    try:
+        p = ctl(s, "mail", "test", "client@shop.example.org")
+        t.ok(p.returncode == 0 and "< 250 2.0.0 queued by server-0" in p.stdout,
+             "mail test ADDRESS prints the SMTP server's answer", p.stdout + p.stderr)
+        got = a.keep.got
+        t.ok(len(got) == 1 and got[0]["to"] == ["client@shop.example.org"]
+             and got[0]["from"] == ("Sam Carter", "sam@brightwave.co.uk") and "Test email" in got[0]["subject"],
+             "the test email reached the SMTP server, from mail_from, to ADDRESS", got)
+        t.eq(s.sql1("SELECT count(*) FROM outbox"), 0, "mail test stores nothing in the outbox")
+        from pmbtest import free_port
+        s.conf["smtp_url"] = "smtp://127.0.0.1:%d" % free_port()
+        s.write_conf()
+        p = ctl(s, "mail", "test", "client@shop.example.org")
+        t.ok(p.returncode == 1 and "mail test: smtp:" in p.stderr,
+             "mail test with no SMTP server there fails with curl's reason", p.stdout + p.stderr)
+        s.conf["smtp_url"] = "smtp://127.0.0.1:%d" % a.port
+        s.write_conf()
+
+        # The daemon re-reads its settings on SIGHUP.
+        log_path = os.path.join(s.dir, "mail.log")
+        log = open(log_path, "w")
+        daemon = subprocess.Popen([PMBCTL, "mail", "run"], env=s.env(), stdout=log, stderr=log)
+
+        def delivered(to, server):
+            return wait_for(lambda: any(m["to"] == [to] for m in server.keep.got))
+
+        def ask_and_deliver(to, server):
+            """An order by to, whose confirmation the daemon sends at once
+            (SIGUSR1); whether server got it."""
+            ask(Browser(s), email=to)
+            daemon.send_signal(signal.SIGUSR1)
+            return delivered(to, server)
+
+        def logged(text):
+            return wait_for(lambda: text in open(log_path).read())
+
+        t.ok(logged("settings from %s" % s.conf_path),
+             "the mail daemon's first line names its settings file", open(log_path).read())
+        t.ok(ask_and_deliver("first@shop.example.org", a),
+             "before SIGHUP the daemon delivers to the first SMTP server", a.keep.got)
+        s.conf["smtp_url"] = "smtp://127.0.0.1:%d" % b.port
+        s.conf["mail_from"] = "Brightwave <hello@brightwave.co.uk>"
+        s.write_conf()
+        daemon.send_signal(signal.SIGHUP)
+        t.ok(logged("settings re-read from %s" % s.conf_path),
+             "SIGHUP: the daemon logs that it re-read the settings", open(log_path).read())
+        t.ok(ask_and_deliver("second@shop.example.org", b),
+             "after SIGHUP the next mail goes to the new smtp_url's server", b.keep.got)
+        second = [m for m in b.keep.got if m["to"] == ["second@shop.example.org"]]
+        t.ok(second and second[0]["from"] == ("Brightwave", "hello@brightwave.co.uk"),
+             "after SIGHUP the next mail is from the new mail_from", second)
+        t.ok(not any(m["to"] == ["second@shop.example.org"] for m in a.keep.got),
+             "and nothing more went to the old server")
+        ask(Browser(s), email="third@shop.example.org")
+        with open(s.conf_path, "a") as f:
+            f.write("no_such_setting = 1\n")
+        daemon.send_signal(signal.SIGHUP)
+        t.ok(logged("the settings stay as they were"),
+             "SIGHUP with a bad file: the daemon logs it and keeps its settings", open(log_path).read())
+        t.ok(delivered("third@shop.example.org", b),
+             "after a bad file the daemon still delivers with the settings it had", b.keep.got)
+        t.ok(daemon.poll() is None, "the daemon is still running")
+    finally:
+        if daemon is not None and daemon.poll() is None:
+            daemon.terminate()
+            daemon.wait(timeout=20)
+        s.cleanup()
+        for c in servers:
+            c.stop()
+
+
 TESTS = [test_hsts, test_default_settings_file, test_root_acts_as_owner, test_backup_restore,
-         test_check_strict]
+         test_check_strict, test_mail_test_and_sighup]
 
 if __name__ == "__main__":
     for fn in TESTS:
