@@ -63,7 +63,7 @@ static const struct command commands[] = {
 	    "while the site runs (SQLite online backup); into\n"
 	    "DIR (default backup_dir) as pmb-DATE-TIME.db/.key,\n"
 	    "keeping the newest backup_keep pairs; makes the\n"
-	    "folder (0750) if missing",
+	    "folder (0750) if missing (write a new DIR as DIR/)",
 	    cmd_backup, backup_prepare },
 	{ "restore", "FROM.db", "put the backup FROM.db and FROM.key back as\n"
 	    "the database and the key file; refuses while\n"

@@ -308,23 +308,43 @@ backup_into(const char *dir)
 	return ok;
 }
 
+/* Puts the folder that "backup [arg]" writes into in dir; *file is set
+ * when arg names the pair's FILE.db. A name that is neither FILE.db nor
+ * a folder (existing, or written with a trailing "/") is refused rather
+ * than guessed at. Returns 1, or 0 after a message. */
+static int
+backup_target(const char *arg, struct buf *dir, int *file)
+{
+	struct stat	 st;
+	char		*parent;
+
+	buf_reset(dir);
+	*file = arg != NULL && is_pair_name(arg);
+	if (arg == NULL)
+		backup_folder(dir);
+	else if (*file) {
+		parent = path_folder(arg);
+		buf_puts(dir, parent);
+		free(parent);
+	} else if (arg[strlen(arg) - 1] == '/' ||
+	    (stat(arg, &st) == 0 && S_ISDIR(st.st_mode))) {
+		buf_puts(dir, arg);
+		while (dir->len > 1 && dir->data[dir->len - 1] == '/')
+			dir->data[--dir->len] = '\0';
+	} else
+		return fail("%s: name a backup FILE.db, or a folder (with a "
+		    "trailing / if it does not exist yet)", arg), 0;
+	return 1;
+}
+
 int
 backup_prepare(char *argv[])
 {
-	struct buf	 dir;
-	char		*parent;
-	int		 ok;
+	struct buf	dir;
+	int		file, ok;
 
 	buf_init(&dir);
-	if (argv[0] == NULL)
-		backup_folder(&dir);
-	else if (is_pair_name(argv[0])) {
-		parent = path_folder(argv[0]);
-		buf_puts(&dir, parent);
-		free(parent);
-	} else
-		buf_puts(&dir, argv[0]);
-	ok = make_folder(dir.data);
+	ok = backup_target(argv[0], &dir, &file) && make_folder(dir.data);
 	buf_free(&dir);
 	return ok;
 }
@@ -334,20 +354,17 @@ int
 cmd_backup(char *argv[])
 {
 	struct buf	dir;
-	int		ok;
+	int		file, ok;
 
-	if (!open_db(DB_READONLY))
-		return 1;
 	buf_init(&dir);
-	if (argv[0] != NULL && is_pair_name(argv[0]))
-		ok = backup_prepare(argv) && write_pair(argv[0]);
-	else {
-		if (argv[0] != NULL)
-			buf_puts(&dir, argv[0]);
-		else
-			backup_folder(&dir);
-		ok = backup_into(dir.data);
+	if (!backup_target(argv[0], &dir, &file) || !open_db(DB_READONLY)) {
+		buf_free(&dir);
+		return 1;
 	}
+	if (file)
+		ok = make_folder(dir.data) && write_pair(argv[0]);
+	else
+		ok = backup_into(dir.data);
 	buf_free(&dir);
 	db_close();
 	return ok ? 0 : 1;
@@ -451,10 +468,10 @@ store_idle(int *lock)
 
 	if ((*lock = folder_lock(conf.database, LOCK_EX | LOCK_NB)) < 0) {
 		if (errno == EWOULDBLOCK)
-			return fail("pmb.fcgi or a pmbctl daemon (mail run, pay "
-			    "run) runs on %s: stop them first (systemctl stop "
-			    "pmb pmb-mail pmb-pay); restore stops nothing",
-			    conf.database), 0;
+			return fail("pmb.fcgi or a pmbctl daemon (mail run, "
+			    "pay run) runs on %s: stop them first (systemctl "
+			    "stop pmb pmb-mail pmb-pay); restore stops "
+			    "nothing", conf.database), 0;
 		return fail("%s: %s", conf.database, strerror(errno)), 0;
 	}
 	if ((pid = database_user(conf.database)) != 0) {

@@ -159,8 +159,10 @@ static int
 base_url_is_loopback(void)
 {
 	const char	*h = strstr(conf.base_url, "://") + 3;
-	size_t		 n = *h == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/");
+	size_t		 n;
 	char		 host[256];
+
+	n = *h == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/");
 
 	snprintf(host, sizeof(host), "%.*s", (int)n, h);
 	for (char *p = host; *p != '\0'; p++)

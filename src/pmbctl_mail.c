@@ -69,7 +69,8 @@ mail_reload(void)
 	char		 err[512];
 
 	if (!conf_reload(err, sizeof(err))) {
-		log_msg("mail: SIGHUP: %s; the settings stay as they were", err);
+		log_msg("mail: SIGHUP: %s; the settings stay as they were",
+		    err);
 		return;
 	}
 	if (!tz_use(conf.time_zone, err, sizeof(err)))

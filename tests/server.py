@@ -168,7 +168,7 @@ def test_root_acts_as_owner():
         t.ok(p.returncode == 0 and os.path.isdir(os.path.join(store, "backups")),
              "backup as root into the default backup_dir succeeds", p.stdout + p.stderr)
         offsite = os.path.join(s.dir, "offsite", "daily")
-        p = ctl(s, "backup", offsite)
+        p = ctl(s, "backup", offsite + "/")
         t.ok(p.returncode == 0 and len(os.listdir(offsite)) == 2,
              "backup as root into a missing folder under root's makes it and writes the pair",
              p.stdout + p.stderr)
@@ -232,6 +232,9 @@ def test_backup_restore():
         os.chmod(s.conf["key_file"], 0o640)
         dest = os.path.join(s.dir, "no", "such", "folder")
         p = ctl(s, "backup", dest)
+        t.ok(p.returncode == 1 and "name a backup FILE.db, or a folder" in p.stderr and not os.path.exists(dest),
+             "backup of a name that is neither FILE.db nor a folder is refused, not guessed at", p.stderr)
+        p = ctl(s, "backup", dest + "/")
         stems, whole = pairs(dest)
         t.ok(p.returncode == 0 and len(stems) == 1 and whole and re.fullmatch(r"pmb-\d{8}-\d{6}", stems[0]),
              "backup DIR into a missing folder makes it and writes one pair pmb-DATE-TIME.db/.key",
@@ -287,6 +290,7 @@ def test_backup_restore():
         s.conf["backup_keep"] = "3"
         s.write_conf()
         kept = os.path.join(s.dir, "kept")
+        os.mkdir(kept)
         for i in range(5):
             e = dict(s.env(), PMB_TEST_NOW=str(1800000000 + 86400 * i))
             ctl(s, "backup", kept, env=e)
