@@ -58,7 +58,8 @@ static const struct command commands[] = {
 	    cmd_user_disable },
 	{ "user enable", "USERNAME", "enable a disabled user",
 	    cmd_user_enable },
-	{ "backup", "[FILE.db|DIR]", "copy the database to FILE.db and the key\n"
+	{ "backup", "[FILE.db|DIR]",
+	    "copy the database to FILE.db and the key\n"
 	    "file to FILE.key (the originals' modes), safely\n"
 	    "while the site runs (SQLite online backup); into\n"
 	    "DIR (default backup_dir) as pmb-DATE-TIME.db/.key,\n"
@@ -70,7 +71,8 @@ static const struct command commands[] = {
 	    "pmb.fcgi, a daemon or any process has the store\n"
 	    "open (it stops nothing)",
 	    cmd_restore },
-	{ "check", "[--strict]", "check the settings, the key file, the templates,\n"
+	{ "check", "[--strict]",
+	    "check the settings, the key file, the templates,\n"
 	    "consultant_photo and the database; exits 1 naming\n"
 	    "each problem; warns of what is wrong for\n"
 	    "production (http or loopback base_url,\n"
