@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "currency.h"
@@ -20,7 +21,8 @@
 struct conf conf;
 
 enum ctype { C_STR, C_INT, C_BOOL, C_MONEY, C_URL, C_CURRENCY,
-    C_ENUM_TRANSPORT, C_EMAIL, C_TIME_ZONE, C_HOUR_OR_OFF, C_STATIC_IMAGE };
+    C_ENUM_TRANSPORT, C_ENUM_HSTS, C_EMAIL, C_TIME_ZONE, C_HOUR_OR_OFF,
+    C_STATIC_IMAGE };
 
 struct setting {
 	const char	*name;
@@ -35,6 +37,8 @@ struct setting {
 static const struct setting settings[] = {
 	S(database, C_STR, "/var/lib/pmb/pmb.db", 1, 4096),
 	S(key_file, C_STR, "/var/lib/pmb/pmb.key", 1, 4096),
+	S(backup_dir, C_STR, "", 0, 4096),
+	S(backup_keep, C_INT, "14", 1, 100000),
 	S(template_dir, C_STR, PMB_TEMPLATE_DIR, 1, 4096),
 	S(base_url, C_URL, "http://127.0.0.1:8080", 8, 512),
 	S(site_name, C_STR, "Pick My Brain", 1, 100),
@@ -74,6 +78,7 @@ static const struct setting settings[] = {
 	S(refund_if_late, C_BOOL, "no", 0, 0),
 	S(refund_auto_approve, C_BOOL, "no", 0, 0),
 	S(refund_days, C_INT, "5", 1, 365),
+	S(hsts, C_ENUM_HSTS, "on", 0, 0),
 	S(stripe_secret_key, C_STR, "", 0, 256),
 	S(stripe_webhook_secret, C_STR, "", 0, 512),
 	S(stripe_api_url, C_URL, "https://api.stripe.com", 8, 512),
@@ -161,6 +166,20 @@ static_image_name_check(const char *v)
 	return "expected a .jpg, .jpeg, .png or .webp file";
 }
 
+/* Returns NULL if v is one of the words setting type t takes, else the
+ * reason naming them. */
+static const char *
+enum_problem(enum ctype t, const char *v)
+{
+	if (t == C_ENUM_TRANSPORT && strcmp(v, "dir") && strcmp(v, "smtp") &&
+	    strcmp(v, "sendmail"))
+		return "expected dir, smtp or sendmail";
+	if (t == C_ENUM_HSTS && strcmp(v, "off") && strcmp(v, "on") &&
+	    strcmp(v, "include-subdomains"))
+		return "expected off, on or include-subdomains";
+	return NULL;
+}
+
 /* Checks and stores value v for setting s, read from line (0 for its
  * default); returns NULL or a reason. */
 static const char *
@@ -220,9 +239,9 @@ setting_set(const struct setting *s, const char *v, int line)
 			return why;
 		break;
 	case C_ENUM_TRANSPORT:
-		if (strcmp(v, "dir") && strcmp(v, "smtp") &&
-		    strcmp(v, "sendmail"))
-			return "expected dir, smtp or sendmail";
+	case C_ENUM_HSTS:
+		if ((why = enum_problem(s->type, v)) != NULL)
+			return why;
 		break;
 	case C_URL:
 		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
@@ -357,29 +376,94 @@ fail:
 	return 0;
 }
 
+/* The settings file that conf_load read (NULL: none, the defaults), and
+ * its text, which conf_reload goes back to when the file turns bad. */
+static char	*loaded_path;
+static char	*loaded_text;
+
+/* Returns the file to read when neither --config nor $PMB_CONFIG names
+ * one: the configured default if it exists, else NULL (the defaults).
+ * $PMB_DEFAULT_CONFIG stands in for the configured path, for the tests,
+ * which cannot write /etc. */
+static const char *
+default_file(void)
+{
+	const char *path = getenv("PMB_DEFAULT_CONFIG");
+
+	if (path == NULL || *path == '\0')
+		path = PMB_DEFAULT_CONFIG;
+	return access(path, F_OK) == 0 ? path : NULL;
+}
+
+/* Returns the text of the settings file at path (to free), or NULL with
+ * a message in err. */
+static char *
+settings_text(const char *path, char *err, size_t errsz)
+{
+	char *text = read_file(path, NULL);
+
+	if (text == NULL)
+		snprintf(err, errsz, "%s: cannot read the settings file",
+		    path);
+	return text;
+}
+
 int
 conf_load(const char *path, char *err, size_t errsz)
 {
 	char	*text;
-	int	 rc;
 
-	if (path == NULL)
+	if (path == NULL || *path == '\0')
 		path = getenv("PMB_CONFIG");
-	if (path == NULL || *path == '\0') {
+	if (path == NULL || *path == '\0')
+		path = default_file();
+	free(loaded_path);
+	free(loaded_text);
+	loaded_path = loaded_text = NULL;
+	if (path == NULL) {
 		conf_defaults();
 		if (!money_settle("defaults", err, errsz))
 			return 0;
 		conf.https = strncmp(conf.base_url, "https://", 8) == 0;
 		return 1;
 	}
-	if ((text = read_file(path, NULL)) == NULL) {
-		snprintf(err, errsz, "%s: cannot read the settings file",
-		    path);
+	if ((text = settings_text(path, err, errsz)) == NULL)
+		return 0;
+	if (!conf_parse(text, path, err, errsz)) {
+		free(text);
 		return 0;
 	}
-	rc = conf_parse(text, path, err, errsz);
-	free(text);
-	return rc;
+	loaded_path = xstrdup(path);
+	loaded_text = text;
+	return 1;
+}
+
+const char *
+conf_file(void)
+{
+	return loaded_path;
+}
+
+int
+conf_reload(char *err, size_t errsz)
+{
+	char	 why[512];
+	char	*text;
+
+	if (loaded_path == NULL)
+		return 1;
+	if ((text = settings_text(loaded_path, err, errsz)) == NULL)
+		return 0;
+	if (!conf_parse(text, loaded_path, err, errsz)) {
+		free(text);
+		/* The text read before was good: back to it. */
+		if (!conf_parse(loaded_text, loaded_path, why, sizeof(why)))
+			abort();
+		return 0;
+	}
+	free(loaded_text);
+	loaded_text = text;
+	return 1;
 }
 
 void

@@ -4,9 +4,17 @@
 
 #include <stdint.h>
 
+/* The settings file read without --config or $PMB_CONFIG, when it
+ * exists: configure --with-config (SYSCONFDIR/pmb/pmb.conf). */
+#ifndef PMB_DEFAULT_CONFIG
+#define PMB_DEFAULT_CONFIG "/etc/pmb/pmb.conf"
+#endif
+
 struct conf {
 	char	*database;		/* SQLite file */
 	char	*key_file;		/* 32-byte secret key(s) */
+	char	*backup_dir;		/* "": "backups" beside the database */
+	int64_t	 backup_keep;		/* pairs kept in a backup folder */
 	char	*template_dir;		/* www/templates */
 	char	*base_url;		/* e.g. https://example.com */
 	char	*site_name;
@@ -36,6 +44,7 @@ struct conf {
 	int	 refund_if_late;
 	int	 refund_auto_approve;
 	int64_t	 refund_days;		/* a refund by hand: sent within */
+	char	*hsts;			/* off | on | include-subdomains */
 	char	*stripe_secret_key;	/* "": card payment off; never shown */
 	char	*stripe_webhook_secret;	/* whsec_..., up to two, comma-separated */
 	char	*stripe_api_url;	/* https://api.stripe.com */
@@ -64,9 +73,17 @@ struct conf {
 
 extern struct conf conf;
 
-/* Loads defaults, then the file at path (NULL: $PMB_CONFIG, or none).
- * Returns 1 on success; 0 with a "file:line: reason" message in err. */
+/* Loads defaults, then the file at path (NULL: $PMB_CONFIG, else the
+ * configured default file, PMB_DEFAULT_CONFIG, when it exists, else
+ * none). Returns 1 on success; 0 with a "file:line: reason" message in
+ * err. */
 int	conf_load(const char *path, char *err, size_t errsz);
+/* The settings file conf_load read, or NULL if it read none (defaults). */
+const char *conf_file(void);
+/* Reads the file conf_load read again (the mail daemon's SIGHUP); on a
+ * bad file keeps the settings as they were. Returns 1, or 0 with the
+ * reason in err. */
+int	conf_reload(char *err, size_t errsz);
 /* Parses settings from a string (for tests and fuzzing); as conf_load. */
 int	conf_parse(const char *text, const char *name, char *err, size_t errsz);
 /* Frees the strings that conf_load allocated. */

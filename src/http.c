@@ -595,9 +595,12 @@ http_open(struct request *r, int status, const char *ctype)
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "Referrer-Policy: no-referrer\r\n"
 	    "X-Frame-Options: DENY\r\n");
-	if (conf.https)
-		buf_puts(&b, "Strict-Transport-Security: "
-		    "max-age=31536000; includeSubDomains\r\n");
+	/* HSTS only over https, and never for the domain's other sites
+	 * unless hsts = include-subdomains asks. */
+	if (conf.https && strcmp(conf.hsts, "off") != 0)
+		buf_printf(&b, "Strict-Transport-Security: max-age=31536000%s"
+		    "\r\n", strcmp(conf.hsts, "include-subdomains") == 0 ?
+		    "; includeSubDomains" : "");
 	if (r->nostore || status >= 300)
 		buf_puts(&b, "Cache-Control: no-store\r\n");
 	else

@@ -365,6 +365,42 @@ smtp_host_is_local(void)
 	return local;
 }
 
+/* Where the SMTP server's answers go (mail_transport_answers), or NULL. */
+static struct buf *answers;
+
+void
+mail_transport_answers(struct buf *b)
+{
+	answers = b;
+}
+
+/* CURLOPT_DEBUGFUNCTION: keeps the server's answers (what curl calls
+ * incoming headers), nothing that the client sent. */
+static int
+smtp_answer(CURL *c, curl_infotype type, char *data, size_t n, void *arg)
+{
+	(void)c;
+	if (type == CURLINFO_HEADER_IN) {
+		buf_puts(arg, "< ");
+		buf_append(arg, data, n);
+	}
+	return 0;
+}
+
+/* Has curl hand the server's answers to smtp_answer; returns a curl
+ * code. */
+static CURLcode
+smtp_show_answers(CURL *c)
+{
+	CURLcode rc = curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, smtp_answer);
+
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_DEBUGDATA, answers);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+	return rc;
+}
+
 /* Sends the message through the SMTP server of smtp_url with libcurl:
  * smtp:// upgrades with STARTTLS when the server offers it (and insists
  * on it before sending a password to another machine), smtps:// is TLS
@@ -424,6 +460,8 @@ send_smtp(const struct buf *msg, const char *from_addr, const char *to_addr,
 		SETOPT(CURLOPT_PASSWORD, conf.smtp_password);
 	}
 #undef SETOPT
+	if (rc == CURLE_OK && answers != NULL)
+		rc = smtp_show_answers(c);
 	if (rc != CURLE_OK) {
 		buf_printf(&e, "smtp: setting up libcurl: %s",
 		    curl_easy_strerror(rc));

@@ -21,5 +21,8 @@ const char *mail_transport_problem(void);
  * again cannot help (a bad recipient). */
 int	 mail_transport_send(const struct mail_msg *m, struct buf *err,
 	    int *permanent);
+/* From now on, until called with NULL, appends each line the SMTP server
+ * answers (as "< 250 ..." lines) to b: "pmbctl mail test" shows them. */
+void	 mail_transport_answers(struct buf *b);
 
 #endif

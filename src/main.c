@@ -5,6 +5,7 @@
  *  - with --listen ADDR --workers N: opens the socket itself, pre-forks
  *    N workers, replaces any that die, and on SIGTERM lets requests in
  *    flight finish before it exits 0. */
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -410,6 +411,48 @@ supervise(int fd, int n, const char *unix_path)
 	return 0;
 }
 
+/* The start-up log line that names the settings file in use (not in
+ * plain CGI, where it would come with every request). */
+static void
+log_settings_file(void)
+{
+	if (conf_file() != NULL)
+		log_msg("pmb.fcgi: settings from %s", conf_file());
+	else
+		log_msg("pmb.fcgi: no settings file: defaults");
+}
+
+/* Loads what every request needs: the settings, the time zone, the
+ * templates, the keys; holds the store (pmbctl restore refuses to work
+ * under it) and starts libcurl. Returns 1, or 0 after a message. */
+static int
+start(const char *config)
+{
+	char err[512];
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "pmb.fcgi: sodium_init failed\n");
+		return 0;
+	}
+	if (!conf_load(config, err, sizeof(err)) ||
+	    !tz_use(conf.time_zone, err, sizeof(err)) ||
+	    !tmpl_load(conf.template_dir, err, sizeof(err)) ||
+	    !offer_load(err, sizeof(err)) ||
+	    !token_keys_load(conf.key_file, err, sizeof(err))) {
+		fprintf(stderr, "pmb.fcgi: %s\n", err);
+		return 0;
+	}
+	/* Held, shared with the workers, until the last of them ends. */
+	(void)folder_lock(conf.database, LOCK_SH);
+	db_set_hooks(search_rank_register, search_rank_reset);
+	/* Before any worker forks: curl_global_init is not thread-safe. */
+	if (!stripe_start()) {
+		fprintf(stderr, "pmb.fcgi: cannot start libcurl\n");
+		return 0;
+	}
+	return 1;
+}
+
 static void
 usage(FILE *f)
 {
@@ -417,7 +460,8 @@ usage(FILE *f)
 	    "[--workers N]]\n"
 	    "Serves Pick My Brain as CGI, as FastCGI on a spawner's socket, "
 	    "or on its own\nsocket with pre-forked workers (--listen). "
-	    "The settings file comes from\n--config or $PMB_CONFIG.\n", f);
+	    "The settings file comes from\n--config, or $PMB_CONFIG, or else "
+	    PMB_DEFAULT_CONFIG " if it exists.\n", f);
 }
 
 int
@@ -425,7 +469,6 @@ main(int argc, char *argv[])
 {
 	const char	*config = NULL, *listen_spec = NULL, *lfds;
 	int		 workers = 2, workers_set = 0;
-	char		 err[512];
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -451,28 +494,13 @@ main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (sodium_init() < 0) {
-		fprintf(stderr, "pmb.fcgi: sodium_init failed\n");
+	if (!start(config))
 		return 1;
-	}
-	if (!conf_load(config, err, sizeof(err)) ||
-	    !tz_use(conf.time_zone, err, sizeof(err)) ||
-	    !tmpl_load(conf.template_dir, err, sizeof(err)) ||
-	    !offer_load(err, sizeof(err)) ||
-	    !token_keys_load(conf.key_file, err, sizeof(err))) {
-		fprintf(stderr, "pmb.fcgi: %s\n", err);
-		return 1;
-	}
-	db_set_hooks(search_rank_register, search_rank_reset);
-	/* Before any worker forks: curl_global_init is not thread-safe. */
-	if (!stripe_start()) {
-		fprintf(stderr, "pmb.fcgi: cannot start libcurl\n");
-		return 1;
-	}
 
 	if (listen_spec != NULL) {
 		int fd = open_listener(listen_spec);
 
+		log_settings_file();
 		if (fd < 0)
 			return 1;
 		return supervise(fd, workers, strncmp(listen_spec, "unix:",
@@ -485,13 +513,16 @@ main(int argc, char *argv[])
 		if (lpid == NULL || atol(lpid) == (long)getpid()) {
 			unsetenv("LISTEN_FDS");
 			unsetenv("LISTEN_PID");
+			log_settings_file();
 			if (workers_set)
 				return supervise(3, workers, NULL);
 			return fcgi_loop(3);
 		}
 	}
-	if (!FCGX_IsCGI())
+	if (!FCGX_IsCGI()) {
+		log_settings_file();
 		return fcgi_loop(0);
+	}
 
 	/* Plain CGI: one request. */
 	{

@@ -2,6 +2,7 @@
  * words, arguments, help and function, and the line that runs one. The
  * commands are in pmbctl_store.c, pmbctl_user.c, pmbctl_key.c and
  * pmbctl_mail.c and pmbctl_pay.c; they reuse the modules of pmb.fcgi. */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -28,6 +29,9 @@ struct command {
 	const char	*args;		/* "USERNAME", "[STATUS]", or "" */
 	const char	*help;
 	int		(*run)(char *argv[]);
+	/* Run as root before pmbctl takes the store owner's ids, or NULL:
+	 * what the owner could not do (make a backup folder under /). */
+	int		(*prepare)(char *argv[]);
 };
 
 static const struct command commands[] = {
@@ -36,8 +40,9 @@ static const struct command commands[] = {
 	    "safe to run again: an existing key is kept",
 	    cmd_init },
 	{ "migrate", "", "apply pending migrations (refuses a database\n"
-	    "newer than this program)",
-	    cmd_migrate },
+	    "newer than this program); when there are any,\n"
+	    "first a backup into backup_dir",
+	    cmd_migrate, backup_migrate_prepare },
 	{ "user add", "USERNAME",
 	    "add a staff user; the password (12 to 1,024\n"
 	    "characters) is read twice from the terminal\n"
@@ -53,19 +58,39 @@ static const struct command commands[] = {
 	    cmd_user_disable },
 	{ "user enable", "USERNAME", "enable a disabled user",
 	    cmd_user_enable },
-	{ "backup", "FILE", "copy the database to FILE (mode 0600), safely\n"
-	    "while the site runs (SQLite online backup)",
-	    cmd_backup },
-	{ "check", "", "check the settings, the key file, the templates,\n"
+	{ "backup", "[FILE.db|DIR]",
+	    "copy the database to FILE.db and the key\n"
+	    "file to FILE.key (the originals' modes), safely\n"
+	    "while the site runs (SQLite online backup); into\n"
+	    "DIR (default backup_dir) as pmb-DATE-TIME.db/.key,\n"
+	    "keeping the newest backup_keep pairs; makes the\n"
+	    "folder (0750) if missing (write a new DIR as DIR/)",
+	    cmd_backup, backup_prepare },
+	{ "restore", "FROM.db", "put the backup FROM.db and FROM.key back as\n"
+	    "the database and the key file; refuses while\n"
+	    "pmb.fcgi, a daemon or any process has the store\n"
+	    "open (it stops nothing)",
+	    cmd_restore },
+	{ "check", "[--strict]",
+	    "check the settings, the key file, the templates,\n"
 	    "consultant_photo and the database; exits 1 naming\n"
-	    "each problem",
+	    "each problem; warns of what is wrong for\n"
+	    "production (http or loopback base_url,\n"
+	    "mail_transport = dir, the sample's bank details,\n"
+	    "example addresses, no staff user, owners and\n"
+	    "modes), and with --strict exits 1 on a warning too",
 	    cmd_check },
 	{ "mail send", "", "deliver the outbox messages that are due, once",
 	    cmd_mail_send },
-	{ "mail run", "", "keep delivering: every 5 s, at once on SIGUSR1\n"
-	    "or SIGHUP; SIGTERM or SIGINT stop it after the\n"
+	{ "mail run", "", "keep delivering: every 5 s, at once on SIGUSR1;\n"
+	    "SIGHUP re-reads the settings file, then\n"
+	    "delivers; SIGTERM or SIGINT stop it after the\n"
 	    "message in hand",
 	    cmd_mail_run },
+	{ "mail test", "ADDRESS", "send a test email to ADDRESS now, with the\n"
+	    "settings as they are, through the transport the\n"
+	    "mail daemon uses; prints the SMTP server's answers",
+	    cmd_mail_test },
 	{ "mail list", "[STATUS]", "list outbox messages, newest first (STATUS:\n"
 	    "queued, sending, sent or failed)",
 	    cmd_mail_list },
@@ -120,8 +145,8 @@ usage(FILE *f)
 		}
 		fputc('\n', f);
 	}
-	fputs("\nThe settings file comes from --config FILE or $PMB_CONFIG.\n",
-	    f);
+	fputs("\nThe settings file comes from --config FILE, or $PMB_CONFIG, "
+	    "or else\n" PMB_DEFAULT_CONFIG " if it exists.\n", f);
 }
 
 /* Prints the help of the commands whose words start with the given
@@ -267,19 +292,25 @@ stop_pending(void)
 }
 
 int
-run_rounds(const char *what, int poll, int (*round)(int (*)(void)))
+run_rounds(const char *what, int poll, int (*round)(int (*)(void)),
+    void (*reload)(void))
 {
 	struct timespec	zero = { 0, 0 };
 	sigset_t	old;
-	int		sig;
+	int		sig, hold;
 
+	/* Held while it runs: pmbctl restore refuses to work under it. */
+	hold = folder_lock(conf.database, LOCK_SH);
 	sigemptyset(&run_signals);
 	sigaddset(&run_signals, SIGTERM);
 	sigaddset(&run_signals, SIGINT);
 	sigaddset(&run_signals, SIGHUP);
 	sigaddset(&run_signals, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &run_signals, &old) != 0)
+	if (sigprocmask(SIG_BLOCK, &run_signals, &old) != 0) {
+		if (hold >= 0)
+			close(hold);
 		return fail("sigprocmask: %s", strerror(errno));
+	}
 	for (;;) {
 		struct timespec ts = { poll, 0 };
 
@@ -289,25 +320,38 @@ run_rounds(const char *what, int poll, int (*round)(int (*)(void)))
 		sig = sigtimedwait(&run_signals, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
+		if (sig == SIGHUP && reload != NULL)
+			reload();
 	}
 	log_msg("%s: stopped", what);
 	/* Take the stop signal, so that unblocking does not deliver it. */
 	while (sigtimedwait(&run_signals, NULL, &zero) > 0)
 		;
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (hold >= 0)
+		close(hold);
 	return 0;
 }
 
-/* Runs the command that argv names with its arguments. Returns its exit
- * status, or -1 if no command takes these words and arguments. */
+/* Runs the command that argv names with its arguments, as the store's
+ * owner when run as root (pmbctl_owner.c; all_argc, all_argv: the whole
+ * command line, for the refusal's advice). Returns its exit status, or
+ * -1 if no command takes these words and arguments. */
 static int
-run_command(int argc, char *argv[])
+run_command(int argc, char *argv[], int all_argc, char *all_argv[])
 {
 	for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
-		int n = words_match(&commands[i], argc, argv);
+		const struct command	*c = &commands[i];
+		int			 n = words_match(c, argc, argv);
 
-		if (n > 0 && args_fit(&commands[i], argc - n))
-			return commands[i].run(argv + n);
+		if (n == 0 || !args_fit(c, argc - n))
+			continue;
+		if (!store_owner_find(all_argc, all_argv,
+		    c->run == cmd_check) ||
+		    (c->prepare != NULL && !c->prepare(argv + n)) ||
+		    !store_owner_become())
+			return 1;
+		return c->run(argv + n);
 	}
 	return -1;
 }
@@ -333,7 +377,8 @@ main(int argc, char *argv[])
 {
 	const char	*config = NULL;
 	char		 err[512];
-	int		 i = 1, rc;
+	int		 i = 1, rc, all_argc = argc;
+	char		**all_argv = argv;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -369,7 +414,7 @@ main(int argc, char *argv[])
 	umask(077);
 	db_set_hooks(search_rank_register, search_rank_reset);
 
-	rc = run_command(argc, argv);
+	rc = run_command(argc, argv, all_argc, all_argv);
 	conf_free();
 	if (rc >= 0)
 		return rc;

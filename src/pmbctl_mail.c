@@ -17,6 +17,7 @@
 #include "pmbctl.h"
 #include "tmpl.h"
 #include "token.h"
+#include "tz.h"
 #include "util.h"
 
 /* pmbctl mail send: one chase pass (chase.c), then the due mail. */
@@ -56,14 +57,40 @@ mail_round(int (*stop)(void))
 	return ok;
 }
 
+/* On SIGHUP: the settings file again, and with it the time zone. A file
+ * that fails leaves the settings as they were. The database, the
+ * templates and the keys stay as they were read at start: a new
+ * database, template_dir or key_file needs a restart (the keys' old
+ * ones still verify). */
+static void
+mail_reload(void)
+{
+	const char	*why;
+	char		 err[512];
+
+	if (!conf_reload(err, sizeof(err))) {
+		log_msg("mail: SIGHUP: %s; the settings stay as they were",
+		    err);
+		return;
+	}
+	if (!tz_use(conf.time_zone, err, sizeof(err)))
+		log_msg("mail: SIGHUP: %s", err);
+	if ((why = mail_transport_problem()) != NULL)
+		log_msg("mail: SIGHUP: %s", why);
+	log_msg("mail: SIGHUP: settings re-read from %s; delivering with the "
+	    "%s transport", conf_file() != NULL ? conf_file() :
+	    "no file (defaults)", conf.mail_transport);
+}
+
 /* pmbctl mail run */
 static int
 mail_run(const char *arg)
 {
 	(void)arg;
-	log_msg("mail: delivering with the %s transport (pid %ld)",
-	    conf.mail_transport, (long)getpid());
-	return run_rounds("mail", MAIL_POLL_SECONDS, mail_round);
+	log_msg("mail: delivering with the %s transport (pid %ld), settings "
+	    "from %s", conf.mail_transport, (long)getpid(),
+	    conf_file() != NULL ? conf_file() : "no file: defaults");
+	return run_rounds("mail", MAIL_POLL_SECONDS, mail_round, mail_reload);
 }
 
 /* Prints one outbox row for "mail list". */
@@ -192,4 +219,50 @@ int
 cmd_mail_retry(char *argv[])
 {
 	return with_mail(0, mail_retry, argv[0]);
+}
+
+/* pmbctl mail test ADDRESS: a message built and handed over as the
+ * outbox's are, with the settings as they are; nothing is stored. */
+int
+cmd_mail_test(char *argv[])
+{
+	struct mail_msg	 m;
+	struct buf	 err, said, text;
+	const char	*why;
+	int		 permanent, ok;
+
+	if ((why = mail_transport_problem()) != NULL)
+		return fail("%s", why);
+	if (!mail_transport_start())
+		return fail("cannot start libcurl");
+	buf_init(&err);
+	buf_init(&said);
+	buf_init(&text);
+	buf_printf(&text, "This is a test email from %s (%s), sent by \"pmbctl "
+	    "mail test\" through the %s transport, from %s.\n\nIf it reached "
+	    "you, the mail settings work.\n", conf.site_name, conf.base_url,
+	    conf.mail_transport, conf.mail_from);
+	memset(&m, 0, sizeof(m));
+	m.kind = "test";
+	m.to_addr = argv[0];
+	m.subject = "Test email from pmbctl mail test";
+	m.body_text = text.data;
+	m.body_html = "";
+	m.created_at = now_unix();
+	mail_transport_answers(&said);
+	ok = mail_transport_send(&m, &err, &permanent);
+	mail_transport_answers(NULL);
+	mail_transport_stop();
+	if (said.len > 0)
+		printf("%s server %s said:\n%s", conf.mail_transport,
+		    conf.smtp_url, said.data);
+	if (ok)
+		printf("mail test: %s handed to the %s transport (from %s)\n",
+		    argv[0], conf.mail_transport, conf.mail_from);
+	else
+		fail("mail test: %s", err.data);
+	buf_free(&err);
+	buf_free(&said);
+	buf_free(&text);
+	return ok ? 0 : 1;
 }

@@ -55,7 +55,7 @@ pay_run(const char *arg)
 {
 	(void)arg;
 	log_msg("pay: carrying out payment jobs (pid %ld)", (long)getpid());
-	return run_rounds("pay", PAY_POLL_SECONDS, pay_round);
+	return run_rounds("pay", PAY_POLL_SECONDS, pay_round, NULL);
 }
 
 /* What reconcile fixed and saw. */

@@ -1,4 +1,6 @@
 /* token.c: signing and verifying links and cookies with libsodium. */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -189,21 +191,21 @@ token_key_remove(unsigned id)
 	return 1;
 }
 
-/* Writes the n bytes of data to fd; returns 1, or 0 on error. */
+/* Gives the open file fd the owner, group and mode of the file at path,
+ * so that a rewritten key file stays readable by the service that reads
+ * it (pmbctl run as root must not leave it root's). Returns 1, or 0 with
+ * errno set. */
 static int
-write_all(int fd, const char *data, size_t n)
+keep_owner_mode(int fd, const char *path)
 {
-	while (n > 0) {
-		ssize_t w = write(fd, data, n);
+	struct stat st;
 
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return 0;
-		data += w;
-		n -= (size_t)w;
-	}
-	return 1;
+	if (stat(path, &st) != 0)
+		return 0;
+	if ((st.st_uid != geteuid() || st.st_gid != getegid()) &&
+	    fchown(fd, st.st_uid, st.st_gid) != 0)
+		return 0;
+	return fchmod(fd, st.st_mode & 07777) == 0;
 }
 
 int
@@ -227,7 +229,8 @@ token_keys_save(const char *path, int create, char *err, size_t errsz)
 	buf_printf(&tmp, "%s.new", path);
 	unlink(tmp.data);
 	fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	ok = fd >= 0 && write_all(fd, text.data, text.len) && fsync(fd) == 0;
+	ok = fd >= 0 && (create || keep_owner_mode(fd, path)) &&
+	    write_all(fd, text.data, text.len) && fsync(fd) == 0;
 	if (fd >= 0 && close(fd) != 0)
 		ok = 0;
 	/* A new file never replaces one made meanwhile. */
@@ -239,6 +242,8 @@ token_keys_save(const char *path, int create, char *err, size_t errsz)
 		    strerror(errno));
 	if (!ok || create)
 		unlink(tmp.data);
+	if (ok)
+		sync_folder_of(path);
 	sodium_memzero(text.data, text.len);
 	buf_free(&text);
 	buf_free(&tmp);

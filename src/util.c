@@ -1,10 +1,14 @@
 /* util.c: memory, growable buffers, escaping, UTF-8 and time helpers. */
+#include <sys/file.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -834,4 +838,64 @@ backoff_pick(const int64_t *pause, size_t npause, int64_t tries)
 	if (tries > (int64_t)npause)
 		tries = (int64_t)npause;
 	return pause[tries - 1];
+}
+
+char *
+path_folder(const char *path)
+{
+	char	*dir = xstrdup(path), *slash = strrchr(dir, '/');
+
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	return dir;
+}
+
+void
+sync_folder_of(const char *path)
+{
+	char	*dir = path_folder(path);
+	int	 fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
+int
+folder_lock(const char *path, int op)
+{
+	char	*dir = path_folder(path);
+	int	 fd, e;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd >= 0 && flock(fd, op) != 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		fd = -1;
+	}
+	return fd;
+}
+
+int
+write_all(int fd, const char *data, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, data, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 0;
+		data += w;
+		n -= (size_t)w;
+	}
+	return 1;
 }

@@ -139,5 +139,20 @@ void	 log_text(const char *);
 
 /* Reads a whole file into a NUL-terminated string; NULL on error. */
 char	*read_file(const char *path, size_t *lenp);
+/* Writes the n bytes of data to fd; returns 1, or 0 on error. */
+int	 write_all(int fd, const char *data, size_t n);
+/* Returns the folder of path (to free): "/" for "/x", "." for a bare
+ * name. */
+char	*path_folder(const char *path);
+/* Makes a rename or a new file in the folder of path survive a crash
+ * (fsync of the folder); a failure only loses durability, so it is not
+ * reported. */
+void	 sync_folder_of(const char *path);
+/* Opens the folder of path and flock()s it with op (LOCK_SH, LOCK_EX,
+ * | LOCK_NB): pmb.fcgi and the pmbctl daemons hold the database's folder
+ * shared while they run, pmbctl restore exclusive. Returns the
+ * descriptor that holds the lock (close it to let go), or -1 with
+ * errno set. */
+int	 folder_lock(const char *path, int op);
 
 #endif

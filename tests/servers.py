@@ -666,7 +666,8 @@ def test_systemd_units():
         else:
             units = [os.path.join(CONF, "systemd", u) for u in
                      ("pmb.socket", "pmb.service", "pmb-listen.service", "pmb-mail.service", "pmb-pay.service",
-                      "pmb-search-optimize.service", "pmb-search-optimize.timer")]
+                      "pmb-search-optimize.service", "pmb-search-optimize.timer",
+                      "pmb-backup.service", "pmb-backup.timer")]
             p = subprocess.run(["systemd-analyze", "verify"] + units, capture_output=True,
                                text=True, timeout=60)
             # Only complaint allowed: the programs are not installed here.
