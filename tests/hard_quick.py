@@ -403,8 +403,10 @@ def part_readonly():
         b = Browser(site)
         t.eq(ask(b, email="before-ro@example.com").status, 303, "a question is stored before")
         site.stop()
-        files = [site.db] + [site.db + s for s in ("-wal", "-shm") if os.path.exists(site.db + s)]
+        # Read first: the last connection to close removes the -wal and
+        # -shm files, which chattr would then not find.
         before = site.dump()
+        files = [site.db] + [site.db + s for s in ("-wal", "-shm") if os.path.exists(site.db + s)]
         for f in files:
             p = subprocess.run(["chattr", "+i", f], capture_output=True, text=True)
             if p.returncode != 0:
