@@ -14,8 +14,11 @@ received email is written to MAIL_DIR/NNN.eml, with NNN.json beside it
 (envelope, subject and the decoded text and HTML parts) for the node
 script to read; the script wakes `pmbctl mail run` with SIGUSR1 when it
 waits for one. The script prints TAP points without numbers; this file
-numbers them. Screenshots (PNG) go to tests/browser-out/ under the build
-folder (or $PMB_BROWSER_OUT), and the path is printed."""
+numbers them; among them one per page visited, "no serious or critical
+axe violations on PAGE" (axe-core, pinned in tests/browser/package.json,
+with the WCAG 2.1 A/AA and best-practice rules). Screenshots (PNG) go to
+tests/browser-out/ under the build folder (or $PMB_BROWSER_OUT), and the
+path is printed."""
 import email
 import email.policy
 import json
@@ -214,7 +217,7 @@ start = time.time()
 try:
     deps, err = node_deps()
     if t.ok(deps is not None,
-            "the npm packages of tests/browser (playwright-core, stripe) are installed (npm ci)", err):
+            "the npm packages of tests/browser (playwright-core, axe-core, stripe) are installed (npm ci)", err):
         for size in SIZES:
             shots = os.path.join(OUT, size["label"])
             shutil.rmtree(shots, ignore_errors=True)

@@ -23,7 +23,8 @@
 // Prints TAP points without numbers ("ok - NAME", "not ok - NAME") and
 // "#" comments; tests/browser.py numbers them. Every page visited is
 // screenshot and checked: no horizontal scrolling, every form control
-// labelled (DOM and accessibility tree); for the whole run: no console
+// labelled (DOM and accessibility tree), no serious or critical axe-core
+// violation (WCAG 2.1 A and AA, and best practice); for the whole run: no console
 // error, nothing blocked by the Content-Security-Policy, no failed
 // request, no request off the site's own origin (so no mixed content)
 // but the stand-in's checkout page (GET and POST /pay/cs_...), where the
@@ -120,8 +121,10 @@ function watch(page, who) {
   // Pages answer 200, 303 to the next page, or 400 with a form's errors
   // (chromium logs that 400 as a console error: not counted as one; the
   // form's action, /ask#errors, puts a fragment in the console's URL).
-  page.on('response', (r) => {
+  page.on('response', async (r) => {
     const nav = r.request().isNavigationRequest();
+    if (nav && r.frame() === page.mainFrame() && !(r.status() >= 300 && r.status() < 400))
+      lastDocument.set(page, await r.allHeaders());
     if (nav && r.status() === 400)
       formErrorPages.add(r.url().split('#')[0]);
     if (nav ? ![200, 303, 400].includes(r.status()) : r.status() >= 400)
@@ -165,7 +168,96 @@ async function visit(page, label) {
     if (!((n.name && n.name.value) || '').trim())
       problems.axnames.push(`${where}: a ${role} without an accessible name`);
   }
+  await axeCheck(page, label);
   return file;
+}
+
+// --- axe-core ---------------------------------------------------------------
+// The site's CSP (script-src 'self', no 'unsafe-inline') blocks an inline
+// <script>, so page.addScriptTag({content}) cannot bring axe in, and the
+// context's bypassCSP would switch the CSP off for the site's own code too,
+// leaving the "nothing blocked by the Content-Security-Policy" check below
+// with nothing to catch. axe.min.js is run instead with page.evaluate
+// (DevTools' Runtime.evaluate, which no CSP governs, and which runs with
+// the page's JavaScript disabled as well): the site is checked with its
+// CSP on, as a client sees it.
+const AXE_SOURCE = fs.readFileSync(createRequire(path.join(cfg.deps, 'package.json'))
+  .resolve('axe-core/axe.min.js'), 'utf8');
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
+const axeTally = { pages: 0, ms: 0 };
+const AXE_TIMEOUT = 15000;     // one page's axe.run
+
+// axe.run waits on promises and timers, which never settle in a page whose
+// scripts are off (the phone's size; switching them on for a moment through
+// DevTools does not take). There axe runs on a copy: the page's HTML as
+// loaded (its DOM, which no script touched) served at its own URL, with the
+// response's CSP, to one page of a second context of the same size with
+// scripts on and the same cookies (axeCopyPage); the site's own scripts are
+// not fetched for it (they would act: viewed.js records a view), its
+// stylesheets and images are. That context is not watched: its requests
+// are not the journey's.
+let axeCopyPage = null;
+const axeServed = { url: '', headers: {}, html: '' };    // what axeCopyPage is shown next
+const lastDocument = new WeakMap();    // page -> the headers of its last document
+
+/* axeCopyPage, showing what page shows. */
+async function axeCopy(page) {
+  if (!axeCopyPage) {
+    const ctx = await page.context().browser().newContext({ viewport: { width: size.width, height: size.height },
+      javaScriptEnabled: true, isMobile: false, hasTouch: false });
+    ctx.setDefaultTimeout(STEP_TIMEOUT);
+    axeCopyPage = await ctx.newPage();
+    await axeCopyPage.route('**/*', (route) => {
+      const r = route.request();
+      if (r.isNavigationRequest() && r.url().split('#')[0] === axeServed.url)
+        return route.fulfill({ status: 200, headers: axeServed.headers, body: axeServed.html });
+      if (r.resourceType() === 'script' || r.method() !== 'GET')
+        return route.abort();
+      return route.continue();
+    });
+  }
+  const ctx = axeCopyPage.context();
+  await ctx.clearCookies();
+  await ctx.addCookies(await page.context().cookies());
+  const csp = (lastDocument.get(page) || {})['content-security-policy'];
+  axeServed.url = page.url().split('#')[0];
+  axeServed.headers = { 'content-type': 'text/html; charset=utf-8', ...(csp ? { 'content-security-policy': csp } : {}) };
+  axeServed.html = await page.content();
+  await axeCopyPage.goto(axeServed.url, { waitUntil: 'load' });
+  return axeCopyPage;
+}
+
+/* Runs axe-core on the page as it is now: a TAP point "no serious or
+ * critical axe violations on LABEL" (each such violation's id, impact,
+ * targets and help in its detail); the moderate and minor ones printed as
+ * comments. */
+async function axeCheck(page, label) {
+  const t0 = Date.now();
+  const audited = size.javaScript ? page : await axeCopy(page);
+  let found;
+  try {
+    await audited.evaluate(AXE_SOURCE);
+    found = await audited.evaluate(async ([tags, limit]) => {
+      const r = await Promise.race([
+        window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] }),
+        new Promise((resolve) => setTimeout(() => resolve(null), limit))]);
+      return r && r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+        targets: v.nodes.map((n) => n.target.join(' ')) }));
+    }, [AXE_TAGS, AXE_TIMEOUT]);
+  } finally {
+    axeTally.ms += Date.now() - t0;
+  }
+  if (!found) {
+    ok(false, `no serious or critical axe violations on ${label}`, `axe.run did not finish in ${AXE_TIMEOUT} ms`);
+    return;
+  }
+  axeTally.pages++;
+  const say = (v) => `${v.id} (${v.impact}): ${v.help}; ${v.targets.length} element(s): ` +
+    v.targets.slice(0, 5).join(', ') + (v.targets.length > 5 ? ', ...' : '');
+  const bad = found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  ok(bad.length === 0, `no serious or critical axe violations on ${label}`, bad.map(say).join('\n'));
+  for (const v of found.filter((x) => !bad.includes(x)))
+    note(`axe on ${label}: ${say(v)}`);
 }
 
 /* The id of the focused element, and whether its focus is visible. */
@@ -371,6 +463,7 @@ async function main() {
     problems.axnames.join('\n'));
   ok(problems.focus.length === 0, 'keyboard focus is visible on every element tabbed to',
     problems.focus.join('\n'));
+  note(`axe-core ran on ${axeTally.pages} pages in ${(axeTally.ms / 1000).toFixed(1)} s`);
   // Chromium asks the stand-in for its /favicon.ico (a 404) by itself.
   const errors = consoleErrors.filter((e) =>
     !(formErrorPages.has(e.url.split('#')[0]) && /^(client|consultant) \S+: Failed to load resource: .* status of 400/.test(e.text)) &&
