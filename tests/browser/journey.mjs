@@ -322,6 +322,47 @@ async function sendReply(page, orderPath) {
   }
 }
 
+/* Sends the rating page's form (rating yes or no) on page: the POST is
+ * answered 303 to the thank-you page, which says the rating was saved and
+ * which a reload shows again without posting it again. */
+async function rateAnswer(page, rating) {
+  const button = rating === 'yes' ? 'Yes, I am happy with the answer' : 'Send my rating';
+  const posted = page.waitForResponse((r) => r.request().method() === 'POST' && /\/rating$/.test(r.url()));
+  const track = new URL(page.url()).pathname;
+  await go(page, () => page.getByRole('button', { name: button }).click(), track);
+  const post = await posted;
+  await visit(page, `rating-${rating}-saved`);
+  ok(post.status() === 303 && new URL(page.url()).search === `?rating=${rating}`,
+    `rating "${rating}": the form's POST is answered 303 to the thank-you page`, `${post.status()} ${page.url()}`);
+  ok(/Thanks \u2014 your rating was saved/.test(await page.locator('#rating-saved').innerText().catch(() => '')),
+    `rating "${rating}": "Thanks \u2014 your rating was saved"`, await page.locator('main').innerText());
+  let posts = 0;
+  const count = (r) => { if (r.method() === 'POST') posts++; };
+  page.on('request', count);
+  const again = await page.reload();
+  page.off('request', count);
+  ok(posts === 0 && again.request().method() === 'GET' && await page.locator('#rating-saved').count() === 1,
+    `rating "${rating}": a reload of the thank-you page posts nothing again`, `${posts} POST(s)`);
+}
+
+/* The dashboard's two CSV links (orders, ledger), fetched with the
+ * consultant's session (not clicked: they download): each answers a CSV
+ * whose header carries the issue's columns. */
+async function csvLinks(page) {
+  const want = { '/admin/export.csv': ['number', 'topic', 'paid_at', 'refunded_at', 'payment_methods',
+    'payment_references', 'refund_methods', 'refund_references', 'net', 'currency'],
+  '/admin/export-ledger.csv': ['number', 'at', 'kind', 'amount', 'currency', 'method', 'reference'] };
+  for (const [href, columns] of Object.entries(want)) {
+    const link = page.locator(`a[href="${href}"]`);
+    const got = await link.count() === 1 ? await page.request.get(cfg.base + href) : null;
+    const head = got ? (await got.text()).split(/\r?\n/)[0].split(',').map((c) => c.replace(/^"|"$/g, '')) : [];
+    ok(got && got.status() === 200 && /^text\/csv/.test(got.headers()['content-type'] || '') &&
+      columns.every((c) => head.includes(c)),
+    `the dashboard links to ${href}: a CSV with ${columns.join(', ')}`,
+    got ? `${got.status()} ${got.headers()['content-type']}: ${head.join(',')}` : 'no such link');
+  }
+}
+
 // --- mail -------------------------------------------------------------------
 const mailSeen = new Set();
 
@@ -403,6 +444,7 @@ const ANSWER = [
 const FOLLOWUP = 'Thank you! Should the loyalty card be on paper or in an app?';
 const FOLLOWUP_ANSWER = 'Paper, to start with: it is **cheap and visible** at the till.';
 const REASON = 'The ideas were fine, but I had tried most of them already.';
+const FEEDBACK = 'I hoped for numbers: what a loyalty card costs to print.';
 
 async function statusText(page) {
   return (await page.locator('#status').innerText()).trim();
@@ -517,6 +559,9 @@ async function journey(browser, client, staff, base) {
     new URL(client.url()).hash === '#errors',
   'the error summary takes focus, and the URL carries #errors', client.url());
   ok(await client.locator('#errors a[href="#email"]').count() === 1, 'the summary links to the email field');
+  const sb = await client.locator('#errors').boundingBox();
+  ok(sb && sb.y >= 0 && sb.y < size.height && await client.locator('#errors li').count() === 1,
+    'the error summary is on screen and lists the one problem', JSON.stringify(sb));
 
   // The error beside its field, everything typed kept.
   const err = client.locator('#email-error');
@@ -558,6 +603,13 @@ async function journey(browser, client, staff, base) {
   ok(/Hello Ada Baker/.test(await client.locator('h1').innerText()), 'it greets the client by name');
   ok(await client.locator('#payment').isVisible(), 'it shows how to pay');
   ok((await client.locator('.thread').innerText()).includes(QUESTION_LINES[1]), 'it shows the question');
+  const emailed = await client.locator('#emailed').innerText().catch(() => '');
+  ok(emailed.includes(`We have emailed this page's link to ${cfg.clientEmail} \u2014 keep it`),
+    'right after asking, it says "We have emailed this page\'s link to ADDRESS \u2014 keep it"', emailed);
+  const progress = await client.locator('.timeline').locator('..').innerText();
+  ok(/I start the \d+ hours as soon as your payment arrives/.test(await client.locator('#clock').innerText()) &&
+    !/promised by/.test(progress),
+  'unpaid: no due date; the page says the clock starts when the payment arrives', progress);
 
   // 2. The confirmation email: its link opens the same page.
   const conf = await waitMail(forClient(/is in/), 'the confirmation');
@@ -572,6 +624,7 @@ async function journey(browser, client, staff, base) {
   await visit(client, 'status-from-email');
   must(/Received/.test(await statusText(client)) && (await client.locator('.eyebrow').first().textContent()).includes(number),
     'the link from the email opens the same status page');
+  ok(await client.locator('#emailed').count() === 0, 'the "we have emailed" notice was shown once: not on the email\'s link');
 
   // 3. The consultant signs in, finds the order, marks it paid.
   await staff.goto(base + '/admin/login');
@@ -581,6 +634,24 @@ async function journey(browser, client, staff, base) {
   await go(staff, () => staff.getByRole('button', { name: 'Sign in' }).click(), '/admin');
   await visit(staff, 'admin-queue');
   ok(await staff.getByRole('button', { name: /Sign out/i }).count() === 1, 'the consultant is signed in');
+  const filters = (await staff.locator('.filters').innerText()).replace(/\s+/g, ' ');
+  ok(/Waiting 0 Received, waiting for payment 1 Paid, being answered 0\b/.test(filters),
+    'the queue\'s filters carry their counts: "Waiting 0", "Received, waiting for payment 1"', filters);
+  const waiting = await staff.locator('main').innerText();
+  ok(!/All caught up/.test(waiting) &&
+    /^1 order awaits payment$/.test(await staff.locator('#still-waiting a[href="/admin?status=awaiting_payment"]')
+      .innerText().catch(() => '')),
+  'the default view does not say "All caught up" while an order waits for payment: "Still waiting: 1 order..."',
+  waiting);
+  await staff.goto(base + '/admin/dashboard');
+  await visit(staff, 'admin-dashboard-unpaid');
+  const unpaid = await staff.locator('#unpaid tbody tr').evaluateAll((rows) =>
+    rows.map((r) => [...r.cells].map((c) => c.textContent.trim())));
+  ok(unpaid.length === 1 && unpaid[0][1] === '1' && /^\d+\.\d\d$/.test(unpaid[0][2]),
+    'the dashboard shows the unpaid order: its count and value', JSON.stringify(unpaid));
+  ok(/\(0 of 1 orders paid\)/.test(await staff.locator('#conversion').innerText()),
+    'and the conversion from asked to paid: 0 of 1', await staff.locator('#conversion').innerText());
+  await csvLinks(staff);
   await staff.goto(base + '/admin?status=awaiting_payment');
   await visit(staff, 'admin-queue-awaiting-payment');
   const row = staff.locator('table.queue tr', { hasText: number });
@@ -607,6 +678,7 @@ async function journey(browser, client, staff, base) {
   await visit(staff, 'admin-reply-preview');
   const preview = staff.locator('#preview');
   must(await preview.isVisible(), '"Save and preview" shows a preview');
+  ok(new URL(staff.url()).hash === '#preview', '"Save and preview" lands on the preview (#preview)', staff.url());
   ok(await preview.locator('strong', { hasText: 'three ideas' }).count() === 1 &&
     await preview.locator('li').count() === 3 && await preview.locator('em').count() === 1,
   'the preview is formatted Markdown (bold, a list, italics)', await preview.innerHTML());
@@ -654,6 +726,18 @@ async function journey(browser, client, staff, base) {
     ok(await client.getByRole('button', { name: /happy with the answer/ }).isVisible() &&
       (await client.locator('main').textContent()).includes(number),
     'the "yes" link opens the "happy with the answer?" page of this order');
+    await rateAnswer(client, 'yes');
+    await client.goto(base + yesLink.replace('rating=yes', 'rating=no'));
+    await visit(client, 'rating-no');
+    const back = await client.locator('#refund-link').getAttribute('href').catch(() => null);
+    ok(/Sorry to hear that/.test(await client.locator('h1').innerText()) && linkToken(back) !== '' &&
+      linkToken(back) === linkToken(refundLink),
+    'the "no" page gives the refund link itself', back);
+    ok(await client.locator('#feedback-form').getByLabel(/What was missing from the answer/).count() === 1 &&
+      /does not ask for your money back/.test(await client.locator('#feedback-hint').innerText()),
+    'and a form to say what was missing without asking for money back');
+    await client.locator('#feedback').fill(FEEDBACK);
+    await rateAnswer(client, 'no');
   }
 
   // 5. The one included follow-up, and its answer.
@@ -662,6 +746,12 @@ async function journey(browser, client, staff, base) {
   await go(client, () => client.getByRole('button', { name: 'Send my follow-up' }).click(), statusPath);
   await visit(client, 'status-followup-sent');
   must(/Follow-up/.test(await statusText(client)), 'the client sends the follow-up', await statusText(client));
+  const sent = client.locator('#notice');
+  const [nb, tb] = [await sent.boundingBox(), await client.locator('.timeline').boundingBox()];
+  ok(/Your follow-up question was sent/.test(await sent.innerText().catch(() => '')) && nb && tb && nb.y < tb.y &&
+    new URL(client.url()).hash === '#notice',
+  'a clear confirmation at the top: "Your follow-up question was sent" (#notice), above the progress',
+  `${client.url()} ${JSON.stringify([nb, tb])}`);
   ok(await client.locator('#followup').count() === 0, 'the follow-up form is gone (one is included)');
 
   await staff.goto(base + '/admin');
@@ -669,8 +759,13 @@ async function journey(browser, client, staff, base) {
   const frow = staff.locator('table.queue tr', { hasText: number });
   must(await frow.count() === 1 && /follow-up/.test(await frow.innerText()),
     'the consultant sees the follow-up in the queue', await staff.locator('main').innerText());
+  const fcounts = (await staff.locator('.filters').innerText()).replace(/\s+/g, ' ');
+  ok(/Waiting 1 Received, waiting for payment 0 .*Follow-up being answered 1\b/.test(fcounts),
+    'the queue counts it: "Waiting 1", "Follow-up being answered 1", and no order awaits payment', fcounts);
   await go(staff, () => frow.getByRole('link', { name: number }).click(), orderPath);
   ok((await staff.locator('.thread').innerText()).includes(FOLLOWUP), 'the order page shows the follow-up');
+  ok((await staff.locator('#feedback').innerText().catch(() => '')).includes(FEEDBACK),
+    'and what the client said was missing, from the rating page');
   await staff.locator('#body').fill(FOLLOWUP_ANSWER);
   await sendReply(staff, orderPath);
   await visit(staff, 'admin-followup-answered');
@@ -702,9 +797,13 @@ async function journey(browser, client, staff, base) {
   const req = staff.locator('section.refund-request', { hasText: number });
   must(await req.count() === 1, 'the consultant sees the request under refunds');
   ok((await req.innerText()).includes(REASON), 'with the client\'s reason');
+  ok((await req.locator('.refund-net').innerText()).startsWith(amount + ' '),
+    `and the net amount paid: ${amount}`, await req.locator('.refund-net').innerText());
   ok((await req.locator('.refund-paid-by').innerText()).startsWith('Bank transfer'),
     'the request says how the order was paid (Paid by: Bank transfer, the reference)',
     await req.locator('.refund-paid-by').innerText());
+  ok((await req.locator('.refund-paid-by .ref').innerText()) === number,
+    `with the payment's reference: ${number}`, await req.locator('.refund-paid-by').innerText());
   must(await req.getByLabel('Method').inputValue() === 'bank_transfer',
     'the refund\'s method starts at the way the order was paid: bank_transfer');
   await go(staff, () => req.getByRole('button', { name: 'Mark refunded' }).click(), /\/admin\/refunds/);
@@ -744,8 +843,37 @@ async function journey(browser, client, staff, base) {
     rev[i][2].startsWith(sum) && rev[i][3].startsWith(sum) && /^0\.00\b/.test(rev[i][4])),
   `revenue by method: ${amount} by bank transfer and ${amount} by card, each refunded; net 0`,
   JSON.stringify(rev));
+  const months = await staff.locator('#months tbody tr').evaluateAll((rows) =>
+    rows.map((r) => [...r.cells].map((c) => c.textContent.trim())));
+  const now = new Date();
+  const thisMonth = 'Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec'.split(' ')[now.getUTCMonth()] + ' ' +
+    now.getUTCFullYear();
+  ok(months.length === 12 && months[0][0] === thisMonth && months[0][2].startsWith(both) &&
+    months[0][3].startsWith(both) && /^0\.00\b/.test(months[0][4]) &&
+    months.slice(1).every((m) => /^0\.00\b/.test(m[2]) && /^0\.00\b/.test(m[3])),
+  `revenue by month: the last 12, newest first; ${thisMonth}: ${both} paid and refunded, net 0`,
+  JSON.stringify(months.slice(0, 2)));
+  ok(/\(2 of 2 orders paid\)/.test(await staff.locator('#conversion').innerText()) &&
+    /No order awaits payment/.test(await staff.locator('#unpaid').innerText()),
+  'asked to paid: 2 of 2; no order awaits payment', await staff.locator('#conversion').innerText());
 
-  // 9. The outbox: the emails of the journey, one opened as text.
+  // 9. Search: the order's number as #N goes straight to it; a word's
+  // beginning finds the order among results.
+  await staff.goto(base + '/admin/search');
+  await visit(staff, 'admin-search');
+  await staff.getByLabel('Words to find').fill('sourd');
+  await go(staff, () => staff.getByRole('button', { name: 'Search' }).click(), '/admin/search');
+  await visit(staff, 'admin-search-results');
+  ok(await staff.locator('ol.results li', { hasText: number }).count() === 1,
+    `searching "sourd" (a word's beginning) finds ${number} ("sourdough")`, await staff.locator('main').innerText());
+  const hashNumber = '#' + Number(number.replace(/\D/g, ''));
+  await staff.getByLabel('Words to find').fill(hashNumber);
+  await go(staff, () => staff.getByRole('button', { name: 'Search' }).click(), /^\/admin\/orders\/\d+$/);
+  await visit(staff, 'admin-search-number');
+  ok((await staff.locator('main').innerText()).includes(number), `searching "${hashNumber}" goes straight to ${number}`,
+    staff.url());
+
+  // 10. The outbox: the emails of the journey, one opened as text.
   const box = await staff.goto(base + '/admin/outbox');
   must(box.status() === 200, 'the outbox opens', box.status());
   await visit(staff, 'admin-outbox');
