@@ -37,7 +37,8 @@ from stripe_standin import StripeStandin  # noqa: E402
 CHROMIUM = os.environ.get("PMB_CHROMIUM", "/usr/bin/chromium")
 HERE = os.path.join(SRC, "tests", "browser")
 OUT = os.environ.get("PMB_BROWSER_OUT") or os.path.join(BUILD, "tests", "browser-out")
-# Each size's journey takes some 20 s; this only stops a hung browser.
+# Each size's journey takes some 30 to 50 s (axe-core's runs some 10 to 20 s
+# of it); this only stops a hung browser.
 JOURNEY_TIMEOUT = 150
 STRIPE_KEY = "sk_test_pmbBrowserJourney4242"
 STRIPE_SECRET = "whsec_pmb_browser_journey"

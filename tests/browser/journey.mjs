@@ -10,7 +10,11 @@
 // consultant answers, the client asks for the refund and, with
 // refund_auto_approve = yes, `pmbctl pay run` sends it back to the card
 // and Stripe's confirmation makes the order "Refunded". The dashboard
-// adds up both.
+// adds up both. On the way, issue 16's steps: the rating's thank-you
+// pages ("yes"; "no" with its feedback), the queue's counts, the
+// dashboard while the order is unpaid, its CSV links, search by a word's
+// beginning and by #N; at the end the pages with no step of their own
+// (/lost, snippets, audit) are opened to be checked.
 //
 // Run by tests/browser.py with one argument, a JSON object: base (the
 // site's URL), user and password (a staff account), mailDir (where the
@@ -884,6 +888,13 @@ async function journey(browser, client, staff, base) {
   const mailText = await staff.locator('#text').innerText();
   ok(/Here is my answer/.test(mailText) && await staff.locator('#headers').isVisible(),
     'an email of the outbox opens: its headers and its plain text', mailText.slice(0, 200));
+  // 11. The pages this journey has no step on, screenshot and checked too.
+  for (const [page, where, label] of [[client, '/lost', 'lost'], [staff, '/admin/snippets', 'admin-snippets'],
+    [staff, '/admin/audit', 'admin-audit']]) {
+    const res = await page.goto(base + where);
+    ok(res.status() === 200, `${page === client ? 'the client' : 'the consultant'} opens ${where}`, res.status());
+    await visit(page, label);
+  }
   await go(staff, () => staff.getByRole('button', { name: /Sign out/i }).click(), /\/admin/);
   await visit(staff, 'admin-signed-out');
 }
