@@ -306,8 +306,9 @@ async function go(page, action, want) {
 /* Clicks "Send reply" on the order page; it asks first. With
  * JavaScript a confirm dialog (www/static/confirm.js) is accepted; without
  * it the site shows a confirmation page whose "Yes, send the reply" is
- * clicked. Either way the reply is sent and the page is orderPath. */
-async function sendReply(page, orderPath) {
+ * clicked (screenshot as label). Either way the reply is sent and the
+ * page is orderPath. */
+async function sendReply(page, orderPath, label = 'admin-reply-confirm') {
   let asked = '';
   const onDialog = (d) => { asked = d.message(); d.accept(); };
   page.once('dialog', onDialog);
@@ -316,7 +317,7 @@ async function sendReply(page, orderPath) {
     new RegExp('^(' + orderPath + '|' + confirmPath + ')$'));
   if (new URL(page.url()).pathname === confirmPath) {
     page.off('dialog', onDialog);
-    await visit(page, 'admin-reply-confirm');
+    await visit(page, label);
     ok(/Send this reply/.test(await page.locator('h1').innerText()) &&
       await page.locator('#preview').isVisible(),
       'without JavaScript, "Send reply" shows a confirmation page with the reply as the client will see it');
@@ -771,7 +772,7 @@ async function journey(browser, client, staff, base) {
   ok((await staff.locator('#feedback').innerText().catch(() => '')).includes(FEEDBACK),
     'and what the client said was missing, from the rating page');
   await staff.locator('#body').fill(FOLLOWUP_ANSWER);
-  await sendReply(staff, orderPath);
+  await sendReply(staff, orderPath, 'admin-followup-confirm');
   await visit(staff, 'admin-followup-answered');
   must(/Answered/.test(await statusText(staff)), 'the consultant answers the follow-up');
   const fuMail = await waitMail(forClient(/answered your follow-up/), 'the follow-up\'s answer');
@@ -1005,7 +1006,7 @@ async function cardOrder(browser, client, staff, base, amount) {
   ok(await staff.locator('a[href^="https://dashboard.stripe.com/test/payments/pi_"]').count() > 0,
     'card: with a link into Stripe\'s dashboard (test mode)');
   await staff.locator('#body').fill(CARD_ANSWER);
-  await sendReply(staff, orderPath);
+  await sendReply(staff, orderPath, 'card-admin-reply-confirm');
   must(/Answered/.test(await statusText(staff)), 'card: the consultant answers', await statusText(staff));
 
   // The refund: asked for from the answer email, back to the card. The
