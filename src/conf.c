@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conf.h"
 #include "currency.h"
@@ -19,7 +20,7 @@
 struct conf conf;
 
 enum ctype { C_STR, C_INT, C_BOOL, C_MONEY, C_URL, C_CURRENCY,
-    C_ENUM_TRANSPORT, C_EMAIL, C_TIME_ZONE, C_HOUR_OR_OFF };
+    C_ENUM_TRANSPORT, C_EMAIL, C_TIME_ZONE, C_HOUR_OR_OFF, C_STATIC_IMAGE };
 
 struct setting {
 	const char	*name;
@@ -52,6 +53,15 @@ static const struct setting settings[] = {
 	    "Consulting, sort code 00-00-00, account 00000000, with your "
 	    "order number as the reference. I start as soon as it arrives.",
 	    0, 2000),
+	/* The landing page's "About me" and sample answer (src/offer.c):
+	 * empty, nothing of them shows. */
+	S(consultant_bio, C_STR, "", 0, 5000),
+	S(consultant_photo, C_STATIC_IMAGE, "", 0, 200),
+	S(consultant_credentials, C_STR, "", 0, 1000),
+	S(sample_question, C_STR, "", 0, 2000),
+	S(sample_answer, C_STR, "", 0, 20000),
+	S(happy_min_ratings, C_INT, "5", 1, 1000000),
+	S(proof_cache_seconds, C_INT, "60", 0, 3600),
 	S(topics, C_STR, "Marketing strategy, Pricing, Getting customers, "
 	    "Social media, Website and SEO, Branding, Other", 1, 2000),
 	S(followups_included, C_INT, "1", 0, 100),
@@ -124,6 +134,33 @@ mailbox_ok(const char *v)
 	return ok;
 }
 
+/* Returns NULL if v is empty or the name of an image file that may be
+ * looked for in the static folder: no folder in it (no "/", no ".."),
+ * ending .jpg, .jpeg, .png or .webp (any case); else why not. Whether
+ * the file is there, and its size, src/offer.c finds at start-up. */
+static const char *
+static_image_name_check(const char *v)
+{
+	static const char *const exts[] = { ".jpg", ".jpeg", ".png", ".webp" };
+	size_t len = strlen(v);
+
+	if (len == 0)
+		return NULL;
+	if (len > 200)
+		return "the value is too long";
+	if (strchr(v, '/') != NULL || strchr(v, '\\') != NULL ||
+	    strstr(v, "..") != NULL || v[0] == '.')
+		return "expected a file name in the static folder, with no "
+		    "folder, \"/\" or \"..\" in it";
+	for (size_t i = 0; i < ARRAY_LEN(exts); i++) {
+		size_t n = strlen(exts[i]);
+
+		if (len > n && strcasecmp(v + len - n, exts[i]) == 0)
+			return NULL;
+	}
+	return "expected a .jpg, .jpeg, .png or .webp file";
+}
+
 /* Checks and stores value v for setting s, read from line (0 for its
  * default); returns NULL or a reason. */
 static const char *
@@ -177,7 +214,9 @@ setting_set(const struct setting *s, const char *v, int line)
 			    "such as GBP";
 		break;
 	case C_TIME_ZONE:
-		if ((why = tz_check(v)) != NULL)
+	case C_STATIC_IMAGE:
+		if ((why = s->type == C_TIME_ZONE ? tz_check(v) :
+		    static_image_name_check(v)) != NULL)
 			return why;
 		break;
 	case C_ENUM_TRANSPORT:

@@ -18,6 +18,13 @@ struct conf {
 	int64_t	 answer_hours;
 	int64_t	 guarantee_days;
 	char	*payment_instructions;
+	char	*consultant_bio;	/* plain text; "\n\n" between paragraphs */
+	char	*consultant_photo;	/* a file in the static folder, or "" */
+	char	*consultant_credentials; /* ";"-separated list */
+	char	*sample_question;	/* plain text */
+	char	*sample_answer;		/* Markdown, rendered once at start */
+	int64_t	 happy_min_ratings;	/* fewer ratings: no happy share */
+	int64_t	 proof_cache_seconds;	/* a worker keeps GET /'s proof */
 	char	*topics;		/* comma-separated list */
 	int64_t	 followups_included;
 	int64_t	 body_limit;		/* bytes */

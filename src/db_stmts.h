@@ -224,6 +224,53 @@ X(FEEDBACK_INSERT,
 X(FEEDBACK_BY_ORDER,
   "SELECT body, created_at FROM feedback WHERE order_id = ? ORDER BY id")
 
+/* Testimonials (sql/020): a client's words after a "yes" rating, shown
+ * on the landing page once the consultant approves them. */
+/* The client's consent, kept or updated while pending; nothing for an
+ * order not rated "yes" (0 rows changed), nor once decided. */
+X(TESTIMONIAL_UPSERT,
+  "INSERT INTO testimonials (order_id, sentence, name_shown, created_at, "
+  "updated_at) SELECT id, ?2, ?3, ?4, ?4 FROM orders "
+  "WHERE id = ?1 AND rating = 'yes' "
+  "ON CONFLICT (order_id) DO UPDATE SET sentence = excluded.sentence, "
+  "updated_at = excluded.updated_at WHERE testimonials.status = 'pending'")
+X(TESTIMONIAL_BY_ORDER,
+  "SELECT sentence, name_shown, status FROM testimonials WHERE order_id = ?")
+/* A "no" rating takes back the client's consent. */
+X(TESTIMONIAL_WITHDRAW, "DELETE FROM testimonials WHERE order_id = ?")
+/* The consent box unticked takes it back while it is pending. */
+X(TESTIMONIAL_WITHDRAW_PENDING,
+  "DELETE FROM testimonials WHERE order_id = ? AND status = 'pending'")
+X(TESTIMONIAL_BY_ID,
+  "SELECT order_id, name_shown, status, sentence FROM testimonials "
+  "WHERE id = ?")
+/* Approve or reject, with the name shown as the consultant left it; only
+ * the sentence the consultant read (?6) is approved. */
+X(TESTIMONIAL_DECIDE,
+  "UPDATE testimonials SET status = ?1, name_shown = ?2, decided_at = ?3, "
+  "decided_by = ?4, updated_at = ?3 "
+  "WHERE id = ?5 AND status <> ?1 AND sentence = ?6")
+X(TESTIMONIAL_RENAME,
+  "UPDATE testimonials SET name_shown = ?1, updated_at = ?2 "
+  "WHERE id = ?3 AND name_shown <> ?1")
+/* The admin page's lists, newest decision (or newest) first. */
+X(TESTIMONIALS_BY_STATUS,
+  "SELECT t.id, t.order_id, o.name, o.company, t.sentence, t.name_shown, "
+  "t.created_at, t.decided_at FROM testimonials t "
+  "JOIN orders o ON o.id = t.order_id WHERE t.status = ? "
+  "ORDER BY t.decided_at DESC, t.id DESC LIMIT ?")
+/* The landing page's proof in one statement (one snapshot, no BEGIN and
+ * COMMIT of its own): a first row of the ratings, yes and all (two rows
+ * of rating_counts, kept by triggers), then the newest approved quotes,
+ * the name shown and the business only. */
+X(HOME_PROOF,
+  "SELECT (SELECT n FROM rating_counts WHERE rating = 'yes'), "
+  "(SELECT sum(n) FROM rating_counts), NULL "
+  "UNION ALL SELECT * FROM (SELECT t.name_shown, o.company, t.sentence "
+  "FROM testimonials t JOIN orders o ON o.id = t.order_id "
+  "WHERE t.status = 'approved' ORDER BY t.decided_at DESC, t.id DESC "
+  "LIMIT ?)")
+
 /* Snippets. */
 X(SNIPPET_BY_ID, "SELECT title, body FROM snippets WHERE id = ?")
 X(SNIPPETS_LIST, "SELECT id, title FROM snippets ORDER BY title, id")
@@ -351,7 +398,7 @@ X(DASH_REVENUE,
   "coalesce(sum(CASE kind WHEN 'refund' THEN amount END), 0) "
   "FROM ledger GROUP BY currency, method ORDER BY currency, method")
 /* Orders awaiting payment per currency: how many, and their value
- * (sql/014's partial index alone). */
+ * (sql/019's partial index alone). */
 X(DASH_UNPAID,
   "SELECT currency, count(*), coalesce(sum(price), 0) "
   "FROM orders INDEXED BY orders_unpaid WHERE status = 'awaiting_payment' "
@@ -711,14 +758,15 @@ X(PAY_SESSION_STATUS,
 X(INSTALL_KEY, "SELECT key FROM install WHERE id = 1")
 /* The unpaid orders' chase (chase.c). Orders due a reminder or a
  * cancellation, oldest first after the keyset (created_at, id): ranges
- * of sql/015's partial indexes, which hold unpaid orders only. */
+ * of partial indexes that hold unpaid orders only (sql/016's
+ * orders_unreminded, sql/019's orders_unpaid). */
 X(CHASE_REMIND_DUE,
   "SELECT id, created_at FROM orders INDEXED BY orders_unreminded "
   "WHERE status = 'awaiting_payment' AND reminded_at IS NULL "
   "AND created_at <= ?1 AND (created_at, id) > (?2, ?3) "
   "ORDER BY created_at, id LIMIT ?4")
 X(CHASE_CANCEL_DUE,
-  "SELECT id, created_at FROM orders INDEXED BY orders_unpaid_age "
+  "SELECT id, created_at FROM orders INDEXED BY orders_unpaid "
   "WHERE status = 'awaiting_payment' "
   "AND created_at <= ?1 AND (created_at, id) > (?2, ?3) "
   "ORDER BY created_at, id LIMIT ?4")

@@ -25,6 +25,7 @@
 #include "batch.h"
 #include "conf.h"
 #include "db.h"
+#include "offer.h"
 #include "router.h"
 #include "search_rank.h"
 #include "stripe.h"
@@ -457,6 +458,7 @@ main(int argc, char *argv[])
 	if (!conf_load(config, err, sizeof(err)) ||
 	    !tz_use(conf.time_zone, err, sizeof(err)) ||
 	    !tmpl_load(conf.template_dir, err, sizeof(err)) ||
+	    !offer_load(err, sizeof(err)) ||
 	    !token_keys_load(conf.key_file, err, sizeof(err))) {
 		fprintf(stderr, "pmb.fcgi: %s\n", err);
 		return 1;

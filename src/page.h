@@ -65,6 +65,10 @@ void	 page_form_vars(struct request *, struct tvars *,
 
 /* Pages, one function per route (see router.c). */
 void	 page_home(struct request *);
+void	 page_terms(struct request *);
+void	 page_testimonial_submit(struct request *);
+void	 page_admin_testimonials(struct request *);
+void	 page_admin_testimonial_decide(struct request *);
 void	 page_healthz(struct request *);
 void	 page_ask(struct request *);
 void	 page_ask_submit(struct request *);
@@ -138,6 +142,15 @@ int	 page_pay_return(struct request *, const struct order *,
 /* Renders the "happy with the answer?" page for GET /o/TOKEN?rating=. */
 void	 page_rating(struct request *, const struct order *,
 	    const char *rating, const char *track_token);
+/* As page_rating, with status; quote_error, if set, brings back the
+ * "May I quote you?" form of a "yes" with what was posted and the
+ * message on top. */
+void	 page_rating_status(struct request *, int status,
+	    const struct order *, const char *rating, const char *track_token,
+	    const char *quote_error);
+/* The name a client's quote shows until the consultant edits it: the
+ * first word of name (request-owned). */
+const char *testimonial_default_name(struct request *, const char *name);
 /* Answers a staff page asked for without a session: GET goes to the
  * sign-in page; POST gets 403 with the text it carried, so none is lost. */
 void	 admin_signed_out(struct request *);
@@ -158,6 +171,8 @@ extern const struct field search_fields[];
 extern const struct field audit_fields[];
 extern const struct field track_view_fields[];
 extern const struct field rating_fields[];
+extern const struct field testimonial_fields[];
+extern const struct field testimonial_decide_fields[];
 extern const struct field refund_fields[];
 extern const struct field refunded_fields[];
 extern const struct field decline_fields[];

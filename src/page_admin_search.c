@@ -107,14 +107,15 @@ has_token_char(const char *s, size_t n)
 /* Turns what the user typed into an FTS5 query that cannot be a syntax
  * error: each word (split at white space) becomes a quoted string with
  * its quotes doubled, so NEAR(, AND, -, ^ and column filters are plain
- * text; the words are ANDed; a word ending in * searches by prefix, and
- * so does the last word (one still being typed: "pric" finds "pricing")
- * when it has PREFIX_MIN characters or more (a shorter prefix would
- * gather the lists of too many words). Words with no letter or digit
- * hold no token and are dropped. Returns the query, owned by the
- * request, or NULL when no word is left. */
+ * text; the words are ANDed; a word ending in * searches by prefix.
+ * Words with no letter or digit hold no token and are dropped. Returns
+ * the query, owned by the request, or NULL when no word is left; and in
+ * *prefixed, when the last word may be one still being typed ("pric"
+ * for "pricing": PREFIX_MIN characters or more, not starred, a shorter
+ * prefix would gather the lists of too many words), the same query with
+ * that word as a prefix, else NULL (see search_choose). */
 static const char *
-fts_query(struct request *r, const char *in)
+fts_query(struct request *r, const char *in, const char **prefixed)
 {
 	struct buf	b;
 	int		terms = 0, last_prefix = 0;
@@ -150,12 +151,13 @@ fts_query(struct request *r, const char *in)
 		}
 		in += n;
 	}
+	*prefixed = NULL;
 	if (terms == 0) {
 		buf_free(&b);
 		return NULL;
 	}
 	if (!last_prefix && last_chars >= PREFIX_MIN)
-		buf_putc(&b, '*');
+		*prefixed = req_printf(r, "%s*", b.data);
 	return req_keep(r, buf_take(&b));
 }
 
@@ -259,6 +261,34 @@ search_window(const char *match, int64_t newest, int64_t *oldest,
 	}
 	db_done(ST_SEARCH_WINDOW);
 	return rc != DB_ERROR;
+}
+
+/* Chooses what a search runs and finds its window (search_window, with
+ * ids up to newest): the query as typed, or the one whose last word is a
+ * prefix (fts_query) when there is one and the last word as typed has no
+ * more matches than a window. A prefix costs FTS5 the merged list of ids
+ * of every word that starts with it, built whole by each cursor (the
+ * window's, the ranked query's, pmb_rank's count): all the matches of a
+ * common word, on every search (bench/README.md, fix 21). A whole word
+ * with more matches than a window is the word meant, and costs only the
+ * window's steps. The choice is made on the newest window, so every
+ * window of a search runs the same query. Returns the query, or NULL on
+ * error. */
+static const char *
+search_choose(const char *exact, const char *prefixed, int64_t newest,
+    int64_t *oldest, int *older)
+{
+	const char	*match = exact;
+
+	if (prefixed != NULL) {
+		if (!search_window(exact, INT64_MAX, oldest, older))
+			return NULL;
+		if (!*older)
+			match = prefixed;
+		else if (newest == INT64_MAX)
+			return exact;
+	}
+	return search_window(match, newest, oldest, older) ? match : NULL;
 }
 
 /* Returns the URL of that page of the results of q in the window ending
@@ -378,7 +408,7 @@ void
 page_admin_search(struct request *r)
 {
 	const char	*q = r->fields[QF_Q].value;
-	const char	*match;
+	const char	*match, *prefixed;
 	struct tvars	 tv = { .n = 0 };
 	sqlite3_stmt	*s;
 	enum stmt	 st = search_rank_ready() ? ST_SEARCH : ST_SEARCH_BM25;
@@ -393,7 +423,7 @@ page_admin_search(struct request *r)
 		return;
 	page_vars(r, &tv);
 	tv_set(&tv, "q", q);
-	if (*q == '\0' || (match = fts_query(r, q)) == NULL) {
+	if (*q == '\0' || (match = fts_query(r, q, &prefixed)) == NULL) {
 		if (*q != '\0')
 			tv_set(&tv, "form_message", "Type a word to search "
 			    "for: a name, an address, or a word of a "
@@ -413,8 +443,8 @@ page_admin_search(struct request *r)
 		    "import?) and are still being made searchable: these "
 		    "results may miss some. Each search indexes more of them; "
 		    "\"pmbctl search index\" indexes them all.");
-	if (!search_window(match, before > 0 ? before - 1 : INT64_MAX,
-	    &oldest, &older) || (s = db_stmt(st)) == NULL ||
+	if ((match = search_choose(match, prefixed, before > 0 ? before - 1 :
+	    INT64_MAX, &oldest, &older)) == NULL || (s = db_stmt(st)) == NULL ||
 	    !db_bind(s, "tiiii", match, oldest, before > 0 ? before - 1 :
 	    INT64_MAX, (int64_t)SEARCH_PAGE + 1, (page - 1) * SEARCH_PAGE) ||
 	    (n = result_rows(r, &tv, st, s, &more)) < 0) {

@@ -33,12 +33,69 @@ const struct field rating_fields[] = {
 	FIELDS_END
 };
 
-/* Renders the "happy with the answer?" page of GET /o/TOKEN?rating=:
- * thanks once o holds that rating; the "no" page gives the refund link
- * while the guarantee allows one, and a form to say what was missing. */
+/* Sets the "May I quote you?" form's variables of o, rated "yes": the
+ * sentence (typed, when the form comes back with quote_error, else the
+ * one stored), the name it would show, and whether the client may still
+ * change it (none yet, or pending). Returns 1, or 0 on a database
+ * error. */
+static int
+quote_vars(struct request *r, struct tvars *tv, const struct order *o,
+    const char *quote_error)
+{
+	sqlite3_stmt	*s = db_stmt(ST_TESTIMONIAL_BY_ORDER);
+	const char	*status = "", *sentence = "", *name = NULL, *sent;
+	int		 rc;
+
+	if (s == NULL || !db_bind(s, "i", o->id))
+		return 0;
+	if ((rc = db_step(ST_TESTIMONIAL_BY_ORDER)) == DB_ROW) {
+		sentence = req_strdup(r, db_text(s, 0));
+		name = req_strdup(r, db_text(s, 1));
+		status = req_strdup(r, db_text(s, 2));
+	}
+	db_done(ST_TESTIMONIAL_BY_ORDER);
+	if (rc == DB_ERROR)
+		return 0;
+	if (quote_error != NULL) {
+		const char *typed = req_body_param(r, "sentence");
+		const char *consent = req_body_param(r, "consent");
+
+		sentence = typed != NULL ? typed : "";
+		tv_set(tv, "quote_error", quote_error);
+		tv_set(tv, "quote_consent_checked", consent != NULL &&
+		    !strcmp(consent, "yes") ? "1" : "");
+	} else if (*status != '\0')
+		tv_set(tv, "quote_consent_checked", "1");
+	tv_set(tv, "quote_sentence", sentence);
+	tv_set(tv, "quote_name", name != NULL ? name :
+	    testimonial_default_name(r, o->name));
+	tv_set(tv, "quote_given", *status != '\0' ? "1" : "");
+	tv_set(tv, "can_quote", *status == '\0' || !strcmp(status, "pending") ?
+	    "1" : "");
+	tv_set(tv, "quote_action", req_printf(r, "/o/%s/testimonial",
+	    r->arg));
+	if ((sent = req_param(r, "quote")) != NULL && !strcmp(sent, "sent") &&
+	    *status != '\0')
+		tv_set(tv, "quote_sent", "1");
+	else if (sent != NULL && !strcmp(sent, "withdrawn") && *status == '\0')
+		tv_set(tv, "quote_withdrawn", "1");
+	return 1;
+}
+
 void
 page_rating(struct request *r, const struct order *o, const char *rating,
     const char *track_token)
+{
+	page_rating_status(r, 200, o, rating, track_token, NULL);
+}
+
+/* Renders the "happy with the answer?" page of GET /o/TOKEN?rating=:
+ * thanks once o holds that rating, and on a "yes" the "May I quote
+ * you?" form (quote_vars); the "no" page gives the refund link while the
+ * guarantee allows one, and a form to say what was missing. */
+void
+page_rating_status(struct request *r, int status, const struct order *o,
+    const char *rating, const char *track_token, const char *quote_error)
 {
 	struct tvars	 tv = { .n = 0 };
 	int64_t		 paid = 0, refunded = 0;
@@ -49,6 +106,12 @@ page_rating(struct request *r, const struct order *o, const char *rating,
 		return;
 	}
 	page_vars(r, &tv);
+	if (o->rating != NULL && !strcmp(o->rating, "yes") &&
+	    !strcmp(rating, "yes") && !quote_vars(r, &tv, o, quote_error)) {
+		tv_free(&tv);
+		page_unavailable(r);
+		return;
+	}
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "rating", rating);
@@ -62,7 +125,7 @@ page_rating(struct request *r, const struct order *o, const char *rating,
 		tv_set(&tv, "refund_url", url + strlen(conf.base_url));
 	tv_set(&tv, "refund_asked", !strcmp(o->status, "refund_requested") ||
 	    !strcmp(o->status, "refunded") ? "1" : "");
-	page_render(r, 200, "Happy with the answer?", "rating.html", &tv);
+	page_render(r, status, "Happy with the answer?", "rating.html", &tv);
 }
 
 /* Stores r's rating of answered order o (unchanged when it is the one
@@ -82,6 +145,11 @@ rating_store(struct request *r, const struct order *o)
 	if ((rc = db_update(ST_ORDER_SET_RATING, "tii", rating, now,
 	    o->id)) < 0 || (rc == 1 && (db_run(ST_ORDER_SET_VIEWED, "ii", now,
 	    o->id) != DB_DONE || !audit_log(r, 0, "rated", o->id, rating))))
+		goto fail;
+	/* No longer happy: the client's consent to be quoted goes too. */
+	if (rc == 1 && !strcmp(rating, "no") && ((rc = db_update(
+	    ST_TESTIMONIAL_WITHDRAW, "i", o->id)) < 0 || (rc == 1 &&
+	    !audit_log(r, 0, "testimonial withdrawn", o->id, ""))))
 		goto fail;
 	if (*feedback != '\0' && (db_run(ST_FEEDBACK_INSERT, "iti", o->id,
 	    feedback, now) != DB_DONE || !audit_log(r, 0, "feedback given",

@@ -49,6 +49,11 @@ const struct field track_view_fields[] = {
 	{ "new", "new", 0, 1, 0, NULL },
 #define VF_FOLLOWUP	4
 	{ "followup", "followup", 0, 10, 0, NULL },
+	/* quote=sent: the 303 after "May I quote you?" (page_testimonial.c),
+	 * which thanks the client on the rating page; quote=withdrawn: the
+	 * 303 after the box was unticked, which says it was taken back. */
+#define VF_QUOTE	5
+	{ "quote", "quote", 0, 10, 0, NULL },
 	FIELDS_END
 };
 

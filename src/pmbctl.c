@@ -56,8 +56,9 @@ static const struct command commands[] = {
 	{ "backup", "FILE", "copy the database to FILE (mode 0600), safely\n"
 	    "while the site runs (SQLite online backup)",
 	    cmd_backup },
-	{ "check", "", "check the settings, the key file, the templates\n"
-	    "and the database; exits 1 naming each problem",
+	{ "check", "", "check the settings, the key file, the templates,\n"
+	    "consultant_photo and the database; exits 1 naming\n"
+	    "each problem",
 	    cmd_check },
 	{ "mail send", "", "deliver the outbox messages that are due, once",
 	    cmd_mail_send },

@@ -10,6 +10,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "offer.h"
 #include "pmbctl.h"
 #include "search_index.h"
 #include "tmpl.h"
@@ -252,6 +253,12 @@ cmd_check(char *argv[])
 	} else
 		printf("templates: ok\n");
 	tmpl_free();
+	if (!offer_load(err, sizeof(err))) {
+		printf("offer: %s\n", err);
+		problem(&bad, "consultant_photo");
+	} else
+		printf("offer: ok\n");
+	offer_free();
 	if (access(conf.database, F_OK) != 0) {
 		printf("database: %s is missing (run \"pmbctl init\")\n",
 		    conf.database);

@@ -14,7 +14,8 @@
 /* The dispatch table: find any page by its URL here. The URLs and the
  * field names of the tables are interfaces: keep them. */
 static const struct route routes[] = {
-	{ "/", M_GET, page_home, NULL, 0 },
+	{ "/", M_GET, page_home, NULL, R_DBSOFT },
+	{ "/terms", M_GET, page_terms, NULL, 0 },
 	{ "/healthz", M_GET, page_healthz, NULL, R_DB | R_NOSTORE },
 	{ "/ask", M_GET, page_ask, NULL, 0 },
 	{ "/ask", M_POST, page_ask_submit, ask_fields,
@@ -25,6 +26,8 @@ static const struct route routes[] = {
 	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
 	{ "/o/*/rating", M_POST, page_rating_submit, rating_fields,
 	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
+	{ "/o/*/testimonial", M_POST, page_testimonial_submit,
+	    testimonial_fields, R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
 	{ "/r/*", M_GET, page_refund, NULL, R_DB | R_SECRET | R_NOSTORE },
 	{ "/r/*", M_POST, page_refund_submit, refund_fields,
 	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
@@ -86,6 +89,10 @@ static const struct route routes[] = {
 	{ "/admin/audit", M_GET, page_admin_audit, audit_fields,
 	    R_DB | R_ADMIN },
 	{ "/admin/refunds", M_GET, page_admin_refunds, NULL, R_DB | R_ADMIN },
+	{ "/admin/testimonials", M_GET, page_admin_testimonials, NULL,
+	    R_DB | R_ADMIN },
+	{ "/admin/testimonials/*", M_POST, page_admin_testimonial_decide,
+	    testimonial_decide_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/outbox", M_GET, page_admin_outbox, outbox_fields,
 	    R_DB | R_ADMIN },
 	{ "/admin/outbox/*", M_GET, page_admin_outbox_message, NULL,
@@ -228,21 +235,24 @@ gate_route(struct request *r)
 	return rt;
 }
 
-/* Opens the store if route rt needs it and loads the staff session if
- * it is a staff page; returns 1, or 0 after answering (503 when the
- * store cannot be used, the sign-in page or 403 without a session). */
+/* Opens the store if route rt needs it (R_DBSOFT: goes on without it
+ * when it cannot be opened) and loads the staff session if it is a
+ * staff page; returns 1, or 0 after answering (503 when the store
+ * cannot be used, the sign-in page or 403 without a session). */
 static int
 gate_store_session(struct request *r, const struct route *rt)
 {
 	int rc;
 
-	if ((rt->flags & R_DB) && db_handle() == NULL) {
+	if ((rt->flags & (R_DB | R_DBSOFT)) && db_handle() == NULL) {
 		char err[256];
 
 		if (!db_open(conf.database, 0, err, sizeof(err)) ||
 		    !db_check_version(err, sizeof(err))) {
 			log_msg("db: %s", err);
 			db_close();
+			if (rt->flags & R_DBSOFT)
+				return 1;
 			page_unavailable(r);
 			return 0;
 		}

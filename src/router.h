@@ -22,6 +22,9 @@
 				   sent in req->body (a webhook's
 				   signature covers the bytes); every
 				   other route answers 415 to JSON */
+#define R_DBSOFT	0x80	/* uses the database if it can be opened:
+				   without it the handler still answers
+				   (db_handle() is NULL), not 503 */
 
 typedef void (*handler_fn)(struct request *);
 

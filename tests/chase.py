@@ -329,9 +329,9 @@ def plan(s, query, *params):
 
 
 def test_plans():
-    for name, index in (("CHASE_REMIND_DUE", "orders_unreminded"), ("CHASE_CANCEL_DUE", "orders_unpaid_age")):
+    for name, index in (("CHASE_REMIND_DUE", "orders_unreminded"), ("CHASE_CANCEL_DUE", "orders_unpaid")):
         p = plan(site, stmt_sql(name), 0, 0, 0, 50)
-        t.ok("SEARCH orders USING INDEX %s" % index in p, "%s reads a range of %s" % (name, index), p)
+        t.ok(re.search(r"SEARCH orders USING (COVERING )?INDEX %s\b" % index, p), "%s reads a range of %s" % (name, index), p)
     p = plan(site, stmt_sql("DIGEST_DUE_COUNT"), 0, 1)
     t.ok("USING COVERING INDEX orders_queue" in p, "the digest's due counts read orders_queue alone", p)
 

@@ -147,6 +147,41 @@ def test_search():
     t.ok(("/admin/orders/%d\"" % other) in r.text, "a whole word still matches itself")
 
 
+def test_search_common_word():
+    """A last word that has more matches than a window (100) as it is typed is
+    the word meant: it is not also a prefix, whose merged list of ids FTS5
+    would build whole on every search (bench/README.md, fix 21)."""
+    s = Site(users=STAFF)
+    s.start()
+    try:
+        b, _ = signed_in(s)
+        for i in range(101):
+            s.sql("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, updated_at) "
+                  "VALUES (?, ?, ?, 15000, 'GBP', 1, 2, 1)", "w%d" % i, "Wanda Widget %d" % i, "w%d@example.com" % i)
+        ltd = s.sql1("INSERT INTO orders (form_token, name, email, price, currency, created_at, due_at, updated_at) "
+                     "VALUES ('wl', 'Widgets Limited', 'ltd@example.com', 15000, 'GBP', 1, 2, 1) RETURNING id")
+        s.sql("INSERT INTO search_pending (order_id) SELECT id FROM orders")
+        link = '/admin/orders/%d"' % ltd
+
+        def window(q):      # the five pages of the first window, joined
+            pages = [b.get("/admin/search?q=%s&page=%d" % (q, n)) for n in range(1, 6)]
+            return all(p.status == 200 for p in pages), "".join(p.text for p in pages)
+        okay, text = window("widget")
+        t.ok(okay and "Wanda <mark>Widget</mark>" in text and link not in text,
+             "a whole word with more matches than a window is searched as that word: widget does not find Widgets",
+             text[-1500:])
+        okay, text = window("widgets")
+        t.ok(okay and link in text, "a word with few matches is still a prefix too: widgets finds Widgets")
+        okay, text = window("widg")
+        t.ok(okay and link in text and "Wanda <mark>Widget</mark>" in text,
+             "a word being typed is a prefix: widg finds both", text[-1500:])
+        okay, text = window("wanda+widget")
+        t.ok(okay and link not in text and "<mark>Wanda</mark> <mark>Widget</mark>" in text,
+             "so is the last of several words: wanda widget", text[-1500:])
+    finally:
+        s.cleanup()
+
+
 # --- 3. the queue's counts -----------------------------------------------------
 
 def plan(s, query, *params):
@@ -316,7 +351,7 @@ def test_dashboard():
         ds.cleanup()
 
 
-TESTS = [test_alert, test_alert_default, test_alert_off, test_search, test_queue_counts, test_client_orders, test_dashboard]
+TESTS = [test_alert, test_alert_default, test_alert_off, test_search, test_search_common_word, test_queue_counts, test_client_orders, test_dashboard]
 for fn in TESTS:
     t.run(fn)
 site.cleanup()

@@ -23,6 +23,7 @@ RAW_ALLOWED = {
     ("admin_order.html", "preview_html"),  # the preview of the draft reply
     ("admin_reply_confirm.html", "preview_html"),  # the reply as sent, before "Send" is confirmed
     ("mail/layout.html", "content"),    # an email's text, Markdown rendered
+    ("home.html", "sample_answer_html"),  # sample_answer, rendered once at start
 }
 # The C files that may write markup: the template engine, which renders
 # it, and the Markdown renderer (cmark).

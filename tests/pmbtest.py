@@ -247,6 +247,10 @@ class Site:
             "unpaid_reminder_hours": "0",
             "unpaid_cancel_days": "0",
             "digest_hour": "",
+            # The home page's proof (quotes, happy share) is read at each
+            # request, so that a test sees what it just approved
+            # (tests/offer.py tests the cache).
+            "proof_cache_seconds": "0",
         }
         conf.update(settings or {})
         self.conf = conf

@@ -12,6 +12,7 @@
 #include "currency.h"
 #include "db.h"
 #include "email_addr.h"
+#include "image.h"
 #include "http.h"
 #include "outbox.h"
 #include "pay_jobs.h"
@@ -1393,6 +1394,58 @@ test_backoff(void)
 	    "payment jobs: 10 s, 1 min, ... a day at most");
 }
 
+/* image_size: the three formats' headers, and every truncation of them
+ * refused without reading past the end (ASan would see it). */
+static void
+test_image_size(void)
+{
+	static const unsigned char png[24] = { 0x89, 'P', 'N', 'G', '\r', '\n',
+	    0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 1, 0x2c, 0, 0,
+	    0, 200 };
+	static const unsigned char jpeg[] = { 0xff, 0xd8, 0xff, 0xe0, 0, 4,
+	    'J', 'F', 0xff, 0xff, 0xc2, 0, 11, 8, 0, 120, 0, 160 };
+	static const unsigned char vp8[30] = { 'R', 'I', 'F', 'F', 22, 0, 0,
+	    0, 'W', 'E', 'B', 'P', 'V', 'P', '8', ' ', 10, 0, 0, 0, 0, 0, 0,
+	    0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00 };
+	static const unsigned char vp8l[25] = { 'R', 'I', 'F', 'F', 17, 0, 0,
+	    0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'L', 5, 0, 0, 0, 0x2f,
+	    /* 100 x 50: (100 - 1) | (50 - 1) << 14 */
+	    0x63, 0x40, 0x0c, 0x00 };
+	static const unsigned char sos_first[] = { 0xff, 0xd8, 0xff, 0xda, 0,
+	    2, 0xff, 0xc0, 0, 11, 8, 0, 1, 0, 1 };
+	const struct { const unsigned char *d; size_t n; int w, h; } good[] = {
+		{ png, sizeof(png), 300, 200 },
+		{ jpeg, sizeof(jpeg), 160, 120 },
+		{ vp8, sizeof(vp8), 320, 240 },
+		{ vp8l, sizeof(vp8l), 100, 50 },
+	};
+	int w, h, cut_ok = 1;
+
+	for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+		const char *why = image_size(good[i].d, good[i].n, &w, &h);
+
+		ok(why == NULL && w == good[i].w && h == good[i].h,
+		    "image_size: %dx%d read (%s)", good[i].w, good[i].h,
+		    why ? why : "ok");
+		/* Every shorter copy (each ends where its size does), on the
+		 * heap so that ASan knows its end. */
+		for (size_t n = 0; n < good[i].n; n++) {
+			unsigned char *c = xmalloc(n + 1);
+
+			memcpy(c, good[i].d, n);
+			if (image_size(c, n, &w, &h) == NULL)
+				cut_ok = 0;
+			free(c);
+		}
+	}
+	ok(cut_ok, "image_size: cut-short headers give an error, never a read "
+	    "past the end");
+	ok(image_size(sos_first, sizeof(sos_first), &w, &h) != NULL,
+	    "image_size: a JPEG's frame after its scan is not looked for");
+	ok(image_size((const unsigned char *)"GIF89a.....", 11, &w, &h) !=
+	    NULL, "image_size: other formats refused");
+}
+
 int
 main(void)
 {
@@ -1424,6 +1477,7 @@ main(void)
 	test_stripe_unreachable();
 	test_stripe_sig();
 	test_backoff();
+	test_image_size();
 	conf_free();
 	return tap_done();
 }

@@ -446,10 +446,11 @@ const ANSWER = [
   '',
   'Start with the card: it costs little and you will see results within a month.',
 ].join('\n');
+const QUOTE = 'Clear, practical ideas I could use the same week.';
 const FOLLOWUP = 'Thank you! Should the loyalty card be on paper or in an app?';
 const FOLLOWUP_ANSWER = 'Paper, to start with: it is **cheap and visible** at the till.';
 const REASON = 'The ideas were fine, but I had tried most of them already.';
-const FEEDBACK = 'I hoped for numbers: what a loyalty card costs to print.';
+const FEEDBACK = 'I hoped for numbers: the margin other bakers take on a wedding cake.';
 
 async function statusText(page) {
   return (await page.locator('#status').innerText()).trim();
@@ -533,6 +534,11 @@ async function journey(browser, client, staff, base) {
     'the offer page shows the "Ask your question" button');
   ok(/money-back guarantee/i.test(await client.locator('main').innerText()),
     'the offer page states the money-back guarantee');
+  await go(client, () => client.getByRole('link', { name: 'Read the terms' }).first().click(), '/terms');
+  await visit(client, 'terms');
+  ok(/money back in full within \d+ days/.test(await client.locator('main').innerText()),
+    'the terms page states the guarantee and its window');
+  await client.goto(base + '/');
   await go(client, () => client.getByRole('link', { name: 'Ask your question' }).first().click(), '/ask');
   await visit(client, 'ask');
 
@@ -554,6 +560,9 @@ async function journey(browser, client, staff, base) {
   must(await tabTo(client, 'agree', 1), 'keyboard: then the agreement, skipping the honeypot');
   await client.keyboard.press('Space');
   ok(await client.locator('#agree').isChecked(), 'keyboard: Space ticks the agreement');
+  await client.keyboard.press('Tab');
+  const terms = await focused(client);
+  ok(terms.tag === 'a' && /terms/i.test(terms.text), 'keyboard: Tab reaches the consent line\'s link to the terms', terms);
   await client.keyboard.press('Tab');
   const f = await focused(client);
   must(f.tag === 'button' && /Send my question/.test(f.text), 'keyboard: Tab reaches "Send my question"', f);
@@ -731,18 +740,23 @@ async function journey(browser, client, staff, base) {
     ok(await client.getByRole('button', { name: /happy with the answer/ }).isVisible() &&
       (await client.locator('main').textContent()).includes(number),
     'the "yes" link opens the "happy with the answer?" page of this order');
+    // The rating, then "May I quote you?": shown once both consent.
+    const statusAt = yesLink.split('?')[0];
     await rateAnswer(client, 'yes');
-    await client.goto(base + yesLink.replace('rating=yes', 'rating=no'));
-    await visit(client, 'rating-no');
-    const back = await client.locator('#refund-link').getAttribute('href').catch(() => null);
-    ok(/Sorry to hear that/.test(await client.locator('h1').innerText()) && linkToken(back) !== '' &&
-      linkToken(back) === linkToken(refundLink),
-    'the "no" page gives the refund link itself', back);
-    ok(await client.locator('#feedback-form').getByLabel(/What was missing from the answer/).count() === 1 &&
-      /does not ask for your money back/.test(await client.locator('#feedback-hint').innerText()),
-    'and a form to say what was missing without asking for money back');
-    await client.locator('#feedback').fill(FEEDBACK);
-    await rateAnswer(client, 'no');
+    await client.getByLabel(/What would you tell another business owner/).fill(QUOTE);
+    await client.getByLabel('You may quote me on your website').check();
+    await go(client, () => client.getByRole('button', { name: 'Send', exact: true }).click(), statusAt);
+    await visit(client, 'quote-sent');
+    ok((await client.locator('main').innerText()).includes('Thank you — I will read your words'),
+      'the client lets the consultant quote them, and is thanked');
+    await staff.goto(base + '/admin/testimonials');
+    await visit(staff, 'admin-testimonials');
+    const quoteRow = staff.locator('article.testimonial', { hasText: QUOTE });
+    must(await quoteRow.count() === 1, 'the consultant sees the quote waiting', await staff.locator('main').innerText());
+    await go(staff, () => quoteRow.getByRole('button', { name: 'Approve' }).click(), '/admin/testimonials');
+    await client.goto(base + '/');
+    await visit(client, 'offer-with-quote');
+    ok((await client.locator('.proof').innerText()).includes(QUOTE), 'once approved, the quote is on the offer page');
   }
 
   // 5. The one included follow-up, and its answer.
@@ -769,8 +783,6 @@ async function journey(browser, client, staff, base) {
     'the queue counts it: "Waiting 1", "Follow-up being answered 1", and no order awaits payment', fcounts);
   await go(staff, () => frow.getByRole('link', { name: number }).click(), orderPath);
   ok((await staff.locator('.thread').innerText()).includes(FOLLOWUP), 'the order page shows the follow-up');
-  ok((await staff.locator('#feedback').innerText().catch(() => '')).includes(FEEDBACK),
-    'and what the client said was missing, from the rating page');
   await staff.locator('#body').fill(FOLLOWUP_ANSWER);
   await sendReply(staff, orderPath, 'admin-followup-confirm');
   await visit(staff, 'admin-followup-answered');
@@ -1017,6 +1029,18 @@ async function cardOrder(browser, client, staff, base, amount) {
     m.subject.includes(number), 'the card order\'s answer');
   const refundLink = linkIn(ansMail.text, '/r/');
   must(!!refundLink, 'card: the answer email carries the refund link', ansMail.text);
+  // Not happy: the "no" page of the rating, with its feedback.
+  await client.goto(base + statusPath + '?rating=no');
+  await visit(client, 'rating-no');
+  const noLink = await client.locator('#refund-link').getAttribute('href').catch(() => null);
+  ok(/Sorry to hear that/.test(await client.locator('h1').innerText()) && linkToken(noLink) !== '' &&
+    linkToken(noLink) === linkToken(refundLink),
+  'card: the "no" page gives the refund link itself', noLink);
+  ok(await client.locator('#feedback-form').getByLabel(/What was missing from the answer/).count() === 1 &&
+    /does not ask for your money back/.test(await client.locator('#feedback-hint').innerText()),
+  'card: and a form to say what was missing without asking for money back');
+  await client.locator('#feedback').fill(FEEDBACK);
+  await rateAnswer(client, 'no');
   await client.goto(base + refundLink);
   await visit(client, 'card-refund');
   await client.getByLabel(/What could have been better/).fill(REASON);
@@ -1050,6 +1074,8 @@ async function cardOrder(browser, client, staff, base, amount) {
     `card: the receipt email says ${amount} went back to the card: "${receipt.subject}"`, receipt.text);
   await staff.goto(base + orderPath);
   await visit(staff, 'card-admin-refunded');
+  ok((await staff.locator('#feedback').innerText().catch(() => '')).includes(FEEDBACK),
+    'card: the order page shows what the client said was missing, from the rating page');
   ok(/re_[A-Za-z0-9]+/.test(await staff.locator('main').innerText()),
     'card: the consultant\'s order page shows the refund with Stripe\'s reference (re_...)');
 }
