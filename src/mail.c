@@ -1,13 +1,17 @@
 /* mail.c: emails are rendered from www/templates/mail/KIND.txt and written
  * to the outbox in the same transaction as the change that causes them,
  * so a committed change never loses its mail and a rolled-back one never
- * sends any. The HTML part is the same template rendered as Markdown. */
+ * sends any. The plain-text part is mail/KIND.txt, the HTML part
+ * mail/KIND.html (HTML-escaped by default), stored without the frame
+ * every email shares, mail/layout.html, which mail_frame puts around it
+ * when it is sent or shown; the consultant's Markdown comes to them
+ * rendered (md_plain, md_render_mail). */
 #include <string.h>
 #include <stdlib.h>
 
+#include "conf.h"
 #include "db.h"
 #include "mail.h"
-#include "markdown.h"
 #include "util.h"
 
 /* Splits rendered text into its subject (first line "Subject: ") and
@@ -40,52 +44,109 @@ flatten(char *s)
 			*s = ' ';
 }
 
+/* Returns the text part body made readable as plain text: no blank
+ * line first or last, never two in a row, no blank at a line's end, one
+ * space between words (a line's indentation kept), CR LF as LF. A
+ * string to free. */
+static char *
+text_tidy(const char *body)
+{
+	struct buf	 out;
+	const char	*line = body, *end;
+	int		 blanks = 0;
+
+	buf_init(&out);
+	for (; *line != '\0'; line = *end != '\0' ? end + 1 : end) {
+		size_t	n, i = 0;
+
+		end = line + strcspn(line, "\n");
+		n = end - line;
+		while (n > 0 && strchr(" \t\r", line[n - 1]) != NULL)
+			n--;
+		if (n == 0) {
+			blanks++;
+			continue;
+		}
+		if (out.len > 0)
+			buf_puts(&out, blanks > 0 ? "\n\n" : "\n");
+		blanks = 0;
+		while (i < n && line[i] == ' ')
+			buf_putc(&out, line[i++]);
+		for (; i < n; i++)
+			if (line[i] != ' ' || line[i - 1] != ' ')
+				buf_putc(&out, line[i]);
+	}
+	buf_putc(&out, '\n');
+	return buf_take(&out);
+}
+
 int
 mail_render(const char *kind, const struct tvars *tv, struct mail_parts *m)
 {
-	struct buf	 name, text, md, html, subj;
-	struct tvars	 lv = { .outer = tv };	/* subject, content; then tv's */
-	char		*subject, *body, *msubject, *mbody, *inner = NULL;
+	struct buf	 name, hname, text, html, subj;
+	char		*subject, *body;
 	int		 ok = 0;
 
 	memset(m, 0, sizeof(*m));
 	buf_init(&name);
+	buf_init(&hname);
 	buf_init(&text);
-	buf_init(&md);
 	buf_init(&html);
 	buf_init(&subj);
 	buf_printf(&name, "mail/%s.txt", kind);
+	buf_printf(&hname, "mail/%s.html", kind);
 	if (!tmpl_render_esc(&text, name.data, tv, NULL) ||
-	    !tmpl_render_esc(&md, name.data, tv, md_escape) ||
 	    !split_subject(text.data, &subject, &body) ||
-	    !split_subject(md.data, &msubject, &mbody)) {
-		log_msg("mail: template %s is missing or has no Subject line",
-		    name.data);
+	    !tmpl_exists(hname.data)) {
+		log_msg("mail: template %s is missing or has no Subject line, "
+		    "or there is no %s", name.data, hname.data);
+		goto out;
+	}
+	if (!tmpl_render(&html, hname.data, tv)) {
+		log_msg("mail: %s failed", hname.data);
 		goto out;
 	}
 	/* A subject is one line, with its hidden characters shown. */
 	flatten(subject);
 	show_invisible(&subj, subject, "[", "]");
-	subject = subj.data;
-	inner = md_render(mbody);
-	tv_set(&lv, "subject", subject);
-	tv_set(&lv, "content", inner);
-	if (!tmpl_render(&html, "mail/layout.html", &lv)) {
-		log_msg("mail: no template mail/layout.html");
-		goto out;
-	}
-	m->subject = xstrdup(subject);
-	m->text = xstrdup(body);
+	m->subject = xstrdup(subj.data);
+	m->text = text_tidy(body);
 	m->html = buf_take(&html);
 	ok = 1;
 out:
-	free(inner);
 	buf_free(&name);
+	buf_free(&hname);
 	buf_free(&text);
-	buf_free(&md);
 	buf_free(&html);
 	buf_free(&subj);
-	tv_free(&lv);
+	return ok;
+}
+
+int
+mail_frame(struct buf *out, const char *subject, const char *body)
+{
+	struct tvars	 tv = { .n = 0 };
+	char		*title;
+	int		 ok;
+
+	/* A whole document starts with a doctype, "<!"; mail/KIND.html never
+	 * does. */
+	if (*body == '\0' || (body[0] == '<' && body[1] == '!')) {
+		buf_puts(out, body);
+		return 1;
+	}
+	/* One line, as mail_render made it (a row may come from elsewhere). */
+	title = xstrdup(subject);
+	flatten(title);
+	tv_set(&tv, "site_name", conf.site_name);
+	tv_set(&tv, "consultant_name", conf.consultant_name);
+	tv_set(&tv, "admin_email", conf.admin_email);
+	tv_set(&tv, "subject", title);
+	tv_set(&tv, "body_html", body);
+	if (!(ok = tmpl_render(out, "mail/layout.html", &tv)))
+		log_msg("mail: no template mail/layout.html");
+	tv_free(&tv);
+	free(title);
 	return ok;
 }
 

@@ -10,7 +10,8 @@
 #include "tmpl.h"
 
 /* Renders www/templates/mail/KIND.txt (first line "Subject: ...") into a
- * plain-text and an HTML part and queues it for to_addr (mail_render,
+ * plain-text part and mail/KIND.html into an HTML part's body, and
+ * queues it for to_addr (mail_render,
  * then mail_store). Call inside the transaction of the change that causes
  * the mail. Returns 1, or 0 on a missing template or a failed write (the
  * caller rolls back). */
@@ -22,12 +23,22 @@ int	 mail_queue(const char *kind, int64_t order_id, const char *to_addr,
 struct mail_parts {
 	char	*subject;	/* one line, control characters made spaces */
 	char	*text;		/* the plain-text part */
-	char	*html;		/* the HTML part, in mail/layout.html */
+	char	*html;		/* the HTML part's body: mail/KIND.html */
 };
 
-/* Renders mail/KIND.txt with tv into *m, touching no database (a caller
- * may render before its transaction). Returns 1, or 0 (logged) when the
- * template is missing or has no Subject line. */
+/* Appends to out the HTML part as it is sent: body (an outbox row's
+ * body_html, mail/KIND.html as rendered when it was queued) inside
+ * mail/layout.html, with subject and the live settings. The frame is the
+ * same for every email, so the outbox does not store it (bench/
+ * README.md, fix 26). A body_html stored whole before (a document: from
+ * its doctype) and an empty one (text only) are copied as they are.
+ * Returns 1, or 0 (logged) when the layout cannot be rendered. */
+int	 mail_frame(struct buf *out, const char *subject, const char *body);
+
+/* Renders mail/KIND.txt and mail/KIND.html with tv into *m, touching
+ * no database (a caller may render before its transaction). Returns 1,
+ * or 0 (logged) when a template is missing or the text has no Subject
+ * line. */
 int	 mail_render(const char *kind, const struct tvars *, struct mail_parts *);
 /* Frees m's strings. */
 void	 mail_parts_free(struct mail_parts *m);

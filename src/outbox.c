@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "mail.h"
 #include "mail_transport.h"
 #include "outbox.h"
 #include "util.h"
@@ -35,6 +36,7 @@ struct claimed {
 	int64_t		 attempts;	/* tries before this one */
 	int64_t		 claim;		/* our claimed_until */
 	char		*str[6];
+	char		*html;		/* str[5] in its frame (mail_frame) */
 };
 
 /* Frees the strings of a claimed message. */
@@ -43,6 +45,7 @@ claimed_free(struct claimed *c)
 {
 	for (size_t i = 0; i < ARRAY_LEN(c->str); i++)
 		free(c->str[i]);
+	free(c->html);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -81,7 +84,6 @@ claim_next(struct claimed *c)
 		c->m.to_name = c->str[2];
 		c->m.subject = c->str[3];
 		c->m.body_text = c->str[4];
-		c->m.body_html = c->str[5];
 		c->m.created_at = sqlite3_column_int64(s, 7);
 		c->attempts = sqlite3_column_int64(s, 8);
 	}
@@ -90,6 +92,19 @@ claim_next(struct claimed *c)
 		db_rollback();
 		claimed_free(c);
 		return -1;
+	}
+	/* Framed after the commit: on failure the claim runs out and the
+	 * message is tried again, as after any failed try. */
+	if (rc == DB_ROW) {
+		struct buf	b;
+
+		buf_init(&b);
+		if (!mail_frame(&b, c->m.subject, c->str[5])) {
+			buf_free(&b);
+			claimed_free(c);
+			return -1;
+		}
+		c->m.body_html = c->html = buf_take(&b);
 	}
 	return rc == DB_ROW;
 }

@@ -657,7 +657,7 @@ page_admin_reply(struct request *r)
 {
 	struct order	 o;
 	struct tvars	 tv = { .n = 0 };
-	const char	*body;
+	const char	*body, *html;
 	char		*refund;
 	int64_t		 now = now_unix(), uid, paid, refunded;
 	int		 first, rc;
@@ -694,7 +694,11 @@ page_admin_reply(struct request *r)
 	if ((refund = order_refund_url(r, &o)) == NULL)
 		goto rollback;
 	tv_set(&tv, "amount", page_money(r, paid - refunded, o.currency));
-	tv_set(&tv, "answer", body);
+	/* The answer as the status page shows it, as an email shows it (no
+	 * image loaded), and as plain text. */
+	html = req_keep(r, md_render(body));
+	tv_set(&tv, "answer_html", req_keep(r, md_render_mail(body)));
+	tv_set(&tv, "answer_text", req_keep(r, md_plain(body)));
 	tv_set(&tv, "refund_url", refund);
 	tv_set(&tv, "first", first ? "1" : "");
 	/* What the client can still do after this answer: a follow-up
@@ -705,9 +709,8 @@ page_admin_reply(struct request *r)
 	tv_set(&tv, "followups_spent", conf.followups_included > 0 ? "1" : "");
 	tv_set(&tv, "rate_yes_url", req_printf(r, "%s?rating=yes",
 	    order_track_url(r, o.id)));
-	if (db_run(ST_MESSAGE_INSERT, "itttii", o.id, "reply", body,
-	    req_keep(r, md_render(body)), uid,
-	    now) != DB_DONE || !order_history(o.id, "answered", uid, "") ||
+	if (db_run(ST_MESSAGE_INSERT, "itttii", o.id, "reply", body, html,
+	    uid, now) != DB_DONE || !order_history(o.id, "answered", uid, "") ||
 	    !audit_log(r, uid, "send reply", o.id, "") ||
 	    !order_mail(r, &o, "answer", &tv))
 		goto rollback;

@@ -162,7 +162,15 @@ message_vars(const struct mail_info *m, const char *text, const char *html,
 	tv_set(tv, "can_retry", !strcmp(m->status, "queued") ||
 	    !strcmp(m->status, "failed") ? "1" : "");
 	tv_set(tv, "text", req_strdup(r, text));
-	tv_set(tv, "html", req_strdup(r, html));
+	if (*html != '\0') {
+		struct buf	b;
+
+		buf_init(&b);
+		/* Shown as sent; without the layout, as stored. */
+		if (!mail_frame(&b, m->subject, html))
+			buf_puts(&b, html);
+		tv_set(tv, "html", req_keep(r, buf_take(&b)));
+	}
 	c->n = 1;
 }
 

@@ -299,11 +299,12 @@ ask_limited(struct request *r, int64_t retry)
  * took the request, before the order's transaction, so that the batch
  * leader (src/batch.c), which stores every queued order behind SQLite's
  * one writer, only fills in what the order's id gives: its number and
- * its status link's token. Rendering (the templates, and cmark for the
- * HTML part) was half of the leader's work per order. The two are
- * rendered as stand-ins: random words, made after the client's text was
- * read, which no field can hold by chance or design, and which Markdown,
- * HTML escaping and cmark's links pass through unchanged. */
+ * its status link's token. Rendering (the text and the HTML templates,
+ * in the mail layout) was half of the leader's work per order. The two
+ * are rendered as stand-ins: random words, made after the client's text
+ * was read, which no field can hold by chance or design, and which HTML
+ * escaping (in text and in an href) passes through unchanged, so the
+ * leader fills them in both parts by substitution alone (parts_fill). */
 #define STANDIN_HEX	12		/* random bytes of a stand-in */
 #define STANDIN_LEN	(4 + 2 * STANDIN_HEX)
 

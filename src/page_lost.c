@@ -55,7 +55,6 @@ lost_store(struct request *r, const char *email, int64_t *retry)
 {
 	sqlite3_stmt	*s;
 	struct tvars	 tv = { .n = 0 };
-	struct buf	 list;
 	char		*kemail, *kip, *name = NULL;
 	int		 rc, n = 0;
 
@@ -76,9 +75,10 @@ lost_store(struct request *r, const char *email, int64_t *retry)
 	if ((s = db_stmt(ST_ORDERS_BY_EMAIL)) == NULL ||
 	    !db_bind(s, "t", email))
 		goto fail;
-	buf_init(&list);
+	page_vars(r, &tv);
 	while ((rc = db_step(ST_ORDERS_BY_EMAIL)) == DB_ROW) {
-		struct buf	d;
+		struct tvars	*row;
+		struct buf	 d;
 		char		*url = order_track_url(r,
 				    sqlite3_column_int64(s, 0));
 
@@ -86,30 +86,28 @@ lost_store(struct request *r, const char *email, int64_t *retry)
 			break;
 		buf_init(&d);
 		fmt_date(&d, sqlite3_column_int64(s, 2));
-		buf_printf(&list, "- %s, asked on %s (%s):\n  <%s>\n",
-		    db_text(s, 1), d.data,
-		    order_status_label(db_text(s, 3)), url);
-		buf_free(&d);
+		row = tv_row(&tv, "orders");
+		tv_set(row, "number", req_strdup(r, db_text(s, 1)));
+		tv_set(row, "date", req_keep(r, buf_take(&d)));
+		tv_set(row, "status", order_status_label(db_text(s, 3)));
+		tv_set(row, "url", url);
 		n++;
 	}
 	db_done(ST_ORDERS_BY_EMAIL);
-	if (rc == DB_ERROR) {
-		buf_free(&list);
+	if (rc == DB_ERROR)
 		goto fail;
-	}
 	if (n > 0) {
-		page_vars(r, &tv);
-		tv_set(&tv, "orders", req_keep(r, buf_take(&list)));
 		tv_set(&tv, "count", req_printf(r, "%d", n));
 		if (!mail_queue("lost", 0, email, name, &tv))
 			goto fail;
 	}
-	buf_free(&list);
 	if (!audit_log(r, 0, "links resent", 0, n > 0 ? "known address" :
 	    "unknown address"))
 		goto fail;
+	tv_free(&tv);
 	return db_commit() ? 1 : -1;
 fail:
+	tv_free(&tv);
 	db_rollback();
 	return -1;
 }

@@ -338,7 +338,9 @@ tmpl_compile(struct tmpl *t, char *err, size_t errsz)
 		nlen = (size_t)(close - inner);
 		while (nlen > 0 && inner[nlen - 1] == ' ')
 			nlen--;
-		if (!valid_name(inner, nlen)) {
+		/* A partial may name a template in a folder (mail/...). */
+		if (type == N_PARTIAL ? !ascii_word(inner, nlen, "_./") ||
+		    nlen == 0 || nlen > 64 : !valid_name(inner, nlen)) {
 			snprintf(err, errsz, "%s:%d: bad tag name", t->name,
 			    lineof(t->src, open));
 			return 0;
@@ -473,6 +475,33 @@ load_dir(const char *dir, const char *prefix, char *err, size_t errsz)
 	return ok;
 }
 
+/* Checks that each email's text template, mail/KIND.txt, has its HTML
+ * template, mail/KIND.html (mail.c renders both, and refuses to send
+ * one without the other). Returns 1, or 0 with a message in err. */
+static int
+mail_pairs(const char *dir, char *err, size_t errsz)
+{
+	for (size_t i = 0; i < ntmpls; i++) {
+		const char	*name = tmpls[i].name;
+		size_t		 n = strlen(name);
+		struct buf	 html;
+		int		 ok;
+
+		if (strncmp(name, "mail/", 5) != 0 || n < 4 ||
+		    strcmp(name + n - 4, ".txt") != 0)
+			continue;
+		buf_init(&html);
+		buf_printf(&html, "%.*s.html", (int)(n - 4), name);
+		if (!(ok = tmpl_exists(html.data)))
+			snprintf(err, errsz, "%s/%s: missing (every email has a "
+			    "text and an HTML template)", dir, html.data);
+		buf_free(&html);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
 int
 tmpl_load(const char *dir, char *err, size_t errsz)
 {
@@ -483,7 +512,8 @@ tmpl_load(const char *dir, char *err, size_t errsz)
 		return 0;
 	buf_init(&mail);
 	buf_printf(&mail, "%s/mail", dir);
-	ok = load_dir(mail.data, "mail/", err, errsz);
+	ok = load_dir(mail.data, "mail/", err, errsz) &&
+	    mail_pairs(dir, err, errsz);
 	buf_free(&mail);
 	return ok;
 }

@@ -61,7 +61,8 @@ struct tvars {
 };
 
 /* Loads every *.html, *.svg and *.txt under dir (and dir/mail); returns 1, or 0
- * with a message in err naming the file and line. */
+ * with a message in err naming the file and line, or the email whose
+ * mail/KIND.txt has no mail/KIND.html. */
 int	 tmpl_load(const char *dir, char *err, size_t errsz);
 /* Compiles one template from text (for tests); as tmpl_load. */
 int	 tmpl_add(const char *name, const char *text, char *err, size_t errsz);

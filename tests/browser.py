@@ -31,7 +31,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import Tap, Site, STAFF, BUILD, SRC, PMBCTL, free_port, missing_tool, node_deps  # noqa: E402
+from pmbtest import Tap, Site, STAFF, BUILD, SRC, PMBCTL, free_port, missing_tool, node_deps, node_tap  # noqa: E402
 from stripe_standin import StripeStandin  # noqa: E402
 
 CHROMIUM = os.environ.get("PMB_CHROMIUM", "/usr/bin/chromium")
@@ -138,25 +138,8 @@ def journey(size, deps, shots):
             "size": size,
             "clientEmail": "ada.%s@bakery.example" % size["label"],
         }
-        node = subprocess.Popen(["node", os.path.join(HERE, "journey.mjs"), json.dumps(config)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        timer = threading.Timer(JOURNEY_TIMEOUT, node.kill)
-        timer.start()
-        points = 0
-        try:
-            for line in node.stdout:
-                line = line.rstrip("\n")
-                if line.startswith("ok - ") or line.startswith("not ok - "):
-                    good = line.startswith("ok")
-                    name = line.split(" - ", 1)[1]
-                    t.ok(good, "%s: %s" % (size["label"], name))
-                    points += 1
-                else:
-                    print(line if line.startswith("#") else "# " + line)
-                    sys.stdout.flush()
-            rc = node.wait()
-        finally:
-            timer.cancel()
+        rc, points = node_tap(t, [os.path.join(HERE, "journey.mjs"), json.dumps(config)], JOURNEY_TIMEOUT,
+                              size["label"] + ": ")
         t.ok(rc == 0, "%s: the journey script ran to its end (exit %s)" % (size["label"], rc))
         t.ok(points > 0, "%s: the journey script reported its steps" % size["label"])
         stripe_seen(size["label"], stripe, site)

@@ -82,9 +82,9 @@ def test_reminder():
         t.ok(number in subject, "its subject names the order", subject)
         t.ok("Pay by bank transfer to Sam Carter" in text and "150.00 GBP" in text,
              "it carries the payment instructions and the amount", text)
-        t.ok(re.search(r"Pay by card: <http://[^>]+/o/[A-Za-z0-9_-]+>", text),
+        t.ok(re.search(r"Pay by card:\s+http://\S+/o/[A-Za-z0-9_-]+\n", text),
              "and 'Pay by card' with the status link when card payment is on", text)
-        t.ok(re.search(r"Follow your order here:\s+<http://[^>]+/o/[A-Za-z0-9_-]+>", text),
+        t.ok(re.search(r"Follow your order here:\s+http://\S+/o/[A-Za-z0-9_-]+\n", text),
              "and the status link", text)
         t.ok("closed on" in text, "it says when the order will be closed", text)
     t.eq(site.sql1("SELECT count(*) FROM audit WHERE order_id = ? AND action = 'payment reminder'", oid), 1,

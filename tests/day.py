@@ -82,7 +82,7 @@ def test_alert():
     for i in range(8):
         oid = site.sql1("SELECT id FROM orders WHERE email = ?", "many%d@bakery.example" % i)
         rows = site.sql("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'order_alert'", oid)
-        if len(rows) == 1 and ("/admin/orders/%d>" % oid) in rows[0][0] and ("Question number %d " % i) in rows[0][0]:
+        if len(rows) == 1 and ("/admin/orders/%d\n" % oid) in rows[0][0] and ("Question number %d " % i) in rows[0][0]:
             good += 1
     t.eq(good, 8, "orders stored together each have one alert, with their own question and link")
 

@@ -283,8 +283,14 @@ def test_injection():
          "the name decodes with CR/LF turned to a space")
     t.eq(str(msg["Subject"]), "Grüße für Zoë Ünal Bcc: y@evil.example body?",
          "the subject decodes with CR/LF turned to a space")
-    t.ok(b"\nBcc" not in m["raw"] and b"\nbody?" not in m["raw"],
-         "no header line starts with the injected text")
+    # The subject is also the HTML part's <title> (quoted-printable: a
+    # soft line break may put any of its words first on a body line), so
+    # the headers are checked: the message's and each part's.
+    head = m["raw"].split(b"\r\n\r\n", 1)[0]
+    part_heads = [sorted(k.lower() for k in p.keys()) for p in msg.walk() if p is not msg]
+    t.ok(b"\nBcc" not in head and b"\nbody?" not in head and part_heads and
+         all(h == ["content-transfer-encoding", "content-type"] for h in part_heads),
+         "no header line starts with the injected text (the message's, each part's)", part_heads)
     body = msg.get_body(("plain",)).get_content()
     t.eq(body.replace("\r\n", "\n"), text, "the text part arrives whole (dots, 'From ')")
     t.eq(row(mid)["status"], "sent", "the row is sent")

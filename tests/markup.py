@@ -22,8 +22,9 @@ RAW_ALLOWED = {
     ("admin_msg.html", "html"),         # a reply or note on the order page
     ("admin_order.html", "preview_html"),  # the preview of the draft reply
     ("admin_reply_confirm.html", "preview_html"),  # the reply as sent, before "Send" is confirmed
-    ("mail/layout.html", "content"),    # an email's text, Markdown rendered
     ("home.html", "sample_answer_html"),  # sample_answer, rendered once at start
+    ("mail/answer.html", "answer_html"),  # the answer in its email
+    ("mail/layout.html", "body_html"),  # mail/KIND.html, escaped by it when queued
 }
 # The C files that may write markup: the template engine, which renders
 # it, and the Markdown renderer (cmark).
@@ -115,7 +116,7 @@ def test_checker():
 
 def markup_templates():
     """Every template that is markup: the pages' HTML, the mails' HTML
-    layout and the dashboard's SVG chart (the mails' .txt parts are not
+    (mail/KIND.html and their layout) and the dashboard's SVG chart (the mails' .txt parts are not
     markup), as (name under www/templates, path)."""
     paths = glob.glob(os.path.join(TEMPLATES, "**", "*.html"), recursive=True)
     paths += glob.glob(os.path.join(TEMPLATES, "**", "*.svg"), recursive=True)

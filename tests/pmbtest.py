@@ -172,6 +172,29 @@ def node_deps():
         return d, None
 
 
+def node_tap(tap, args, timeout, label=""):
+    """Runs node with args, a script that prints TAP points without
+    numbers ("ok - NAME", "not ok - NAME") and "#" comments; numbers its
+    points into tap (each name after label), prints the rest as comments,
+    and kills it after timeout seconds. Returns (exit status, points)."""
+    p = subprocess.Popen(["node"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    timer = threading.Timer(timeout, p.kill)
+    timer.start()
+    points = 0
+    try:
+        for line in p.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("ok - ") or line.startswith("not ok - "):
+                tap.ok(line.startswith("ok"), label + line.split(" - ", 1)[1])
+                points += 1
+            else:
+                print(line if line.startswith("#") else "# " + line)
+                sys.stdout.flush()
+        return p.wait(), points
+    finally:
+        timer.cancel()
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

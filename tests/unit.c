@@ -1,5 +1,7 @@
 /* unit.c: unit tests of the parsers, escaping, templates, settings,
  * tokens and migrations. Prints TAP. */
+#include <sys/stat.h>
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "email_addr.h"
 #include "image.h"
 #include "http.h"
+#include "markdown.h"
 #include "outbox.h"
 #include "pay_jobs.h"
 #include "search_rank.h"
@@ -627,6 +630,88 @@ test_template_lists(void)
 	tmpl_free();
 }
 
+/* Checks that md_plain renders md as want. */
+static void
+plain_is(const char *md, const char *want, const char *what)
+{
+	char *got = md_plain(md);
+
+	ok(!strcmp(got, want), "md_plain: %s: [%s]", what, got);
+	free(got);
+}
+
+static void
+test_markdown_plain(void)
+{
+	char *html;
+
+	plain_is("Try a **loyalty card**, *now*, with `code`.",
+	    "Try a loyalty card, now, with code.", "emphasis and code marks go");
+	plain_is("A\\_b \\*c\\* x", "A_b *c* x", "backslash escapes are undone");
+	plain_is("One\\\ntwo  \nthree", "One\ntwo\nthree",
+	    "line breaks stay, their marks go");
+	plain_is("# Plan\n\nText", "Plan\n\nText", "a heading keeps its line");
+	plain_is("- one\n- two\n  more\n\nAfter",
+	    "- one\n- two\n  more\n\nAfter",
+	    "a tight list keeps its items, lined up");
+	plain_is("3. a\n4. b", "3. a\n4. b", "an ordered list counts on");
+	plain_is("- a\n\n  - b\n\n- c", "- a\n\n  - b\n\n- c",
+	    "a nested list is indented");
+	plain_is("> quoted\n> more", "> quoted\n> more", "a quote keeps its mark");
+	plain_is("See [the guide](https://example.com/g).",
+	    "See the guide (https://example.com/g).",
+	    "a link's address follows it");
+	plain_is("<b>x</b> y", "x y", "raw HTML is dropped, as in md_render");
+	plain_is("    code  here\n    two", "    code  here\n    two",
+	    "a code block stays indented");
+	plain_is("", "", "nothing is nothing");
+	html = md_render_mail("See ![the *chart*](https://example.com/c.png "
+	    "\"Sales\") and <img src=\"https://example.com/p.gif\">.");
+	ok(strstr(html, "<img") == NULL && strstr(html,
+	    "<a href=\"https://example.com/c.png\" title=\"Sales\">the "
+	    "<em>chart</em></a>") != NULL, "md_render_mail: an image is a link "
+	    "to it, raw HTML dropped: %s", html);
+	free(html);
+	html = md_render("![x](https://example.com/c.png)");
+	ok(strstr(html, "<img") != NULL, "md_render keeps images: %s", html);
+	free(html);
+}
+
+static int	write_text(const char *, const char *);
+
+/* An email's text template without its HTML one is refused at load. */
+static void
+test_mail_pairs(void)
+{
+	char		 dir[] = "/tmp/pmb-tmpl-XXXXXX", err[256] = "";
+	struct buf	 sub, txt, html;
+	int		 made = mkdtemp(dir) != NULL;
+
+	buf_init(&sub);
+	buf_init(&txt);
+	buf_init(&html);
+	buf_printf(&sub, "%s/mail", dir);
+	buf_printf(&txt, "%s/x.txt", sub.data);
+	buf_printf(&html, "%s/x.html", sub.data);
+	made = made && mkdir(sub.data, 0700) == 0 &&
+	    write_text(txt.data, "Subject: x\n\nHello\n");
+	ok(made && !tmpl_load(dir, err, sizeof(err)) &&
+	    strstr(err, "mail/x.html: missing") != NULL,
+	    "mail/x.txt without mail/x.html is refused: %s", err);
+	tmpl_free();
+	ok(write_text(html.data, "<p>Hello</p>\n") &&
+	    tmpl_load(dir, err, sizeof(err)) && tmpl_exists("mail/x.html"),
+	    "... and loads with it");
+	tmpl_free();
+	unlink(html.data);
+	unlink(txt.data);
+	rmdir(sub.data);
+	rmdir(dir);
+	buf_free(&sub);
+	buf_free(&txt);
+	buf_free(&html);
+}
+
 static void
 test_templates(void)
 {
@@ -653,6 +738,16 @@ test_templates(void)
 	    "mismatched section refused");
 	ok(!tmpl_add("t4", "{{a", err, sizeof(err)), "unclosed tag refused");
 	ok(!tmpl_add("t5", "{{a b}}", err, sizeof(err)), "bad name refused");
+	ok(!tmpl_add("t6", "{{a/b}}", err, sizeof(err)),
+	    "a variable's name has no folder");
+	ok(tmpl_add("mail/p", "<{{a}}>", err, sizeof(err)) &&
+	    tmpl_add("t7", "[{{> mail/p}}]", err, sizeof(err)),
+	    "a partial may name a template in a folder: %s", err);
+	buf_init(&b);
+	ok(tmpl_render(&b, "t7", &tv) && b.data != NULL &&
+	    !strcmp(b.data, "[<&lt;b&gt;&quot;x&quot;&lt;/b&gt;>]"),
+	    "... and renders it: %s", b.data);
+	buf_free(&b);
 	buf_init(&b);
 	ok(!tmpl_render(&b, "missing", &tv), "missing template reported");
 	buf_free(&b);
@@ -1462,6 +1557,8 @@ main(void)
 	test_durations();
 	test_tvars();
 	test_templates();
+	test_mail_pairs();
+	test_markdown_plain();
 	test_template_lists();
 	test_conf();
 	test_tokens();

@@ -731,10 +731,13 @@ async function journey(browser, client, staff, base) {
   ok(ansMail.text.includes('three ideas'), 'it carries the answer');
   const refundLink = linkIn(ansMail.text, '/r/');
   must(!!refundLink, 'it carries the refund link (/r/...)', ansMail.text);
-  const yesLink = (new RegExp(`Yes: <${esc(base)}(/o/[A-Za-z0-9_-]+\\?rating=yes)>`).exec(ansMail.text) || [])[1];
-  ok(/Happy with the answer\?/.test(ansMail.text) && !!yesLink &&
-    /No, I would like my money back: <[^>]*\/r\//.test(ansMail.text),
-  'it asks "Happy with the answer?" with a "yes" link and a "no, money back" link', ansMail.text);
+  // The text part: each link on a line of its own; the HTML part: buttons.
+  // (The parts arrive as sent, with CRLF.)
+  const yesLink = (new RegExp(`Happy with the answer\\?.*\\s+${esc(base)}(/o/[A-Za-z0-9_-]+\\?rating=yes)\r?\n`)
+    .exec(ansMail.text) || [])[1];
+  ok(!!yesLink && /Get your money back:\s+\S*\/r\/\S+\r?\n/.test(ansMail.text) &&
+    ansMail.html.includes('>Yes, thanks</a>') && ansMail.html.includes('>Get my money back</a>'),
+  'it asks "Happy with the answer?" with a "yes" link and a "money back" link (buttons in HTML)', ansMail.text);
   ok(ansMail.html.includes(base + refundLink), 'the HTML part carries the refund link too');
   await shootMail(browser, ansMail, 'answer');
   if (yesLink) {
