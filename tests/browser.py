@@ -14,8 +14,11 @@ received email is written to MAIL_DIR/NNN.eml, with NNN.json beside it
 (envelope, subject and the decoded text and HTML parts) for the node
 script to read; the script wakes `pmbctl mail run` with SIGUSR1 when it
 waits for one. The script prints TAP points without numbers; this file
-numbers them. Screenshots (PNG) go to tests/browser-out/ under the build
-folder (or $PMB_BROWSER_OUT), and the path is printed."""
+numbers them; among them one per page visited, "no serious or critical
+axe violations on PAGE" (axe-core, pinned in tests/browser/package.json,
+with the WCAG 2.1 A/AA and best-practice rules). Screenshots (PNG) go to
+tests/browser-out/ under the build folder (or $PMB_BROWSER_OUT), and the
+path is printed."""
 import email
 import email.policy
 import json
@@ -34,7 +37,8 @@ from stripe_standin import StripeStandin  # noqa: E402
 CHROMIUM = os.environ.get("PMB_CHROMIUM", "/usr/bin/chromium")
 HERE = os.path.join(SRC, "tests", "browser")
 OUT = os.environ.get("PMB_BROWSER_OUT") or os.path.join(BUILD, "tests", "browser-out")
-# Each size's journey takes some 20 s; this only stops a hung browser.
+# Each size's journey takes some 30 to 50 s (axe-core's runs some 10 to 20 s
+# of it); this only stops a hung browser.
 JOURNEY_TIMEOUT = 150
 STRIPE_KEY = "sk_test_pmbBrowserJourney4242"
 STRIPE_SECRET = "whsec_pmb_browser_journey"
@@ -197,7 +201,7 @@ start = time.time()
 try:
     deps, err = node_deps()
     if t.ok(deps is not None,
-            "the npm packages of tests/browser (playwright-core, stripe) are installed (npm ci)", err):
+            "the npm packages of tests/browser (playwright-core, axe-core, stripe) are installed (npm ci)", err):
         for size in SIZES:
             shots = os.path.join(OUT, size["label"])
             shutil.rmtree(shots, ignore_errors=True)

@@ -10,7 +10,11 @@
 // consultant answers, the client asks for the refund and, with
 // refund_auto_approve = yes, `pmbctl pay run` sends it back to the card
 // and Stripe's confirmation makes the order "Refunded". The dashboard
-// adds up both.
+// adds up both. On the way, issue 16's steps: the rating's thank-you
+// pages ("yes"; "no" with its feedback), the queue's counts, the
+// dashboard while the order is unpaid, its CSV links, search by a word's
+// beginning and by #N; at the end the pages with no step of their own
+// (/lost, snippets, audit) are opened to be checked.
 //
 // Run by tests/browser.py with one argument, a JSON object: base (the
 // site's URL), user and password (a staff account), mailDir (where the
@@ -23,7 +27,8 @@
 // Prints TAP points without numbers ("ok - NAME", "not ok - NAME") and
 // "#" comments; tests/browser.py numbers them. Every page visited is
 // screenshot and checked: no horizontal scrolling, every form control
-// labelled (DOM and accessibility tree); for the whole run: no console
+// labelled (DOM and accessibility tree), no serious or critical axe-core
+// violation (WCAG 2.1 A and AA, and best practice); for the whole run: no console
 // error, nothing blocked by the Content-Security-Policy, no failed
 // request, no request off the site's own origin (so no mixed content)
 // but the stand-in's checkout page (GET and POST /pay/cs_...), where the
@@ -120,8 +125,10 @@ function watch(page, who) {
   // Pages answer 200, 303 to the next page, or 400 with a form's errors
   // (chromium logs that 400 as a console error: not counted as one; the
   // form's action, /ask#errors, puts a fragment in the console's URL).
-  page.on('response', (r) => {
+  page.on('response', async (r) => {
     const nav = r.request().isNavigationRequest();
+    if (nav && r.frame() === page.mainFrame() && !(r.status() >= 300 && r.status() < 400))
+      lastDocument.set(page, await r.allHeaders());
     if (nav && r.status() === 400)
       formErrorPages.add(r.url().split('#')[0]);
     if (nav ? ![200, 303, 400].includes(r.status()) : r.status() >= 400)
@@ -165,7 +172,96 @@ async function visit(page, label) {
     if (!((n.name && n.name.value) || '').trim())
       problems.axnames.push(`${where}: a ${role} without an accessible name`);
   }
+  await axeCheck(page, label);
   return file;
+}
+
+// --- axe-core ---------------------------------------------------------------
+// The site's CSP (script-src 'self', no 'unsafe-inline') blocks an inline
+// <script>, so page.addScriptTag({content}) cannot bring axe in, and the
+// context's bypassCSP would switch the CSP off for the site's own code too,
+// leaving the "nothing blocked by the Content-Security-Policy" check below
+// with nothing to catch. axe.min.js is run instead with page.evaluate
+// (DevTools' Runtime.evaluate, which no CSP governs, and which runs with
+// the page's JavaScript disabled as well): the site is checked with its
+// CSP on, as a client sees it.
+const AXE_SOURCE = fs.readFileSync(createRequire(path.join(cfg.deps, 'package.json'))
+  .resolve('axe-core/axe.min.js'), 'utf8');
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
+const axeTally = { pages: 0, ms: 0 };
+const AXE_TIMEOUT = 15000;     // one page's axe.run
+
+// axe.run waits on promises and timers, which never settle in a page whose
+// scripts are off (the phone's size; switching them on for a moment through
+// DevTools does not take). There axe runs on a copy: the page's HTML as
+// loaded (its DOM, which no script touched) served at its own URL, with the
+// response's CSP, to one page of a second context of the same size with
+// scripts on and the same cookies (axeCopyPage); the site's own scripts are
+// not fetched for it (they would act: viewed.js records a view), its
+// stylesheets and images are. That context is not watched: its requests
+// are not the journey's.
+let axeCopyPage = null;
+const axeServed = { url: '', headers: {}, html: '' };    // what axeCopyPage is shown next
+const lastDocument = new WeakMap();    // page -> the headers of its last document
+
+/* axeCopyPage, showing what page shows. */
+async function axeCopy(page) {
+  if (!axeCopyPage) {
+    const ctx = await page.context().browser().newContext({ viewport: { width: size.width, height: size.height },
+      javaScriptEnabled: true, isMobile: false, hasTouch: false });
+    ctx.setDefaultTimeout(STEP_TIMEOUT);
+    axeCopyPage = await ctx.newPage();
+    await axeCopyPage.route('**/*', (route) => {
+      const r = route.request();
+      if (r.isNavigationRequest() && r.url().split('#')[0] === axeServed.url)
+        return route.fulfill({ status: 200, headers: axeServed.headers, body: axeServed.html });
+      if (r.resourceType() === 'script' || r.method() !== 'GET')
+        return route.abort();
+      return route.continue();
+    });
+  }
+  const ctx = axeCopyPage.context();
+  await ctx.clearCookies();
+  await ctx.addCookies(await page.context().cookies());
+  const csp = (lastDocument.get(page) || {})['content-security-policy'];
+  axeServed.url = page.url().split('#')[0];
+  axeServed.headers = { 'content-type': 'text/html; charset=utf-8', ...(csp ? { 'content-security-policy': csp } : {}) };
+  axeServed.html = await page.content();
+  await axeCopyPage.goto(axeServed.url, { waitUntil: 'load' });
+  return axeCopyPage;
+}
+
+/* Runs axe-core on the page as it is now: a TAP point "no serious or
+ * critical axe violations on LABEL" (each such violation's id, impact,
+ * targets and help in its detail); the moderate and minor ones printed as
+ * comments. */
+async function axeCheck(page, label) {
+  const t0 = Date.now();
+  const audited = size.javaScript ? page : await axeCopy(page);
+  let found;
+  try {
+    await audited.evaluate(AXE_SOURCE);
+    found = await audited.evaluate(async ([tags, limit]) => {
+      const r = await Promise.race([
+        window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] }),
+        new Promise((resolve) => setTimeout(() => resolve(null), limit))]);
+      return r && r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+        targets: v.nodes.map((n) => n.target.join(' ')) }));
+    }, [AXE_TAGS, AXE_TIMEOUT]);
+  } finally {
+    axeTally.ms += Date.now() - t0;
+  }
+  if (!found) {
+    ok(false, `no serious or critical axe violations on ${label}`, `axe.run did not finish in ${AXE_TIMEOUT} ms`);
+    return;
+  }
+  axeTally.pages++;
+  const say = (v) => `${v.id} (${v.impact}): ${v.help}; ${v.targets.length} element(s): ` +
+    v.targets.slice(0, 5).join(', ') + (v.targets.length > 5 ? ', ...' : '');
+  const bad = found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  ok(bad.length === 0, `no serious or critical axe violations on ${label}`, bad.map(say).join('\n'));
+  for (const v of found.filter((x) => !bad.includes(x)))
+    note(`axe on ${label}: ${say(v)}`);
 }
 
 /* The id of the focused element, and whether its focus is visible. */
@@ -210,8 +306,9 @@ async function go(page, action, want) {
 /* Clicks "Send reply" on the order page; it asks first. With
  * JavaScript a confirm dialog (www/static/confirm.js) is accepted; without
  * it the site shows a confirmation page whose "Yes, send the reply" is
- * clicked. Either way the reply is sent and the page is orderPath. */
-async function sendReply(page, orderPath) {
+ * clicked (screenshot as label). Either way the reply is sent and the
+ * page is orderPath. */
+async function sendReply(page, orderPath, label = 'admin-reply-confirm') {
   let asked = '';
   const onDialog = (d) => { asked = d.message(); d.accept(); };
   page.once('dialog', onDialog);
@@ -220,13 +317,57 @@ async function sendReply(page, orderPath) {
     new RegExp('^(' + orderPath + '|' + confirmPath + ')$'));
   if (new URL(page.url()).pathname === confirmPath) {
     page.off('dialog', onDialog);
-    await visit(page, 'admin-reply-confirm');
+    await visit(page, label);
     ok(/Send this reply/.test(await page.locator('h1').innerText()) &&
       await page.locator('#preview').isVisible(),
       'without JavaScript, "Send reply" shows a confirmation page with the reply as the client will see it');
     await go(page, () => page.getByRole('button', { name: 'Yes, send the reply' }).click(), orderPath);
   } else {
     ok(/Send this reply/.test(asked), '"Send reply" asks for confirmation in a dialog first', asked);
+  }
+}
+
+/* Sends the rating page's form (rating yes or no) on page: the POST is
+ * answered 303 to the thank-you page, which says the rating was saved and
+ * which a reload shows again without posting it again. */
+async function rateAnswer(page, rating) {
+  const button = rating === 'yes' ? 'Yes, I am happy with the answer' : 'Send my rating';
+  const posted = page.waitForResponse((r) => r.request().method() === 'POST' && /\/rating$/.test(r.url()));
+  const track = new URL(page.url()).pathname;
+  await go(page, () => page.getByRole('button', { name: button }).click(), track);
+  const post = await posted;
+  await visit(page, `rating-${rating}-saved`);
+  ok(post.status() === 303 && new URL(page.url()).search === `?rating=${rating}`,
+    `rating "${rating}": the form's POST is answered 303 to the thank-you page`, `${post.status()} ${page.url()}`);
+  ok(/Thanks \u2014 your rating was saved/.test(await page.locator('#rating-saved').innerText().catch(() => '')),
+    `rating "${rating}": "Thanks \u2014 your rating was saved"`, await page.locator('main').innerText());
+  let posts = 0;
+  const count = (r) => { if (r.method() === 'POST') posts++; };
+  page.on('request', count);
+  const again = await page.reload();
+  // Chromium asks for the favicon after the load; a navigation right
+  // after would abort it (a failed request of the final checks).
+  await page.waitForLoadState('networkidle');
+  page.off('request', count);
+  ok(posts === 0 && again.request().method() === 'GET' && await page.locator('#rating-saved').count() === 1,
+    `rating "${rating}": a reload of the thank-you page posts nothing again`, `${posts} POST(s)`);
+}
+
+/* The dashboard's two CSV links (orders, ledger), fetched with the
+ * consultant's session (not clicked: they download): each answers a CSV
+ * whose header carries the issue's columns. */
+async function csvLinks(page) {
+  const want = { '/admin/export.csv': ['number', 'topic', 'paid_at', 'refunded_at', 'payment_methods',
+    'payment_references', 'refund_methods', 'refund_references', 'net', 'currency'],
+  '/admin/export-ledger.csv': ['number', 'at', 'kind', 'amount', 'currency', 'method', 'reference'] };
+  for (const [href, columns] of Object.entries(want)) {
+    const link = page.locator(`a[href="${href}"]`);
+    const got = await link.count() === 1 ? await page.request.get(cfg.base + href) : null;
+    const head = got ? (await got.text()).split(/\r?\n/)[0].split(',').map((c) => c.replace(/^"|"$/g, '')) : [];
+    ok(got && got.status() === 200 && /^text\/csv/.test(got.headers()['content-type'] || '') &&
+      columns.every((c) => head.includes(c)),
+    `the dashboard links to ${href}: a CSV with ${columns.join(', ')}`,
+    got ? `${got.status()} ${got.headers()['content-type']}: ${head.join(',')}` : 'no such link');
   }
 }
 
@@ -312,6 +453,7 @@ const QUOTE = 'Clear, practical ideas I could use the same week.';
 const FOLLOWUP = 'Thank you! Should the loyalty card be on paper or in an app?';
 const FOLLOWUP_ANSWER = 'Paper, to start with: it is **cheap and visible** at the till.';
 const REASON = 'The ideas were fine, but I had tried most of them already.';
+const FEEDBACK = 'I hoped for numbers: the margin other bakers take on a wedding cake.';
 
 async function statusText(page) {
   return (await page.locator('#status').innerText()).trim();
@@ -372,6 +514,7 @@ async function main() {
     problems.axnames.join('\n'));
   ok(problems.focus.length === 0, 'keyboard focus is visible on every element tabbed to',
     problems.focus.join('\n'));
+  note(`axe-core ran on ${axeTally.pages} pages in ${(axeTally.ms / 1000).toFixed(1)} s`);
   // Chromium asks the stand-in for its /favicon.ico (a 404) by itself.
   const errors = consoleErrors.filter((e) =>
     !(formErrorPages.has(e.url.split('#')[0]) && /^(client|consultant) \S+: Failed to load resource: .* status of 400/.test(e.text)) &&
@@ -433,6 +576,9 @@ async function journey(browser, client, staff, base) {
     new URL(client.url()).hash === '#errors',
   'the error summary takes focus, and the URL carries #errors', client.url());
   ok(await client.locator('#errors a[href="#email"]').count() === 1, 'the summary links to the email field');
+  const sb = await client.locator('#errors').boundingBox();
+  ok(sb && sb.y >= 0 && sb.y < size.height && await client.locator('#errors li').count() === 1,
+    'the error summary is on screen and lists the one problem', JSON.stringify(sb));
 
   // The error beside its field, everything typed kept.
   const err = client.locator('#email-error');
@@ -474,6 +620,13 @@ async function journey(browser, client, staff, base) {
   ok(/Hello Ada Baker/.test(await client.locator('h1').innerText()), 'it greets the client by name');
   ok(await client.locator('#payment').isVisible(), 'it shows how to pay');
   ok((await client.locator('.thread').innerText()).includes(QUESTION_LINES[1]), 'it shows the question');
+  const emailed = await client.locator('#emailed').innerText().catch(() => '');
+  ok(emailed.includes(`We have emailed this page's link to ${cfg.clientEmail} \u2014 keep it`),
+    'right after asking, it says "We have emailed this page\'s link to ADDRESS \u2014 keep it"', emailed);
+  const progress = await client.locator('.timeline').locator('..').innerText();
+  ok(/I start the \d+ hours as soon as your payment arrives/.test(await client.locator('#clock').innerText()) &&
+    !/promised by/.test(progress),
+  'unpaid: no due date; the page says the clock starts when the payment arrives', progress);
 
   // 2. The confirmation email: its link opens the same page.
   const conf = await waitMail(forClient(/is in/), 'the confirmation');
@@ -488,6 +641,7 @@ async function journey(browser, client, staff, base) {
   await visit(client, 'status-from-email');
   must(/Received/.test(await statusText(client)) && (await client.locator('.eyebrow').first().textContent()).includes(number),
     'the link from the email opens the same status page');
+  ok(await client.locator('#emailed').count() === 0, 'the "we have emailed" notice was shown once: not on the email\'s link');
 
   // 3. The consultant signs in, finds the order, marks it paid.
   await staff.goto(base + '/admin/login');
@@ -497,6 +651,24 @@ async function journey(browser, client, staff, base) {
   await go(staff, () => staff.getByRole('button', { name: 'Sign in' }).click(), '/admin');
   await visit(staff, 'admin-queue');
   ok(await staff.getByRole('button', { name: /Sign out/i }).count() === 1, 'the consultant is signed in');
+  const filters = (await staff.locator('.filters').innerText()).replace(/\s+/g, ' ');
+  ok(/Waiting 0 Received, waiting for payment 1 Paid, being answered 0\b/.test(filters),
+    'the queue\'s filters carry their counts: "Waiting 0", "Received, waiting for payment 1"', filters);
+  const waiting = await staff.locator('main').innerText();
+  ok(!/All caught up/.test(waiting) &&
+    /^1 order awaits payment$/.test(await staff.locator('#still-waiting a[href="/admin?status=awaiting_payment"]')
+      .innerText().catch(() => '')),
+  'the default view does not say "All caught up" while an order waits for payment: "Still waiting: 1 order..."',
+  waiting);
+  await staff.goto(base + '/admin/dashboard');
+  await visit(staff, 'admin-dashboard-unpaid');
+  const unpaid = await staff.locator('#unpaid tbody tr').evaluateAll((rows) =>
+    rows.map((r) => [...r.cells].map((c) => c.textContent.trim())));
+  ok(unpaid.length === 1 && unpaid[0][1] === '1' && /^\d+\.\d\d$/.test(unpaid[0][2]),
+    'the dashboard shows the unpaid order: its count and value', JSON.stringify(unpaid));
+  ok(/\(0 of 1 orders paid\)/.test(await staff.locator('#conversion').innerText()),
+    'and the conversion from asked to paid: 0 of 1', await staff.locator('#conversion').innerText());
+  await csvLinks(staff);
   await staff.goto(base + '/admin?status=awaiting_payment');
   await visit(staff, 'admin-queue-awaiting-payment');
   const row = staff.locator('table.queue tr', { hasText: number });
@@ -523,6 +695,7 @@ async function journey(browser, client, staff, base) {
   await visit(staff, 'admin-reply-preview');
   const preview = staff.locator('#preview');
   must(await preview.isVisible(), '"Save and preview" shows a preview');
+  ok(new URL(staff.url()).hash === '#preview', '"Save and preview" lands on the preview (#preview)', staff.url());
   ok(await preview.locator('strong', { hasText: 'three ideas' }).count() === 1 &&
     await preview.locator('li').count() === 3 && await preview.locator('em').count() === 1,
   'the preview is formatted Markdown (bold, a list, italics)', await preview.innerHTML());
@@ -575,8 +748,7 @@ async function journey(browser, client, staff, base) {
     'the "yes" link opens the "happy with the answer?" page of this order');
     // The rating, then "May I quote you?": shown once both consent.
     const statusAt = yesLink.split('?')[0];
-    await go(client, () => client.getByRole('button', { name: /happy with the answer/ }).click(), statusAt);
-    await visit(client, 'rating-saved');
+    await rateAnswer(client, 'yes');
     await client.getByLabel(/What would you tell another business owner/).fill(QUOTE);
     await client.getByLabel('You may quote me on your website').check();
     await go(client, () => client.getByRole('button', { name: 'Send', exact: true }).click(), statusAt);
@@ -599,6 +771,12 @@ async function journey(browser, client, staff, base) {
   await go(client, () => client.getByRole('button', { name: 'Send my follow-up' }).click(), statusPath);
   await visit(client, 'status-followup-sent');
   must(/Follow-up/.test(await statusText(client)), 'the client sends the follow-up', await statusText(client));
+  const sent = client.locator('#notice');
+  const [nb, tb] = [await sent.boundingBox(), await client.locator('.timeline').boundingBox()];
+  ok(/Your follow-up question was sent/.test(await sent.innerText().catch(() => '')) && nb && tb && nb.y < tb.y &&
+    new URL(client.url()).hash === '#notice',
+  'a clear confirmation at the top: "Your follow-up question was sent" (#notice), above the progress',
+  `${client.url()} ${JSON.stringify([nb, tb])}`);
   ok(await client.locator('#followup').count() === 0, 'the follow-up form is gone (one is included)');
 
   await staff.goto(base + '/admin');
@@ -606,10 +784,13 @@ async function journey(browser, client, staff, base) {
   const frow = staff.locator('table.queue tr', { hasText: number });
   must(await frow.count() === 1 && /follow-up/.test(await frow.innerText()),
     'the consultant sees the follow-up in the queue', await staff.locator('main').innerText());
+  const fcounts = (await staff.locator('.filters').innerText()).replace(/\s+/g, ' ');
+  ok(/Waiting 1 Received, waiting for payment 0 .*Follow-up being answered 1\b/.test(fcounts),
+    'the queue counts it: "Waiting 1", "Follow-up being answered 1", and no order awaits payment', fcounts);
   await go(staff, () => frow.getByRole('link', { name: number }).click(), orderPath);
   ok((await staff.locator('.thread').innerText()).includes(FOLLOWUP), 'the order page shows the follow-up');
   await staff.locator('#body').fill(FOLLOWUP_ANSWER);
-  await sendReply(staff, orderPath);
+  await sendReply(staff, orderPath, 'admin-followup-confirm');
   await visit(staff, 'admin-followup-answered');
   must(/Answered/.test(await statusText(staff)), 'the consultant answers the follow-up');
   const fuMail = await waitMail(forClient(/answered your follow-up/), 'the follow-up\'s answer');
@@ -639,9 +820,13 @@ async function journey(browser, client, staff, base) {
   const req = staff.locator('section.refund-request', { hasText: number });
   must(await req.count() === 1, 'the consultant sees the request under refunds');
   ok((await req.innerText()).includes(REASON), 'with the client\'s reason');
+  ok((await req.locator('.refund-net').innerText()).startsWith(amount + ' '),
+    `and the net amount paid: ${amount}`, await req.locator('.refund-net').innerText());
   ok((await req.locator('.refund-paid-by').innerText()).startsWith('Bank transfer'),
     'the request says how the order was paid (Paid by: Bank transfer, the reference)',
     await req.locator('.refund-paid-by').innerText());
+  ok((await req.locator('.refund-paid-by .ref').innerText()) === number,
+    `with the payment's reference: ${number}`, await req.locator('.refund-paid-by').innerText());
   must(await req.getByLabel('Method').inputValue() === 'bank_transfer',
     'the refund\'s method starts at the way the order was paid: bank_transfer');
   await go(staff, () => req.getByRole('button', { name: 'Mark refunded' }).click(), /\/admin\/refunds/);
@@ -681,8 +866,37 @@ async function journey(browser, client, staff, base) {
     rev[i][2].startsWith(sum) && rev[i][3].startsWith(sum) && /^0\.00\b/.test(rev[i][4])),
   `revenue by method: ${amount} by bank transfer and ${amount} by card, each refunded; net 0`,
   JSON.stringify(rev));
+  const months = await staff.locator('#months tbody tr').evaluateAll((rows) =>
+    rows.map((r) => [...r.cells].map((c) => c.textContent.trim())));
+  const now = new Date();
+  const thisMonth = 'Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec'.split(' ')[now.getUTCMonth()] + ' ' +
+    now.getUTCFullYear();
+  ok(months.length === 12 && months[0][0] === thisMonth && months[0][2].startsWith(both) &&
+    months[0][3].startsWith(both) && /^0\.00\b/.test(months[0][4]) &&
+    months.slice(1).every((m) => /^0\.00\b/.test(m[2]) && /^0\.00\b/.test(m[3])),
+  `revenue by month: the last 12, newest first; ${thisMonth}: ${both} paid and refunded, net 0`,
+  JSON.stringify(months.slice(0, 2)));
+  ok(/\(2 of 2 orders paid\)/.test(await staff.locator('#conversion').innerText()) &&
+    /No order awaits payment/.test(await staff.locator('#unpaid').innerText()),
+  'asked to paid: 2 of 2; no order awaits payment', await staff.locator('#conversion').innerText());
 
-  // 9. The outbox: the emails of the journey, one opened as text.
+  // 9. Search: the order's number as #N goes straight to it; a word's
+  // beginning finds the order among results.
+  await staff.goto(base + '/admin/search');
+  await visit(staff, 'admin-search');
+  await staff.getByLabel('Words to find').fill('sourd');
+  await go(staff, () => staff.getByRole('button', { name: 'Search' }).click(), '/admin/search');
+  await visit(staff, 'admin-search-results');
+  ok(await staff.locator('ol.results li', { hasText: number }).count() === 1,
+    `searching "sourd" (a word's beginning) finds ${number} ("sourdough")`, await staff.locator('main').innerText());
+  const hashNumber = '#' + Number(number.replace(/\D/g, ''));
+  await staff.getByLabel('Words to find').fill(hashNumber);
+  await go(staff, () => staff.getByRole('button', { name: 'Search' }).click(), /^\/admin\/orders\/\d+$/);
+  await visit(staff, 'admin-search-number');
+  ok((await staff.locator('main').innerText()).includes(number), `searching "${hashNumber}" goes straight to ${number}`,
+    staff.url());
+
+  // 10. The outbox: the emails of the journey, one opened as text.
   const box = await staff.goto(base + '/admin/outbox');
   must(box.status() === 200, 'the outbox opens', box.status());
   await visit(staff, 'admin-outbox');
@@ -693,6 +907,13 @@ async function journey(browser, client, staff, base) {
   const mailText = await staff.locator('#text').innerText();
   ok(/Here is my answer/.test(mailText) && await staff.locator('#headers').isVisible(),
     'an email of the outbox opens: its headers and its plain text', mailText.slice(0, 200));
+  // 11. The pages this journey has no step on, screenshot and checked too.
+  for (const [page, where, label] of [[client, '/lost', 'lost'], [staff, '/admin/snippets', 'admin-snippets'],
+    [staff, '/admin/audit', 'admin-audit']]) {
+    const res = await page.goto(base + where);
+    ok(res.status() === 200, `${page === client ? 'the client' : 'the consultant'} opens ${where}`, res.status());
+    await visit(page, label);
+  }
   await go(staff, () => staff.getByRole('button', { name: /Sign out/i }).click(), /\/admin/);
   await visit(staff, 'admin-signed-out');
 }
@@ -803,7 +1024,7 @@ async function cardOrder(browser, client, staff, base, amount) {
   ok(await staff.locator('a[href^="https://dashboard.stripe.com/test/payments/pi_"]').count() > 0,
     'card: with a link into Stripe\'s dashboard (test mode)');
   await staff.locator('#body').fill(CARD_ANSWER);
-  await sendReply(staff, orderPath);
+  await sendReply(staff, orderPath, 'card-admin-reply-confirm');
   must(/Answered/.test(await statusText(staff)), 'card: the consultant answers', await statusText(staff));
 
   // The refund: asked for from the answer email, back to the card. The
@@ -814,6 +1035,18 @@ async function cardOrder(browser, client, staff, base, amount) {
     m.subject.includes(number), 'the card order\'s answer');
   const refundLink = linkIn(ansMail.text, '/r/');
   must(!!refundLink, 'card: the answer email carries the refund link', ansMail.text);
+  // Not happy: the "no" page of the rating, with its feedback.
+  await client.goto(base + statusPath + '?rating=no');
+  await visit(client, 'rating-no');
+  const noLink = await client.locator('#refund-link').getAttribute('href').catch(() => null);
+  ok(/Sorry to hear that/.test(await client.locator('h1').innerText()) && linkToken(noLink) !== '' &&
+    linkToken(noLink) === linkToken(refundLink),
+  'card: the "no" page gives the refund link itself', noLink);
+  ok(await client.locator('#feedback-form').getByLabel(/What was missing from the answer/).count() === 1 &&
+    /does not ask for your money back/.test(await client.locator('#feedback-hint').innerText()),
+  'card: and a form to say what was missing without asking for money back');
+  await client.locator('#feedback').fill(FEEDBACK);
+  await rateAnswer(client, 'no');
   await client.goto(base + refundLink);
   await visit(client, 'card-refund');
   await client.getByLabel(/What could have been better/).fill(REASON);
@@ -847,6 +1080,8 @@ async function cardOrder(browser, client, staff, base, amount) {
     `card: the receipt email says ${amount} went back to the card: "${receipt.subject}"`, receipt.text);
   await staff.goto(base + orderPath);
   await visit(staff, 'card-admin-refunded');
+  ok((await staff.locator('#feedback').innerText().catch(() => '')).includes(FEEDBACK),
+    'card: the order page shows what the client said was missing, from the rating page');
   ok(/re_[A-Za-z0-9]+/.test(await staff.locator('main').innerText()),
     'card: the consultant\'s order page shows the refund with Stripe\'s reference (re_...)');
 }
