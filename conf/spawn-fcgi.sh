@@ -1,7 +1,7 @@
 #!/bin/sh
 # conf/spawn-fcgi.sh: start (or stop) pmb.fcgi as N FastCGI processes on a
 # Unix socket with spawn-fcgi, for a web server that passes requests to a
-# socket (conf/nginx-site.conf, or lighttpd/Apache in socket mode).
+# socket (conf/nginx-site-https.conf, conf/lighttpd.conf, conf/apache.conf).
 #
 # Usage (as root, so that it can drop to the pmb user):
 #     sh conf/spawn-fcgi.sh          start N processes, then return
@@ -18,17 +18,27 @@
 #     PMB_SOCKET_GROUP www-data            group of the socket (the web
 #                                          server's group); empty: PMB_GROUP
 #     PMB_PIDFILE   /run/pmb/spawn-fcgi.pid  one pid per line
+#     PMB_LOG       /var/log/pmb/pmb.log   pmb.fcgi's log (its standard
+#                                          error), appended to; the folder
+#                                          is made (PMB_USER's, 0750) when
+#                                          missing. conf/logrotate.d/pmb
+#                                          rotates it (copytruncate)
 #
-# The socket is made mode 0660, owned by PMB_USER and PMB_SOCKET_GROUP: only
-# the web server may talk to it (anyone who can write to a libfcgi socket
-# can crash a worker). spawn-fcgi starts the processes and exits; nothing
-# replaces one that dies. For a supervised service prefer
-# conf/systemd/pmb.socket + pmb.service, or conf/systemd/pmb-listen.service
-# (pmb.fcgi --listen), which restart workers.
+# The socket is made mode 0660, owned by PMB_USER and PMB_SOCKET_GROUP
+# (pmb:www-data): only the web server may talk to it (anyone who can write
+# to a libfcgi socket can crash a worker), and the web server's user is in
+# no group that can read /etc/pmb/pmb.conf (root:pmb 0640). spawn-fcgi
+# starts the processes and exits; nothing replaces one that dies. For a
+# supervised service prefer conf/systemd/pmb.socket + pmb.service, or
+# conf/systemd/pmb-listen.service (pmb.fcgi --listen), which restart
+# workers. spawn-fcgi sends a process's standard error to /dev/null, so
+# each process is started through "sh -c 'exec pmb.fcgi ... 2>>LOG'".
 #
-# Before the first start: useradd --system --home /var/lib/pmb pmb;
-# install -d -o pmb -g pmb -m 0750 /var/lib/pmb /var/lib/pmb/mail;
-# PMB_CONFIG=/etc/pmb/pmb.conf runuser -u pmb -- pmbctl init
+# Before the first start: the user pmb, /etc/pmb/pmb.conf (root:pmb
+# 0640), /var/lib/pmb (pmb:pmb 0750) and pmbctl init, exactly as README
+# "Install on a server" ("From source") gives them. At boot, run this
+# script as root (e.g. from /etc/rc.local); conf/cron.d/pmb keeps the
+# mail daemon, backups and the search index going without systemd.
 set -eu
 
 fcgi=${PMB_FCGI:-/usr/local/bin/pmb.fcgi}
@@ -39,6 +49,7 @@ user=${PMB_USER-pmb}
 group=${PMB_GROUP-pmb}
 sockgroup=${PMB_SOCKET_GROUP-www-data}
 pidfile=${PMB_PIDFILE:-/run/pmb/spawn-fcgi.pid}
+log=${PMB_LOG:-/var/log/pmb/pmb.log}
 
 # Is process $1 running (not gone, nor a zombie waiting for init)?
 running() {
@@ -65,11 +76,17 @@ if [ "${1:-start}" = stop ]; then
 fi
 
 mkdir -p "$(dirname "$sock")" "$(dirname "$pidfile")"
+umask 027	# the log: 0640
 set -- -s "$sock" -M 0660 -F "$workers" -P "$pidfile"
 if [ -n "$user" ] && [ "$(id -u)" -eq 0 ]; then
 	set -- "$@" -u "$user" -g "${group:-$user}"
 	[ -n "$sockgroup" ] && set -- "$@" -U "$user" -G "$sockgroup"
+	[ -d "$(dirname "$log")" ] || install -d -o "$user" \
+	    -g "${group:-$user}" -m 0750 "$(dirname "$log")"
+else
+	mkdir -p "$(dirname "$log")"
 fi
 # The environment is emptied so that pmb.fcgi sees only what it needs.
 exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-    spawn-fcgi "$@" -- "$fcgi" --config "$config"
+    spawn-fcgi "$@" -- /bin/sh -c 'exec "$0" --config "$1" 2>>"$2"' \
+    "$fcgi" "$config" "$log"

@@ -502,6 +502,29 @@ def fcgi_read_response(sock, timeout=30):
                 return out, True
 
 
+def fcgi_get(addr, path, host="pmb.example.com"):
+    """GET path over FastCGI at addr (a Unix socket path), as a web server
+    would pass https://HOST/PATH on; the Response."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(15)
+        s.connect(addr)
+        params = {"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET",
+                  "REQUEST_URI": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
+                  "REMOTE_ADDR": "127.0.0.1", "SERVER_NAME": host,
+                  "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1",
+                  "HTTPS": "on"}
+        s.sendall(fcgi_record(FCGI_BEGIN, struct.pack("!HB5x", 1, 0)) +
+                  fcgi_record(FCGI_PARAMS, fcgi_params(params)) +
+                  fcgi_record(FCGI_PARAMS, b"") + fcgi_record(FCGI_STDIN, b""))
+        out, ended = fcgi_read_response(s, timeout=15)
+        if not ended:
+            raise RuntimeError("FastCGI connection closed before END_REQUEST")
+        return parse_cgi_output(out)
+    finally:
+        s.close()
+
+
 class Browser:
     """A client with a cookie jar, through nginx when the site runs there,
     else as CGI."""

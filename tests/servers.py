@@ -5,9 +5,12 @@ certificate and the build's paths swapped in), so the samples are known to
 work:
 
   - spawn-fcgi (conf/spawn-fcgi.sh) on a Unix socket, with nginx
-    (conf/nginx-site.conf) in front over HTTPS;
-  - lighttpd's mod_fastcgi starting pmb.fcgi itself (conf/lighttpd.conf);
-  - Apache's mod_fcgid over HTTPS (conf/apache-fcgid.conf);
+    (conf/nginx-site.conf on port 80, conf/nginx-site-https.conf) in front
+    over HTTPS;
+  - lighttpd's mod_fastcgi in front of pmb.fcgi on its socket, started as
+    pmb-listen.service starts it (conf/lighttpd.conf);
+  - Apache's mod_proxy_fcgi over HTTPS in front of pmb.fcgi on its
+    socket (conf/apache.conf);
   - the ExecStart lines of conf/systemd/pmb.socket + pmb.service (socket
     activation, through systemd-socket-activate) and pmb-listen.service;
   - and conf/pmb.conf documents every setting with its real default.
@@ -16,6 +19,7 @@ Each server runs in the foreground from a configuration written into the
 Site's temporary folder, listens on 127.0.0.1 only, and is stopped (with
 every pmb.fcgi it started) at the end. A server that is not installed is
 skipped with a reason (scripts/deps test installs them all)."""
+import grp
 import http.client
 import os
 import pwd
@@ -23,18 +27,15 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import ssl
 import stat
-import struct
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import (Tap, Site, Response, PMB, PMBCTL, SRC, free_port,  # noqa: E402
-                     parse_cgi_output, token_requests, logs_holding, fcgi_record, fcgi_params,
-                     fcgi_read_response, FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN)
+from pmbtest import (Tap, Site, PMB, PMBCTL, SRC, free_port, Response,  # noqa: E402
+                     token_requests, logs_holding, fcgi_get)
 
 t = Tap()
 CONF = os.path.join(SRC, "conf")
@@ -106,28 +107,6 @@ def fetch(port, path, method="GET", body=None, tls=None, headers=None):
         return Response(r.status, r.getheaders(), r.read())
     finally:
         c.close()
-
-
-def fcgi_get(addr, path):
-    """GET path over FastCGI at addr (a Unix socket path); the Response."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.settimeout(15)
-        s.connect(addr)
-        params = {"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET",
-                  "REQUEST_URI": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
-                  "REMOTE_ADDR": "127.0.0.1", "SERVER_NAME": HOST,
-                  "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1",
-                  "HTTPS": "on"}
-        s.sendall(fcgi_record(FCGI_BEGIN, struct.pack("!HB5x", 1, 0)) +
-                  fcgi_record(FCGI_PARAMS, fcgi_params(params)) +
-                  fcgi_record(FCGI_PARAMS, b"") + fcgi_record(FCGI_STDIN, b""))
-        out, ended = fcgi_read_response(s, timeout=15)
-        if not ended:
-            raise RuntimeError("FastCGI connection closed before END_REQUEST")
-        return parse_cgi_output(out)
-    finally:
-        s.close()
 
 
 def post_big(fetch_fn, path="/ask"):
@@ -348,7 +327,7 @@ def test_spawn_fcgi_nginx():
     pidfile = os.path.join(site.dir, "spawn-fcgi.pid")
     env = dict(os.environ, PMB_FCGI=PMB, PMB_CONFIG=site.conf_path,
                PMB_SOCKET=site.sock, PMB_WORKERS="2", PMB_USER="",
-               PMB_PIDFILE=pidfile)
+               PMB_PIDFILE=pidfile, PMB_LOG=os.path.join(site.dir, "log", "pmb.log"))
     script = os.path.join(CONF, "spawn-fcgi.sh")
     try:
         p = subprocess.run(["sh", script], env=env, capture_output=True, text=True,
@@ -365,13 +344,24 @@ def test_spawn_fcgi_nginx():
              "spawn-fcgi: the pid file lists the pmb.fcgi processes it started")
         t.eq(stat.S_IMODE(os.stat(site.sock).st_mode), 0o660,
              "spawn-fcgi: the socket is mode 0660")
+        # spawn-fcgi points a process's stderr at /dev/null; the script
+        # appends it to PMB_LOG instead (a folder it makes).
+        started = "pmb.fcgi: settings from %s" % site.conf_path
+        t.eq(settle(lambda: tail(env["PMB_LOG"], 100000).count(started), 2), 2,
+             "spawn-fcgi: each pmb.fcgi's log lines go to PMB_LOG (its start-up line)")
+        t.eq(stat.S_IMODE(os.stat(env["PMB_LOG"]).st_mode), 0o640,
+             "spawn-fcgi: PMB_LOG is made mode 0640")
 
         # nginx in front, from conf/nginx-site.conf.
         cert, key, tls = test_cert(site)
         https_port, http_port = free_port(), free_port()
-        siteconf = sample("nginx-site.conf", [
-            ("listen 443 ssl http2;", "listen 127.0.0.1:%d ssl http2;" % https_port),
+        webroot = os.path.join(site.dir, "letsencrypt")
+        write(os.path.join(site.dir, "nginx-site.conf"), sample("nginx-site.conf", [
             ("listen 80;", "listen 127.0.0.1:%d;" % http_port),
+            ("/var/www/letsencrypt", webroot),
+        ], drop=["listen [::]:"]))
+        siteconf = sample("nginx-site-https.conf", [
+            ("listen 443 ssl http2;", "listen 127.0.0.1:%d ssl http2;" % https_port),
             ("unix:/run/pmb/pmb.sock", "unix:" + site.sock),
             ("/etc/letsencrypt/live/pmb.example.com/fullchain.pem", cert),
             ("/etc/letsencrypt/live/pmb.example.com/privkey.pem", key),
@@ -379,7 +369,7 @@ def test_spawn_fcgi_nginx():
             ("#   access_log /var/log/nginx/pmb-access.log pmb_masked;\n    access_log off;",
              "access_log %s/nginx-access.log pmb_masked;" % site.dir),
         ], drop=["listen [::]:"])
-        write(os.path.join(site.dir, "nginx-site.conf"), siteconf)
+        write(os.path.join(site.dir, "nginx-site-https.conf"), siteconf)
         var = site.dir
         os.makedirs(os.path.join(var, "nginx"), exist_ok=True)
         nconf = write(os.path.join(var, "nginx.conf"), """
@@ -397,29 +387,30 @@ http {
     uwsgi_temp_path %s/nginx/uwsgi;
     scgi_temp_path %s/nginx/scgi;
     include %s/nginx-site.conf;
+    include %s/nginx-site-https.conf;
 }
-""" % ((("user root root;" if ROOT else ""),) + (var,) * 8))
+""" % ((("user root root;" if ROOT else ""),) + (var,) * 9))
         log = os.path.join(var, "nginx-error.log")
         nginx = subprocess.Popen(["nginx", "-e", log, "-c", nconf, "-g", "daemon off;"],
                                  stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
         site.procs.append(nginx)
         wait_up(lambda: fetch(https_port, "/", tls=tls), nginx, log)
 
-        check_site("nginx-site.conf", lambda path: fetch(https_port, path, tls=tls))
+        check_site("nginx-site-https.conf", lambda path: fetch(https_port, path, tls=tls))
         r = fetch(https_port, "/")
-        t.eq(r.header("Server"), "nginx", "nginx-site.conf: server_tokens off hides the version")
+        t.eq(r.header("Server"), "nginx", "nginx-site-https.conf: server_tokens off hides the version")
         r = post_big(lambda *a, **k: fetch(https_port, *a, tls=tls, **k))
         t.ok(r.status == 413 and "Too much to send" in r.text and SITE_NAME in r.text,
-             "nginx-site.conf: a body over 64k gets pmb's own 413 page (@pmb_413)", r)
+             "nginx-site-https.conf: a body over 64k gets pmb's own 413 page (@pmb_413)", r)
         r = fetch(http_port, "/no/such?x=1")
         t.ok(r.status == 301 and r.header("Location") == "https://%s/no/such?x=1" % HOST,
              "nginx-site.conf: plain HTTP redirects to https://pmb.example.com", r)
-        check_tokens_not_logged("nginx-site.conf", site.dir, https_port, tls,
-                                ["nginx-error.log", "nginx-access.log"])
+        check_tokens_not_logged("nginx-site-https.conf", site.dir, https_port, tls,
+                                ["nginx-error.log", "nginx-access.log", "log/pmb.log"])
         with open(os.path.join(site.dir, "nginx-access.log")) as f:
             access = f.read()
         t.ok('"POST /o/[token]/messages" 413' in access and '"GET /o/[token]/no/such/page" 404' in access,
-             "nginx-site.conf: the pmb_masked access log keeps the requests, the token masked", access[-1500:])
+             "nginx-site-https.conf: the pmb_masked access log keeps the requests, the token masked", access[-1500:])
 
         t.eq(stop(nginx), 0, "nginx stops cleanly")
         p = subprocess.run(["sh", script, "stop"], env=env, capture_output=True,
@@ -441,13 +432,18 @@ def test_lighttpd():
     site = new_site()
     try:
         port = free_port()
+        # pmb.fcgi on its socket, as pmb-listen.service starts it (2 workers).
+        cmd = [w if w != "8" else "2" for w in unit_command("pmb-listen.service", site)]
+        plog = os.path.join(site.dir, "pmb-listen.log")
+        pmb = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(plog, "ab"))
+        site.procs.append(pmb)
+        wait_up(lambda: fcgi_get(site.sock, "/"), pmb, plog)
         snippet = sample("lighttpd.conf", [
-            ('"/usr/local/bin/pmb.fcgi"', '"%s"' % PMB),
-            ('"/etc/pmb/pmb.conf"', '"%s"' % site.conf_path),
-            ('"/run/lighttpd/pmb.sock"', '"%s/lighttpd-pmb.sock"' % site.dir),
+            ('"/run/pmb/pmb.sock"', '"%s"' % site.sock),
             ('"/usr/local/share/pmb/static/"', '"%s"' % STATIC),
-            ('"max-procs" => 4', '"max-procs" => 2'),
         ])
+        t.ok(not re.search(r"^\s*\"bin-path\"", snippet, re.M),
+             "lighttpd.conf: lighttpd does not start pmb.fcgi (it would run as www-data)")
         write(os.path.join(site.dir, "lighttpd-pmb.conf"), snippet)
         docroot = os.path.join(site.dir, "htdocs")
         os.makedirs(docroot)
@@ -477,8 +473,9 @@ server.modules += ( "mod_staticfile" )
         wait_up(lambda: fetch(port, "/"), lighttpd, log)
 
         check_site("lighttpd.conf", lambda path: fetch(port, path))
-        t.eq(settle(lambda: len(pmb_procs(site.conf_path)), 2), 2,
-             "lighttpd: bin-path started max-procs (2) pmb.fcgi processes")
+        t.ok(SITE_NAME in fetch(port, "/").text and
+             "GET / 200" in tail(plog, 100000),
+             "lighttpd: requests reach pmb.fcgi on its socket (its log has them)")
         r = fetch(port, "/")
         t.eq(r.header("Server"), "lighttpd", "lighttpd.conf: server.tag hides the version")
         r = fetch(port, "/static/pmb.css")
@@ -489,44 +486,67 @@ server.modules += ( "mod_staticfile" )
         check_tokens_not_logged("lighttpd.conf", site.dir, port, None, ["lighttpd-error.log"])
 
         stop(lighttpd)
-        t.ok(not wait_gone(site.conf_path), "lighttpd: stopping lighttpd ends its pmb.fcgi processes")
+        t.eq(stop(pmb), 0, "lighttpd: pmb.fcgi on its socket stops with status 0")
+        t.ok(not wait_gone(site.conf_path), "lighttpd: no pmb.fcgi left")
     finally:
         site.cleanup()
         reap(site.conf_path)
 
 
-# --- Apache + mod_fcgid ----------------------------------------------------------------
+# --- Apache + mod_proxy_fcgi-----------------------------------------------------------
 APACHE_MODULES = "/usr/lib/apache2/modules"
 
 
 @timed
-def test_apache_fcgid():
+def test_apache():
     apache = shutil.which("apache2") or (
         "/usr/sbin/apache2" if os.access("/usr/sbin/apache2", os.X_OK) else None)
-    if apache is None or not os.path.exists(os.path.join(APACHE_MODULES, "mod_fcgid.so")):
-        t.missing("apache2 + mod_fcgid", "apache2 or libapache2-mod-fcgid")
+    if apache is None or not os.path.exists(os.path.join(APACHE_MODULES, "mod_proxy_fcgi.so")):
+        t.missing("apache2 + mod_proxy_fcgi", "apache2")
         return
     site = new_site()
     try:
         cert, key, tls = test_cert(site)
         https_port, http_port = free_port(), free_port()
-        vhost = sample("apache-fcgid.conf", [
+        # pmb.fcgi on its socket as pmb-listen.service starts it, in a
+        # folder made as its ExecStartPre makes /run/pmb (group www-data,
+        # setgid), so that Apache's user www-data may connect.
+        run = os.path.join(site.dir, "run-pmb")
+        sock = os.path.join(run, "pmb.sock")
+        if ROOT:
+            os.chmod(site.dir, 0o711)
+            pre = unit_value("pmb-listen.service", "ExecStartPre")[1:]
+            subprocess.run(shlex.split(pre.replace("/run/pmb", run).replace("-o pmb", "-o root")),
+                           check=True, timeout=30)
+        else:
+            os.makedirs(run)
+        cmd = [{"8": "2", site.sock: "unix:" + sock}.get(w, w).replace("unix:" + site.sock, "unix:" + sock)
+               for w in unit_command("pmb-listen.service", site)]
+        plog = os.path.join(site.dir, "pmb-listen.log")
+        pmb = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(plog, "ab"))
+        site.procs.append(pmb)
+        wait_up(lambda: fcgi_get(sock, "/"), pmb, plog)
+        webroot = os.path.join(site.dir, "letsencrypt")
+        os.makedirs(os.path.join(webroot, ".well-known", "acme-challenge"))
+        write(os.path.join(webroot, ".well-known", "acme-challenge", "tok-123"), "tok-123.thumb\n")
+        os.chmod(webroot, 0o755)
+        vhost = sample("apache.conf", [
             ("<VirtualHost *:443>", "<VirtualHost 127.0.0.1:%d>" % https_port),
             ("<VirtualHost *:80>", "<VirtualHost 127.0.0.1:%d>" % http_port),
             ("/etc/letsencrypt/live/pmb.example.com/fullchain.pem", cert),
             ("/etc/letsencrypt/live/pmb.example.com/privkey.pem", key),
-            ("/usr/local/bin", os.path.dirname(os.path.realpath(PMB))),
             ("/usr/local/share/pmb/static", STATIC.rstrip("/")),
-            ("/etc/pmb/pmb.conf", site.conf_path),
+            ("unix:/run/pmb/pmb.sock|", "unix:%s|" % sock),
+            ("/var/www/letsencrypt", webroot),
         ])
-        if os.path.basename(PMB) != "pmb.fcgi":
-            raise RuntimeError("the build's program is not called pmb.fcgi")
+        t.ok(not re.search(r"^\s*(FcgidInitialEnv|SetHandler fcgid-script)", vhost, re.M),
+             "apache.conf: Apache does not start pmb.fcgi (it would run as www-data)")
         adir = os.path.join(site.dir, "apache")
         os.makedirs(adir)
         write(os.path.join(site.dir, "apache-pmb.conf"), vhost)
         log = os.path.join(adir, "error.log")
         mods = ["mpm_event", "authz_core", "alias", "mime", "headers", "env",
-                "socache_shmcb", "ssl", "fcgid"]
+                "socache_shmcb", "ssl", "proxy", "proxy_fcgi"]
         aconf = write(os.path.join(adir, "apache2.conf"), """
 ServerRoot "%(adir)s"
 PidFile "%(adir)s/apache2.pid"
@@ -543,8 +563,6 @@ ServerTokens Prod
 ServerSignature Off
 TraceEnable Off
 SSLSessionCache shmcb:%(adir)s/ssl_scache(512000)
-FcgidIPCDir "%(adir)s/fcgid"
-FcgidProcessTableFile "%(adir)s/fcgid_shm"
 Listen 127.0.0.1:%(https)d
 Listen 127.0.0.1:%(http)d
 <Directory />
@@ -556,39 +574,37 @@ Include "%(dir)s/apache-pmb.conf"
             "user": "User www-data\nGroup www-data" if ROOT else "",
             "modules": "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, APACHE_MODULES, m)
                                  for m in mods)})
-        if ROOT:
-            # Apache will not run its children (nor so pmb.fcgi) as root.
-            give_to(site.dir, "www-data")
         p = subprocess.run([apache, "-t", "-f", aconf], capture_output=True, text=True,
                            timeout=30)
-        t.ok(p.returncode == 0, "apache: the configuration with conf/apache-fcgid.conf "
+        t.ok(p.returncode == 0, "apache: the configuration with conf/apache.conf "
              "passes apache2 -t", p.stderr + p.stdout)
         proc = subprocess.Popen([apache, "-f", aconf, "-DFOREGROUND"],
                                 stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
         site.procs.append(proc)
         wait_up(lambda: fetch(https_port, "/", tls=tls), proc, log)
 
-        check_site("apache-fcgid.conf", lambda path: fetch(https_port, path, tls=tls))
-        t.ok(len(pmb_procs(site.conf_path)) >= 1, "apache: mod_fcgid started pmb.fcgi")
-        if ROOT:
-            users = {pwd.getpwuid(os.stat("/proc/%d" % pid).st_uid).pw_name
-                     for pid in pmb_procs(site.conf_path)}
-            t.eq(users, {"www-data"}, "apache: pmb.fcgi runs as www-data, not root")
+        check_site("apache.conf", lambda path: fetch(https_port, path, tls=tls))
+        t.ok("GET / 200" in tail(plog, 100000),
+             "apache: requests reach pmb.fcgi on its socket (its log has them)")
         r = fetch(https_port, "/")
         t.eq(r.header("Server"), "Apache", "apache: ServerTokens Prod hides the version")
         r = fetch(https_port, "/static/favicon.svg", tls=tls)
         t.ok(r.status == 200 and r.header("Content-Security-Policy") == CSP,
-             "apache-fcgid.conf: static files carry the CSP", r)
+             "apache.conf: static files carry the CSP", r)
         r = post_big(lambda *a, **k: fetch(https_port, *a, tls=tls, **k))
         t.ok(r.status == 413 and "Too much to send" in r.text and SITE_NAME in r.text,
-             "apache-fcgid.conf: a body over 64k gets pmb's own 413 page (PMB_GATE_ERROR)", r)
+             "apache.conf: a body over 64k gets pmb's own 413 page (PMB_GATE_ERROR)", r)
         r = fetch(http_port, "/no/such")
         t.ok(r.status == 301 and r.header("Location") == "https://%s/no/such" % HOST,
-             "apache-fcgid.conf: plain HTTP redirects to https://pmb.example.com", r)
-        check_tokens_not_logged("apache-fcgid.conf", site.dir, https_port, tls, ["apache/error.log"])
+             "apache.conf: plain HTTP redirects to https://pmb.example.com", r)
+        r = fetch(http_port, "/.well-known/acme-challenge/tok-123")
+        t.ok(r.status == 200 and r.body == b"tok-123.thumb\n",
+             "apache.conf: port 80 serves certbot's challenge from the webroot", r)
+        check_tokens_not_logged("apache.conf", site.dir, https_port, tls,
+                                ["apache/error.log", "pmb-listen.log"])
 
         stop(proc)
-        t.ok(not wait_gone(site.conf_path), "apache: stopping Apache ends its pmb.fcgi processes")
+        t.eq(stop(pmb), 0, "apache: pmb.fcgi on its socket stops with status 0")
         errors = [line for line in tail(log, 100000).splitlines()
                   if re.search(r":(error|crit|alert|emerg)\]", line)]
         t.ok(not errors, "apache: no errors in Apache's error log", "\n".join(errors))
@@ -613,6 +629,38 @@ def unit_command(name, site):
                      ("/run/pmb/pmb.sock", site.sock)):
         cmd = cmd.replace(old, new)
     return shlex.split(cmd)
+
+
+def check_listen_socket_group(site, log):
+    """pmb-listen.service's ExecStartPre (as root: the folder pmb:www-data
+    2750) and then its ExecStart: the socket is group www-data, mode 0660,
+    as pmb.socket's is, with pmb.fcgi in no group www-data."""
+    pre = unit_value("pmb-listen.service", "ExecStartPre")
+    t.ok(pre.startswith("+") and "-g www-data -m 2750 /run/pmb" in pre,
+         "pmb-listen.service: ExecStartPre makes /run/pmb group www-data, setgid", pre)
+    try:
+        grp.getgrnam("www-data")
+    except KeyError:
+        t.skip("pmb-listen.service's socket group", "no group www-data here")
+        return
+    if not ROOT:
+        t.skip("pmb-listen.service's socket group", "not root (chown to www-data)")
+        return
+    owner = "pmb" if "pmb" in {p.pw_name for p in pwd.getpwall()} else "root"
+    run = os.path.join(site.dir, "run-pmb")
+    sock = os.path.join(run, "pmb.sock")
+    subprocess.run(shlex.split(pre[1:].replace("/run/pmb", run).replace("-o pmb", "-o " + owner)),
+                   check=True, timeout=30)
+    cmd = [w.replace(site.sock, sock) for w in unit_command("pmb-listen.service", site)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+    site.procs.append(proc)
+    wait_up(lambda: fcgi_get(sock, "/"), proc, log)
+    st = os.stat(sock)
+    t.ok(grp.getgrgid(st.st_gid).gr_name == "www-data" and stat.S_IMODE(st.st_mode) == 0o660,
+         "pmb-listen.service: the socket is group www-data, mode 0660 (the folder's setgid)",
+         "group %s mode %o" % (grp.getgrgid(st.st_gid).gr_name, stat.S_IMODE(st.st_mode)))
+    t.eq(stop(proc), 0, "pmb-listen.service (setgid folder): SIGTERM stops it")
+    wait_gone(site.conf_path)
 
 
 @timed
@@ -654,6 +702,7 @@ def test_systemd_units():
         t.eq(stop(proc), 0, "pmb-listen.service: SIGTERM stops it with status 0")
         t.ok(not wait_gone(site.conf_path) and not os.path.exists(site.sock),
              "pmb-listen.service: workers gone and socket removed after stop")
+        check_listen_socket_group(site, log)
         # pmb-search-optimize.service: the nightly index upkeep.
         p = subprocess.run(unit_command("pmb-search-optimize.service", site), capture_output=True,
                            text=True, timeout=60, env=site.env())
@@ -683,7 +732,7 @@ def test_systemd_units():
 if not os.access(PMB, os.X_OK):
     print("Bail out! %s is not built (run scripts/build)" % PMB)
     sys.exit(1)
-for fn in (test_sample_settings, test_spawn_fcgi_nginx, test_lighttpd, test_apache_fcgid,
+for fn in (test_sample_settings, test_spawn_fcgi_nginx, test_lighttpd, test_apache,
            test_systemd_units):
     t.run(fn)
 for name, secs in TIMINGS:
