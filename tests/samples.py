@@ -415,10 +415,31 @@ def test_logrotate():
         site.cleanup()
 
 
+# --- README: the operator's steps name what exists ------------------------------------
+def test_readme_steps():
+    with open(os.path.join(SRC, "README.md")) as f:
+        readme = f.read()
+    named = sorted(set(m.rstrip(".,;:)") for m in re.findall(r"\bconf/[\w./-]+", readme)))
+    gone = [n for n in named if not os.path.exists(os.path.join(SRC, n))]
+    t.ok(len(named) >= 10 and not gone, "every conf/ file the README names exists (%d)" % len(named), gone)
+    for step in ("certbot certonly --webroot -w /var/www/letsencrypt -d",
+                 '--deploy-hook "systemctl reload nginx"',
+                 "install -m 0640 -o root -g pmb conf/pmb.conf /etc/pmb/pmb.conf",
+                 "autoreconf -fi", "apt install ./pmb_"):
+        t.ok(step in readme, "README gives the step: " + step)
+    pkill = re.search(r"pkill -HUP -u pmb -f '[^']+'", read("cron.d/pmb")).group(0)
+    t.ok(pkill.replace(" ", "") in readme.replace("\n", "").replace(" ", ""),
+         "README's reload line for the cron-run mail daemon is cron.d/pmb's", pkill)
+    check = readme[readme.index("### Go-live checklist"):]
+    check = check[:check.index("\n### ")]
+    last = re.findall(r"(?m)^\d+\. .*", check)[-1]
+    t.ok("pmbctl check --strict" in last, "the go-live checklist ends with pmbctl check --strict", last)
+
+
 if not os.access(PMBCTL, os.X_OK):
     print("Bail out! %s is not built (run scripts/build)" % PMBCTL)
     sys.exit(1)
 for fn in (test_permissions_story, test_nginx_acme, test_cron_lines, test_cron_runs,
-           test_logrotate):
+           test_logrotate, test_readme_steps):
     t.run(fn)
 sys.exit(t.done())
