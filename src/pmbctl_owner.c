@@ -19,10 +19,6 @@
 #include "pmbctl.h"
 #include "util.h"
 
-/* The user the service runs as when the store's folder tells nothing:
- * the one the samples and the package make. */
-#define SERVICE_USER	"pmb"
-
 /* The store's owner, once store_owner_find has looked: the ids new
  * folders are given when pmbctl still runs as root. */
 static uid_t	owner_uid;
@@ -48,24 +44,51 @@ refuse(const char *dir, const char *user, int argc, char *argv[])
 	return 0;
 }
 
+/* Copies into name (size n) the user whose own group is gid: the one
+ * named as the group (adduser --system --group pmb), else the only one
+ * with it as primary group. Returns 1, or 0 when there is no such user
+ * or several (nogroup). */
+static int
+group_user(gid_t gid, char *name, size_t n)
+{
+	struct group	*gr = getgrgid(gid);
+	struct passwd	*pw;
+	int		 found = 0;
+
+	if (gr != NULL && (pw = getpwnam(gr->gr_name)) != NULL &&
+	    pw->pw_gid == gid) {
+		snprintf(name, n, "%s", pw->pw_name);
+		return 1;
+	}
+	setpwent();
+	while ((pw = getpwent()) != NULL)
+		if (pw->pw_gid == gid && pw->pw_uid != 0 && found++ == 0)
+			snprintf(name, n, "%s", pw->pw_name);
+	endpwent();
+	return found == 1;
+}
+
 /* Returns the name of the user the service runs as when the store's
  * folder is root's: the key file's owner if it is not root, else the
- * user "pmb" if it exists, else NULL (an install that is root's alone).
- * The name is in a static area. */
+ * user whose group the settings file is given to (the samples' root:pmb
+ * 0640, which pmb.fcgi must read), else NULL (an install that is root's
+ * alone). The name is in a static area. */
 static const char *
 service_user(void)
 {
 	static char	 name[256];
 	struct passwd	*pw;
 	struct stat	 st;
+	const char	*file = conf_file();
 
 	if (stat(conf.key_file, &st) == 0 && st.st_uid != 0 &&
 	    (pw = getpwuid(st.st_uid)) != NULL) {
 		snprintf(name, sizeof(name), "%s", pw->pw_name);
 		return name;
 	}
-	if (getpwnam(SERVICE_USER) != NULL)
-		return SERVICE_USER;
+	if (file != NULL && stat(file, &st) == 0 && st.st_gid != 0 &&
+	    group_user(st.st_gid, name, sizeof(name)))
+		return name;
 	return NULL;
 }
 

@@ -205,6 +205,27 @@ def test_root_acts_as_owner():
                            capture_output=True, text=True)
         t.ok(p.returncode == 0 and "2 (signs)" in p.stdout, "the advised runuser command line works",
              p.stdout + p.stderr)
+        # A new store in a root-owned folder, no key file yet: the settings
+        # file given to the group of a user named as it (root:daemon 0640,
+        # as the package's root:pmb) names the service; in root's group, a
+        # root-only install.
+        fresh = os.path.join(s.dir, "fresh")
+        os.makedirs(fresh, mode=0o755)
+        conf2 = os.path.join(s.dir, "fresh.conf")
+        with open(conf2, "w") as f:
+            f.write("database = %s/pmb.db\nkey_file = %s/pmb.key\n" % (fresh, fresh))
+        daemon = pwd.getpwnam("daemon")     # base-passwd: user and group daemon
+        os.chown(conf2, 0, daemon.pw_gid)
+        os.chmod(conf2, 0o640)
+        p = subprocess.run([PMBCTL, "--config", conf2, "init"], capture_output=True, text=True)
+        t.ok(p.returncode == 1 and ("runuser -u daemon -- %s --config %s init" % (PMBCTL, conf2)) in p.stderr
+             and os.listdir(fresh) == [],
+             "init as root, the settings file in daemon's group: refused with the runuser line, nothing made",
+             p.stderr)
+        os.chown(conf2, 0, 0)
+        p = subprocess.run([PMBCTL, "--config", conf2, "init"], capture_output=True, text=True)
+        t.ok(p.returncode == 0 and os.stat(os.path.join(fresh, "pmb.db")).st_uid == 0,
+             "the settings file in root's group: a root-only install, init runs as root", p.stderr)
     finally:
         s.cleanup()
 
