@@ -465,7 +465,7 @@ header_names(const char *raw)
 static void
 test_build(void)
 {
-	char		 err[256], *raw, *raw2, *names, *text, *html, *ct;
+	char		*raw, *raw2, *names, *text, *html, *ct;
 	const char	*why = NULL;
 	struct buf	 b;
 	GMimeMessage	*msg = NULL;
@@ -531,7 +531,6 @@ test_build(void)
 	ok(!mail_build(&b, &m, &why) && why != NULL,
 	    "a bad recipient is refused: %s", why != NULL ? why : "");
 	buf_free(&b);
-	(void)err;
 }
 
 int
