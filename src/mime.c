@@ -1,16 +1,17 @@
-/* mime.c: RFC 5322 + MIME messages, built from the outbox row alone
- * (Date is when it was queued, Message-ID and boundary are derived from
- * the row), so every try of one message sends the same bytes. The
- * encoders (quoted-printable, RFC 2047 Q words) are small and written
- * out here: curl's MIME API cannot hand back the bytes that the dir and
- * sendmail transports need, nor encode headers, and GMime would bring
- * GLib along for two hundred lines of code.
+/* mime.c: RFC 5322 + MIME messages, built with GMime 3 from the outbox
+ * row alone (Date is when it was queued, Message-ID and boundary are
+ * derived from the row), so every try of one message sends the same
+ * bytes. GMime's defaults are not ours (ISO-8859-1 text, 8bit bodies, LF
+ * line ends), so each is set explicitly: UTF-8 parts, quoted-printable,
+ * UTF-8 encoded words in headers, CRLF on the wire. GMime leaves a line
+ * that starts with "." or "From " as it is: the SMTP transport (libcurl)
+ * dot-stuffs, sendmail runs with -i, and the dir transport writes files.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include <gmime/gmime.h>
 #include <sodium.h>
 
 #include "conf.h"
@@ -18,120 +19,25 @@
 #include "mime.h"
 #include "util.h"
 
-#define HDR_FOLD	76	/* fold header lines at this column (RFC
-				 * 2047 caps lines with encoded words) */
-#define EW_PAYLOAD	45	/* encoded bytes in one RFC 2047 word */
-#define PLAIN_WORD_MAX	60	/* longer words go RFC 2047-encoded */
-#define PLAIN_NAME_MAX	60	/* longer display names go encoded */
-#define QP_LINE		76	/* quoted-printable line length */
+#define QP_LINE	76	/* a quoted-printable line's length at most */
 
-static const char hexdig[] = "0123456789ABCDEF";
-
-/* Appends one quoted-printable line (no line end) of n bytes. */
-static void
-qp_line(struct buf *b, const char *s, size_t n)
+void
+mime_start(void)
 {
-	size_t col = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char	 c = (unsigned char)s[i];
-		int		 last = i + 1 == n, enc;
-		char		 tok[3];
-		size_t		 len;
-
-		for (;;) {
-			/* Whitespace is encoded only at the end of a line;
-			 * a dot or "From " starting a line is encoded too,
-			 * so no transport can mangle it. */
-			if (c == ' ' || c == '\t')
-				enc = last;
-			else
-				enc = c < 33 || c > 126 || c == '=' ||
-				    (col == 0 && c == '.') || (col == 0 &&
-				    n - i >= 5 && memcmp(s + i, "From ", 5) ==
-				    0);
-			len = enc ? 3 : 1;
-			/* A soft break "=" ends every line but the last. */
-			if (col + len <= QP_LINE - 1 ||
-			    (last && col + len <= QP_LINE))
-				break;
-			buf_puts(b, "=\r\n");
-			col = 0;
-		}
-		if (enc) {
-			tok[0] = '=';
-			tok[1] = hexdig[c >> 4];
-			tok[2] = hexdig[c & 15];
-			buf_append(b, tok, 3);
-		} else
-			buf_putc(b, (char)c);
-		col += len;
-	}
+	g_mime_init();
 }
 
 void
-mime_qp(struct buf *b, const char *text)
+mime_stop(void)
 {
-	const char *p = text;
-
-	while (*p != '\0') {
-		size_t n = strcspn(p, "\r\n");
-
-		qp_line(b, p, n);
-		p += n;
-		if (*p == '\0')
-			break;
-		buf_puts(b, "\r\n");
-		if (p[0] == '\r' && p[1] == '\n')
-			p += 2;
-		else
-			p++;
-	}
-}
-
-/* A header being written: folds before a token that would pass
- * HDR_FOLD, never before the first token of a line. */
-struct hdr {
-	struct buf	*b;
-	size_t		 col;
-	int		 fresh;		/* no token on this line yet */
-};
-
-/* Starts the header "field:". */
-static void
-hdr_start(struct hdr *h, struct buf *b, const char *field)
-{
-	h->b = b;
-	buf_puts(b, field);
-	buf_putc(b, ':');
-	h->col = strlen(field) + 1;
-	h->fresh = 1;
-}
-
-/* Appends a token of n bytes after one space, or after a fold. */
-static void
-hdr_token(struct hdr *h, const char *tok, size_t n)
-{
-	if (!h->fresh && h->col + 1 + n > HDR_FOLD) {
-		buf_puts(h->b, "\r\n");
-		h->col = 0;
-	}
-	buf_putc(h->b, ' ');
-	buf_append(h->b, tok, n);
-	h->col += 1 + n;
-	h->fresh = 0;
-}
-
-/* Ends the header line. */
-static void
-hdr_end(struct hdr *h)
-{
-	buf_puts(h->b, "\r\n");
+	g_mime_shutdown();
 }
 
 /* Returns a copy of s fit for a header: each run of spaces and control
  * characters becomes one space and, if s is not valid UTF-8, every
- * non-ASCII byte becomes '?'. The caller frees it. */
+ * non-ASCII byte becomes '?'. Names and subjects pass here before GMime:
+ * it would send a CR LF safely encoded ("=0D=0A"), but as a line break
+ * that a mail client decodes and shows. The caller frees it. */
 static char *
 header_clean(const char *s)
 {
@@ -149,151 +55,23 @@ header_clean(const char *s)
 	return t;
 }
 
-/* Returns 1 if s (cleaned) may go into a header as it is: printable
- * ASCII, nothing that looks like an encoded word, no over-long word. */
-static int
-header_plain(const char *s)
-{
-	size_t word = 0;
-
-	if (strstr(s, "=?") != NULL)
-		return 0;
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s >= 0x80)
-			return 0;
-		word = *s == ' ' ? 0 : word + 1;
-		if (word > PLAIN_WORD_MAX)
-			return 0;
-	}
-	return 1;
-}
-
-/* Appends s (cleaned UTF-8) as RFC 2047 Q encoded-words, each a token
- * of h, splitting only between characters. Only the characters that
- * RFC 2047 allows in a phrase go unencoded, so the words are valid in a
- * display name as well as in a Subject. */
-static void
-hdr_words(struct hdr *h, const char *s)
-{
-	struct buf	w;
-	size_t		payload = 0;
-
-	buf_init(&w);
-	while (*s != '\0') {
-		unsigned char	c = (unsigned char)*s;
-		size_t		clen = 1, elen = 0;
-
-		if (c >= 0xf0)
-			clen = 4;
-		else if (c >= 0xe0)
-			clen = 3;
-		else if (c >= 0xc0)
-			clen = 2;
-		for (size_t i = 0; i < clen; i++) {
-			unsigned char d = (unsigned char)s[i];
-
-			elen += (d >= 'A' && d <= 'Z') || (d >= 'a' &&
-			    d <= 'z') || (d >= '0' && d <= '9') ||
-			    strchr("!*+-/ ", d) != NULL ? 1 : 3;
-		}
-		if (payload > 0 && payload + elen > EW_PAYLOAD) {
-			buf_puts(&w, "?=");
-			hdr_token(h, w.data, w.len);
-			buf_reset(&w);
-			payload = 0;
-		}
-		if (payload == 0)
-			buf_puts(&w, "=?UTF-8?Q?");
-		for (size_t i = 0; i < clen; i++) {
-			unsigned char d = (unsigned char)s[i];
-
-			if (d == ' ')
-				buf_putc(&w, '_');
-			else if ((d >= 'A' && d <= 'Z') || (d >= 'a' &&
-			    d <= 'z') || (d >= '0' && d <= '9') ||
-			    strchr("!*+-/", d) != NULL)
-				buf_putc(&w, (char)d);
-			else {
-				buf_putc(&w, '=');
-				buf_putc(&w, hexdig[d >> 4]);
-				buf_putc(&w, hexdig[d & 15]);
-			}
-		}
-		payload += elen;
-		s += clen;
-	}
-	if (payload > 0) {
-		buf_puts(&w, "?=");
-		hdr_token(h, w.data, w.len);
-	}
-	buf_free(&w);
-}
-
-void
-mime_header_text(struct buf *b, const char *field, const char *value)
-{
-	struct hdr	 h;
-	char		*v = header_clean(value);
-
-	hdr_start(&h, b, field);
-	if (header_plain(v)) {
-		/* Words split at single spaces: a fold keeps the space. */
-		const char *p = v;
-
-		for (;;) {
-			size_t n = strcspn(p, " ");
-
-			hdr_token(&h, p, n);
-			if (p[n] == '\0')
-				break;
-			p += n + 1;
-		}
-	} else
-		hdr_words(&h, v);
-	hdr_end(&h);
-	free(v);
-}
-
-void
-mime_header_mailbox(struct buf *b, const char *field, const char *name,
-    const char *addr)
-{
-	struct hdr	 h;
-	struct buf	 q;
-	char		*n = header_clean(name);
-
-	hdr_start(&h, b, field);
-	if (*n == '\0') {
-		hdr_token(&h, addr, strlen(addr));
-		hdr_end(&h);
-		free(n);
-		return;
-	}
-	if (header_plain(n) && strlen(n) <= PLAIN_NAME_MAX) {
-		buf_init(&q);
-		buf_putc(&q, '"');
-		for (const char *p = n; *p != '\0'; p++) {
-			if (*p == '"' || *p == '\\')
-				buf_putc(&q, '\\');
-			buf_putc(&q, *p);
-		}
-		buf_putc(&q, '"');
-		hdr_token(&h, q.data, q.len);
-		buf_free(&q);
-	} else
-		hdr_words(&h, n);
-	buf_init(&q);
-	buf_printf(&q, "<%s>", addr);
-	hdr_token(&h, q.data, q.len);
-	buf_free(&q);
-	hdr_end(&h);
-	free(n);
-}
-
 int
 mime_addr_ok(const char *addr)
 {
-	return email_addr_check(addr) == NULL;
+	InternetAddress	*ia;
+	int		 same;
+
+	if (email_addr_check(addr) != NULL)
+		return 0;
+	/* GMime decodes and re-encodes a domain's "xn--" labels, and writes
+	 * one that is not valid punycode changed ("a@xn--a.example" as
+	 * "a@.example"): such a To header would not name the envelope's
+	 * recipient. */
+	ia = internet_address_mailbox_new(NULL, addr);
+	same = strcmp(internet_address_mailbox_get_idn_addr(
+	    INTERNET_ADDRESS_MAILBOX(ia)), addr) == 0;
+	g_object_unref(ia);
+	return same;
 }
 
 /* Returns a copy of the n bytes at s without spaces at either end. */
@@ -336,103 +114,255 @@ mime_parse_mailbox(const char *s, char **name, char **addr)
 	return mime_addr_ok(*addr);
 }
 
-/* Appends Unix seconds t as an RFC 5322 date in UTC. */
-static void
-fmt_rfc5322(struct buf *b, int64_t t)
+/* Returns a copy of text whose line ends (CR LF, CR, LF) are all LF,
+ * with one at the end if text is not empty and has none: GMime's DOS
+ * newline format makes each LF a CR LF on the wire, a CR left alone
+ * would go out as "=0D", and every part ends its last line the same way
+ * (GMime ends one with trailing space in a soft line break, another
+ * without in a hard one). The caller frees it. */
+static char *
+lf_lines(const char *text)
 {
-	static const char *const day[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
-	    "Fri", "Sat" };
-	time_t		tt = (time_t)t;
-	struct tm	tm;
+	size_t	 n = strlen(text != NULL ? text : "");
+	char	*t = xmalloc(n + 2), *q = t;
 
-	if (gmtime_r(&tt, &tm) == NULL)
-		memset(&tm, 0, sizeof(tm));
-	buf_printf(b, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-	    day[tm.tm_wday % 7], tm.tm_mday, month_abbr(tm.tm_mon),
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	memcpy(t, text != NULL ? text : "", n + 1);
+	for (const char *p = t; *p != '\0'; p++)
+		if (*p != '\r')
+			*q++ = *p;
+		else if (p[1] != '\n')
+			*q++ = '\n';
+	if (q > t && q[-1] != '\n')
+		*q++ = '\n';
+	*q = '\0';
+	return t;
 }
 
-/* Appends one MIME part of the given type, quoted-printable, preceded
- * by its boundary line. */
-static void
-mime_part(struct buf *b, const char *boundary, const char *type,
-    const char *body)
+/* Returns a new text/SUBTYPE part holding text (lines made LF), labelled
+ * UTF-8 and quoted-printable. */
+static GMimeObject *
+text_part(const char *subtype, const char *text)
 {
-	buf_printf(b, "\r\n--%s\r\n", boundary);
-	buf_printf(b, "Content-Type: %s; charset=UTF-8\r\n"
-	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n", type);
-	mime_qp(b, body);
+	GMimeTextPart	*part = g_mime_text_part_new_with_subtype(subtype);
+	char		*lf = lf_lines(text);
+	GMimeStream	*s;
+	GMimeDataWrapper *w;
+
+	/* Not g_mime_text_part_set_text: it picks the "best" charset and
+	 * would convert the text to ISO-8859-1 when it fits. */
+	s = g_mime_stream_mem_new_with_buffer(lf, strlen(lf));
+	w = g_mime_data_wrapper_new_with_stream(s,
+	    GMIME_CONTENT_ENCODING_DEFAULT);
+	g_mime_part_set_content(GMIME_PART(part), w);
+	g_object_unref(w);
+	g_object_unref(s);
+	free(lf);
+	g_mime_text_part_set_charset(part, "UTF-8");
+	g_mime_part_set_content_encoding(GMIME_PART(part),
+	    GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
+	return GMIME_OBJECT(part);
+}
+
+/* Adds the mailbox "name <addr>" (no name if empty) to the header of
+ * type t of msg; the name goes through header_clean, then GMime quotes
+ * or encodes it (UTF-8). addr must pass mime_addr_ok. */
+static void
+add_mailbox(GMimeMessage *msg, GMimeAddressType t, const char *name,
+    const char *addr)
+{
+	char		*n = header_clean(name);
+	InternetAddress	*ia;
+
+	ia = internet_address_mailbox_new(*n != '\0' ? n : NULL, addr);
+	free(n);
+	internet_address_set_charset(ia, "UTF-8");
+	internet_address_list_add(g_mime_message_get_addresses(msg, t), ia);
+	g_object_unref(ia);
+}
+
+/* The addresses of one message, each split into name and address. */
+struct mail_addrs {
+	char	*from_name, *from_addr;
+	char	*rt_name, *rt_addr;	/* Reply-To */
+	char	*to_name, *to_addr;
+};
+
+/* Fills a from the settings and m. Returns NULL, or why not. */
+static const char *
+addrs_parse(struct mail_addrs *a, const struct mail_msg *m)
+{
+	if (!mime_parse_mailbox(conf.mail_from, &a->from_name, &a->from_addr))
+		return "mail_from is not an address that mail can use";
+	if (!mime_parse_mailbox(conf.admin_email, &a->rt_name, &a->rt_addr))
+		return "admin_email is not an address that mail can use";
+	if (!mime_parse_mailbox(m->to_addr, &a->to_name, &a->to_addr))
+		return "the recipient's address is not one that mail can use";
+	if (m->to_name != NULL && *m->to_name != '\0') {
+		free(a->to_name);
+		a->to_name = xstrdup(m->to_name);
+	}
+	return NULL;
+}
+
+/* Frees a's strings. */
+static void
+addrs_free(struct mail_addrs *a)
+{
+	free(a->from_name);
+	free(a->from_addr);
+	free(a->rt_name);
+	free(a->rt_addr);
+	free(a->to_name);
+	free(a->to_addr);
+}
+
+/* Returns the message of m: its headers and a text part, or a
+ * multipart/alternative of text and HTML; hex (from the row) names the
+ * Message-ID and the boundary. */
+static GMimeMessage *
+message_new(const struct mail_msg *m, const struct mail_addrs *a,
+    const char *hex)
+{
+	GMimeMessage	*msg = g_mime_message_new(TRUE);
+	GMimeMultipart	*alt;
+	GMimeObject	*text;
+	GDateTime	*date;
+	char		*subject = header_clean(m->subject);
+	struct buf	 v;
+
+	add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, a->from_name, a->from_addr);
+	add_mailbox(msg, GMIME_ADDRESS_TYPE_REPLY_TO, a->rt_name, a->rt_addr);
+	add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, a->to_name, a->to_addr);
+	date = g_date_time_new_from_unix_utc(m->created_at);
+	if (date == NULL)	/* out of GDateTime's range */
+		date = g_date_time_new_from_unix_utc(0);
+	g_mime_message_set_date(msg, date);
+	g_date_time_unref(date);
+	/* "Message-ID" as RFC 5322 spells it (GMime's setter writes
+	 * "Message-Id"). */
+	buf_init(&v);
+	buf_printf(&v, "<%s.%lld@%s>", hex, (long long)m->id,
+	    strchr(a->from_addr, '@') + 1);
+	g_mime_object_set_header(GMIME_OBJECT(msg), "Message-ID", v.data,
+	    NULL);
+	g_mime_message_set_subject(msg, subject, "UTF-8");
+	free(subject);
+	g_mime_object_set_header(GMIME_OBJECT(msg), "Auto-Submitted",
+	    "auto-generated", NULL);
+	text = text_part("plain", m->body_text);
+	if (m->body_html == NULL || *m->body_html == '\0') {
+		g_mime_message_set_mime_part(msg, text);
+		g_object_unref(text);
+		buf_free(&v);
+		return msg;
+	}
+	/* "=_" never occurs in quoted-printable text. */
+	alt = g_mime_multipart_new_with_subtype("alternative");
+	buf_reset(&v);
+	buf_printf(&v, "=_pmb_%s", hex);
+	g_mime_multipart_set_boundary(alt, v.data);
+	buf_free(&v);
+	g_mime_multipart_add(alt, text);
+	g_object_unref(text);
+	text = text_part("html", m->body_html);
+	g_mime_multipart_add(alt, text);
+	g_object_unref(text);
+	g_mime_message_set_mime_part(msg, GMIME_OBJECT(alt));
+	g_object_unref(alt);
+	return msg;
+}
+
+/* Appends the quoted-printable line s (n bytes, no line end) to b,
+ * split with soft breaks into lines of at most QP_LINE, never inside an
+ * "=XX". GMime's encoder writes a space it held back without looking at
+ * the line's length, so its lines may reach 78 (RFC 2045 allows 76). */
+static void
+qp_fold(struct buf *b, const char *s, size_t n)
+{
+	size_t col = 0;
+
+	for (size_t i = 0; i < n; ) {
+		size_t len = s[i] == '=' && i + 2 < n ? 3 : 1;
+
+		if (n - i <= QP_LINE - col) {	/* the rest fits */
+			buf_append(b, s + i, n - i);
+			return;
+		}
+		if (col + len > QP_LINE - 1) {
+			buf_puts(b, "=\r\n");
+			col = 0;
+		}
+		buf_append(b, s + i, len);
+		col += len;
+		i += len;
+	}
+}
+
+/* Appends message s (n bytes, CRLF lines) to b with every body line
+ * longer than QP_LINE folded: after the headers, only quoted-printable
+ * lines can be (boundaries and part headers are short). */
+static void
+fold_body(struct buf *b, const char *s, size_t n)
+{
+	const char	*end = s + n, *body, *eol;
+	size_t		 len;
+
+	body = memmem(s, n, "\r\n\r\n", 4);
+	body = body != NULL ? body + 4 : end;
+	buf_append(b, s, (size_t)(body - s));
+	for (const char *p = body; p < end; p = eol + 2) {
+		eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+		len = (size_t)((eol != NULL ? eol : end) - p);
+		if (len > QP_LINE)
+			qp_fold(b, p, len);
+		else
+			buf_append(b, p, len);
+		if (eol == NULL)
+			break;
+		buf_puts(b, "\r\n");
+	}
 }
 
 int
 mail_build(struct buf *b, const struct mail_msg *m, const char **why)
 {
-	unsigned char	 hash[16];
-	char		 hex[sizeof(hash) * 2 + 1], boundary[64];
-	char		*from_name = NULL, *from_addr = NULL;
-	char		*rt_name = NULL, *rt_addr = NULL;
-	char		*to_name = NULL, *to_addr = NULL;
-	const char	*domain;
-	struct buf	 seed;
-	int		 ok = 0;
+	unsigned char		 hash[16];
+	char			 hex[sizeof(hash) * 2 + 1];
+	struct mail_addrs	 a = { NULL };
+	struct buf		 seed;
+	GMimeMessage		*msg;
+	GMimeFormatOptions	*opts;
+	GMimeStream		*out;
+	GByteArray		*bytes;
+	int			 ok = 0;
 
-	if (!mime_parse_mailbox(conf.mail_from, &from_name, &from_addr)) {
-		*why = "mail_from is not an address that mail can use";
-		goto out;
-	}
-	if (!mime_parse_mailbox(conf.admin_email, &rt_name, &rt_addr)) {
-		*why = "admin_email is not an address that mail can use";
-		goto out;
-	}
-	if (!mime_parse_mailbox(m->to_addr, &to_name, &to_addr)) {
-		*why = "the recipient's address is not one that mail can use";
-		goto out;
-	}
-	if (m->to_name != NULL && *m->to_name != '\0') {
-		free(to_name);
-		to_name = xstrdup(m->to_name);
-	}
-	domain = strchr(from_addr, '@') + 1;
-
+	if ((*why = addrs_parse(&a, m)) != NULL)
+		goto done;
 	/* The same row always gives the same Message-ID and boundary. */
 	buf_init(&seed);
 	buf_printf(&seed, "pmb-mail:%lld:%lld:%s:%s", (long long)m->id,
-	    (long long)m->created_at, m->kind, to_addr);
+	    (long long)m->created_at, m->kind, a.to_addr);
 	crypto_generichash(hash, sizeof(hash), (unsigned char *)seed.data,
 	    seed.len, NULL, 0);
 	buf_free(&seed);
 	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
-	snprintf(boundary, sizeof(boundary), "=_pmb_%s", hex);
 
-	buf_puts(b, "Date: ");
-	fmt_rfc5322(b, m->created_at);
-	buf_printf(b, "\r\nMessage-ID: <%s.%lld@%s>\r\n", hex,
-	    (long long)m->id, domain);
-	mime_header_mailbox(b, "From", from_name, from_addr);
-	mime_header_mailbox(b, "Reply-To", rt_name, rt_addr);
-	mime_header_mailbox(b, "To", to_name, to_addr);
-	mime_header_text(b, "Subject", m->subject);
-	buf_puts(b, "MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n");
-	if (m->body_html == NULL || *m->body_html == '\0') {
-		buf_puts(b, "Content-Type: text/plain; charset=UTF-8\r\n"
-		    "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
-		mime_qp(b, m->body_text);
-		buf_puts(b, "\r\n");
-	} else {
-		/* "=_" never occurs in quoted-printable text. */
-		buf_printf(b, "Content-Type: multipart/alternative;\r\n"
-		    " boundary=\"%s\"\r\n", boundary);
-		mime_part(b, boundary, "text/plain", m->body_text);
-		mime_part(b, boundary, "text/html", m->body_html);
-		buf_printf(b, "\r\n--%s--\r\n", boundary);
+	msg = message_new(m, &a, hex);
+	opts = g_mime_format_options_new();
+	g_mime_format_options_set_newline_format(opts,
+	    GMIME_NEWLINE_FORMAT_DOS);
+	out = g_mime_stream_mem_new();
+	if (g_mime_object_write_to_stream(GMIME_OBJECT(msg), opts, out) < 0)
+		*why = "the message could not be written";
+	else {
+		bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
+		fold_body(b, (const char *)bytes->data, bytes->len);
+		ok = 1;
 	}
-	ok = 1;
-out:
-	free(from_name);
-	free(from_addr);
-	free(rt_name);
-	free(rt_addr);
-	free(to_name);
-	free(to_addr);
+	g_object_unref(out);
+	g_mime_format_options_free(opts);
+	g_object_unref(msg);
+done:
+	addrs_free(&a);
 	return ok;
 }

@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "mime.h"
 #include "pmbctl.h"
 #include "search_rank.h"
 #include "tz.h"
@@ -404,6 +405,7 @@ main(int argc, char *argv[])
 	argv += i;
 	if (sodium_init() < 0)
 		return fail("sodium_init failed");
+	mime_start();
 	if (!conf_load(config, err, sizeof(err)))
 		return fail("%s", err);
 	if (!tz_use(conf.time_zone, err, sizeof(err)))
@@ -415,6 +417,7 @@ main(int argc, char *argv[])
 	db_set_hooks(search_rank_register, search_rank_reset);
 
 	rc = run_command(argc, argv, all_argc, all_argv);
+	mime_stop();
 	conf_free();
 	if (rc >= 0)
 		return rc;
