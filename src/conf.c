@@ -93,6 +93,7 @@ static const struct setting settings[] = {
 	S(sendmail_command, C_STR, "/usr/sbin/sendmail -t -i", 1, 1024),
 	S(mail_from, C_EMAIL, "Sam Carter <sam@example.com>", 3, 320),
 	S(admin_email, C_EMAIL, "sam@example.com", 3, 254),
+	S(reply_address, C_EMAIL, "", 0, 254),
 	S(alert_new_orders, C_BOOL, "yes", 0, 0),
 	S(mail_max_attempts, C_INT, "8", 1, 100),
 	S(busy_timeout_ms, C_INT, "5000", 0, 600000),
@@ -256,7 +257,7 @@ setting_set(const struct setting *s, const char *v, int line)
 			return "the value may not be empty";
 		if ((int64_t)len > s->max)
 			return "the value is too long";
-		if (s->type == C_EMAIL && !mailbox_ok(v))
+		if (s->type == C_EMAIL && len > 0 && !mailbox_ok(v))
 			return "expected an email address such as "
 			    "sam@example.com, or Name <sam@example.com>";
 		break;

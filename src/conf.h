@@ -59,6 +59,7 @@ struct conf {
 	char	*sendmail_command;
 	char	*mail_from;
 	char	*admin_email;
+	char	*reply_address;	/* "": replies go to admin_email */
 	int	 alert_new_orders;	/* a new order's alert to admin_email */
 	int64_t	 mail_max_attempts;
 	int64_t	 busy_timeout_ms;

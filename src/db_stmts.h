@@ -482,7 +482,7 @@ X(OUTBOX_CLAIM,
   "OR (status = 'sending' AND claimed_until <= ?) "
   "ORDER BY next_at, id LIMIT 1) "
   "RETURNING id, kind, to_addr, to_name, subject, body_text, body_html, "
-  "created_at, attempts")
+  "created_at, attempts, coalesce(order_id, 0)")
 X(OUTBOX_SENT,
   "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
   "claimed_until = NULL WHERE id = ? AND status = 'sending'")

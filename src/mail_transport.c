@@ -15,12 +15,16 @@
 #include <curl/curl.h>
 
 #include "conf.h"
+#include "mail_token.h"
 #include "mail_transport.h"
 #include "util.h"
 
 #define ERROR_MAX	300	/* bytes of an error kept in last_error */
 #define OUTPUT_MAX	2048	/* bytes of a sendmail command's output kept */
 #define SENDMAIL_ARGS	32	/* words of sendmail_command */
+/* reply_address's local part: with "+b-", 18 digits, "-" and a
+ * signature of 18 it fills the 64 characters an address allows. */
+#define REPLY_LOCAL_MAX	24
 #define KIND_MAX	40	/* bytes of the kind in a file name */
 
 /* Appends s to err, on one line and shortened. */
@@ -241,14 +245,33 @@ child_talk(struct child *c, double deadline, const char *name,
 	}
 }
 
-/* Pipes the message (with LF line ends, as local programs expect) to
- * sendmail_command, split at spaces and run without a shell; success is
- * exit status 0. The command is killed after smtp_timeout seconds. */
+/* Splits cmd (sendmail_command, changed) into argv (SENDMAIL_ARGS + 3
+ * slots), with "-f envelope" added unless envelope is NULL. Returns 1,
+ * or 0 if cmd is empty or has too many words. */
 static int
-send_sendmail(const struct buf *msg, struct buf *err)
+sendmail_argv(char *cmd, char *argv[], const char *envelope)
+{
+	int argc = split_words(cmd, argv, SENDMAIL_ARGS + 1);
+
+	if (argc <= 0)
+		return 0;
+	if (envelope != NULL) {
+		argv[argc++] = "-f";
+		argv[argc++] = (char *)envelope;
+		argv[argc] = NULL;
+	}
+	return 1;
+}
+
+/* Pipes the message (with LF line ends, as local programs expect) to
+ * sendmail_command, split at spaces and run without a shell, with
+ * "-f envelope" added unless envelope is NULL; success is exit status 0.
+ * The command is killed after smtp_timeout seconds. */
+static int
+send_sendmail(const struct buf *msg, const char *envelope, struct buf *err)
 {
 	char		*cmd = xstrdup(conf.sendmail_command);
-	char		*argv[SENDMAIL_ARGS + 1];
+	char		*argv[SENDMAIL_ARGS + 3];
 	struct buf	 lf, out, e;
 	struct child	 c = { .to = -1, .from = -1, .lf = &lf, .out = &out };
 	int		 in[2] = { -1, -1 }, outp[2] = { -1, -1 };
@@ -262,7 +285,7 @@ send_sendmail(const struct buf *msg, struct buf *err)
 		if (!(msg->data[i] == '\r' && i + 1 < msg->len &&
 		    msg->data[i + 1] == '\n'))
 			buf_putc(&lf, msg->data[i]);
-	if (split_words(cmd, argv, SENDMAIL_ARGS + 1) <= 0) {
+	if (!sendmail_argv(cmd, argv, envelope)) {
 		buf_puts(&e, "sendmail: sendmail_command is empty or has "
 		    "too many words");
 		goto out;
@@ -490,18 +513,43 @@ out:
 	return rc == CURLE_OK && err->len == 0;
 }
 
+/* Appends m's envelope sender to b: with reply_address set and m an
+ * outbox row, its VERP address (mail_token.h), else mail_from's address.
+ * Returns 1, or 0 if mail_from is not an address. */
+static int
+envelope_sender(struct buf *b, const struct mail_msg *m)
+{
+	char	*name, *addr;
+	int	 ok;
+
+	if (*conf.reply_address != '\0' && m->id > 0 &&
+	    mime_parse_mailbox(conf.reply_address, &name, &addr)) {
+		ok = mail_verp_make(b, m->id, addr);
+		free(name);
+		free(addr);
+		if (ok)
+			return 1;
+	}
+	if (!mime_parse_mailbox(conf.mail_from, &name, &addr))
+		return 0;
+	buf_puts(b, addr);
+	free(name);
+	free(addr);
+	return 1;
+}
+
 int
 mail_transport_send(const struct mail_msg *m, struct buf *err,
     int *permanent)
 {
-	struct buf	 msg;
+	struct buf	 msg, from;
 	const char	*why = NULL;
-	char		*from_name = NULL, *from_addr = NULL;
 	char		*to_name = NULL, *to_addr = NULL;
 	int		 ok = 0;
 
 	*permanent = 0;
 	buf_init(&msg);
+	buf_init(&from);
 	/* Only a bad recipient is hopeless; the settings were checked at
 	 * start and may be fixed. */
 	if (!mime_parse_mailbox(m->to_addr, &to_name, &to_addr)) {
@@ -510,31 +558,54 @@ mail_transport_send(const struct mail_msg *m, struct buf *err,
 		*permanent = 1;
 		goto out;
 	}
-	if (!mail_build(&msg, m, &why) ||
-	    !mime_parse_mailbox(conf.mail_from, &from_name, &from_addr)) {
+	if (!mail_build(&msg, m, &why) || !envelope_sender(&from, m)) {
 		err_put(err, why != NULL ? why : "mail_from is not an address");
 		goto out;
 	}
 	if (strcmp(conf.mail_transport, "smtp") == 0)
-		ok = send_smtp(&msg, from_addr, to_addr, err);
+		ok = send_smtp(&msg, from.data, to_addr, err);
 	else if (strcmp(conf.mail_transport, "sendmail") == 0)
-		ok = send_sendmail(&msg, err);
+		ok = send_sendmail(&msg, *conf.reply_address != '\0' ?
+		    from.data : NULL, err);
 	else
 		ok = send_dir(&msg, m, err);
 out:
-	free(from_name);
-	free(from_addr);
 	free(to_name);
 	free(to_addr);
+	buf_free(&from);
 	buf_free(&msg);
 	return ok;
+}
+
+/* Returns NULL if reply_address is empty or usable, else why not. */
+static const char *
+reply_address_problem(void)
+{
+	char		*name, *addr;
+	const char	*why = NULL;
+	size_t		 local;
+
+	if (*conf.reply_address == '\0')
+		return NULL;
+	if (!mime_parse_mailbox(conf.reply_address, &name, &addr))
+		return "reply_address: expected an address";
+	local = (size_t)(strrchr(addr, '@') - addr);
+	if (local > REPLY_LOCAL_MAX)
+		why = "reply_address: its local part (before the @) may have "
+		    "at most 24 characters";
+	else if (memchr(addr, '+', local) != NULL)
+		why = "reply_address: its local part may not have a \"+\"";
+	free(name);
+	free(addr);
+	return why;
 }
 
 const char *
 mail_transport_problem(void)
 {
-	char	*name, *addr;
-	int	 from_ok, admin_ok;
+	char		*name, *addr;
+	const char	*why;
+	int		 from_ok, admin_ok;
 
 	from_ok = mime_parse_mailbox(conf.mail_from, &name, &addr);
 	free(name);
@@ -546,6 +617,8 @@ mail_transport_problem(void)
 		return "mail_from: expected \"Name <address>\" or an address";
 	if (!admin_ok)
 		return "admin_email: expected an address";
+	if ((why = reply_address_problem()) != NULL)
+		return why;
 	if (strcmp(conf.mail_transport, "smtp") == 0 &&
 	    strncmp(conf.smtp_url, "smtp://", 7) != 0 &&
 	    strncmp(conf.smtp_url, "smtps://", 8) != 0)

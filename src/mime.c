@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <gmime/gmime.h>
 #include <sodium.h>
 
 #include "conf.h"
 #include "email_addr.h"
+#include "mail_token.h"
 #include "mime.h"
 #include "util.h"
 
@@ -187,6 +189,56 @@ struct mail_addrs {
 	char	*to_name, *to_addr;
 };
 
+int
+mime_to_client(const struct mail_msg *m)
+{
+	char	*name, *admin, *to;
+	int	 client;
+
+	if (m->order_id < 1)
+		return 0;
+	if (!mime_parse_mailbox(conf.admin_email, &name, &admin)) {
+		free(name);
+		return 1;
+	}
+	free(name);
+	if (!mime_parse_mailbox(m->to_addr, &name, &to))
+		to = NULL;
+	free(name);
+	client = to == NULL || strcasecmp(to, admin) != 0;
+	free(admin);
+	free(to);
+	return client;
+}
+
+/* Sets a's Reply-To to reply_address's LOCAL+TOKEN@DOMAIN, TOKEN naming
+ * m's order. Returns NULL, or why not. */
+static const char *
+reply_to_token(struct mail_addrs *a, const struct mail_msg *m)
+{
+	char		 tok[MAIL_REPLY_TOKEN_LEN + 1];
+	char		*name, *addr, *at;
+	struct buf	 v;
+
+	if (!mime_parse_mailbox(conf.reply_address, &name, &addr))
+		return "reply_address is not an address that mail can use";
+	if (!mail_reply_token(tok, m->order_id)) {
+		free(name);
+		free(addr);
+		return "no key to sign the reply address with";
+	}
+	at = strrchr(addr, '@');
+	buf_init(&v);
+	buf_printf(&v, "%.*s+%s%s", (int)(at - addr), addr, tok, at);
+	free(a->rt_name);
+	free(a->rt_addr);
+	a->rt_name = name;
+	a->rt_addr = xstrdup(v.data);
+	buf_free(&v);
+	free(addr);
+	return NULL;
+}
+
 /* Fills a from the settings and m. Returns NULL, or why not. */
 static const char *
 addrs_parse(struct mail_addrs *a, const struct mail_msg *m)
@@ -201,6 +253,8 @@ addrs_parse(struct mail_addrs *a, const struct mail_msg *m)
 		free(a->to_name);
 		a->to_name = xstrdup(m->to_name);
 	}
+	if (*conf.reply_address != '\0' && mime_to_client(m))
+		return reply_to_token(a, m);
 	return NULL;
 }
 
@@ -241,8 +295,9 @@ message_new(const struct mail_msg *m, const struct mail_addrs *a,
 	/* "Message-ID" as RFC 5322 spells it (GMime's setter writes
 	 * "Message-Id"). */
 	buf_init(&v);
-	buf_printf(&v, "<%s.%lld@%s>", hex, (long long)m->id,
-	    strchr(a->from_addr, '@') + 1);
+	if (!mail_msgid_make(&v, m->id, strchr(a->from_addr, '@') + 1))
+		buf_printf(&v, "<%s.%lld@%s>", hex, (long long)m->id,
+		    strchr(a->from_addr, '@') + 1);
 	g_mime_object_set_header(GMIME_OBJECT(msg), "Message-ID", v.data,
 	    NULL);
 	g_mime_message_set_subject(msg, subject, "UTF-8");

@@ -10,7 +10,8 @@
 
 /* One outbox message as it is sent. */
 struct mail_msg {
-	int64_t		 id;
+	int64_t		 id;		/* the outbox row; 0: none */
+	int64_t		 order_id;	/* 0: none */
 	const char	*kind;		/* confirmation, lost, ... */
 	const char	*to_addr;
 	const char	*to_name;
@@ -31,12 +32,18 @@ int	 mime_addr_ok(const char *addr);
 /* Splits "Name <addr>" or "addr" into name and addr (both allocated;
  * name "" if none). Returns 1, or 0 if addr is not acceptable. */
 int	 mime_parse_mailbox(const char *s, char **name, char **addr);
+/* Returns 1 if m goes to a client: it belongs to an order and is not
+ * addressed to admin_email (the consultant's alerts are), else 0. */
+int	 mime_to_client(const struct mail_msg *m);
 /* Builds the whole message of m into b with CRLF line ends: headers
  * (Date, Message-ID, From, Reply-To, To, Subject, MIME-Version,
  * Auto-Submitted, Content-Type) and a multipart/alternative body of a
  * text and an HTML part (or the text part alone), both UTF-8 and
  * quoted-printable; names and subject with control characters made
- * spaces, invalid UTF-8 made '?', non-ASCII as RFC 2047 UTF-8 words. The message
+ * spaces, invalid UTF-8 made '?', non-ASCII as RFC 2047 UTF-8 words.
+ * Reply-To is admin_email, or with reply_address set and m to a client,
+ * reply_address's LOCAL+TOKEN@DOMAIN naming the order; the Message-ID
+ * is <pmb.OUTBOXID.SIG@DOMAIN of mail_from> (mail_token.h). The message
  * depends on m and the settings only, so a resend is the same message.
  * Returns 1, or 0 with the reason in why (a bad address). */
 int	 mail_build(struct buf *b, const struct mail_msg *m, const char **why);

@@ -86,6 +86,7 @@ claim_next(struct claimed *c)
 		c->m.body_text = c->str[4];
 		c->m.created_at = sqlite3_column_int64(s, 7);
 		c->attempts = sqlite3_column_int64(s, 8);
+		c->m.order_id = sqlite3_column_int64(s, 9);
 	}
 	db_done(ST_OUTBOX_CLAIM);
 	if (rc == DB_ERROR || rc == DB_CONSTRAINT || !db_commit()) {

@@ -439,3 +439,19 @@ mac_text_verify(const char *tag, const char *label, const char *data)
 	sodium_memzero(want, sizeof(want));
 	return ok;
 }
+
+unsigned
+token_short_mac(unsigned char *out, size_t n, unsigned key_id,
+    const char *label, const char *data)
+{
+	unsigned char	 tag[crypto_auth_BYTES];
+	const struct key *k;
+
+	k = key_id == 0 ? (nkeys > 0 ? &keys[0] : NULL) : key_find(key_id);
+	if (k == NULL || n > sizeof(tag))
+		return 0;
+	mac_text_raw(tag, k, label, data);
+	memcpy(out, tag, n);
+	sodium_memzero(tag, sizeof(tag));
+	return k->id;
+}

@@ -91,5 +91,11 @@ int	 unsign_bytes(const char *s, unsigned char *data, size_t n);
 void	 mac_text(char *out, size_t outsz, const char *label, const char *data);
 /* Returns 1 if tag is mac_text(label, data) under any loaded key. */
 int	 mac_text_verify(const char *tag, const char *label, const char *data);
+/* Writes the first n (at most 32) bytes of HMAC(key, label ":" data)
+ * into out, with the loaded key key_id (0: the signing key): a short
+ * MAC for the addresses of mail (mail_token.c). Returns the key's id, or
+ * 0 when there is no such key. */
+unsigned token_short_mac(unsigned char *out, size_t n, unsigned key_id,
+	    const char *label, const char *data);
 
 #endif

@@ -6,9 +6,12 @@ on a free loopback port: it records the raw bytes of each message with
 its envelope, and can be stopped and started again to play a mail server
 that is down. Delivery is `pmbctl mail send` / `pmbctl mail run`, the real
 programs; orders are placed through nginx with the real site."""
+import base64
 import email
 import email.policy
 import email.utils
+import hashlib
+import hmac
 import logging
 import os
 import re
@@ -23,6 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import Tap, Site, Browser, ask, track_path, link_token, free_port, PMBCTL, missing_tool, stop_daemon  # noqa: E402
+from pmbtest import STAFF, login, answered_order  # noqa: E402
 
 try:
     import aiosmtpd  # noqa: F401
@@ -91,7 +95,7 @@ site = Site(settings={
     "smtp_url": "smtp://127.0.0.1:%d" % smtp.port,
     "smtp_timeout": "5",
     "mail_max_attempts": "6",
-})
+}, users=STAFF)
 site.start()
 SMTP_CONF = dict(site.conf)
 
@@ -142,6 +146,119 @@ def header_names(raw):
     return [line.split(":", 1)[0] for line in head.split("\r\n") if line and line[0] not in " \t"]
 
 
+def signing_keys():
+    """The key file (README, Operations): lines ID:KEY, KEY base64url."""
+    keys = {}
+    for line in open(site.conf["key_file"]):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            kid, k = line.split(":", 1)
+            keys[int(kid)] = base64.urlsafe_b64decode(k + "=" * (-len(k) % 4))
+    return keys
+
+
+def short_mac(kid, purpose, num):
+    """src/mail_token.c's MAC: HMAC-SHA-512-256(key, PURPOSE ":" ID), 10 bytes."""
+    key = signing_keys().get(kid)
+    if key is None:
+        return None
+    return hmac.new(key, ("%s:%d" % (purpose, num)).encode(), hashlib.sha512).digest()[:32][:10]
+
+
+def b32(text, nbytes):
+    """Decodes lowercase unpadded base32 of nbytes bytes, or None."""
+    if not re.fullmatch(r"[a-z2-7]+", text) or len(text) != (nbytes * 8 + 4) // 5:
+        return None
+    return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
+
+
+def reply_order(addr, local="answers", domain="example.com"):
+    """The order a Reply-To address LOCAL+TOKEN@DOMAIN names, or None."""
+    m = re.fullmatch(r"%s\+([a-z2-7]{26})@%s" % (local, re.escape(domain)), addr)
+    raw = b32(m.group(1), 16) if m else None
+    if raw is None:
+        return None
+    oid = int.from_bytes(raw[1:6], "big")
+    return oid if hmac.compare_digest(short_mac(raw[0], "reply", oid) or b"", raw[6:]) else None
+
+
+def sig_ok(sig, purpose, num):
+    raw = b32(sig, 11)
+    return raw is not None and hmac.compare_digest(short_mac(raw[0], purpose, num) or b"", raw[1:])
+
+
+def msgid_outbox(msgid):
+    """The outbox row a Message-ID <pmb.ID.SIG@example.com> names, or None."""
+    m = re.fullmatch(r"<pmb\.([1-9][0-9]*)\.([a-z2-7]{18})@example\.com>", msgid)
+    return int(m.group(1)) if m and sig_ok(m.group(2), "msgid", int(m.group(1))) else None
+
+
+def verp_outbox(addr):
+    """The outbox row a VERP address answers+b-ID-SIG@example.com names, or None."""
+    m = re.fullmatch(r"answers\+b-([1-9][0-9]*)-([a-z2-7]{18})@example\.com", addr)
+    return int(m.group(1)) if m and sig_ok(m.group(2), "bounce", int(m.group(1))) else None
+
+
+def test_reply_address():
+    """With reply_address set, each email to a client says Reply-To:
+    answers+TOKEN@example.com, TOKEN signed for its order; every email's
+    envelope sender is the VERP address of its outbox row, its Message-ID
+    signed; the consultant's alerts keep Reply-To: admin_email; From stays
+    mail_from."""
+    smtp.rec.take()
+    set_conf(reply_address="answers@example.com")
+    try:
+        staff = Browser(site)
+        login(staff)
+        orders = []
+        for who in ("rt.one@example.com", "rt.two@example.com"):
+            answered_order(site, staff, who)
+            orders.append(site.sql1("SELECT id FROM orders WHERE email = ?", who))
+        # a consultant's alert about the first order, as page_track.c queues it
+        site.sql("INSERT INTO outbox (kind, order_id, to_addr, subject, body_text, next_at, created_at) "
+                 "VALUES ('followup_alert', ?, 'consultant@example.com', 'Follow-up', 'x', 0, 0)", orders[0])
+        p = mail("send")
+        got = smtp.rec.take()
+        rows = {r[0]: r[1:] for r in site.sql("SELECT id, kind, order_id, to_addr FROM outbox WHERE order_id IN (?, ?)",
+                                              orders[0], orders[1])}
+        t.eq(len(got), len(rows), "every message of the two orders arrived " + p.stdout.strip())
+        tokens = {}
+        kinds = set()
+        for m in got:
+            msg = parse(m["raw"])
+            mid = msgid_outbox(str(msg["Message-ID"]))
+            t.ok(mid in rows, "the Message-ID is signed and names its row: %s" % msg["Message-ID"])
+            if mid not in rows:
+                continue
+            kind, oid, to = rows[mid]
+            t.eq(verp_outbox(m["from"]), mid, "%s: the envelope sender is its row's VERP address: %s" % (kind, m["from"]))
+            t.eq(str(msg["From"]), "Sam Carter <sam@example.com>", "%s: From stays mail_from" % kind)
+            rt = msg["Reply-To"].addresses[0].addr_spec
+            if to == "consultant@example.com":
+                t.eq(rt, "consultant@example.com", "%s: the consultant's alert carries no client Reply-To" % kind)
+                kinds.add("alert")
+                continue
+            t.eq(reply_order(rt), oid, "%s to the client: Reply-To %s names its order" % (kind, rt))
+            t.ok(len(rt.split("@")[0]) <= 64, "the local part fits an address")
+            tokens.setdefault(oid, set()).add(rt)
+            kinds.add(kind)
+        t.ok({"confirmation", "answer", "alert"} <= kinds, "a confirmation, an answer and an alert seen: %s" % kinds)
+        t.ok(len(tokens) == 2 and not (tokens[orders[0]] & tokens[orders[1]]),
+             "two orders, two different reply tokens: %s" % tokens)
+        good = min(tokens[orders[0]])
+        i = good.index("+") + 20    # in the MAC
+        bad = good[:i] + ("b" if good[i] == "a" else "a") + good[i + 1:]
+        t.eq(reply_order(bad), None, "a changed token no longer names the order (the check is a real one)")
+    finally:
+        set_conf()
+    # empty reply_address: as before
+    queue(kind="plain", to_addr="zoe.plain@example.com")
+    mail("send")
+    got = smtp.rec.take()
+    t.eq([(m["from"], str(parse(m["raw"])["Reply-To"])) for m in got], [("sam@example.com", "consultant@example.com")],
+         "reply_address empty: envelope mail_from, Reply-To admin_email")
+
+
 def test_order_confirmation():
     """An order placed through nginx leads to a confirmation at the SMTP
     server whose link opens that order's status page."""
@@ -167,8 +284,8 @@ def test_order_confirmation():
     t.eq(str(msg["From"]), "Sam Carter <sam@example.com>", "From: mail_from")
     t.eq(str(msg["Reply-To"]), "consultant@example.com", "Reply-To: admin_email")
     t.ok(number in str(msg["Subject"]), "the subject names the order: %s" % msg["Subject"])
-    t.ok(re.match(r"^<[0-9a-f]{32}\.%d@example\.com>$" % mid, str(msg["Message-ID"])),
-         "Message-ID at the domain of mail_from: %s" % msg["Message-ID"])
+    t.eq(msgid_outbox(str(msg["Message-ID"])), mid,
+         "Message-ID at the domain of mail_from, signed, naming the row: %s" % msg["Message-ID"])
     t.eq(email.utils.parsedate_to_datetime(str(msg["Date"])).timestamp(), float(created),
          "Date: when the message was queued")
     t.eq(msg.get_content_type(), "multipart/alternative", "multipart/alternative")
@@ -336,6 +453,16 @@ def test_dir_and_sendmail(evil):
         args = open(os.path.join(out, emls[0][:-4] + ".args")).read().split("\n")
         t.eq(args[:-1], ["-t", "-i"], "sendmail: the command's words, split without a shell")
     t.eq(row(mid)["status"], "sent", "sendmail: exit 0 marks it sent")
+    # with reply_address set, the envelope sender goes to sendmail as -f
+    set_conf(mail_transport="sendmail", sendmail_command=script + " -t -i", reply_address="answers@example.com")
+    for f in os.listdir(out):
+        os.unlink(os.path.join(out, f))
+    site.sql("UPDATE outbox SET status = 'queued', next_at = 0 WHERE id = ?", mid)
+    p = mail("send")
+    args = [open(os.path.join(out, f)).read().split("\n")[:-1] for f in os.listdir(out) if f.endswith(".args")]
+    t.ok(len(args) == 1 and args[0][:3] == ["-t", "-i", "-f"] and len(args[0]) == 4 and
+         verp_outbox(args[0][3]) == mid, "sendmail: -f the row's VERP address: %s" % args, p.stderr)
+    set_conf(mail_transport="sendmail", sendmail_command=script + " -t -i")
     # a sendmail that fails
     fail = os.path.join(site.dir, "fail-sendmail")
     with open(fail, "w") as f:
@@ -559,6 +686,7 @@ try:
     t.run(test_claims)
     t.run(test_run_loop)
     t.run(test_tls_and_login)
+    t.run(test_reply_address)
 finally:
     site.cleanup()
     smtp.stop()

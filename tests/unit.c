@@ -2,6 +2,7 @@
  * tokens and migrations. Prints TAP. */
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "stripe_sig.h"
 #include "tmpl.h"
 #include "token.h"
+#include "mail_token.h"
 #include "tz.h"
 #include "util.h"
 #include "tap.h"
@@ -1541,6 +1543,99 @@ test_image_size(void)
 	    NULL, "image_size: other formats refused");
 }
 
+/* The signed reply tokens, Message-IDs and VERP addresses of mail. */
+static void
+test_mail_tokens(void)
+{
+	unsigned char	 key[32], key2[32];
+	char		 tok[MAIL_REPLY_TOKEN_LEN + 1], tok2[MAIL_REPLY_TOKEN_LEN + 1];
+	char		 bad[128];
+	struct buf	 b, v;
+
+	randombytes_buf(key, sizeof(key));
+	randombytes_buf(key2, sizeof(key2));
+	token_keys_clear();
+	ok(!mail_reply_token(tok, 5) && *tok == '\0', "no key: no reply token");
+	token_key_set(1, key);
+	ok(mail_reply_token(tok, 42), "reply token made");
+	ok(strlen(tok) == MAIL_REPLY_TOKEN_LEN &&
+	    strspn(tok, "abcdefghijklmnopqrstuvwxyz234567") == strlen(tok),
+	    "reply token: %zu lowercase base32 characters", strlen(tok));
+	ok(mail_reply_verify(tok) == 42, "reply token verifies to its order");
+	ok(mail_reply_token(tok2, 43) && strcmp(tok, tok2) != 0 &&
+	    mail_reply_verify(tok2) == 43, "another order, another token");
+	for (size_t i = 0; tok[i] != '\0'; i++)
+		bad[i] = (char)toupper((unsigned char)tok[i]);
+	bad[strlen(tok)] = '\0';
+	ok(mail_reply_verify(bad) == 42, "case-folded reply token verifies");
+	snprintf(bad, sizeof(bad), "Answers+%s@Example.COM", tok);
+	ok(mail_reply_verify(bad) == 42, "reply address verifies");
+	for (size_t i = 0; tok[i] != '\0'; i++) {
+		strcpy(bad, tok);
+		bad[i] = bad[i] == 'a' ? 'b' : 'a';
+		ok(mail_reply_verify(bad) == 0,
+		    "reply token with character %zu changed refused", i);
+	}
+	snprintf(bad, sizeof(bad), "%sa", tok);
+	ok(mail_reply_verify(bad) == 0, "too long reply token refused");
+	snprintf(bad, sizeof(bad), "%.*s", MAIL_REPLY_TOKEN_LEN - 1, tok);
+	ok(mail_reply_verify(bad) == 0, "truncated reply token refused");
+	ok(mail_reply_verify("") == 0 && mail_reply_verify("@x") == 0,
+	    "empty reply token refused");
+	ok(!mail_reply_token(tok2, 0) && !mail_reply_token(tok2,
+	    MAIL_REPLY_ID_MAX + 1), "order ids out of range refused");
+	/* Message-IDs, and a signature for one purpose is no other's. */
+	buf_init(&b);
+	buf_init(&v);
+	ok(mail_msgid_make(&b, 77, "example.com"), "Message-ID made");
+	ok(strncmp(b.data, "<pmb.77.", 8) == 0 && strlen(b.data) ==
+	    8 + MAIL_SIG_LEN + strlen("@example.com>"),
+	    "Message-ID shape: %s", b.data);
+	ok(mail_msgid_verify(b.data) == 77, "Message-ID verifies");
+	snprintf(bad, sizeof(bad), "%.*s", (int)b.len - 2, b.data + 1);
+	ok(mail_msgid_verify(bad) == 77, "without brackets verifies");
+	for (size_t i = 0; bad[i] != '\0'; i++)
+		bad[i] = (char)toupper((unsigned char)bad[i]);
+	ok(mail_msgid_verify(bad) == 77, "case-folded Message-ID verifies");
+	strcpy(bad, b.data);
+	bad[5] = '8';
+	ok(mail_msgid_verify(bad) == 0, "Message-ID with another id refused");
+	strcpy(bad, b.data);
+	bad[9] = bad[9] == 'a' ? 'b' : 'a';
+	ok(mail_msgid_verify(bad) == 0, "tampered Message-ID refused");
+	ok(mail_verp_make(&v, 77, "answers@example.com"), "VERP made");
+	ok(strncmp(v.data, "answers+b-77-", 13) == 0 &&
+	    strcmp(v.data + v.len - 12, "@example.com") == 0 &&
+	    v.len - 12 <= 64, "VERP shape: %s", v.data);
+	ok(mail_verp_verify(v.data) == 77, "VERP verifies");
+	snprintf(bad, sizeof(bad), "answers+b-77-%.*s@example.com",
+	    MAIL_SIG_LEN, strchr(b.data, '.') + 4);
+	ok(mail_verp_verify(bad) == 0, "a Message-ID's signature is no VERP's");
+	snprintf(bad, sizeof(bad), "<pmb.77.%.*s@example.com>", MAIL_SIG_LEN,
+	    v.data + 13);
+	ok(mail_msgid_verify(bad) == 0, "a VERP signature is no Message-ID's");
+	snprintf(bad, sizeof(bad), "%s", v.data);
+	bad[strlen(bad) - 13] ^= 1;
+	ok(mail_verp_verify(bad) == 0, "tampered VERP refused");
+	snprintf(bad, sizeof(bad), "answers+b-077-%s", v.data + 13);
+	ok(mail_verp_verify(bad) == 0, "VERP id with a leading zero refused");
+	/* Rotation: the old key still verifies, a removed one does not. */
+	token_keys_clear();
+	token_key_set(2, key2);
+	token_key_set(1, key);
+	ok(mail_reply_verify(tok) == 42 && mail_msgid_verify(b.data) == 77 &&
+	    mail_verp_verify(v.data) == 77, "old key verifies after rotation");
+	ok(mail_reply_token(tok2, 42) && strcmp(tok2, tok) != 0 &&
+	    mail_reply_verify(tok2) == 42, "new key signs");
+	token_keys_clear();
+	token_key_set(2, key2);
+	ok(mail_reply_verify(tok) == 0 && mail_msgid_verify(b.data) == 0 &&
+	    mail_verp_verify(v.data) == 0, "removed key no longer verifies");
+	buf_free(&b);
+	buf_free(&v);
+	token_keys_clear();
+}
+
 int
 main(void)
 {
@@ -1562,6 +1657,7 @@ main(void)
 	test_template_lists();
 	test_conf();
 	test_tokens();
+	test_mail_tokens();
 	test_key_file();
 	test_migrations();
 	test_search_rank();
