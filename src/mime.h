@@ -43,8 +43,9 @@ int	 mime_to_client(const struct mail_msg *m);
  * spaces, invalid UTF-8 made '?', non-ASCII as RFC 2047 UTF-8 words.
  * Reply-To is admin_email, or with reply_address set and m to a client,
  * reply_address's LOCAL+TOKEN@DOMAIN naming the order; the Message-ID
- * is <pmb.OUTBOXID.SIG@DOMAIN of mail_from> (mail_token.h). The message
- * depends on m and the settings only, so a resend is the same message.
+ * is <pmb.OUTBOXID.SIG@DOMAIN of mail_from> (mail_token.h), or without a
+ * key or a row <HASH.ID@DOMAIN>. The message depends on m, the
+ * settings and the signing key only, so a resend is the same message.
  * Returns 1, or 0 with the reason in why (a bad address). */
 int	 mail_build(struct buf *b, const struct mail_msg *m, const char **why);
 

@@ -251,6 +251,12 @@ def test_reply_address():
         t.eq(reply_order(bad), None, "a changed token no longer names the order (the check is a real one)")
     finally:
         set_conf()
+    for bad, why in (("a.local.part.of.25.charsx@example.com", "at most 24 characters"),
+                     ("answers+x@example.com", "may not have")):
+        set_conf(reply_address=bad)
+        p = mail("send", check=False)
+        t.ok(p.returncode != 0 and why in p.stderr, "reply_address %s refused: %s" % (bad, p.stderr.strip()))
+    set_conf()
     # empty reply_address: as before
     queue(kind="plain", to_addr="zoe.plain@example.com")
     mail("send")
