@@ -164,7 +164,8 @@ check_replies(void)
 static void
 check_special(void)
 {
-	struct inbound m;
+	struct inbound	 m;
+	int		 rc;
 
 	load("autoreply", &m);
 	ok(same(m.auto_submitted, "auto-replied") && !m.dsn,
@@ -190,6 +191,39 @@ check_special(void)
 	    "bounce: Delivered-To (the VERP address) and Auto-Submitted");
 	ok(m.natt == 0, "bounce: its report parts are no attachments");
 	inbound_free(&m);
+
+	/* Exim returns the whole message (message/rfc822); a read receipt
+	 * is a report but no DSN. */
+	{
+		static const char exim[] = "From: Mail Delivery System "
+		    "<Mailer-Daemon@mx.example>\r\nSubject: Mail delivery "
+		    "failed\r\nContent-Type: multipart/report; report-type="
+		    "\"delivery-status\"; boundary=\"b1\"\r\n\r\n--b1\r\n"
+		    "Content-Type: text/plain\r\n\r\nfailed\r\n--b1\r\n"
+		    "Content-Type: message/delivery-status\r\n\r\n"
+		    "Reporting-MTA: dns; mx.example\r\n\r\nAction: failed"
+		    "\r\nFinal-Recipient: rfc822;x@y.example\r\nStatus: "
+		    "5.0.0\r\n\r\n--b1\r\nContent-Type: message/rfc822\r\n"
+		    "\r\nFrom: a@b.example\r\nMessage-ID: <ours.1@b.example>"
+		    "\r\nSubject: hi\r\n\r\nbody\r\n--b1--\r\n";
+		char mdn[sizeof(exim)];
+		char *at = strstr(strcpy(mdn, exim), "\"delivery-status\"");
+
+		rc = mail_parse(exim, sizeof(exim) - 1, &m);
+		ok(rc == 0 && m.dsn && same(m.dsn_message_id,
+		    "ours.1@b.example") && same(m.dsn_status, "5.0.0") &&
+		    m.dsn_diagnostic == NULL && m.natt == 0,
+		    "a DSN with the whole message returned: %s",
+		    m.dsn_message_id);
+		inbound_free(&m);
+		memcpy(at, "\"disposition-not\"", 17);
+		rc = mail_parse(mdn, sizeof(mdn) - 1, &m);
+		ok(rc == 0 && !m.dsn && m.dsn_message_id == NULL &&
+		    m.dsn_status == NULL && m.natt == 2 &&
+		    same(m.att[1].type, "message/rfc822"),
+		    "another report is no DSN (its parts listed)");
+		inbound_free(&m);
+	}
 
 	load("spoofed", &m);
 	ok(same(m.from_addr, "joelle.martin.test@gmail.example") &&
