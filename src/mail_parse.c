@@ -342,17 +342,71 @@ add_attachment(struct inbound *m, const char *name, GMimeContentType *ct,
 	g_free(type);
 }
 
-/* Returns the text of a text part converted to UTF-8 (malloc'd). */
+/* Returns text (format=flowed, RFC 3676) unflowed, malloc'd: a line
+ * ending in a space joins the next one of the same quote depth (with
+ * delsp, without that space); a space-stuffed line loses its first space
+ * (a quoted one keeps it after the ">" that start its first line);
+ * the signature line "-- " stays as it is. Line ends become LF. */
+static char *
+unflow(const char *text, int delsp)
+{
+	struct buf	 b;
+	int		 joining = 0;
+	size_t		 depth = 0;
+
+	buf_init(&b);
+	for (const char *p = text; *p != '\0';) {
+		size_t	 n = strcspn(p, "\n"), q = strspn(p, ">");
+		size_t	 len = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+		const char *body = p + q;
+		size_t	 blen = len - q;
+		int	 soft;
+
+		/* Space-stuffed; a quoted line's "> " stays at its start. */
+		if (blen > 0 && *body == ' ' && (q == 0 || (joining &&
+		    q == depth))) {
+			body++;
+			blen--;
+		}
+		if (joining && q != depth)	/* a broken flow: end it */
+			buf_putc(&b, '\n');
+		if (!joining || q != depth)
+			buf_append(&b, p, q);
+		soft = blen > 0 && body[blen - 1] == ' ' && !(blen == 3 &&
+		    memcmp(body, "-- ", 3) == 0);
+		buf_append(&b, body, soft && delsp ? blen - 1 : blen);
+		if (!soft && p[n] == '\n')
+			buf_putc(&b, '\n');
+		joining = soft;
+		depth = q;
+		p += n;
+		p += *p == '\n';
+	}
+	return buf_take(&b);
+}
+
+/* Returns the text of a text part converted to UTF-8 (malloc'd), and
+ * unflowed if it is format=flowed. */
 static char *
 text_of(GMimePart *part)
 {
-	char	*t, *r;
+	char		*t, *r;
+	const char	*flowed;
 
 	if (!GMIME_IS_TEXT_PART(part))
 		return xstrdup("");
 	t = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
 	r = dup_utf8(t != NULL ? t : "");
 	g_free(t);
+	if ((flowed = g_mime_object_get_content_type_parameter(GMIME_OBJECT(
+	    part), "format")) != NULL && strcasecmp(flowed, "flowed") == 0) {
+		const char *delsp = g_mime_object_get_content_type_parameter(
+		    GMIME_OBJECT(part), "delsp");
+
+		t = r;
+		r = unflow(t, delsp != NULL && strcasecmp(delsp, "yes") == 0);
+		free(t);
+	}
 	return r;
 }
 

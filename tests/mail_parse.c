@@ -97,7 +97,8 @@ check_text(const char *name)
 static void
 check_replies(void)
 {
-	struct inbound m;
+	struct inbound	 m;
+	int		 rc;
 
 	load("gmail_qp", &m);
 	ok(same(m.from_addr, "joelle.martin.test@gmail.example"),
@@ -151,6 +152,19 @@ check_replies(void)
 	    same(m.from_name, "H\xc3\xa9l\xc3\xa8ne Gar\xc3\xa7on"),
 	    "thunderbird: ISO-8859-1 encoded words to UTF-8");
 	inbound_free(&m);
+
+	{
+		static const char flowed[] = "From: a@b.example\r\n"
+		    "Content-Type: text/plain; format=flowed; delsp=yes\r\n"
+		    "\r\nabc \r\ndef\r\n From x\r\n> q1 \r\n> q2\r\n"
+		    "-- \r\nsig\r\n";
+
+		rc = mail_parse(flowed, sizeof(flowed) - 1, &m);
+		ok(rc == 0 && same(m.text, "abcdef\nFrom x\n> q1q2\n-- \n"
+		    "sig\n"), "format=flowed; delsp=yes: unflowed, unstuffed,"
+		    " the signature line kept");
+		inbound_free(&m);
+	}
 
 	load("gmail_html_only", &m);
 	ok(m.text_from_html && strstr(m.text, "alert") == NULL,
