@@ -102,20 +102,107 @@ message_id(const char *value)
 	return r;
 }
 
-/* Sets m's from address (domain lowercased) and name from msg's From. */
+/* Appends to b the encoded word "=?CHARSET?B?PAYLOAD?=" at w (wlen
+ * bytes) made Q-encoded: every decoded byte as "=XX". GMime 3.2.13
+ * drops the encoded word that follows a B-encoded word ending in one
+ * "=" of padding ("=?UTF-8?B?UmU6IA==?= =?UTF-8?B?w6k=?= x" decodes,
+ * "=?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=" loses its second "\xc3\xa9"), in
+ * a Subject as in a display name;
+ * Q-encoded words do not trip it, and GMime still joins adjacent words
+ * before converting their charset (a character split over two words). */
+static void
+word_b_to_q(struct buf *b, const char *w, size_t wlen)
+{
+	const char	*q1 = memchr(w + 2, '?', wlen - 2), *payload;
+	char		*text;
+	guchar		*bytes;
+	gsize		 n;
+
+	if (q1 == NULL || q1 + 3 > w + wlen - 2 || (q1[1] != 'B' &&
+	    q1[1] != 'b') || q1[2] != '?') {
+		buf_append(b, w, wlen);
+		return;
+	}
+	payload = q1 + 3;
+	text = xmalloc((size_t)(w + wlen - 2 - payload) + 1);
+	memcpy(text, payload, (size_t)(w + wlen - 2 - payload));
+	text[w + wlen - 2 - payload] = '\0';
+	bytes = g_base64_decode(text, &n);
+	buf_append(b, w, (size_t)(q1 - w));
+	buf_puts(b, "?Q?");
+	for (gsize i = 0; i < n; i++)
+		buf_printf(b, "=%02X", bytes[i]);
+	buf_puts(b, "?=");
+	g_free(bytes);
+	free(text);
+}
+
+/* Returns the raw value of msg's header name (malloc'd), unfolded, its
+ * B-encoded words made Q (word_b_to_q), or NULL when it has none. */
+static char *
+header_raw(GMimeMessage *msg, const char *name)
+{
+	GMimeHeaderList	*hl = g_mime_object_get_header_list(GMIME_OBJECT(msg));
+	GMimeHeader	*h = hl != NULL ? g_mime_header_list_get_header(hl,
+	    name) : NULL;
+	const char	*raw = h != NULL ? g_mime_header_get_raw_value(h) : NULL;
+	struct buf	 b;
+
+	if (raw == NULL)
+		return NULL;
+	buf_init(&b);
+	for (const char *p = raw; *p != '\0';) {
+		const char *q1, *end;
+
+		if (*p == '\r' || *p == '\n') {
+			p++;
+		} else if (p[0] == '=' && p[1] == '?' &&
+		    (q1 = strchr(p + 2, '?')) != NULL && q1[1] != '\0' &&
+		    q1[2] == '?' && (end = strstr(q1 + 3, "?=")) != NULL) {
+			/* "=?CHARSET?E?PAYLOAD?=" */
+			word_b_to_q(&b, p, (size_t)(end + 2 - p));
+			p = end + 2;
+		} else
+			buf_putc(&b, *p++);
+	}
+	return buf_take(&b);
+}
+
+/* Returns the decoded Subject of msg (malloc'd), or NULL. */
+static char *
+subject_decode(GMimeMessage *msg)
+{
+	char	*raw = header_raw(msg, "Subject"), *decoded, *r;
+
+	if (raw == NULL)
+		return NULL;
+	decoded = g_mime_utils_header_decode_text(NULL, raw);
+	r = dup_utf8(g_strstrip(decoded));
+	g_free(decoded);
+	free(raw);
+	return r;
+}
+
+/* Sets m's from address (domain lowercased) and name from msg's From
+ * (read again from its raw value: see word_b_to_q). */
 static void
 parse_from(GMimeMessage *msg, struct inbound *m)
 {
-	InternetAddressList	*from = g_mime_message_get_from(msg);
+	char			*raw = header_raw(msg, "From"), *at;
+	InternetAddressList	*from = raw != NULL ?
+	    internet_address_list_parse(NULL, raw) : NULL;
 	InternetAddress		*ia;
 	const char		*name;
-	char			*at;
 
-	if (from == NULL || internet_address_list_length(from) < 1)
+	free(raw);
+	if (from == NULL)
 		return;
-	ia = internet_address_list_get_address(from, 0);
-	if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
+	if (internet_address_list_length(from) < 1 ||
+	    !INTERNET_ADDRESS_IS_MAILBOX(ia =
+	    internet_address_list_get_address(from, 0))) {
+		g_object_unref(from);
 		return;
+	}
 	m->from_addr = dup_utf8(internet_address_mailbox_get_addr(
 	    INTERNET_ADDRESS_MAILBOX(ia)));
 	name = internet_address_get_name(ia);
@@ -123,6 +210,7 @@ parse_from(GMimeMessage *msg, struct inbound *m)
 	if (m->from_addr != NULL && (at = strrchr(m->from_addr, '@')) != NULL)
 		for (; *at != '\0'; at++)
 			*at = (char)tolower((unsigned char)*at);
+	g_object_unref(from);
 }
 
 /* Appends the mailboxes of list (groups' members too) to b. */
@@ -166,78 +254,6 @@ parse_references(const char *value, struct inbound *m)
 		m->references[m->nreferences++] = dup_utf8(
 		    g_mime_references_get_message_id(refs, i));
 	g_mime_references_free(refs);
-}
-
-/* Appends to b the encoded word "=?CHARSET?B?PAYLOAD?=" at w (wlen
- * bytes) made Q-encoded: every decoded byte as "=XX". GMime 3.2.13
- * drops the encoded word that follows a B-encoded word ending in one
- * "=" of padding ("=?UTF-8?B?UmU6IA==?= =?UTF-8?B?w6k=?= x" decodes,
- * "=?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=" loses its second "\xc3\xa9");
- * Q-encoded words do not trip it, and GMime still joins adjacent words
- * before converting their charset (a character split over two words). */
-static void
-word_b_to_q(struct buf *b, const char *w, size_t wlen)
-{
-	const char	*q1 = memchr(w + 2, '?', wlen - 2), *payload;
-	char		*text;
-	guchar		*bytes;
-	gsize		 n;
-
-	if (q1 == NULL || q1 + 3 > w + wlen - 2 || (q1[1] != 'B' &&
-	    q1[1] != 'b') || q1[2] != '?') {
-		buf_append(b, w, wlen);
-		return;
-	}
-	payload = q1 + 3;
-	text = xmalloc((size_t)(w + wlen - 2 - payload) + 1);
-	memcpy(text, payload, (size_t)(w + wlen - 2 - payload));
-	text[w + wlen - 2 - payload] = '\0';
-	bytes = g_base64_decode(text, &n);
-	buf_append(b, w, (size_t)(q1 - w));
-	buf_puts(b, "?Q?");
-	for (gsize i = 0; i < n; i++)
-		buf_printf(b, "=%02X", bytes[i]);
-	buf_puts(b, "?=");
-	g_free(bytes);
-	free(text);
-}
-
-/* Returns the decoded Subject of msg (malloc'd), or NULL: its raw value
- * unfolded, B-encoded words made Q (word_b_to_q), then decoded by GMime
- * (RFC 2047). */
-static char *
-subject_decode(GMimeMessage *msg)
-{
-	GMimeHeaderList	*hl = g_mime_object_get_header_list(GMIME_OBJECT(msg));
-	GMimeHeader	*h = hl != NULL ? g_mime_header_list_get_header(hl,
-	    "Subject") : NULL;
-	const char	*raw = h != NULL ? g_mime_header_get_raw_value(h) : NULL;
-	struct buf	 b;
-	char		*decoded, *r;
-
-	if (raw == NULL)
-		return NULL;
-	buf_init(&b);
-	for (const char *p = raw; *p != '\0';) {
-		const char *q1, *end;
-
-		if (*p == '\r' || *p == '\n') {
-			p++;
-		} else if (p[0] == '=' && p[1] == '?' &&
-		    (q1 = strchr(p + 2, '?')) != NULL && q1[1] != '\0' &&
-		    q1[2] == '?' && (end = strstr(q1 + 3, "?=")) != NULL) {
-			/* "=?CHARSET?E?PAYLOAD?=" */
-			word_b_to_q(&b, p, (size_t)(end + 2 - p));
-			p = end + 2;
-		} else
-			buf_putc(&b, *p++);
-	}
-	decoded = g_mime_utils_header_decode_text(NULL, b.data != NULL ?
-	    b.data : "");
-	r = dup_utf8(g_strstrip(decoded));
-	g_free(decoded);
-	buf_free(&b);
-	return r;
 }
 
 /* Sets the header fields of m from msg. */

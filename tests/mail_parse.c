@@ -166,6 +166,19 @@ check_replies(void)
 		inbound_free(&m);
 	}
 
+	{
+		/* GMime 3.2.13 alone loses the second word (word_b_to_q). */
+		static const char split[] = "From: =?UTF-8?B?Sm/Dqw==?= "
+		    "=?UTF-8?B?bGxlIE0=?=\r\n =?UTF-8?B?YXJ0aW4=?= "
+		    "<Jo@Gmail.Example>\r\n\r\nx\r\n";
+
+		rc = mail_parse(split, sizeof(split) - 1, &m);
+		ok(rc == 0 && same(m.from_name, "Jo\xc3\xab" "lle Martin") &&
+		    same(m.from_addr, "Jo@gmail.example"),
+		    "a name in B-encoded words, one ending in one \"=\"");
+		inbound_free(&m);
+	}
+
 	load("gmail_html_only", &m);
 	ok(m.text_from_html && strstr(m.text, "alert") == NULL,
 	    "gmail html: from HTML, the script dropped");
