@@ -276,7 +276,8 @@ cut_is(const char *in, const char *want)
 static void
 check_cutting(void)
 {
-	char *t;
+	const char	*h;
+	char		*t;
 
 	ok(cut_is("Yes.\r\n\r\n" MAIL_REPLY_MARKER "\r\nHello", "Yes."),
 	    "cut at our marker, CRLF lines");
@@ -301,15 +302,18 @@ check_cutting(void)
 	ok(cut_is("\n\n  \nA  \n\n", "A"), "blank lines and end spaces trimmed");
 	ok(cut_is("", ""), "an empty text");
 
-	t = mail_html_text("<p>a&amp;b</p><p>c<br>d</p><ul><li>x</li>"
-	    "<li>y</li></ul><style>p{}</style>", 60);
+	h = "<p>a&amp;b</p><p>c<br>d</p><ul><li>x</li>"
+	    "<li>y</li></ul><style>p{}</style>";
+	t = mail_html_text(h, strlen(h));
 	ok(strcmp(t, "a&b\n\nc\nd\n\n- x\n- y") == 0,
 	    "html: paragraphs, br, list items, entities, style dropped");
 	free(t);
-	t = mail_html_text("<blockquote>q<br>r</blockquote>s", 36);
+	h = "<blockquote>q<br>r</blockquote>s";
+	t = mail_html_text(h, strlen(h));
 	ok(strcmp(t, "> q\n> r\ns") == 0, "html: a blockquote's lines start >");
 	free(t);
-	t = mail_html_text("<pre>a  b\n c</pre>", 18);
+	h = "<pre>a  b\n c</pre>";
+	t = mail_html_text(h, strlen(h));
 	ok(strcmp(t, "a  b\n c") == 0, "html: <pre> keeps its spaces");
 	free(t);
 	t = mail_html_text("", 0);
