@@ -207,6 +207,17 @@ page_form_vars(struct request *r, struct tvars *tv, const struct field *f)
 }
 
 const char *
+page_done_notice(struct request *r, const char *const notices[])
+{
+	const char *done = req_param(r, "done");
+
+	for (size_t i = 0; done != NULL && notices[i] != NULL; i += 2)
+		if (strcmp(done, notices[i]) == 0)
+			return notices[i + 1];
+	return NULL;
+}
+
+const char *
 page_time(struct request *r, int64_t t)
 {
 	char s[TIME_TEXT_MAX];

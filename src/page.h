@@ -42,6 +42,11 @@ int	 page_list_vars(struct request *, struct tvars *, int n);
  * date, and minor units of currency with its decimals ("150.00" GBP,
  * "1500" JPY, "12.345" BHD). */
 const char *page_time(struct request *, int64_t);
+/* Returns the notice a page shows after a change (the POST's 303 names
+ * it in ?done=): the text paired with done's value in notices, pairs of
+ * value and text ending with NULL; NULL when there is no ?done= or its
+ * value is not in notices. */
+const char *page_done_notice(struct request *, const char *const notices[]);
 const char *page_date(struct request *, int64_t);
 const char *page_money(struct request *, int64_t, const char *currency);
 /* Parses text, which a field's check already found to be an amount of

@@ -421,23 +421,23 @@ order_view(struct request *r, const struct order *o, int status,
 void
 page_admin_order(struct request *r)
 {
+	static const char *const notices[] = {
+		"paid", "Payment recorded.",
+		"reply", "Reply sent to the client.",
+		"note", "Note added.",
+		"draft", "Draft saved.",
+		"claim", "You claimed this order.",
+		"release", "Order released.",
+		"cancel", "Order cancelled.",
+		"card_refund", "Refund sent to Stripe — waiting for "
+		    "confirmation.",
+		NULL
+	};
 	struct order	 o;
-	const char	*done = req_param(r, "done");
-	const char	*notice = NULL;
 
 	if (!admin_order(r, &o))
 		return;
-	if (done != NULL)
-		notice = !strcmp(done, "paid") ? "Payment recorded." :
-		    !strcmp(done, "reply") ? "Reply sent to the client." :
-		    !strcmp(done, "note") ? "Note added." :
-		    !strcmp(done, "draft") ? "Draft saved." :
-		    !strcmp(done, "claim") ? "You claimed this order." :
-		    !strcmp(done, "release") ? "Order released." :
-		    !strcmp(done, "cancel") ? "Order cancelled." :
-		    !strcmp(done, "card_refund") ? "Refund sent to Stripe — "
-		    "waiting for confirmation." : NULL;
-	order_view(r, &o, 200, notice, NULL, NULL, 0);
+	order_view(r, &o, 200, page_done_notice(r, notices), NULL, NULL, 0);
 }
 
 /* Answers 303 back to the order page with a notice. */

@@ -125,16 +125,19 @@ outbox_page(struct request *r, int status, const char *filter,
 void
 page_admin_outbox(struct request *r)
 {
-	const char	*done = req_param(r, "done");
+	static const char *const notices[] = {
+		"retry", "The message will be sent again within a few "
+		    "seconds.",
+		NULL
+	};
 	int64_t		 before = 0;
 
 	/* The gate refused invalid fields (400) before this. */
 	if (*r->fields[OF_BEFORE].value != '\0' &&
 	    !parse_int64(r->fields[OF_BEFORE].value, 1, INT64_MAX, &before))
 		before = 0;
-	outbox_page(r, 200, r->fields[OF_STATUS].value, before, done != NULL &&
-	    !strcmp(done, "retry") ? "The message will be sent again within "
-	    "a few seconds." : NULL);
+	outbox_page(r, 200, r->fields[OF_STATUS].value, before,
+	    page_done_notice(r, notices));
 }
 
 /* Sets the variables of one email's page (called by mail_read). */

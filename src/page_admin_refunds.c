@@ -185,14 +185,16 @@ refunds_list(struct request *r, int status, const char *notice,
 void
 page_admin_refunds(struct request *r)
 {
-	const char *done = req_param(r, "done");
+	static const char *const notices[] = {
+		"refunded", "Refund recorded and the client told.",
+		"partial", "Partial refund recorded; the request stays open "
+		    "for the rest.",
+		"card", "Refund sent to Stripe — waiting for confirmation.",
+		"declined", "Request declined.",
+		NULL
+	};
 
-	refunds_list(r, 200, done == NULL ? NULL : !strcmp(done, "refunded") ?
-	    "Refund recorded and the client told." : !strcmp(done, "partial") ?
-	    "Partial refund recorded; the request stays open for the rest." :
-	    !strcmp(done, "card") ? "Refund sent to Stripe — waiting for "
-	    "confirmation." : !strcmp(done, "declined") ? "Request declined." :
-	    NULL, NULL);
+	refunds_list(r, 200, page_done_notice(r, notices), NULL);
 }
 
 /* Reads the status of refund request rid into *status (request-owned;

@@ -25,18 +25,13 @@ const struct field snippet_fields[] = {
 	FIELDS_END
 };
 
-/* The texts of ?done=, after a change. */
-static const char *
-done_notice(struct request *r)
-{
-	const char *d = req_param(r, "done");
-
-	if (d == NULL)
-		return NULL;
-	return !strcmp(d, "created") ? "Snippet saved." :
-	    !strcmp(d, "updated") ? "Snippet updated." :
-	    !strcmp(d, "deleted") ? "Snippet deleted." : NULL;
-}
+/* The texts of ?done=, after a change (page_done_notice). */
+static const char *const notices[] = {
+	"created", "Snippet saved.",
+	"updated", "Snippet updated.",
+	"deleted", "Snippet deleted.",
+	NULL
+};
 
 /* Parses the snippet id of the path into *id. Returns 1, or answers 404
  * and returns 0. */
@@ -153,7 +148,7 @@ form_problem(struct request *r, int *status)
 void
 page_admin_snippets(struct request *r)
 {
-	list_view(r, 200, done_notice(r), NULL);
+	list_view(r, 200, page_done_notice(r, notices), NULL);
 }
 
 /* POST /admin/snippets: creates a snippet. */
@@ -197,7 +192,7 @@ page_admin_snippet(struct request *r)
 	if (!snippet_id(r, &id) || !page_found(r, snippet_load(r, id, &title,
 	    &body), "No such snippet", SNIPPET_GONE))
 		return;
-	edit_view(r, 200, id, title, body, done_notice(r), NULL);
+	edit_view(r, 200, id, title, body, page_done_notice(r, notices), NULL);
 }
 
 /* POST /admin/snippets/ID: saves the edit form. */

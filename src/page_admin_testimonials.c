@@ -35,18 +35,13 @@ const struct field testimonial_decide_fields[] = {
 	FIELDS_END
 };
 
-/* The texts of ?done=, after a change. */
-static const char *
-done_notice(struct request *r)
-{
-	const char *d = req_param(r, "done");
-
-	if (d == NULL)
-		return NULL;
-	return !strcmp(d, "approve") ? "Approved: it is on the home page." :
-	    !strcmp(d, "reject") ? "Rejected: it is not shown." :
-	    !strcmp(d, "save") ? "Name saved." : NULL;
-}
+/* The texts of ?done=, after a change (page_done_notice). */
+static const char *const notices[] = {
+	"approve", "Approved: it is on the home page.",
+	"reject", "Rejected: it is not shown.",
+	"save", "Name saved.",
+	NULL
+};
 
 /* Adds the testimonials of status to tv as list key; returns how many,
  * or -1 on a database error. */
@@ -105,7 +100,7 @@ list_view(struct request *r, int status, const char *notice,
 void
 page_admin_testimonials(struct request *r)
 {
-	list_view(r, 200, done_notice(r), NULL);
+	list_view(r, 200, page_done_notice(r, notices), NULL);
 }
 
 /* Carries out action on testimonial id in one transaction with its

@@ -849,7 +849,28 @@ def ds_plan(ds, query, *params):
     return " | ".join(r[3] for r in ds.sql("EXPLAIN QUERY PLAN " + query, *params))
 
 
-for fn in (test_snippets, test_search, test_search_catch_up, test_audit, test_dashboard_and_export):
+def test_done_notices():
+    """Each page that a POST's 303 comes back to shows the notice its
+    ?done= names (page_done_notice), and none for a value it does not know."""
+    b, _ = signed_in()
+    ask(Browser(site, remote="198.51.100.77"), email="notices@example.com")
+    oid = site.sql1("SELECT id FROM orders WHERE email = 'notices@example.com'")
+    for path, done, text in (("/admin/orders/%d" % oid, "paid", "Payment recorded."),
+                             ("/admin/orders/%d" % oid, "card_refund", "Refund sent to Stripe — waiting for confirmation."),
+                             ("/admin/refunds", "declined", "Request declined."),
+                             ("/admin/outbox", "retry", "The message will be sent again within a few seconds."),
+                             ("/admin/snippets", "deleted", "Snippet deleted."),
+                             ("/admin/testimonials", "save", "Name saved.")):
+        shown = b.get("%s?done=%s" % (path, done))
+        plain = b.get(path)
+        other = b.get("%s?done=%s" % (path, "nonsense"))
+        t.ok(shown.status == 200 and text in unescape(shown.text) and text not in unescape(plain.text) and
+             text not in unescape(other.text) and plain.text.count('class="notice"') == other.text.count('class="notice"'),
+             "%s?done=%s says %r; without it, or with a value it does not know, no notice" % (path, done, text),
+             (shown.status, unescape(shown.text)[-600:]))
+
+for fn in (test_snippets, test_search, test_search_catch_up, test_audit, test_dashboard_and_export,
+           test_done_notices):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())
