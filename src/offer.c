@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "conf.h"
 #include "db.h"
@@ -235,23 +234,13 @@ offer_vars(struct tvars *tv)
  * README.md, fix 25). A quote approved or a rating given shows within
  * that time. */
 static struct {
-	double	 read_at;		/* CLOCK_MONOTONIC seconds; 0: never */
+	double	 read_at;		/* now_ms() (monotonic, not the test
+					 * clock); 0: never */
 	int64_t	 yes, all;		/* the ratings */
 	int	 n;			/* quotes */
 	char	*name[OFFER_QUOTES], *business[OFFER_QUOTES],
 		*sentence[OFFER_QUOTES];
 } proof;
-
-/* Returns seconds of CLOCK_MONOTONIC (not the test clock, which stands
- * still in the tests). */
-static double
-mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Forgets the quotes of the proof. */
 static void
@@ -297,7 +286,7 @@ proof_read(void)
 		proof.yes = proof.all = 0;
 		return 0;
 	}
-	proof.read_at = mono_seconds();
+	proof.read_at = now_ms();
 	return 1;
 }
 
@@ -305,7 +294,8 @@ int
 offer_proof_vars(struct request *r, struct tvars *tv)
 {
 	if ((proof.read_at == 0 || conf.proof_cache_seconds == 0 ||
-	    mono_seconds() - proof.read_at >= (double)conf.proof_cache_seconds)
+	    now_ms() - proof.read_at >=
+	    1000.0 * (double)conf.proof_cache_seconds)
 	    && !proof_read())
 		return 0;
 	/* The share of "yes" among all, rounded down, once there are at
