@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, ask, track_path, link_token, login, admin_csrf,  # noqa: E402
-                     STAFF, SRC, BUILD, node_deps, node_tap)
+                     STAFF, SRC, BUILD, node_deps, node_tap, unescape)
 from stripe_standin import StripeStandin  # noqa: E402
 
 t = Tap()
@@ -359,6 +359,15 @@ def test_every_kind():
         if kind not in mails:       # the first of each kind
             mails[kind] = (subject, text, sent_html(oid))
     t.eq(sorted(mails), KINDS, "an email of every kind was made (%d kinds)" % len(KINDS))
+    # The outbox stores the body; the frame is added when sent, and on the
+    # outbox's page of an email, which shows the HTML part as sent.
+    first, stored = site.sql("SELECT id, body_html FROM outbox WHERE kind = 'confirmation' ORDER BY id")[0]
+    page = staff.get("/admin/outbox/%d" % first)
+    shown = re.search(r'<pre class="mail-text">(.*?)</pre>', page.text.split('id="html-part"', 1)[-1], re.S)
+    t.ok(page.status == 200 and shown is not None and unescape(shown.group(1)) == sent_html(first).replace("\r\n", "\n")
+         and not stored.lower().startswith("<!doctype") and unescape(shown.group(1)).lower().startswith("<!doctype"),
+         "the outbox keeps the confirmation's body without the frame; its page shows the HTML part as sent",
+         shown.group(1)[:300] if shown else page.text[-500:])
     os.makedirs(OUT, exist_ok=True)
     for kind in KINDS:
         if kind not in mails:
