@@ -69,6 +69,10 @@ static const struct setting settings[] = {
 	S(topics, C_STR, "Marketing strategy, Pricing, Getting customers, "
 	    "Social media, Website and SEO, Branding, Other", 1, 2000),
 	S(followups_included, C_INT, "1", 0, 100),
+	S(attachment_max_mb, C_INT, "10", 0, 100),
+	S(attachments_per_message, C_INT, "5", 1, 20),
+	S(attachment_types, C_STR, "pdf png jpeg gif webp txt csv docx xlsx "
+	    "pptx odt ods", 0, 200),
 	S(body_limit, C_INT, "65536", 1024, 64 * 1024 * 1024),
 	S(rate_limit_email_per_hour, C_INT, "5", 0, 1000000),
 	S(rate_limit_ip_per_hour, C_INT, "20", 0, 1000000),

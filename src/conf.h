@@ -35,6 +35,9 @@ struct conf {
 	int64_t	 proof_cache_seconds;	/* a worker keeps GET /'s proof */
 	char	*topics;		/* comma-separated list */
 	int64_t	 followups_included;
+	int64_t	 attachment_max_mb;	/* 0: no files */
+	int64_t	 attachments_per_message;
+	char	*attachment_types;	/* "pdf png jpeg ..." */
 	int64_t	 body_limit;		/* bytes */
 	int64_t	 rate_limit_email_per_hour;
 	int64_t	 rate_limit_ip_per_hour;

@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conf.h"
 #include "http.h"
+#include "upload.h"
 
 /* Room made at once for a response's header lines, besides the queued
  * ones (the security headers alone are some 350 bytes). */
@@ -40,6 +42,7 @@ req_free(struct request *r)
 	free(r->arg);
 	free(r->fields);
 	free(r->body);
+	upload_free(r);
 	for (size_t i = 0; i < r->npool; i++)
 		free(r->pool[i]);
 	free(r->pool);
@@ -240,6 +243,12 @@ kv_push(struct kv **kv, size_t *n, char *k, char *v)
 }
 
 void
+req_add_param(struct request *r, char *k, char *v)
+{
+	kv_push(&r->params, &r->nparams, k, v);
+}
+
+void
 kv_free(struct kv *kv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -389,11 +398,13 @@ req_parse(struct request *r, const char **why)
 {
 	const char	*q, *cl, *cookie;
 	int64_t		 len = 0;
-	int		 post = strcmp(r->method, "POST") == 0;
+	int		 post = strcmp(r->method, "POST") == 0, multipart;
 
 	r->origin = req_env(r, "HTTP_ORIGIN");
 	r->sec_fetch_site = req_env(r, "HTTP_SEC_FETCH_SITE");
 	r->content_type = req_env(r, "CONTENT_TYPE");
+	multipart = r->files_ok && r->content_type != NULL &&
+	    strncasecmp(r->content_type, "multipart/form-data", 19) == 0;
 
 	cl = req_env(r, "CONTENT_LENGTH");
 	if (post) {
@@ -405,7 +416,8 @@ req_parse(struct request *r, const char **why)
 			*why = "The request's Content-Length is not a number.";
 			return 400;
 		}
-		if (len > conf.body_limit) {
+		if (len > (multipart ? upload_body_limit() :
+		    conf.body_limit)) {
 			*why = "The request is larger than this site accepts.";
 			return 413;
 		}
@@ -436,6 +448,11 @@ req_parse(struct request *r, const char **why)
 			return 400;
 		}
 		r->body_len = (size_t)len;
+	} else if (post && len > 0 && multipart) {
+		int rc;
+
+		if ((rc = upload_read(r, (size_t)len, why)) != 0)
+			return rc;
 	} else if (post && len > 0) {
 		char	*body;
 		int	 rc;

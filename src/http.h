@@ -71,6 +71,11 @@ struct request {
 	int			 csrf_ok;	/* POST: token and origin ok */
 	int			 raw_body;	/* set by the gate (R_RAWBODY):
 						   keep a JSON body raw */
+	int			 files_ok;	/* set by the gate (R_FILES):
+						   multipart with files */
+	struct upload		*files;		/* the body's files */
+	size_t			 nfiles;
+	const char		*upload_error;	/* a file not kept: why */
 	char			*body;		/* that body, NUL-terminated;
 						   NULL for every other route */
 	size_t			 body_len;
@@ -131,6 +136,8 @@ int	 parse_urlencoded(const char *, size_t, struct kv **, size_t *,
 /* Splits a Cookie header into pairs; as parse_urlencoded. */
 int	 parse_cookies(const char *, struct kv **, size_t *,
 	    const char **why);
+/* Appends the pair (k, v) to r's parameters; takes both. */
+void	 req_add_param(struct request *, char *k, char *v);
 /* Frees a pair array. */
 void	 kv_free(struct kv *, size_t);
 
@@ -148,7 +155,9 @@ const char *req_env(const struct request *, const char *);
 const char *req_client_ip(struct request *);
 
 /* Reads and parses the body and query; returns 0, or the HTTP status
- * to answer (400, 413, 415) with a reason in *why. */
+ * to answer (400, 413, 415, 503) with a reason in *why. A route that
+ * takes files (files_ok) also takes multipart/form-data, up to
+ * upload_body_limit(). */
 int	 req_parse(struct request *, const char **why);
 /* Validates the fields of a NULL-terminated table into req->fields;
  * returns the number of invalid fields. */

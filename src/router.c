@@ -313,6 +313,7 @@ router_dispatch(struct request *r)
 	if ((rt = gate_route(r)) == NULL)
 		return r->status;
 	r->raw_body = (rt->flags & R_RAWBODY) != 0;
+	r->files_ok = (rt->flags & R_FILES) != 0;
 	if ((rc = req_parse(r, &why)) != 0) {
 		gate_error(r, rc, why);
 		return r->status;

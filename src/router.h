@@ -25,6 +25,9 @@
 #define R_DBSOFT	0x80	/* uses the database if it can be opened:
 				   without it the handler still answers
 				   (db_handle() is NULL), not 503 */
+#define R_FILES		0x100	/* POST may also be multipart/form-data
+				   with files (upload.h), up to
+				   upload_body_limit() */
 
 typedef void (*handler_fn)(struct request *);
 
