@@ -828,3 +828,20 @@ X(OUTBOX_BOUNCE,
   "WHERE id = ? AND status <> 'bounced'")
 X(OUTBOX_KIND_EXISTS,
   "SELECT 1 FROM outbox WHERE order_id = ? AND kind = ? LIMIT 1")
+
+/* Files (files.c; sql/022_files.sql). The bytes are written and read
+ * with incremental blob I/O: the INSERT makes room (zeroblob). */
+X(FILE_INSERT,
+  "INSERT INTO files (order_id, message_id, name, kind, size, sha256, "
+  "user_id, created_at, data) VALUES (?, nullif(?, 0), ?, ?, ?, ?, "
+  "nullif(?, 0), ?, zeroblob(?))")
+/* A file for staff: any (?2 = 0) or of order ?2. */
+X(FILE_STAFF,
+  "SELECT name, kind, size FROM files WHERE id = ?1 AND "
+  "(?2 = 0 OR order_id = ?2)")
+/* A file for the client of order ?2: one of a message the status page
+ * shows (never a note's, an extra's, or one on a draft). */
+X(FILE_CLIENT,
+  "SELECT f.name, f.kind, f.size FROM files f JOIN messages m ON "
+  "m.id = f.message_id WHERE f.id = ?1 AND f.order_id = ?2 AND "
+  "m.kind NOT IN ('note', 'extra')")

@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "conf.h"
 #include "http.h"
-#include "upload.h"
 
 /* Room made at once for a response's header lines, besides the queued
  * ones (the security headers alone are some 350 bytes). */
@@ -40,9 +40,13 @@ req_free(struct request *r)
 	kv_free(r->cookies, r->ncookies);
 	free(r->path);
 	free(r->arg);
+	free(r->arg2);
 	free(r->fields);
 	free(r->body);
-	upload_free(r);
+	for (size_t i = 0; i < r->nfiles; i++)
+		if (r->files[i].fd >= 0)
+			close(r->files[i].fd);
+	free(r->files);
 	for (size_t i = 0; i < r->npool; i++)
 		free(r->pool[i]);
 	free(r->pool);
@@ -416,8 +420,7 @@ req_parse(struct request *r, const char **why)
 			*why = "The request's Content-Length is not a number.";
 			return 400;
 		}
-		if (len > (multipart ? upload_body_limit() :
-		    conf.body_limit)) {
+		if (len > (multipart ? r->files_max : conf.body_limit)) {
 			*why = "The request is larger than this site accepts.";
 			return 413;
 		}
@@ -449,10 +452,8 @@ req_parse(struct request *r, const char **why)
 		}
 		r->body_len = (size_t)len;
 	} else if (post && len > 0 && multipart) {
-		int rc;
-
-		if ((rc = upload_read(r, (size_t)len, why)) != 0)
-			return rc;
+		r->multipart = 1;	/* the gate reads it (upload_read) */
+		r->body_len = (size_t)len;
 	} else if (post && len > 0) {
 		char	*body;
 		int	 rc;
@@ -598,9 +599,13 @@ http_open(struct request *r, int status, const char *ctype)
 		buf_puts(&b, ctype);
 		buf_puts(&b, "\r\n");
 	}
-	buf_puts(&b,
-	    "Content-Security-Policy: default-src 'self'; object-src 'none'; "
-	    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+	if (r->download)	/* a file: never a page of the site */
+		buf_puts(&b, "Content-Security-Policy: sandbox; "
+		    "default-src 'none'");
+	else
+		buf_puts(&b, "Content-Security-Policy: default-src 'self'; "
+		    "object-src 'none'; base-uri 'none'; frame-ancestors "
+		    "'none'; form-action 'self'");
 	/* Browsers hold a form's redirect to form-action too: a page whose
 	 * form leads to another site (Stripe Checkout) names it. */
 	if (r->form_action != NULL && *r->form_action != '\0' &&
@@ -618,7 +623,9 @@ http_open(struct request *r, int status, const char *ctype)
 		buf_printf(&b, "Strict-Transport-Security: max-age=31536000%s"
 		    "\r\n", strcmp(conf.hsts, "include-subdomains") == 0 ?
 		    "; includeSubDomains" : "");
-	if (r->nostore || status >= 300)
+	if (r->download && status < 300)
+		buf_puts(&b, "Cache-Control: private, no-store\r\n");
+	else if (r->nostore || status >= 300)
 		buf_puts(&b, "Cache-Control: no-store\r\n");
 	else
 		buf_puts(&b, "Cache-Control: no-cache\r\n");

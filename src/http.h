@@ -55,6 +55,15 @@ struct fieldval {
 	const char	*error;		/* NULL when valid */
 };
 
+/* One file of a multipart body, spooled by the gate (upload.c). */
+struct upload {
+	char		*field;		/* its form field: "files" */
+	char		*name;		/* its name, cleaned (multipart.c) */
+	int		 fd;		/* its bytes, from offset 0 */
+	int64_t		 size;		/* bytes */
+	unsigned char	 sha256[32];
+};
+
 struct route;
 struct session;
 
@@ -72,7 +81,11 @@ struct request {
 	int			 raw_body;	/* set by the gate (R_RAWBODY):
 						   keep a JSON body raw */
 	int			 files_ok;	/* set by the gate (R_FILES):
-						   multipart with files */
+						   multipart with files, up
+						   to files_max bytes */
+	int64_t			 files_max;
+	int			 multipart;	/* its body is left for
+						   upload_read (body_len) */
 	struct upload		*files;		/* the body's files */
 	size_t			 nfiles;
 	const char		*upload_error;	/* a file not kept: why */
@@ -89,6 +102,7 @@ struct request {
 
 	const struct route	*route;
 	char			*arg;		/* path wildcard, e.g. a token */
+	char			*arg2;		/* a second one, e.g. a file id */
 	struct fieldval		*fields;	/* one per route field */
 	size_t			 nerrors;	/* invalid fields */
 
@@ -98,6 +112,8 @@ struct request {
 	int			 status;
 	int			 opened;	/* headers written */
 	int			 nostore;	/* Cache-Control: no-store */
+	int			 download;	/* a file served: sandboxed,
+						   private, no-store */
 	const char		*form_action;	/* an origin the page's forms
 						   may also post or be
 						   redirected to (CSP), or
@@ -155,9 +171,10 @@ const char *req_env(const struct request *, const char *);
 const char *req_client_ip(struct request *);
 
 /* Reads and parses the body and query; returns 0, or the HTTP status
- * to answer (400, 413, 415, 503) with a reason in *why. A route that
- * takes files (files_ok) also takes multipart/form-data, up to
- * upload_body_limit(). */
+ * to answer (400, 413, 415) with a reason in *why. A route that takes
+ * files (files_ok) also takes multipart/form-data, up to files_max
+ * bytes: its body is left unread (multipart, body_len) for the gate's
+ * upload_read. */
 int	 req_parse(struct request *, const char **why);
 /* Validates the fields of a NULL-terminated table into req->fields;
  * returns the number of invalid fields. */

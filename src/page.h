@@ -79,6 +79,8 @@ void	 page_ask(struct request *);
 void	 page_ask_submit(struct request *);
 void	 page_track(struct request *);
 void	 page_track_message(struct request *);
+void	 page_track_file(struct request *);		/* page_files.c */
+void	 page_admin_file(struct request *);
 void	 page_track_viewed(struct request *);
 void	 page_lost(struct request *);
 void	 page_lost_submit(struct request *);

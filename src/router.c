@@ -10,6 +10,7 @@
 #include "db.h"
 #include "page.h"
 #include "router.h"
+#include "upload.h"
 
 /* The dispatch table: find any page by its URL here. The URLs and the
  * field names of the tables are interfaces: keep them. */
@@ -21,6 +22,8 @@ static const struct route routes[] = {
 	{ "/ask", M_POST, page_ask_submit, ask_fields,
 	    R_DB | R_FORM | R_CSRF },
 	{ "/o/*", M_GET, page_track, track_view_fields,
+	    R_DB | R_SECRET | R_NOSTORE },
+	{ "/o/*/files/*", M_GET, page_track_file, NULL,
 	    R_DB | R_SECRET | R_NOSTORE },
 	{ "/o/*/pay", M_POST, page_pay, pay_fields,
 	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
@@ -93,6 +96,7 @@ static const struct route routes[] = {
 	    R_DB | R_ADMIN },
 	{ "/admin/testimonials/*", M_POST, page_admin_testimonial_decide,
 	    testimonial_decide_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
+	{ "/admin/files/*", M_GET, page_admin_file, NULL, R_DB | R_ADMIN },
 	{ "/admin/outbox", M_GET, page_admin_outbox, outbox_fields,
 	    R_DB | R_ADMIN },
 	{ "/admin/outbox/*", M_GET, page_admin_outbox_message, NULL,
@@ -108,21 +112,23 @@ static const struct route routes[] = {
 };
 
 /* Matches path against pattern; on a match returns 1 and puts the
- * wildcard's segment (if any) in *arg (to free). */
+ * segments of its wildcards (two at most) in arg[0] and arg[1] (to
+ * free; NULL when the pattern has fewer). */
 static int
-route_match(const char *pattern, const char *path, char **arg)
+route_match(const char *pattern, const char *path, char *arg[2])
 {
-	*arg = NULL;
+	int n = 0;
+
+	arg[0] = arg[1] = NULL;
 	while (*pattern != '\0' && *path != '\0') {
 		if (*pattern == '*') {
 			const char *end = strchr(path, '/');
 
 			if (end == NULL)
 				end = path + strlen(path);
-			if (end == path)
-				return 0;
-			free(*arg);
-			*arg = xstrndup(path, (size_t)(end - path));
+			if (end == path || n == 2)
+				break;
+			arg[n++] = xstrndup(path, (size_t)(end - path));
 			path = end;
 			pattern++;
 			continue;
@@ -134,8 +140,9 @@ route_match(const char *pattern, const char *path, char **arg)
 	}
 	if (*pattern == '\0' && *path == '\0')
 		return 1;
-	free(*arg);
-	*arg = NULL;
+	free(arg[0]);
+	free(arg[1]);
+	arg[0] = arg[1] = NULL;
 	return 0;
 }
 
@@ -184,6 +191,9 @@ gate_error(struct request *r, int status, const char *why)
 	case 415:
 		page_error(r, 415, "Unsupported form", why);
 		break;
+	case 503:
+		page_error(r, 503, "Please try again", why);
+		break;
 	default:
 		page_error(r, 400, "Bad request", why);
 		break;
@@ -207,16 +217,19 @@ gate_route(struct request *r)
 	else if (strcmp(r->method, "POST") == 0)
 		want = M_POST;
 	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
-		char *arg;
+		char *arg[2];
 
-		if (!route_match(routes[i].pattern, r->path, &arg))
+		if (!route_match(routes[i].pattern, r->path, arg))
 			continue;
 		allow |= routes[i].method;
 		if (rt == NULL && routes[i].method == want) {
 			rt = &routes[i];
-			r->arg = arg;
-		} else
-			free(arg);
+			r->arg = arg[0];
+			r->arg2 = arg[1];
+		} else {
+			free(arg[0]);
+			free(arg[1]);
+		}
 	}
 	if (allow == 0) {
 		gate_error(r, 404, NULL);
@@ -314,7 +327,9 @@ router_dispatch(struct request *r)
 		return r->status;
 	r->raw_body = (rt->flags & R_RAWBODY) != 0;
 	r->files_ok = (rt->flags & R_FILES) != 0;
-	if ((rc = req_parse(r, &why)) != 0) {
+	r->files_max = upload_body_limit();
+	if ((rc = req_parse(r, &why)) != 0 || (r->multipart &&
+	    (rc = upload_read(r, r->body_len, &why)) != 0)) {
 		gate_error(r, rc, why);
 		return r->status;
 	}

@@ -253,20 +253,8 @@ upload_read(struct request *r, size_t len, const char **why)
 	buf_free(&c.value);
 	if (c.fd >= 0)
 		close(c.fd);
-	if (rc < 0) {
-		upload_free(r);
+	/* Files kept so far are closed with the request (req_free). */
+	if (rc < 0)
 		return c.status ? c.status : 400;
-	}
 	return 0;
-}
-
-void
-upload_free(struct request *r)
-{
-	for (size_t i = 0; i < r->nfiles; i++)
-		if (r->files[i].fd >= 0)
-			close(r->files[i].fd);
-	free(r->files);
-	r->files = NULL;
-	r->nfiles = 0;
 }

@@ -11,16 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct request;
-
-/* One file of the body. */
-struct upload {
-	char		*field;		/* its form field: "files" */
-	char		*name;		/* its name, cleaned (multipart.c) */
-	int		 fd;		/* its bytes, from offset 0 */
-	int64_t		 size;		/* bytes */
-	unsigned char	 sha256[32];
-};
+#include "http.h"	/* struct request, struct upload */
 
 /* Returns the largest body a route that takes files accepts: the form
  * (body_limit), attachments_per_message files of attachment_max_mb, and
@@ -35,7 +26,5 @@ int64_t	 upload_body_limit(void);
  * HTTP status to answer with *why: 400 (malformed, cut short), 503 (a
  * file could not be spooled). */
 int	 upload_read(struct request *r, size_t len, const char **why);
-/* Closes and frees r's files. */
-void	 upload_free(struct request *r);
 
 #endif

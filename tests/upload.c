@@ -77,14 +77,19 @@ static int
 parse(struct request *r, struct io *io, struct mem *m, const char *body,
     size_t n, size_t claimed, const char **why)
 {
+	int rc;
+
 	*m = (struct mem){ .p = body, .n = n, .max = 7000 };
 	snprintf(m->len, sizeof(m->len), "%zu", claimed ? claimed : n);
 	*io = (struct io){ mem_read, NULL, mem_env, m };
 	req_init(r, io);
 	r->method = "POST";
 	r->files_ok = 1;
+	r->files_max = upload_body_limit();
 	*why = "";
-	return req_parse(r, why);
+	if ((rc = req_parse(r, why)) != 0 || !r->multipart)
+		return rc;
+	return upload_read(r, r->body_len, why);
 }
 
 /* Returns the bytes of file u, read back from its spool. Caller frees. */

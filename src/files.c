@@ -1,0 +1,191 @@
+/* files.c: files in the store, written and served in pieces (files.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "files.h"
+#include "http.h"
+#include "page.h"
+#include "upload.h"
+#include "util.h"
+
+/* Bytes moved at a time between a spool, the store and the web server. */
+#define FILE_CHUNK	65536
+
+/* The Content-Type of each kind of file taken. */
+static const struct {
+	const char	*kind, *mime;
+} mimes[] = {
+	{ "pdf", "application/pdf" },
+	{ "png", "image/png" },
+	{ "jpeg", "image/jpeg" },
+	{ "gif", "image/gif" },
+	{ "webp", "image/webp" },
+	{ "txt", "text/plain; charset=utf-8" },
+	{ "csv", "text/csv; charset=utf-8" },
+	{ "docx", "application/vnd.openxmlformats-officedocument."
+	    "wordprocessingml.document" },
+	{ "xlsx", "application/vnd.openxmlformats-officedocument."
+	    "spreadsheetml.sheet" },
+	{ "pptx", "application/vnd.openxmlformats-officedocument."
+	    "presentationml.presentation" },
+	{ "odt", "application/vnd.oasis.opendocument.text" },
+	{ "ods", "application/vnd.oasis.opendocument.spreadsheet" },
+};
+
+const char *
+file_mime(const char *kind)
+{
+	for (size_t i = 0; i < ARRAY_LEN(mimes); i++)
+		if (strcmp(mimes[i].kind, kind) == 0)
+			return mimes[i].mime;
+	return "application/octet-stream";
+}
+
+/* Copies u's spool into the blob of file id. Returns 1 or 0. */
+static int
+blob_fill(const struct upload *u, int64_t id)
+{
+	sqlite3_blob	*blob;
+	char		*chunk;
+	int64_t		 off = 0;
+	int		 ok = 1;
+
+	if (sqlite3_blob_open(db_handle(), "main", "files", "data", id, 1,
+	    &blob) != SQLITE_OK) {
+		log_msg("files: cannot open the blob of file %lld: %s",
+		    (long long)id, sqlite3_errmsg(db_handle()));
+		return 0;
+	}
+	chunk = xmalloc(FILE_CHUNK);
+	while (ok && off < u->size) {
+		ssize_t k = pread(u->fd, chunk, FILE_CHUNK, off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0 || off + k > u->size)
+			ok = 0;
+		else if (sqlite3_blob_write(blob, chunk, (int)k, (int)off) !=
+		    SQLITE_OK)
+			ok = 0;
+		else
+			off += k;
+	}
+	if (!ok)
+		log_msg("files: cannot store file %lld: %s", (long long)id,
+		    sqlite3_errmsg(db_handle()));
+	free(chunk);
+	return sqlite3_blob_close(blob) == SQLITE_OK && ok;
+}
+
+int64_t
+file_store(const struct upload *u, const char *kind, int64_t order_id,
+    int64_t message_id, int64_t user_id)
+{
+	int64_t id;
+
+	if (u->size <= 0 || u->size > INT32_MAX)
+		return 0;
+	if (db_run(ST_FILE_INSERT, "iittibiii", order_id, message_id, u->name,
+	    kind, u->size, (const void *)u->sha256, 32, user_id, now_unix(),
+	    u->size) != DB_DONE)
+		return 0;
+	id = db_last_id();
+	return blob_fill(u, id) ? id : 0;
+}
+
+/* Queues the headers of a download of name. */
+static void
+download_headers(struct request *r, const char *name, int64_t size)
+{
+	struct buf	b;
+	char		num[INT_TEXT_MAX];
+
+	buf_init(&b);
+	/* RFC 6266: an ASCII fallback, then the UTF-8 name. */
+	buf_puts(&b, "attachment; filename=\"");
+	for (const char *p = name; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if ((c & 0xc0) == 0x80)		/* the rest of a character */
+			continue;
+		buf_putc(&b, c < 0x80 && c >= 0x20 && c != '"' && c != '\\' ?
+		    (char)c : '_');
+	}
+	buf_puts(&b, "\"; filename*=UTF-8''");
+	url_escape(&b, name);
+	http_header(r, "Content-Disposition", b.data);
+	buf_free(&b);
+	http_header(r, "Content-Length", int_text(num, size));
+	r->download = 1;
+}
+
+/* Streams the blob of file id (size bytes) to r. Returns 1, or 0 when it
+ * could not be read (the response is then cut short). */
+static int
+blob_send(struct request *r, int64_t id, int64_t size)
+{
+	sqlite3_blob	*blob;
+	char		*chunk;
+	int64_t		 off = 0;
+	int		 ok = 1;
+
+	if (sqlite3_blob_open(db_handle(), "main", "files", "data", id, 0,
+	    &blob) != SQLITE_OK)
+		return 0;
+	chunk = xmalloc(FILE_CHUNK);
+	while (ok && off < size) {
+		int n = size - off < FILE_CHUNK ? (int)(size - off) :
+		    FILE_CHUNK;
+
+		ok = sqlite3_blob_read(blob, chunk, n, (int)off) == SQLITE_OK &&
+		    http_write(r, chunk, (size_t)n) == 0;
+		off += n;
+	}
+	free(chunk);
+	sqlite3_blob_close(blob);
+	return ok;
+}
+
+void
+file_serve(struct request *r, int64_t id, enum file_viewer viewer,
+    int64_t order_id)
+{
+	enum stmt	 st = viewer == FILE_STAFF ? ST_FILE_STAFF :
+			    ST_FILE_CLIENT;
+	sqlite3_stmt	*s;
+	char		*name = NULL, *kind = NULL;
+	int64_t		 size = 0;
+	int		 rc;
+
+	/* One read transaction: the row and its blob, one snapshot. */
+	if (!db_read_begin() || (s = db_stmt(st)) == NULL ||
+	    !db_bind(s, "ii", id, order_id)) {
+		db_read_end();
+		page_unavailable(r);
+		return;
+	}
+	if ((rc = db_step(st)) == DB_ROW) {
+		name = req_strdup(r, db_text(s, 0));
+		kind = req_strdup(r, db_text(s, 1));
+		size = sqlite3_column_int64(s, 2);
+	}
+	db_done(st);
+	if (rc != DB_ROW) {
+		db_read_end();
+		if (rc == DB_DONE)
+			page_error(r, 404, "File not found", "There is no such "
+			    "file here.");
+		else
+			page_unavailable(r);
+		return;
+	}
+	download_headers(r, name, size);
+	http_open(r, 200, file_mime(kind));
+	if (!r->head && !blob_send(r, id, size))
+		log_msg("files: file %lld was cut short", (long long)id);
+	db_read_end();
+}

@@ -1,0 +1,38 @@
+/* files.h: the files kept with messages (issue 19; 022_files.sql): each
+ * written into the store from its spooled upload with incremental blob
+ * I/O, inside the caller's transaction, and served in pieces, never read
+ * whole into memory. */
+#ifndef PMB_FILES_H
+#define PMB_FILES_H
+
+#include <stdint.h>
+
+struct request;
+struct upload;
+
+/* Stores upload u (its spool read from the start) as a file of order_id
+ * with message_id (0: the order's reply draft), of kind (filekind.c),
+ * attached by user_id (0: the client). Inside the caller's transaction.
+ * Returns the file's id, or 0 on error (logged). */
+int64_t	 file_store(const struct upload *u, const char *kind,
+	    int64_t order_id, int64_t message_id, int64_t user_id);
+
+/* Who asks for a file. */
+enum file_viewer {
+	FILE_STAFF,	/* any file */
+	FILE_CLIENT	/* only a file of order_id whose message the client
+			 * sees (not a note's, not on a draft) */
+};
+
+/* Answers r with file id: 200 and its bytes in pieces, with the
+ * download headers (Content-Type of its kind, Content-Disposition:
+ * attachment with its name, nosniff, a sandboxing CSP, no caching); 404
+ * when there is no such file for viewer (and order_id, for a client);
+ * 503 on a database error. */
+void	 file_serve(struct request *r, int64_t id, enum file_viewer viewer,
+	    int64_t order_id);
+
+/* Returns the Content-Type a file of kind is served with. */
+const char *file_mime(const char *kind);
+
+#endif

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Files with questions and answers (issue 19), through real nginx and
+pmb.fcgi: downloads. GET /o/TOKEN/files/ID serves the client only files
+of their order whose message they see (never a note's, never one on the
+consultant's draft, never another order's: 404); GET /admin/files/ID
+serves staff any file; every download carries Content-Type from the
+stored kind, nosniff, Content-Disposition: attachment with the name in
+RFC 6266's two forms, a sandboxing CSP and private, no-store; a 3 MB
+file comes back byte for byte, the worker's memory does not grow by it."""
+import hashlib
+import os
+import re
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pmbtest import (Tap, Site, Browser, login, answered_order, STAFF)  # noqa: E402
+
+t = Tap()
+site = Site(users=STAFF)
+site.start()
+staff = Browser(site)
+login(staff)
+
+
+def put_file(oid, message_id, name, kind, data, user_id=None):
+    """A file row as files.c stores one (the upload path has its own
+    tests)."""
+    site.sql("INSERT INTO files (order_id, message_id, name, kind, size, sha256, user_id, created_at, data) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)", oid, message_id, name, kind, len(data),
+             hashlib.sha256(data).digest(), user_id, data)
+    return site.sql1("SELECT max(id) FROM files")
+
+
+def message_of(oid, kind):
+    return site.sql1("SELECT id FROM messages WHERE order_id = ? AND kind = ? ORDER BY id", oid, kind)
+
+
+def vmrss(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_downloads():
+    client, path, oid, _ = answered_order(site, staff, "files.client@example.com")
+    _, path2, oid2, _ = answered_order(site, staff, "other.client@example.com")
+    q = message_of(oid, "question")
+    pdf = b"%PDF-1.4\n" + os.urandom(3 * 1024 * 1024) + b"\n%%EOF\n"
+    fid = put_file(oid, q, "Price list “2027”.pdf", "pdf", pdf)
+    site.sql("INSERT INTO messages (order_id, kind, body, user_id, created_at) VALUES (?, 'note', 'n', 1, 2)", oid)
+    note_file = put_file(oid, message_of(oid, "note"), "internal.txt", "txt", b"staff only\n", user_id=1)
+    draft_file = put_file(oid, None, "draft.csv", "csv", b"a,b\n1,2\n", user_id=1)
+    other = put_file(oid2, message_of(oid2, "question"), "theirs.png", "png", b"\x89PNG\r\n\x1a\nxx")
+
+    r = client.get("%s/files/%d" % (path, fid))
+    t.ok(r.status == 200 and r.body == pdf, "the client downloads their 3 MB PDF byte for byte", r.status)
+    want = {
+        "Content-Type": "application/pdf",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+        "Cache-Control": "private, no-store",
+        "Content-Length": str(len(pdf)),
+    }
+    for k, v in want.items():
+        t.eq(r.header(k), v, "its %s" % k)
+    cd = r.header("Content-Disposition") or ""
+    t.ok(cd.startswith('attachment; filename="Price list _2027_.pdf"; ') and
+         urllib.parse.unquote(cd.split("filename*=UTF-8''", 1)[-1]) == "Price list “2027”.pdf",
+         "Content-Disposition: attachment, an ASCII name and the UTF-8 name (RFC 6266)", cd)
+    for label, fpath in (("a note's file", "%s/files/%d" % (path, note_file)),
+                         ("a file on the consultant's draft", "%s/files/%d" % (path, draft_file)),
+                         ("another order's file", "%s/files/%d" % (path, other)),
+                         ("a file that does not exist", "%s/files/999999" % path),
+                         ("a file id that is not a number", "%s/files/1x" % path)):
+        r = client.get(fpath)
+        t.ok(r.status == 404 and b"staff only" not in r.body, "the client asking for %s: 404" % label, r.status)
+    r = Browser(site).get("/o/%s/files/%d" % ("A" * 68, fid))
+    t.eq(r.status, 404, "a made-up status link: 404")
+    # staff
+    for f, body, kind in ((note_file, b"staff only\n", "text/plain; charset=utf-8"),
+                          (draft_file, b"a,b\n1,2\n", "text/csv; charset=utf-8"),
+                          (other, b"\x89PNG\r\n\x1a\nxx", "image/png")):
+        r = staff.get("/admin/files/%d" % f)
+        t.ok(r.status == 200 and r.body == body and r.header("Content-Type") == kind and
+             r.header("Content-Security-Policy") == "sandbox; default-src 'none'",
+             "staff download file %d, %s, sandboxed" % (f, kind))
+    r = Browser(site).get("/admin/files/%d" % fid)
+    t.ok(r.status in (302, 303, 403) or "Sign in" in r.text, "no file for a visitor without a session", r.status)
+    # the worker streams: its memory does not grow by the file's size
+    workers = site.workers()
+    before = {p: vmrss(p) for p in workers}
+    for _ in range(3):
+        client.get("%s/files/%d" % (path, fid))
+    grew = max(vmrss(p) - before.get(p, 0) for p in site.workers())
+    t.ok(grew < 2048, "three 3 MB downloads grow no worker by 2 MB or more (%d kB)" % grew)
+    log = open(site.log_path, errors="replace").read()
+    t.ok(path.split("/")[2] not in log, "the status token is not in the log")
+
+
+try:
+    t.run(test_downloads)
+finally:
+    site.cleanup()
+t.done()
