@@ -26,6 +26,7 @@
 #include "batch.h"
 #include "conf.h"
 #include "db.h"
+#include "filekind.h"
 #include "offer.h"
 #include "router.h"
 #include "search_rank.h"
@@ -453,6 +454,17 @@ start(const char *config)
 	return 1;
 }
 
+/* Loads libmagic's database (src/filekind.c). Without it the site still
+ * runs, but uploads are refused until it loads: says so in the log. */
+static void
+load_magic(void)
+{
+	char err[256];
+
+	if (!filekind_open(err, sizeof(err)))
+		log_msg("%s; files cannot be checked until it loads", err);
+}
+
 static void
 usage(FILE *f)
 {
@@ -496,6 +508,11 @@ main(int argc, char *argv[])
 	}
 	if (!start(config))
 		return 1;
+	/* libmagic (the kind of an upload, issue 19) once, before workers
+	 * fork; a plain CGI request loads it only when it has files. */
+	if (listen_spec != NULL || getenv("LISTEN_FDS") != NULL ||
+	    !FCGX_IsCGI())
+		load_magic();
 
 	if (listen_spec != NULL) {
 		int fd = open_listener(listen_spec);

@@ -31,6 +31,10 @@ RAW_ALLOWED = {
 C_ALLOWED = {"tmpl.c", "markdown.c"}
 # Text in C literals that looks like a tag and is not markup.
 NOT_MARKUP = ["Name <address>"]
+# Whole literals a file looks for in what it reads and never writes: the
+# polyglot markers src/filekind.c searches uploads for (issue 19). Only
+# these exact literals, only in that file.
+SEARCHED = {"filekind.c": {"<?php", "<script", "<html", "<iframe", "<!doctype html"}}
 
 # HTML and SVG element names: a '<' followed by one of these (or by '!'
 # or '?', as in <!doctype and <?xml) opens markup.
@@ -147,7 +151,8 @@ def test_c_files():
             continue
         with open(path, encoding="utf-8") as f:
             for lit in c_markup(f.read()):
-                bad.append("%s: %r" % (os.path.basename(path), lit))
+                if lit not in SEARCHED.get(os.path.basename(path), ()):
+                    bad.append("%s: %r" % (os.path.basename(path), lit))
     t.ok(len(files) > 20 and not bad, "no C file but tmpl.c and markdown.c writes a tag (%d files)" % len(files),
          "\n".join(bad))
 
