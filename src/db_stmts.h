@@ -835,6 +835,10 @@ X(FILE_INSERT,
   "INSERT INTO files (order_id, message_id, name, kind, size, sha256, "
   "user_id, created_at, data) VALUES (?, nullif(?, 0), ?, ?, ?, ?, "
   "nullif(?, 0), ?, zeroblob(?))")
+/* The dashboard's storage line: one row kept by triggers. */
+X(DASH_FILES, "SELECT files, bytes FROM files_usage WHERE id = 1")
+/* Every file's hash, for pmbctl check. */
+X(FILE_ALL, "SELECT id, name, size, sha256 FROM files ORDER BY id")
 /* A file for staff: any (?2 = 0) or of order ?2. */
 X(FILE_STAFF,
   "SELECT name, kind, size FROM files WHERE id = ?1 AND "

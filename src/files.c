@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "db.h"
 #include "files.h"
 #include "http.h"
@@ -188,4 +190,60 @@ file_serve(struct request *r, int64_t id, enum file_viewer viewer,
 	if (!r->head && !blob_send(r, id, size))
 		log_msg("files: file %lld was cut short", (long long)id);
 	db_read_end();
+}
+
+/* Returns 1 if the blob of file id (size bytes) hashes to want. */
+static int
+blob_matches(int64_t id, int64_t size, const unsigned char *want)
+{
+	crypto_hash_sha256_state	 sha;
+	unsigned char			 got[crypto_hash_sha256_BYTES];
+	sqlite3_blob			*blob;
+	char				*chunk;
+	int				 ok;
+
+	if (sqlite3_blob_open(db_handle(), "main", "files", "data", id, 0,
+	    &blob) != SQLITE_OK)
+		return 0;
+	ok = sqlite3_blob_bytes(blob) == size;
+	crypto_hash_sha256_init(&sha);
+	chunk = xmalloc(FILE_CHUNK);
+	for (int64_t off = 0; ok && off < size; off += FILE_CHUNK) {
+		int n = size - off < FILE_CHUNK ? (int)(size - off) :
+		    FILE_CHUNK;
+
+		if ((ok = sqlite3_blob_read(blob, chunk, n, (int)off) ==
+		    SQLITE_OK))
+			crypto_hash_sha256_update(&sha,
+			    (unsigned char *)chunk, (size_t)n);
+	}
+	free(chunk);
+	sqlite3_blob_close(blob);
+	crypto_hash_sha256_final(&sha, got);
+	return ok && sodium_memcmp(got, want, sizeof(got)) == 0;
+}
+
+int64_t
+file_verify_all(int64_t *n, void (*bad)(int64_t, const char *))
+{
+	sqlite3_stmt	*s = db_stmt(ST_FILE_ALL);
+	int64_t		 differ = 0;
+	int		 rc;
+
+	*n = 0;
+	if (s == NULL)
+		return -1;
+	while ((rc = db_step(ST_FILE_ALL)) == DB_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+
+		(*n)++;
+		if (sqlite3_column_bytes(s, 3) != crypto_hash_sha256_BYTES ||
+		    !blob_matches(id, sqlite3_column_int64(s, 2),
+		    sqlite3_column_blob(s, 3))) {
+			differ++;
+			bad(id, db_text(s, 1));
+		}
+	}
+	db_done(ST_FILE_ALL);
+	return rc == DB_DONE ? differ : -1;
 }

@@ -32,6 +32,12 @@ enum file_viewer {
 void	 file_serve(struct request *r, int64_t id, enum file_viewer viewer,
 	    int64_t order_id);
 
+/* Reads every file back and compares it with its SHA-256 (pmbctl
+ * check), calling bad(id, name) for each that differs. Sets *n to the
+ * files read. Returns the number that differ, or -1 on a database
+ * error. */
+int64_t	 file_verify_all(int64_t *n, void (*bad)(int64_t, const char *));
+
 /* Returns the Content-Type a file of kind is served with. */
 const char *file_mime(const char *kind);
 

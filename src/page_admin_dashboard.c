@@ -288,6 +288,28 @@ week_rows(struct request *r, struct tvars *tv, const struct weeks *w)
 	}
 }
 
+/* Sets files and files_size: what the stored files take (files_usage,
+ * one row). Returns 1 or 0. */
+static int
+files_vars(struct request *r, struct tvars *tv)
+{
+	sqlite3_stmt	*s = db_stmt(ST_DASH_FILES);
+	int64_t		 n = 0, bytes = 0;
+	int		 rc;
+
+	if (s == NULL)
+		return 0;
+	if ((rc = db_step(ST_DASH_FILES)) == DB_ROW) {
+		n = sqlite3_column_int64(s, 0);
+		bytes = sqlite3_column_int64(s, 1);
+	}
+	db_done(ST_DASH_FILES);
+	tv_set(tv, "files", req_printf(r, "%lld", (long long)n));
+	tv_set(tv, "files_size", req_printf(r, "%.1f MB",
+	    (double)bytes / 1048576.0));
+	return rc == DB_ROW;
+}
+
 /* GET /admin/dashboard */
 void
 page_admin_dashboard(struct request *r)
@@ -300,7 +322,7 @@ page_admin_dashboard(struct request *r)
 	if (!stats_load(&st) || !weeks_load(&w) ||
 	    (revenue = revenue_rows(r, &tv)) < 0 ||
 	    (unpaid = unpaid_rows(r, &tv)) < 0 ||
-	    (months = month_rows(r, &tv)) < 0) {
+	    (months = month_rows(r, &tv)) < 0 || !files_vars(r, &tv)) {
 		tv_free(&tv);
 		page_unavailable(r);
 		return;

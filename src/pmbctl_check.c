@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "files.h"
 #include "offer.h"
 #include "pmbctl.h"
 #include "tmpl.h"
@@ -83,6 +84,32 @@ warn(int *n, const char *fmt, ...)
 	(*n)++;
 }
 
+/* Prints a file whose bytes no longer match its SHA-256. */
+static void
+file_differs(int64_t id, const char *name)
+{
+	printf("files: file %lld (\"%s\") does not match its SHA-256\n",
+	    (long long)id, name);
+}
+
+/* Reads every stored file back against its SHA-256; adds to bad. */
+static void
+check_files(struct buf *bad)
+{
+	int64_t n, differ = file_verify_all(&n, file_differs);
+
+	if (differ < 0) {
+		printf("files: cannot be read\n");
+		problem(bad, "files");
+	} else if (differ > 0) {
+		printf("files: %lld of %lld damaged\n", (long long)differ,
+		    (long long)n);
+		problem(bad, "files");
+	} else
+		printf("files: %lld, every one matches its SHA-256\n",
+		    (long long)n);
+}
+
 /* The database's checks: schema, integrity; *staff gets the number of
  * staff users (-1 if unknown). Adds to bad. */
 static void
@@ -114,6 +141,7 @@ check_database(struct buf *bad, int64_t *staff)
 		problem(bad, "database integrity");
 	} else
 		printf("integrity: ok\n");
+	check_files(bad);
 	db_close();
 }
 

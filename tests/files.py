@@ -99,8 +99,38 @@ def test_downloads():
     t.ok(path.split("/")[2] not in log, "the status token is not in the log")
 
 
+def test_dashboard():
+    """The dashboard says what the files take, from the counter the
+    triggers keep."""
+    n, size = site.sql("SELECT count(*), coalesce(sum(size), 0) FROM files")[0]
+    page = staff.get("/admin/dashboard").text
+    m = re.search(r'<dd id="files">(\d+) <span class="muted">\(([\d.]+) MB\)</span>', page)
+    t.ok(m and int(m.group(1)) == n and m.group(2) == "%.1f" % (size / 1048576.0),
+         "the dashboard: %d files, %.1f MB" % (n, size / 1048576.0), m.group(0) if m else page[-300:])
+    t.eq(site.sql("SELECT files, bytes FROM files_usage"), [(n, size)], "the counter agrees with the files")
+
+
+def test_check():
+    """pmbctl check reads every file back against its SHA-256."""
+    p = site.ctl("check", check=False)
+    n = site.sql1("SELECT count(*) FROM files")
+    t.ok(p.returncode == 0 and "files: %d, every one matches its SHA-256" % n in p.stdout,
+         "pmbctl check: every file matches", p.stdout)
+    fid = site.sql1("SELECT min(id) FROM files")
+    site.sql("UPDATE files SET data = zeroblob(size) WHERE id = ?", fid)
+    p = site.ctl("check", check=False)
+    t.ok(p.returncode != 0 and "file %d (" % fid in p.stdout and "does not match its SHA-256" in p.stdout,
+         "a damaged file is named and check fails", p.stdout)
+    site.sql("UPDATE files SET data = zeroblob(size - 1) WHERE id = ?", fid)
+    p = site.ctl("check", check=False)
+    t.ok(p.returncode != 0 and "file %d (" % fid in p.stdout, "a file of the wrong size too", p.stdout)
+    site.sql("DELETE FROM files WHERE id = ?", fid)
+
+
 try:
     t.run(test_downloads)
+    t.run(test_dashboard)
+    t.run(test_check)
 finally:
     site.cleanup()
 t.done()

@@ -1,0 +1,174 @@
+/* attach.c: a form's files checked, cleaned and stored (attach.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "attach.h"
+#include "conf.h"
+#include "filekind.h"
+#include "files.h"
+#include "http.h"
+#include "imgclean_run.h"
+#include "util.h"
+
+#define CHUNK	65536
+
+/* Returns 1 if kind is one of attachment_types' words. */
+static int
+kind_allowed(const char *kind)
+{
+	const char	*p = conf.attachment_types;
+	size_t		 n = strlen(kind);
+
+	while (*p != '\0') {
+		size_t w;
+
+		p += strspn(p, " ,\t");
+		w = strcspn(p, " ,\t");
+		if (w == n && strncmp(p, kind, n) == 0)
+			return 1;
+		p += w;
+	}
+	return 0;
+}
+
+/* Returns 1 if kind is a raster image that pmb-imgclean cleans. */
+static int
+is_image(const char *kind)
+{
+	return !strcmp(kind, "png") || !strcmp(kind, "jpeg") ||
+	    !strcmp(kind, "gif") || !strcmp(kind, "webp");
+}
+
+/* Copies size bytes from fd (from its start) to the new file path.
+ * Returns 1 or 0. */
+static int
+copy_out(int fd, int64_t size, const char *path)
+{
+	char	*chunk = xmalloc(CHUNK);
+	int	 out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int64_t	 off = 0;
+	int	 ok = out >= 0;
+
+	while (ok && off < size) {
+		ssize_t k = pread(fd, chunk, CHUNK, off);
+
+		if (k <= 0 || write(out, chunk, (size_t)k) != k)
+			ok = 0;
+		else
+			off += k;
+	}
+	free(chunk);
+	if (out >= 0 && close(out) != 0)
+		ok = 0;
+	return ok;
+}
+
+/* Makes u's spool the cleaned image: its bytes, size and SHA-256.
+ * Returns NULL, or why not (for the log). */
+static const char *
+image_clean(struct upload *u, char *err, size_t errsz)
+{
+	const char			*tmp = getenv("TMPDIR");
+	char				 dir[4096], in[4200], out[4200], *chunk;
+	crypto_hash_sha256_state	 sha;
+	int				 fd = -1;
+	int64_t				 size = 0;
+	ssize_t				 k;
+
+	snprintf(dir, sizeof(dir), "%s/pmb-img-XXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL)
+		return "cannot make a folder for the helper";
+	snprintf(in, sizeof(in), "%s/in", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	if (!copy_out(u->fd, u->size, in))
+		snprintf(err, errsz, "cannot copy the image out");
+	else if (imgclean_run(in, out, err, errsz) == 0)
+		fd = open(out, O_RDONLY | O_CLOEXEC);
+	unlink(in);
+	unlink(out);
+	rmdir(dir);
+	if (fd < 0)
+		return err;
+	crypto_hash_sha256_init(&sha);
+	chunk = xmalloc(CHUNK);
+	while ((k = read(fd, chunk, CHUNK)) > 0) {
+		crypto_hash_sha256_update(&sha, (unsigned char *)chunk,
+		    (size_t)k);
+		size += k;
+	}
+	free(chunk);
+	if (k < 0 || size == 0 || lseek(fd, 0, SEEK_SET) != 0) {
+		close(fd);
+		return "cannot read the cleaned image";
+	}
+	close(u->fd);
+	u->fd = fd;
+	u->size = size;
+	crypto_hash_sha256_final(&sha, u->sha256);
+	return NULL;
+}
+
+/* Decides the kind of u's spool. Returns it, or NULL with *why. */
+static const char *
+kind_of(const struct upload *u, const char **why)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", u->fd);
+	return filekind_detect_file(path, why);
+}
+
+const char *
+attach_check(struct request *r, const char **kinds)
+{
+	const char	*kind, *why = NULL, *failed;
+	char		 err[512];
+
+	if (r->upload_error != NULL)
+		return r->upload_error;
+	for (size_t i = 0; i < r->nfiles; i++) {
+		struct upload *u = &r->files[i];
+
+		if ((kind = kind_of(u, &why)) == NULL)
+			return req_printf(r, "\"%s\" cannot be taken: %s.",
+			    u->name, why);
+		if (!kind_allowed(kind))
+			return req_printf(r, "\"%s\" is a %s file, which this "
+			    "site does not take. It takes: %s.", u->name,
+			    kind, conf.attachment_types);
+		if (is_image(kind)) {
+			if ((failed = image_clean(u, err, sizeof(err))) !=
+			    NULL) {
+				log_msg("attach: an image was refused: %s",
+				    failed);
+				return req_printf(r, "\"%s\" could not be read "
+				    "as an image.", u->name);
+			}
+			/* What the helper wrote is checked again. */
+			if ((kind = kind_of(u, &why)) == NULL ||
+			    !is_image(kind))
+				return req_printf(r, "\"%s\" could not be read "
+				    "as an image.", u->name);
+		}
+		kinds[i] = kind;
+	}
+	return NULL;
+}
+
+int
+attach_store(struct request *r, const char **kinds, int64_t order_id,
+    int64_t message_id, int64_t user_id)
+{
+	for (size_t i = 0; i < r->nfiles; i++)
+		if (file_store(&r->files[i], kinds[i], order_id, message_id,
+		    user_id) == 0)
+			return 0;
+	return 1;
+}

@@ -1,0 +1,26 @@
+/* attach.h: the files sent with a form made fit to keep (issue 19):
+ * each one's kind decided from its content (filekind.c) and checked
+ * against attachment_types; images made upright and stripped of their
+ * metadata (EXIF, GPS position) in the pmb-imgclean helper process,
+ * their spools replaced by the cleaned bytes; then stored with their
+ * message (files.c) in the caller's transaction. */
+#ifndef PMB_ATTACH_H
+#define PMB_ATTACH_H
+
+#include <stdint.h>
+
+struct request;
+
+/* Checks every file of r (upload.c spooled them), before any
+ * transaction: sets each one's kind in kinds[] (r->nfiles of them).
+ * Returns NULL when all may be kept, or a sentence for the page by the
+ * files field (r->upload_error first, then the first file refused),
+ * owned by the request. */
+const char	*attach_check(struct request *r, const char **kinds);
+/* Stores r's files as checked (kinds from attach_check) with message
+ * message_id (0: the consultant's draft) of order_id, from user_id (0:
+ * the client). Inside the caller's transaction. Returns 1 or 0. */
+int		 attach_store(struct request *r, const char **kinds,
+		    int64_t order_id, int64_t message_id, int64_t user_id);
+
+#endif
