@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "db.h"
+#include "filekind.h"
 #include "files.h"
 #include "http.h"
 #include "page.h"
@@ -16,36 +17,6 @@
 
 /* Bytes moved at a time between a spool, the store and the web server. */
 #define FILE_CHUNK	65536
-
-/* The Content-Type of each kind of file taken. */
-static const struct {
-	const char	*kind, *mime;
-} mimes[] = {
-	{ "pdf", "application/pdf" },
-	{ "png", "image/png" },
-	{ "jpeg", "image/jpeg" },
-	{ "gif", "image/gif" },
-	{ "webp", "image/webp" },
-	{ "txt", "text/plain; charset=utf-8" },
-	{ "csv", "text/csv; charset=utf-8" },
-	{ "docx", "application/vnd.openxmlformats-officedocument."
-	    "wordprocessingml.document" },
-	{ "xlsx", "application/vnd.openxmlformats-officedocument."
-	    "spreadsheetml.sheet" },
-	{ "pptx", "application/vnd.openxmlformats-officedocument."
-	    "presentationml.presentation" },
-	{ "odt", "application/vnd.oasis.opendocument.text" },
-	{ "ods", "application/vnd.oasis.opendocument.spreadsheet" },
-};
-
-const char *
-file_mime(const char *kind)
-{
-	for (size_t i = 0; i < ARRAY_LEN(mimes); i++)
-		if (strcmp(mimes[i].kind, kind) == 0)
-			return mimes[i].mime;
-	return "application/octet-stream";
-}
 
 /* Copies u's spool into the blob of file id. Returns 1 or 0. */
 static int
@@ -160,6 +131,7 @@ file_serve(struct request *r, int64_t id, enum file_viewer viewer,
 			    ST_FILE_CLIENT;
 	sqlite3_stmt	*s;
 	char		*name = NULL, *kind = NULL;
+	const char	*mime;
 	int64_t		 size = 0;
 	int		 rc;
 
@@ -186,7 +158,8 @@ file_serve(struct request *r, int64_t id, enum file_viewer viewer,
 		return;
 	}
 	download_headers(r, name, size);
-	http_open(r, 200, file_mime(kind));
+	http_open(r, 200, (mime = filekind_mime(kind)) != NULL ? mime :
+	    "application/octet-stream");
 	if (!r->head && !blob_send(r, id, size))
 		log_msg("files: file %lld was cut short", (long long)id);
 	db_read_end();

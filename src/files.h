@@ -38,7 +38,4 @@ void	 file_serve(struct request *r, int64_t id, enum file_viewer viewer,
  * error. */
 int64_t	 file_verify_all(int64_t *n, void (*bad)(int64_t, const char *));
 
-/* Returns the Content-Type a file of kind is served with. */
-const char *file_mime(const char *kind);
-
 #endif
