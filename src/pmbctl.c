@@ -93,7 +93,7 @@ static const struct command commands[] = {
 	    "mail daemon uses; prints the SMTP server's answers",
 	    cmd_mail_test },
 	{ "mail list", "[STATUS]", "list outbox messages, newest first (STATUS:\n"
-	    "queued, sending, sent or failed)",
+	    "queued, sending, sent, failed or bounced)",
 	    cmd_mail_list },
 	{ "mail retry", "ID", "make a queued or failed message due now",
 	    cmd_mail_retry },
