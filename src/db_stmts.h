@@ -535,7 +535,8 @@ X(OUTBOX_RETRY_NOW,
   "SELECT i.id, i.from_addr, i.from_name, i.subject, i.received_at, " \
   "i.reason, i.status, coalesce(i.suggested_id, 0), " \
   "coalesce(i.order_id, 0), i.decided_at, u.username, i.via, " \
-  "i.raw_size, i.attachments, i.body FROM inbound i " \
+  "i.raw_size, i.attachments, i.body, coalesce(i.outbox_id, 0) " \
+  "FROM inbound i " \
   "LEFT JOIN users u ON u.id = i.decided_by "
 X(INBOX_WAITING, INBOX_COLS
   "WHERE i.status = 'inbox' AND i.id < ?1 ORDER BY i.id DESC LIMIT ?2")

@@ -179,6 +179,9 @@ inbound_vars(struct request *r, sqlite3_stmt *s, struct tvars *tv,
 		tv_set(tv, "order_id", req_printf(r, "%lld", (long long)oid));
 		tv_set(tv, "order_number", number_text(r, oid));
 	}
+	if (sqlite3_column_int64(s, 15) > 0)
+		tv_set(tv, "outbox_id", req_printf(r, "%lld",
+		    (long long)sqlite3_column_int64(s, 15)));
 	if (!whole)
 		return;
 	tv_set(tv, "via", !strcmp(db_text(s, 11), "imap") ? "IMAP mailbox" :

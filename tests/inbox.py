@@ -358,6 +358,17 @@ def test_bounce():
     t.ok(row and "bounced" not in row.group(0) and "email bounced" in queue,
          "nor its row in the queue (while the other's is)", row and row.group(0))
 
+    # The bounce itself, as the intake keeps it: listed under ?show=done, linked to the email.
+    iid = inbound("", subject="Undelivered Mail Returned to Sender", from_addr="MAILER-DAEMON@mx.example",
+                  from_name="Mail Delivery System", reason=diag, status="bounce", order_id=oid)
+    site.sql("UPDATE inbound SET outbox_id = ? WHERE id = ?", bid, iid)
+    done = unescape(staff.get("/admin/inbox?show=done").text)
+    t.ok(re.search(r'id="inbound-%d".*?a bounce of our email to PMB-%06d' % (iid, oid), done, re.S),
+         "?show=done lists the bounce as a bounce of our email to the order")
+    one = staff.get("/admin/inbox/%d" % iid).text
+    t.ok('href="/admin/outbox/%d" id="bounced-email"' % bid in one and "/admin/inbox/%d/attach" % iid not in one,
+         "its page links the email that bounced, and offers no decision")
+
     con = sqlite3.connect(site.db)
     try:
         plan = " | ".join(r[3] for r in con.execute(
