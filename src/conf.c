@@ -94,6 +94,7 @@ static const struct setting settings[] = {
 	S(mail_from, C_EMAIL, "Sam Carter <sam@example.com>", 3, 320),
 	S(admin_email, C_EMAIL, "sam@example.com", 3, 254),
 	S(reply_address, C_EMAIL, "", 0, 254),
+	S(inbound_hourly_limit, C_INT, "20", 0, 100000),
 	S(alert_new_orders, C_BOOL, "yes", 0, 0),
 	S(mail_max_attempts, C_INT, "8", 1, 100),
 	S(busy_timeout_ms, C_INT, "5000", 0, 600000),

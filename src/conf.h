@@ -60,6 +60,7 @@ struct conf {
 	char	*mail_from;
 	char	*admin_email;
 	char	*reply_address;	/* "": replies go to admin_email */
+	int64_t	 inbound_hourly_limit; /* mails kept per sender per hour */
 	int	 alert_new_orders;	/* a new order's alert to admin_email */
 	int64_t	 mail_max_attempts;
 	int64_t	 busy_timeout_ms;
