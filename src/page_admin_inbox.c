@@ -142,8 +142,8 @@ outcome_text(struct request *r, sqlite3_stmt *s)
 		return req_printf(r, "discarded by %s, %s", *who ? who :
 		    "someone", at);
 	if (!strcmp(status, "routed"))
-		return req_printf(r, "put on %s by itself (the client's "
-		    "reply)", number_text(r, oid));
+		return req_printf(r, "put on %s by itself, the client's "
+		    "reply: %s", number_text(r, oid), db_text(s, 5));
 	if (!strcmp(status, "bounce"))
 		return oid > 0 ? req_printf(r, "a bounce of our email to "
 		    "%s", number_text(r, oid)) : "a bounce of our email";
@@ -168,6 +168,9 @@ inbound_vars(struct request *r, sqlite3_stmt *s, struct tvars *tv,
 	tv_set(tv, "subject", req_strdup(r, db_text(s, 3)));
 	tv_set(tv, "received", page_time(r, sqlite3_column_int64(s, 4)));
 	tv_set(tv, "reason", req_strdup(r, db_text(s, 5)));
+	/* A routed message's reason is what it became (in outcome). */
+	tv_set(tv, "why", strcmp(db_text(s, 6), "routed") != 0 ?
+	    req_strdup(r, db_text(s, 5)) : "");
 	tv_set(tv, "waiting", !strcmp(db_text(s, 6), "inbox") ? "1" : "");
 	tv_set(tv, "outcome", outcome_text(r, s));
 	if (sug > 0) {
