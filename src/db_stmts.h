@@ -539,14 +539,16 @@ X(OUTBOX_RETRY_NOW,
   "SELECT i.id, i.from_addr, i.from_name, i.subject, i.received_at, " \
   "i.reason, i.status, coalesce(i.suggested_id, 0), " \
   "coalesce(i.order_id, 0), i.decided_at, u.username, i.via, " \
-  "i.raw_size, i.attachments, i.body, coalesce(i.outbox_id, 0) " \
-  "FROM inbound i " \
-  "LEFT JOIN users u ON u.id = i.decided_by "
-X(INBOX_WAITING, INBOX_COLS
+  "i.raw_size, coalesce(i.outbox_id, 0) "
+#define INBOX_FROM \
+  "FROM inbound i LEFT JOIN users u ON u.id = i.decided_by "
+X(INBOX_WAITING, INBOX_COLS INBOX_FROM
   "WHERE i.status = 'inbox' AND i.id < ?1 ORDER BY i.id DESC LIMIT ?2")
-X(INBOX_DONE, INBOX_COLS
+X(INBOX_DONE, INBOX_COLS INBOX_FROM
   "WHERE i.id < ?1 AND i.status <> 'inbox' ORDER BY i.id DESC LIMIT ?2")
-X(INBOX_BY_ID, INBOX_COLS "WHERE i.id = ?1")
+/* One message: the list's columns, then its attachments and text. */
+X(INBOX_BY_ID, INBOX_COLS ", i.attachments, i.body " INBOX_FROM
+  "WHERE i.id = ?1")
 X(INBOX_RAW, "SELECT raw, subject FROM inbound WHERE id = ?")
 X(INBOX_DROPS, "SELECT reason, n FROM inbound_drops")
 /* The consultant's decision, taken only while the message still waits

@@ -152,7 +152,7 @@ outcome_text(struct request *r, sqlite3_stmt *s)
 
 /* Sets the variables of one inbound message (an INBOX_COLS row) in tv:
  * its headers, why it is here, the order it names, what became of it;
- * with whole, its text and attachments too. */
+ * with whole (an INBOX_BY_ID row), its text and attachments too. */
 static void
 inbound_vars(struct request *r, sqlite3_stmt *s, struct tvars *tv,
     int whole)
@@ -182,17 +182,17 @@ inbound_vars(struct request *r, sqlite3_stmt *s, struct tvars *tv,
 		tv_set(tv, "order_id", req_printf(r, "%lld", (long long)oid));
 		tv_set(tv, "order_number", number_text(r, oid));
 	}
-	if (sqlite3_column_int64(s, 15) > 0)
+	if (sqlite3_column_int64(s, 13) > 0)
 		tv_set(tv, "outbox_id", req_printf(r, "%lld",
-		    (long long)sqlite3_column_int64(s, 15)));
+		    (long long)sqlite3_column_int64(s, 13)));
 	if (!whole)
 		return;
 	tv_set(tv, "via", !strcmp(db_text(s, 11), "imap") ? "IMAP mailbox" :
 	    "mail server's pipe");
 	tv_set(tv, "size", req_printf(r, "%lld",
 	    (long long)sqlite3_column_int64(s, 12)));
-	tv_set(tv, "text", req_strdup(r, db_text(s, 14)));
-	for (const char *p = db_text(s, 13); *p != '\0';) {
+	tv_set(tv, "text", req_strdup(r, db_text(s, 15)));
+	for (const char *p = db_text(s, 14); *p != '\0';) {
 		size_t n = strcspn(p, "\n");
 
 		if (n > 0)
@@ -271,7 +271,7 @@ inbound_arg(const struct request *r)
 }
 
 /* Renders message id's page with status; error goes on top (a refused
- * decision), and the attach form holds what was typed when fields is
+ * decision), and the attach form holds what was typed when typed is
  * set. Answers 404 when there is no such message. */
 static void
 inbound_view(struct request *r, int64_t id, int status, const char *error,
@@ -299,6 +299,7 @@ inbound_view(struct request *r, int64_t id, int status, const char *error,
 		tv_set(&tv, "err_order", r->fields[AF_ORDER].error);
 		tv_set(&tv, "as_client", !strcmp(r->fields[AF_AS].value,
 		    "client") ? "1" : "");
+		tv_set(&tv, "err_as", r->fields[AF_AS].error);
 	} else if (tv_get(&tv, "suggested") != NULL)
 		tv_set(&tv, "order", tv_get(&tv, "suggested"));
 	page_render(r, status, req_printf(r, "Received message %lld",
@@ -361,7 +362,7 @@ inbound_text(struct request *r, int64_t id, const char **from,
 	    db_step(ST_INBOX_BY_ID) == DB_ROW) {
 		*from = req_strdup(r, db_text(s, 1));
 		if (body != NULL)
-			*body = req_strdup(r, db_text(s, 14));
+			*body = req_strdup(r, db_text(s, 15));
 		ok = 1;
 	}
 	if (s != NULL)

@@ -198,6 +198,10 @@ def test_bad_order():
         t.ok(('value="%s"' % typed.replace("<", "&lt;").replace(">", "&gt;")) in r.text,
              "and keeps what was typed (%r)" % typed)
         t.ok(re.search(r'value="client" checked', r.text), "and the choice of client")
+    r = staff.post("/admin/inbox/%d/attach" % iid, {"order": "12", "as": "public", "csrf_token": csrf()})
+    t.ok(r.status == 400 and "Attach it as the client&#39;s message or as an internal note." in r.text
+         or r.status == 400 and "Attach it as the client's message or as an internal note." in r.text,
+         "attach as anything but client or note is 400, saying so")
     t.eq(row(iid)[0], "inbox", "the message still waits")
     t.eq(site.sql1("SELECT count(*) FROM messages WHERE inbound_id = ?", iid), 0, "no message was added")
 
