@@ -288,7 +288,8 @@ parse_headers(GMimeMessage *msg, struct inbound *m)
 }
 
 /* Returns a malloc'd copy of the first field name's value in the
- * delivery-status text s (continuation lines joined), or NULL. */
+ * delivery-status text s (continuation lines joined by one space), or
+ * NULL. */
 static char *
 dsn_field(const char *s, const char *name)
 {
@@ -309,6 +310,9 @@ dsn_field(const char *s, const char *name)
 			p += *p == '\n';
 			if (*p != ' ' && *p != '\t')
 				break;
+			/* A folded line goes on after one space. */
+			buf_putc(&b, ' ');
+			p += strspn(p, " \t");
 		}
 		{
 			char *v = buf_take(&b), *r = dup_utf8(g_strstrip(v));

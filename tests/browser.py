@@ -119,8 +119,10 @@ def journey(size, deps, shots):
         "stripe_api_url": stripe.url,
         "stripe_timeout": "5",
         "refund_auto_approve": "yes",
-        # Replies by email (issue 18): the journey answers an email.
+        # Replies by email (issue 18): the journey answers an email,
+        # and its second follow-up comes by email.
         "reply_address": "answers@example.com",
+        "followups_included": "2",
     })
     stripe.configure(webhook_url=site.base + "/hooks/stripe")
     try:

@@ -211,7 +211,7 @@ check_special(void)
 	    m.dsn_message_id);
 	ok(same(m.dsn_status, "5.1.1"), "bounce: Status");
 	ok(same(m.dsn_diagnostic, "smtp; 550 5.1.1 <nobody.test@invalid."
-	    "example>: Recipient    address rejected: User unknown"),
+	    "example>: Recipient address rejected: User unknown"),
 	    "bounce: Diagnostic-Code, its lines joined: %s", m.dsn_diagnostic);
 	ok(same(m.delivered_to, "answers+b-42-k2m4p6r8@ask.example.com") &&
 	    same(m.auto_submitted, "auto-replied"),

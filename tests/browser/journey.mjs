@@ -34,6 +34,7 @@
 // but the stand-in's checkout page (GET and POST /pay/cs_...), where the
 // Pay button sends the client. That page is screenshot, not checked: it
 // stands in for Stripe's.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -453,6 +454,27 @@ const QUOTE = 'Clear, practical ideas I could use the same week.';
 const FOLLOWUP = 'Thank you! Should the loyalty card be on paper or in an app?';
 const FOLLOWUP_ANSWER = 'Paper, to start with: it is **cheap and visible** at the till.';
 const REASON = 'The ideas were fine, but I had tried most of them already.';
+const MORE_INFO = 'One more thing: we also bake rye, and it sells out on Fridays.';
+const EMAIL_FOLLOWUP = 'And should the card work for the rye too?';
+const EMAIL_FOLLOWUP_ANSWER = 'Yes: one card for every loaf keeps it simple.';
+const STRANGER = 'Please send the answer to collect@elsewhere.example instead.';
+let replyNo = 0;
+
+/* Sends a reply to email m (its Reply-To, In-Reply-To its Message-ID)
+ * from sender through `pmbctl mail receive`, as a mail server's pipe
+ * would; the original quoted below, as Gmail writes it. Returns what
+ * pmbctl printed. */
+function replyByEmail(m, sender, text) {
+  replyNo++;
+  const to = /<([^>]+)>/.exec(m.replyTo) ? /<([^>]+)>/.exec(m.replyTo)[1] : m.replyTo;
+  const quoted = m.text.split(/\r?\n/).map((l) => '> ' + l).join('\r\n');
+  const raw = [`From: ${sender}`, `To: ${to}`, `Subject: Re: ${m.subject}`,
+    `Message-ID: <journey.${size.label}.${replyNo}@client.example>`, `In-Reply-To: ${m.messageId}`,
+    `References: ${m.messageId}`, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '',
+    text, '', 'On Mon, 7 Dec 2026 at 10:00, Sam Carter <sam@example.com> wrote:', quoted, ''].join('\r\n');
+  return execFileSync(cfg.pmbctl, ['mail', 'receive'], { input: raw,
+    env: { ...process.env, PMB_CONFIG: cfg.config } }).toString();
+}
 const FEEDBACK = 'I hoped for numbers: the margin other bakers take on a wedding cake.';
 
 async function statusText(page) {
@@ -687,6 +709,43 @@ async function journey(browser, client, staff, base) {
   const paidMail = await waitMail(forClient(/Payment received/), 'the payment receipt');
   ok(paidMail.subject.includes(number) && paidMail.text.includes(amount),
     `the client is emailed that the payment of ${amount} arrived`, paidMail.text);
+  ok(paidMail.text.startsWith('-- Reply above this line --') && /^answers\+[a-z2-7]{26}@example\.com$/.test(
+    (/<([^>]+)>/.exec(paidMail.replyTo) || [])[1] || paidMail.replyTo),
+  'the email says where to reply above, and its Reply-To names the order', paidMail.replyTo);
+  // The client answers that email with more information, before the answer.
+  const said = replyByEmail(paidMail, cfg.clientEmail, MORE_INFO);
+  ok(/more information/.test(said), 'the client\'s reply by email is taken: ' + said.trim());
+  await staff.goto(base + orderPath);
+  await visit(staff, 'admin-order-info-by-email');
+  const infoThread = await staff.locator('.thread').innerText();
+  ok(infoThread.includes(MORE_INFO) && /More information from the client/.test(infoThread) && /by email/.test(infoThread),
+  'the order page shows the reply as more information from the client, by email',
+  await staff.locator('.thread').innerText());
+  const infoMail = await waitMail((m) => m.to.includes('consultant@example.com') && /More information/.test(m.subject),
+    'the consultant\'s alert of more information');
+  ok(infoMail.text.includes(MORE_INFO), `the consultant is alerted: "${infoMail.subject}"`);
+  await client.goto(base + statusPath);
+  ok((await client.locator('.thread').innerText()).includes(MORE_INFO),
+    'the client\'s status page shows what they sent by email');
+  // A stranger's mail to the same Reply-To waits in the inbox.
+  ok(/inbox/.test(replyByEmail(paidMail, 'someone@elsewhere.example', STRANGER)),
+    'a stranger\'s mail to the order\'s Reply-To goes to the inbox');
+  ok(!(await client.locator('main').innerText()).includes('collect@elsewhere'),
+    'and never onto the client\'s status page');
+  await staff.goto(base + '/admin/inbox');
+  await visit(staff, 'admin-inbox');
+  const inRow = staff.locator('table.inbox tr', { hasText: 'someone@elsewhere.example' });
+  must(await inRow.count() === 1 && /not the order's client/.test(await inRow.innerText()),
+    'the consultant\'s inbox lists it, saying why it is there', await staff.locator('main').innerText());
+  await go(staff, () => inRow.getByRole('link').first().click(), /^\/admin\/inbox\/\d+$/);
+  await visit(staff, 'admin-inbox-message');
+  ok((await staff.locator('#text').innerText()).includes(STRANGER) && (await staff.locator('#suggested').innerText())
+    .includes(number), 'the message opens: its text, and the order its address names', await staff.locator('main').innerText());
+  await go(staff, () => staff.getByRole('button', { name: 'Discard this message' }).click(), /^\/admin\/inbox/);
+  await visit(staff, 'admin-inbox-discarded');
+  ok(await staff.locator('table.inbox tr', { hasText: 'someone@elsewhere.example' }).count() === 0,
+    'discarded, it leaves the inbox', await staff.locator('main').innerText());
+  await staff.goto(base + orderPath);
 
   // The Markdown answer: saved and previewed, then sent.
   await staff.locator('#body').fill(ANSWER);
@@ -799,6 +858,27 @@ async function journey(browser, client, staff, base) {
   await visit(client, 'status-followup-answered');
   ok(await client.locator('.thread .answer strong', { hasText: 'cheap and visible' }).count() === 1,
     'the client sees the follow-up\'s answer');
+
+  // 5b. The second follow-up, by replying to the follow-up's answer email.
+  ok(/follow-up/.test(replyByEmail(fuMail, cfg.clientEmail, EMAIL_FOLLOWUP)),
+    'the client replies to the answer email: a follow-up by email');
+  await staff.goto(base + '/admin');
+  await visit(staff, 'admin-queue-followup-by-email');
+  must(await staff.locator('table.queue tr', { hasText: number }).count() === 1,
+    'the follow-up by email puts the order back in the queue', await staff.locator('main').innerText());
+  await staff.goto(base + orderPath);
+  await visit(staff, 'admin-order-followup-by-email');
+  const thread = await staff.locator('.thread').innerText();
+  ok(thread.includes(EMAIL_FOLLOWUP) && /by email/.test(thread) && /Follow-up being answered/.test(await statusText(staff)),
+    'the order page shows the follow-up that came by email', thread);
+  await staff.locator('#body').fill(EMAIL_FOLLOWUP_ANSWER);
+  await sendReply(staff, orderPath, 'admin-followup2-confirm');
+  must(/Answered/.test(await statusText(staff)), 'the consultant answers it', await statusText(staff));
+  await client.goto(base + statusPath);
+  await visit(client, 'status-followup-by-email');
+  ok((await client.locator('.thread').innerText()).includes(EMAIL_FOLLOWUP) &&
+    (await client.locator('.thread').innerText()).includes('one card for every loaf'),
+  'the client\'s status page shows the follow-up sent by email and its answer');
 
   // 6. The refund, from the link in the answer email.
   await client.goto(base + refundLink);
