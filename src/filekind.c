@@ -278,7 +278,7 @@ zip_walk(const struct src *s, struct zipdir *d)
 }
 
 /* Reads the OpenDocument "mimetype" entry that d found: its local header
- * (sig, name "mimetype", then the bytes) at d->odf_off. Returns "odt",
+ * at d->odf_off (its own name "mimetype" too), then its bytes. Returns "odt",
  * "ods", or NULL with *why. */
 static const char *
 zip_odf(const struct src *s, const struct zipdir *d, const char **why)
@@ -286,12 +286,12 @@ zip_odf(const struct src *s, const struct zipdir *d, const char **why)
 	static const char text[] = "application/vnd.oasis.opendocument.text";
 	static const char sheet[] =
 	    "application/vnd.oasis.opendocument.spreadsheet";
-	unsigned char	 h[ZIP_LFH_LEN];
+	unsigned char	 h[ZIP_LFH_LEN + 8];	/* and the name */
 	char		 mime[ODF_MIME_MAX];
 	uint64_t	 at;
 
 	if (!src_read(s, d->odf_off, h, sizeof(h)) || le32(h) != ZIP_LFH_SIG ||
-	    le16(h + 26) != 8) {
+	    le16(h + 26) != 8 || memcmp(h + ZIP_LFH_LEN, "mimetype", 8) != 0) {
 		*why = "an OpenDocument file with a broken mimetype entry";
 		return NULL;
 	}

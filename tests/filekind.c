@@ -271,6 +271,27 @@ test_zip(void)
 	free(z);
 }
 
+/* An OpenDocument file whose "mimetype" entry's local header names
+ * another file is refused. */
+static void
+test_odf_local(void)
+{
+	char		 path[1024];
+	unsigned char	*z;
+	size_t		 len;
+
+	snprintf(path, sizeof(path), "%s/sample.odt", samples);
+	if ((z = (unsigned char *)read_file(path, &len)) == NULL || len < 38) {
+		ok(0, "sample.odt can be read");
+		free(z);
+		return;
+	}
+	z[30] = 'M';	/* the first letter of the local name "mimetype" */
+	zip_refused("an ODF whose local name is not mimetype", z, len,
+	    "broken mimetype");
+	free(z);
+}
+
 /* The Content-Type of each kind. */
 static void
 test_mime(void)
@@ -303,6 +324,7 @@ main(void)
 	test_samples();
 	test_texts();
 	test_zip();
+	test_odf_local();
 	test_mime();
 	filekind_close();
 	filekind_close();
