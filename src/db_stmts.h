@@ -159,7 +159,7 @@ X(ORDER_CANCEL,
   "NOT EXISTS (SELECT 1 FROM ledger l WHERE l.order_id = orders.id)")
 X(MESSAGES_ALL,
   "SELECT m.kind, m.body, m.created_at, u.username, m.html, "
-  "coalesce(m.inbound_id, 0) FROM messages m "
+  "coalesce(m.inbound_id, 0), m.id FROM messages m "
   "LEFT JOIN users u ON u.id = m.user_id WHERE m.order_id = ? ORDER BY m.id")
 X(HISTORY_ADMIN,
   "SELECT h.status, h.at, u.username, h.note FROM status_history h "
@@ -894,6 +894,18 @@ X(FILE_INSERT,
   "nullif(?, 0), ?, zeroblob(?))")
 /* The dashboard's storage line: one row kept by triggers. */
 X(DASH_FILES, "SELECT files, bytes FROM files_usage WHERE id = 1")
+/* An order's files, for its thread and draft (index files_order). */
+X(FILES_BY_ORDER,
+  "SELECT id, coalesce(message_id, 0), name, kind, size FROM files "
+  "WHERE order_id = ? ORDER BY id")
+/* The reply draft's files become the sent reply's ?1. */
+X(FILES_DRAFT_SEND,
+  "UPDATE files SET message_id = ?1 WHERE order_id = ?2 AND "
+  "message_id IS NULL")
+/* A file taken off order ?2's reply draft before it is sent. */
+X(FILE_DRAFT_REMOVE,
+  "DELETE FROM files WHERE id = ?1 AND order_id = ?2 AND "
+  "message_id IS NULL")
 /* Every file's hash, for pmbctl check. */
 X(FILE_ALL, "SELECT id, name, size, sha256 FROM files ORDER BY id")
 /* A file for staff: any (?2 = 0) or of order ?2. */

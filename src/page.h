@@ -97,6 +97,7 @@ void	 page_admin_release(struct request *);
 void	 page_admin_draft(struct request *);
 void	 page_admin_reply(struct request *);
 void	 page_admin_note(struct request *);
+void	 page_admin_draft_file_remove(struct request *);
 void	 page_admin_cancel(struct request *);
 void	 page_admin_snippets(struct request *);
 void	 page_admin_snippet_create(struct request *);

@@ -4,11 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach.h"
 #include "audit.h"
 #include "auth.h"
 #include "conf.h"
 #include "currency.h"
 #include "db.h"
+#include "files.h"
 #include "mail.h"
 #include "markdown.h"
 #include "order.h"
@@ -162,6 +164,55 @@ fill_msg(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 		    "note") ? "Internal note" : "Reply", db_text(s, 3)));
 	else
 		tv_set(tv, "who", client_kind_label(kind));
+}
+
+/* Adds order id's thread to tv as the list thread, each message with its
+ * files (the list files; one statement for all the order's files), and
+ * the reply draft's files as the list draft_files. Returns 1, or 0 on a
+ * database error. */
+static int
+thread_rows(struct request *r, int64_t id, struct tvars *tv)
+{
+	sqlite3_stmt		*s;
+	struct file_item	*files;
+	int64_t			 n;
+	int			 rc;
+
+	if ((n = files_of_order(r, id, &files)) < 0 ||
+	    (s = db_stmt(ST_MESSAGES_ALL)) == NULL || !db_bind(s, "i", id))
+		return 0;
+	while ((rc = db_step(ST_MESSAGES_ALL)) == DB_ROW) {
+		struct tvars *row = tv_row(tv, "thread");
+
+		fill_msg(r, s, row);
+		if (files_tv(r, row, "files", files, n,
+		    sqlite3_column_int64(s, 6), "/admin/files/") > 0)
+			tv_set(row, "has_files", "1");
+	}
+	db_done(ST_MESSAGES_ALL);
+	if (files_tv(r, tv, "draft_files", files, n, 0, "/admin/files/") > 0)
+		tv_set(tv, "has_draft_files", "1");
+	return rc != DB_ERROR;
+}
+
+/* Sets the files fields' variables: whether files are taken, the limits
+ * as a hint, and why the files just sent were refused (files_error) by
+ * the form they came with. */
+static void
+files_form_vars(struct request *r, struct tvars *tv, const char *files_error)
+{
+	if (conf.attachment_max_mb > 0) {
+		tv_set(tv, "files_on", "1");
+		tv_set(tv, "files_hint", req_printf(r, "Up to %lld files, "
+		    "%lld MB each: %s.", (long long)conf.attachments_per_message,
+		    (long long)conf.attachment_max_mb, conf.attachment_types));
+	}
+	if (files_error == NULL || r->fields == NULL)
+		return;
+	files_error = req_printf(r, "%s Nothing was saved: choose the files "
+	    "again (a browser cannot keep them).", files_error);
+	tv_set(tv, r->route->fields == note_fields ? "note_files_error" :
+	    "reply_files_error", files_error);
 }
 
 /* A bounced email of the client's (the order page's flag). */
@@ -370,7 +421,8 @@ paid_form_vars(struct request *r, struct tvars *tv, const struct order *o)
  * the reply editor holds draft (NULL: the saved draft). */
 static void
 order_view(struct request *r, const struct order *o, int status,
-    const char *notice, const char *error, const char *draft, int preview)
+    const char *notice, const char *error, const char *draft, int preview,
+    const char *files_error)
 {
 	struct tvars	 tv = { .n = 0 };
 	sqlite3_stmt	*s;
@@ -389,7 +441,7 @@ order_view(struct request *r, const struct order *o, int status,
 	claimed = req_strdup(r, db_text(s, 2));
 	claimed_by = sqlite3_column_int64(s, 3);
 	db_done(ST_ORDER_ADMIN_EXTRA);
-	if (!rows(r, ST_MESSAGES_ALL, o->id, &tv, "thread", fill_msg) ||
+	if (!thread_rows(r, o->id, &tv) ||
 	    !rows(r, ST_HISTORY_ADMIN, o->id, &tv, "history", fill_hist) ||
 	    !rows(r, ST_LEDGER_BY_ORDER, o->id, &tv, "ledger", fill_ledger) ||
 	    !rows(r, ST_AUDIT_BY_ORDER, o->id, &tv, "audit", fill_audit) ||
@@ -444,6 +496,7 @@ order_view(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "notice", notice);
 	tv_set(&tv, "form_message", error);
 	paid_form_vars(r, &tv, o);
+	files_form_vars(r, &tv, files_error);
 	if (r->fields != NULL && r->route->fields == note_fields)
 		tv_set(&tv, "note", r->fields[NF_BODY].value);
 	if (r->fields != NULL && r->route->fields == cancel_fields)
@@ -461,6 +514,7 @@ page_admin_order(struct request *r)
 		"reply", "Reply sent to the client.",
 		"note", "Note added.",
 		"draft", "Draft saved.",
+		"file_removed", "File removed from the draft.",
 		"claim", "You claimed this order.",
 		"release", "Order released.",
 		"cancel", "Order cancelled.",
@@ -472,7 +526,7 @@ page_admin_order(struct request *r)
 
 	if (!admin_order(r, &o))
 		return;
-	order_view(r, &o, 200, page_done_notice(r, notices), NULL, NULL, 0);
+	order_view(r, &o, 200, page_done_notice(r, notices), NULL, NULL, 0, NULL);
 }
 
 /* Answers 303 back to the order page with a notice. */
@@ -491,7 +545,7 @@ refuse(struct request *r, const struct order *o, int status,
 	const char *draft = r->route->fields == reply_fields ?
 	    r->fields[RF_BODY].value : NULL;
 
-	order_view(r, o, status, NULL, why, draft, 0);
+	order_view(r, o, status, NULL, why, draft, 0, NULL);
 }
 
 /* Checks the common preconditions of an action: a valid CSRF token and
@@ -599,18 +653,64 @@ page_admin_release(struct request *r)
 	claim(r, 0);
 }
 
-/* POST /admin/orders/ID/draft: saves the draft; with preview=1 shows it
- * rendered; with snippet=ID appends that snippet first. */
+/* Checks r's files (attach_check) into *kinds, before any transaction.
+ * Returns 1, or answers the order page again with 400, why by the files
+ * field and the typed text kept (nothing stored), and returns 0. */
+static int
+files_checked(struct request *r, const struct order *o, const char ***kinds)
+{
+	const char *why;
+
+	*kinds = req_alloc(r, (r->nfiles + 1) * sizeof(**kinds));
+	if ((why = attach_check(r, *kinds)) == NULL)
+		return 1;
+	order_view(r, o, 400, NULL, "Nothing was saved: see the files below.",
+	    r->route->fields == reply_fields ? r->fields[RF_BODY].value : NULL,
+	    0, why);
+	return 0;
+}
+
+/* Saves body as order o's reply draft, with r's files (checked: kinds)
+ * added to the draft, in one transaction with its audit row. Returns 1,
+ * 0 when the order is not waiting for an answer (nothing saved), -1 on
+ * failure (nothing saved). */
+static int
+draft_save(struct request *r, const struct order *o, const char *body,
+    const char **kinds)
+{
+	int64_t	uid = r->session->user_id;
+	int	rc;
+
+	if (!db_begin())
+		return -1;
+	if ((rc = db_update(ST_ORDER_SET_DRAFT, "tii", body, now_unix(),
+	    o->id)) < 0 || (rc == 1 && (!attach_store(r, kinds, o->id, 0,
+	    uid) || !audit_log(r, uid, "save draft", o->id, r->nfiles > 0 ?
+	    req_printf(r, "%zu file%s added", r->nfiles, r->nfiles == 1 ?
+	    "" : "s") : "")))) {
+		db_rollback();
+		return -1;
+	}
+	if (rc == 0) {
+		db_rollback();
+		return 0;
+	}
+	return db_commit() ? 1 : -1;
+}
+
+/* POST /admin/orders/ID/draft: saves the draft and the files sent with
+ * it (they stay on the draft until the reply is sent); with preview=1
+ * shows it rendered; with snippet=ID appends that snippet first. */
 void
 page_admin_draft(struct request *r)
 {
 	struct order	 o;
-	const char	*body;
+	const char	*body, **kinds;
 	sqlite3_stmt	*s;
 	int64_t		 sid;
 	int		 rc;
 
-	if (!action_start(r, &o))
+	if (!action_start(r, &o) || !files_checked(r, &o, &kinds))
 		return;
 	body = r->fields[RF_BODY].value;
 	if (*r->fields[RF_SNIPPET].value != '\0' &&
@@ -625,53 +725,50 @@ page_admin_draft(struct request *r)
 		refuse(r, &o, 400, "The reply is too long.");
 		return;
 	}
-	if (!db_begin())
-		goto fail;
-	if ((rc = db_update(ST_ORDER_SET_DRAFT, "tii", body, now_unix(),
-	    o.id)) < 0 || (rc == 1 && !audit_log(r, r->session->user_id,
-	    "save draft", o.id, ""))) {
-		db_rollback();
-		goto fail;
-	}
-	if (rc == 0) {
-		db_rollback();
-		order_view(r, &o, 409, NULL, "This order is not waiting for an "
-		    "answer (it may have just been answered), so the draft was "
-		    "not saved. Your text is below.", body, 0);
+	if ((rc = draft_save(r, &o, body, kinds)) < 0) {
+		/* Nothing is lost: the text is shown again with the error. */
+		order_view(r, &o, 503, NULL, "The draft could not be saved. "
+		    "Your text is below; please try again.", body, 0, NULL);
 		return;
 	}
-	if (!db_commit())
-		goto fail;
+	if (rc == 0) {
+		order_view(r, &o, 409, NULL, "This order is not waiting for an "
+		    "answer (it may have just been answered), so the draft was "
+		    "not saved. Your text is below.", body, 0, NULL);
+		return;
+	}
 	if (*r->fields[RF_PREVIEW].value != '\0' ||
 	    *r->fields[RF_SNIPPET].value != '\0') {
 		order_view(r, &o, 200, *r->fields[RF_PREVIEW].value ?
 		    "Draft saved. The preview below is what the client will "
 		    "see." : "Snippet inserted and draft saved.", NULL, body,
-		    *r->fields[RF_PREVIEW].value != '\0');
+		    *r->fields[RF_PREVIEW].value != '\0', NULL);
 		return;
 	}
 	back(r, &o, "draft");
-	return;
-fail:
-	/* Nothing is lost: the text is shown again with the error. */
-	order_view(r, &o, 503, NULL, "The draft could not be saved. Your "
-	    "text is below; please try again.", body, 0);
 }
 
 /* The second step of "Send reply" without JavaScript: shows the reply as
- * the client will see it, with a form that posts it again with
- * confirm=yes. Answers 409 when the order is not waiting for an answer. */
+ * the client will see it, and the draft's files, with a form that posts
+ * it again with confirm=yes. Answers 409 when the order is not waiting
+ * for an answer, 503 when its files cannot be read. */
 static void
 reply_confirm_view(struct request *r, const struct order *o,
     const char *body)
 {
-	struct tvars	tv = { .n = 0 };
+	struct tvars		 tv = { .n = 0 };
+	struct file_item	*files;
+	int64_t			 n;
 
 	if (strcmp(o->status, "paid") != 0 &&
 	    strcmp(o->status, "followup") != 0) {
 		refuse(r, o, 409, "This order is not waiting for an answer "
 		    "(it may have just been answered). Your text is kept "
 		    "below.");
+		return;
+	}
+	if ((n = files_of_order(r, o->id, &files)) < 0) {
+		page_unavailable(r);
 		return;
 	}
 	page_vars(r, &tv);
@@ -681,23 +778,99 @@ reply_confirm_view(struct request *r, const struct order *o,
 	tv_set(&tv, "email", o->email);
 	tv_set(&tv, "body", body);
 	tv_set(&tv, "preview_html", req_keep(r, md_render(body)));
+	if (files_tv(r, &tv, "files", files, n, 0, "/admin/files/") > 0)
+		tv_set(&tv, "has_files", "1");
 	page_render(r, 200, req_printf(r, "Send the reply to %s?",
 	    o->number), "admin_reply_confirm.html", &tv);
 }
 
-/* POST /admin/orders/ID/reply: sends the answer when confirm=yes, else
- * asks for confirmation first (reply_confirm_view). */
+/* Makes the reply draft's files (with those sent with the reply) the
+ * files of reply message mid, and lists them in tv as files for the
+ * answer email, with the client's download links. Inside the sending
+ * transaction. Returns 1 or 0. */
+static int
+reply_files(struct request *r, const struct order *o, int64_t mid,
+    struct tvars *tv)
+{
+	struct file_item	*files;
+	int64_t			 moved, n;
+	char			*url;
+
+	if ((moved = db_update(ST_FILES_DRAFT_SEND, "ii", mid, o->id)) < 0 ||
+	    (n = files_of_order(r, o->id, &files)) < 0 ||
+	    (url = order_track_url(r, o->id)) == NULL)
+		return 0;
+	/* What the email lists is what the reply has: every draft file. */
+	if (moved > 0)
+		tv_set(tv, "has_files", "1");
+	if (files_tv(r, tv, "files", files, n, mid, req_printf(r,
+	    "%s/files/", url)) != moved ||
+	    files_tv(r, tv, "draft_left", files, n, 0, "") != 0) {
+		log_msg("reply: order %lld: the draft's files did not all "
+		    "move to the reply", (long long)o->id);
+		return 0;
+	}
+	return 1;
+}
+
+/* Sets the answer email's variables for o's reply body (first: the
+ * order's first answer; paid, refunded: its money). Returns 1, or 0
+ * when the refund link cannot be made. */
+static int
+answer_vars(struct request *r, const struct order *o, const char *body,
+    int first, int64_t net, struct tvars *tv)
+{
+	char *refund;
+
+	if ((refund = order_refund_url(r, o)) == NULL)
+		return 0;
+	tv_set(tv, "amount", page_money(r, net, o->currency));
+	/* The answer as an email shows it (no image loaded), and as plain
+	 * text. */
+	tv_set(tv, "answer_html", req_keep(r, md_render_mail(body)));
+	tv_set(tv, "answer_text", req_keep(r, md_plain(body)));
+	tv_set(tv, "refund_url", refund);
+	tv_set(tv, "first", first ? "1" : "");
+	/* What the client can still do after this answer: a follow-up
+	 * only while the included ones are not all used. */
+	tv_set(tv, "followups_left", o->followups_used <
+	    conf.followups_included ? req_printf(r, "%lld", (long long)
+	    (conf.followups_included - o->followups_used)) : "");
+	tv_set(tv, "followups_spent", conf.followups_included > 0 ? "1" : "");
+	tv_set(tv, "rate_yes_url", req_printf(r, "%s?rating=yes",
+	    order_track_url(r, o->id)));
+	return 1;
+}
+
+/* The reply was not sent: why (409), or the page again (503). */
+static void
+reply_refused(struct request *r, const struct order *o, int rc,
+    const char *body)
+{
+	if (rc == 0)
+		refuse(r, o, 409, "This order is not waiting for an answer "
+		    "(it may have just been answered). Your text is kept "
+		    "below.");
+	else
+		order_view(r, o, 503, NULL, "The reply could not be sent: "
+		    "nothing was saved. Your text is below; please try again.",
+		    body, 0, NULL);
+}
+
+/* POST /admin/orders/ID/reply: sends the answer, with the draft's files
+ * and those sent with it, when confirm=yes; else asks for confirmation
+ * first (reply_confirm_view), the files sent with the form stored on
+ * the draft before (a browser cannot send them again). */
 void
 page_admin_reply(struct request *r)
 {
 	struct order	 o;
 	struct tvars	 tv = { .n = 0 };
-	const char	*body, *html;
-	char		*refund;
+	const char	*body, *html, **kinds;
 	int64_t		 now = now_unix(), uid, paid, refunded;
 	int		 first, rc;
 
-	if (!action_start(r, &o))
+	if (!action_start(r, &o) || !files_checked(r, &o, &kinds))
 		return;
 	uid = r->session->user_id;
 	body = r->fields[RF_BODY].value;
@@ -706,7 +879,10 @@ page_admin_reply(struct request *r)
 		return;
 	}
 	if (strcmp(r->fields[RF_CONFIRM].value, "yes") != 0) {
-		reply_confirm_view(r, &o, body);
+		if (r->nfiles > 0 && (rc = draft_save(r, &o, body, kinds)) < 1)
+			reply_refused(r, &o, rc, body);
+		else
+			reply_confirm_view(r, &o, body);
 		return;
 	}
 	if (!db_begin())
@@ -719,33 +895,17 @@ page_admin_reply(struct request *r)
 		goto rollback;
 	if (rc == 0) {
 		db_rollback();
-		refuse(r, &o, 409, "This order is not waiting for an answer "
-		    "(it may have just been answered). Your text is kept "
-		    "below.");
+		reply_refused(r, &o, 0, body);
 		return;
 	}
 	first = o.answered_at == 0;
 	o.answered_at = first ? now : o.answered_at;
-	if ((refund = order_refund_url(r, &o)) == NULL)
-		goto rollback;
-	tv_set(&tv, "amount", page_money(r, paid - refunded, o.currency));
-	/* The answer as the status page shows it, as an email shows it (no
-	 * image loaded), and as plain text. */
 	html = req_keep(r, md_render(body));
-	tv_set(&tv, "answer_html", req_keep(r, md_render_mail(body)));
-	tv_set(&tv, "answer_text", req_keep(r, md_plain(body)));
-	tv_set(&tv, "refund_url", refund);
-	tv_set(&tv, "first", first ? "1" : "");
-	/* What the client can still do after this answer: a follow-up
-	 * only while the included ones are not all used. */
-	tv_set(&tv, "followups_left", o.followups_used <
-	    conf.followups_included ? req_printf(r, "%lld", (long long)
-	    (conf.followups_included - o.followups_used)) : "");
-	tv_set(&tv, "followups_spent", conf.followups_included > 0 ? "1" : "");
-	tv_set(&tv, "rate_yes_url", req_printf(r, "%s?rating=yes",
-	    order_track_url(r, o.id)));
-	if (db_run(ST_MESSAGE_INSERT, "itttii", o.id, "reply", body, html,
-	    uid, now) != DB_DONE || !order_history(o.id, "answered", uid, "") ||
+	if (!answer_vars(r, &o, body, first, paid - refunded, &tv) ||
+	    !attach_store(r, kinds, o.id, 0, uid) ||
+	    db_run(ST_MESSAGE_INSERT, "itttii", o.id, "reply", body, html,
+	    uid, now) != DB_DONE || !reply_files(r, &o, db_last_id(), &tv) ||
+	    !order_history(o.id, "answered", uid, "") ||
 	    !audit_log(r, uid, "send reply", o.id, "") ||
 	    !order_mail(r, &o, "answer", &tv))
 		goto rollback;
@@ -756,18 +916,18 @@ page_admin_reply(struct request *r)
 rollback:
 	db_rollback();
 fail:
-	order_view(r, &o, 503, NULL, "The reply could not be sent: nothing "
-	    "was saved. Your text is below; please try again.", body, 0);
+	reply_refused(r, &o, -1, body);
 }
 
-/* POST /admin/orders/ID/note */
+/* POST /admin/orders/ID/note: the note and its files (staff only). */
 void
 page_admin_note(struct request *r)
 {
-	struct order	o;
-	int64_t		uid;
+	struct order	 o;
+	const char	**kinds;
+	int64_t		 uid;
 
-	if (!action_start(r, &o))
+	if (!action_start(r, &o) || !files_checked(r, &o, &kinds))
 		return;
 	uid = r->session->user_id;
 	if (!db_begin())
@@ -775,7 +935,7 @@ page_admin_note(struct request *r)
 	if (db_run(ST_MESSAGE_INSERT, "itttii", o.id, "note",
 	    r->fields[NF_BODY].value, req_keep(r,
 	    md_render(r->fields[NF_BODY].value)), uid, now_unix()) !=
-	    DB_DONE ||
+	    DB_DONE || !attach_store(r, kinds, o.id, db_last_id(), uid) ||
 	    !audit_log(r, uid, "add note", o.id, "")) {
 		db_rollback();
 		goto fail;
@@ -783,6 +943,44 @@ page_admin_note(struct request *r)
 	if (!db_commit())
 		goto fail;
 	back(r, &o, "note");
+	return;
+fail:
+	refuse(r, &o, 503, page_not_saved(r));
+}
+
+/* POST /admin/orders/ID/files/FILE/remove: takes a file off the reply
+ * draft (only a draft's: a sent reply's or a note's files stay). */
+void
+page_admin_draft_file_remove(struct request *r)
+{
+	struct order	o;
+	int64_t		fid, uid;
+	int		rc;
+
+	if (!action_start(r, &o))
+		return;
+	uid = r->session->user_id;
+	if (r->arg2 == NULL || !parse_int64(r->arg2, 1, INT64_MAX, &fid)) {
+		refuse(r, &o, 404, "There is no such file on the draft.");
+		return;
+	}
+	if (!db_begin())
+		goto fail;
+	if ((rc = db_update(ST_FILE_DRAFT_REMOVE, "ii", fid, o.id)) < 0 ||
+	    (rc == 1 && !audit_log(r, uid, "remove draft file", o.id,
+	    req_printf(r, "file %lld", (long long)fid)))) {
+		db_rollback();
+		goto fail;
+	}
+	if (rc == 0) {
+		db_rollback();
+		refuse(r, &o, 404, "That file is not on the draft (it may have "
+		    "been removed, or sent with the reply).");
+		return;
+	}
+	if (!db_commit())
+		goto fail;
+	back(r, &o, "file_removed");
 	return;
 fail:
 	refuse(r, &o, 503, page_not_saved(r));
