@@ -261,7 +261,7 @@ file_size_text(struct request *r, int64_t size)
 		return req_printf(r, "%lld byte%s", (long long)size,
 		    size == 1 ? "" : "s");
 	if (size < 1024 * 1024)
-		return req_printf(r, "%lld KB", (long long)((size + 1023) /
+		return req_printf(r, "%lld KB", (long long)((size + 512) /
 		    1024));
 	return req_printf(r, "%.1f MB", (double)size / (1024.0 * 1024.0));
 }

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""The consultant's files (issue 19), through real nginx and pmb.fcgi:
+the reply, draft and note forms take files (multipart/form-data). A reply
+sent with a PDF and a PNG keeps both (the PNG cleaned of its text chunk),
+the answer email lists them by name and size with links to
+/o/TOKEN/files/ID, and the client downloads them from those links (the
+PDF byte for byte); the order page's thread shows them, the image as a
+thumbnail. A draft's files stay with the draft (page reloaded), one is
+removed (POST, CSRF, audited), another added, one more chosen on the send
+form itself survives the no-JavaScript confirmation step, and on sending
+all of them become the reply's. A note's file is never the client's (404,
+not on the status page). Refused kinds (SVG, a PHP file named .png) keep
+the typed reply or note, say why by the files field, and store nothing."""
+import hashlib
+import os
+import re
+import struct
+import sys
+import uuid
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pmbtest import (Tap, Site, Browser, ask, track_path, login, admin_csrf,  # noqa: E402
+                     STAFF, SRC, BUILD, unescape)
+
+os.environ.setdefault("PMB_IMGCLEAN", os.path.join(BUILD, "pmb-imgclean"))
+t = Tap()
+site = Site(users=STAFF)
+site.start()
+staff = Browser(site)
+login(staff)
+FILES = os.path.join(SRC, "tests", "files")
+
+
+def sample(name):
+    with open(os.path.join(FILES, name), "rb") as f:
+        return f.read()
+
+
+def png_with_text(png):
+    """png with a tEXt chunk (a place) after IHDR: what cleaning drops."""
+    body = b"tEXt" + b"Comment\0taken at 48.8580 N, 2.2945 E"
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    return png[:33] + chunk + png[33:]
+
+
+def multipart(fields, files):
+    """(body, Content-Type) of a multipart/form-data form: fields a dict,
+    files a list of (name, bytes) for the input called files."""
+    b = "pmb-" + uuid.uuid4().hex
+    out = []
+    for k, v in fields.items():
+        out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n" % (b, k, v)).encode())
+    for name, data in files:
+        out.append(("--%s\r\nContent-Disposition: form-data; name=\"files\"; filename=\"%s\"\r\n"
+                    "Content-Type: application/octet-stream\r\n\r\n" % (b, name)).encode() + data + b"\r\n")
+    out.append(("--%s--\r\n" % b).encode())
+    return b"".join(out), "multipart/form-data; boundary=" + b
+
+
+def post_files(browser, path, fields, files):
+    body, ctype = multipart(fields, files)
+    return browser.post(path, body, headers={"Content-Type": ctype})
+
+
+def paid_order(email):
+    """A paid order waiting for its answer: (client, track path, id)."""
+    c = Browser(site)
+    path = track_path(ask(c, email=email).header("Location"))
+    oid = site.sql1("SELECT id FROM orders WHERE email = ?", email)
+    staff.post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer",
+                                               "csrf_token": admin_csrf(staff)})
+    return c, path, oid
+
+
+def files_of(oid):
+    return site.sql("SELECT id, coalesce(message_id, 0), name, kind, size FROM files WHERE order_id = ? ORDER BY id",
+                    oid)
+
+
+def data_of(fid):
+    return site.sql1("SELECT data FROM files WHERE id = ?", fid)
+
+
+def answer_mail(oid):
+    return site.sql("SELECT body_text, body_html FROM outbox WHERE order_id = ? AND kind = 'answer' ORDER BY id",
+                    oid)[-1]
+
+
+def mail_links(text):
+    """{file name: (path /o/TOKEN/files/ID, size text)} in an answer
+    email's text part."""
+    out = {}
+    for m in re.finditer(r"^- (.+?) \(([^()]+)\): https?://[^/\s]+(/o/[A-Za-z0-9_-]+/files/\d+)$", text, re.M):
+        out[m.group(1)] = (m.group(3), m.group(2))
+    return out
+
+
+def test_reply_with_files():
+    client, path, oid = paid_order("reply.files@example.com")
+    pdf, png = sample("sample.pdf"), png_with_text(sample("sample.png"))
+    r = post_files(staff, "/admin/orders/%d/reply" % oid,
+                   {"csrf_token": admin_csrf(staff), "body": "See the **price list**.", "confirm": "yes"},
+                   [("Price list.pdf", pdf), ("chart.png", png)])
+    t.eq(r.status, 303, "a reply with a PDF and a PNG is sent")
+    reply = site.sql1("SELECT id FROM messages WHERE order_id = ? AND kind = 'reply'", oid)
+    rows = files_of(oid)
+    t.eq([(m, n, k) for _, m, n, k, _ in rows], [(reply, "Price list.pdf", "pdf"), (reply, "chart.png", "png")],
+         "both files belong to the reply message")
+    byname = {n: (i, s) for i, _, n, _, s in rows}
+    stored_png = data_of(byname["chart.png"][0])
+    t.ok(data_of(byname["Price list.pdf"][0]) == pdf, "the PDF is stored as sent")
+    t.ok(stored_png[:8] == b"\x89PNG\r\n\x1a\n" and b"tEXt" not in stored_png and b"48.8580" not in stored_png,
+         "the PNG is stored cleaned: its text chunk (a place) is gone")
+    text, html = answer_mail(oid)
+    links = mail_links(text)
+    t.eq(sorted(links), ["Price list.pdf", "chart.png"], "the answer email's text lists both files by name")
+    t.eq(links.get("Price list.pdf", (None, ""))[1], "1 KB", "with the PDF's size (1,515 bytes: 1 KB)")
+    t.ok("Content-Disposition: attachment" not in text and "Price list.pdf" in html and
+         all(p in html for p, _ in links.values()), "the HTML part lists them with the same links; nothing attached")
+    for name, (link, _) in links.items():
+        t.ok(link.startswith(path.split("/o/")[0] + "/o/"), "the link to %s is under a signed status link" % name)
+        r = client.get(link)
+        want = pdf if name.endswith(".pdf") else stored_png
+        t.ok(r.status == 200 and r.body == want, "the client downloads %s from the email's link, byte for byte" % name,
+             r.status)
+    page = staff.get("/admin/orders/%d" % oid).text
+    for name, (fid, _) in byname.items():
+        t.ok('<a href="/admin/files/%d">%s</a>' % (fid, name) in page, "the thread links %s for staff" % name)
+    t.ok('<img class="thumb" src="/admin/files/%d"' % byname["chart.png"][0] in page and
+         'src="/admin/files/%d"' % byname["Price list.pdf"][0] not in page, "the PNG shows as a thumbnail, the PDF not")
+    t.ok(staff.get("/admin/files/%d" % byname["Price list.pdf"][0]).body == pdf, "staff download the PDF")
+
+
+def draft_files(oid):
+    page = staff.get("/admin/orders/%d" % oid).text
+    m = re.search(r'<ul class="files draft-files" id="draft-files">(.*?)</ul>', page, re.S)
+    return re.findall(r'action="/admin/orders/%d/files/(\d+)/remove"' % oid, m.group(1)) if m else [], page
+
+
+def test_draft_files():
+    client, path, oid = paid_order("draft.files@example.com")
+    tok = admin_csrf(staff)
+    r = post_files(staff, "/admin/orders/%d/draft" % oid, {"csrf_token": tok, "body": "Draft one."},
+                   [("first.csv", sample("numbers.csv"))])
+    t.eq(r.status, 303, "a draft saved with a file")
+    first = site.sql1("SELECT id FROM files WHERE order_id = ? AND name = 'first.csv' AND message_id IS NULL", oid)
+    ids, page = draft_files(oid)
+    t.ok(first is not None and ids == [str(first)] and "Draft one." in page,
+         "the page reloaded: the file is still on the draft, with a Remove button", ids)
+    t.eq(client.get("%s/files/%d" % (path, first)).status, 404, "the client cannot fetch a draft's file")
+    r = staff.post("/admin/orders/%d/files/%d/remove" % (oid, first), {"csrf_token": "x" * 43})
+    t.ok(r.status == 403 and files_of(oid), "removing without the CSRF token: 403, the file kept", r.status)
+    r = staff.post("/admin/orders/%d/files/%d/remove" % (oid, first), {"csrf_token": tok})
+    t.ok(r.status == 303 and not files_of(oid), "removed from the draft", r.status)
+    t.ok(site.sql1("SELECT count(*) FROM audit WHERE order_id = ? AND action = 'remove draft file'", oid) == 1,
+         "the removal is audited")
+    r = staff.post("/admin/orders/%d/files/%d/remove" % (oid, first), {"csrf_token": tok})
+    t.eq(r.status, 404, "removing it again: 404")
+    r = post_files(staff, "/admin/orders/%d/draft" % oid, {"csrf_token": tok, "body": "Draft two."},
+                   [("second.txt", sample("notes.txt"))])
+    ids, page = draft_files(oid)
+    t.ok(r.status == 303 and len(ids) == 1 and "second.txt" in page, "another file added to the draft")
+    # Send without JavaScript, with one more file chosen on the send form.
+    r = post_files(staff, "/admin/orders/%d/reply" % oid, {"csrf_token": tok, "body": "The reply."},
+                   [("third.pdf", sample("sample.pdf"))])
+    t.ok(r.status == 200 and "Send this reply" in r.text and "second.txt" in r.text and "third.pdf" in r.text,
+         "the confirmation step lists the draft's file and the one chosen on the send form", r.status)
+    t.eq([(m, n) for _, m, n, _, _ in files_of(oid)], [(0, "second.txt"), (0, "third.pdf")],
+         "the file chosen on the send form is stored with the draft before the confirmation")
+    t.eq(site.sql1("SELECT count(*) FROM messages WHERE order_id = ? AND kind = 'reply'", oid), 0, "not sent yet")
+    r = staff.post("/admin/orders/%d/reply" % oid, {"csrf_token": tok, "body": "The reply.", "confirm": "yes"})
+    reply = site.sql1("SELECT id FROM messages WHERE order_id = ? AND kind = 'reply'", oid)
+    t.ok(r.status == 303 and reply is not None, "sent", r.status)
+    t.eq([(m, n) for _, m, n, _, _ in files_of(oid)], [(reply, "second.txt"), (reply, "third.pdf")],
+         "on sending, the draft's files belong to the reply")
+    t.eq(sorted(mail_links(answer_mail(oid)[0])), ["second.txt", "third.pdf"], "the answer email lists both")
+    ids, _ = draft_files(oid)
+    t.eq(ids, [], "no file left on a draft")
+    for fid, _, name, _, _ in files_of(oid):
+        t.eq(client.get("%s/files/%d" % (path, fid)).status, 200, "the client may now fetch %s" % name)
+
+
+def test_note_files():
+    client, path, oid = paid_order("note.files@example.com")
+    tok = admin_csrf(staff)
+    r = post_files(staff, "/admin/orders/%d/note" % oid, {"csrf_token": tok, "body": "Staff only."},
+                   [("internal-costs.csv", sample("numbers.csv"))])
+    note = site.sql1("SELECT id FROM messages WHERE order_id = ? AND kind = 'note'", oid)
+    rows = files_of(oid)
+    t.ok(r.status == 303 and [(m, n) for _, m, n, _, _ in rows] == [(note, "internal-costs.csv")],
+         "a note's file belongs to the note", rows)
+    fid = rows[0][0]
+    t.eq(client.get("%s/files/%d" % (path, fid)).status, 404, "the client cannot download a note's file")
+    t.ok("internal-costs.csv" in staff.get("/admin/orders/%d" % oid).text, "the order page lists it for staff")
+    t.ok("internal-costs.csv" not in client.get(path).text, "the status page never lists it")
+    t.eq(staff.get("/admin/files/%d" % fid).status, 200, "staff download it")
+    # Answered: the note's file is still not the client's.
+    staff.post("/admin/orders/%d/reply" % oid, {"csrf_token": tok, "body": "Answer.", "confirm": "yes"})
+    t.ok(client.get("%s/files/%d" % (path, fid)).status == 404 and
+         "internal-costs.csv" not in answer_mail(oid)[0], "after the answer too: 404, and not in the answer email")
+
+
+def test_refused():
+    client, path, oid = paid_order("refused.files@example.com")
+    tok = admin_csrf(staff)
+    staff.post("/admin/orders/%d/draft" % oid, {"csrf_token": tok, "body": "Saved text."})
+    cases = (("reply", {"body": "Typed <reply> here", "confirm": "yes"}, "image.svg", "reply-files-error"),
+             ("draft", {"body": "Typed <draft> here"}, "php.png", "reply-files-error"),
+             ("note", {"body": "Typed <note> here"}, "image.svg", "note-files-error"))
+    for action, fields, bad, err_id in cases:
+        f = dict(fields, csrf_token=tok)
+        r = post_files(staff, "/admin/orders/%d/%s" % (oid, action), f,
+                       [("fine.pdf", sample("sample.pdf")), (bad, sample(bad))])
+        typed = fields["body"].replace("<", "&lt;").replace(">", "&gt;")
+        m = re.search(r'<p class="error" id="%s">([^<]*)</p>' % err_id, r.text)
+        t.ok(r.status == 400 and m and bad in unescape(m.group(1)) and "again" in m.group(1),
+             "%s with %s: 400, why by the files field" % (action, bad), (r.status, m and m.group(1)))
+        t.ok(typed in r.text, "the typed %s is kept" % action)
+        t.ok(files_of(oid) == [] and
+             site.sql1("SELECT count(*) FROM messages WHERE order_id = ? AND kind <> 'question'", oid) == 0 and
+             site.sql1("SELECT reply_draft FROM orders WHERE id = ?", oid) == "Saved text.",
+             "nothing stored (no file, no message, the draft as it was)")
+    r = staff.get("/admin/orders/%d" % oid)
+    t.ok('enctype="multipart/form-data"' in r.text and
+         re.search(r'<label for="reply-files">[^<]+</label>\s*<input type="file" id="reply-files" name="files" multiple',
+                   r.text) and "Up to 5 files, 10 MB each" in r.text,
+         "the order page's forms take files: a labelled multiple input, the limits as a hint")
+
+
+for fn in (test_reply_with_files, test_draft_files, test_note_files, test_refused):
+    t.run(fn)
+site.stop()
+site.cleanup()
+sys.exit(t.done())
