@@ -126,39 +126,43 @@ kind_of(const struct upload *u, const char **why)
 }
 
 const char *
+attach_check_one(struct request *r, struct upload *u, const char **kind)
+{
+	const char	*why = NULL, *failed;
+	char		 err[512];
+
+	if ((*kind = kind_of(u, &why)) == NULL)
+		return req_printf(r, "\"%s\" cannot be taken: %s.", u->name,
+		    why);
+	if (!kind_allowed(*kind))
+		return req_printf(r, "\"%s\" is a %s file, which this site "
+		    "does not take. It takes: %s.", u->name, *kind,
+		    conf.attachment_types);
+	if (!is_image(*kind))
+		return NULL;
+	if ((failed = image_clean(u, err, sizeof(err))) != NULL) {
+		log_msg("attach: an image was refused: %s", failed);
+		return req_printf(r, "\"%s\" could not be read as an image.",
+		    u->name);
+	}
+	/* What the helper wrote is checked again. */
+	if ((*kind = kind_of(u, &why)) == NULL || !is_image(*kind))
+		return req_printf(r, "\"%s\" could not be read as an image.",
+		    u->name);
+	return NULL;
+}
+
+const char *
 attach_check(struct request *r, const char **kinds)
 {
-	const char	*kind, *why = NULL, *failed;
-	char		 err[512];
+	const char *why;
 
 	if (r->upload_error != NULL)
 		return r->upload_error;
-	for (size_t i = 0; i < r->nfiles; i++) {
-		struct upload *u = &r->files[i];
-
-		if ((kind = kind_of(u, &why)) == NULL)
-			return req_printf(r, "\"%s\" cannot be taken: %s.",
-			    u->name, why);
-		if (!kind_allowed(kind))
-			return req_printf(r, "\"%s\" is a %s file, which this "
-			    "site does not take. It takes: %s.", u->name,
-			    kind, conf.attachment_types);
-		if (is_image(kind)) {
-			if ((failed = image_clean(u, err, sizeof(err))) !=
-			    NULL) {
-				log_msg("attach: an image was refused: %s",
-				    failed);
-				return req_printf(r, "\"%s\" could not be read "
-				    "as an image.", u->name);
-			}
-			/* What the helper wrote is checked again. */
-			if ((kind = kind_of(u, &why)) == NULL ||
-			    !is_image(kind))
-				return req_printf(r, "\"%s\" could not be read "
-				    "as an image.", u->name);
-		}
-		kinds[i] = kind;
-	}
+	for (size_t i = 0; i < r->nfiles; i++)
+		if ((why = attach_check_one(r, &r->files[i], &kinds[i])) !=
+		    NULL)
+			return why;
 	return NULL;
 }
 

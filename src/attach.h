@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct request;
+struct upload;
 
 /* Checks every file of r (upload.c spooled them), before any
  * transaction: sets each one's kind in kinds[] (r->nfiles of them).
@@ -17,6 +18,11 @@ struct request;
  * files field (r->upload_error first, then the first file refused),
  * owned by the request. */
 const char	*attach_check(struct request *r, const char **kinds);
+/* Checks one file u as attach_check does, setting *kind (and making an
+ * image's spool the cleaned image). Returns NULL when it may be kept,
+ * or why not, a sentence owned by r. */
+const char	*attach_check_one(struct request *r, struct upload *u,
+		    const char **kind);
 /* Stores r's files as checked (kinds from attach_check) with message
  * message_id (0: the consultant's draft) of order_id, from user_id (0:
  * the client). Inside the caller's transaction. Returns 1 or 0. */

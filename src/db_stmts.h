@@ -906,6 +906,10 @@ X(FILES_DRAFT_SEND,
 X(FILE_DRAFT_REMOVE,
   "DELETE FROM files WHERE id = ?1 AND order_id = ?2 AND "
   "message_id IS NULL")
+/* The message just written into order ?'s thread, for the files of an
+ * email (index messages_order). */
+X(MESSAGE_NEWEST,
+  "SELECT id FROM messages WHERE order_id = ? ORDER BY id DESC LIMIT 1")
 /* Every file's hash, for pmbctl check. */
 X(FILE_ALL, "SELECT id, name, size, sha256 FROM files ORDER BY id")
 /* A file for staff: any (?2 = 0) or of order ?2. */

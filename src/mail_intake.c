@@ -11,9 +11,11 @@
 
 #include <sodium.h>
 
+#include "attach.h"
 #include "audit.h"
 #include "conf.h"
 #include "db.h"
+#include "files.h"
 #include "email_addr.h"
 #include "http.h"
 #include "mail.h"
@@ -23,6 +25,7 @@
 #include "order.h"
 #include "page.h"
 #include "tmpl.h"
+#include "upload.h"
 #include "util.h"
 
 #define HOUR	3600
@@ -30,6 +33,8 @@
  * form's limit is 5,000; a reply by email may be longer): more waits in
  * the inbox, whole. */
 #define INTAKE_TEXT_MAX	20000
+/* The longest name a file kept from an email gets (as multipart.c's). */
+#define FILE_NAME_MAX	255
 
 /* The message in hand: parsed, and what the route decided. */
 struct intake_msg {
@@ -41,6 +46,10 @@ struct intake_msg {
 	char		*key;		/* message_key */
 	char		*body;		/* what the sender wrote */
 	char		*atts;		/* the attachments, a line each */
+	char		*atts_kept;	/* the same, each saying whether it
+					 * was kept as a file of the message */
+	const char	**att_kind;	/* per attachment: its kind if kept */
+	size_t		*att_file;	/* ...and its spool in r.files */
 	/* The decision. */
 	const char	*status;	/* inbound.status */
 	const char	*reason;	/* why it is in the inbox, or a bounce's
@@ -68,10 +77,11 @@ message_key(const struct intake_msg *x)
 	return k;
 }
 
-/* Returns the attachments of m as lines "name (type, 12 kB)", or "".
- * Caller frees. */
+/* Returns the attachments of m as lines "name (type, 12 kB)", or "";
+ * with why (NULL: the list alone), each line then says whether it was
+ * kept (why[i] NULL) or why not. Caller frees. */
 static char *
-attachments_text(const struct inbound *m)
+attachments_text(const struct inbound *m, const char *const *why)
 {
 	struct buf	b;
 	size_t		n;
@@ -88,6 +98,9 @@ attachments_text(const struct inbound *m)
 			buf_printf(&b, "%zu kB)", (n + 1023) / 1024);
 		else
 			buf_printf(&b, "%.1f MB)", n / 1048576.0);
+		if (why != NULL)
+			buf_printf(&b, why[i] == NULL ? ": kept" :
+			    ": not kept: %s", why[i]);
 	}
 	return b.data != NULL ? buf_take(&b) : xstrdup("");
 }
@@ -356,6 +369,110 @@ told_before(int64_t order_id, const char *kind)
 	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
+/* Returns name made fit to keep as a file's: its last path component,
+ * control characters as "_", at most MP_NAME_MAX bytes (whole UTF-8
+ * characters); "attachment" when nothing is left. Owned by r. */
+static const char *
+file_name_clean(struct request *r, const char *name)
+{
+	const char	*base = name;
+	char		*out;
+	size_t		 n;
+
+	for (const char *p = name; *p != '\0'; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	if ((n = strlen(base)) > FILE_NAME_MAX) {
+		n = FILE_NAME_MAX;
+		while (n > 0 && ((unsigned char)base[n] & 0xc0) == 0x80)
+			n--;
+	}
+	if (n == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return "attachment";
+	out = req_alloc(r, n + 1);
+	for (size_t i = 0; i < n; i++)
+		out[i] = (unsigned char)base[i] < 0x20 || base[i] == 0x7f ?
+		    '_' : base[i];
+	out[n] = '\0';
+	return out;
+}
+
+/* Decides, before the transaction (images are cleaned by a helper
+ * process), which of x's attachments become files of its message: each
+ * within attachment_max_mb, at most attachments_per_message, through
+ * the same checks as a form's files (attach_check_one: kind from the
+ * content, attachment_types, images cleaned); sets x->atts_kept. */
+static void
+files_prepare(struct intake_msg *x)
+{
+	size_t		 n = x->m.natt, kept = 0;
+	const char	**why = req_alloc(&x->r, (n + 1) * sizeof(*why));
+
+	x->att_kind = req_alloc(&x->r, (n + 1) * sizeof(*x->att_kind));
+	x->att_file = req_alloc(&x->r, (n + 1) * sizeof(*x->att_file));
+	for (size_t i = 0; i < n; i++) {
+		const struct inbound_attachment *a = &x->m.att[i];
+
+		x->att_kind[i] = NULL;
+		why[i] = NULL;
+		if (conf.attachment_max_mb == 0)
+			why[i] = "this site takes no files";
+		else if (a->size == 0)
+			why[i] = "empty, or an attached email";
+		else if (a->data == NULL)
+			why[i] = req_printf(&x->r, "over the limit of %lld MB",
+			    (long long)conf.attachment_max_mb);
+		else if (kept >= (size_t)conf.attachments_per_message)
+			why[i] = req_printf(&x->r, "more than %lld files with "
+			    "one message", (long long)
+			    conf.attachments_per_message);
+		else if (!upload_add_bytes(&x->r, file_name_clean(&x->r,
+		    a->name), a->data, a->size))
+			why[i] = "it could not be read";
+		else if ((why[i] = attach_check_one(&x->r,
+		    &x->r.files[x->r.nfiles - 1], &x->att_kind[i])) == NULL) {
+			x->att_file[i] = x->r.nfiles - 1;
+			kept++;
+		} else
+			x->att_kind[i] = NULL;
+	}
+	x->atts_kept = attachments_text(&x->m, why);
+}
+
+/* Returns the id of order_id's newest message, or 0 on error. */
+static int64_t
+newest_message(int64_t order_id)
+{
+	sqlite3_stmt	*s = db_stmt(ST_MESSAGE_NEWEST);
+	int64_t		 id = 0;
+
+	if (s != NULL && db_bind(s, "i", order_id) &&
+	    db_step(ST_MESSAGE_NEWEST) == DB_ROW)
+		id = sqlite3_column_int64(s, 0);
+	db_done(ST_MESSAGE_NEWEST);
+	return id;
+}
+
+/* Stores the files kept of x (files_prepare) as files of o's newest
+ * message, the one just written. Inside the transaction. Returns 1 or
+ * 0. */
+static int
+thread_files(struct intake_msg *x, const struct order *o)
+{
+	int64_t mid = 0;
+
+	for (size_t i = 0; i < x->m.natt; i++) {
+		if (x->att_kind[i] == NULL)
+			continue;
+		if (mid == 0 && (mid = newest_message(o->id)) == 0)
+			return 0;
+		if (file_store(&x->r.files[x->att_file[i]], x->att_kind[i],
+		    o->id, mid, 0) == 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* Writes a routed message into o's thread: more information before the
  * answer (or while a follow-up is answered), a follow-up after it, or a
  * message outside the allowance (the client told once). Returns 1 or 0.
@@ -367,23 +484,26 @@ thread_add(struct intake_msg *x, const struct order *o, int64_t inbound_id)
 	struct tvars	 tv = { .n = 0 };
 	int		 rc, ok;
 
-	/* Files are listed, kept with the email (its raw message). */
+	/* Files are listed, each saying whether it was kept as a file of
+	 * the message; all stay in the email (its raw message). */
 	if (*x->atts != '\0')
 		text = req_printf(&x->r, "%s%sAttached to the email:\n%s",
-		    x->body, *x->body ? "\n\n" : "", x->atts);
+		    x->body, *x->body ? "\n\n" : "", x->atts_kept);
 
 	if (strcmp(o->status, "answered") != 0) {
 		x->reason = "more information";
 		return order_message_add(o->id, "info", text, inbound_id) &&
-		    audit_log(&x->r, 0, "more information received", o->id,
-		    "by email") && alert(x, o, "info_alert", text);
+		    thread_files(x, o) && audit_log(&x->r, 0,
+		    "more information received", o->id, "by email") &&
+		    alert(x, o, "info_alert", text);
 	}
 	if ((rc = order_followup(&x->r, o, text, inbound_id)) != 0) {
 		x->reason = "follow-up";
-		return rc == 1;
+		return rc == 1 && thread_files(x, o);
 	}
 	x->reason = "outside the allowance";
 	if (!order_message_add(o->id, "extra", text, inbound_id) ||
+	    !thread_files(x, o) ||
 	    !audit_log(&x->r, 0, "message after the follow-ups", o->id,
 	    "by email") || !alert(x, o, "extra_alert", text))
 		return 0;
@@ -472,6 +592,7 @@ intake_free(struct intake_msg *x)
 	free(x->key);
 	free(x->body);
 	free(x->atts);
+	free(x->atts_kept);
 	req_free(&x->r);
 }
 
@@ -513,7 +634,8 @@ mail_intake_sized(const char *raw, size_t len, size_t received,
 		to_inbox(&x, "not readable as an email");
 	x.key = message_key(&x);
 	x.body = mail_reply_text(x.m.text != NULL ? x.m.text : "");
-	x.atts = attachments_text(&x.m);
+	x.atts = attachments_text(&x.m, NULL);
+	files_prepare(&x);
 	if (!db_begin()) {
 		what = INTAKE_TEMPFAIL;
 		goto out;

@@ -14,6 +14,7 @@
 
 #include <gmime/gmime.h>
 
+#include "conf.h"
 #include "mail_parse.h"
 #include "util.h"
 
@@ -346,10 +347,12 @@ parse_dsn_headers(const char *text, size_t len, struct inbound *m)
 	g_object_unref(msg);
 }
 
-/* Adds an attachment to m's list. */
+/* Adds an attachment to m's list, with its decoded bytes data (taken
+ * over; NULL: none) when files are on and it is within
+ * attachment_max_mb. */
 static void
 add_attachment(struct inbound *m, const char *name, GMimeContentType *ct,
-    size_t size)
+    size_t size, char *data)
 {
 	struct inbound_attachment *a;
 	char *type = ct != NULL ? g_mime_content_type_get_mime_type(ct) : NULL;
@@ -359,6 +362,12 @@ add_attachment(struct inbound *m, const char *name, GMimeContentType *ct,
 	a->name = dup_utf8(name != NULL ? name : "");
 	a->type = dup_utf8(type != NULL ? type : "application/octet-stream");
 	a->size = size;
+	a->data = NULL;
+	if (data != NULL && size > 0 && (uint64_t)size <=
+	    (uint64_t)conf.attachment_max_mb * 1024 * 1024)
+		a->data = data;
+	else
+		free(data);
 	g_free(type);
 }
 
@@ -464,8 +473,8 @@ walk_part(GMimePart *part, struct inbound *m, struct walk *w)
 	    "text", "html")) {
 		w->html = text_of(part);
 	} else if (att || !g_mime_content_type_is_type(ct, "text", "*")) {
-		free(part_bytes(part, &size));
-		add_attachment(m, name, ct, size);
+		s = part_bytes(part, &size);
+		add_attachment(m, name, ct, size, s);
 	}
 }
 
@@ -499,7 +508,7 @@ walk(GMimeObject *o, int depth, struct inbound *m, struct walk *w)
 			m->dsn_message_id = dup_utf8(
 			    g_mime_message_get_message_id(inner));
 		else if (!w->report)
-			add_attachment(m, NULL, ct, 0);
+			add_attachment(m, NULL, ct, 0, NULL);
 	} else if (GMIME_IS_PART(o))
 		walk_part(GMIME_PART(o), m, w);
 }
@@ -549,6 +558,7 @@ inbound_free(struct inbound *m)
 	free(m->dsn_diagnostic);
 	free(m->text);
 	for (size_t i = 0; i < m->natt; i++) {
+		free(m->att[i].data);
 		free(m->att[i].name);
 		free(m->att[i].type);
 	}

@@ -11,11 +11,16 @@
 
 #include "mail_text.h"	/* mail_reply_text, MAIL_REPLY_MARKER */
 
-/* An attachment: listed, not kept. */
+/* An attachment: listed, and its bytes for the store to check and keep
+ * (mail_intake.c), only when files are on and it is within
+ * attachment_max_mb. */
 struct inbound_attachment {
 	char	*name;		/* its file name; "" when it has none */
-	char	*type;		/* "image/png" */
+	char	*type;		/* "image/png" (as the sender said: never
+				 * trusted) */
 	size_t	 size;		/* decoded bytes */
+	char	*data;		/* those bytes (size of them), or NULL: over
+				 * the limit, files off, or an attached email */
 };
 
 struct inbound {

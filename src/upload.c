@@ -258,3 +258,42 @@ upload_read(struct request *r, size_t len, const char **why)
 		return c.status ? c.status : 400;
 	return 0;
 }
+
+int
+upload_add_bytes(struct request *r, const char *name, const void *data,
+    size_t len)
+{
+	struct upload	*u;
+	size_t		 off = 0;
+	int		 fd;
+
+	if ((fd = spool_open()) < 0) {
+		log_msg("upload: cannot spool a file: %s", strerror(errno));
+		return 0;
+	}
+	while (off < len) {
+		ssize_t k = write(fd, (const char *)data + off, len - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			log_msg("upload: cannot spool a file: %s",
+			    strerror(errno));
+			close(fd);
+			return 0;
+		}
+		off += (size_t)k;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		close(fd);
+		return 0;
+	}
+	r->files = xrealloc(r->files, (r->nfiles + 1) * sizeof(*r->files));
+	u = &r->files[r->nfiles++];
+	u->field = req_strdup(r, "files");
+	u->name = req_strdup(r, name);
+	u->fd = fd;
+	u->size = (int64_t)len;
+	crypto_hash_sha256((unsigned char *)u->sha256, data, len);
+	return 1;
+}

@@ -27,4 +27,10 @@ int64_t	 upload_body_limit(void);
  * file could not be spooled). */
 int	 upload_read(struct request *r, size_t len, const char **why);
 
+/* Adds a file called name with the len bytes of data to r's files,
+ * spooled as an upload's are (an email's attachment, mail_intake.c).
+ * Returns 1, or 0 when it cannot be spooled (logged). */
+int	 upload_add_bytes(struct request *r, const char *name,
+	    const void *data, size_t len);
+
 #endif

@@ -10,22 +10,30 @@ removed (POST, CSRF, audited), another added, one more chosen on the send
 form itself survives the no-JavaScript confirmation step, and on sending
 all of them become the reply's. A note's file is never the client's (404,
 not on the status page). Refused kinds (SVG, a PHP file named .png) keep
-the typed reply or note, say why by the files field, and store nothing."""
-import hashlib
+the typed reply or note, say why by the files field, and store nothing.
+A client's email reply piped to `pmbctl mail receive` with a PDF, a JPEG
+with GPS EXIF and an SVG lands as a follow-up with the PDF and the JPEG
+(cleaned) stored as its files, the SVG not, its text saying which were
+kept; mail that waits in the inbox keeps only the list."""
+import email
+import email.policy
+import glob
 import os
 import re
 import struct
+import subprocess
 import sys
 import uuid
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, ask, track_path, login, admin_csrf,  # noqa: E402
-                     STAFF, SRC, BUILD, unescape)
+                     STAFF, SRC, BUILD, PMBCTL, unescape)
+from email.message import EmailMessage  # noqa: E402
 
 os.environ.setdefault("PMB_IMGCLEAN", os.path.join(BUILD, "pmb-imgclean"))
 t = Tap()
-site = Site(users=STAFF)
+site = Site(users=STAFF, settings={"reply_address": "answers@example.com"})
 site.start()
 staff = Browser(site)
 login(staff)
@@ -228,7 +236,100 @@ def test_refused():
          "the order page's forms take files: a labelled multiple input, the limits as a hint")
 
 
-for fn in (test_reply_with_files, test_draft_files, test_note_files, test_refused):
+def has_exif(data):
+    """Whether a JPEG has an APP1 Exif segment (before its image data)."""
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xff:
+        marker, n = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker == 0xe1 and data[i + 4:i + 10] == b"Exif\0\0":
+            return True
+        if marker == 0xda:
+            break
+        i += 2 + n
+    return False
+
+
+def receive(raw):
+    p = subprocess.run([PMBCTL, "mail", "receive"], input=raw, capture_output=True, env=site.env(), timeout=60)
+    return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
+
+
+def sent(oid, kind):
+    """The email of kind sent for order oid, as the mail folder has it."""
+    site.ctl("mail", "send")
+    oid_rows = site.sql("SELECT id FROM outbox WHERE order_id = ? AND kind = ? ORDER BY id", oid, kind)
+    paths = glob.glob(os.path.join(site.conf["mail_dir"], "%d-*.eml" % oid_rows[-1][0]))
+    with open(paths[0], "rb") as f:
+        return email.message_from_binary_file(f, policy=email.policy.default)
+
+
+def reply_with_files(to_msg, sender, text, files, msgid):
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = sender, to_msg["Reply-To"].addresses[0].addr_spec, "Re: files"
+    m["Message-ID"] = msgid
+    m["In-Reply-To"] = m["References"] = to_msg["Message-ID"]
+    m.set_content(text)
+    for name, data, ctype in files:
+        main, sub = ctype.split("/")
+        m.add_attachment(data, maintype=main, subtype=sub, filename=name)
+    return m.as_bytes()
+
+
+def test_email_files():
+    client, path, oid = paid_order("mail.files@example.com")
+    staff.post("/admin/orders/%d/reply" % oid, {"csrf_token": admin_csrf(staff), "body": "Answer.", "confirm": "yes"})
+    answer = sent(oid, "answer")
+    pdf, jpeg, svg = sample("sample.pdf"), sample("gps.jpeg"), sample("image.svg")
+    t.ok(has_exif(jpeg) and b"PmbTestCamera" in jpeg, "the sample JPEG has GPS EXIF")
+    raw = reply_with_files(answer, "mail.files@example.com", "Here are the numbers and a photo.",
+                           [("numbers.pdf", pdf, "application/pdf"), ("whiteboard.jpg", jpeg, "image/jpeg"),
+                            ("logo.svg", svg, "image/svg+xml")], "<files.%d@client.example>" % os.getpid())
+    rc, out = receive(raw)
+    msg = site.sql("SELECT id, kind, body FROM messages WHERE order_id = ? ORDER BY id DESC LIMIT 1", oid)[0]
+    t.ok(rc == 0 and msg[1] == "followup", "the email reply with files is a follow-up: " + out.strip(), msg)
+    rows = files_of(oid)
+    mine = [(n, k) for _, m, n, k, _ in rows if m == msg[0]]
+    t.eq(mine, [("numbers.pdf", "pdf"), ("whiteboard.jpg", "jpeg")],
+         "the PDF and the JPEG are stored as the follow-up's files, the SVG not")
+    byname = {n: i for i, m, n, _, _ in rows if m == msg[0]}
+    t.ok(data_of(byname.get("numbers.pdf", 0)) == pdf, "the PDF byte for byte")
+    stored = data_of(byname.get("whiteboard.jpg", 0)) or b""
+    t.ok(stored[:2] == b"\xff\xd8" and not has_exif(stored) and b"PmbTestCamera" not in stored,
+         "the JPEG is stored cleaned: no EXIF (no GPS position)")
+    body = msg[2]
+    t.ok(re.search(r"^numbers\.pdf \(application/pdf, [^)]+\): kept$", body, re.M) and
+         re.search(r"^whiteboard\.jpg \(image/jpeg, [^)]+\): kept$", body, re.M) and
+         re.search(r"^logo\.svg \(image/svg\+xml, [^)]+\): not kept: .*svg", body, re.M),
+         "the text's list says which were kept, and why the SVG was not", body)
+    t.eq(site.sql1("SELECT attachments FROM inbound WHERE order_id = ? ORDER BY id DESC LIMIT 1", oid).count("kept"),
+         0, "the email's own row keeps the plain list")
+    for name, fid in byname.items():
+        r = client.get("%s/files/%d" % (path, fid))
+        t.ok(r.status == 200 and r.body == data_of(fid), "the client downloads %s from their status link" % name)
+    page = staff.get("/admin/orders/%d" % oid).text
+    t.ok(all('<a href="/admin/files/%d">%s</a>' % (fid, n) in page for n, fid in byname.items()) and
+         '<img class="thumb" src="/admin/files/%d"' % byname.get("whiteboard.jpg", 0) in page,
+         "the order page shows them in the thread, the JPEG as a thumbnail")
+    # Before the answer: more information, with its file.
+    client2, path2, oid2 = paid_order("mail.info@example.com")
+    conf = sent(oid2, "confirmation")
+    rc, out = receive(reply_with_files(conf, "mail.info@example.com", "Our price list.",
+                                       [("prices.pdf", pdf, "application/pdf")],
+                                       "<info.%d@client.example>" % os.getpid()))
+    info = site.sql("SELECT id, kind FROM messages WHERE order_id = ? ORDER BY id DESC LIMIT 1", oid2)[0]
+    t.ok(info[1] == "info" and [(m, n) for _, m, n, _, _ in files_of(oid2)] == [(info[0], "prices.pdf")],
+         "a reply before the answer: more information, with its PDF: " + out.strip())
+    # A stranger's email waits in the inbox: only listed, no file stored.
+    before = site.sql1("SELECT count(*) FROM files")
+    rc, out = receive(reply_with_files(conf, "stranger@elsewhere.example", "Take this.",
+                                       [("stranger.pdf", pdf, "application/pdf")],
+                                       "<stranger.%d@client.example>" % os.getpid()))
+    t.ok("inbox" in out and site.sql1("SELECT count(*) FROM files") == before and
+         "stranger.pdf" in site.sql1("SELECT attachments FROM inbound ORDER BY id DESC LIMIT 1"),
+         "a stranger's email with a file waits in the inbox, its file listed, not stored: " + out.strip())
+
+
+for fn in (test_reply_with_files, test_draft_files, test_note_files, test_refused, test_email_files):
     t.run(fn)
 site.stop()
 site.cleanup()
