@@ -31,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, PMBCTL, ask, track_path, link_token, login, admin_csrf,  # noqa: E402
-                     STAFF, SRC, BUILD, node_deps, node_tap, unescape)
+                     STAFF, SRC, BUILD, node_deps, node_tap, unescape, multipart_form)
 from stripe_standin import StripeStandin  # noqa: E402
 
 t = Tap()
@@ -67,6 +67,7 @@ ANSWER = "\n".join([
     "![A loyalty card](https://example.com/card.png)",
 ])
 ANSWER_IMAGE = "https://example.com/card.png"
+ANSWER_FILE = "<b>Loyalty & card<b>.pdf"     # a file with the answer
 KEY = "sk_test_pmbMailHtml4242"
 SECRET = "whsec_pmb_mail_html"
 
@@ -115,8 +116,14 @@ def client_post(c, path, form, fields):
 
 
 def paid_and_answered(oid):
+    """Paid, and answered with a file (named with markup in it): the
+    answer email lists it with its link."""
     staff_post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer", "reference": ""})
-    staff_post("/admin/orders/%d/reply" % oid, {"body": ANSWER, "confirm": "yes"})
+    with open(os.path.join(SRC, "tests", "files", "sample.pdf"), "rb") as f:
+        body, ctype = multipart_form({"body": ANSWER, "confirm": "yes", "csrf_token": admin_csrf(staff)},
+                                     [(ANSWER_FILE, f.read())])
+    r = staff.post("/admin/orders/%d/reply" % oid, body, headers={"Content-Type": ctype})
+    assert r.status == 303, (r.status, r.text[:300])
 
 
 def refund_path(oid):
@@ -420,6 +427,13 @@ def test_every_kind():
         t.ok('<a href="%s">A loyalty card</a>' % ANSWER_IMAGE in mails["answer"][2] and
              "A loyalty card (%s)" % ANSWER_IMAGE in mails["answer"][1],
              "answer: an image of the answer is a link to it in both parts (the email loads nothing)")
+        link = re.search(r"^%s \(1 KB\):\n(https?://\S+/o/[A-Za-z0-9_-]{68}/files/\d+)$" % re.escape(ANSWER_FILE),
+                         mails["answer"][1], re.M)
+        shown = ANSWER_FILE.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        t.ok(link and ('<a href="%s" style="color:#1d4ed8;">%s</a> (1 KB)' % (link.group(1), shown)) in mails["answer"][2]
+             and ANSWER_FILE not in mails["answer"][2],
+             "answer: its file is listed by name (as text) and size with its download link in both parts",
+             mails["answer"][1])
     return sorted(k for k in KINDS if k in mails)
 
 

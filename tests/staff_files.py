@@ -23,12 +23,11 @@ import re
 import struct
 import subprocess
 import sys
-import uuid
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, ask, track_path, login, admin_csrf,  # noqa: E402
-                     STAFF, SRC, BUILD, PMBCTL, unescape)
+                     STAFF, SRC, BUILD, PMBCTL, multipart_form, unescape)
 from email.message import EmailMessage  # noqa: E402
 
 os.environ.setdefault("PMB_IMGCLEAN", os.path.join(BUILD, "pmb-imgclean"))
@@ -52,22 +51,8 @@ def png_with_text(png):
     return png[:33] + chunk + png[33:]
 
 
-def multipart(fields, files):
-    """(body, Content-Type) of a multipart/form-data form: fields a dict,
-    files a list of (name, bytes) for the input called files."""
-    b = "pmb-" + uuid.uuid4().hex
-    out = []
-    for k, v in fields.items():
-        out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n" % (b, k, v)).encode())
-    for name, data in files:
-        out.append(("--%s\r\nContent-Disposition: form-data; name=\"files\"; filename=\"%s\"\r\n"
-                    "Content-Type: application/octet-stream\r\n\r\n" % (b, name)).encode() + data + b"\r\n")
-    out.append(("--%s--\r\n" % b).encode())
-    return b"".join(out), "multipart/form-data; boundary=" + b
-
-
 def post_files(browser, path, fields, files):
-    body, ctype = multipart(fields, files)
+    body, ctype = multipart_form(fields, files)
     return browser.post(path, body, headers={"Content-Type": ctype})
 
 
@@ -99,7 +84,7 @@ def mail_links(text):
     """{file name: (path /o/TOKEN/files/ID, size text)} in an answer
     email's text part."""
     out = {}
-    for m in re.finditer(r"^- (.+?) \(([^()]+)\): https?://[^/\s]+(/o/[A-Za-z0-9_-]+/files/\d+)$", text, re.M):
+    for m in re.finditer(r"^(.+?) \(([^()]+)\):\nhttps?://[^/\s]+(/o/[A-Za-z0-9_-]+/files/\d+)$", text, re.M):
         out[m.group(1)] = (m.group(3), m.group(2))
     return out
 
