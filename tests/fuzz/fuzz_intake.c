@@ -9,7 +9,8 @@
  * never fails for want of a database (no TEMPFAIL here); a message in an
  * order's thread came from that order's client's address (the "Ticket
  * Trick"); a stored message has its row and a dropped one none; at most
- * one message is added; the routed row and the message agree. The state
+ * one message is added; the routed row and the message agree; a file is
+ * kept only with a routed email's message, as the client's. The state
  * is put back after each input. */
 #include <libgen.h>
 #include <stdint.h>
@@ -47,6 +48,7 @@ static const char setup_sql[] =
 
 /* What every input leaves changed, put back. */
 static const char reset_sql[] =
+    "DELETE FROM files;"
     "DELETE FROM messages WHERE id > 3;"
     "DELETE FROM inbound;"
     "DELETE FROM outbox WHERE id > 2;"
@@ -140,6 +142,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    "'routed' AND NOT EXISTS (SELECT 1 FROM messages m WHERE "
 	    "m.inbound_id = i.id AND m.order_id = i.order_id)") == 0,
 	    "a routed email is its order's message");
+	FUZZ_CHECK(count("SELECT count(*) FROM files f LEFT JOIN messages m "
+	    "ON m.id = f.message_id LEFT JOIN inbound i ON i.id = m.inbound_id "
+	    "WHERE i.status IS NOT 'routed' OR f.order_id <> m.order_id OR "
+	    "f.user_id IS NOT NULL") == 0, "a file kept only with a routed "
+	    "email's message, as the client's");
 	exec_sql(reset_sql);
 	return 0;
 }
