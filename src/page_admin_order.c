@@ -909,11 +909,13 @@ page_admin_reply(struct request *r)
 	    !audit_log(r, uid, "send reply", o.id, "") ||
 	    !order_mail(r, &o, "answer", &tv))
 		goto rollback;
+	tv_free(&tv);
 	if (!db_commit())
 		goto fail;
 	back(r, &o, "reply");
 	return;
 rollback:
+	tv_free(&tv);
 	db_rollback();
 fail:
 	reply_refused(r, &o, -1, body);
