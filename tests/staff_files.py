@@ -127,8 +127,14 @@ def test_reply_with_files():
 
 def draft_files(oid):
     page = staff.get("/admin/orders/%d" % oid).text
-    m = re.search(r'<ul class="files draft-files" id="draft-files">(.*?)</ul>', page, re.S)
-    return re.findall(r'action="/admin/orders/%d/files/(\d+)/remove"' % oid, m.group(1)) if m else [], page
+    """The ids of the files listed on the draft, each with a Remove button
+    of its own form (posting to /admin/orders/ID/files/FILE/remove, with
+    the CSRF field), and the page."""
+    m = re.search(r'<ul class="files draft-files" id="draft-files"[^>]*>(.*?)</ul>', page, re.S)
+    ids = re.findall(r'<button type="submit" class="secondary" form="draft-file-(\d+)">Remove ', m.group(1)) if m else []
+    forms = re.findall(r'<form id="draft-file-(\d+)" method="post" action="/admin/orders/%d/files/(\d+)/remove">'
+                       r'\s*<input type="hidden" name="csrf_token"' % oid, page)
+    return [i for i in ids if (i, i) in forms], page
 
 
 def test_draft_files():
@@ -210,6 +216,9 @@ def test_refused():
         t.ok(r.status == 400 and m and bad in unescape(m.group(1)) and "again" in m.group(1),
              "%s with %s: 400, why by the files field" % (action, bad), (r.status, m and m.group(1)))
         t.ok(typed in r.text, "the typed %s is kept" % action)
+        t.ok(re.search(r'<input type="file" id="%s" name="files" multiple aria-describedby="[^"]*\b%s\b[^"]*" '
+                       r'aria-invalid="true">' % (err_id.replace("-error", ""), err_id), r.text),
+             "the files input is marked invalid and described by the error")
         t.ok(files_of(oid) == [] and
              site.sql1("SELECT count(*) FROM messages WHERE order_id = ? AND kind <> 'question'", oid) == 0 and
              site.sql1("SELECT reply_draft FROM orders WHERE id = ?", oid) == "Saved text.",
