@@ -793,19 +793,20 @@ reply_files(struct request *r, const struct order *o, int64_t mid,
     struct tvars *tv)
 {
 	struct file_item	*files;
-	int64_t			 moved, n;
+	int64_t			 moved, n, left = 0;
 	char			*url;
 
 	if ((moved = db_update(ST_FILES_DRAFT_SEND, "ii", mid, o->id)) < 0 ||
 	    (n = files_of_order(r, o->id, &files)) < 0 ||
 	    (url = order_track_url(r, o->id)) == NULL)
 		return 0;
+	for (int64_t i = 0; i < n; i++)
+		left += files[i].message_id == 0;
 	/* What the email lists is what the reply has: every draft file. */
 	if (moved > 0)
 		tv_set(tv, "has_files", "1");
 	if (files_tv(r, tv, "files", files, n, mid, req_printf(r,
-	    "%s/files/", url)) != moved ||
-	    files_tv(r, tv, "draft_left", files, n, 0, "") != 0) {
+	    "%s/files/", url)) != moved || left != 0) {
 		log_msg("reply: order %lld: the draft's files did not all "
 		    "move to the reply", (long long)o->id);
 		return 0;
