@@ -15,8 +15,8 @@
 #include "audit.h"
 #include "conf.h"
 #include "db.h"
-#include "files.h"
 #include "email_addr.h"
+#include "files.h"
 #include "http.h"
 #include "mail.h"
 #include "mail_intake.h"
@@ -370,7 +370,7 @@ told_before(int64_t order_id, const char *kind)
 }
 
 /* Returns name made fit to keep as a file's: its last path component,
- * control characters as "_", at most MP_NAME_MAX bytes (whole UTF-8
+ * control characters as "_", at most FILE_NAME_MAX bytes (whole UTF-8
  * characters); "attachment" when nothing is left. Owned by r. */
 static const char *
 file_name_clean(struct request *r, const char *name)
