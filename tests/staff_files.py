@@ -276,7 +276,7 @@ def test_email_files():
     pdf, jpeg, svg = sample("sample.pdf"), sample("gps.jpeg"), sample("image.svg")
     t.ok(has_exif(jpeg) and b"PmbTestCamera" in jpeg, "the sample JPEG has GPS EXIF")
     raw = reply_with_files(answer, "mail.files@example.com", "Here are the numbers and a photo.",
-                           [("numbers.pdf", pdf, "application/pdf"), ("whiteboard.jpg", jpeg, "image/jpeg"),
+                           [("C:\\Users\\ada\\numbers.pdf", pdf, "application/pdf"), ("whiteboard.jpg", jpeg, "image/jpeg"),
                             ("logo.svg", svg, "image/svg+xml")], "<files.%d@client.example>" % os.getpid())
     rc, out = receive(raw)
     msg = site.sql("SELECT id, kind, body FROM messages WHERE order_id = ? ORDER BY id DESC LIMIT 1", oid)[0]
@@ -284,14 +284,15 @@ def test_email_files():
     rows = files_of(oid)
     mine = [(n, k) for _, m, n, k, _ in rows if m == msg[0]]
     t.eq(mine, [("numbers.pdf", "pdf"), ("whiteboard.jpg", "jpeg")],
-         "the PDF and the JPEG are stored as the follow-up's files, the SVG not")
+         "the PDF and the JPEG are stored as the follow-up's files (the PDF by its name without its folders), "
+         "the SVG not")
     byname = {n: i for i, m, n, _, _ in rows if m == msg[0]}
     t.ok(data_of(byname.get("numbers.pdf", 0)) == pdf, "the PDF byte for byte")
     stored = data_of(byname.get("whiteboard.jpg", 0)) or b""
     t.ok(stored[:2] == b"\xff\xd8" and not has_exif(stored) and b"PmbTestCamera" not in stored,
          "the JPEG is stored cleaned: no EXIF (no GPS position)")
     body = msg[2]
-    t.ok(re.search(r"^numbers\.pdf \(application/pdf, [^)]+\): kept$", body, re.M) and
+    t.ok(re.search(r"^C:\\Users\\ada\\numbers\.pdf \(application/pdf, [^)]+\): kept$", body, re.M) and
          re.search(r"^whiteboard\.jpg \(image/jpeg, [^)]+\): kept$", body, re.M) and
          re.search(r"^logo\.svg \(image/svg\+xml, [^)]+\): not kept: .*svg", body, re.M),
          "the text's list says which were kept, and why the SVG was not", body)
