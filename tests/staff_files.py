@@ -223,6 +223,13 @@ def test_refused():
              site.sql1("SELECT count(*) FROM messages WHERE order_id = ? AND kind <> 'question'", oid) == 0 and
              site.sql1("SELECT reply_draft FROM orders WHERE id = ?", oid) == "Saved text.",
              "nothing stored (no file, no message, the draft as it was)")
+    # One file too many (the gate's upload_error): the same.
+    r = post_files(staff, "/admin/orders/%d/note" % oid, {"csrf_token": tok, "body": "Six files"},
+                   [("n%d.txt" % i, sample("notes.txt")) for i in range(6)])
+    m = re.search(r'<p class="error" id="note-files-error">([^<]*)</p>', r.text)
+    t.ok(r.status == 400 and m and "5" in m.group(1) and "Six files" in r.text and files_of(oid) == [] and
+         site.sql1("SELECT count(*) FROM messages WHERE order_id = ? AND kind = 'note'", oid) == 0,
+         "six files with a note: 400, why by the field, the note kept, nothing stored", m and m.group(1))
     r = staff.get("/admin/orders/%d" % oid)
     t.ok('enctype="multipart/form-data"' in r.text and
          re.search(r'<label for="reply-files">[^<]+</label>\s*<input type="file" id="reply-files" name="files" multiple',
