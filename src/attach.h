@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct request;
+struct tvars;
 
 /* Checks every file of r (upload.c spooled them), before any
  * transaction: sets each one's kind in kinds[] (r->nfiles of them).
@@ -22,5 +23,27 @@ const char	*attach_check(struct request *r, const char **kinds);
  * the client). Inside the caller's transaction. Returns 1 or 0. */
 int		 attach_store(struct request *r, const char **kinds,
 		    int64_t order_id, int64_t message_id, int64_t user_id);
+
+/* Returns what r's files are, for an alert email: "2 files: price
+ * list.pdf (120 kB), ad.png (45 kB)", or "" with none; owned by r. */
+const char	*attach_summary(struct request *r);
+/* The file input's accept list for attachment_types (".pdf,.png,..."),
+ * and the hint under it ("Up to 5 files of 10 MB each: PDF, images
+ * (PNG, JPEG), ..."); owned by r. */
+const char	*attach_accept(struct request *r);
+const char	*attach_hint(struct request *r);
+/* Puts a form's file input into tv (www/templates/files_field.html):
+ * files_on when attachment_max_mb allows files, files_accept and
+ * files_hint from the settings, err_files (error, or NULL), and
+ * files_again when r came with files, which a form shown again has not
+ * kept (browsers cannot refill a file input). */
+void		 attach_form_vars(struct request *r, struct tvars *tv,
+		    const char *error);
+/* A kind's name for people ("PDF", "Word", "text"); the kind itself
+ * when unknown. */
+const char	*attach_kind_label(const char *kind);
+/* Returns 1 if kind is a raster image (png jpeg gif webp): cleaned by
+ * pmb-imgclean, shown as a thumbnail. */
+int		 attach_is_image(const char *kind);
 
 #endif

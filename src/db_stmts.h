@@ -476,7 +476,7 @@ X(MESSAGE_INSERT_MAIL,
 /* What the client reads: never a note, never a message outside the
  * allowance ('extra': the consultant's only). */
 X(MESSAGES_PUBLIC,
-  "SELECT kind, body, created_at, html FROM messages "
+  "SELECT kind, body, created_at, html, id FROM messages "
   "WHERE order_id = ? AND kind IN ('question', 'reply', 'followup', "
   "'info') ORDER BY id")
 X(HISTORY_INSERT,
@@ -900,6 +900,12 @@ X(FILE_ALL, "SELECT id, name, size, sha256 FROM files ORDER BY id")
 X(FILE_STAFF,
   "SELECT name, kind, size FROM files WHERE id = ?1 AND "
   "(?2 = 0 OR order_id = ?2)")
+/* The files of an order's messages for its status page, one statement
+ * (index files_order; the data never read): the page puts each under
+ * its message, and shows only those of the messages the client sees. */
+X(FILES_OF_ORDER_MESSAGES,
+  "SELECT id, message_id, name, kind, size FROM files "
+  "WHERE order_id = ? AND message_id IS NOT NULL ORDER BY id")
 /* A file for the client of order ?2: one of a message the status page
  * shows (never a note's, an extra's, or one on a draft). */
 X(FILE_CLIENT,

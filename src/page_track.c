@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach.h"
 #include "audit.h"
 #include "auth.h"
 #include "conf.h"
@@ -133,16 +134,84 @@ timeline(struct request *r, struct tvars *tv, const struct order *o)
 	}
 }
 
+/* A file of one of an order's messages. */
+struct msg_file {
+	int64_t		 id, message_id, size;
+	const char	*name, *kind;
+};
+
+/* Reads the files of o's messages, in one statement, into *files (r's
+ * memory), *n of them. Returns 1, or 0 on a database error. */
+static int
+files_load(struct request *r, const struct order *o, struct msg_file **files,
+    size_t *n)
+{
+	sqlite3_stmt	*s = db_stmt(ST_FILES_OF_ORDER_MESSAGES);
+	struct msg_file	*f = NULL;
+	size_t		 cap = 0;
+	int		 rc = DB_ERROR;
+
+	*n = 0;
+	if (s != NULL && db_bind(s, "i", o->id))
+		while ((rc = db_step(ST_FILES_OF_ORDER_MESSAGES)) == DB_ROW) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 8;
+				f = xrealloc(f, cap * sizeof(*f));
+			}
+			f[*n] = (struct msg_file){
+				sqlite3_column_int64(s, 0),
+				sqlite3_column_int64(s, 1),
+				sqlite3_column_int64(s, 4),
+				req_strdup(r, db_text(s, 2)),
+				req_strdup(r, db_text(s, 3)) };
+			(*n)++;
+		}
+	db_done(ST_FILES_OF_ORDER_MESSAGES);
+	*files = f != NULL ? req_keep(r, f) : NULL;
+	return rc == DB_DONE;
+}
+
+/* Adds the files of message message_id, of the n in files, to row as
+ * the list files (has_files set when there is one): each one's name,
+ * kind, size and download link; a raster image also as a thumbnail of
+ * the same link. */
+static void
+message_files(struct request *r, struct tvars *row, int64_t message_id,
+    const struct msg_file *files, size_t n)
+{
+	char size[SIZE_TEXT_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct msg_file	*f = &files[i];
+		struct tvars		*fr;
+
+		if (f->message_id != message_id)
+			continue;
+		tv_set(row, "has_files", "1");
+		fr = tv_row(row, "files");
+		tv_set(fr, "name", f->name);
+		tv_set(fr, "url", req_printf(r, "/o/%s/files/%lld", r->arg,
+		    (long long)f->id));
+		tv_set(fr, "thumb", attach_is_image(f->kind) ? "1" : "");
+		tv_set(fr, "kind_label", attach_kind_label(f->kind));
+		tv_set(fr, "size", req_strdup(r, size_text(size, f->size)));
+	}
+}
+
 /* Adds the thread to tv as the list messages: the question, answers
- * and follow-ups; html is a reply's cmark output. Returns 1, or 0 on a
- * database error. */
+ * and follow-ups, each with its files; html is a reply's cmark output.
+ * Returns 1, or 0 on a database error. */
 static int
 thread(struct request *r, struct tvars *tv, const struct order *o,
     int *has_answer)
 {
-	sqlite3_stmt *s = db_stmt(ST_MESSAGES_PUBLIC);
+	sqlite3_stmt	*s = db_stmt(ST_MESSAGES_PUBLIC);
+	struct msg_file	*files;
+	size_t		 nfiles;
 
 	*has_answer = 0;
+	if (!files_load(r, o, &files, &nfiles))
+		return 0;
 	if (s == NULL || !db_bind(s, "i", o->id))
 		return 0;
 	while (db_step(ST_MESSAGES_PUBLIC) == DB_ROW) {
@@ -150,6 +219,8 @@ thread(struct request *r, struct tvars *tv, const struct order *o,
 		const char	*kind = db_text(s, 0);
 
 		tv_set(row, "at", page_time(r, sqlite3_column_int64(s, 2)));
+		message_files(r, row, sqlite3_column_int64(s, 4), files,
+		    nfiles);
 		if (!strcmp(kind, "reply")) {
 			*has_answer = 1;
 			/* Rendered when the reply was sent (older rows: now). */
@@ -183,10 +254,10 @@ refund_asked(const struct order *o)
 }
 
 /* Renders the status page of o with status, an optional notice, and the
- * follow-up form's value and error. */
+ * follow-up form's value and errors (files_error: its files'). */
 static void
-track_render(struct request *r, const struct order *o, int status,
-    const char *notice)
+track_render_files(struct request *r, const struct order *o, int status,
+    const char *notice, const char *files_error)
 {
 	struct tvars	 tv = { .n = 0 };
 	int		 has_answer, can_follow;
@@ -241,6 +312,7 @@ track_render(struct request *r, const struct order *o, int status,
 		tv_set(&tv, "message", r->fields[TF_MESSAGE].value);
 		tv_set(&tv, "err_message", r->fields[TF_MESSAGE].error);
 	}
+	attach_form_vars(r, &tv, files_error);
 	tv_set(&tv, "notice", notice);
 	/* The first view after the ask form (its 303 adds new=1): o was
 	 * loaded with the email address then only (see page_track). */
@@ -257,6 +329,15 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "refund_asked", refund_asked(o) ? "1" : "");
 	page_render(r, status, req_cat(r, "Order ", o->number, (char *)NULL),
 	    "track.html", &tv);
+}
+
+/* Renders the status page of o, as track_render_files without a files
+ * error. */
+static void
+track_render(struct request *r, const struct order *o, int status,
+    const char *notice)
+{
+	track_render_files(r, o, status, notice, NULL);
 }
 
 /* Back from Stripe Checkout: confirms the payment with Stripe when the
@@ -339,16 +420,20 @@ page_track_viewed(struct request *r)
 	http_open(r, 204, NULL);
 }
 
-/* Writes a follow-up (order_followup) in a transaction of its own.
- * Returns 1, 0 if the allowance is used up, -1 on failure. */
+/* Writes a follow-up (order_followup) with r's files (kinds from
+ * attach_check) in a transaction of its own: the body was read whole
+ * (its files spooled) before it begins. Returns 1, 0 if the allowance is
+ * used up, -1 on failure. */
 static int
-followup_store(struct request *r, const struct order *o, const char *text)
+followup_store(struct request *r, const struct order *o, const char *text,
+    const char **kinds)
 {
 	int rc;
 
 	if (!db_begin())
 		return -1;
-	if ((rc = order_followup(r, o, text, 0)) != 1) {
+	if ((rc = order_followup(r, o, text, 0, r->nfiles > 0 ? kinds :
+	    NULL)) != 1) {
 		db_rollback();
 		return rc;
 	}
@@ -359,8 +444,10 @@ followup_store(struct request *r, const struct order *o, const char *text)
 void
 page_track_message(struct request *r)
 {
-	struct order	o;
-	int		rc;
+	struct order	 o;
+	const char	**kinds = req_alloc(r, (r->nfiles + 1) *
+			    sizeof(*kinds)), *ferr;
+	int		 rc;
 
 	if (!page_track_order(r, &o, 0))
 		return;
@@ -386,7 +473,14 @@ page_track_message(struct request *r)
 		    "a new question.");
 		return;
 	}
-	if ((rc = followup_store(r, &o, r->fields[TF_MESSAGE].value)) < 0) {
+	/* The files are checked (and images cleaned) before the store. */
+	if ((ferr = attach_check(r, kinds)) != NULL) {
+		track_render_files(r, &o, 400, "Your follow-up was not sent: "
+		    "please check its files below.", ferr);
+		return;
+	}
+	if ((rc = followup_store(r, &o, r->fields[TF_MESSAGE].value,
+	    kinds)) < 0) {
 		track_render(r, &o, 503, page_not_saved(r));
 		return;
 	}
