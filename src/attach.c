@@ -59,8 +59,9 @@ kind_allowed(const char *kind)
 	return 0;
 }
 
-int
-attach_is_image(const char *kind)
+/* Returns 1 if kind is a raster image that pmb-imgclean cleans. */
+static int
+is_image(const char *kind)
 {
 	return !strcmp(kind, "png") || !strcmp(kind, "jpeg") ||
 	    !strcmp(kind, "gif") || !strcmp(kind, "webp");
@@ -164,7 +165,7 @@ attach_check(struct request *r, const char **kinds)
 			return req_printf(r, "\"%s\" is a %s file, which this "
 			    "site does not take. It takes: %s.", u->name,
 			    kind, conf.attachment_types);
-		if (attach_is_image(kind)) {
+		if (is_image(kind)) {
 			if ((failed = image_clean(u, err, sizeof(err))) !=
 			    NULL) {
 				log_msg("attach: an image was refused: %s",
@@ -174,7 +175,7 @@ attach_check(struct request *r, const char **kinds)
 			}
 			/* What the helper wrote is checked again. */
 			if ((kind = kind_of(u, &why)) == NULL ||
-			    !attach_is_image(kind))
+			    !is_image(kind))
 				return req_printf(r, "\"%s\" could not be read "
 				    "as an image.", u->name);
 		}
@@ -197,8 +198,7 @@ attach_store(struct request *r, const char **kinds, int64_t order_id,
 const char *
 attach_summary(struct request *r)
 {
-	struct buf	b;
-	char		size[SIZE_TEXT_MAX];
+	struct buf b;
 
 	if (r->nfiles == 0)
 		return "";
@@ -206,7 +206,7 @@ attach_summary(struct request *r)
 	buf_printf(&b, "%zu file%s: ", r->nfiles, r->nfiles == 1 ? "" : "s");
 	for (size_t i = 0; i < r->nfiles; i++)
 		buf_printf(&b, "%s%s (%s)", i > 0 ? ", " : "",
-		    r->files[i].name, size_text(size, r->files[i].size));
+		    r->files[i].name, file_size_text(r, r->files[i].size));
 	return req_keep(r, buf_take(&b));
 }
 
@@ -235,11 +235,11 @@ attach_hint(struct request *r)
 	for (size_t i = 0; i < NKIND_NAMES; i++) {
 		if (!kind_allowed(kind_names[i].kind))
 			continue;
-		if (!attach_is_image(kind_names[i].kind))
+		if (!is_image(kind_names[i].kind))
 			label[n++] = kind_names[i].label;
 		else if (img.len == 0)
 			label[n++] = NULL;	/* the images, together */
-		if (attach_is_image(kind_names[i].kind))
+		if (is_image(kind_names[i].kind))
 			buf_printf(&img, "%s%s", img.len > 0 ? ", " : "",
 			    kind_names[i].label);
 	}
@@ -256,15 +256,6 @@ attach_hint(struct request *r)
 	buf_printf(&b, ".");
 	buf_free(&img);
 	return req_keep(r, buf_take(&b));
-}
-
-const char *
-attach_kind_label(const char *kind)
-{
-	for (size_t i = 0; i < NKIND_NAMES; i++)
-		if (!strcmp(kind_names[i].kind, kind))
-			return kind_names[i].label;
-	return kind;
 }
 
 void

@@ -10,7 +10,6 @@
 #include <stdint.h>
 
 struct request;
-struct tvars;
 
 /* Checks every file of r (upload.c spooled them), before any
  * transaction: sets each one's kind in kinds[] (r->nfiles of them).
@@ -32,6 +31,7 @@ const char	*attach_summary(struct request *r);
  * (PNG, JPEG), ..."); owned by r. */
 const char	*attach_accept(struct request *r);
 const char	*attach_hint(struct request *r);
+struct tvars;
 /* Puts a form's file input into tv (www/templates/files_field.html):
  * files_on when attachment_max_mb allows files, files_accept and
  * files_hint from the settings, err_files (error, or NULL), and
@@ -39,11 +39,5 @@ const char	*attach_hint(struct request *r);
  * kept (browsers cannot refill a file input). */
 void		 attach_form_vars(struct request *r, struct tvars *tv,
 		    const char *error);
-/* A kind's name for people ("PDF", "Word", "text"); the kind itself
- * when unknown. */
-const char	*attach_kind_label(const char *kind);
-/* Returns 1 if kind is a raster image (png jpeg gif webp): cleaned by
- * pmb-imgclean, shown as a thumbnail. */
-int		 attach_is_image(const char *kind);
 
 #endif

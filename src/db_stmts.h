@@ -894,18 +894,28 @@ X(FILE_INSERT,
   "nullif(?, 0), ?, zeroblob(?))")
 /* The dashboard's storage line: one row kept by triggers. */
 X(DASH_FILES, "SELECT files, bytes FROM files_usage WHERE id = 1")
+/* An order's files, for its thread and draft (index files_order). */
+X(FILES_BY_ORDER,
+  "SELECT id, coalesce(message_id, 0), name, kind, size FROM files "
+  "WHERE order_id = ? ORDER BY id")
+/* The reply draft's files become the sent reply's ?1. */
+X(FILES_DRAFT_SEND,
+  "UPDATE files SET message_id = ?1 WHERE order_id = ?2 AND "
+  "message_id IS NULL")
+/* A file taken off order ?2's reply draft before it is sent. */
+X(FILE_DRAFT_REMOVE,
+  "DELETE FROM files WHERE id = ?1 AND order_id = ?2 AND "
+  "message_id IS NULL")
+/* The message just written into order ?'s thread, for the files of an
+ * email (index messages_order). */
+X(MESSAGE_NEWEST,
+  "SELECT id FROM messages WHERE order_id = ? ORDER BY id DESC LIMIT 1")
 /* Every file's hash, for pmbctl check. */
 X(FILE_ALL, "SELECT id, name, size, sha256 FROM files ORDER BY id")
 /* A file for staff: any (?2 = 0) or of order ?2. */
 X(FILE_STAFF,
   "SELECT name, kind, size FROM files WHERE id = ?1 AND "
   "(?2 = 0 OR order_id = ?2)")
-/* The files of an order's messages for its status page, one statement
- * (index files_order; the data never read): the page puts each under
- * its message, and shows only those of the messages the client sees. */
-X(FILES_OF_ORDER_MESSAGES,
-  "SELECT id, message_id, name, kind, size FROM files "
-  "WHERE order_id = ? AND message_id IS NOT NULL ORDER BY id")
 /* A file for the client of order ?2: one of a message the status page
  * shows (never a note's, an extra's, or one on a draft). */
 X(FILE_CLIENT,

@@ -12,6 +12,7 @@
 #include "files.h"
 #include "http.h"
 #include "page.h"
+#include "tmpl.h"
 #include "upload.h"
 #include "util.h"
 
@@ -219,4 +220,82 @@ file_verify_all(int64_t *n, void (*bad)(int64_t, const char *))
 	}
 	db_done(ST_FILE_ALL);
 	return rc == DB_DONE ? differ : -1;
+}
+
+int64_t
+files_of_order(struct request *r, int64_t order_id, struct file_item **out)
+{
+	sqlite3_stmt	*s = db_stmt(ST_FILES_BY_ORDER);
+	int64_t		 n = 0, cap = 0;
+	int		 rc;
+
+	*out = NULL;
+	if (s == NULL || !db_bind(s, "i", order_id))
+		return -1;
+	while ((rc = db_step(ST_FILES_BY_ORDER)) == DB_ROW) {
+		struct file_item *f;
+
+		if (n == cap) {
+			struct file_item *old = *out;
+
+			cap = cap == 0 ? 8 : cap * 2;
+			*out = req_alloc(r, (size_t)cap * sizeof(**out));
+			if (n > 0)
+				memcpy(*out, old, (size_t)n * sizeof(**out));
+		}
+		f = &(*out)[n++];
+		f->id = sqlite3_column_int64(s, 0);
+		f->message_id = sqlite3_column_int64(s, 1);
+		f->name = req_strdup(r, db_text(s, 2));
+		f->kind = req_strdup(r, db_text(s, 3));
+		f->size = sqlite3_column_int64(s, 4);
+	}
+	db_done(ST_FILES_BY_ORDER);
+	return rc == DB_DONE ? n : -1;
+}
+
+const char *
+file_size_text(struct request *r, int64_t size)
+{
+	if (size < 1024)
+		return req_printf(r, "%lld byte%s", (long long)size,
+		    size == 1 ? "" : "s");
+	if (size < 1024 * 1024)
+		return req_printf(r, "%lld KB", (long long)((size + 512) /
+		    1024));
+	return req_printf(r, "%.1f MB", (double)size / (1024.0 * 1024.0));
+}
+
+/* Returns 1 if kind is a raster image (shown as a thumbnail). */
+static int
+kind_is_image(const char *kind)
+{
+	return !strcmp(kind, "png") || !strcmp(kind, "jpeg") ||
+	    !strcmp(kind, "gif") || !strcmp(kind, "webp");
+}
+
+int64_t
+files_tv(struct request *r, struct tvars *tv, const char *list,
+    const struct file_item *items, int64_t n, int64_t message_id,
+    const char *url_prefix)
+{
+	int64_t k = 0;
+
+	for (int64_t i = 0; i < n; i++) {
+		const struct file_item	*f = &items[i];
+		struct tvars		*row;
+
+		if (f->message_id != message_id)
+			continue;
+		row = tv_row(tv, list);
+		tv_set(row, "file_id", req_printf(r, "%lld", (long long)f->id));
+		tv_set(row, "file_name", f->name);
+		tv_set(row, "file_kind", f->kind);
+		tv_set(row, "file_size", file_size_text(r, f->size));
+		tv_set(row, "file_url", req_printf(r, "%s%lld", url_prefix,
+		    (long long)f->id));
+		tv_set(row, "file_image", kind_is_image(f->kind) ? "1" : "");
+		k++;
+	}
+	return k;
 }

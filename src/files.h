@@ -8,7 +8,17 @@
 #include <stdint.h>
 
 struct request;
+struct tvars;
 struct upload;
+
+/* A file as a page or an email lists it (never its bytes). */
+struct file_item {
+	int64_t		 id;
+	int64_t		 message_id;	/* 0: on the order's reply draft */
+	int64_t		 size;
+	const char	*name;
+	const char	*kind;
+};
 
 /* Stores upload u (its spool read from the start) as a file of order_id
  * with message_id (0: the order's reply draft), of kind (filekind.c),
@@ -31,6 +41,23 @@ enum file_viewer {
  * 503 on a database error. */
 void	 file_serve(struct request *r, int64_t id, enum file_viewer viewer,
 	    int64_t order_id);
+
+/* Loads every file of order_id (one statement, on the index
+ * files_order), in the order attached, into *out (owned by r). Returns
+ * how many, or -1 on a database error. */
+int64_t	 files_of_order(struct request *r, int64_t order_id,
+	    struct file_item **out);
+/* Adds to tv, as the list called list, the files of items[0..n) that
+ * belong to message_id (0: the reply draft's): each row with file_id,
+ * file_name, file_kind, file_size ("2.4 MB"), file_url (url_prefix and
+ * the id) and file_image ("1" for a raster image the pages may show as
+ * a thumbnail). Returns how many. */
+int64_t	 files_tv(struct request *r, struct tvars *tv, const char *list,
+	    const struct file_item *items, int64_t n, int64_t message_id,
+	    const char *url_prefix);
+/* Returns a file's size as people read it ("820 bytes", "14 KB",
+ * "2.4 MB"), owned by r. */
+const char *file_size_text(struct request *r, int64_t size);
 
 /* Reads every file back and compares it with its SHA-256 (pmbctl
  * check), calling bad(id, name) for each that differs. Sets *n to the

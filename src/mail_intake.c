@@ -378,7 +378,7 @@ thread_add(struct intake_msg *x, const struct order *o, int64_t inbound_id)
 		    audit_log(&x->r, 0, "more information received", o->id,
 		    "by email") && alert(x, o, "info_alert", text);
 	}
-	if ((rc = order_followup(&x->r, o, text, inbound_id, NULL)) != 0) {
+	if ((rc = order_followup(&x->r, o, text, inbound_id)) != 0) {
 		x->reason = "follow-up";
 		return rc == 1;
 	}

@@ -250,27 +250,23 @@ order_number_parse(const char *q, int *exact)
 	return parse_int64(digits, 1, INT64_MAX, &id) ? id : 0;
 }
 
-int64_t
+int
 order_message_add(int64_t order_id, const char *kind, const char *text,
     int64_t inbound_id)
 {
-	int rc;
-
 	if (inbound_id > 0)
-		rc = db_run(ST_MESSAGE_INSERT_MAIL, "ittii", order_id, kind,
-		    text, now_unix(), inbound_id);
-	else
-		rc = db_run(ST_MESSAGE_INSERT, "ittnni", order_id, kind, text,
-		    now_unix());
-	return rc == DB_DONE ? db_last_id() : 0;
+		return db_run(ST_MESSAGE_INSERT_MAIL, "ittii", order_id, kind,
+		    text, now_unix(), inbound_id) == DB_DONE;
+	return db_run(ST_MESSAGE_INSERT, "ittnni", order_id, kind, text,
+	    now_unix()) == DB_DONE;
 }
 
 int
 order_followup(struct request *r, const struct order *o, const char *text,
-    int64_t inbound_id, const char **kinds)
+    int64_t inbound_id)
 {
 	struct tvars	 tv = { .n = 0 };
-	int64_t		 now = now_unix(), mid = 0;
+	int64_t		 now = now_unix();
 	int		 rc, ok;
 
 	if ((rc = db_update(ST_ORDER_FOLLOWUP, "iiii", now +
@@ -281,14 +277,13 @@ order_followup(struct request *r, const struct order *o, const char *text,
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "message", text);
-	tv_set(&tv, "files", kinds != NULL ? attach_summary(r) : "");
+	/* A follow-up from the status page names its files (checked). */
+	tv_set(&tv, "files", inbound_id == 0 ? attach_summary(r) : "");
 	tv_set(&tv, "admin_url", req_printf(r, "%s/admin/orders/%lld",
 	    conf.base_url, (long long)o->id));
 	/* Whoever asks a follow-up has seen the answer. */
 	ok = db_run(ST_ORDER_SET_VIEWED, "ii", now, o->id) == DB_DONE &&
-	    (mid = order_message_add(o->id, "followup", text,
-	    inbound_id)) > 0 &&
-	    (kinds == NULL || attach_store(r, kinds, o->id, mid, 0)) &&
+	    order_message_add(o->id, "followup", text, inbound_id) &&
 	    order_history(o->id, "followup", 0, "") &&
 	    audit_log(r, 0, "follow-up received", o->id,
 	    inbound_id > 0 ? "by email" : "") &&

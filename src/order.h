@@ -59,19 +59,17 @@ int	 order_refundable(const struct order *, int64_t net_paid);
 
 /* Adds a message of kind from the client (user NULL) to order_id's
  * thread, inbound_id (0: none) the email it came in. Inside the caller's
- * transaction. Returns the message's id, or 0. */
-int64_t	 order_message_add(int64_t order_id, const char *kind,
+ * transaction. Returns 1 or 0. */
+int	 order_message_add(int64_t order_id, const char *kind,
 	    const char *text, int64_t inbound_id);
 /* Writes the client's follow-up text on answered order o, inside the
  * caller's transaction, as POST /o/TOKEN/messages and a reply by email
  * (inbound_id: that email; 0 from the page) both make it: status
  * "followup", one of the allowance used, a new due time, history, audit
- * and the consultant's alert; with kinds (attach_check's), the files of
- * the request stored with the message and named in the alert. Returns 1,
- * 0 if the order is not answered or its allowance is used up (nothing
- * written), -1 on failure. */
+ * and the consultant's alert. Returns 1, 0 if the order is not answered
+ * or its allowance is used up (nothing written), -1 on failure. */
 int	 order_followup(struct request *, const struct order *o,
-	    const char *text, int64_t inbound_id, const char **kinds);
+	    const char *text, int64_t inbound_id);
 
 struct tvars;
 /* Queues mail kind to the client of o, with the page variables, the

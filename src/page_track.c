@@ -5,6 +5,7 @@
 
 #include "attach.h"
 #include "audit.h"
+#include "files.h"
 #include "auth.h"
 #include "conf.h"
 #include "db.h"
@@ -134,70 +135,6 @@ timeline(struct request *r, struct tvars *tv, const struct order *o)
 	}
 }
 
-/* A file of one of an order's messages. */
-struct msg_file {
-	int64_t		 id, message_id, size;
-	const char	*name, *kind;
-};
-
-/* Reads the files of o's messages, in one statement, into *files (r's
- * memory), *n of them. Returns 1, or 0 on a database error. */
-static int
-files_load(struct request *r, const struct order *o, struct msg_file **files,
-    size_t *n)
-{
-	sqlite3_stmt	*s = db_stmt(ST_FILES_OF_ORDER_MESSAGES);
-	struct msg_file	*f = NULL;
-	size_t		 cap = 0;
-	int		 rc = DB_ERROR;
-
-	*n = 0;
-	if (s != NULL && db_bind(s, "i", o->id))
-		while ((rc = db_step(ST_FILES_OF_ORDER_MESSAGES)) == DB_ROW) {
-			if (*n == cap) {
-				cap = cap ? cap * 2 : 8;
-				f = xrealloc(f, cap * sizeof(*f));
-			}
-			f[*n] = (struct msg_file){
-				sqlite3_column_int64(s, 0),
-				sqlite3_column_int64(s, 1),
-				sqlite3_column_int64(s, 4),
-				req_strdup(r, db_text(s, 2)),
-				req_strdup(r, db_text(s, 3)) };
-			(*n)++;
-		}
-	db_done(ST_FILES_OF_ORDER_MESSAGES);
-	*files = f != NULL ? req_keep(r, f) : NULL;
-	return rc == DB_DONE;
-}
-
-/* Adds the files of message message_id, of the n in files, to row as
- * the list files (has_files set when there is one): each one's name,
- * kind, size and download link; a raster image also as a thumbnail of
- * the same link. */
-static void
-message_files(struct request *r, struct tvars *row, int64_t message_id,
-    const struct msg_file *files, size_t n)
-{
-	char size[SIZE_TEXT_MAX];
-
-	for (size_t i = 0; i < n; i++) {
-		const struct msg_file	*f = &files[i];
-		struct tvars		*fr;
-
-		if (f->message_id != message_id)
-			continue;
-		tv_set(row, "has_files", "1");
-		fr = tv_row(row, "files");
-		tv_set(fr, "name", f->name);
-		tv_set(fr, "url", req_printf(r, "/o/%s/files/%lld", r->arg,
-		    (long long)f->id));
-		tv_set(fr, "thumb", attach_is_image(f->kind) ? "1" : "");
-		tv_set(fr, "kind_label", attach_kind_label(f->kind));
-		tv_set(fr, "size", req_strdup(r, size_text(size, f->size)));
-	}
-}
-
 /* Adds the thread to tv as the list messages: the question, answers
  * and follow-ups, each with its files; html is a reply's cmark output.
  * Returns 1, or 0 on a database error. */
@@ -205,12 +142,17 @@ static int
 thread(struct request *r, struct tvars *tv, const struct order *o,
     int *has_answer)
 {
-	sqlite3_stmt	*s = db_stmt(ST_MESSAGES_PUBLIC);
-	struct msg_file	*files;
-	size_t		 nfiles;
+	sqlite3_stmt		*s = db_stmt(ST_MESSAGES_PUBLIC);
+	struct file_item	*files;
+	const char		*url = req_cat(r, "/o/", r->arg, "/files/",
+				    (char *)NULL);
+	int64_t			 nfiles;
 
 	*has_answer = 0;
-	if (!files_load(r, o, &files, &nfiles))
+	/* One statement for the files of every message: each message's
+	 * are put under it; a note's, an extra's or the draft's never
+	 * match a message shown here. */
+	if ((nfiles = files_of_order(r, o->id, &files)) < 0)
 		return 0;
 	if (s == NULL || !db_bind(s, "i", o->id))
 		return 0;
@@ -219,8 +161,9 @@ thread(struct request *r, struct tvars *tv, const struct order *o,
 		const char	*kind = db_text(s, 0);
 
 		tv_set(row, "at", page_time(r, sqlite3_column_int64(s, 2)));
-		message_files(r, row, sqlite3_column_int64(s, 4), files,
-		    nfiles);
+		if (files_tv(r, row, "files", files, nfiles,
+		    sqlite3_column_int64(s, 4), url) > 0)
+			tv_set(row, "has_files", "1");
 		if (!strcmp(kind, "reply")) {
 			*has_answer = 1;
 			/* Rendered when the reply was sent (older rows: now). */
@@ -428,14 +371,22 @@ static int
 followup_store(struct request *r, const struct order *o, const char *text,
     const char **kinds)
 {
-	int rc;
+	char	idtext[INT_TEXT_MAX];
+	int64_t	mid;
+	int	rc;
 
 	if (!db_begin())
 		return -1;
-	if ((rc = order_followup(r, o, text, 0, r->nfiles > 0 ? kinds :
-	    NULL)) != 1) {
+	if ((rc = order_followup(r, o, text, 0)) != 1) {
 		db_rollback();
 		return rc;
+	}
+	/* The files go with the message just written: the order's newest. */
+	if (r->nfiles > 0 && ((mid = db_find_id(ST_MESSAGE_NEWEST,
+	    int_text(idtext, o->id))) <= 0 ||
+	    !attach_store(r, kinds, o->id, mid, 0))) {
+		db_rollback();
+		return -1;
 	}
 	return db_commit() ? 1 : -1;
 }

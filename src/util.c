@@ -480,20 +480,6 @@ int_text(char out[INT_TEXT_MAX], int64_t v)
 }
 
 char *
-size_text(char out[SIZE_TEXT_MAX], int64_t bytes)
-{
-	if (bytes < 1024)
-		snprintf(out, SIZE_TEXT_MAX, "%lld bytes", (long long)bytes);
-	else if (bytes < 1024 * 1024)
-		snprintf(out, SIZE_TEXT_MAX, "%lld kB",
-		    (long long)((bytes + 1023) / 1024));
-	else
-		snprintf(out, SIZE_TEXT_MAX, "%.1f MB",
-		    (double)bytes / (1024.0 * 1024.0));
-	return out;
-}
-
-char *
 money_text(char out[MONEY_TEXT_MAX], int64_t minor, int exponent)
 {
 	uint64_t	 v = minor < 0 ? -(uint64_t)minor : (uint64_t)minor;

@@ -89,11 +89,6 @@ char	*money_text(char out[MONEY_TEXT_MAX], int64_t minor, int exponent);
 #define INT_TEXT_MAX	24
 /* Writes v in decimal into out, NUL-terminated; returns out. */
 char	*int_text(char out[INT_TEXT_MAX], int64_t v);
-/* The longest text of size_text, with its NUL. */
-#define SIZE_TEXT_MAX	32
-/* Writes a file's size for people into out: "512 bytes", "120 kB" (kB
- * of 1024 bytes, rounded up), "10.5 MB"; returns out. */
-char	*size_text(char out[SIZE_TEXT_MAX], int64_t bytes);
 
 /* Current time in Unix seconds; PMB_TEST_NOW overrides (tests only). */
 int64_t	 now_unix(void);

@@ -200,7 +200,7 @@ def test_roundtrip():
     t.eq(jpeg_size(jpeg), (1, 2), "the JPEG comes back upright")
     t.ok(any(m == 0xe1 for m, _ in jpeg_segments(sample("gps.jpeg"))), "(the sent JPEG had an APP1)")
     _, c, _, page = sent["sample.pdf"]
-    t.ok(re.search(r'>sample\.pdf</a> <span class="muted">\(PDF, 2 kB\)</span>', page),
+    t.ok(re.search(r'>sample\.pdf</a> \(pdf, 1 KB\)', page),
          "the status page names each file's kind and size", re.findall(r"sample\.pdf.{0,80}", page))
     t.ok(page.index("Your question") < page.index("sample.pdf"), "the files are under the question")
 
@@ -213,10 +213,10 @@ def test_alert():
     oid = site.sql1("SELECT id FROM orders WHERE email = ?", "alert@example.com")
     size = site.sql1("SELECT size FROM files WHERE order_id = ? AND name = 'ad.png'", oid)
     mail = site.sql1("SELECT body_text FROM outbox WHERE order_id = ? AND kind = 'order_alert'", oid) or ""
-    want = "With 2 files: price list.pdf (2 kB), ad.png (%d bytes)" % (size or 0)
+    want = "With 2 files: price list.pdf (1 KB), ad.png (%d bytes)" % (size or 0)
     t.ok(r.status == 303 and want in mail, "the alert: " + want, mail[-400:])
     html = site.sql1("SELECT body_html FROM outbox WHERE order_id = ? AND kind = 'order_alert'", oid) or ""
-    t.ok("price list.pdf (2 kB)" in html, "and its HTML part")
+    t.ok("price list.pdf (1 KB)" in html, "and its HTML part")
     r = Browser(site)
     plain = r.post("/ask", ask_fields(r, email="nofiles@example.com"))
     oid = site.sql1("SELECT id FROM orders WHERE email = ?", "nofiles@example.com")
