@@ -24,7 +24,7 @@ int		 attach_store(struct request *r, const char **kinds,
 		    int64_t order_id, int64_t message_id, int64_t user_id);
 
 /* Returns what r's files are, for an alert email: "2 files: price
- * list.pdf (120 kB), ad.png (45 kB)", or "" with none; owned by r. */
+ * list.pdf (120 KB), ad.png (45 KB)", or "" with none; owned by r. */
 const char	*attach_summary(struct request *r);
 /* The file input's accept list for attachment_types (".pdf,.png,..."),
  * and the hint under it ("Up to 5 files of 10 MB each: PDF, images
