@@ -14,9 +14,31 @@
 #include "files.h"
 #include "http.h"
 #include "imgclean_run.h"
+#include "tmpl.h"
 #include "util.h"
 
 #define CHUNK	65536
+
+/* What each kind is called on the form: its file name endings (the
+ * input's accept list; the kind is still decided from the content) and
+ * its name for people. */
+static const struct {
+	const char	*kind, *ext, *label;
+} kind_names[] = {
+	{ "pdf", ".pdf", "PDF" },
+	{ "png", ".png", "PNG" },
+	{ "jpeg", ".jpg,.jpeg", "JPEG" },
+	{ "gif", ".gif", "GIF" },
+	{ "webp", ".webp", "WebP" },
+	{ "txt", ".txt", "text" },
+	{ "csv", ".csv", "CSV" },
+	{ "docx", ".docx", "Word" },
+	{ "xlsx", ".xlsx", "Excel" },
+	{ "pptx", ".pptx", "PowerPoint" },
+	{ "odt", ".odt", "OpenDocument text" },
+	{ "ods", ".ods", "OpenDocument spreadsheet" },
+};
+#define NKIND_NAMES	(sizeof(kind_names) / sizeof(kind_names[0]))
 
 /* Returns 1 if kind is one of attachment_types' words. */
 static int
@@ -175,4 +197,80 @@ attach_store(struct request *r, const char **kinds, int64_t order_id,
 		    user_id) == 0)
 			return 0;
 	return 1;
+}
+
+const char *
+attach_summary(struct request *r)
+{
+	struct buf b;
+
+	if (r->nfiles == 0)
+		return "";
+	buf_init(&b);
+	buf_printf(&b, "%zu file%s: ", r->nfiles, r->nfiles == 1 ? "" : "s");
+	for (size_t i = 0; i < r->nfiles; i++)
+		buf_printf(&b, "%s%s (%s)", i > 0 ? ", " : "",
+		    r->files[i].name, file_size_text(r, r->files[i].size));
+	return req_keep(r, buf_take(&b));
+}
+
+const char *
+attach_accept(struct request *r)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (size_t i = 0; i < NKIND_NAMES; i++)
+		if (kind_allowed(kind_names[i].kind))
+			buf_printf(&b, "%s%s", b.len > 0 ? "," : "",
+			    kind_names[i].ext);
+	return b.len > 0 ? req_keep(r, buf_take(&b)) : "";
+}
+
+const char *
+attach_hint(struct request *r)
+{
+	const char	*label[NKIND_NAMES];
+	struct buf	 b, img;
+	size_t		 n = 0;
+
+	buf_init(&b);
+	buf_init(&img);
+	for (size_t i = 0; i < NKIND_NAMES; i++) {
+		if (!kind_allowed(kind_names[i].kind))
+			continue;
+		if (!is_image(kind_names[i].kind))
+			label[n++] = kind_names[i].label;
+		else if (img.len == 0)
+			label[n++] = NULL;	/* the images, together */
+		if (is_image(kind_names[i].kind))
+			buf_printf(&img, "%s%s", img.len > 0 ? ", " : "",
+			    kind_names[i].label);
+	}
+	buf_printf(&b, "Up to %lld file%s of %lld MB each",
+	    (long long)conf.attachments_per_message,
+	    conf.attachments_per_message == 1 ? "" : "s",
+	    (long long)conf.attachment_max_mb);
+	for (size_t i = 0; i < n; i++)
+		if (label[i] != NULL)
+			buf_printf(&b, "%s%s", i > 0 ? ", " : ": ", label[i]);
+		else
+			buf_printf(&b, "%simages (%s)", i > 0 ? ", " : ": ",
+			    img.data);
+	buf_printf(&b, ".");
+	buf_free(&img);
+	return req_keep(r, buf_take(&b));
+}
+
+void
+attach_form_vars(struct request *r, struct tvars *tv, const char *error)
+{
+	if (conf.attachment_max_mb <= 0)
+		return;
+	tv_set(tv, "files_on", "1");
+	tv_set(tv, "files_accept", attach_accept(r));
+	tv_set(tv, "files_hint", attach_hint(r));
+	tv_set(tv, "err_files", error);
+	tv_set(tv, "files_again", r->nfiles > 0 || r->upload_error != NULL ?
+	    "1" : "");
 }

@@ -29,4 +29,21 @@ const char	*attach_check_one(struct request *r, struct upload *u,
 int		 attach_store(struct request *r, const char **kinds,
 		    int64_t order_id, int64_t message_id, int64_t user_id);
 
+/* Returns what r's files are, for an alert email: "2 files: price
+ * list.pdf (120 KB), ad.png (45 KB)", or "" with none; owned by r. */
+const char	*attach_summary(struct request *r);
+/* The file input's accept list for attachment_types (".pdf,.png,..."),
+ * and the hint under it ("Up to 5 files of 10 MB each: PDF, images
+ * (PNG, JPEG), ..."); owned by r. */
+const char	*attach_accept(struct request *r);
+const char	*attach_hint(struct request *r);
+struct tvars;
+/* Puts a form's file input into tv (www/templates/files_field.html):
+ * files_on when attachment_max_mb allows files, files_accept and
+ * files_hint from the settings, err_files (error, or NULL), and
+ * files_again when r came with files, which a form shown again has not
+ * kept (browsers cannot refill a file input). */
+void		 attach_form_vars(struct request *r, struct tvars *tv,
+		    const char *error);
+
 #endif

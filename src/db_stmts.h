@@ -476,7 +476,7 @@ X(MESSAGE_INSERT_MAIL,
 /* What the client reads: never a note, never a message outside the
  * allowance ('extra': the consultant's only). */
 X(MESSAGES_PUBLIC,
-  "SELECT kind, body, created_at, html FROM messages "
+  "SELECT kind, body, created_at, html, id FROM messages "
   "WHERE order_id = ? AND kind IN ('question', 'reply', 'followup', "
   "'info') ORDER BY id")
 X(HISTORY_INSERT,

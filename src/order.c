@@ -2,6 +2,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "attach.h"
 #include "audit.h"
 #include "conf.h"
 #include "db.h"
@@ -276,6 +277,8 @@ order_followup(struct request *r, const struct order *o, const char *text,
 	tv_set(&tv, "number", o->number);
 	tv_set(&tv, "name", o->name);
 	tv_set(&tv, "message", text);
+	/* A follow-up from the status page names its files (checked). */
+	tv_set(&tv, "files", inbound_id == 0 ? attach_summary(r) : "");
 	tv_set(&tv, "admin_url", req_printf(r, "%s/admin/orders/%lld",
 	    conf.base_url, (long long)o->id));
 	/* Whoever asks a follow-up has seen the answer. */

@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "attach.h"
 #include "audit.h"
 #include "auth.h"
 #include "batch.h"
@@ -195,47 +196,66 @@ consent_line(struct request *r, const struct tvars *tv)
 	    tv_get(tv, "guarantee_days"));
 }
 
+/* Adds a problem to tv's list errors: its field's id and text. */
+static void
+error_row(struct tvars *tv, const char *field_id, const char *text)
+{
+	struct tvars *row = tv_row(tv, "errors");
+
+	tv_set(row, "field_id", field_id);
+	tv_set(row, "text", text);
+}
+
 /* Words the refused fields' messages as what each field is (a topic is
  * chosen, the consent box quoted), and adds each problem to tv's list
- * errors with its field's id, for the summary's links to the fields. */
+ * errors with its field's id, for the summary's links to the fields, in
+ * the form's order; files_error, the files' problem, after the question
+ * (the files field follows it). */
 static void
-ask_errors(struct request *r, struct tvars *tv)
+ask_errors(struct request *r, struct tvars *tv, const char *files_error)
 {
 	struct fieldval	*f = r->fields;
+	/* With files off the page has no field to link to. */
+	const char	*files_id = conf.attachment_max_mb > 0 ? "files" :
+			    "errors";
 
-	if (f == NULL || r->nerrors == 0)
+	if (files_error == NULL && (f == NULL || r->nerrors == 0))
 		return;
+	tv_set(tv, "has_errors", "1");
+	if (f == NULL || r->nerrors == 0) {
+		error_row(tv, files_id, files_error);
+		return;
+	}
 	if (f[AF_TOPIC].error != NULL && *f[AF_TOPIC].value == '\0')
 		f[AF_TOPIC].error = "Please choose a topic.";
 	if (f[AF_AGREE].error != NULL && *f[AF_AGREE].value == '\0')
 		f[AF_AGREE].error = req_cat(r, "Please tick \xe2\x80\x9c",
 		    consent_line(r, tv), "\xe2\x80\x9d", (char *)NULL);
-	tv_set(tv, "has_errors", "1");
 	for (size_t i = 0; ask_fields[i].name != NULL; i++) {
-		struct tvars *row;
-
-		if (f[i].error == NULL || i == AF_HONEYPOT || i == AF_FORM ||
-		    i == AF_CSRF)
-			continue;
-		row = tv_row(tv, "errors");
-		tv_set(row, "field_id", ask_fields[i].name);
-		tv_set(row, "text", f[i].error);
+		if (f[i].error != NULL && i != AF_HONEYPOT && i != AF_FORM &&
+		    i != AF_CSRF)
+			error_row(tv, ask_fields[i].name, f[i].error);
+		if (i == AF_QUESTION && files_error != NULL)
+			error_row(tv, files_id, files_error);
 	}
 }
 
-/* Renders the form with status, the fields' values and errors, and an
- * optional message at the top. */
+/* Renders the form with status, the fields' values and errors (the
+ * files' problem: files_error), and an optional message at the top. */
 static void
-ask_form(struct request *r, int status, const char *message)
+ask_form_files(struct request *r, int status, const char *message,
+    const char *files_error)
 {
 	struct tvars	tv = { .n = 0 };
 	const char	*topic = r->fields ? r->fields[AF_TOPIC].value : "";
 	const char	*ftok = r->fields ? r->fields[AF_FORM].value : "";
 	struct token	t;
+	int		nerrors = (int)r->nerrors + (files_error != NULL);
 
 	page_vars(r, &tv);
-	ask_errors(r, &tv);
+	ask_errors(r, &tv, files_error);
 	page_form_vars(r, &tv, ask_fields);
+	attach_form_vars(r, &tv, files_error);
 	topic_rows(r, &tv, topic);
 	tv_set(&tv, "consent_line", consent_line(r, &tv));
 	/* Keep a still-valid form token, so a retry stays idempotent. */
@@ -245,11 +265,18 @@ ask_form(struct request *r, int status, const char *message)
 	tv_set(&tv, "form_token", ftok);
 	tv_set(&tv, "agree_checked", r->fields &&
 	    *r->fields[AF_AGREE].value ? "checked" : "");
-	if (r->nerrors > 0 && message == NULL)
-		message = r->nerrors == 1 ? "Please check the field marked "
+	if (nerrors > 0 && message == NULL)
+		message = nerrors == 1 ? "Please check the field marked "
 		    "below." : "Please check the fields marked below.";
 	tv_set(&tv, "form_message", message);
 	page_render(r, status, "Ask your question", "ask.html", &tv);
+}
+
+/* Renders the form as ask_form_files, without a files problem. */
+static void
+ask_form(struct request *r, int status, const char *message)
+{
+	ask_form_files(r, status, message, NULL);
 }
 
 /* GET /ask */
@@ -362,6 +389,7 @@ ask_alert_render(struct request *r, struct ask_mail *am, struct tvars *tv)
 	tv_set(tv, "email", f[AF_EMAIL].value);
 	tv_set(tv, "company", f[AF_COMPANY].value);
 	tv_set(tv, "excerpt", question_excerpt(r, f[AF_QUESTION].value));
+	tv_set(tv, "files", attach_summary(r));
 	tv_set(tv, "admin_url", req_printf(r, "%s/admin/orders/%s",
 	    conf.base_url, am->oid));
 	return mail_render("order_alert", tv, &am->alert);
@@ -490,12 +518,13 @@ ask_insert(struct request *r, const char *nonce, int64_t now,
 
 /* Writes the order and everything that goes with it, inside the open
  * transaction; r holds the fields and the client's address, am its
- * confirmation email. Returns its id (or the id of the order this form
- * made already), 0 when rate-limited (with *retry set), having written
- * nothing, or -1 on a failure (the caller rolls back). */
+ * confirmation email, kinds (NULL: none) the kinds of r's files, which
+ * go with the question. Returns its id (or the id of the order this
+ * form made already), 0 when rate-limited (with *retry set), having
+ * written nothing, or -1 on a failure (the caller rolls back). */
 static int64_t
 ask_store(struct request *r, const char *nonce, const struct ask_mail *am,
-    int64_t *retry)
+    const char **kinds, int64_t *retry)
 {
 	const struct fieldval	*f = r->fields;
 	const char		*number;
@@ -516,6 +545,7 @@ ask_store(struct request *r, const char *nonce, const struct ask_mail *am,
 	if ((id = ask_insert(r, nonce, now, &number)) < 0 ||
 	    db_run(ST_MESSAGE_INSERT, "ittnni", id, "question",
 	    f[AF_QUESTION].value, now) != DB_DONE ||
+	    (kinds != NULL && !attach_store(r, kinds, id, db_last_id(), 0)) ||
 	    !order_history(id, "awaiting_payment", 0, "") ||
 	    !audit_log(r, 0, "order received", id, "") ||
 	    !rate_note(kemail, conf.rate_limit_email_per_hour, HOUR) ||
@@ -614,10 +644,30 @@ ask_job(const void *job, size_t len, int64_t *retry)
 	req_init(&r, NULL);
 	r.remote_addr = r.client_ip = part[JOB_IP];
 	r.fields = f;
-	id = ask_store(&r, part[JOB_NONCE], &am, retry);
+	id = ask_store(&r, part[JOB_NONCE], &am, NULL, retry);
 	r.fields = NULL;		/* on the stack, not r's */
 	req_free(&r);
 	return id;
+}
+
+/* Stores r's order with its files (kinds from attach_check) alone, in a
+ * transaction of its own, not through the group commit: the files make
+ * it long, and a job cannot carry them. The body was read whole (its
+ * files spooled) before the transaction begins. Returns as ask_store,
+ * once committed; -1 if it was not. */
+static int64_t
+ask_alone(struct request *r, const char *nonce, const struct ask_mail *am,
+    const char **kinds, int64_t *retry)
+{
+	int64_t id;
+
+	if (!db_begin())
+		return -1;
+	if ((id = ask_store(r, nonce, am, kinds, retry)) <= 0) {
+		db_rollback();
+		return id;
+	}
+	return db_commit() ? id : -1;
 }
 
 /* POST /ask */
@@ -625,6 +675,8 @@ void
 page_ask_submit(struct request *r)
 {
 	const struct fieldval	*f = r->fields;
+	const char		**kinds = req_alloc(r, (r->nfiles + 1) *
+				    sizeof(*kinds)), *ferr;
 	struct token		 t;
 	struct ask_mail		 am;
 	char			*nonce, *job;
@@ -670,8 +722,10 @@ page_ask_submit(struct request *r)
 		    &(struct tvars){ .n = 0 });
 		return;
 	}
-	if (r->nerrors > 0) {
-		ask_form(r, 400, NULL);
+	/* The files are checked (images cleaned) once the fields pass. */
+	ferr = r->nerrors > 0 ? r->upload_error : attach_check(r, kinds);
+	if (r->nerrors > 0 || ferr != NULL) {
+		ask_form_files(r, 400, NULL, ferr);
 		return;
 	}
 	r->fields[AF_WEBSITE].value = website_url(r, f[AF_WEBSITE].value);
@@ -679,10 +733,17 @@ page_ask_submit(struct request *r)
 		ask_form(r, 503, page_not_saved(r));
 		return;
 	}
-	job = ask_pack(r, nonce, &am, &len);
-	mail_parts_free(&am.m);
-	mail_parts_free(&am.alert);
-	if ((id = batch_run(ask_job, job, len, &retry)) < 0) {
+	if (r->nfiles > 0) {
+		id = ask_alone(r, nonce, &am, kinds, &retry);
+		mail_parts_free(&am.m);
+		mail_parts_free(&am.alert);
+	} else {
+		job = ask_pack(r, nonce, &am, &len);
+		mail_parts_free(&am.m);
+		mail_parts_free(&am.alert);
+		id = batch_run(ask_job, job, len, &retry);
+	}
+	if (id < 0) {
 		/* The form token stays valid: sending again is safe. */
 		ask_form(r, 503, page_not_saved(r));
 		return;

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach.h"
 #include "audit.h"
+#include "files.h"
 #include "auth.h"
 #include "conf.h"
 #include "db.h"
@@ -134,15 +136,24 @@ timeline(struct request *r, struct tvars *tv, const struct order *o)
 }
 
 /* Adds the thread to tv as the list messages: the question, answers
- * and follow-ups; html is a reply's cmark output. Returns 1, or 0 on a
- * database error. */
+ * and follow-ups, each with its files; html is a reply's cmark output.
+ * Returns 1, or 0 on a database error. */
 static int
 thread(struct request *r, struct tvars *tv, const struct order *o,
     int *has_answer)
 {
-	sqlite3_stmt *s = db_stmt(ST_MESSAGES_PUBLIC);
+	sqlite3_stmt		*s = db_stmt(ST_MESSAGES_PUBLIC);
+	struct file_item	*files;
+	const char		*url = req_cat(r, "/o/", r->arg, "/files/",
+				    (char *)NULL);
+	int64_t			 nfiles;
 
 	*has_answer = 0;
+	/* One statement for the files of every message: each message's
+	 * are put under it; a note's, an extra's or the draft's never
+	 * match a message shown here. */
+	if ((nfiles = files_of_order(r, o->id, &files)) < 0)
+		return 0;
 	if (s == NULL || !db_bind(s, "i", o->id))
 		return 0;
 	while (db_step(ST_MESSAGES_PUBLIC) == DB_ROW) {
@@ -150,6 +161,9 @@ thread(struct request *r, struct tvars *tv, const struct order *o,
 		const char	*kind = db_text(s, 0);
 
 		tv_set(row, "at", page_time(r, sqlite3_column_int64(s, 2)));
+		if (files_tv(r, row, "files", files, nfiles,
+		    sqlite3_column_int64(s, 4), url) > 0)
+			tv_set(row, "has_files", "1");
 		if (!strcmp(kind, "reply")) {
 			*has_answer = 1;
 			/* Rendered when the reply was sent (older rows: now). */
@@ -183,10 +197,10 @@ refund_asked(const struct order *o)
 }
 
 /* Renders the status page of o with status, an optional notice, and the
- * follow-up form's value and error. */
+ * follow-up form's value and errors (files_error: its files'). */
 static void
-track_render(struct request *r, const struct order *o, int status,
-    const char *notice)
+track_render_files(struct request *r, const struct order *o, int status,
+    const char *notice, const char *files_error)
 {
 	struct tvars	 tv = { .n = 0 };
 	int		 has_answer, can_follow;
@@ -241,6 +255,7 @@ track_render(struct request *r, const struct order *o, int status,
 		tv_set(&tv, "message", r->fields[TF_MESSAGE].value);
 		tv_set(&tv, "err_message", r->fields[TF_MESSAGE].error);
 	}
+	attach_form_vars(r, &tv, files_error);
 	tv_set(&tv, "notice", notice);
 	/* The first view after the ask form (its 303 adds new=1): o was
 	 * loaded with the email address then only (see page_track). */
@@ -257,6 +272,15 @@ track_render(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "refund_asked", refund_asked(o) ? "1" : "");
 	page_render(r, status, req_cat(r, "Order ", o->number, (char *)NULL),
 	    "track.html", &tv);
+}
+
+/* Renders the status page of o, as track_render_files without a files
+ * error. */
+static void
+track_render(struct request *r, const struct order *o, int status,
+    const char *notice)
+{
+	track_render_files(r, o, status, notice, NULL);
 }
 
 /* Back from Stripe Checkout: confirms the payment with Stripe when the
@@ -339,18 +363,30 @@ page_track_viewed(struct request *r)
 	http_open(r, 204, NULL);
 }
 
-/* Writes a follow-up (order_followup) in a transaction of its own.
- * Returns 1, 0 if the allowance is used up, -1 on failure. */
+/* Writes a follow-up (order_followup) with r's files (kinds from
+ * attach_check) in a transaction of its own: the body was read whole
+ * (its files spooled) before it begins. Returns 1, 0 if the allowance is
+ * used up, -1 on failure. */
 static int
-followup_store(struct request *r, const struct order *o, const char *text)
+followup_store(struct request *r, const struct order *o, const char *text,
+    const char **kinds)
 {
-	int rc;
+	char	idtext[INT_TEXT_MAX];
+	int64_t	mid;
+	int	rc;
 
 	if (!db_begin())
 		return -1;
 	if ((rc = order_followup(r, o, text, 0)) != 1) {
 		db_rollback();
 		return rc;
+	}
+	/* The files go with the message just written: the order's newest. */
+	if (r->nfiles > 0 && ((mid = db_find_id(ST_MESSAGE_NEWEST,
+	    int_text(idtext, o->id))) <= 0 ||
+	    !attach_store(r, kinds, o->id, mid, 0))) {
+		db_rollback();
+		return -1;
 	}
 	return db_commit() ? 1 : -1;
 }
@@ -359,8 +395,10 @@ followup_store(struct request *r, const struct order *o, const char *text)
 void
 page_track_message(struct request *r)
 {
-	struct order	o;
-	int		rc;
+	struct order	 o;
+	const char	**kinds = req_alloc(r, (r->nfiles + 1) *
+			    sizeof(*kinds)), *ferr;
+	int		 rc;
 
 	if (!page_track_order(r, &o, 0))
 		return;
@@ -386,7 +424,14 @@ page_track_message(struct request *r)
 		    "a new question.");
 		return;
 	}
-	if ((rc = followup_store(r, &o, r->fields[TF_MESSAGE].value)) < 0) {
+	/* The files are checked (and images cleaned) before the store. */
+	if ((ferr = attach_check(r, kinds)) != NULL) {
+		track_render_files(r, &o, 400, "Your follow-up was not sent: "
+		    "please check its files below.", ferr);
+		return;
+	}
+	if ((rc = followup_store(r, &o, r->fields[TF_MESSAGE].value,
+	    kinds)) < 0) {
 		track_render(r, &o, 503, page_not_saved(r));
 		return;
 	}

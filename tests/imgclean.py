@@ -18,7 +18,7 @@ import tempfile
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import Tap, SRC, BUILD, PMB, Site  # noqa: E402
+from pmbtest import Tap, SRC, BUILD, PMB, Site, jpeg_segments, jpeg_size  # noqa: E402
 
 HELPER = os.path.join(BUILD, "pmb-imgclean")
 FILES = os.path.join(SRC, "tests", "files")
@@ -46,29 +46,6 @@ def clean(name=None, data=None, args=()):
         with open(out, "rb") as f:
             body = f.read()
     return p.returncode, p.stderr.decode(errors="replace"), body
-
-
-def jpeg_segments(data):
-    """The JPEG's segments before the scan: [(marker, payload)]."""
-    assert data[:2] == b"\xff\xd8", "not a JPEG"
-    i, segs = 2, []
-    while i + 4 <= len(data) and data[i] == 0xff:
-        m = data[i + 1]
-        n = struct.unpack(">H", data[i + 2:i + 4])[0]
-        segs.append((m, data[i + 4:i + 2 + n]))
-        if m == 0xda:
-            break
-        i += 2 + n
-    return segs
-
-
-def jpeg_size(data):
-    """(width, height) from the JPEG's start of frame."""
-    for m, p in jpeg_segments(data):
-        if 0xc0 <= m <= 0xcf and m not in (0xc4, 0xc8, 0xcc):
-            h, w = struct.unpack(">HH", p[1:5])
-            return w, h
-    return None
 
 
 def has_exif(data):

@@ -476,6 +476,29 @@ def unescape(s):
     import html as _h
     return _h.unescape(s)
 
+def jpeg_segments(data):
+    """The JPEG's segments before the scan: [(marker, payload)]."""
+    assert data[:2] == b"\xff\xd8", "not a JPEG"
+    i, segs = 2, []
+    while i + 4 <= len(data) and data[i] == 0xff:
+        m = data[i + 1]
+        n = struct.unpack(">H", data[i + 2:i + 4])[0]
+        segs.append((m, data[i + 4:i + 2 + n]))
+        if m == 0xda:
+            break
+        i += 2 + n
+    return segs
+
+
+def jpeg_size(data):
+    """(width, height) from the JPEG's start of frame."""
+    for m, p in jpeg_segments(data):
+        if 0xc0 <= m <= 0xcf and m not in (0xc4, 0xc8, 0xcc):
+            h, w = struct.unpack(">HH", p[1:5])
+            return w, h
+    return None
+
+
 
 # --- a minimal FastCGI client, for talking to the socket directly -----------
 FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN, FCGI_STDOUT, FCGI_END = 1, 4, 5, 6, 3
