@@ -12,7 +12,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, parse_cgi_output, fcgi_record, fcgi_params,  # noqa: E402
                      fcgi_read_response, FCGI_BEGIN, FCGI_PARAMS, FCGI_STDIN, ask, track_path,
-                     token_requests, logs_holding)
+                     token_requests, logs_holding, upload_request)
 
 t = Tap()
 site = Site()
@@ -76,6 +76,36 @@ def test_tokens_not_logged():
     logs, holding = logs_holding(site.dir, token)
     t.ok("nginx-error.log" in logs and "pmb.log" in logs, "nginx and pmb.fcgi wrote their logs", logs)
     t.eq(holding, [], "no log holds the link's token")
+
+
+MB = 1024 * 1024
+FOUR_FILES = [("part%d.txt" % i, 5 * MB) for i in range(4)]     # 20 MB
+
+
+def test_upload_limits():
+    """The URLs that take files allow a body of attachments_per_message x
+    attachment_max_mb MiB + body_limit + 64 KiB (52,559,872 bytes with the
+    defaults), every other URL body_limit: nginx asks for a 20 MB body only
+    on the first (100 Continue), spools it and passes it to pmb.fcgi; past
+    the limits it refuses it before reading, with pmb's own 413 page."""
+    path = track_path(ask(Browser(site)).header("Location"))
+    t.ok(path is not None, "a question gives a client's link", path)
+    if path is None:
+        return
+    for url in (path + "/messages", "/ask"):
+        went, r = upload_request(site.port, url, FOUR_FILES)
+        t.ok(went and r.header("Content-Security-Policy") == CSP and "<html" in r.text,
+             "POST %s: nginx takes a 20 MB multipart body and pmb.fcgi answers" %
+             url.replace(path, "/o/TOKEN"), (went, r))
+    big = [("a.txt", 50 * MB), ("b.txt", 128 * 1024)]     # 1 byte too many, and more
+    for url in (path + "/messages", "/lost", path + "/rating", "/admin/orders/1/paid"):
+        went, r = upload_request(site.port, url, big if url.endswith("/messages") else FOUR_FILES)
+        t.ok(not went and r.status == 413 and "Too much to send" in r.text,
+             "POST %s: nginx refuses the body before reading it, with pmb's 413 page" %
+             url.replace(path, "/o/TOKEN"), (went, r))
+    went, r = upload_request(site.port, "/admin/orders/1/note", [("a.txt", 20 * MB)])
+    t.ok(went and r.header("Content-Security-Policy") == CSP,
+         "POST /admin/orders/ID/note: nginx takes a 20 MB body", (went, r))
 
 
 def test_static():
@@ -155,7 +185,7 @@ def test_tcp_listener_loopback():
         p.wait(timeout=10)
 
 
-for fn in (test_pages, test_body_limit, test_tokens_not_logged, test_static, test_socket_mode, test_worker_replaced,
+for fn in (test_pages, test_body_limit, test_tokens_not_logged, test_upload_limits, test_static, test_socket_mode, test_worker_replaced,
            test_sigterm_finishes_request, test_tcp_listener_loopback):
     t.run(fn)
 site.cleanup()

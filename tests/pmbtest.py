@@ -226,6 +226,81 @@ class Response:
         return "<Response %d %r>" % (self.status, self.text[:300])
 
 
+def _read_head(f):
+    """A response's status and headers read from the file f."""
+    line = f.readline()
+    if not line:
+        raise ConnectionError("the connection closed with no answer")
+    status = int(line.split()[1])
+    headers = []
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b"\n", b""):
+            return status, headers
+        k, _, v = line.decode("latin-1").partition(":")
+        headers.append((k.strip(), v.strip()))
+
+
+def _read_body(f, headers):
+    """A response's body: by Content-Length, chunked, or to the end."""
+    h = {k.lower(): v for k, v in headers}
+    if "chunked" in h.get("transfer-encoding", "").lower():
+        out = b""
+        while True:
+            n = int(f.readline().split(b";")[0], 16)
+            if n == 0:
+                return out
+            out += f.read(n)
+            f.readline()
+    if "content-length" in h:
+        return f.read(int(h["content-length"]))
+    return f.read()
+
+
+def upload_request(port, path, files, tls=None, host="127.0.0.1", headers=None, wait=10):
+    """POSTs a multipart/form-data body with files [(name, size in bytes)]
+    (each a run of text lines) to path, with "Expect: 100-continue": the
+    headers first, the body only if the server answers "100 Continue" (it
+    is willing to take a body that long: RFC 9110 10.1.1). Returns
+    (continued, Response): whether the body was asked for and sent, and
+    the final answer."""
+    boundary = "pmbtestboundary7MA4YWxkTrZu0gW"
+    parts = []
+    for name, size in files:
+        head = ('--%s\r\nContent-Disposition: form-data; name="files"; filename="%s"\r\n'
+                'Content-Type: text/plain\r\n\r\n' % (boundary, name)).encode()
+        parts.append((head, size))
+    tail = ("--%s--\r\n" % boundary).encode()
+    length = sum(len(h) + n + 2 for h, n in parts) + len(tail)
+    h = {"Host": host, "Content-Type": "multipart/form-data; boundary=" + boundary,
+         "Content-Length": str(length), "Expect": "100-continue", "Connection": "close"}
+    h.update(headers or {})
+    raw = socket.create_connection(("127.0.0.1", port), timeout=wait)
+    sock = tls.wrap_socket(raw, server_hostname=host) if tls is not None else raw
+    try:
+        sock.sendall(("POST %s HTTP/1.1\r\n" % path).encode() +
+                     "".join("%s: %s\r\n" % kv for kv in h.items()).encode() + b"\r\n")
+        f = sock.makefile("rb")
+        status, hdrs = _read_head(f)
+        if status != 100:
+            return False, Response(status, hdrs, _read_body(f, hdrs))
+        sock.settimeout(120)
+        line = (b"x" * 99 + b"\n") * 10000          # 1,000,000 bytes
+        try:
+            for head, size in parts:
+                sock.sendall(head)
+                for at in range(0, size, len(line)):
+                    sock.sendall(line[:min(len(line), size - at)])
+                sock.sendall(b"\r\n")
+            sock.sendall(tail)
+        except (BrokenPipeError, ConnectionResetError):
+            pass            # answered before the end; the answer says why
+        status, hdrs = _read_head(f)
+        return True, Response(status, hdrs, _read_body(f, hdrs))
+    finally:
+        sock.close()
+
+
 def parse_cgi_output(out):
     head, sep, body = out.partition(b"\r\n\r\n")
     if not sep:
@@ -379,7 +454,9 @@ class Site:
         self.procs.append(self.server)
         conf = subprocess.run(
             ["sh", os.path.join(SRC, "scripts", "nginx-conf"), self.dir, str(self.port),
-             self.sock, str(self.conf.get("body_limit", 65536))],
+             self.sock, str(self.conf.get("body_limit", 65536)),
+             str(self.conf.get("attachments_per_message", 5)),
+             str(self.conf.get("attachment_max_mb", 10))],
             capture_output=True, text=True, check=True).stdout
         if nginx_conf is not None:
             conf = nginx_conf(conf)
@@ -714,13 +791,14 @@ def parallel(n, fn):
 # --- link tokens never reach a log ---------------------------------------------
 def token_requests(send, token):
     """Requests that carry a link token, each to a page that fails: a body
-    over the limit (413) on /o/TOKEN/messages, a 404 under /o/TOKEN, a 400
+    over the limit (413) on /o/TOKEN/rating (a URL that takes no files, so
+    the web server refuses it), a 404 under /o/TOKEN, a 400
     (bad percent-encoding in the query), the refund page /r/TOKEN, and the
     token in a query too. send(method, path, body=None, headers=None)
     returns a Response; returns the statuses in that order."""
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     return [
-        send("POST", "/o/%s/messages" % token, b"body=" + b"x" * 100000, form).status,
+        send("POST", "/o/%s/rating" % token, b"stars=" + b"x" * 100000, form).status,
         send("GET", "/o/%s/no/such/page" % token).status,
         send("GET", "/o/%s?x=%%zz&t=%s" % (token, token)).status,
         send("POST", "/r/%s?t=%s" % (token, token), b"reason=" + b"y" * 100000, form).status,

@@ -35,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, PMB, PMBCTL, SRC, free_port, Response,  # noqa: E402
-                     token_requests, logs_holding, fcgi_get)
+                     token_requests, logs_holding, fcgi_get, upload_request)
 
 t = Tap()
 CONF = os.path.join(SRC, "conf")
@@ -73,8 +73,8 @@ def write(path, text):
     return path
 
 
-def new_site():
-    return Site(settings={"site_name": SITE_NAME, "base_url": "https://" + HOST})
+def new_site(**settings):
+    return Site(settings=dict({"site_name": SITE_NAME, "base_url": "https://" + HOST}, **settings))
 
 
 def test_cert(site):
@@ -109,11 +109,49 @@ def fetch(port, path, method="GET", body=None, tls=None, headers=None):
         c.close()
 
 
-def post_big(fetch_fn, path="/ask"):
-    """POSTs a form of 70,000 bytes (over the 64k limit) to path."""
+def post_big(fetch_fn, path="/lost"):
+    """POSTs a form of 70,000 bytes (over the 64k limit) to path (one that
+    takes no files)."""
     return fetch_fn(path, method="POST", body=b"a=" + b"x" * 70000,
                     headers={"Content-Type": "application/x-www-form-urlencoded",
                              "Origin": "https://" + HOST})
+
+
+MB = 1024 * 1024
+
+
+def check_upload_limits(what, port, tls=None, own_413=True, by_continue=True):
+    """The sample's per-URL body limits: a 20 MB multipart POST (four 5 MB
+    files) to /o/TOKEN/messages passes the server (pmb.fcgi answers,
+    whatever its handler says), the same to /lost or /o/TOKEN/rating is
+    refused (413; pmb's own page when own_413), and so is one of 50 MiB +
+    128 KiB to /o/TOKEN/messages. by_continue: the server says which by
+    answering "100 Continue" (it will read the body) or not (nginx,
+    lighttpd); else (Apache's mod_proxy_fcgi asks for every body) pmb.fcgi
+    must run with body_limit = 64 MiB, so that only the server's refusal
+    (PMB_GATE_ERROR) can make these 413s, and a 20 MB body that passes gets
+    another answer from pmb.fcgi."""
+    h = {"Origin": "https://" + HOST}
+    four = [("part%d.txt" % i, 5 * MB) for i in range(4)]
+    went, r = upload_request(port, "/o/%s/messages" % LINK_TOKEN, four, tls=tls, host=HOST, headers=h)
+    t.ok(SITE_NAME in r.text and (went if by_continue else r.status != 413),
+         what + ": a 20 MB multipart POST to /o/TOKEN/messages passes, pmb.fcgi answers", (went, r))
+    if not by_continue:
+        # A form pmb.fcgi reads whole (it takes no files there yet): the
+        # server must pass every byte on.
+        r = fetch(port, "/o/%s/messages" % LINK_TOKEN, method="POST", tls=tls,
+                  body=b"body=" + b"x" * (20 * MB),
+                  headers=dict(h, **{"Content-Type": "application/x-www-form-urlencoded"}))
+        t.ok(SITE_NAME in r.text and r.status != 413 and "shorter than it said" not in r.text,
+             what + ": a 20 MB form POST to /o/TOKEN/messages reaches pmb.fcgi whole", r)
+    for path, files in (("/lost", four), ("/o/%s/rating" % LINK_TOKEN, four),
+                        ("/o/%s/messages" % LINK_TOKEN, [("a.txt", 50 * MB), ("b.txt", 128 * 1024)])):
+        went, r = upload_request(port, path, files, tls=tls, host=HOST, headers=h)
+        t.ok((not went or not by_continue) and r.status == 413 and
+             (not own_413 or "Too much to send" in r.text and SITE_NAME in r.text),
+             what + ": a %d MB POST to %s is refused (413%s)" %
+             (sum(n for _, n in files) // MB, path.replace(LINK_TOKEN, "TOKEN"),
+              ", pmb's page" if own_413 else ""), (went, r))
 
 
 # Shaped like a link's token (base64url, longer than pmb.fcgi's log masks).
@@ -402,6 +440,7 @@ http {
         r = post_big(lambda *a, **k: fetch(https_port, *a, tls=tls, **k))
         t.ok(r.status == 413 and "Too much to send" in r.text and SITE_NAME in r.text,
              "nginx-site-https.conf: a body over 64k gets pmb's own 413 page (@pmb_413)", r)
+        check_upload_limits("nginx-site-https.conf", https_port, tls)
         r = fetch(http_port, "/no/such?x=1")
         t.ok(r.status == 301 and r.header("Location") == "https://%s/no/such?x=1" % HOST,
              "nginx-site.conf: plain HTTP redirects to https://pmb.example.com", r)
@@ -409,7 +448,7 @@ http {
                                 ["nginx-error.log", "nginx-access.log", "log/pmb.log"])
         with open(os.path.join(site.dir, "nginx-access.log")) as f:
             access = f.read()
-        t.ok('"POST /o/[token]/messages" 413' in access and '"GET /o/[token]/no/such/page" 404' in access,
+        t.ok('"POST /o/[token]/rating" 413' in access and '"GET /o/[token]/no/such/page" 404' in access,
              "nginx-site-https.conf: the pmb_masked access log keeps the requests, the token masked", access[-1500:])
 
         t.eq(stop(nginx), 0, "nginx stops cleanly")
@@ -483,6 +522,7 @@ server.modules += ( "mod_staticfile" )
              "lighttpd.conf: static files carry the CSP")
         r = post_big(lambda *a, **k: fetch(port, *a, **k))
         t.eq(r.status, 413, "lighttpd.conf: a body over 64k is refused with 413")
+        check_upload_limits("lighttpd.conf", port, own_413=False)
         check_tokens_not_logged("lighttpd.conf", site.dir, port, None, ["lighttpd-error.log"])
 
         stop(lighttpd)
@@ -504,7 +544,9 @@ def test_apache():
     if apache is None or not os.path.exists(os.path.join(APACHE_MODULES, "mod_proxy_fcgi.so")):
         t.missing("apache2 + mod_proxy_fcgi", "apache2")
         return
-    site = new_site()
+    # pmb.fcgi's own limit at its largest, above the sample's: every 413
+    # here is Apache's (PMB_GATE_ERROR; check_upload_limits).
+    site = new_site(body_limit=64 * 1024 * 1024)
     try:
         cert, key, tls = test_cert(site)
         https_port, http_port = free_port(), free_port()
@@ -594,6 +636,7 @@ Include "%(dir)s/apache-pmb.conf"
         r = post_big(lambda *a, **k: fetch(https_port, *a, tls=tls, **k))
         t.ok(r.status == 413 and "Too much to send" in r.text and SITE_NAME in r.text,
              "apache.conf: a body over 64k gets pmb's own 413 page (PMB_GATE_ERROR)", r)
+        check_upload_limits("apache.conf", https_port, tls, by_continue=False)
         r = fetch(http_port, "/no/such")
         t.ok(r.status == 301 and r.header("Location") == "https://%s/no/such" % HOST,
              "apache.conf: plain HTTP redirects to https://pmb.example.com", r)
