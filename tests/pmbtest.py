@@ -28,6 +28,9 @@ BUILD = os.environ.get("PMB_BUILDDIR") or os.path.dirname(os.path.dirname(os.pat
 SRC = os.environ.get("PMB_SRCDIR") or BUILD
 PMB = os.path.join(BUILD, "pmb.fcgi")
 PMBCTL = os.path.join(BUILD, "pmbctl")
+# The image helper pmb.fcgi starts per uploaded image, as built here
+# (installed, it is in pkglibexecdir): every Site's processes inherit it.
+os.environ.setdefault("PMB_IMGCLEAN", os.path.join(BUILD, "pmb-imgclean"))
 
 
 class Tap:

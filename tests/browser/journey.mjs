@@ -80,6 +80,7 @@ const consoleErrors = [];       // {url, text}
 const formErrorPages = new Set();
 const cspBlocked = [];
 const failedRequests = [];
+const downloaded = new Set();	// the URLs download() fetched
 const offOrigin = [];
 const mixed = [];
 let requests = 0;
@@ -117,6 +118,10 @@ function watch(page, who) {
     // the view beacon's answer. A response that arrived is no failure.
     const res = await r.response().catch(() => null);
     if (res && res.status() === 204 && /ERR_ABORTED/.test(why))
+      return;
+    // A link that downloads a file (Content-Disposition: attachment) ends
+    // its navigation with ERR_ABORTED: the file arrived (download()).
+    if (/ERR_ABORTED/.test(why) && downloaded.has(r.url()))
       return;
     if (/csp/i.test(why))
       cspBlocked.push(`${who} ${r.url()}: ${why}`);
@@ -459,6 +464,19 @@ const EMAIL_FOLLOWUP = 'And should the card work for the rye too?';
 const EMAIL_FOLLOWUP_ANSWER = 'Yes: one card for every loaf keeps it simple.';
 const STRANGER = 'Please send the answer to collect@elsewhere.example instead.';
 let replyNo = 0;
+// Files (issue 19): the question's two, and the answer's worked example.
+const Q_FILES = ['sample.png', 'sample.pdf'].map((f) => path.join(cfg.srcDir, 'tests', 'files', f));
+const A_FILE = path.join(cfg.srcDir, 'tests', 'files', 'sample.xlsx');
+
+/* Clicks the link named name on page, which downloads a file; returns
+ * its suggested name and bytes. */
+async function download(page, name) {
+  const link = page.locator('ul.files a', { hasText: name }).first();
+  downloaded.add(new URL(await link.getAttribute('href'), page.url()).href);
+  const [d] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  const file = await d.path();
+  return { name: d.suggestedFilename(), bytes: fs.readFileSync(file) };
+}
 
 /* Sends a reply to email m (its Reply-To, In-Reply-To its Message-ID)
  * from sender through `pmbctl mail receive`, as a mail server's pipe
@@ -582,6 +600,8 @@ async function journey(browser, client, staff, base) {
   await client.keyboard.type(QUESTION_LINES[0]);
   await client.keyboard.press('Enter');
   await client.keyboard.type(QUESTION_LINES[1]);
+  must(await tabTo(client, 'files', 1), 'keyboard: then the files');
+  await client.setInputFiles('#files', Q_FILES);
   must(await tabTo(client, 'agree', 1), 'keyboard: then the agreement, skipping the honeypot');
   await client.keyboard.press('Space');
   ok(await client.locator('#agree').isChecked(), 'keyboard: Space ticks the agreement');
@@ -628,6 +648,9 @@ async function journey(browser, client, staff, base) {
     kept.question === QUESTION_LINES.join('\n') && kept.agree,
   'everything typed is kept, the mistake included', JSON.stringify(kept, null, 1));
 
+  ok(await client.locator('#files-again').isVisible(),
+    'the files chosen before the mistake are not kept: the page asks to choose them again');
+  await client.setInputFiles('#files', Q_FILES);
   // Corrected by keyboard, sent with Enter from the email field.
   must(await tabTo(client, 'email'), 'keyboard: Tab reaches the email field again');
   await client.keyboard.press('Control+A');
@@ -642,6 +665,11 @@ async function journey(browser, client, staff, base) {
   ok(/Hello Ada Baker/.test(await client.locator('h1').innerText()), 'it greets the client by name');
   ok(await client.locator('#payment').isVisible(), 'it shows how to pay');
   ok((await client.locator('.thread').innerText()).includes(QUESTION_LINES[1]), 'it shows the question');
+  const qFiles = await client.locator('.thread ul.files li').allInnerTexts();
+  ok(qFiles.length === 2 && /sample\.png/.test(qFiles[0]) && /sample\.pdf/.test(qFiles[1]),
+    'and the two files sent with it (PNG and PDF)', qFiles.join(' | '));
+  ok(await client.locator('.thread img.thumb').evaluate((i) => i.complete && i.naturalWidth > 0),
+    'the PNG shows as a thumbnail');
   const emailed = await client.locator('#emailed').innerText().catch(() => '');
   ok(emailed.includes(`We have emailed this page's link to ${cfg.clientEmail} \u2014 keep it`),
     'right after asking, it says "We have emailed this page\'s link to ADDRESS \u2014 keep it"', emailed);
@@ -699,6 +727,11 @@ async function journey(browser, client, staff, base) {
   const orderPath = new URL(staff.url()).pathname;
   await visit(staff, 'admin-order');
   ok((await staff.locator('main').innerText()).includes(QUESTION_LINES[0]), 'the order page shows the question');
+  ok(await staff.locator('.thread ul.files li').count() === 2, 'and the question\'s two files',
+    await staff.locator('.thread').innerText());
+  const qPdf = await download(staff, 'sample.pdf');
+  ok(qPdf.name === 'sample.pdf' && qPdf.bytes.equals(fs.readFileSync(Q_FILES[1])),
+    'the consultant opens the PDF: the very bytes the client sent', qPdf.name);
   const amount = await staff.locator('#amount').inputValue();
   ok(/^\d+\.\d\d$/.test(amount), `the amount to mark paid is filled in: ${amount}`);
   await staff.locator('#method').selectOption('bank_transfer');
@@ -747,8 +780,9 @@ async function journey(browser, client, staff, base) {
     'discarded, it leaves the inbox', await staff.locator('main').innerText());
   await staff.goto(base + orderPath);
 
-  // The Markdown answer: saved and previewed, then sent.
+  // The Markdown answer, with a worked example: saved and previewed, then sent.
   await staff.locator('#body').fill(ANSWER);
+  await staff.setInputFiles('#reply-files', A_FILE);
   await go(staff, () => staff.getByRole('button', { name: 'Save and preview' }).click(),
     new RegExp('^' + orderPath + '(/draft)?$'));
   await visit(staff, 'admin-reply-preview');
@@ -760,6 +794,8 @@ async function journey(browser, client, staff, base) {
   'the preview is formatted Markdown (bold, a list, italics)', await preview.innerHTML());
   ok((await staff.locator('#body').inputValue()).replace(/\r\n/g, '\n') === ANSWER,
     'the draft is kept in the editor');
+  ok((await staff.locator('main').innerText()).includes('sample.xlsx'), 'the draft keeps its file, listed',
+    await staff.locator('main').innerText());
   await sendReply(staff, orderPath);
   await visit(staff, 'admin-reply-sent');
   must(/Answered/.test(await statusText(staff)), 'the reply is sent: the order is answered', await statusText(staff));
@@ -768,6 +804,9 @@ async function journey(browser, client, staff, base) {
   await client.goto(base + statusPath);
   await visit(client, 'status-answered');
   must(/Answered/.test(await statusText(client)), 'the client\'s status page says "Answered"');
+  const aFile = await download(client, 'sample.xlsx');
+  ok(aFile.name === 'sample.xlsx' && aFile.bytes.equals(fs.readFileSync(A_FILE)),
+    'the client downloads the answer\'s file, byte for byte', aFile.name);
   const answer = client.locator('.thread .answer').first();
   ok(await answer.locator('strong', { hasText: 'three ideas' }).count() === 1 &&
     await answer.locator('li').count() === 3, 'the client sees the answer formatted', await answer.innerHTML());
@@ -788,6 +827,8 @@ async function journey(browser, client, staff, base) {
   const ansMail = await waitMail(forClient(/Your answer is ready/), 'the answer');
   ok(ansMail.subject.includes(number), `the answer email arrived, naming the order: "${ansMail.subject}"`);
   ok(ansMail.text.includes('three ideas'), 'it carries the answer');
+  ok(/sample\.xlsx/.test(ansMail.text) && new RegExp(esc(base) + '/o/[A-Za-z0-9_-]+/files/\\d+').test(ansMail.text),
+    'and lists the answer\'s file with its download link (never attached)', ansMail.text);
   const refundLink = linkIn(ansMail.text, '/r/');
   must(!!refundLink, 'it carries the refund link (/r/...)', ansMail.text);
   // The text part: each link on a line of its own; the HTML part: buttons.
