@@ -34,6 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import Tap, Site, STAFF, BUILD, SRC, PMBCTL, free_port, missing_tool, node_deps, node_tap  # noqa: E402
 from stripe_standin import StripeStandin  # noqa: E402
 
+# The question carries a PNG (issue 19): pmb.fcgi cleans it with the
+# helper built here.
+os.environ.setdefault("PMB_IMGCLEAN", os.path.join(BUILD, "pmb-imgclean"))
 CHROMIUM = os.environ.get("PMB_CHROMIUM", "/usr/bin/chromium")
 HERE = os.path.join(SRC, "tests", "browser")
 OUT = os.environ.get("PMB_BROWSER_OUT") or os.path.join(BUILD, "tests", "browser-out")

@@ -448,6 +448,21 @@ class Site:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def multipart_form(fields, files, field="files"):
+    """(body, Content-Type) of a multipart/form-data form as a browser
+    sends it: fields a dict, files a list of (file name, bytes) for the
+    file input called field."""
+    b = "----pmbtest" + os.urandom(12).hex()
+    out = []
+    for k, v in fields.items():
+        out.append(('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (b, k, v)).encode())
+    for name, data in files:
+        out.append(('--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\n'
+                    'Content-Type: application/octet-stream\r\n\r\n' % (b, field, name)).encode() + data + b"\r\n")
+    out.append(("--%s--\r\n" % b).encode())
+    return b"".join(out), "multipart/form-data; boundary=" + b
+
+
 def form_value(html, name):
     """The value of the (first) input called name in html, or None."""
     m = re.search(r'<input[^>]*name="%s"[^>]*>' % re.escape(name), html)
@@ -460,6 +475,7 @@ def form_value(html, name):
 def unescape(s):
     import html as _h
     return _h.unescape(s)
+
 
 def jpeg_segments(data):
     """The JPEG's segments before the scan: [(marker, payload)]."""
@@ -482,7 +498,6 @@ def jpeg_size(data):
             h, w = struct.unpack(">HH", p[1:5])
             return w, h
     return None
-
 
 
 # --- a minimal FastCGI client, for talking to the socket directly -----------

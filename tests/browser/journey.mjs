@@ -39,6 +39,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const cfg = JSON.parse(process.argv[2]);
 const require = createRequire(path.join(cfg.deps, 'package.json'));
@@ -437,6 +438,9 @@ async function shootMail(browser, m, label) {
 }
 
 // --- the journey ------------------------------------------------------------
+// The files attached to the question (tests/files/).
+const QUESTION_FILES = ['sample.png', 'sample.pdf'].map((f) =>
+  path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'files', f));
 const QUESTION_LINES = [
   'I run a small bakery. Weekends sell out, but on weekdays half the sourdough is left.',
   'How do I get more people to try it on a Tuesday?',
@@ -582,6 +586,9 @@ async function journey(browser, client, staff, base) {
   await client.keyboard.type(QUESTION_LINES[0]);
   await client.keyboard.press('Enter');
   await client.keyboard.type(QUESTION_LINES[1]);
+  // A PNG and a PDF with the question (issue 19).
+  must(await tabTo(client, 'files', 1), 'keyboard: then the files field');
+  await client.locator('#files').setInputFiles(QUESTION_FILES);
   must(await tabTo(client, 'agree', 1), 'keyboard: then the agreement, skipping the honeypot');
   await client.keyboard.press('Space');
   ok(await client.locator('#agree').isChecked(), 'keyboard: Space ticks the agreement');
@@ -627,6 +634,10 @@ async function journey(browser, client, staff, base) {
     kept.website === 'adasbakery.example' && kept.topic === 'Getting customers' &&
     kept.question === QUESTION_LINES.join('\n') && kept.agree,
   'everything typed is kept, the mistake included', JSON.stringify(kept, null, 1));
+  ok(await client.locator('#files-again').isVisible() &&
+    /choose them again/.test(await client.locator('#files-again').innerText()),
+  'the files field says the files must be chosen again');
+  await client.locator('#files').setInputFiles(QUESTION_FILES);
 
   // Corrected by keyboard, sent with Enter from the email field.
   must(await tabTo(client, 'email'), 'keyboard: Tab reaches the email field again');
@@ -637,6 +648,12 @@ async function journey(browser, client, staff, base) {
   await visit(client, 'status-received');
   must(/Received/.test(await statusText(client)), 'the client lands on the status page: "Received"',
     await statusText(client));
+  const qfiles = client.locator('.msg.question .files a:not(:has(img))');
+  ok(await qfiles.count() === 2 && /sample\.png/.test(await qfiles.nth(0).innerText()) &&
+    /sample\.pdf/.test(await qfiles.nth(1).innerText()),
+  'the status page lists the question\'s PNG and PDF', await client.locator('main').innerText());
+  ok(await client.locator('.msg.question img.thumb').evaluate((img) => img.complete && img.naturalWidth > 0),
+    'the PNG is shown as a thumbnail');
   const number = (/Order (\S+)/.exec(await client.locator('.eyebrow').first().textContent()) || [])[1];
   must(!!number, `the status page names the order: ${number}`);
   ok(/Hello Ada Baker/.test(await client.locator('h1').innerText()), 'it greets the client by name');
