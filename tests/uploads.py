@@ -143,6 +143,19 @@ def test_form():
     r = site.cgi("GET", "/ask", env={"PMB_CONFIG": off})
     t.ok('accept=".pdf,.csv"' in r.text and "Up to 5 files of 1 MB each: PDF, CSV." in r.text,
          "attachment_types pdf csv: accept and hint say only those", re.findall(r"Up to[^<]*", r.text))
+    # a file sent anyway with attachments off: refused, said in the summary
+    some["attachment_max_mb"] = "0"
+    with open(off, "w") as f:
+        f.write("".join("%s = %s\n" % kv for kv in some.items()))
+    c = Browser(site)
+    body, ctype = multipart(ask_fields(c, email="off@example.com"),
+                            [("files", "ok.pdf", sample("sample.pdf"), "application/pdf")])
+    before = counts(site)
+    r = site.cgi("POST", "/ask", body=body, content_type=ctype, env={"PMB_CONFIG": off},
+                 headers={"Cookie": "; ".join("%s=%s" % kv for kv in c.cookies.items()), "Origin": site.base})
+    t.ok(r.status == 400 and counts(site) == before and "This site does not take files." in r.text and
+         'type="file"' not in r.text and 'Ada Baker' in r.text,
+         "attachment_max_mb = 0 and a file sent anyway: 400, nothing stored, said at the top", r.status)
 
 
 def test_roundtrip():
