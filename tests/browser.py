@@ -145,7 +145,6 @@ def journey(size, deps, shots):
             "clientEmail": "ada.%s@bakery.example" % size["label"],
             # pmbctl mail receive, as a mail server's pipe runs it.
             "pmbctl": PMBCTL,
-            "srcDir": SRC,
             "config": site.conf_path,
         }
         rc, points = node_tap(t, [os.path.join(HERE, "journey.mjs"), json.dumps(config)], JOURNEY_TIMEOUT,

@@ -556,6 +556,7 @@ def unescape(s):
     import html as _h
     return _h.unescape(s)
 
+
 def jpeg_segments(data):
     """The JPEG's segments before the scan: [(marker, payload)]."""
     assert data[:2] == b"\xff\xd8", "not a JPEG"
@@ -577,7 +578,6 @@ def jpeg_size(data):
             h, w = struct.unpack(">HH", p[1:5])
             return w, h
     return None
-
 
 
 # --- a minimal FastCGI client, for talking to the socket directly -----------

@@ -28,7 +28,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, BUILD, SRC, GOOD_QUESTION, login, answered_order,  # noqa: E402
-                     track_path, unescape, jpeg_segments, jpeg_size, STAFF)
+                     track_path, unescape, jpeg_segments, jpeg_size, multipart_form, STAFF)
 
 FILES = os.path.join(SRC, "tests", "files")
 os.environ["PMB_IMGCLEAN"] = os.path.join(BUILD, "pmb-imgclean")
@@ -60,22 +60,12 @@ def sample(name):
         return f.read()
 
 
-def multipart(fields, files, boundary="----pmbTestBoundary7MA4YWxkTrZu0gW"):
-    """A multipart/form-data body: fields {name: value}, files [(field,
-    filename, bytes, content type)]. Returns (body, Content-Type)."""
-    out = []
-    for k, v in fields.items():
-        out.append(b"--" + boundary.encode() + b"\r\n")
-        out.append(b'Content-Disposition: form-data; name="%s"\r\n\r\n' % k.encode())
-        out.append(v.encode() + b"\r\n")
-    for field, name, data, ctype in files:
-        out.append(b"--" + boundary.encode() + b"\r\n")
-        out.append(b'Content-Disposition: form-data; name="%s"; filename="%s"\r\n' %
-                   (field.encode(), name.encode()))
-        out.append(b"Content-Type: %s\r\n\r\n" % ctype.encode())
-        out.append(data + b"\r\n")
-    out.append(b"--" + boundary.encode() + b"--\r\n")
-    return b"".join(out), "multipart/form-data; boundary=" + boundary
+def multipart(fields, files):
+    """A multipart/form-data body (pmbtest.multipart_form) of fields
+    {name: value} and files [(field, file name, bytes, Content-Type)]:
+    the field is always files, the Content-Type is not read (kinds come
+    from the content). Returns (body, Content-Type)."""
+    return multipart_form(fields, [(name, data) for _, name, data, _ in files])
 
 
 def post_multipart(browser, path, fields, files):
@@ -153,6 +143,19 @@ def test_form():
     r = site.cgi("GET", "/ask", env={"PMB_CONFIG": off})
     t.ok('accept=".pdf,.csv"' in r.text and "Up to 5 files of 1 MB each: PDF, CSV." in r.text,
          "attachment_types pdf csv: accept and hint say only those", re.findall(r"Up to[^<]*", r.text))
+    # a file sent anyway with attachments off: refused, said in the summary
+    some["attachment_max_mb"] = "0"
+    with open(off, "w") as f:
+        f.write("".join("%s = %s\n" % kv for kv in some.items()))
+    c = Browser(site)
+    body, ctype = multipart(ask_fields(c, email="off@example.com"),
+                            [("files", "ok.pdf", sample("sample.pdf"), "application/pdf")])
+    before = counts(site)
+    r = site.cgi("POST", "/ask", body=body, content_type=ctype, env={"PMB_CONFIG": off},
+                 headers={"Cookie": "; ".join("%s=%s" % kv for kv in c.cookies.items()), "Origin": site.base})
+    t.ok(r.status == 400 and counts(site) == before and "This site does not take files." in r.text and
+         'type="file"' not in r.text and 'Ada Baker' in r.text,
+         "attachment_max_mb = 0 and a file sent anyway: 400, nothing stored, said at the top", r.status)
 
 
 def test_roundtrip():

@@ -39,6 +39,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const cfg = JSON.parse(process.argv[2]);
 const require = createRequire(path.join(cfg.deps, 'package.json'));
@@ -442,6 +443,9 @@ async function shootMail(browser, m, label) {
 }
 
 // --- the journey ------------------------------------------------------------
+// The files attached to the question (tests/files/).
+const QUESTION_FILES = ['sample.png', 'sample.pdf'].map((f) =>
+  path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'files', f));
 const QUESTION_LINES = [
   'I run a small bakery. Weekends sell out, but on weekdays half the sourdough is left.',
   'How do I get more people to try it on a Tuesday?',
@@ -465,8 +469,7 @@ const EMAIL_FOLLOWUP_ANSWER = 'Yes: one card for every loaf keeps it simple.';
 const STRANGER = 'Please send the answer to collect@elsewhere.example instead.';
 let replyNo = 0;
 // Files (issue 19): the question's two, and the answer's worked example.
-const Q_FILES = ['sample.png', 'sample.pdf'].map((f) => path.join(cfg.srcDir, 'tests', 'files', f));
-const A_FILE = path.join(cfg.srcDir, 'tests', 'files', 'sample.xlsx');
+const A_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'files', 'sample.xlsx');
 
 /* Clicks the link named name on page, which downloads a file; returns
  * its suggested name and bytes. */
@@ -600,8 +603,9 @@ async function journey(browser, client, staff, base) {
   await client.keyboard.type(QUESTION_LINES[0]);
   await client.keyboard.press('Enter');
   await client.keyboard.type(QUESTION_LINES[1]);
-  must(await tabTo(client, 'files', 1), 'keyboard: then the files');
-  await client.setInputFiles('#files', Q_FILES);
+  // A PNG and a PDF with the question (issue 19).
+  must(await tabTo(client, 'files', 1), 'keyboard: then the files field');
+  await client.locator('#files').setInputFiles(QUESTION_FILES);
   must(await tabTo(client, 'agree', 1), 'keyboard: then the agreement, skipping the honeypot');
   await client.keyboard.press('Space');
   ok(await client.locator('#agree').isChecked(), 'keyboard: Space ticks the agreement');
@@ -647,10 +651,11 @@ async function journey(browser, client, staff, base) {
     kept.website === 'adasbakery.example' && kept.topic === 'Getting customers' &&
     kept.question === QUESTION_LINES.join('\n') && kept.agree,
   'everything typed is kept, the mistake included', JSON.stringify(kept, null, 1));
+  ok(await client.locator('#files-again').isVisible() &&
+    /choose them again/.test(await client.locator('#files-again').innerText()),
+  'the files field says the files must be chosen again');
+  await client.locator('#files').setInputFiles(QUESTION_FILES);
 
-  ok(await client.locator('#files-again').isVisible(),
-    'the files chosen before the mistake are not kept: the page asks to choose them again');
-  await client.setInputFiles('#files', Q_FILES);
   // Corrected by keyboard, sent with Enter from the email field.
   must(await tabTo(client, 'email'), 'keyboard: Tab reaches the email field again');
   await client.keyboard.press('Control+A');
@@ -660,16 +665,17 @@ async function journey(browser, client, staff, base) {
   await visit(client, 'status-received');
   must(/Received/.test(await statusText(client)), 'the client lands on the status page: "Received"',
     await statusText(client));
+  const qfiles = client.locator('.msg.question .files a:not(:has(img))');
+  ok(await qfiles.count() === 2 && /sample\.png/.test(await qfiles.nth(0).innerText()) &&
+    /sample\.pdf/.test(await qfiles.nth(1).innerText()),
+  'the status page lists the question\'s PNG and PDF', await client.locator('main').innerText());
+  ok(await client.locator('.msg.question img.thumb').evaluate((img) => img.complete && img.naturalWidth > 0),
+    'the PNG is shown as a thumbnail');
   const number = (/Order (\S+)/.exec(await client.locator('.eyebrow').first().textContent()) || [])[1];
   must(!!number, `the status page names the order: ${number}`);
   ok(/Hello Ada Baker/.test(await client.locator('h1').innerText()), 'it greets the client by name');
   ok(await client.locator('#payment').isVisible(), 'it shows how to pay');
   ok((await client.locator('.thread').innerText()).includes(QUESTION_LINES[1]), 'it shows the question');
-  const qFiles = await client.locator('.thread ul.files li').allInnerTexts();
-  ok(qFiles.length === 2 && /sample\.png/.test(qFiles[0]) && /sample\.pdf/.test(qFiles[1]),
-    'and the two files sent with it (PNG and PDF)', qFiles.join(' | '));
-  ok(await client.locator('.thread img.thumb').evaluate((i) => i.complete && i.naturalWidth > 0),
-    'the PNG shows as a thumbnail');
   const emailed = await client.locator('#emailed').innerText().catch(() => '');
   ok(emailed.includes(`We have emailed this page's link to ${cfg.clientEmail} \u2014 keep it`),
     'right after asking, it says "We have emailed this page\'s link to ADDRESS \u2014 keep it"', emailed);
@@ -730,7 +736,7 @@ async function journey(browser, client, staff, base) {
   ok(await staff.locator('.thread ul.files li').count() === 2, 'and the question\'s two files',
     await staff.locator('.thread').innerText());
   const qPdf = await download(staff, 'sample.pdf');
-  ok(qPdf.name === 'sample.pdf' && qPdf.bytes.equals(fs.readFileSync(Q_FILES[1])),
+  ok(qPdf.name === 'sample.pdf' && qPdf.bytes.equals(fs.readFileSync(QUESTION_FILES[1])),
     'the consultant opens the PDF: the very bytes the client sent', qPdf.name);
   const amount = await staff.locator('#amount').inputValue();
   ok(/^\d+\.\d\d$/.test(amount), `the amount to mark paid is filled in: ${amount}`);
