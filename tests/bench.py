@@ -2,8 +2,10 @@
 """bench/run --quick, run for real so the benchmark cannot rot: a tiny seed,
 1 s per case through nginx with wrk. Checks that it exits 0 (which means
 POST /ask lost no order, POST /hooks/stripe answered every event 200 and
-stored each distinct one once, and no case had errors), that results.csv
-has every case with positive numbers, and that results.svg is well-formed
+stored each distinct one once, every upload's 303 is a file stored whole,
+and no case had errors), that results.csv has every case with positive
+numbers (and MB/s for the file cases; the upload case may be skipped only
+where bench/run says the build's route takes no files yet), and that results.svg is well-formed
 XML with a bar per case. Not a performance test: the figures are not
 judged.
 Skipped when wrk is not installed, failed if so under CI=true."""
@@ -25,7 +27,10 @@ CASES = ["hello world", "GET /", "GET /o/TOKEN"] + [
     "%s (%s)" % (page, site) for site in SITES for page in (
         "GET /admin", "GET /admin?status=all", "GET /admin deep page",
         "GET /admin/search?q=quartermaine", "GET /admin/search?q=newsletter")
-] + ["GET /ask", "POST /ask", "POST /hooks/stripe"]
+] + ["GET /ask", "POST /ask", "GET /o/TOKEN/files/ID", "nginx: the same file from disk",
+      "POST /o/TOKEN/messages with a file", "POST /hooks/stripe"]
+FILE_CASES = CASES[-4:-1]       # with MB/s
+UPLOAD = "POST /o/TOKEN/messages with a file"
 NUMBERS = ["requests_per_s", "p50_ms", "p99_ms", "ratio_to_hello",
            "peak_rss_per_worker_mb", "requests"]
 
@@ -59,21 +64,35 @@ def main():
             return t.done()
         with open(path, newline="") as f:
             rows = {r["case"]: r for r in csv.DictReader(f)}
-        for case in CASES:
+        cases = CASES
+        if UPLOAD + ": skipped, this build's route takes no files" in p.stdout:
+            cases = [c for c in CASES if c != UPLOAD]
+        t.ok(cases == CASES or UPLOAD not in rows,
+             "the upload case has a row, or says why not", p.stdout[-2000:])
+        for case in FILE_CASES:
+            r = rows.get(case)
+            t.ok(case not in cases or r is not None and float(r.get("mb_per_s") or 0) > 0,
+                 "results.csv: %s has its MB/s" % case, r)
+        m = re.search(r"POST /o/TOKEN/messages with a file: \d+ MB/s stored \((\d+) answered 303, "
+                      r"(\d+) files stored whole", p.stdout)
+        t.ok(UPLOAD not in cases or m and 0 < int(m.group(1)) <= int(m.group(2)),
+             "POST /o/TOKEN/messages with a file: every 303 is a file stored whole",
+             p.stdout[-2000:])
+        for case in cases:
             r = rows.get(case)
             bad = [k for k in NUMBERS if r is not None and
                    not float(r.get(k) or 0) > 0]
             t.ok(r is not None and not bad, "results.csv: %s, with "
                  "positive numbers" % case, "row %r; not positive: %s" % (
                      r, bad))
-        t.eq(len(rows), len(CASES), "results.csv: no other rows")
+        t.eq(len(rows), len(cases), "results.csv: no other rows")
         svg = os.path.join(out, "results.svg")
         try:
             root = ET.parse(svg).getroot()
             bars = root.findall("{http://www.w3.org/2000/svg}rect")
             t.eq(root.tag, "{http://www.w3.org/2000/svg}svg",
                  "results.svg is well-formed SVG")
-            t.eq(len(bars) - 1, len(CASES), "results.svg: a bar per case")
+            t.eq(len(bars) - 1, len(cases), "results.svg: a bar per case")
         except (OSError, ET.ParseError) as e:
             t.ok(False, "results.svg parses as XML", e)
     finally:

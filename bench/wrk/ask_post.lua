@@ -9,7 +9,7 @@
 -- flight when wrk stopped.
 -- Arguments: TOKENS-PREFIX THREADS COOKIE CSRF-TOKEN ORIGIN LOCATIONS
 n303, n200, nother, ran_out, sent = 0, 0, 0, 0, 0
-local tokens, next_token, headers, fixed, locations = {}, 1, nil, nil, nil
+local tokens, headers, fixed, locations = {}, nil, nil, nil
 
 local function urlencode(s)
    return (s:gsub("[^%w%-%._~]", function(c)
@@ -52,13 +52,7 @@ end
 
 function request()
    sent = sent + 1
-   local tok = tokens[next_token]
-   if tok then
-      next_token = next_token + 1
-   else
-      ran_out = ran_out + 1
-      tok = ""
-   end
+   local tok = take(tokens) or ""
    local body = "name=" .. urlencode("Bench Client " .. id .. "-" .. sent) ..
       "&email=" .. urlencode("bench-" .. id .. "-" .. sent .. "@example.com") ..
       fixed .. "&form_token=" .. tok

@@ -4,6 +4,17 @@
 -- counters that the threads kept (n303, n200, ndup, nother, ran_out,
 -- sent).
 local threads = {}
+local taken = 0
+
+-- The next of a thread's one-time tokens (ask_post.lua, upload_post.lua),
+-- or nil once they ran out (counted in the script's ran_out).
+function take(tokens)
+   taken = taken + 1
+   if tokens[taken] == nil then
+      ran_out = ran_out + 1
+   end
+   return tokens[taken]
+end
 
 function setup(thread)
    thread:set("id", #threads)
