@@ -17,6 +17,7 @@
 #include "chase.h"
 #include "conf.h"
 #include "db.h"
+#include "files.h"
 #include "http.h"
 #include "mail.h"
 #include "order.h"
@@ -88,6 +89,7 @@ cancel_one(struct request *r, int64_t id)
 	if (order_load(r, id, &o) != 1 ||
 	    !payment_sessions_end(id, "the order was cancelled") ||
 	    !order_history(id, "cancelled", 0, why) ||
+	    !files_remove_order(id) ||
 	    !audit_log(r, 0, "auto cancel", id, why) ||
 	    !order_mail(r, &o, "unpaid_cancelled", &tv) || !db_commit()) {
 		tv_free(&tv);

@@ -910,6 +910,8 @@ X(FILE_DRAFT_REMOVE,
  * email (index messages_order). */
 X(MESSAGE_NEWEST,
   "SELECT id FROM messages WHERE order_id = ? ORDER BY id DESC LIMIT 1")
+/* A cancelled order's files (files_order). */
+X(FILES_REMOVE_ORDER, "DELETE FROM files WHERE order_id = ?")
 /* Every file's hash, for pmbctl check. */
 X(FILE_ALL, "SELECT id, name, size, sha256 FROM files ORDER BY id")
 /* A file for staff: any (?2 = 0) or of order ?2. */

@@ -299,3 +299,9 @@ files_tv(struct request *r, struct tvars *tv, const char *list,
 	}
 	return k;
 }
+
+int
+files_remove_order(int64_t order_id)
+{
+	return db_run(ST_FILES_REMOVE_ORDER, "i", order_id) == DB_DONE;
+}

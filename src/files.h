@@ -59,6 +59,9 @@ int64_t	 files_tv(struct request *r, struct tvars *tv, const char *list,
  * "2.4 MB"), owned by r. */
 const char *file_size_text(struct request *r, int64_t size);
 
+/* Removes every file of order_id (a cancelled order keeps none), inside
+ * the caller's transaction. Returns 1 or 0. */
+int	 files_remove_order(int64_t order_id);
 /* Reads every file back and compares it with its SHA-256 (pmbctl
  * check), calling bad(id, name) for each that differs. Sets *n to the
  * files read. Returns the number that differ, or -1 on a database

@@ -1025,6 +1025,7 @@ page_admin_cancel(struct request *r)
 	 * paid_after_cancel. */
 	if (!payment_sessions_end(o.id, "the order was cancelled") ||
 	    !order_history(o.id, "cancelled", uid, reason) ||
+	    !files_remove_order(o.id) ||
 	    !audit_log(r, uid, "cancel", o.id, reason) ||
 	    !order_mail(r, &o, "cancelled", &tv))
 		goto rollback;

@@ -14,7 +14,8 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import (Tap, Site, Browser, login, answered_order, STAFF)  # noqa: E402
+from pmbtest import (Tap, Site, Browser, ask, login, admin_csrf, answered_order, track_path,  # noqa: E402
+                     STAFF)
 
 t = Tap()
 site = Site(users=STAFF)
@@ -110,6 +111,38 @@ def test_dashboard():
     t.eq(site.sql("SELECT files, bytes FROM files_usage"), [(n, size)], "the counter agrees with the files")
 
 
+def test_cancel():
+    """A cancelled order keeps no file: by the consultant, and by the mail
+    daemon's automatic cancellation of an unpaid order."""
+    def unpaid(email):
+        c = Browser(site, remote="192.0.2.%d" % (len(email) % 200 + 20))
+        path = track_path(ask(c, email=email).header("Location"))
+        oid = site.sql1("SELECT id FROM orders WHERE email = ?", email)
+        fid = put_file(oid, message_of(oid, "question"), "brief.pdf", "pdf", b"%PDF-1.4\nx\n")
+        return c, path, oid, fid
+    c, path, oid, fid = unpaid("cancel.files@example.com")
+    before = site.sql("SELECT files, bytes FROM files_usage")[0]
+    t.eq(c.get("%s/files/%d" % (path, fid)).status, 200, "an unpaid order's file downloads")
+    r = staff.post("/admin/orders/%d/cancel" % oid, {"reason": "a duplicate", "csrf_token": admin_csrf(staff)})
+    t.ok(r.status == 303 and site.sql1("SELECT status FROM orders WHERE id = ?", oid) == "cancelled",
+         "the consultant cancels it", r.status)
+    t.eq(site.sql1("SELECT count(*) FROM files WHERE order_id = ?", oid), 0, "its files are gone")
+    t.eq(site.sql("SELECT files, bytes FROM files_usage")[0], (before[0] - 1, before[1] - 12),
+         "and counted out of the dashboard's storage")
+    t.eq(c.get("%s/files/%d" % (path, fid)).status, 404, "its link answers 404")
+    _, _, oid2, _ = unpaid("autocancel.files@example.com")
+    site.conf["unpaid_cancel_days"] = "14"
+    site.write_conf()
+    env = site.env()
+    env["PMB_TEST_NOW"] = str(site.sql1("SELECT created_at FROM orders WHERE id = ?", oid2) + 15 * 86400)
+    site.ctl("mail", "send", env=env)
+    site.conf["unpaid_cancel_days"] = "0"
+    site.write_conf()
+    t.ok(site.sql1("SELECT status FROM orders WHERE id = ?", oid2) == "cancelled" and
+         site.sql1("SELECT count(*) FROM files WHERE order_id = ?", oid2) == 0,
+         "an unpaid order cancelled by the mail daemon keeps no file either")
+
+
 def test_check():
     """pmbctl check reads every file back against its SHA-256."""
     p = site.ctl("check", check=False)
@@ -130,6 +163,7 @@ def test_check():
 try:
     t.run(test_downloads)
     t.run(test_dashboard)
+    t.run(test_cancel)
     t.run(test_check)
 finally:
     site.cleanup()
