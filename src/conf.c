@@ -103,6 +103,7 @@ static const struct setting settings[] = {
 	S(imap_password, C_STR, "", 0, 256),
 	S(imap_poll_seconds, C_INT, "60", 1, 86400),
 	S(imap_done_folder, C_STR, "", 0, 200),
+	S(inbound_hourly_limit, C_INT, "20", 0, 100000),
 	S(alert_new_orders, C_BOOL, "yes", 0, 0),
 	S(mail_max_attempts, C_INT, "8", 1, 100),
 	S(busy_timeout_ms, C_INT, "5000", 0, 600000),

@@ -65,6 +65,7 @@ struct conf {
 	char	*imap_password;		/* never logged or shown */
 	int64_t	 imap_poll_seconds;	/* mail run's fetch interval */
 	char	*imap_done_folder;	/* "": mark with PmbStored instead */
+	int64_t	 inbound_hourly_limit; /* mails kept per sender per hour */
 	int	 alert_new_orders;	/* a new order's alert to admin_email */
 	int64_t	 mail_max_attempts;
 	int64_t	 busy_timeout_ms;

@@ -458,9 +458,13 @@ X(AUDIT_PAGE,
 X(MESSAGE_INSERT,
   "INSERT INTO messages (order_id, kind, body, html, user_id, created_at) "
   "VALUES (?, ?, ?, ?, ?, ?)")
+/* A client's message that came by email (inbound_id: that email). */
+X(MESSAGE_INSERT_MAIL,
+  "INSERT INTO messages (order_id, kind, body, user_id, created_at, "
+  "inbound_id) VALUES (?, ?, ?, NULL, ?, ?)")
 X(MESSAGES_PUBLIC,
   "SELECT kind, body, created_at, html FROM messages "
-  "WHERE order_id = ? AND kind <> 'note' ORDER BY id")
+  "WHERE order_id = ? AND kind NOT IN ('note', 'extra') ORDER BY id")
 X(HISTORY_INSERT,
   "INSERT INTO status_history (order_id, status, at, user_id, note) "
   "VALUES (?, ?, ?, ?, ?)")
@@ -800,3 +804,24 @@ X(DIGEST_DUE_COUNT,
 X(DIGEST_REFUNDS_OPEN,
   "SELECT count(*) FROM refund_requests INDEXED BY refund_requests_open "
   "WHERE status = 'open'")
+
+/* Mail received (mail_intake.c; sql/021_inbound.sql). */
+X(INBOUND_BY_KEY, "SELECT id FROM inbound WHERE message_key = ?")
+X(INBOUND_INSERT,
+  "INSERT INTO inbound (message_key, via, received_at, from_addr, "
+  "from_name, subject, body, attachments, status, reason, order_id, "
+  "suggested_id, outbox_id, raw_size, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+  "?, ?, nullif(?, 0), nullif(?, 0), nullif(?, 0), ?, ?)")
+X(INBOUND_SET_REASON, "UPDATE inbound SET reason = ? WHERE id = ?")
+/* Messages from one sender in the last hour (inbound_from). */
+X(INBOUND_SENDER_COUNT,
+  "SELECT count(*) FROM inbound WHERE from_addr = ? AND received_at > ?")
+X(INBOUND_DROP,
+  "UPDATE inbound_drops SET n = n + 1, last_at = ? WHERE reason = ?")
+X(OUTBOX_ORDER_OF, "SELECT coalesce(order_id, 0) FROM outbox WHERE id = ?")
+/* A bounce: the message it names, unless it bounced before. */
+X(OUTBOX_BOUNCE,
+  "UPDATE outbox SET status = 'bounced', bounced_at = ?, bounce = ? "
+  "WHERE id = ? AND status <> 'bounced'")
+X(OUTBOX_KIND_EXISTS,
+  "SELECT 1 FROM outbox WHERE order_id = ? AND kind = ? LIMIT 1")

@@ -7,11 +7,13 @@
  * when it is sent or shown; the consultant's Markdown comes to them
  * rendered (md_plain, md_render_mail). */
 #include <string.h>
+#include <strings.h>
 #include <stdlib.h>
 
 #include "conf.h"
 #include "db.h"
 #include "mail.h"
+#include "mail_text.h"
 #include "util.h"
 
 /* Splits rendered text into its subject (first line "Subject: ") and
@@ -123,7 +125,15 @@ out:
 }
 
 int
-mail_frame(struct buf *out, const char *subject, const char *body)
+mail_marked(int64_t order_id, const char *to_addr)
+{
+	return *conf.reply_address != '\0' && order_id > 0 &&
+	    strcasecmp(to_addr, conf.admin_email) != 0;
+}
+
+int
+mail_frame(struct buf *out, const char *subject, const char *body,
+    int marked)
 {
 	struct tvars	 tv = { .n = 0 };
 	char		*title;
@@ -143,6 +153,8 @@ mail_frame(struct buf *out, const char *subject, const char *body)
 	tv_set(&tv, "admin_email", conf.admin_email);
 	tv_set(&tv, "subject", title);
 	tv_set(&tv, "body_html", body);
+	if (marked)
+		tv_set(&tv, "reply_marker", MAIL_REPLY_MARKER);
 	if (!(ok = tmpl_render(out, "mail/layout.html", &tv)))
 		log_msg("mail: no template mail/layout.html");
 	tv_free(&tv);

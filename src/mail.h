@@ -32,8 +32,15 @@ struct mail_parts {
  * same for every email, so the outbox does not store it (bench/
  * README.md, fix 26). A body_html stored whole before (a document: from
  * its doctype) and an empty one (text only) are copied as they are.
+ * marked (mail_marked): the frame starts with the reply marker.
  * Returns 1, or 0 (logged) when the layout cannot be rendered. */
-int	 mail_frame(struct buf *out, const char *subject, const char *body);
+int	 mail_frame(struct buf *out, const char *subject, const char *body,
+	    int marked);
+/* Returns 1 if an email of order_id to to_addr carries the reply marker
+ * (MAIL_REPLY_MARKER, above its text in both parts: a reply is cut
+ * there): reply_address is set and the email goes to a client (it
+ * belongs to an order and is not addressed to admin_email), else 0. */
+int	 mail_marked(int64_t order_id, const char *to_addr);
 
 /* Renders mail/KIND.txt and mail/KIND.html with tv into *m, touching
  * no database (a caller may render before its transaction). Returns 1,

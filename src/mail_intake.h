@@ -43,5 +43,11 @@ struct intake_result {
  * "pipe" or "imap". Returns the outcome (also in *res, if not NULL). */
 enum intake	 mail_intake(const char *raw, size_t len, const char *via,
 		    struct intake_result *res);
+/* The same for a message of which only the first len bytes of received
+ * were kept (more than INTAKE_MAX_BYTES came): it waits in the inbox, cut,
+ * with the reason saying so. */
+enum intake	 mail_intake_sized(const char *raw, size_t len,
+		    size_t received, const char *via,
+		    struct intake_result *res);
 
 #endif

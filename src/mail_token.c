@@ -130,8 +130,8 @@ int64_t
 mail_reply_verify(const char *s)
 {
 	unsigned char	 raw[REPLY_BYTES];
-	const char	*tag;
-	size_t		 len = addr_tag(s, &tag);
+	const char	*tag = "";
+	size_t		 len = s != NULL ? addr_tag(s, &tag) : 0;
 	int64_t		 id = 0;
 
 	if (!b32_decode(raw, sizeof(raw), tag, len))
@@ -199,7 +199,11 @@ int64_t
 mail_msgid_verify(const char *s)
 {
 	const char	*at;
-	size_t		 len = strlen(s);
+	size_t		 len;
+
+	if (s == NULL)
+		return 0;
+	len = strlen(s);
 
 	if (len > 0 && s[0] == '<') {
 		if (s[len - 1] != '>')
@@ -233,8 +237,8 @@ mail_verp_make(struct buf *b, int64_t outbox_id, const char *addr)
 int64_t
 mail_verp_verify(const char *s)
 {
-	const char	*tag;
-	size_t		 len = addr_tag(s, &tag);
+	const char	*tag = "";
+	size_t		 len = s != NULL ? addr_tag(s, &tag) : 0;
 
 	if (len < 2 || (tag[0] != 'b' && tag[0] != 'B') || tag[1] != '-')
 		return 0;

@@ -11,7 +11,8 @@
  *
  * SIG is base32(key id, MAC) = 18 chars; every MAC is the first 10
  * bytes of token_short_mac(purpose, decimal id), so any loaded key
- * verifies what it signed (rotation). Checks are constant time. */
+ * verifies what it signed (rotation). Checks are constant time; a NULL
+ * string verifies as nothing (0). */
 #ifndef PMB_MAIL_TOKEN_H
 #define PMB_MAIL_TOKEN_H
 

@@ -18,6 +18,8 @@
 #include "conf.h"
 #include "email_addr.h"
 #include "mail_token.h"
+#include "mail.h"
+#include "mail_text.h"
 #include "mime.h"
 #include "util.h"
 
@@ -304,7 +306,13 @@ message_new(const struct mail_msg *m, const struct mail_addrs *a,
 	free(subject);
 	g_mime_object_set_header(GMIME_OBJECT(msg), "Auto-Submitted",
 	    "auto-generated", NULL);
-	text = text_part("plain", m->body_text);
+	if (mail_marked(m->order_id, m->to_addr)) {
+		/* A reply is cut at the marker (mail_reply_text). */
+		buf_reset(&v);
+		buf_printf(&v, "%s\n\n%s", MAIL_REPLY_MARKER, m->body_text);
+		text = text_part("plain", v.data);
+	} else
+		text = text_part("plain", m->body_text);
 	if (m->body_html == NULL || *m->body_html == '\0') {
 		g_mime_message_set_mime_part(msg, text);
 		g_object_unref(text);

@@ -1,12 +1,15 @@
 /* order.c: loading orders and the rows every change of one writes. */
 #include <string.h>
 
+#include "audit.h"
 #include "conf.h"
 #include "db.h"
 #include "mail.h"
 #include "order.h"
 #include "page.h"
 #include "token.h"
+
+#define HOUR	3600
 
 /* Returns column c as a request-owned string. */
 static char *
@@ -213,4 +216,45 @@ order_mail(struct request *r, const struct order *o, const char *kind,
 	tv_set(tv, "status_url", url);
 	tv_set(tv, "order_currency", o->currency);
 	return mail_queue(kind, o->id, o->email, o->name, tv);
+}
+
+int
+order_message_add(int64_t order_id, const char *kind, const char *text,
+    int64_t inbound_id)
+{
+	if (inbound_id > 0)
+		return db_run(ST_MESSAGE_INSERT_MAIL, "ittii", order_id, kind,
+		    text, now_unix(), inbound_id) == DB_DONE;
+	return db_run(ST_MESSAGE_INSERT, "ittnni", order_id, kind, text,
+	    now_unix()) == DB_DONE;
+}
+
+int
+order_followup(struct request *r, const struct order *o, const char *text,
+    int64_t inbound_id)
+{
+	struct tvars	 tv = { .n = 0 };
+	int64_t		 now = now_unix();
+	int		 rc, ok;
+
+	if ((rc = db_update(ST_ORDER_FOLLOWUP, "iiii", now +
+	    conf.answer_hours * HOUR, now, o->id,
+	    conf.followups_included)) <= 0)
+		return rc;
+	page_vars(r, &tv);
+	tv_set(&tv, "number", o->number);
+	tv_set(&tv, "name", o->name);
+	tv_set(&tv, "message", text);
+	tv_set(&tv, "admin_url", req_printf(r, "%s/admin/orders/%lld",
+	    conf.base_url, (long long)o->id));
+	/* Whoever asks a follow-up has seen the answer. */
+	ok = db_run(ST_ORDER_SET_VIEWED, "ii", now, o->id) == DB_DONE &&
+	    order_message_add(o->id, "followup", text, inbound_id) &&
+	    order_history(o->id, "followup", 0, "") &&
+	    audit_log(r, 0, "follow-up received", o->id,
+	    inbound_id > 0 ? "by email" : "") &&
+	    mail_queue("followup_alert", o->id, conf.admin_email,
+	    conf.consultant_name, &tv);
+	tv_free(&tv);
+	return ok ? 1 : -1;
 }

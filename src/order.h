@@ -57,6 +57,20 @@ int	 answered_late(int64_t paid_at, int64_t answered_at);
  * when refund_if_late is set). */
 int	 order_refundable(const struct order *, int64_t net_paid);
 
+/* Adds a message of kind from the client (user NULL) to order_id's
+ * thread, inbound_id (0: none) the email it came in. Inside the caller's
+ * transaction. Returns 1 or 0. */
+int	 order_message_add(int64_t order_id, const char *kind,
+	    const char *text, int64_t inbound_id);
+/* Writes the client's follow-up text on answered order o, inside the
+ * caller's transaction, as POST /o/TOKEN/messages and a reply by email
+ * (inbound_id: that email; 0 from the page) both make it: status
+ * "followup", one of the allowance used, a new due time, history, audit
+ * and the consultant's alert. Returns 1, 0 if the order is not answered
+ * or its allowance is used up (nothing written), -1 on failure. */
+int	 order_followup(struct request *, const struct order *o,
+	    const char *text, int64_t inbound_id);
+
 struct tvars;
 /* Queues mail kind to the client of o, with the page variables, the
  * client's name, the order number and status link added to tv. Call

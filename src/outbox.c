@@ -100,7 +100,8 @@ claim_next(struct claimed *c)
 		struct buf	b;
 
 		buf_init(&b);
-		if (!mail_frame(&b, c->m.subject, c->str[5])) {
+		if (!mail_frame(&b, c->m.subject, c->str[5],
+		    mail_marked(c->m.order_id, c->m.to_addr))) {
 			buf_free(&b);
 			claimed_free(c);
 			return -1;

@@ -170,7 +170,8 @@ message_vars(const struct mail_info *m, const char *text, const char *html,
 
 		buf_init(&b);
 		/* Shown as sent; without the layout, as stored. */
-		if (!mail_frame(&b, m->subject, html))
+		if (!mail_frame(&b, m->subject, html,
+		    mail_marked(m->order_id, m->to_addr)))
 			buf_puts(&b, html);
 		tv_set(tv, "html", req_keep(r, buf_take(&b)));
 	}

@@ -337,45 +337,20 @@ page_track_viewed(struct request *r)
 	http_open(r, 204, NULL);
 }
 
-/* Writes a follow-up: message, status, history, audit, the consultant's
- * alert. Returns 1, 0 if the allowance is used up, -1 on failure. */
+/* Writes a follow-up (order_followup) in a transaction of its own.
+ * Returns 1, 0 if the allowance is used up, -1 on failure. */
 static int
 followup_store(struct request *r, const struct order *o, const char *text)
 {
-	struct tvars	 tv = { .n = 0 };
-	int64_t		 now = now_unix();
-	char		*url;
-	int		 rc;
+	int rc;
 
 	if (!db_begin())
 		return -1;
-	if ((rc = db_update(ST_ORDER_FOLLOWUP, "iiii", now +
-	    conf.answer_hours * HOUR, now, o->id,
-	    conf.followups_included)) < 0)
-		goto fail;
-	if (rc == 0) {
+	if ((rc = order_followup(r, o, text, 0)) != 1) {
 		db_rollback();
-		return 0;
+		return rc;
 	}
-	url = req_printf(r, "%s/admin/orders/%lld", conf.base_url,
-	    (long long)o->id);
-	page_vars(r, &tv);
-	tv_set(&tv, "number", o->number);
-	tv_set(&tv, "name", o->name);
-	tv_set(&tv, "message", text);
-	tv_set(&tv, "admin_url", url);
-	/* Whoever asks a follow-up has seen the answer. */
-	if (db_run(ST_ORDER_SET_VIEWED, "ii", now, o->id) != DB_DONE ||
-	    db_run(ST_MESSAGE_INSERT, "ittnni", o->id, "followup", text, now) !=
-	    DB_DONE || !order_history(o->id, "followup", 0, "") ||
-	    !audit_log(r, 0, "follow-up received", o->id, "") ||
-	    !mail_queue("followup_alert", o->id, conf.admin_email,
-	    conf.consultant_name, &tv))
-		goto fail;
 	return db_commit() ? 1 : -1;
-fail:
-	db_rollback();
-	return -1;
 }
 
 /* POST /o/TOKEN/messages */

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,6 +93,13 @@ static const struct command commands[] = {
 	    "settings as they are, through the transport the\n"
 	    "mail daemon uses; prints the SMTP server's answers",
 	    cmd_mail_test },
+	{ "mail receive", "", "store one email read from standard input (a mail\n"
+	    "server's pipe): a client's reply goes into its\n"
+	    "order, a bounce marks the email it names, anything\n"
+	    "else waits in /admin/inbox; exits 0 once stored\n"
+	    "(or dropped on purpose, counted), 75 (EX_TEMPFAIL)\n"
+	    "when it cannot be stored now",
+	    cmd_mail_receive },
 	{ "mail list", "[STATUS]", "list outbox messages, newest first (STATUS:\n"
 	    "queued, sending, sent or failed)",
 	    cmd_mail_list },
@@ -378,7 +386,7 @@ main(int argc, char *argv[])
 {
 	const char	*config = NULL;
 	char		 err[512];
-	int		 i = 1, rc, all_argc = argc;
+	int		 i = 1, rc, early, all_argc = argc;
 	char		**all_argv = argv;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -403,13 +411,17 @@ main(int argc, char *argv[])
 		}
 	argc -= i;
 	argv += i;
+	/* A mail server takes any other failure of its pipe for a message
+	 * that can never be delivered, and bounces it. */
+	early = argc >= 2 && !strcmp(argv[0], "mail") &&
+	    !strcmp(argv[1], "receive") ? EX_TEMPFAIL : 1;
 	if (sodium_init() < 0)
-		return fail("sodium_init failed");
+		return fail("sodium_init failed"), early;
 	mime_start();
 	if (!conf_load(config, err, sizeof(err)))
-		return fail("%s", err);
+		return fail("%s", err), early;
 	if (!tz_use(conf.time_zone, err, sizeof(err)))
-		return fail("%s", err);
+		return fail("%s", err), early;
 	/* Everything pmbctl makes is private: the database and its backups
 	 * hold password hashes, mail files hold clients' questions. (SQLite
 	 * gives a database's -wal and -shm files the database's mode.) */

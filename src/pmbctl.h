@@ -45,6 +45,10 @@ int	 make_folder(const char *path);
 int	 run_rounds(const char *what, int poll, int (*round)(int (*)(void)),
 	    void (*reload)(void));
 
+struct intake_result;
+/* Prints "CMD: what became of it (message N, order N)" (pmbctl_mail.c). */
+void	 intake_report(const char *cmd, const struct intake_result *res);
+
 /* The commands. Each gets the arguments after its words, as many as its
  * table entry's args name (argv ends with NULL, so an optional one left
  * out is NULL), and returns the exit status. */
@@ -58,6 +62,7 @@ int	 cmd_user_list(char *argv[]);
 int	 cmd_user_disable(char *argv[]);
 int	 cmd_user_enable(char *argv[]);
 int	 cmd_mail_send(char *argv[]);		/* pmbctl_mail.c */
+int	 cmd_mail_receive(char *argv[]);
 int	 cmd_mail_run(char *argv[]);
 int	 cmd_mail_list(char *argv[]);
 int	 cmd_mail_retry(char *argv[]);

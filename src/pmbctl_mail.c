@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "conf.h"
 #include "db.h"
 #include "mail.h"
+#include "mail_intake.h"
 #include "mail_transport.h"
 #include "outbox.h"
 #include "pmbctl.h"
@@ -265,4 +267,80 @@ cmd_mail_test(char *argv[])
 	buf_free(&said);
 	buf_free(&text);
 	return ok ? 0 : 1;
+}
+
+/* Reads standard input whole into b, up to INTAKE_MAX_BYTES (the rest
+ * read and counted, so the mail server's pipe is not cut). Returns the
+ * bytes received, or -1 on a read error. */
+static ssize_t
+read_message(struct buf *b)
+{
+	char	 chunk[65536];
+	size_t	 total = 0, n;
+
+	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
+		if (total < INTAKE_MAX_BYTES)
+			buf_append(b, chunk, total + n > INTAKE_MAX_BYTES ?
+			    INTAKE_MAX_BYTES - total : n);
+		total += n;
+	}
+	return ferror(stdin) ? -1 : (ssize_t)total;
+}
+
+/* Prints what became of a message, for the operator's shell and the
+ * log. */
+void
+intake_report(const char *cmd, const struct intake_result *res)
+{
+	printf("%s: %s", cmd, res->where);
+	if (res->inbound_id > 0)
+		printf(" (message %lld", (long long)res->inbound_id);
+	if (res->order_id > 0)
+		printf("%sorder %lld", res->inbound_id > 0 ? ", " : " (",
+		    (long long)res->order_id);
+	printf("%s\n", res->inbound_id > 0 || res->order_id > 0 ? ")" : "");
+}
+
+/* pmbctl mail receive: one message on standard input, from a mail
+ * server's pipe. Exits 0 once it is committed (or dropped on purpose),
+ * EX_TEMPFAIL (75) when it cannot be stored now: the mail server keeps
+ * it and tries again; nothing is acknowledged before its COMMIT. */
+int
+cmd_mail_receive(char *argv[])
+{
+	struct intake_result	 res;
+	struct buf		 b;
+	ssize_t			 n;
+	char			 err[512];
+
+	(void)argv;
+	buf_init(&b);
+	if ((n = read_message(&b)) < 0) {
+		buf_free(&b);
+		fail("mail receive: cannot read the message: %s",
+		    strerror(errno));
+		return EX_TEMPFAIL;
+	}
+	if (!tmpl_load(conf.template_dir, err, sizeof(err)) ||
+	    !token_keys_load(conf.key_file, err, sizeof(err))) {
+		buf_free(&b);
+		fail("mail receive: %s", err);
+		return EX_TEMPFAIL;
+	}
+	if (!open_db_current(0)) {
+		buf_free(&b);
+		return EX_TEMPFAIL;
+	}
+	/* The bytes past INTAKE_MAX_BYTES were counted, not kept. */
+	mail_intake_sized(b.data != NULL ? b.data : "", b.len, (size_t)n,
+	    "pipe", &res);
+	db_close();
+	buf_free(&b);
+	intake_report("mail receive", &res);
+	if (res.what == INTAKE_TEMPFAIL) {
+		fail("mail receive: not stored (the database is busy or "
+		    "failing); the mail server will try again");
+		return EX_TEMPFAIL;
+	}
+	return 0;
 }

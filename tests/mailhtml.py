@@ -24,12 +24,13 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import (Tap, Site, Browser, ask, track_path, link_token, login, admin_csrf,  # noqa: E402
+from pmbtest import (Tap, Site, Browser, PMBCTL, ask, track_path, link_token, login, admin_csrf,  # noqa: E402
                      STAFF, SRC, BUILD, node_deps, node_tap, unescape)
 from stripe_standin import StripeStandin  # noqa: E402
 
@@ -52,6 +53,8 @@ HOSTILE = {   # what else of the client's (or the consultant's) each kind shows
     "refund_alert": "<script>alert('r')</script>",
     "cancelled": "<img src=x onerror=alert('c')>",
     "refund_declined": "<img src=x onerror=alert('d')>",
+    "info_alert": "<script>alert('i')</script>",
+    "extra_alert": "<script>alert('e')</script>",
 }
 ANSWER = "\n".join([
     "Thank you. Here are **three ideas** for weekday_sourdough:",
@@ -139,6 +142,21 @@ def card_order():
     return oid, site.sql1("SELECT reference FROM ledger WHERE order_id = ? AND kind = 'payment'", oid)
 
 
+def email_reply(oid, text):
+    """The client of order oid replies by email to its newest email (by
+    its signed Message-ID, In-Reply-To), through pmbctl mail receive."""
+    mail_send(int(time.time()))
+    rid = site.sql1("SELECT max(id) FROM outbox WHERE order_id = ?", oid)
+    with open(glob.glob(os.path.join(site.conf["mail_dir"], "%d-*.eml" % rid))[0], "rb") as f:
+        msgid = email.message_from_binary_file(f, policy=email.policy.default)["Message-ID"]
+    raw = ("From: %s\r\nTo: sam@example.com\r\nSubject: Re: your email\r\nMessage-ID: <r%d.%d@bakery.example>\r\n"
+           "In-Reply-To: %s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n"
+           % (site.sql1("SELECT email FROM orders WHERE id = ?", oid), oid, rid, msgid, text))
+    p = subprocess.run([PMBCTL, "mail", "receive"], input=raw.encode(), capture_output=True, env=site.env(),
+                       timeout=60)
+    assert p.returncode == 0, p
+
+
 def mail_send(now):
     """One pass of the mail daemon (pmbctl mail send) at test time now."""
     env = site.env()
@@ -202,6 +220,18 @@ def make_every_kind():
     mail_send(created + 15 * DAY)
     about["unpaid_reminder"] = about["unpaid_cancelled"] = (oid, path)
     about["digest"] = (None, None)
+    # Replies by email: more information before the answer; after the
+    # follow-ups are used up, a message outside them.
+    _, path, oid = new_order()
+    staff_post("/admin/orders/%d/paid" % oid, {"amount": "150.00", "method": "bank_transfer", "reference": ""})
+    email_reply(oid, HOSTILE["info_alert"] + " We bake rye too.")
+    about["info_alert"] = (oid, path)
+    c, path, oid = new_order()
+    paid_and_answered(oid)
+    client_post(c, path + "/messages", path, {"message": "And on Mondays?"})
+    staff_post("/admin/orders/%d/reply" % oid, {"body": "The same.", "confirm": "yes"})
+    email_reply(oid, HOSTILE["extra_alert"] + " And on Sundays?")
+    about["extra_alert"] = about["followups_used"] = (oid, path)
     return about
 
 
@@ -275,6 +305,9 @@ def expected_buttons(kind, oid, path):
         "lost": {"Open PMB-%06d" % (oid or 0): mine},
         "unpaid_reminder": {"Pay now": mine},
         "unpaid_cancelled": {"Ask again": base + "/ask"},
+        "info_alert": {"Open the order": order},
+        "extra_alert": {"Open the order": order},
+        "followups_used": {"Open your order": mine},
     }
     return want.get(kind, {})
 
