@@ -219,6 +219,15 @@ class Dovecot:
         finally:
             m.logout()
 
+    def create(self, mailbox):
+        m = imaplib.IMAP4("127.0.0.1", self.port)
+        try:
+            m.login(self.user, self.password)
+            typ, data = m.create(mailbox)
+            assert typ == "OK", data
+        finally:
+            m.logout()
+
     def count(self, mailbox="INBOX"):
         m = imaplib.IMAP4("127.0.0.1", self.port)
         try:
