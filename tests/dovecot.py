@@ -3,7 +3,8 @@
 Dovecot runs rootless on a free loopback port with its own configuration
 in a temporary folder: its runtime, state, log and the user's maildir all
 live there, one user with one password (a passwd-file), plain IMAP (ssl =
-no) with cleartext logins allowed, no chroots. Dovecot refuses to serve
+no; or a self-signed certificate with tls=True) with cleartext logins
+allowed, no chroots. Dovecot refuses to serve
 mail as root and CI runs as root: then the folder is handed to `nobody`
 and Dovecot runs as that user. Messages are put there with imaplib's
 APPEND (libcurl's APPEND would mark them seen), and flags are read back
@@ -31,7 +32,7 @@ log_path = {dir}/dovecot.log
 info_log_path = {dir}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = {ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_login_user = {user}
@@ -63,10 +64,11 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
-service anvil {{
+{tls}service anvil {{
   chroot =
 }}
 service imap-urlauth-login {{
@@ -91,7 +93,7 @@ def installed():
 class Dovecot:
     """One Dovecot: user and password, a port; start() and stop()."""
 
-    def __init__(self, user="sam", password="imap pass 5ecret!"):
+    def __init__(self, user="sam", password="imap pass 5ecret!", tls=False):
         self.user = user
         self.password = password
         self.dir = tempfile.mkdtemp(prefix="pmb-dovecot-")
@@ -109,9 +111,21 @@ class Dovecot:
         self.run_group = grp.getgrgid(self.gid).gr_name
         self.conf = os.path.join(self.dir, "dovecot.conf")
         self.log = os.path.join(self.dir, "dovecot.log")
+        # tls: a self-signed certificate for 127.0.0.1 (that no system CA
+        # trusts), STARTTLS offered on port, TLS from the first byte on
+        # tls_port.
+        self.tls_port = free_port() if tls else 0
+        tls_conf = ""
+        if tls:
+            crt, key = os.path.join(self.dir, "tls.crt"), os.path.join(self.dir, "tls.key")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", key, "-out", crt], capture_output=True, check=True)
+            tls_conf = "ssl_cert = <%s\nssl_key = <%s\n" % (crt, key)
         with open(self.conf, "w") as f:
             f.write(CONF.format(dir=self.dir, user=self.run_user, group=self.run_group,
-                                uid=self.uid, gid=self.gid, port=self.port))
+                                uid=self.uid, gid=self.gid, port=self.port, tls_port=self.tls_port,
+                                ssl="yes" if tls else "no", tls=tls_conf))
         with open(os.path.join(self.dir, "passwd"), "w") as f:
             f.write("%s:{PLAIN}%s::::::\n" % (user, password))
         for d in ("run", "state", "mail", "home"):
@@ -170,7 +184,9 @@ class Dovecot:
         except OSError:
             return ""
 
-    def url(self, mailbox="INBOX", port=None):
+    def url(self, mailbox="INBOX", port=None, tls=False):
+        if tls:
+            return "imaps://127.0.0.1:%d/%s" % (self.tls_port, mailbox)
         return "imap://127.0.0.1:%d/%s" % (port or self.port, mailbox)
 
     # --- the test's own client (imaplib) ------------------------------

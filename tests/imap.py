@@ -19,6 +19,7 @@ import email
 import email.policy
 import glob
 import os
+import shutil
 import re
 import signal
 import socket
@@ -253,18 +254,28 @@ def test_wrong_password():
     t.eq(p.returncode, 1, "a wrong password: mail fetch exits 1")
     t.ok("Login denied" in p.stderr and "imap_password" in p.stderr, "with a clear message: " + line_with(p.stderr, "Login denied"))
     t.ok(secret not in p.stdout + p.stderr, "without the password in it")
+    REMOTE[0] += 1
+    r = ask(Browser(site, remote="198.51.100.%d" % REMOTE[0]), email="hal.imap@bakery.example")
+    assert r.status == 303, r
+    hal = site.sql1("SELECT id FROM orders WHERE email = 'hal.imap@bakery.example'")
     set_conf(imap_password=secret)
     try:
         c = site.ctl("check", check=False)
         d = subprocess.Popen([PMBCTL, "mail", "run"], env=site.env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
+        # Dovecot answers a failed login after auth_failure_delay (2 s).
+        deadline = time.time() + 15
+        while time.time() < deadline and site.sql1(
+                "SELECT status FROM outbox WHERE order_id = ? AND kind = 'confirmation'", hal) != "sent":
+            time.sleep(0.2)
         err = stop_daemon(d)
     finally:
         set_conf(imap_password=PASSWORD)
     t.ok(secret not in c.stdout + c.stderr, "pmbctl check does not show imap_password")
     t.ok("Login denied" in err and secret not in err, "mail run logs the failed pass without the password: "
          + line_with(err, "Login denied"))
+    t.eq(site.sql("SELECT status FROM outbox WHERE order_id = ? AND kind = 'confirmation'", hal), [("sent",)],
+         "the failed pass did not hold up the outbox: the new order's confirmation was delivered")
     _, found = logs_holding(site.dir, secret)
     t.eq(found, [], "no log of the site holds the password")
     _, found = logs_holding(dc.dir, secret)
@@ -297,6 +308,30 @@ def test_daemon():
     t.ok("mail fetch: 1 stored" in err and "UID %d: inbox" % uid in err,
          "its log says what it took: " + line_with(err, "UID %d" % uid))
     t.ok(PASSWORD not in err, "and never the password")
+
+
+def test_tls_verified():
+    """imaps:// and STARTTLS check the server's certificate: a Dovecot
+    with a self-signed one is refused before the login, and the pass
+    stores nothing."""
+    if shutil.which("openssl") is None:
+        t.missing("imap TLS", "openssl")
+        return
+    tls = dovecot.Dovecot(tls=True)
+    try:
+        tls.start()
+        raw, mid = message("Tia <tia@other.example>", "answers@example.com", "Over TLS.")
+        uid = tls.append(raw)
+        logins = tls.log_text().count("Login: user=<sam>")
+        for url, how in ((tls.url(tls=True), "imaps://"), (tls.url(), "imap:// (STARTTLS offered)")):
+            p = fetch(check=False, url=url)
+            t.eq(p.returncode, 1, "%s to an untrusted certificate: exit 1" % how)
+            t.ok("certificate" in p.stderr, "saying why: " + line_with(p.stderr, "pmbctl"))
+        t.eq(inbound(mid), [], "nothing stored")
+        t.eq(tls.log_text().count("Login: user=<sam>"), logins, "and the server saw no login of pmbctl's")
+        t.ok("PmbStored" not in tls.flags().get(uid, set()), "nor a mark")
+    finally:
+        tls.cleanup()
 
 
 class Proxy:
@@ -389,7 +424,7 @@ def test_bounded_pass():
 
 try:
     for fn in (test_fetch, test_whole_bytes, test_done_folder, test_locked_database, test_wrong_password,
-               test_daemon, test_crash_between_commit_and_mark, test_bounded_pass):
+               test_daemon, test_tls_verified, test_crash_between_commit_and_mark, test_bounded_pass):
         t.run(fn)
 finally:
     site.stop()
