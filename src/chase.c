@@ -217,7 +217,7 @@ digest_send(struct request *r)
 	struct tvars	tv = { .n = 0 };
 	struct tm	tm;
 	time_t		tt = (time_t)now_unix();
-	int64_t		now = (int64_t)tt, start, next, due, late, refunds;
+	int64_t		now = (int64_t)tt, start, next, due, late, refunds, inbox;
 	int		rc;
 
 	if (conf.digest_hour < 0)
@@ -237,6 +237,7 @@ digest_send(struct request *r)
 	due = count_of(ST_DIGEST_DUE_COUNT, now, next);
 	late = count_of(ST_DIGEST_DUE_COUNT, INT64_MIN, now);
 	refunds = count_of(ST_DIGEST_REFUNDS_OPEN, 0, 0);
+	inbox = count_of(ST_DIGEST_INBOX, 0, 0);
 	page_vars(r, &tv);
 	tv_set(&tv, "day", page_date(r, now));
 	tv_set(&tv, "due_today", req_printf(r, "%lld", (long long)due));
@@ -244,7 +245,12 @@ digest_send(struct request *r)
 	tv_set(&tv, "refunds_open", req_printf(r, "%lld",
 	    (long long)refunds));
 	tv_set(&tv, "admin_url", req_printf(r, "%s/admin", conf.base_url));
-	if (due < 0 || late < 0 || refunds < 0 || !unpaid_vars(r, &tv) ||
+	if (inbox > 0) {
+		tv_set(&tv, "inbox", req_printf(r, "%lld", (long long)inbox));
+		tv_set(&tv, "inbox_url", req_printf(r, "%s/admin/inbox",
+		    conf.base_url));
+	}
+	if (due < 0 || late < 0 || refunds < 0 || inbox < 0 || !unpaid_vars(r, &tv) ||
 	    !mail_queue("digest", 0, conf.admin_email, conf.consultant_name,
 	    &tv) || !audit_log(r, 0, "digest", 0, "") || !db_commit()) {
 		tv_free(&tv);

@@ -801,6 +801,9 @@ X(DIGEST_DAY_CLAIM,
 X(DIGEST_DUE_COUNT,
   "SELECT count(*) FROM orders INDEXED BY orders_queue "
   "WHERE status IN ('paid', 'followup') AND due_at >= ?1 AND due_at < ?2")
+X(DIGEST_INBOX,
+  "SELECT count(*) FROM inbound INDEXED BY inbound_status "
+  "WHERE status = 'inbox'")
 X(DIGEST_REFUNDS_OPEN,
   "SELECT count(*) FROM refund_requests INDEXED BY refund_requests_open "
   "WHERE status = 'open'")

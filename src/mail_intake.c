@@ -58,7 +58,8 @@ message_key(const struct intake_msg *x)
 	char		hex[2 * sizeof(h) + 1], *k;
 
 	if (x->m.message_id != NULL && *x->m.message_id != '\0')
-		return xstrndup(x->m.message_id, 900);
+		return xstrndup(x->m.message_id, strnlen(x->m.message_id,
+		    900));
 	crypto_hash_sha256(h, (const unsigned char *)x->raw, x->len);
 	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
 	k = xmalloc(8 + sizeof(hex));

@@ -91,6 +91,8 @@ class MailFolder:
             "subject": str(msg["Subject"] or ""),
             "text": text.get_content() if text is not None else "",
             "html": html.get_content() if html is not None else "",
+            "replyTo": str(msg["Reply-To"] or ""),
+            "messageId": str(msg["Message-ID"] or ""),
         }
         # Written whole, then renamed: the reader never sees half a file.
         with open(base + ".json.tmp", "w", encoding="utf-8") as f:
@@ -117,6 +119,8 @@ def journey(size, deps, shots):
         "stripe_api_url": stripe.url,
         "stripe_timeout": "5",
         "refund_auto_approve": "yes",
+        # Replies by email (issue 18): the journey answers an email.
+        "reply_address": "answers@example.com",
     })
     stripe.configure(webhook_url=site.base + "/hooks/stripe")
     try:
@@ -137,6 +141,9 @@ def journey(size, deps, shots):
             "chromium": CHROMIUM,
             "size": size,
             "clientEmail": "ada.%s@bakery.example" % size["label"],
+            # pmbctl mail receive, as a mail server's pipe runs it.
+            "pmbctl": PMBCTL,
+            "config": site.conf_path,
         }
         rc, points = node_tap(t, [os.path.join(HERE, "journey.mjs"), json.dumps(config)], JOURNEY_TIMEOUT,
                               size["label"] + ": ")

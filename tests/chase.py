@@ -292,12 +292,18 @@ def test_digest():
                          "Orders awaiting payment: 1 (150.00 GBP)", "Refund requests open: 1"):
                 t.ok(line in text, "its content: " + line, text)
             t.ok(s.base + "/admin" in text, "and a link to the queue", text)
+            t.ok("inbox" not in text, "no inbox line while the inbox is empty", text)
         mail_send(s, utc(2027, 3, 27, 8, 30))
         mail_send(s, utc(2027, 3, 27, 23, 59))
         t.eq(len(digests()), 1, "once that day, however many passes")
         # After the change: 08:00 BST is 07:00 UTC.
         mail_send(s, utc(2027, 3, 28, 6, 59))
         t.eq(len(digests()), 1, "none at 07:59 BST (06:59 UTC)")
+        # an email that reached no order waits in the inbox
+        p = subprocess.run([PMBCTL, "mail", "receive"], input=b"From: a@b.example\r\nTo: sam@example.com\r\n"
+                           b"Subject: Hi\r\nMessage-ID: <d1@b.example>\r\n\r\nHello\r\n", env=s.env(),
+                           capture_output=True)
+        t.eq(p.returncode, 0, "an email to the inbox")
         at = utc(2027, 3, 28, 7, 0)
         out = [None, None]
 
@@ -308,6 +314,9 @@ def test_digest():
         [x.join() for x in ths]
         rows = digests()
         t.eq(len(rows), 2, "the next day's digest at 08:00 BST (07:00 UTC), one for two daemons at once")
+        if len(rows) == 2:
+            t.ok("Emails waiting in your inbox: 1" in rows[1][2] and s.base + "/admin/inbox" in rows[1][2],
+                 "the digest counts the emails waiting in the inbox, with a link", rows[1][2])
         if len(rows) == 2:
             t.ok("28 March 2027" in rows[1][1] and "Overdue answers: 2" in rows[1][2]
                  and "Answers due today: 0" in rows[1][2], "with that day's counts", rows[1])

@@ -156,6 +156,27 @@ def test_before_answer():
     t.eq(raw_kept, raw, "the raw message is kept byte for byte")
 
 
+def test_html_and_large():
+    """An HTML-only reply reaches the order as text (libxml2), the quote
+    cut; a message over 25 MB waits in the inbox, cut, its size said."""
+    oid, _ = new_order("html.client@example.com", pay=True)
+    conf = sent(oid, "confirmation")
+    raw = ("From: html.client@example.com\r\nTo: %s\r\nSubject: Re\r\nMessage-ID: <h.%d@c.example>\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           "<div dir=\"ltr\">We also sell <b>candles</b> &amp; soap.<br>Since 2019.</div><br>"
+           "<div class=\"gmail_quote\"><blockquote>%s<br>Hello</blockquote></div>\r\n"
+           % (conf["Reply-To"].addresses[0].addr_spec, os.getpid(), MARKER)).encode()
+    rc, out = receive(raw)
+    t.eq(thread(oid)[-1], ("info", "We also sell candles & soap.\nSince 2019.", 1),
+         "an HTML-only reply is its text in the thread: " + out.strip())
+    big = reply(conf, "html.client@example.com", "See the attached catalogue.")
+    big += b"x" * (25 * 1024 * 1024 + 1000) + b"\r\n"
+    rc, out = receive(big)
+    row = site.sql("SELECT status, reason, raw_size, length(raw) FROM inbound WHERE raw_size > 25000000")
+    t.ok(rc == 0 and row and row[0][0] == "inbox" and "too large" in row[0][1] and row[0][2] == len(big) and
+         row[0][3] == 25 * 1024 * 1024, "a message over 25 MB: the inbox, cut, its size kept: %r" % (row[:1],))
+
+
 def test_followup():
     """After the answer, a reply is a follow-up exactly as the status
     page makes one: status, one of the allowance, due time, alert, audit.
@@ -388,7 +409,7 @@ def test_migration():
 
 
 try:
-    for fn in (test_marker, test_before_answer, test_followup, test_thread_only, test_strangers, test_drops,
+    for fn in (test_marker, test_before_answer, test_html_and_large, test_followup, test_thread_only, test_strangers, test_drops,
                test_bounce, test_locked, test_migration):
         t.run(fn)
 finally:
