@@ -10,6 +10,7 @@ and Dovecot runs as that user. Messages are put there with imaplib's
 APPEND (libcurl's APPEND would mark them seen), and flags are read back
 with imaplib.
 """
+import ctypes
 import imaplib
 import os
 import pwd
@@ -142,6 +143,12 @@ class Dovecot:
             os.setgroups([])
             os.setgid(self.gid)
             os.setuid(self.uid)
+        # Stopped with the test even when the test is killed (after the
+        # ids changed: changing them clears it). PR_SET_PDEATHSIG is 1.
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+        except (OSError, AttributeError):
+            pass
 
     def start(self, timeout=15):
         """Starts it in the foreground (a child of this process) and waits

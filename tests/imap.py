@@ -272,6 +272,14 @@ def test_wrong_password():
     finally:
         set_conf(imap_password=PASSWORD)
     t.ok(secret not in c.stdout + c.stderr, "pmbctl check does not show imap_password")
+    t.ok("imap_url" not in c.stdout, "nor warns of a complete IMAP setup: " + line_with(c.stdout, "imap_"))
+    set_conf(imap_user="", reply_address="")
+    try:
+        c = site.ctl("check", check=False)
+    finally:
+        set_conf(imap_user=dc.user, reply_address="answers@example.com")
+    t.ok("imap_user is empty" in c.stdout and "reply_address is empty" in c.stdout,
+         "pmbctl check warns of imap_url without imap_user, and without reply_address")
     t.ok("Login denied" in err and secret not in err, "mail run logs the failed pass without the password: "
          + line_with(err, "Login denied"))
     t.eq(site.sql("SELECT status FROM outbox WHERE order_id = ? AND kind = 'confirmation'", hal), [("sent",)],
