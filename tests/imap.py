@@ -346,11 +346,12 @@ class Proxy:
     """A TCP proxy to Dovecot that, once the client sends UID STORE or
     UID MOVE, holds it (forwards nothing more) and sets held."""
 
-    def __init__(self, target):
+    def __init__(self, target, address="127.0.0.1"):
         self.target = target
+        self.sent = b""  # all that the client sent
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((address, 0))
         self.sock.listen(4)
         self.port = self.sock.getsockname()[1]
         self.held = threading.Event()
@@ -374,6 +375,7 @@ class Proxy:
                 if not data:
                     break
                 if client:
+                    self.sent += data
                     seen = (seen + data)[-200:]
                     if b"UID STORE" in seen or b"UID MOVE" in seen:
                         self.held.set()
@@ -384,6 +386,37 @@ class Proxy:
 
     def close(self):
         self.sock.close()
+
+
+def own_address():
+    """This machine's address that is not loopback, or None."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # no packet is sent
+        addr = s.getsockname()[0]
+        return None if addr.startswith("127.") else addr
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+def test_starttls_required():
+    """imap:// to a server that is not this machine: without STARTTLS
+    offered, the pass ends before the password is sent."""
+    addr = own_address()
+    if addr is None:
+        t.skip("STARTTLS required off loopback", "this machine has no address but loopback")
+        return
+    proxy = Proxy(dc.port, address=addr)
+    try:
+        p = fetch(check=False, url="imap://%s:%d/INBOX" % (addr, proxy.port))
+    finally:
+        proxy.close()
+    t.eq(p.returncode, 1, "imap:// to %s, a server without STARTTLS: exit 1" % addr)
+    t.ok("TLS" in p.stderr or "SSL" in p.stderr, "saying why: " + line_with(p.stderr, "pmbctl"))
+    t.ok(b"CAPABILITY" in proxy.sent and b"AUTHENTICATE" not in proxy.sent and b"LOGIN" not in proxy.sent,
+         "the client asked for the server's capabilities and sent no login: %r" % proxy.sent[:200])
 
 
 def test_crash_between_commit_and_mark():
@@ -432,7 +465,7 @@ def test_bounded_pass():
 
 try:
     for fn in (test_fetch, test_whole_bytes, test_done_folder, test_locked_database, test_wrong_password,
-               test_daemon, test_tls_verified, test_crash_between_commit_and_mark, test_bounded_pass):
+               test_daemon, test_tls_verified, test_starttls_required, test_crash_between_commit_and_mark, test_bounded_pass):
         t.run(fn)
 finally:
     site.stop()
