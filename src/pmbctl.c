@@ -80,7 +80,9 @@ static const struct command commands[] = {
 	    "production (http or loopback base_url,\n"
 	    "mail_transport = dir, the sample's bank details,\n"
 	    "example addresses, no staff user, owners and\n"
-	    "modes), and with --strict exits 1 on a warning too",
+	    "modes, imap_url without imap_user or\n"
+	    "reply_address), and with --strict exits 1 on a\n"
+	    "warning too",
 	    cmd_check },
 	{ "mail send", "", "deliver the outbox messages that are due, once",
 	    cmd_mail_send },
