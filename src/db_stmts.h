@@ -121,6 +121,16 @@ X(QUEUE_COUNTS,
   "(SELECT count(*) FROM (SELECT 1 FROM orders INDEXED BY orders_queue "
   "WHERE status = 'refund_requested' LIMIT ?1))")
 X(QUEUE_ALL, QUEUE_COLS "WHERE " QUEUE_KEYSET)
+/* The rows' flags: the emails to their clients that bounced, of the
+ * orders from id ?1 to ?2 (the page's), oldest first: one range of the
+ * partial index outbox_bounced (sql/021), which holds only bounced
+ * emails, instead of one probe per row (a probe per row cost the first
+ * page 5% more instructions). */
+X(QUEUE_BOUNCED,
+  "SELECT b.order_id, b.subject FROM outbox b INDEXED BY outbox_bounced "
+  "JOIN orders o ON o.id = b.order_id WHERE b.order_id BETWEEN ?1 AND ?2 "
+  "AND b.status = 'bounced' AND b.to_addr = o.email "
+  "ORDER BY b.order_id, b.id")
 X(ORDER_ADMIN_EXTRA,
   "SELECT o.reply_draft, o.client_ip, u.username, o.claimed_by "
   "FROM orders o LEFT JOIN users u ON u.id = o.claimed_by WHERE o.id = ?")
@@ -148,7 +158,8 @@ X(ORDER_CANCEL,
   "updated_at = ?1 WHERE id = ?2 AND status = 'awaiting_payment' AND "
   "NOT EXISTS (SELECT 1 FROM ledger l WHERE l.order_id = orders.id)")
 X(MESSAGES_ALL,
-  "SELECT m.kind, m.body, m.created_at, u.username, m.html FROM messages m "
+  "SELECT m.kind, m.body, m.created_at, u.username, m.html, "
+  "coalesce(m.inbound_id, 0) FROM messages m "
   "LEFT JOIN users u ON u.id = m.user_id WHERE m.order_id = ? ORDER BY m.id")
 X(HISTORY_ADMIN,
   "SELECT h.status, h.at, u.username, h.note FROM status_history h "
@@ -462,9 +473,12 @@ X(MESSAGE_INSERT,
 X(MESSAGE_INSERT_MAIL,
   "INSERT INTO messages (order_id, kind, body, user_id, created_at, "
   "inbound_id) VALUES (?, ?, ?, NULL, ?, ?)")
+/* What the client reads: never a note, never a message outside the
+ * allowance ('extra': the consultant's only). */
 X(MESSAGES_PUBLIC,
   "SELECT kind, body, created_at, html FROM messages "
-  "WHERE order_id = ? AND kind NOT IN ('note', 'extra') ORDER BY id")
+  "WHERE order_id = ? AND kind IN ('question', 'reply', 'followup', "
+  "'info') ORDER BY id")
 X(HISTORY_INSERT,
   "INSERT INTO status_history (order_id, status, at, user_id, note) "
   "VALUES (?, ?, ?, ?, ?)")
@@ -500,20 +514,63 @@ X(OUTBOX_FAILED,
  * message with its text, counts, retry now. */
 X(OUTBOX_LIST,
   "SELECT id, kind, order_id, to_addr, to_name, subject, status, attempts, "
-  "next_at, claimed_until, last_error, created_at, sent_at FROM outbox "
+  "next_at, claimed_until, last_error, created_at, sent_at, bounced_at, "
+  "bounce FROM outbox "
   "WHERE id < ?1 ORDER BY id DESC LIMIT ?2")
 X(OUTBOX_LIST_STATUS,
   "SELECT id, kind, order_id, to_addr, to_name, subject, status, attempts, "
-  "next_at, claimed_until, last_error, created_at, sent_at FROM outbox "
+  "next_at, claimed_until, last_error, created_at, sent_at, bounced_at, "
+  "bounce FROM outbox "
   "WHERE status = ?3 AND id < ?1 ORDER BY id DESC LIMIT ?2")
 X(OUTBOX_BY_ID,
   "SELECT id, kind, order_id, to_addr, to_name, subject, status, attempts, "
-  "next_at, claimed_until, last_error, created_at, sent_at, body_text, "
-  "body_html FROM outbox WHERE id = ?")
+  "next_at, claimed_until, last_error, created_at, sent_at, bounced_at, "
+  "bounce, body_text, body_html FROM outbox WHERE id = ?")
 X(OUTBOX_COUNTS, "SELECT status, count(*) FROM outbox GROUP BY status")
 X(OUTBOX_RETRY_NOW,
   "UPDATE outbox SET status = 'queued', next_at = ?, claimed_until = NULL "
   "WHERE id = ? AND status IN ('queued', 'failed')")
+
+/* Mail that came in (sql/021, page_admin_inbox.c). The inbox: the
+ * messages waiting, newest first, keyset paged on inbound_status
+ * (status, id); the decided ones walk the rowid down, passing over only
+ * the few that wait. Never the raw message, but for its download. */
+#define INBOX_COLS \
+  "SELECT i.id, i.from_addr, i.from_name, i.subject, i.received_at, " \
+  "i.reason, i.status, coalesce(i.suggested_id, 0), " \
+  "coalesce(i.order_id, 0), i.decided_at, u.username, i.via, " \
+  "i.raw_size, coalesce(i.outbox_id, 0) "
+#define INBOX_FROM \
+  "FROM inbound i LEFT JOIN users u ON u.id = i.decided_by "
+X(INBOX_WAITING, INBOX_COLS INBOX_FROM
+  "WHERE i.status = 'inbox' AND i.id < ?1 ORDER BY i.id DESC LIMIT ?2")
+X(INBOX_DONE, INBOX_COLS INBOX_FROM
+  "WHERE i.id < ?1 AND i.status <> 'inbox' ORDER BY i.id DESC LIMIT ?2")
+/* One message: the list's columns, then its attachments and text. */
+X(INBOX_BY_ID, INBOX_COLS ", i.attachments, i.body " INBOX_FROM
+  "WHERE i.id = ?1")
+X(INBOX_RAW, "SELECT raw, subject FROM inbound WHERE id = ?")
+X(INBOX_DROPS, "SELECT reason, n FROM inbound_drops")
+/* The consultant's decision, taken only while the message still waits
+ * (0 rows: someone else decided first). */
+X(INBOX_ATTACH,
+  "UPDATE inbound SET status = 'attached', order_id = ?1, decided_at = ?2, "
+  "decided_by = ?3 WHERE id = ?4 AND status = 'inbox'")
+X(INBOX_DISCARD,
+  "UPDATE inbound SET status = 'discarded', decided_at = ?1, "
+  "decided_by = ?2 WHERE id = ?3 AND status = 'inbox'")
+/* A message of the thread that came by email (inbound ?7). */
+X(MESSAGE_INSERT_INBOUND,
+  "INSERT INTO messages (order_id, kind, body, html, user_id, created_at, "
+  "inbound_id) VALUES (?, ?, ?, ?, ?, ?, ?)")
+/* The order page's flag: the client's emails that bounced, newest first
+ * (a few rows of the partial index outbox_bounced). */
+X(OUTBOX_BOUNCED_BY_ORDER,
+  "SELECT b.id, b.kind, b.subject, b.bounced_at, b.bounce FROM outbox b "
+  "INDEXED BY outbox_bounced WHERE b.order_id = ?1 AND "
+  "b.status = 'bounced' AND b.to_addr = "
+  "(SELECT o.email FROM orders o WHERE o.id = ?1) ORDER BY b.id DESC "
+  "LIMIT 5")
 
 /* Card payments (Stripe Checkout, payment.c and page_pay.c). A session
  * row is committed (creating) before Stripe is asked; its id makes the

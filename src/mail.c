@@ -211,8 +211,11 @@ mail_queue(const char *kind, int64_t order_id, const char *to_addr,
 /* ------------------------------------------------------------------ */
 /* Reading the outbox, for the admin outbox page */
 
+const char *const mail_statuses[MAIL_STATUSES] = { "queued", "sending",
+    "sent", "failed", "bounced" };
+
 /* Fills mi from a row of OUTBOX_LIST, OUTBOX_LIST_STATUS or
- * OUTBOX_BY_ID (the same first 13 columns). */
+ * OUTBOX_BY_ID (the same first 15 columns). */
 static void
 mail_info_row(sqlite3_stmt *s, struct mail_info *mi)
 {
@@ -229,6 +232,8 @@ mail_info_row(sqlite3_stmt *s, struct mail_info *mi)
 	mi->last_error = db_text(s, 10);
 	mi->created_at = sqlite3_column_int64(s, 11);
 	mi->sent_at = sqlite3_column_int64(s, 12);
+	mi->bounced_at = sqlite3_column_int64(s, 13);
+	mi->bounce = db_text(s, 14);
 }
 
 int
@@ -268,27 +273,25 @@ mail_read(int64_t id, void (*fn)(const struct mail_info *,
 		return -1;
 	if ((rc = db_step(ST_OUTBOX_BY_ID)) == DB_ROW) {
 		mail_info_row(s, &mi);
-		fn(&mi, db_text(s, 13), db_text(s, 14), arg);
+		fn(&mi, db_text(s, 15), db_text(s, 16), arg);
 	}
 	db_done(ST_OUTBOX_BY_ID);
 	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 int
-mail_counts(int64_t counts[4])
+mail_counts(int64_t counts[MAIL_STATUSES])
 {
-	static const char *const names[] = { "queued", "sending", "sent",
-	    "failed" };
 	sqlite3_stmt	*s;
 	int		 rc;
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < MAIL_STATUSES; i++)
 		counts[i] = 0;
 	if ((s = db_stmt(ST_OUTBOX_COUNTS)) == NULL)
 		return 0;
 	while ((rc = db_step(ST_OUTBOX_COUNTS)) == DB_ROW)
-		for (int i = 0; i < 4; i++)
-			if (strcmp(db_text(s, 0), names[i]) == 0)
+		for (int i = 0; i < MAIL_STATUSES; i++)
+			if (strcmp(db_text(s, 0), mail_statuses[i]) == 0)
 				counts[i] = sqlite3_column_int64(s, 1);
 	db_done(ST_OUTBOX_COUNTS);
 	return rc == DB_DONE;

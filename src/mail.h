@@ -63,14 +63,21 @@ struct mail_info {
 	const char	*to_addr;
 	const char	*to_name;
 	const char	*subject;
-	const char	*status;	/* queued, sending, sent, failed */
+	const char	*status;	/* queued, sending, sent, failed,
+					 * bounced */
 	int64_t		 attempts;	/* tries made so far */
 	int64_t		 next_at;	/* due for its next try (queued) */
 	int64_t		 claimed_until;	/* 0 unless being sent */
 	const char	*last_error;	/* "" if none */
 	int64_t		 created_at;
 	int64_t		 sent_at;	/* 0 unless sent */
+	int64_t		 bounced_at;	/* 0 unless a bounce named it */
+	const char	*bounce;	/* the bounce's diagnostic, or "" */
 };
+
+/* The outbox's statuses, in the order mail_counts counts them. */
+#define MAIL_STATUSES	5
+extern const char *const mail_statuses[MAIL_STATUSES];
 
 /* For the admin outbox page. Calls fn for each message whose status is
  * status ("" or NULL: every status) and whose id is below before (0: no
@@ -82,9 +89,9 @@ int	 mail_list(const char *status, int limit, int64_t before,
  * 0 when there is no such message, or -1 on error. */
 int	 mail_read(int64_t id, void (*fn)(const struct mail_info *,
 	    const char *text, const char *html, void *), void *arg);
-/* Fills counts[0..3] with the number of queued, sending, sent and failed
- * messages. Returns 1, or 0 on error. */
-int	 mail_counts(int64_t counts[4]);
+/* Fills counts[] with the number of messages of each of mail_statuses
+ * (queued, sending, sent, failed, bounced). Returns 1, or 0 on error. */
+int	 mail_counts(int64_t counts[MAIL_STATUSES]);
 /* "Retry now": makes a queued or failed message due at once (a failed
  * one gets one more try). Call inside the caller's transaction (with
  * its audit row), as for mail_queue. Returns 1 if the message was

@@ -68,18 +68,27 @@ message_key(const struct intake_msg *x)
 	return k;
 }
 
-/* Returns the attachments of m as lines "name (type, N bytes)", or "".
+/* Returns the attachments of m as lines "name (type, 12 kB)", or "".
  * Caller frees. */
 static char *
 attachments_text(const struct inbound *m)
 {
-	struct buf b;
+	struct buf	b;
+	size_t		n;
 
 	buf_init(&b);
-	for (size_t i = 0; i < m->natt; i++)
-		buf_printf(&b, "%s%s (%s, %zu bytes)", i ? "\n" : "",
+	for (size_t i = 0; i < m->natt; i++) {
+		n = m->att[i].size;
+		buf_printf(&b, "%s%s (%s, ", i ? "\n" : "",
 		    *m->att[i].name ? m->att[i].name : "unnamed",
-		    m->att[i].type, m->att[i].size);
+		    m->att[i].type);
+		if (n < 1024)
+			buf_printf(&b, "%zu bytes)", n);
+		else if (n < 1024 * 1024)
+			buf_printf(&b, "%zu kB)", (n + 1023) / 1024);
+		else
+			buf_printf(&b, "%.1f MB)", n / 1048576.0);
+	}
 	return b.data != NULL ? buf_take(&b) : xstrdup("");
 }
 
@@ -294,7 +303,7 @@ route(struct intake_msg *x, struct order *o)
 	else if (x->len < x->received)
 		to_inbox(x, req_printf(&x->r, "too large: %zu bytes, the "
 		    "first %zu kept", x->received, x->len));
-	else if (*x->body == '\0')
+	else if (*x->body == '\0' && *x->atts == '\0')
 		to_inbox(x, "nothing written above the quoted text");
 	else if (strlen(x->body) > INTAKE_TEXT_MAX)
 		to_inbox(x, req_printf(&x->r, "longer than %d characters",
@@ -357,6 +366,11 @@ thread_add(struct intake_msg *x, const struct order *o, int64_t inbound_id)
 	const char	*text = x->body;
 	struct tvars	 tv = { .n = 0 };
 	int		 rc, ok;
+
+	/* Files are listed, kept with the email (its raw message). */
+	if (*x->atts != '\0')
+		text = req_printf(&x->r, "%s%sAttached to the email:\n%s",
+		    x->body, *x->body ? "\n\n" : "", x->atts);
 
 	if (strcmp(o->status, "answered") != 0) {
 		x->reason = "more information";

@@ -1,5 +1,6 @@
 /* order.c: loading orders and the rows every change of one writes. */
 #include <string.h>
+#include <strings.h>
 
 #include "audit.h"
 #include "conf.h"
@@ -216,6 +217,36 @@ order_mail(struct request *r, const struct order *o, const char *kind,
 	tv_set(tv, "status_url", url);
 	tv_set(tv, "order_currency", o->currency);
 	return mail_queue(kind, o->id, o->email, o->name, tv);
+}
+
+int64_t
+order_number_parse(const char *q, int *exact)
+{
+	size_t	n;
+	int64_t	id;
+	int	prefixed = 1;
+	char	digits[ORDER_NUMBER_DIGITS + 1];
+
+	q += strspn(q, " \t");
+	if (strncasecmp(q, "PMB-", 4) == 0)
+		q += 4;
+	else if (*q == '#')
+		q++;
+	else
+		prefixed = 0;
+	if (exact != NULL)
+		*exact = prefixed;
+	n = strspn(q, "0123456789");
+	if (n == 0 || n > ORDER_NUMBER_DIGITS ||
+	    q[n + strspn(q + n, " \t")] != '\0') {
+		if (exact != NULL)
+			*exact = 0;	/* "#pricing": words */
+		return 0;
+	}
+	memcpy(digits, q, n);
+	digits[n] = '\0';
+	/* "PMB-000000" is a number no order has; "000" is a word. */
+	return parse_int64(digits, 1, INT64_MAX, &id) ? id : 0;
 }
 
 int

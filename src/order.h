@@ -78,6 +78,15 @@ struct tvars;
 int	 order_mail(struct request *, const struct order *, const char *kind,
 	    struct tvars *);
 
+/* The digits of an order number, at most. */
+#define ORDER_NUMBER_DIGITS	18
+/* Reads q as an order's number: "PMB-000123" (any case) or "#123"
+ * (*exact set: that order or none), or bare digits, "123" or "000123"
+ * (*exact 0: that order if it exists, else words to search); blanks
+ * around it are allowed; exact may be NULL. Returns the id, or 0 when q
+ * is not a number (*exact 0) or is PMB- or # and zeros (*exact 1). */
+int64_t	 order_number_parse(const char *q, int *exact);
+
 /* Returns a label for a status, e.g. "Waiting for payment". */
 const char *order_status_label(const char *status);
 /* As order_status_label, but never st itself (which may be a column's

@@ -127,6 +127,11 @@ int	 page_card_refunds(struct request *, struct tvars *, int64_t oid,
 void	 page_admin_outbox(struct request *);
 void	 page_admin_outbox_message(struct request *);
 void	 page_admin_outbox_retry(struct request *);
+void	 page_admin_inbox(struct request *);
+void	 page_admin_inbox_message(struct request *);
+void	 page_admin_inbox_raw(struct request *);
+void	 page_admin_inbox_attach(struct request *);
+void	 page_admin_inbox_discard(struct request *);
 struct order;
 /* Verifies the token of /o/TOKEN... and loads its order (with the
  * client's details when details is set). Returns 1; or answers (404,
@@ -184,6 +189,9 @@ extern const struct field decline_fields[];
 extern const struct field retry_fields[];
 extern const struct field surplus_fields[];
 extern const struct field outbox_fields[];
+extern const struct field inbox_fields[];
+extern const struct field inbox_attach_fields[];
+extern const struct field inbox_discard_fields[];
 extern const struct field pay_fields[];
 
 #endif

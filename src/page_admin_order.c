@@ -120,26 +120,60 @@ rows(struct request *r, enum stmt st, int64_t id, struct tvars *tv,
 	return rc != DB_ERROR;
 }
 
+/* Who wrote a message of kind kind (not a reply or a note), for the
+ * consultant's thread. */
+static const char *
+client_kind_label(const char *kind)
+{
+	if (!strcmp(kind, "question"))
+		return "Question from the client";
+	if (!strcmp(kind, "info"))
+		return "More information from the client";
+	if (!strcmp(kind, "extra"))
+		return "Message after the follow-ups were used up — not "
+		    "counted, no new due time";
+	return "Follow-up from the client";
+}
+
 static void
 fill_msg(struct request *r, sqlite3_stmt *s, struct tvars *tv)
 {
-	const char *kind = db_text(s, 0);
+	const char	*kind = db_text(s, 0);
+	int64_t		 inbound = sqlite3_column_int64(s, 5);
 
 	tv_set(tv, "class", req_strdup(r, kind));
 	tv_set(tv, "at", page_time(r, sqlite3_column_int64(s, 2)));
-	if (!strcmp(kind, "reply") || !strcmp(kind, "note")) {
+	if (inbound > 0)
+		tv_set(tv, "inbound_id", req_printf(r, "%lld",
+		    (long long)inbound));
+	/* What came by email is the sender's text, shown as text. */
+	if ((!strcmp(kind, "reply") || !strcmp(kind, "note")) &&
+	    inbound == 0) {
 		tv_set(tv, "html", sqlite3_column_type(s, 4) != SQLITE_NULL ?
 		    req_strdup(r, db_text(s, 4)) :
 		    req_keep(r, md_render(db_text(s, 1))));
-		tv_set(tv, "who", req_printf(r, "%s by %s", !strcmp(kind,
-		    "note") ? "Internal note" : "Reply", db_text(s, 3)));
 		tv_set(tv, "text", "");
 	} else {
 		tv_set(tv, "html", "");
 		tv_set(tv, "text", req_strdup(r, db_text(s, 1)));
-		tv_set(tv, "who", !strcmp(kind, "question") ?
-		    "Question from the client" : "Follow-up from the client");
 	}
+	if (!strcmp(kind, "reply") || !strcmp(kind, "note"))
+		tv_set(tv, "who", req_printf(r, "%s by %s", !strcmp(kind,
+		    "note") ? "Internal note" : "Reply", db_text(s, 3)));
+	else
+		tv_set(tv, "who", client_kind_label(kind));
+}
+
+/* A bounced email of the client's (the order page's flag). */
+static void
+fill_bounce(struct request *r, sqlite3_stmt *s, struct tvars *tv)
+{
+	tv_set(tv, "bounce_id", req_printf(r, "%lld",
+	    (long long)sqlite3_column_int64(s, 0)));
+	tv_set(tv, "bounce_kind", req_strdup(r, db_text(s, 1)));
+	tv_set(tv, "bounce_subject", req_strdup(r, db_text(s, 2)));
+	tv_set(tv, "bounce_at", page_time(r, sqlite3_column_int64(s, 3)));
+	tv_set(tv, "bounce_why", req_strdup(r, db_text(s, 4)));
 }
 
 static void
@@ -361,7 +395,8 @@ order_view(struct request *r, const struct order *o, int status,
 	    !rows(r, ST_AUDIT_BY_ORDER, o->id, &tv, "audit", fill_audit) ||
 	    !rows(r, ST_CHECKOUT_BY_ORDER, o->id, &tv, "card", fill_card) ||
 	    !rows(r, ST_ORDER_FLAGS_BY_ORDER, o->id, &tv, "flags",
-	    fill_flag) || !page_card_refunds(r, &tv, o->id, 0, o) ||
+	    fill_flag) || !rows(r, ST_OUTBOX_BOUNCED_BY_ORDER, o->id, &tv,
+	    "bounces", fill_bounce) || !page_card_refunds(r, &tv, o->id, 0, o) ||
 	    !client_orders(r, o, &tv) || !feedback_rows(r, o->id, &tv) ||
 	    !order_balance(o->id, &paid, &refunded)) {
 		tv_free(&tv);

@@ -1,6 +1,7 @@
-/* page_admin_outbox.c: GET /admin/outbox — the emails: queued, sent and
- * failed, with their errors, a page at a time — GET /admin/outbox/ID —
- * one email's headers and text — and POST /admin/outbox/ID/retry. */
+/* page_admin_outbox.c: GET /admin/outbox — the emails: queued, sent,
+ * failed and bounced, with their errors and bounces, a page at a time —
+ * GET /admin/outbox/ID — one email's headers and text — and POST
+ * /admin/outbox/ID/retry. */
 #include <string.h>
 
 #include "audit.h"
@@ -12,15 +13,12 @@
 
 #define OUTBOX_PAGE	100
 
-static const char *const outbox_filters[] = { "", "queued", "sending",
-    "sent", "failed" };
-
-/* Returns NULL if v is an outbox status filter. */
+/* Returns NULL if v is an outbox status filter (one of mail_statuses). */
 static const char *
 check_outbox_status(const char *v)
 {
-	for (size_t i = 1; i < ARRAY_LEN(outbox_filters); i++)
-		if (strcmp(outbox_filters[i], v) == 0)
+	for (size_t i = 0; i < MAIL_STATUSES; i++)
+		if (strcmp(mail_statuses[i], v) == 0)
 			return NULL;
 	return "Unknown status filter.";
 }
@@ -78,6 +76,8 @@ outbox_row(const struct mail_info *m, void *arg)
 	tv_set(row, "next", !strcmp(m->status, "queued") ?
 	    page_time(r, m->next_at) : "");
 	tv_set(row, "error", req_strdup(r, m->last_error));
+	tv_set(row, "bounced", page_time(r, m->bounced_at));
+	tv_set(row, "bounce", req_strdup(r, m->bounce));
 	tv_set(row, "can_retry", !strcmp(m->status, "queued") ||
 	    !strcmp(m->status, "failed") ? "1" : "");
 }
@@ -90,7 +90,7 @@ outbox_page(struct request *r, int status, const char *filter,
 {
 	struct tvars		 tv = { .n = 0 };
 	struct outbox_ctx	 c = { r, &tv, 0, 0 };
-	int64_t			 counts[4];
+	int64_t			 counts[MAIL_STATUSES];
 
 	if (mail_counts(counts) == 0 ||
 	    mail_list(filter, OUTBOX_PAGE + 1, before, outbox_row, &c) < 0) {
@@ -99,24 +99,23 @@ outbox_page(struct request *r, int status, const char *filter,
 		return;
 	}
 	page_vars(r, &tv);
-	tv_set(&tv, "queued", req_printf(r, "%lld", (long long)counts[0]));
-	tv_set(&tv, "sending", req_printf(r, "%lld", (long long)counts[1]));
-	tv_set(&tv, "sent", req_printf(r, "%lld", (long long)counts[2]));
-	tv_set(&tv, "failed", req_printf(r, "%lld", (long long)counts[3]));
+	for (size_t i = 0; i < MAIL_STATUSES; i++)
+		tv_set(&tv, mail_statuses[i], req_printf(r, "%lld",
+		    (long long)counts[i]));
 	tv_set(&tv, "any_failed", counts[3] > 0 ? "1" : "");
+	tv_set(&tv, "any_bounced", counts[4] > 0 ? "1" : "");
 	tv_set(&tv, "notice", notice);
 	tv_set(&tv, "filter", filter);
 	tv_set(&tv, "paged", before > 0 ? "1" : "");
 	tv_set(&tv, "older", c.n > OUTBOX_PAGE ? req_printf(r, "%lld",
 	    (long long)c.last) : "");
-	for (size_t i = 0; i < ARRAY_LEN(outbox_filters); i++) {
-		struct tvars *f = tv_row(&tv, "filters");
+	for (size_t i = 0; i <= MAIL_STATUSES; i++) {
+		struct tvars	*f = tv_row(&tv, "filters");
+		const char	*st = i == 0 ? "" : mail_statuses[i - 1];
 
-		tv_set(f, "status", outbox_filters[i]);
-		tv_set(f, "label", *outbox_filters[i] ? outbox_filters[i] :
-		    "all");
-		tv_set(f, "current", !strcmp(outbox_filters[i], filter) ?
-		    "1" : "");
+		tv_set(f, "status", st);
+		tv_set(f, "label", *st ? st : "all");
+		tv_set(f, "current", !strcmp(st, filter) ? "1" : "");
 	}
 	page_render(r, status, "Outbox", "admin_outbox.html", &tv);
 }
@@ -162,6 +161,8 @@ message_vars(const struct mail_info *m, const char *text, const char *html,
 	tv_set(tv, "created", page_time(r, m->created_at));
 	tv_set(tv, "sent", page_time(r, m->sent_at));
 	tv_set(tv, "error", req_strdup(r, m->last_error));
+	tv_set(tv, "bounced", page_time(r, m->bounced_at));
+	tv_set(tv, "bounce", req_strdup(r, m->bounce));
 	tv_set(tv, "can_retry", !strcmp(m->status, "queued") ||
 	    !strcmp(m->status, "failed") ? "1" : "");
 	tv_set(tv, "text", req_strdup(r, text));

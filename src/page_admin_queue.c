@@ -158,6 +158,48 @@ queue_filters(struct request *r, struct tvars *tv, const char *filter,
 		    "requests wait"));
 }
 
+/* The rows of a queue page, by order id, for their flags. */
+struct page_rows {
+	int64_t		 id[QUEUE_PAGE];
+	struct tvars	*row[QUEUE_PAGE];
+	int		 n;
+	int64_t		 lo, hi;	/* the smallest and largest id */
+};
+
+/* Flags each row of p whose client's email bounced: "bounced", the
+ * subject of the newest such email. Returns 1, or 0 on a database
+ * error. */
+static int
+queue_bounced(struct request *r, const struct page_rows *p)
+{
+	sqlite3_stmt	*s = db_stmt(ST_QUEUE_BOUNCED);
+	int		 rc;
+
+	if (p->n == 0)
+		return 1;
+	if (s == NULL || !db_bind(s, "ii", p->lo, p->hi))
+		return 0;
+	while ((rc = db_step(ST_QUEUE_BOUNCED)) == DB_ROW)
+		for (int i = 0; i < p->n; i++)
+			if (p->id[i] == sqlite3_column_int64(s, 0))
+				tv_set(p->row[i], "bounced", req_strdup(r,
+				    db_text(s, 1)));
+	db_done(ST_QUEUE_BOUNCED);
+	return rc == DB_DONE;
+}
+
+/* Adds row (order id) to p. */
+static void
+page_rows_add(struct page_rows *p, int64_t id, struct tvars *row)
+{
+	if (p->n == 0 || id < p->lo)
+		p->lo = id;
+	if (p->n == 0 || id > p->hi)
+		p->hi = id;
+	p->id[p->n] = id;
+	p->row[p->n++] = row;
+}
+
 /* GET /admin */
 void
 page_admin_queue(struct request *r)
@@ -165,6 +207,7 @@ page_admin_queue(struct request *r)
 	const char	*filter = r->fields[QF_STATUS].value;
 	const char	*after = r->fields[QF_AFTER].value;
 	struct tvars	 tv = { .n = 0 };
+	struct page_rows pr = { .n = 0 };
 	sqlite3_stmt	*s;
 	enum stmt	 st;
 	int64_t		 due = -1, id = 0, now = now_unix(), last_due = 0,
@@ -198,6 +241,7 @@ page_admin_queue(struct request *r)
 		row = tv_row(&tv, "rows");
 		last_due = odue;
 		last_id = sqlite3_column_int64(s, 0);
+		page_rows_add(&pr, last_id, row);
 		tv_set(row, "id", req_printf(r, "%lld", (long long)last_id));
 		tv_set(row, "number", req_strdup(r, db_text(s, 1)));
 		tv_set(row, "name", req_strdup(r, db_text(s, 2)));
@@ -220,6 +264,8 @@ page_admin_queue(struct request *r)
 			tv_set(row, "late", "1");
 	}
 	db_done(st);
+	if (rc != DB_ERROR && !queue_bounced(r, &pr))
+		rc = DB_ERROR;
 	if (!page_list_vars(r, &tv, rc == DB_ERROR ? -1 : n))
 		return;
 	tv_set(&tv, "filter", filter);

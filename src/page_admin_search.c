@@ -40,7 +40,6 @@
  * -id) would make both a walk from the start. */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "db.h"
 #include "order.h"
@@ -55,7 +54,6 @@
 #define MARK_OPEN	'\001'	/* hit markers of highlight() and snippet() */
 #define MARK_CLOSE	'\002'
 #define PREFIX_MIN	3	/* characters of a last word matched as a prefix */
-#define NUMBER_DIGITS	18	/* digits of an order number, at most */
 
 /* Returns NULL if v is a page number we serve. */
 static const char *
@@ -341,37 +339,6 @@ result_rows(struct request *r, struct tvars *tv, enum stmt st,
 	return rc == DB_ERROR ? -1 : n;
 }
 
-/* Reads q as an order's number: "PMB-000123" or "#123" (*exact set:
- * that order or none), or bare digits, "123" or "000123" (*exact 0: that
- * order if it exists, else words to search). Returns the id, or 0 when q
- * is not a number (*exact 0) or is PMB- or # and zeros (*exact 1). */
-static int64_t
-typed_number(const char *q, int *exact)
-{
-	size_t	n;
-	int64_t	id;
-	char	digits[NUMBER_DIGITS + 1];
-
-	q += strspn(q, " \t");
-	*exact = 1;
-	if (strncasecmp(q, "PMB-", 4) == 0)
-		q += 4;
-	else if (*q == '#')
-		q++;
-	else
-		*exact = 0;
-	n = strspn(q, "0123456789");
-	if (n == 0 || n > NUMBER_DIGITS || q[n + strspn(q + n, " \t")] !=
-	    '\0') {
-		*exact = 0;		/* "#pricing": words */
-		return 0;
-	}
-	memcpy(digits, q, n);
-	digits[n] = '\0';
-	/* "PMB-000000" is a number no order has; "000" is a word. */
-	return parse_int64(digits, 1, INT64_MAX, &id) ? id : 0;
-}
-
 /* Answers a search that names an order by its number: 303 to the order,
  * or (for "PMB-…" and "#…") 404 saying there is no such order. Returns 1
  * if it answered, 0 if q is to be searched as words. */
@@ -382,7 +349,7 @@ search_number(struct request *r, const char *q)
 	int64_t		 id, found;
 	int		 exact;
 
-	if ((id = typed_number(q, &exact)) == 0) {
+	if ((id = order_number_parse(q, &exact)) == 0) {
 		if (!exact)
 			return 0;
 	} else if ((found = db_find_id(ST_ORDER_EXISTS, req_printf(r,

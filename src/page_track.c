@@ -163,7 +163,9 @@ thread(struct request *r, struct tvars *tv, const struct order *o,
 			tv_set(row, "html", "");
 			tv_set(row, "text", req_strdup(r, db_text(s, 1)));
 			tv_set(row, "who", !strcmp(kind, "question") ?
-			    "Your question" : "Your follow-up question");
+			    "Your question" : !strcmp(kind, "info") ?
+			    "More information you sent" :
+			    "Your follow-up question");
 			tv_set(row, "class", req_strdup(r, kind));
 		}
 	}

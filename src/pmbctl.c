@@ -111,7 +111,7 @@ static const struct command commands[] = {
 	    "when it cannot be stored now",
 	    cmd_mail_receive },
 	{ "mail list", "[STATUS]", "list outbox messages, newest first (STATUS:\n"
-	    "queued, sending, sent or failed)",
+	    "queued, sending, sent, failed or bounced)",
 	    cmd_mail_list },
 	{ "mail retry", "ID", "make a queued or failed message due now",
 	    cmd_mail_retry },

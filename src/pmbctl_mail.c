@@ -223,6 +223,11 @@ print_row(const struct mail_info *mi, void *arg)
 	}
 	if (*mi->last_error != '\0')
 		printf("  error: %s", mi->last_error);
+	if (mi->bounced_at != 0) {
+		buf_reset(b);
+		fmt_iso(b, mi->bounced_at);
+		printf("  bounced %s: %s", b->data, mi->bounce);
+	}
 	putchar('\n');
 }
 
@@ -231,22 +236,22 @@ static int
 mail_list_status(const char *status)
 {
 	struct buf	b;
-	int64_t		counts[4];
-	int		n;
+	int64_t		counts[MAIL_STATUSES];
+	int		n, known = status == NULL;
 
-	if (status != NULL && strcmp(status, "queued") &&
-	    strcmp(status, "sending") && strcmp(status, "sent") &&
-	    strcmp(status, "failed"))
+	for (int i = 0; i < MAIL_STATUSES && !known; i++)
+		known = strcmp(status, mail_statuses[i]) == 0;
+	if (!known)
 		return fail("the status is one of queued, sending, sent, "
-		    "failed");
+		    "failed, bounced");
 	buf_init(&b);
 	n = mail_list(status, 1000, 0, print_row, &b);
 	buf_free(&b);
 	if (n < 0 || !mail_counts(counts))
 		return fail("cannot read the outbox");
-	printf("outbox: %lld queued, %lld sending, %lld sent, %lld failed\n",
-	    (long long)counts[0], (long long)counts[1], (long long)counts[2],
-	    (long long)counts[3]);
+	printf("outbox: %lld queued, %lld sending, %lld sent, %lld failed, "
+	    "%lld bounced\n", (long long)counts[0], (long long)counts[1],
+	    (long long)counts[2], (long long)counts[3], (long long)counts[4]);
 	return 0;
 }
 

@@ -169,6 +169,19 @@ def test_html_and_large():
     rc, out = receive(raw)
     t.eq(thread(oid)[-1], ("info", "We also sell candles & soap.\nSince 2019.", 1),
          "an HTML-only reply is its text in the thread: " + out.strip())
+    # a reply with a file: the text, then the file listed (kept with the email)
+    from email.message import EmailMessage
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "html.client@example.com", conf["Reply-To"].addresses[0].addr_spec, "Re"
+    m["Message-ID"] = "<att.%d@c.example>" % os.getpid()
+    m.set_content("Our price list is attached.")
+    m.add_attachment(b"%PDF-1.4\n" + b"0" * 2000, maintype="application", subtype="pdf", filename="price list.pdf")
+    rc, out = receive(m.as_bytes())
+    t.eq(thread(oid)[-1], ("info", "Our price list is attached.\n\nAttached to the email:\n"
+                                   "price list.pdf (application/pdf, 2 kB)", 1),
+         "a reply's file is listed under its text: " + out.strip())
+    t.eq(site.sql1("SELECT attachments FROM inbound WHERE message_key = ?", "att.%d@c.example" % os.getpid()),
+         "price list.pdf (application/pdf, 2 kB)", "and kept listed with the email")
     big = reply(conf, "html.client@example.com", "See the attached catalogue.")
     big += b"x" * (25 * 1024 * 1024 + 1000) + b"\r\n"
     rc, out = receive(big)
