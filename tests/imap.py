@@ -419,25 +419,38 @@ def test_starttls_required():
          "the client asked for the server's capabilities and sent no login: %r" % proxy.sent[:200])
 
 
-def test_crash_between_commit_and_mark():
-    """pmbctl killed (SIGKILL) after the COMMIT, before the server took
-    the UID STORE: the next pass stores nothing twice and marks it."""
-    oid, reply_to, _ = new_order("gil.imap@bakery.example")
-    raw, mid = message("Gil <gil.imap@bakery.example>", reply_to, "Crash test reply: the shop is small.")
-    uid = dc.append(raw)
+def killed_before_mark(conf):
+    """Runs `pmbctl mail fetch` through a proxy that holds its UID STORE
+    or UID MOVE, with the settings conf, and SIGKILLs it there. Returns
+    (whether the mark was held, pmbctl's exit status)."""
     proxy = Proxy(dc.port)
-    set_conf(imap_url=dc.url(port=proxy.port))
+    old = dict(site.conf)
+    set_conf(**conf)
+    set_conf(imap_url=conf["imap_url"].replace(":%d/" % dc.port, ":%d/" % proxy.port))
     try:
         p = subprocess.Popen([PMBCTL, "mail", "fetch"], env=site.env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
         held = proxy.held.wait(20)
-        t.ok(held, "the proxy holds the client's mark")
         p.send_signal(signal.SIGKILL)
         p.communicate()
     finally:
-        set_conf(imap_url=dc.url())
+        site.conf.clear()
+        site.conf.update(old)
+        site.write_conf()
         proxy.close()
-    t.eq(p.returncode, -signal.SIGKILL, "pmbctl was killed")
+    return held, p.returncode
+
+
+def test_crash_between_commit_and_mark():
+    """pmbctl killed (SIGKILL) after the COMMIT, before the server took
+    the UID STORE: the next pass stores nothing twice and marks it. The
+    same with imap_done_folder and its UID MOVE."""
+    oid, reply_to, _ = new_order("gil.imap@bakery.example")
+    raw, mid = message("Gil <gil.imap@bakery.example>", reply_to, "Crash test reply: the shop is small.")
+    uid = dc.append(raw)
+    held, rc = killed_before_mark({"imap_url": dc.url()})
+    t.ok(held, "the proxy holds the client's UID STORE")
+    t.eq(rc, -signal.SIGKILL, "pmbctl was killed")
     t.eq(len(inbound(mid)), 1, "the message was committed before the mark")
     t.ok("PmbStored" not in flags_of(uid), "and is not marked: %s" % flags_of(uid))
     p = fetch()
@@ -446,6 +459,20 @@ def test_crash_between_commit_and_mark():
     t.eq(site.sql1("SELECT count(*) FROM messages WHERE order_id = ? AND body LIKE '%shop is small%'", oid), 1,
          "one message in the order")
     t.ok("PmbStored" in flags_of(uid) and "\\Seen" not in flags_of(uid), "and now it is marked, unseen")
+
+    dc.create("Crash")
+    raw, mid = message("Gil <gil.imap@bakery.example>", reply_to, "Crash test, moved: the till is old.")
+    dc.append(raw, mailbox="Crash")
+    done = dc.count("Done")
+    held, rc = killed_before_mark({"imap_url": dc.url("Crash"), "imap_done_folder": "Done"})
+    t.ok(held and rc == -signal.SIGKILL, "killed while the proxy holds its UID MOVE")
+    t.eq((len(inbound(mid)), dc.count("Crash"), dc.count("Done")), (1, 1, done),
+         "committed, still in the mailbox, not moved")
+    p = fetch(url=dc.url("Crash"), imap_done_folder="Done")
+    t.eq(counts(p), (0, 1, 0, 0), "the next pass finds it a duplicate: " + summary(p))
+    t.eq((len(inbound(mid)), dc.count("Crash"), dc.count("Done")), (1, 0, done + 1), "and moves it, stored once")
+    t.eq(site.sql1("SELECT count(*) FROM messages WHERE order_id = ? AND body LIKE '%till is old%'", oid), 1,
+         "one message in the order")
 
 
 def test_bounded_pass():
