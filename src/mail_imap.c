@@ -54,6 +54,15 @@ struct imap {
 	int		 has_lit;
 	const char	*host;	/* imap_url's host, for reasons */
 	struct buf	*err;
+	/* The transport: conn_recv and conn_send over the connection, or
+	 * mem_recv and mem_send for mail_imap_read (tests/fuzz). recv
+	 * appends more of the server's bytes to in; send sends len bytes
+	 * of s. Each returns 1, or 0 after an error (its reason in err). */
+	int		(*recv)(struct imap *);
+	int		(*send)(struct imap *, const char *s, size_t len);
+	const char	*mem;	/* mem_recv's bytes not yet given */
+	size_t		 mem_len;
+	size_t		 mem_step;	/* given at most at once (0: all) */
 };
 
 /* UIDs found by SEARCH. */
@@ -102,20 +111,14 @@ imap_wait(struct imap *im, short events)
 	return 1;
 }
 
-/* Receives more of the server's bytes into im->in (first dropping what
- * was read). Returns 1, or 0 after an error. */
+/* Receives more of the server's bytes from the connection into im->in.
+ * Returns 1, or 0 after an error. */
 static int
-imap_fill(struct imap *im)
+conn_recv(struct imap *im)
 {
 	char	 chunk[IMAP_CHUNK];
 	size_t	 n;
 
-	if (im->off > 0) {
-		memmove(im->in.data, im->in.data + im->off,
-		    im->in.len - im->off);
-		im->in.len -= im->off;
-		im->off = 0;
-	}
 	for (;;) {
 		CURLcode rc = curl_easy_recv(im->c, chunk, sizeof(chunk), &n);
 
@@ -133,9 +136,24 @@ imap_fill(struct imap *im)
 	}
 }
 
-/* Sends len bytes of s. Returns 1, or 0 after an error. */
+/* Receives more of the server's bytes into im->in (first dropping what
+ * was read), through im->recv. Returns 1, or 0 after an error. */
 static int
-imap_send(struct imap *im, const char *s, size_t len)
+imap_fill(struct imap *im)
+{
+	if (im->off > 0) {
+		memmove(im->in.data, im->in.data + im->off,
+		    im->in.len - im->off);
+		im->in.len -= im->off;
+		im->off = 0;
+	}
+	return im->recv(im);
+}
+
+/* Sends len bytes of s over the connection. Returns 1, or 0 after an
+ * error. */
+static int
+conn_send(struct imap *im, const char *s, size_t len)
 {
 	while (len > 0) {
 		size_t		n = 0;
@@ -281,7 +299,7 @@ imap_command(struct imap *im, const char *what,
 	tlen = (size_t)snprintf(tag, sizeof(tag), "p%u ", ++im->tag);
 	buf_init(&line);
 	buf_printf(&line, "%s%s\r\n", tag, what);
-	ok = imap_send(im, line.data, line.len);
+	ok = im->send(im, line.data, line.len);
 	buf_free(&line);
 	while (ok && (ok = imap_response(im))) {
 		const char *t = im->text.data != NULL ? im->text.data : "";
@@ -497,6 +515,22 @@ uid_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Searches the selected mailbox for the messages not yet taken: their
+ * UIDs into u, in order (a UID the server said twice is there twice,
+ * side by side). Returns 1, or 0 after an error. */
+static int
+imap_search(struct imap *im, struct uids *u)
+{
+	int ok;
+
+	ok = imap_command(im, *conf.imap_done_folder != '\0' ?
+	    "UID SEARCH ALL" : "UID SEARCH UNKEYWORD " IMAP_KEYWORD,
+	    search_seen, u);
+	if (ok && u->n > 1)
+		qsort(u->v, u->n, sizeof(*u->v), uid_cmp);
+	return ok;
+}
+
 /* What is wanted of a FETCH: the message of one UID. */
 struct fetch {
 	uint32_t	 uid;
@@ -532,6 +566,21 @@ fetch_seen(struct imap *im, void *arg)
 	return 1;
 }
 
+/* Fetches the message f->uid without \Seen into f (f->got stays 0 if
+ * the server no longer has it). Returns 1, or 0 after an error. */
+static int
+imap_fetch(struct imap *im, struct fetch *f)
+{
+	struct buf	cmd;
+	int		ok;
+
+	buf_init(&cmd);
+	buf_printf(&cmd, "UID FETCH %u BODY.PEEK[]", f->uid);
+	ok = imap_command(im, cmd.data, fetch_seen, f);
+	buf_free(&cmd);
+	return ok;
+}
+
 /* Marks the message uid as taken: PmbStored, or moved to
  * imap_done_folder. Returns 1, or 0 after an error. */
 static int
@@ -563,16 +612,13 @@ static int
 imap_take(struct imap *im, uint32_t uid, struct imap_counts *n, int *gone)
 {
 	struct intake_result	res;
-	struct buf		msg, cmd;
+	struct buf		msg;
 	struct fetch		f = { uid, &msg, 0, 0 };
 	int			ok;
 
 	*gone = 0;
 	buf_init(&msg);
-	buf_init(&cmd);
-	buf_printf(&cmd, "UID FETCH %u BODY.PEEK[]", uid);
-	ok = imap_command(im, cmd.data, fetch_seen, &f);
-	buf_free(&cmd);
+	ok = imap_fetch(im, &f);
 	if (ok && !f.got)
 		*gone = 1;	/* expunged since the search */
 	if (!ok || !f.got)
@@ -614,11 +660,7 @@ imap_take_all(struct imap *im, struct imap_counts *n, int (*stop)(void))
 	size_t		i, gone = 0;
 	int		ok, g;
 
-	ok = imap_command(im, *conf.imap_done_folder != '\0' ?
-	    "UID SEARCH ALL" : "UID SEARCH UNKEYWORD " IMAP_KEYWORD,
-	    search_seen, &u);
-	if (ok && u.n > 1)
-		qsort(u.v, u.n, sizeof(*u.v), uid_cmp);
+	ok = imap_search(im, &u);
 	for (i = 0; ok && i < u.n && i < IMAP_PASS_MAX; i++) {
 		if (i > 0 && u.v[i] == u.v[i - 1]) {
 			gone++;
@@ -650,6 +692,8 @@ mail_imap_pass(struct imap_counts *n, int (*stop)(void), struct buf *err)
 	buf_init(&im.lit);
 	buf_init(&mailbox);
 	im.err = err;
+	im.recv = conn_recv;
+	im.send = conn_send;
 	if ((im.c = curl_easy_init()) == NULL)
 		ok = imap_fail(&im, "cannot start libcurl");
 	else
@@ -670,5 +714,81 @@ mail_imap_pass(struct imap_counts *n, int (*stop)(void), struct buf *err)
 	buf_free(&im.text);
 	buf_free(&im.lit);
 	buf_free(&mailbox);
+	return ok;
+}
+
+/* mail_imap.c's transport for mail_imap_read: gives im->in the next
+ * im->mem_step bytes of im->mem (all that are left when 0), as a
+ * connection gives what has come. im->in is then cut to its exact size,
+ * so that AddressSanitizer catches a read past what was received.
+ * Returns 1, or 0 when nothing is left (as when the server closes). */
+static int
+mem_recv(struct imap *im)
+{
+	size_t n = im->mem_step > 0 && im->mem_step < im->mem_len ?
+	    im->mem_step : im->mem_len;
+
+	if (n == 0)
+		return imap_fail(im, "the server closed the connection");
+	buf_append(&im->in, im->mem, n);
+	im->mem += n;
+	im->mem_len -= n;
+	im->in.data = xrealloc(im->in.data, im->in.len + 1);
+	im->in.cap = im->in.len + 1;
+	return 1;
+}
+
+/* mail_imap_read's commands go nowhere. Returns 1. */
+static int
+mem_send(struct imap *im, const char *s, size_t len)
+{
+	(void)im;
+	(void)s;
+	(void)len;
+	return 1;
+}
+
+int
+mail_imap_read(enum imap_step step, uint32_t uid, const char *data,
+    size_t len, size_t piece, struct imap_read *out, struct buf *err)
+{
+	struct imap	im;
+	struct uids	u = { NULL, 0, 0 };
+	struct fetch	f = { uid, &out->msg, 0, 0 };
+	int		ok = 0;
+
+	memset(&im, 0, sizeof(im));
+	buf_init(&im.in);
+	buf_init(&im.text);
+	buf_init(&im.lit);
+	im.err = err;
+	im.host = "memory";
+	im.recv = mem_recv;
+	im.send = mem_send;
+	im.mem = data;
+	im.mem_len = len;
+	im.mem_step = piece;
+	im.tag = (unsigned)step;	/* the next is a real pass's: p1... */
+	switch (step) {
+	case IMAP_STEP_SELECT:
+		ok = imap_select(&im, "\"INBOX\"");
+		break;
+	case IMAP_STEP_SEARCH:
+		ok = imap_search(&im, &u);
+		break;
+	case IMAP_STEP_FETCH:
+		ok = imap_fetch(&im, &f);
+		break;
+	case IMAP_STEP_MARK:
+		ok = imap_mark(&im, uid);
+		break;
+	}
+	out->uids = u.v;
+	out->nuids = u.n;
+	out->size = f.size;
+	out->got = f.got;
+	buf_free(&im.in);
+	buf_free(&im.text);
+	buf_free(&im.lit);
 	return ok;
 }
