@@ -179,8 +179,10 @@ imap_line(struct imap *im)
 {
 	for (;;) {
 		size_t	 avail = im->in.len - im->off;
-		char	*s = im->in.data + im->off;
-		char	*lf = avail > 0 ? memchr(s, '\n', avail) : NULL;
+		/* Before the first bytes, in.data is NULL: NULL + 0 is
+		 * undefined behaviour (found by tests/fuzz/fuzz_imap.c). */
+		char	*s = avail > 0 ? im->in.data + im->off : NULL;
+		char	*lf = s != NULL ? memchr(s, '\n', avail) : NULL;
 
 		if (lf != NULL) {
 			size_t n = (size_t)(lf - s);
