@@ -22,7 +22,7 @@ struct conf conf;
 
 enum ctype { C_STR, C_INT, C_BOOL, C_MONEY, C_URL, C_CURRENCY,
     C_ENUM_TRANSPORT, C_ENUM_HSTS, C_EMAIL, C_TIME_ZONE, C_HOUR_OR_OFF,
-    C_STATIC_IMAGE };
+    C_STATIC_IMAGE, C_IMAP_URL };
 
 struct setting {
 	const char	*name;
@@ -31,6 +31,9 @@ struct setting {
 	const char	*def;
 	int64_t		 min, max;
 };
+
+/* The longest imap_url. */
+#define IMAP_URL_MAX	512
 
 #define S(n, t, d, lo, hi) { #n, t, offsetof(struct conf, n), d, lo, hi }
 
@@ -98,6 +101,12 @@ static const struct setting settings[] = {
 	S(mail_from, C_EMAIL, "Sam Carter <sam@example.com>", 3, 320),
 	S(admin_email, C_EMAIL, "sam@example.com", 3, 254),
 	S(reply_address, C_EMAIL, "", 0, 254),
+	/* The IMAP mailbox that replies are fetched from (mail_imap.c). */
+	S(imap_url, C_IMAP_URL, "", 0, IMAP_URL_MAX),
+	S(imap_user, C_STR, "", 0, 256),
+	S(imap_password, C_STR, "", 0, 256),
+	S(imap_poll_seconds, C_INT, "60", 1, 86400),
+	S(imap_done_folder, C_STR, "", 0, 200),
 	S(inbound_hourly_limit, C_INT, "20", 0, 100000),
 	S(alert_new_orders, C_BOOL, "yes", 0, 0),
 	S(mail_max_attempts, C_INT, "8", 1, 100),
@@ -172,11 +181,36 @@ static_image_name_check(const char *v)
 	return "expected a .jpg, .jpeg, .png or .webp file";
 }
 
-/* Returns NULL if v is one of the words setting type t takes, else the
- * reason naming them. */
+/* Returns NULL if v is empty or an imap:// or imaps:// URL with no user
+ * or password in it (they have settings of their own, kept out of
+ * logs), else why not. */
+static const char *
+imap_url_problem(const char *v)
+{
+	const char *host;
+
+	if (*v == '\0')
+		return NULL;
+	if (strncmp(v, "imap://", 7) && strncmp(v, "imaps://", 8))
+		return "expected a URL such as imaps://mail.example.com/INBOX, "
+		    "or nothing";
+	if (strlen(v) > IMAP_URL_MAX)
+		return "the value is too long";
+	host = strstr(v, "://") + 3;
+	if (memchr(host, '@', strcspn(host, "/")) != NULL)
+		return "put the user name and password in imap_user and "
+		    "imap_password, not in the URL";
+	return NULL;
+}
+
+/* Returns NULL if v is one of the words setting type t takes (for
+ * C_IMAP_URL: a URL that imap_url_problem takes), else the reason
+ * naming them. */
 static const char *
 enum_problem(enum ctype t, const char *v)
 {
+	if (t == C_IMAP_URL)
+		return imap_url_problem(v);
 	if (t == C_ENUM_TRANSPORT && strcmp(v, "dir") && strcmp(v, "smtp") &&
 	    strcmp(v, "sendmail"))
 		return "expected dir, smtp or sendmail";
@@ -246,6 +280,7 @@ setting_set(const struct setting *s, const char *v, int line)
 		break;
 	case C_ENUM_TRANSPORT:
 	case C_ENUM_HSTS:
+	case C_IMAP_URL:
 		if ((why = enum_problem(s->type, v)) != NULL)
 			return why;
 		break;

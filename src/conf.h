@@ -63,6 +63,11 @@ struct conf {
 	char	*mail_from;
 	char	*admin_email;
 	char	*reply_address;	/* "": replies go to admin_email */
+	char	*imap_url;		/* "": no IMAP intake (mail_imap.c) */
+	char	*imap_user;
+	char	*imap_password;		/* never logged or shown */
+	int64_t	 imap_poll_seconds;	/* mail run's fetch interval */
+	char	*imap_done_folder;	/* "": mark with PmbStored instead */
 	int64_t	 inbound_hourly_limit; /* mails kept per sender per hour */
 	int	 alert_new_orders;	/* a new order's alert to admin_email */
 	int64_t	 mail_max_attempts;

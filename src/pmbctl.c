@@ -80,15 +80,25 @@ static const struct command commands[] = {
 	    "production (http or loopback base_url,\n"
 	    "mail_transport = dir, the sample's bank details,\n"
 	    "example addresses, no staff user, owners and\n"
-	    "modes), and with --strict exits 1 on a warning too",
+	    "modes, imap_url without imap_user or\n"
+	    "reply_address), and with --strict exits 1 on a\n"
+	    "warning too",
 	    cmd_check },
 	{ "mail send", "", "deliver the outbox messages that are due, once",
 	    cmd_mail_send },
 	{ "mail run", "", "keep delivering: every 5 s, at once on SIGUSR1;\n"
 	    "SIGHUP re-reads the settings file, then\n"
 	    "delivers; SIGTERM or SIGINT stop it after the\n"
-	    "message in hand",
+	    "message in hand; with imap_url set, also\n"
+	    "fetches every imap_poll_seconds (as mail fetch)",
 	    cmd_mail_run },
+	{ "mail fetch", "", "take the new messages of the IMAP mailbox\n"
+	    "imap_url once: each is stored (replies into their\n"
+	    "order, the rest into /admin/inbox), then marked\n"
+	    "PmbStored or moved to imap_done_folder (\\Seen is\n"
+	    "left alone); prints what it took; exits 1 on an\n"
+	    "IMAP or database error",
+	    cmd_mail_fetch },
 	{ "mail test", "ADDRESS", "send a test email to ADDRESS now, with the\n"
 	    "settings as they are, through the transport the\n"
 	    "mail daemon uses; prints the SMTP server's answers",

@@ -67,6 +67,7 @@ int	 cmd_mail_run(char *argv[]);
 int	 cmd_mail_list(char *argv[]);
 int	 cmd_mail_retry(char *argv[]);
 int	 cmd_mail_test(char *argv[]);
+int	 cmd_mail_fetch(char *argv[]);
 int	 cmd_pay_send(char *argv[]);		/* pmbctl_pay.c */
 int	 cmd_pay_run(char *argv[]);
 int	 cmd_pay_reconcile(char *argv[]);

@@ -283,6 +283,13 @@ check_production(int64_t staff)
 		    "example domain)", conf.mail_from);
 	if (staff == 0)
 		warn(&n, "no staff user can sign in (pmbctl user add NAME)");
+	if (*conf.imap_url != '\0' && *conf.imap_user == '\0')
+		warn(&n, "imap_url is set but imap_user is empty: mail fetch "
+		    "cannot log in");
+	if (*conf.imap_url != '\0' && *conf.reply_address == '\0')
+		warn(&n, "imap_url is set but reply_address is empty: "
+		    "clients' replies go to admin_email, not to the mailbox "
+		    "pmb fetches");
 	check_owner_mode(&n, "key file", conf.key_file, 077);
 	check_owner_mode(&n, "database", conf.database, 007);
 	return n;

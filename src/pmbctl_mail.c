@@ -1,4 +1,5 @@
-/* pmbctl_mail.c: pmbctl's mail commands: send, run, list, retry. */
+/* pmbctl_mail.c: pmbctl's mail commands: send, run, list, retry, test,
+ * and fetch (IMAP intake, mail_imap.c). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "conf.h"
 #include "db.h"
 #include "mail.h"
+#include "mail_imap.h"
 #include "mail_intake.h"
 #include "mail_transport.h"
 #include "outbox.h"
@@ -39,12 +41,92 @@ mail_send(const char *arg)
 	return ok ? 0 : 1;
 }
 
-/* One round of "mail run": a chase pass (reminders, cancellations, the
- * digest), then the due mail. Returns 1, or 0 after a logged error. */
+/* When "mail run" fetches from imap_url next (now_ms); 0: at once. */
+static double imap_next_ms;
+
+/* Prints (to stdout) or logs what an IMAP pass did. */
+static void
+fetch_report(int print, const struct imap_counts *n)
+{
+#define FETCH_REPORT "mail fetch: %d stored, %d duplicate, %d dropped, " \
+	    "%d left"
+	if (print)
+		printf(FETCH_REPORT "\n", n->stored, n->duplicate, n->dropped,
+		    n->left);
+	else
+		log_msg(FETCH_REPORT, n->stored, n->duplicate, n->dropped,
+		    n->left);
+#undef FETCH_REPORT
+}
+
+/* Logs what became of the message of one UID (mail run). */
+static void
+fetch_each_log(uint32_t uid, const struct intake_result *res)
+{
+	char order[48] = "";
+
+	if (res->order_id > 0)
+		snprintf(order, sizeof(order), ", order %lld",
+		    (long long)res->order_id);
+	log_msg("mail fetch: UID %lu: %s (message %lld%s)",
+	    (unsigned long)uid, res->where, (long long)res->inbound_id,
+	    order);
+}
+
+/* Prints what became of the message of one UID (mail fetch). */
+static void
+fetch_each_print(uint32_t uid, const struct intake_result *res)
+{
+	char cmd[40];
+
+	snprintf(cmd, sizeof(cmd), "mail fetch: UID %lu", (unsigned long)uid);
+	intake_report(cmd, res);
+}
+
+/* mail run's IMAP pass, when imap_url is set and imap_poll_seconds have
+ * passed since the last. A failure is logged; the pass is tried again
+ * after imap_poll_seconds. Returns 1, or 0 after a logged error. */
+static int
+fetch_round(int (*stop)(void))
+{
+	struct imap_counts	n;
+	struct buf		err;
+	int			ok;
+
+	if (*conf.imap_url == '\0' || now_ms() < imap_next_ms)
+		return 1;
+	imap_next_ms = now_ms() + (double)conf.imap_poll_seconds * 1000;
+	buf_init(&err);
+	n.each = fetch_each_log;
+	ok = mail_imap_pass(&n, stop, &err);
+	if (!ok || n.stored + n.duplicate + n.dropped > 0)
+		fetch_report(0, &n);
+	if (!ok)
+		log_msg("mail fetch: %s; trying again in %lld s", err.data,
+		    (long long)conf.imap_poll_seconds);
+	buf_free(&err);
+	return ok;
+}
+
+/* The pause of "mail run" between rounds: MAIL_POLL_SECONDS, or
+ * imap_poll_seconds when that is shorter and imap_url is set. */
+static int
+mail_poll_seconds(void)
+{
+	if (*conf.imap_url != '\0' && conf.imap_poll_seconds <
+	    MAIL_POLL_SECONDS)
+		return (int)conf.imap_poll_seconds;
+	return MAIL_POLL_SECONDS;
+}
+
+/* One round of "mail run": an IMAP pass (when imap_url is set and it is
+ * due), a chase pass (reminders, cancellations, the digest), then the
+ * due mail, which neither failure holds up. Returns 1, or 0 after a
+ * logged error. */
 static int
 mail_round(int (*stop)(void))
 {
-	int ok = 1;
+	int ok = fetch_round(stop);
 
 	/* A failed pass does not hold up the mail already queued. */
 	if (!chase_pass()) {
@@ -79,6 +161,7 @@ mail_reload(void)
 		log_msg("mail: SIGHUP: %s", err);
 	if ((why = mail_transport_problem()) != NULL)
 		log_msg("mail: SIGHUP: %s", why);
+	imap_next_ms = 0;	/* a new imap_url is fetched from at once */
 	log_msg("mail: SIGHUP: settings re-read from %s; delivering with the "
 	    "%s transport", conf_file() != NULL ? conf_file() :
 	    "no file (defaults)", conf.mail_transport);
@@ -92,7 +175,34 @@ mail_run(const char *arg)
 	log_msg("mail: delivering with the %s transport (pid %ld), settings "
 	    "from %s", conf.mail_transport, (long)getpid(),
 	    conf_file() != NULL ? conf_file() : "no file: defaults");
-	return run_rounds("mail", MAIL_POLL_SECONDS, mail_round, mail_reload);
+	if (*conf.imap_url != '\0')
+		log_msg("mail: fetching from %s every %lld s", conf.imap_url,
+		    (long long)conf.imap_poll_seconds);
+	return run_rounds("mail", mail_poll_seconds(), mail_round,
+	    mail_reload);
+}
+
+/* pmbctl mail fetch: one IMAP pass. */
+static int
+mail_fetch(const char *arg)
+{
+	struct imap_counts	n;
+	struct buf		err;
+	int			ok;
+
+	(void)arg;
+	if (*conf.imap_url == '\0')
+		return fail("mail fetch: imap_url is not set (the settings "
+		    "file names the IMAP mailbox to fetch from)");
+	buf_init(&err);
+	n.each = fetch_each_print;
+	ok = mail_imap_pass(&n, NULL, &err);
+	fetch_report(1, &n);
+	fflush(stdout);
+	if (!ok)
+		fail("mail fetch: %s", err.data);
+	buf_free(&err);
+	return ok ? 0 : 1;
 }
 
 /* Prints one outbox row for "mail list". */
@@ -214,6 +324,13 @@ cmd_mail_run(char *argv[])
 {
 	(void)argv;
 	return with_mail(0, mail_run, NULL);
+}
+
+int
+cmd_mail_fetch(char *argv[])
+{
+	(void)argv;
+	return with_mail(0, mail_fetch, NULL);
 }
 
 int

@@ -25,7 +25,7 @@ from pmbtest import Tap, SRC, missing_tool  # noqa: E402
 
 HERE = os.path.join(SRC, "tests", "fuzz")
 ALL = ["urlencoded", "cookie", "token", "tmpl", "markdown", "mail", "conf",
-       "stripe_sig", "image", "parse", "intake", "multipart", "filekind"]
+       "stripe_sig", "image", "parse", "intake", "multipart", "filekind", "imap"]
 t = Tap()
 
 
