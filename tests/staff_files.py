@@ -14,7 +14,8 @@ the typed reply or note, say why by the files field, and store nothing.
 A client's email reply piped to `pmbctl mail receive` with a PDF, a JPEG
 with GPS EXIF and an SVG lands as a follow-up with the PDF and the JPEG
 (cleaned) stored as its files, the SVG not, its text saying which were
-kept; mail that waits in the inbox keeps only the list."""
+kept; mail that waits in the inbox keeps only the list, and an email that
+names none of ours never has its images given to the helper."""
 import email
 import email.policy
 import glob
