@@ -226,15 +226,17 @@ bounce_take(struct intake_msg *x, int64_t outbox_id)
 	return 1;
 }
 
-/* Returns the order a message names by signature: a reply token in To or
- * Delivered-To, else one of our Message-IDs in In-Reply-To or References
- * (newest first) through its outbox row; 0 if none; -1 on error. */
+/* Returns the order a message names by a reply token in To or
+ * Delivered-To; else 0, with *outbox_id the email of ours that one of
+ * our Message-IDs in In-Reply-To or References (newest first) names, or
+ * 0. Signatures only: no database. */
 static int64_t
-named_order(const struct inbound *m)
+signed_ids(const struct inbound *m, int64_t *outbox_id)
 {
-	int64_t	 id = 0, oid = 0;
+	int64_t	 id = 0;
 	char	*to, *p, *save = NULL;
 
+	*outbox_id = 0;
 	to = xstrdup(m->to != NULL ? m->to : "");
 	for (p = strtok_r(to, ", ", &save); p != NULL && id == 0;
 	    p = strtok_r(NULL, ", ", &save))
@@ -244,12 +246,24 @@ named_order(const struct inbound *m)
 		id = mail_reply_verify(m->delivered_to);
 	if (id > 0)
 		return id;
-	if ((id = mail_msgid_verify(m->in_reply_to)) == 0)
-		for (size_t i = m->nreferences; i > 0 && id == 0; i--)
-			id = mail_msgid_verify(m->references[i - 1]);
-	if (id == 0)
+	if ((*outbox_id = mail_msgid_verify(m->in_reply_to)) == 0)
+		for (size_t i = m->nreferences; i > 0 && *outbox_id == 0; i--)
+			*outbox_id = mail_msgid_verify(m->references[i - 1]);
+	return 0;
+}
+
+/* Returns the order m names (signed_ids), 0 for none, -1 on a database
+ * error. */
+static int64_t
+named_order(const struct inbound *m)
+{
+	int64_t	id, outbox_id, oid = 0;
+
+	if ((id = signed_ids(m, &outbox_id)) > 0)
+		return id;
+	if (outbox_id == 0)
 		return 0;
-	return outbox_order(id, &oid) < 0 ? -1 : oid;
+	return outbox_order(outbox_id, &oid) < 0 ? -1 : oid;
 }
 
 /* Returns the order "PMB-000123" in subject names, if it exists (a
@@ -407,6 +421,11 @@ files_prepare(struct intake_msg *x)
 {
 	size_t		 n = x->m.natt, kept = 0;
 	const char	**why = req_alloc(&x->r, (n + 1) * sizeof(*why));
+	int64_t		 outbox_id;
+	/* Only a message that names one of our emails by signature can
+	 * reach an order: no other makes a helper process clean images. */
+	int		 ours = !x->m.dsn && (signed_ids(&x->m, &outbox_id) > 0 ||
+			    outbox_id > 0);
 
 	x->att_kind = req_alloc(&x->r, (n + 1) * sizeof(*x->att_kind));
 	x->att_file = req_alloc(&x->r, (n + 1) * sizeof(*x->att_file));
@@ -415,7 +434,9 @@ files_prepare(struct intake_msg *x)
 
 		x->att_kind[i] = NULL;
 		why[i] = NULL;
-		if (conf.attachment_max_mb == 0)
+		if (!ours)
+			why[i] = "not a reply to one of this site's emails";
+		else if (conf.attachment_max_mb == 0)
 			why[i] = "this site takes no files";
 		else if (a->size == 0)
 			why[i] = "empty, or an attached email";

@@ -14,7 +14,8 @@ the typed reply or note, say why by the files field, and store nothing.
 A client's email reply piped to `pmbctl mail receive` with a PDF, a JPEG
 with GPS EXIF and an SVG lands as a follow-up with the PDF and the JPEG
 (cleaned) stored as its files, the SVG not, its text saying which were
-kept; mail that waits in the inbox keeps only the list."""
+kept; mail that waits in the inbox keeps only the list, and an email that
+names none of ours never has its images given to the helper."""
 import email
 import email.policy
 import glob
@@ -250,8 +251,9 @@ def has_exif(data):
     return False
 
 
-def receive(raw):
-    p = subprocess.run([PMBCTL, "mail", "receive"], input=raw, capture_output=True, env=site.env(), timeout=60)
+def receive(raw, env=None):
+    p = subprocess.run([PMBCTL, "mail", "receive"], input=raw, capture_output=True, env=env or site.env(),
+                       timeout=60)
     return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
 
 
@@ -329,6 +331,26 @@ def test_email_files():
     t.ok("inbox" in out and site.sql1("SELECT count(*) FROM files") == before and
          "stranger.pdf" in site.sql1("SELECT attachments FROM inbound ORDER BY id DESC LIMIT 1"),
          "a stranger's email with a file waits in the inbox, its file listed, not stored: " + out.strip())
+    # Only a message that names one of our emails by signature has its
+    # images cleaned (a helper process each): a spy in the helper's place.
+    spy_log = os.path.join(site.dir, "imgclean-runs")
+    spy = os.path.join(site.dir, "imgclean-spy")
+    with open(spy, "w") as f:
+        f.write('#!/bin/sh\necho run >> "%s"\nexec "%s" "$@"\n' % (spy_log, os.environ["PMB_IMGCLEAN"]))
+    os.chmod(spy, 0o755)
+    env = dict(site.env(), PMB_IMGCLEAN=spy)
+    unsigned = EmailMessage()
+    unsigned["From"], unsigned["To"], unsigned["Subject"] = "mail.info@example.com", "answers@example.com", "Photo"
+    unsigned["Message-ID"] = "<unsigned.%d@client.example>" % os.getpid()
+    unsigned.set_content("A photo.")
+    unsigned.add_attachment(jpeg, maintype="image", subtype="jpeg", filename="photo.jpg")
+    rc, out = receive(unsigned.as_bytes(), env)
+    t.ok("inbox" in out and not os.path.exists(spy_log),
+         "an email naming none of ours waits in the inbox, its image never given to the helper: " + out.strip())
+    rc, out = receive(reply_with_files(conf, "mail.info@example.com", "A photo.", [("photo.jpg", jpeg, "image/jpeg")],
+                                       "<signed.%d@client.example>" % os.getpid()), env)
+    t.ok("more information" in out and os.path.exists(spy_log) and open(spy_log).read() == "run\n",
+         "a reply to one of ours: its image is cleaned by the helper, once: " + out.strip())
 
 
 for fn in (test_reply_with_files, test_draft_files, test_note_files, test_refused, test_email_files):
