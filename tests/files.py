@@ -15,7 +15,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, ask, login, admin_csrf, answered_order, track_path,  # noqa: E402
-                     STAFF)
+                     STAFF, asan_build)
 
 t = Tap()
 site = Site(users=STAFF)
@@ -95,7 +95,10 @@ def test_downloads():
     for _ in range(3):
         client.get("%s/files/%d" % (path, fid))
     grew = max(vmrss(p) - before.get(p, 0) for p in site.workers())
-    t.ok(grew < 2048, "three 3 MB downloads grow no worker by 2 MB or more (%d kB)" % grew)
+    if asan_build():
+        t.skip("three 3 MB downloads grow no worker by 2 MB or more", "built with ASan (%d kB)" % grew)
+    else:
+        t.ok(grew < 2048, "three 3 MB downloads grow no worker by 2 MB or more (%d kB)" % grew)
     log = open(site.log_path, errors="replace").read()
     t.ok(path.split("/")[2] not in log, "the status token is not in the log")
 

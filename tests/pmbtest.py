@@ -33,6 +33,14 @@ PMBCTL = os.path.join(BUILD, "pmbctl")
 os.environ.setdefault("PMB_IMGCLEAN", os.path.join(BUILD, "pmb-imgclean"))
 
 
+def asan_build():
+    """Whether pmb.fcgi was built with AddressSanitizer (scripts/check-
+    sanitizers): its shadow memory makes every process far bigger, so
+    the memory limits of the issues are measured on a normal build."""
+    p = subprocess.run(["ldd", os.path.join(BUILD, "pmb.fcgi")], capture_output=True, text=True)
+    return "libasan" in p.stdout
+
+
 class Tap:
     """Collects test points and prints them as TAP."""
 
