@@ -81,7 +81,14 @@ part_begin(void *arg, const struct mp_part *p, const char **why)
 	c->skip = 0;
 	c->size = 0;
 	buf_reset(&c->value);
-	if (!p->is_file)
+	/* Only the input "files" holds files: a field sent with a file name
+	 * (Python's requests names every part it is given as a file) is read
+	 * as the field it is. */
+	if (p->is_file && strcmp(p->name, UPLOAD_FIELD) != 0) {
+		c->part.is_file = 0;
+		c->part.filename[0] = '\0';
+	}
+	if (!c->part.is_file)
 		return 0;
 	crypto_hash_sha256_init(&c->sha);
 	/* The file is opened with its first byte: a file input left empty

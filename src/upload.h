@@ -13,6 +13,9 @@
 
 #include "http.h"	/* struct request, struct upload */
 
+/* The one form input that holds files (an interface: issue 19). */
+#define UPLOAD_FIELD	"files"
+
 /* Returns the largest body a route that takes files accepts: the form
  * (body_limit), attachments_per_message files of attachment_max_mb, and
  * room for the parts' headers. */

@@ -262,6 +262,30 @@ test_limits(void)
 	buf_free(&b);
 }
 
+/* A field sent as a file part (with a file name, as Python's requests
+ * sends every part it is given as a file) is read as the field: only the
+ * input "files" holds files. */
+static void
+test_field_with_filename(void)
+{
+	static const char body[] = D "\r\nContent-Disposition: form-data; "
+	    "name=\"csrf_token\"; filename=\"csrf_token\"\r\n\r\ntok\r\n" D
+	    "\r\nContent-Disposition: form-data; name=\"files\"; "
+	    "filename=\"a.txt\"\r\n\r\nhello\r\n" D "--\r\n";
+	struct request	 r;
+	struct io	 io;
+	struct mem	 m;
+	const char	*why;
+	int		 rc;
+
+	rc = parse(&r, &io, &m, body, sizeof(body) - 1, 0, &why);
+	ok(rc == 0 && req_param(&r, "csrf_token") != NULL &&
+	    !strcmp(req_param(&r, "csrf_token"), "tok") && r.nfiles == 1 &&
+	    !strcmp(r.files[0].name, "a.txt"), "a field sent with a file name "
+	    "is the field; only \"files\" holds files");
+	req_free(&r);
+}
+
 int
 main(void)
 {
@@ -271,5 +295,6 @@ main(void)
 		return 1;
 	test_fields_and_files();
 	test_limits();
+	test_field_with_filename();
 	return tap_done();
 }
