@@ -44,19 +44,7 @@ static const struct {
 static int
 kind_allowed(const char *kind)
 {
-	const char	*p = conf.attachment_types;
-	size_t		 n = strlen(kind);
-
-	while (*p != '\0') {
-		size_t w;
-
-		p += strspn(p, " ,\t");
-		w = strcspn(p, " ,\t");
-		if (w == n && strncmp(p, kind, n) == 0)
-			return 1;
-		p += w;
-	}
-	return 0;
+	return word_in_list(conf.attachment_types, kind, ATTACHMENT_SEPS);
 }
 
 /* Returns 1 if kind is a raster image that pmb-imgclean cleans. */

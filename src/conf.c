@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "currency.h"
 #include "email_addr.h"
+#include "filekind.h"
 #include "tz.h"
 #include "util.h"
 
@@ -22,7 +23,7 @@ struct conf conf;
 
 enum ctype { C_STR, C_INT, C_BOOL, C_MONEY, C_URL, C_CURRENCY,
     C_ENUM_TRANSPORT, C_ENUM_HSTS, C_EMAIL, C_TIME_ZONE, C_HOUR_OR_OFF,
-    C_STATIC_IMAGE, C_IMAP_URL };
+    C_STATIC_IMAGE, C_IMAP_URL, C_KINDS };
 
 struct setting {
 	const char	*name;
@@ -74,7 +75,7 @@ static const struct setting settings[] = {
 	S(followups_included, C_INT, "1", 0, 100),
 	S(attachment_max_mb, C_INT, "10", 0, 100),
 	S(attachments_per_message, C_INT, "5", 1, 20),
-	S(attachment_types, C_STR, "pdf png jpeg gif webp txt csv docx xlsx "
+	S(attachment_types, C_KINDS, "pdf png jpeg gif webp txt csv docx xlsx "
 	    "pptx odt ods", 0, 200),
 	S(body_limit, C_INT, "65536", 1024, 64 * 1024 * 1024),
 	S(rate_limit_email_per_hour, C_INT, "5", 0, 1000000),
@@ -203,14 +204,41 @@ imap_url_problem(const char *v)
 	return NULL;
 }
 
+/* Returns NULL if every word of v (attachment_types) is a kind of file
+ * pmb takes, else the reason naming them: a misspelt kind would turn
+ * that kind of file away without a word. */
+static const char *
+kinds_problem(const char *v)
+{
+	char	 word[32];
+	size_t	 w;
+
+	while (*v != '\0') {
+		v += strspn(v, ATTACHMENT_SEPS);
+		w = strcspn(v, ATTACHMENT_SEPS);
+		if (w > 0 && (w >= sizeof(word) || (memcpy(word, v, w),
+		    word[w] = '\0', filekind_mime(word) == NULL)))
+			return "expected kinds among pdf png jpeg gif webp txt "
+			    "csv docx xlsx pptx odt ods";
+		v += w;
+	}
+	return NULL;
+}
+
 /* Returns NULL if v is one of the words setting type t takes (for
- * C_IMAP_URL: a URL that imap_url_problem takes), else the reason
- * naming them. */
+ * C_IMAP_URL: a URL that imap_url_problem takes; C_KINDS, C_TIME_ZONE,
+ * C_STATIC_IMAGE: what their checks take), else the reason naming them. */
 static const char *
 enum_problem(enum ctype t, const char *v)
 {
 	if (t == C_IMAP_URL)
 		return imap_url_problem(v);
+	if (t == C_KINDS)
+		return kinds_problem(v);
+	if (t == C_TIME_ZONE)
+		return tz_check(v);
+	if (t == C_STATIC_IMAGE)
+		return static_image_name_check(v);
 	if (t == C_ENUM_TRANSPORT && strcmp(v, "dir") && strcmp(v, "smtp") &&
 	    strcmp(v, "sendmail"))
 		return "expected dir, smtp or sendmail";
@@ -274,13 +302,10 @@ setting_set(const struct setting *s, const char *v, int line)
 		break;
 	case C_TIME_ZONE:
 	case C_STATIC_IMAGE:
-		if ((why = s->type == C_TIME_ZONE ? tz_check(v) :
-		    static_image_name_check(v)) != NULL)
-			return why;
-		break;
 	case C_ENUM_TRANSPORT:
 	case C_ENUM_HSTS:
 	case C_IMAP_URL:
+	case C_KINDS:
 		if ((why = enum_problem(s->type, v)) != NULL)
 			return why;
 		break;

@@ -37,7 +37,9 @@ struct conf {
 	int64_t	 followups_included;
 	int64_t	 attachment_max_mb;	/* 0: no files */
 	int64_t	 attachments_per_message;
-	char	*attachment_types;	/* "pdf png jpeg ..." */
+	char	*attachment_types;	/* kinds (filekind.c), words
+					 * separated by ATTACHMENT_SEPS:
+					 * "pdf png jpeg ..." */
 	int64_t	 body_limit;		/* bytes */
 	int64_t	 rate_limit_email_per_hour;
 	int64_t	 rate_limit_ip_per_hour;
@@ -98,5 +100,8 @@ int	conf_reload(char *err, size_t errsz);
 int	conf_parse(const char *text, const char *name, char *err, size_t errsz);
 /* Frees the strings that conf_load allocated. */
 void	conf_free(void);
+
+/* What separates the words of attachment_types. */
+#define ATTACHMENT_SEPS	" ,\t"
 
 #endif

@@ -312,6 +312,23 @@ url_escape(struct buf *b, const char *s)
 }
 
 int
+word_in_list(const char *list, const char *word, const char *seps)
+{
+	size_t n = strlen(word);
+
+	while (*list != '\0') {
+		size_t w;
+
+		list += strspn(list, seps);
+		w = strcspn(list, seps);
+		if (w > 0 && w == n && strncmp(list, word, n) == 0)
+			return 1;
+		list += w;
+	}
+	return 0;
+}
+
+int
 utf8_valid(const char *p, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)p;

@@ -46,6 +46,10 @@ void	 html_escape(struct buf *, const char *);
 /* Append s percent-encoded for a URL query value. */
 void	 url_escape(struct buf *, const char *);
 
+/* Returns 1 if word is one of the words of list, words separated by
+ * any run of the characters of seps ("pdf png jpeg"), else 0. */
+int	 word_in_list(const char *list, const char *word, const char *seps);
+
 /* Returns 1 if the n bytes at s are valid UTF-8 with no NUL, else 0. */
 int	 utf8_valid(const char *, size_t);
 /* Returns 1 if s holds a control character (C0 or DEL), else 0. */

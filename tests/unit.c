@@ -365,6 +365,17 @@ test_time_zones(void)
 	ok(!conf_parse("\ntime_zone = Europe\n", "t.conf", err, sizeof(err)) &&
 	    strncmp(err, "t.conf:2: time_zone: ", 21) == 0,
 	    "a bad time_zone names its line");
+	ok(!conf_parse("attachment_types = pdf pdff png\n", "t.conf", err,
+	    sizeof(err)) && strstr(err, "t.conf:1: attachment_types: ") ==
+	    err && strstr(err, "pdf png jpeg") != NULL,
+	    "a misspelt kind in attachment_types is refused, naming the kinds: "
+	    "%s", err);
+	ok(conf_parse("attachment_types = pdf, png,csv\n", "t.conf", err,
+	    sizeof(err)) && word_in_list(conf.attachment_types, "png",
+	    ATTACHMENT_SEPS) && word_in_list(conf.attachment_types, "csv",
+	    ATTACHMENT_SEPS) && !word_in_list(conf.attachment_types, "pd",
+	    ATTACHMENT_SEPS) && !word_in_list(conf.attachment_types, "jpeg",
+	    ATTACHMENT_SEPS), "attachment_types: words by spaces or commas");
 	ok(conf_parse("time_zone = Europe/London\n", "t.conf", err,
 	    sizeof(err)) && strcmp(conf.time_zone, "Europe/London") == 0,
 	    "time_zone = Europe/London");
