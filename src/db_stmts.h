@@ -469,10 +469,6 @@ X(AUDIT_PAGE,
 X(MESSAGE_INSERT,
   "INSERT INTO messages (order_id, kind, body, html, user_id, created_at) "
   "VALUES (?, ?, ?, ?, ?, ?)")
-/* A client's message that came by email (inbound_id: that email). */
-X(MESSAGE_INSERT_MAIL,
-  "INSERT INTO messages (order_id, kind, body, user_id, created_at, "
-  "inbound_id) VALUES (?, ?, ?, NULL, ?, ?)")
 /* What the client reads: never a note, never a message outside the
  * allowance ('extra': the consultant's only). */
 X(MESSAGES_PUBLIC,

@@ -255,8 +255,8 @@ order_message_add(int64_t order_id, const char *kind, const char *text,
     int64_t inbound_id)
 {
 	if (inbound_id > 0)
-		return db_run(ST_MESSAGE_INSERT_MAIL, "ittii", order_id, kind,
-		    text, now_unix(), inbound_id) == DB_DONE;
+		return db_run(ST_MESSAGE_INSERT_INBOUND, "ittnnii", order_id,
+		    kind, text, now_unix(), inbound_id) == DB_DONE;
 	return db_run(ST_MESSAGE_INSERT, "ittnni", order_id, kind, text,
 	    now_unix()) == DB_DONE;
 }
