@@ -88,7 +88,9 @@ def test_downloads():
              r.header("Content-Security-Policy") == "sandbox; default-src 'none'",
              "staff download file %d, %s, sandboxed" % (f, kind))
     r = Browser(site).get("/admin/files/%d" % fid)
-    t.ok(r.status in (302, 303, 403) or "Sign in" in r.text, "no file for a visitor without a session", r.status)
+    t.ok(r.body != pdf and r.header("Content-Disposition") is None and
+         (r.status in (302, 303, 401, 403) or "Sign in" in r.text),
+         "no file for a visitor without a session: the sign-in, never the file", r.status)
     # the worker streams: its memory does not grow by the file's size
     workers = site.workers()
     before = {p: vmrss(p) for p in workers}
