@@ -117,6 +117,11 @@ static const struct setting settings[] = {
 	S(unpaid_reminder_hours, C_INT, "24", 0, 24 * 365),
 	S(unpaid_cancel_days, C_INT, "14", 0, 3650),
 	S(digest_hour, C_HOUR_OR_OFF, "8", 0, 23),
+	/* Privacy (src/privacy.c, GET /privacy): who answers for the
+	 * clients' data, where to ask, and how long it is kept. */
+	S(privacy_controller, C_STR, "", 0, 1000),
+	S(privacy_contact, C_STR, "", 0, 320),
+	S(retention_days, C_INT, "0", 0, 36500),
 };
 
 /* The text of each money setting and the line it was read from (0: the

@@ -79,6 +79,10 @@ struct conf {
 	int64_t	 unpaid_reminder_hours;	/* 0: no payment reminder */
 	int64_t	 unpaid_cancel_days;	/* 0: unpaid orders stay open */
 	int64_t	 digest_hour;		/* 0-23 in time_zone; -1: no digest */
+	char	*privacy_controller;	/* legal name and address; "": the
+					 * consultant_name */
+	char	*privacy_contact;	/* "": admin_email */
+	int64_t	 retention_days;	/* 0: personal data kept */
 	/* Derived at load time. */
 	int	 https;			/* base_url starts with https:// */
 };
