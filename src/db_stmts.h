@@ -36,6 +36,35 @@ X(SESSION_DELETE, "DELETE FROM sessions WHERE id = ?")
 X(SESSION_PRUNE,
   "DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?")
 
+/* Privacy: pages (page_privacy.c, erasure requests, 410). */
+/* A client's "Delete my data": at most one open request per order (the
+ * partial unique index erasure_requests_open of sql/023): a second one
+ * is a constraint, answered as done. */
+X(ERASURE_INSERT,
+  "INSERT INTO erasure_requests (order_id, requested_at) VALUES (?, ?)")
+/* The order's open request, if any: one probe of erasure_requests_open. */
+X(ERASURE_OPEN_BY_ORDER,
+  "SELECT requested_at FROM erasure_requests WHERE order_id = ? "
+  "AND done_at IS NULL")
+/* The queue's flags: the open requests of the orders from id ?1 to ?2
+ * (the page's), one range of erasure_requests_open (which holds only
+ * open requests), as QUEUE_BOUNCED does. */
+X(ERASURE_QUEUE_FLAGS,
+  "SELECT order_id, requested_at FROM erasure_requests "
+  "INDEXED BY erasure_requests_open WHERE order_id BETWEEN ?1 AND ?2 "
+  "AND done_at IS NULL ORDER BY order_id")
+/* The queue filter's count, stopped at ?1 as QUEUE_COUNTS's are. */
+X(ERASURE_COUNT,
+  "SELECT count(*) FROM (SELECT 1 FROM erasure_requests "
+  "INDEXED BY erasure_requests_open WHERE done_at IS NULL LIMIT ?1)")
+/* Who erased order ? and when (the order page's banner): its newest
+ * "privacy_erase" audit row (user NULL: pmbctl or the sweep). */
+X(ERASED_BY,
+  "SELECT a.at, coalesce(u.username, '') FROM audit a "
+  "LEFT JOIN users u ON u.id = a.user_id "
+  "WHERE a.order_id = ? AND a.action = 'privacy_erase' "
+  "ORDER BY a.id DESC LIMIT 1")
+
 /* Audit. */
 X(AUDIT_INSERT,
   "INSERT INTO audit (at, user_id, action, order_id, ip, detail) "
@@ -55,7 +84,8 @@ X(ORDER_BY_FORM_TOKEN, "SELECT id FROM orders WHERE form_token = ?")
 #define ORDER_STATUS_COLUMNS \
   "id, number, name, price, currency, status, created_at, due_at, " \
   "paid_at, answered_at, answer_viewed_at, refund_requested_at, " \
-  "refunded_at, cancelled_at, followups_used, last_answered_at, rating"
+  "refunded_at, cancelled_at, followups_used, last_answered_at, rating, " \
+  "erased_at"
 X(ORDER_BY_ID,
   "SELECT " ORDER_STATUS_COLUMNS ", email, company, website, topic "
   "FROM orders WHERE id = ?")
@@ -121,6 +151,13 @@ X(QUEUE_COUNTS,
   "(SELECT count(*) FROM (SELECT 1 FROM orders INDEXED BY orders_queue "
   "WHERE status = 'refund_requested' LIMIT ?1))")
 X(QUEUE_ALL, QUEUE_COLS "WHERE " QUEUE_KEYSET)
+/* The orders whose client asked for their data to be erased (the
+ * queue's "erasure" filter), from the open requests: few, so sorting
+ * them by due time costs little. (Beside QUEUE_ALL for its macros; the
+ * privacy pages' other statements are in their block above.) */
+X(QUEUE_ERASURE, QUEUE_SELECT "FROM erasure_requests e "
+  "INDEXED BY erasure_requests_open JOIN orders o ON o.id = e.order_id "
+  QUEUE_JOIN "WHERE e.done_at IS NULL AND " QUEUE_KEYSET)
 /* The rows' flags: the emails to their clients that bounced, of the
  * orders from id ?1 to ?2 (the page's), oldest first: one range of the
  * partial index outbox_bounced (sql/021), which holds only bounced

@@ -21,7 +21,7 @@ col_str(struct request *r, sqlite3_stmt *s, int c)
 }
 
 /* The number of ORDER_STATUS_COLUMNS (db_stmts.h). */
-#define ORDER_STATUS_NCOLUMNS	17
+#define ORDER_STATUS_NCOLUMNS	18
 
 /* Loads order id with statement st (ORDER_BY_ID or ORDER_STATUS_BY_ID)
  * into o; the client's details are read only if st selects them. Returns
@@ -57,11 +57,12 @@ order_fetch(struct request *r, enum stmt st, int64_t id, struct order *o)
 	o->followups_used = sqlite3_column_int64(s, 14);
 	o->last_answered_at = sqlite3_column_int64(s, 15);
 	o->rating = col_str(r, s, 16);
+	o->erased_at = sqlite3_column_int64(s, 17);
 	if (sqlite3_column_count(s) > ORDER_STATUS_NCOLUMNS) {
-		o->email = col_str(r, s, 17);
-		o->company = col_str(r, s, 18);
-		o->website = col_str(r, s, 19);
-		o->topic = col_str(r, s, 20);
+		o->email = col_str(r, s, 18);
+		o->company = col_str(r, s, 19);
+		o->website = col_str(r, s, 20);
+		o->topic = col_str(r, s, 21);
 	} else		/* not read: empty, never NULL */
 		o->email = o->company = o->website = o->topic = "";
 	db_done(st);

@@ -19,6 +19,7 @@ struct order {
 	int64_t	 refund_requested_at, refunded_at, cancelled_at;
 	int64_t	 followups_used, last_answered_at;
 	char	*rating;
+	int64_t	 erased_at;		/* personal data erased (0: not) */
 };
 
 /* Loads order id into o, strings owned by the request. Returns 1, 0 if

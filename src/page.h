@@ -138,7 +138,7 @@ void	 page_admin_inbox_discard(struct request *);
 struct order;
 /* Verifies the token of /o/TOKEN... and loads its order (with the
  * client's details when details is set). Returns 1; or answers (404,
- * 503) and returns 0. */
+ * 410 Gone for an erased order, 503) and returns 0. */
 int	 page_track_order(struct request *, struct order *, int details);
 /* POST /o/TOKEN/pay: opens a Stripe Checkout Session (page_pay.c). */
 void	 page_pay(struct request *);

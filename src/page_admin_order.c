@@ -15,6 +15,7 @@
 #include "markdown.h"
 #include "order.h"
 #include "page.h"
+#include "page_privacy.h"
 #include "pay_method.h"
 #include "payment.h"
 #include "router.h"
@@ -417,6 +418,17 @@ paid_form_vars(struct request *r, struct tvars *tv, const struct order *o)
 	}
 }
 
+/* Adds what the order page shows of o's client: the thread, their other
+ * orders, their feedback; nothing for an erased order (what is left of
+ * them is empty text, and an empty address would match every other
+ * erased order). Returns 1, or 0 on a database error. */
+static int
+client_rows(struct request *r, const struct order *o, struct tvars *tv)
+{
+	return o->erased_at != 0 || (thread_rows(r, o->id, tv) &&
+	    client_orders(r, o, tv) && feedback_rows(r, o->id, tv));
+}
+
 /* Renders the order page with status; notice and error go on top, and
  * the reply editor holds draft (NULL: the saved draft). */
 static void
@@ -441,7 +453,7 @@ order_view(struct request *r, const struct order *o, int status,
 	claimed = req_strdup(r, db_text(s, 2));
 	claimed_by = sqlite3_column_int64(s, 3);
 	db_done(ST_ORDER_ADMIN_EXTRA);
-	if (!thread_rows(r, o->id, &tv) ||
+	if (!client_rows(r, o, &tv) || !page_admin_privacy_vars(r, &tv, o) ||
 	    !rows(r, ST_HISTORY_ADMIN, o->id, &tv, "history", fill_hist) ||
 	    !rows(r, ST_LEDGER_BY_ORDER, o->id, &tv, "ledger", fill_ledger) ||
 	    !rows(r, ST_AUDIT_BY_ORDER, o->id, &tv, "audit", fill_audit) ||
@@ -449,7 +461,6 @@ order_view(struct request *r, const struct order *o, int status,
 	    !rows(r, ST_ORDER_FLAGS_BY_ORDER, o->id, &tv, "flags",
 	    fill_flag) || !rows(r, ST_OUTBOX_BOUNCED_BY_ORDER, o->id, &tv,
 	    "bounces", fill_bounce) || !page_card_refunds(r, &tv, o->id, 0, o) ||
-	    !client_orders(r, o, &tv) || !feedback_rows(r, o->id, &tv) ||
 	    !order_balance(o->id, &paid, &refunded)) {
 		tv_free(&tv);
 		page_unavailable(r);
@@ -483,12 +494,12 @@ order_view(struct request *r, const struct order *o, int status,
 	tv_set(&tv, "rating", o->rating);
 	tv_set(&tv, "claimed", claimed);
 	tv_set(&tv, "mine", claimed_by == r->session->user_id ? "1" : "");
-	tv_set(&tv, "can_pay", !strcmp(o->status, "awaiting_payment") ?
-	    "1" : "");
-	tv_set(&tv, "can_reply", !strcmp(o->status, "paid") ||
-	    !strcmp(o->status, "followup") ? "1" : "");
+	tv_set(&tv, "can_pay", !strcmp(o->status, "awaiting_payment") &&
+	    o->erased_at == 0 ? "1" : "");
+	tv_set(&tv, "can_reply", (!strcmp(o->status, "paid") ||
+	    !strcmp(o->status, "followup")) && o->erased_at == 0 ? "1" : "");
 	tv_set(&tv, "can_cancel", !strcmp(o->status, "awaiting_payment") &&
-	    paid == 0 ? "1" : "");
+	    paid == 0 && o->erased_at == 0 ? "1" : "");
 	tv_set(&tv, "draft", draft);
 	tv_set(&tv, "preview_html", preview && *draft ?
 	    req_keep(r, md_render(draft)) : "");
@@ -548,8 +559,9 @@ refuse(struct request *r, const struct order *o, int status,
 	order_view(r, o, status, NULL, why, draft, 0, NULL);
 }
 
-/* Checks the common preconditions of an action: a valid CSRF token and
- * valid fields. Loads the order. Returns 1, or answers and returns 0. */
+/* Checks the common preconditions of an action: a valid CSRF token, an
+ * order not erased (409) and valid fields. Loads the order. Returns 1,
+ * or answers and returns 0. */
 static int
 action_start(struct request *r, struct order *o)
 {
@@ -559,6 +571,12 @@ action_start(struct request *r, struct order *o)
 	}
 	if (!admin_order(r, o))
 		return 0;
+	/* Nothing is added to an erased order, nor changed in it. */
+	if (o->erased_at != 0) {
+		refuse(r, o, 409, "This order's personal data was erased: "
+		    "nothing can be added to it or changed.");
+		return 0;
+	}
 	if (r->nerrors > 0) {
 		for (size_t i = 0; r->route->fields[i].name != NULL; i++)
 			if (r->fields[i].error != NULL) {

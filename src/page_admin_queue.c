@@ -13,13 +13,15 @@
 
 static const char *const filters[] = { "waiting", "awaiting_payment",
     "paid", "followup", "answered", "refund_requested", "refunded",
-    "cancelled", "all" };
+    "cancelled", "erasure", "all" };
 /* The filters that are counted (QUEUE_COUNTS), by their place above. */
 #define F_WAITING	0
 #define F_AWAITING	1
 #define F_PAID		2
 #define F_FOLLOWUP	3
 #define F_REFUND	5
+#define F_ERASURE	8	/* the client asked for their data to be
+				 * erased (page_privacy.c) */
 #define NOT_COUNTED	(-1)
 #define COUNT_CAP	100	/* counts stop here: "99+" */
 
@@ -83,9 +85,27 @@ first_line(struct request *r, const char *s)
 	return req_printf(r, "%.*s", (int)n, s);
 }
 
+/* Reads the open erasure requests, up to COUNT_CAP, into *n. Returns 1,
+ * or 0 on a database error. */
+static int
+erasure_count(int64_t *n)
+{
+	sqlite3_stmt	*s = db_stmt(ST_ERASURE_COUNT);
+	int		 rc;
+
+	*n = 0;
+	if (s == NULL || !db_bind(s, "i", (int64_t)COUNT_CAP))
+		return 0;
+	if ((rc = db_step(ST_ERASURE_COUNT)) == DB_ROW)
+		*n = sqlite3_column_int64(s, 0);
+	db_done(ST_ERASURE_COUNT);
+	return rc == DB_ROW;
+}
+
 /* Fills count[] (one per filter, NOT_COUNTED for those not counted)
  * with the number of orders of each status that asks for work; waiting
- * is paid and follow-up. Returns 1, or 0 on a database error. */
+ * is paid and follow-up; and the open erasure requests. Returns 1, or 0
+ * on a database error. */
 static int
 queue_counts(int64_t count[ARRAY_LEN(filters)])
 {
@@ -106,7 +126,7 @@ queue_counts(int64_t count[ARRAY_LEN(filters)])
 	}
 	db_done(ST_QUEUE_COUNTS);
 	count[F_WAITING] = count[F_PAID] + count[F_FOLLOWUP];
-	return rc == DB_ROW;
+	return rc == DB_ROW && erasure_count(&count[F_ERASURE]);
 }
 
 /* Returns a filter's count as shown: "15", or "99+" from COUNT_CAP on
@@ -126,7 +146,8 @@ static void
 queue_filters(struct request *r, struct tvars *tv, const char *filter,
     const int64_t count[ARRAY_LEN(filters)], int empty_waiting)
 {
-	int64_t	 a = count[F_AWAITING], f = count[F_REFUND];
+	int64_t	 a = count[F_AWAITING], f = count[F_REFUND],
+		 e = count[F_ERASURE];
 
 	for (size_t i = 0; i < ARRAY_LEN(filters); i++) {
 		struct tvars *row = tv_row(tv, "filters");
@@ -134,6 +155,7 @@ queue_filters(struct request *r, struct tvars *tv, const char *filter,
 		tv_set(row, "status", filters[i]);
 		tv_set(row, "label", !strcmp(filters[i], "waiting") ?
 		    "Waiting" : !strcmp(filters[i], "all") ? "All" :
+		    i == F_ERASURE ? "Erasure requests" :
 		    order_status_label(filters[i]));
 		if (count[i] != NOT_COUNTED)
 			tv_set(row, "count", count_text(r, count[i]));
@@ -143,7 +165,7 @@ queue_filters(struct request *r, struct tvars *tv, const char *filter,
 	if (!empty_waiting)
 		return;
 	tv_set(tv, "waiting_view", "1");
-	if (a == 0 && f == 0) {
+	if (a == 0 && f == 0 && e == 0) {
 		tv_set(tv, "caught_up", "1");
 		return;
 	}
@@ -156,6 +178,10 @@ queue_filters(struct request *r, struct tvars *tv, const char *filter,
 		tv_set(tv, "refunds", req_printf(r, "%s refund %s",
 		    count_text(r, f), f == 1 ? "request waits" :
 		    "requests wait"));
+	if (e > 0)
+		tv_set(tv, "erasures", req_printf(r, "%s erasure %s",
+		    count_text(r, e), e == 1 ? "request waits" :
+		    "requests wait"));
 }
 
 /* The rows of a queue page, by order id, for their flags. */
@@ -166,25 +192,42 @@ struct page_rows {
 	int64_t		 lo, hi;	/* the smallest and largest id */
 };
 
-/* Flags each row of p whose client's email bounced: "bounced", the
- * subject of the newest such email. Returns 1, or 0 on a database
- * error. */
-static int
-queue_bounced(struct request *r, const struct page_rows *p)
+/* The flag of a row whose client's email bounced: the subject of the
+ * newest such email (QUEUE_BOUNCED's second column). */
+static const char *
+bounced_flag(struct request *r, sqlite3_stmt *s)
 {
-	sqlite3_stmt	*s = db_stmt(ST_QUEUE_BOUNCED);
+	return req_strdup(r, db_text(s, 1));
+}
+
+/* The flag of a row whose client asked for their data to be erased:
+ * the date they asked (ERASURE_QUEUE_FLAGS's second column). */
+static const char *
+erasure_flag(struct request *r, sqlite3_stmt *s)
+{
+	return page_date(r, sqlite3_column_int64(s, 1));
+}
+
+/* Flags the rows of p that statement st returns (its first column the
+ * order id; bound to the page's smallest and largest id: one index range
+ * per page, not a probe per row) with key, set to what flag makes of
+ * the statement's row. Returns 1, or 0 on a database error. */
+static int
+queue_flags(struct request *r, const struct page_rows *p, enum stmt st,
+    const char *key, const char *(*flag)(struct request *, sqlite3_stmt *))
+{
+	sqlite3_stmt	*s = db_stmt(st);
 	int		 rc;
 
 	if (p->n == 0)
 		return 1;
 	if (s == NULL || !db_bind(s, "ii", p->lo, p->hi))
 		return 0;
-	while ((rc = db_step(ST_QUEUE_BOUNCED)) == DB_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		for (int i = 0; i < p->n; i++)
 			if (p->id[i] == sqlite3_column_int64(s, 0))
-				tv_set(p->row[i], "bounced", req_strdup(r,
-				    db_text(s, 1)));
-	db_done(ST_QUEUE_BOUNCED);
+				tv_set(p->row[i], key, flag(r, s));
+	db_done(st);
 	return rc == DB_DONE;
 }
 
@@ -198,6 +241,15 @@ page_rows_add(struct page_rows *p, int64_t id, struct tvars *row)
 		p->hi = id;
 	p->id[p->n] = id;
 	p->row[p->n++] = row;
+}
+
+/* Returns the statement of a filter's rows. */
+static enum stmt
+queue_stmt(const char *filter)
+{
+	return !strcmp(filter, "waiting") ? ST_QUEUE_WAITING :
+	    !strcmp(filter, "all") ? ST_QUEUE_ALL :
+	    !strcmp(filter, "erasure") ? ST_QUEUE_ERASURE : ST_QUEUE_STATUS;
 }
 
 /* GET /admin */
@@ -218,8 +270,7 @@ page_admin_queue(struct request *r)
 		filter = "waiting";
 	if (*after != '\0')
 		parse_cursor(after, &due, &id);
-	st = !strcmp(filter, "waiting") ? ST_QUEUE_WAITING :
-	    !strcmp(filter, "all") ? ST_QUEUE_ALL : ST_QUEUE_STATUS;
+	st = queue_stmt(filter);
 	if ((s = db_stmt(st)) == NULL || (st == ST_QUEUE_STATUS ?
 	    !db_bind(s, "iiit", due, id, (int64_t)QUEUE_PAGE + 1, filter) :
 	    !db_bind(s, "iii", due, id, (int64_t)QUEUE_PAGE + 1))) {
@@ -264,7 +315,10 @@ page_admin_queue(struct request *r)
 			tv_set(row, "late", "1");
 	}
 	db_done(st);
-	if (rc != DB_ERROR && !queue_bounced(r, &pr))
+	/* The rows' flags: bounced emails, erasure requests. */
+	if (rc != DB_ERROR && (!queue_flags(r, &pr, ST_QUEUE_BOUNCED,
+	    "bounced", bounced_flag) || !queue_flags(r, &pr,
+	    ST_ERASURE_QUEUE_FLAGS, "erasure", erasure_flag)))
 		rc = DB_ERROR;
 	if (!page_list_vars(r, &tv, rc == DB_ERROR ? -1 : n))
 		return;

@@ -18,6 +18,7 @@
 #include "mail.h"
 #include "order.h"
 #include "page.h"
+#include "page_privacy.h"
 #include "pay_method.h"
 #include "router.h"
 
@@ -588,7 +589,7 @@ page_admin_surplus_refund(struct request *r)
 	if (r->arg != NULL && parse_int64(r->arg, 1, INT64_MAX, &oid))
 		rc = order_load(r, oid, &o);
 	if (!page_found(r, rc, "No such order", "There is no order with "
-	    "this number."))
+	    "this number.") || page_admin_erased_refused(r, &o))
 		return;
 	if (r->fields[SF_AMOUNT].error != NULL) {
 		page_error(r, 400, "Check the amount", r->fields[SF_AMOUNT].error);

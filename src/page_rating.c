@@ -11,7 +11,6 @@
 #include "order.h"
 #include "page.h"
 #include "router.h"
-#include "token.h"
 
 /* Returns NULL if v is yes or no. */
 static const char *
@@ -166,20 +165,11 @@ fail:
 void
 page_rating_submit(struct request *r)
 {
-	struct token	t;
 	struct order	o;
-	int		rc;
 
-	if (r->arg == NULL || token_check(r->arg, TOK_TRACK, NULL, &t) !=
-	    TOKEN_OK || (rc = order_load(r, t.id, &o)) == 0) {
-		page_error(r, 404, "This link does not work", "The link may "
-		    "have been cut short or mistyped.");
+	/* The status link's check (404, 410 for an erased order, 503). */
+	if (!page_track_order(r, &o, 1))
 		return;
-	}
-	if (rc < 0) {
-		page_unavailable(r);
-		return;
-	}
 	if (!r->csrf_ok || r->nerrors > 0) {
 		page_error(r, !r->csrf_ok ? 403 : 400, "Please try again",
 		    "Your rating could not be saved. Go back, reload the "

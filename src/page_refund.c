@@ -11,6 +11,7 @@
 #include "mail.h"
 #include "order.h"
 #include "page.h"
+#include "page_privacy.h"
 #include "pay_method.h"
 #include "router.h"
 #include "token.h"
@@ -146,13 +147,16 @@ refund_open(struct request *r, struct order *o, struct refund *rf,
 	before.refund_requested_at = 0;
 	if (tr == TOKEN_BAD && rf->exists && token_verify(&t, TOK_REFUND,
 	    order_refund_state(state, &before)) != TOKEN_BAD)
-		return 2;
+		return page_gone(r, o) ? 0 : 2;
 	if (tr == TOKEN_BAD) {
 		page_error(r, 404, "This link does not work", "The link may "
 		    "have been cut short or mistyped. Copy the whole link from "
 		    "your email.");
 		return 0;
 	}
+	/* A good link of an erased order: 410 Gone, whatever its state. */
+	if (page_gone(r, o))
+		return 0;
 	if (rf->exists)
 		return 2;
 	if (tr == TOKEN_EXPIRED) {

@@ -13,6 +13,7 @@
 #include "markdown.h"
 #include "order.h"
 #include "page.h"
+#include "page_privacy.h"
 #include "pay_method.h"
 #include "router.h"
 #include "token.h"
@@ -91,8 +92,9 @@ page_track_order(struct request *r, struct order *o, int details)
 		return 0;
 	}
 	rc = details ? order_load(r, t.id, o) : order_load_status(r, t.id, o);
+	/* Every client link of an erased order answers 410 Gone. */
 	return page_found(r, rc, "This link does not work", "There is no "
-	    "order behind this link.");
+	    "order behind this link.") && !page_gone(r, o);
 }
 
 /* Adds one timeline step to tv's list steps. */
@@ -211,6 +213,7 @@ track_render_files(struct request *r, const struct order *o, int status,
 
 	if (!thread(r, &tv, o, &has_answer) ||
 	    !order_balance(o->id, &paid, &refunded) ||
+	    !page_erasure_vars(r, &tv, o, r->arg) ||
 	    (refund_asked(o) && !pay_method_refund_vars(r, &tv, o,
 	    refunded))) {
 		tv_free(&tv);

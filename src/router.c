@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "db.h"
 #include "page.h"
+#include "page_privacy.h"
 #include "router.h"
 #include "upload.h"
 
@@ -17,6 +18,7 @@
 static const struct route routes[] = {
 	{ "/", M_GET, page_home, NULL, R_DBSOFT },
 	{ "/terms", M_GET, page_terms, NULL, 0 },
+	{ "/privacy", M_GET, page_privacy, NULL, 0 },
 	{ "/healthz", M_GET, page_healthz, NULL, R_DB | R_NOSTORE },
 	{ "/ask", M_GET, page_ask, NULL, 0 },
 	{ "/ask", M_POST, page_ask_submit, ask_fields,
@@ -37,6 +39,9 @@ static const struct route routes[] = {
 	{ "/o/*/messages", M_POST, page_track_message, track_message_fields,
 	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF | R_FILES },
 	{ "/o/*/viewed", M_POST, page_track_viewed, track_viewed_fields,
+	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
+	/* A closed order's "Delete my data" (page_privacy.c). */
+	{ "/o/*/erasure", M_POST, page_erasure_submit, erasure_fields,
 	    R_DB | R_SECRET | R_NOSTORE | R_FORM | R_CSRF },
 	{ "/lost", M_GET, page_lost, NULL, 0 },
 	{ "/lost", M_POST, page_lost_submit, lost_fields,

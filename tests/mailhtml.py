@@ -200,9 +200,12 @@ def make_every_kind():
     staff_post("/admin/refunds/%d/refunded" % rid, {"method": "bank_transfer"}, "/admin/refunds")
     client_post(Browser(site), "/lost", "/lost", {"email": "client1@bakery.example"})
     # Cancelled by the consultant, unpaid.
-    _, path, oid = new_order()
+    c, path, oid = new_order()
     staff_post("/admin/orders/%d/cancel" % oid, {"reason": HOSTILE["cancelled"] + " A duplicate."})
     about["cancelled"] = (oid, path)
+    # Closed, so its client may ask for their data to be erased (issue 20).
+    client_post(c, path + "/erasure", path, {})
+    about["erasure_alert"] = (oid, path)
     # A refund declined.
     c, path, oid = new_order()
     paid_and_answered(oid)
@@ -307,6 +310,7 @@ def expected_buttons(kind, oid, path):
         "card_alert": {"Open the order": order, "See the payment in Stripe":
                        r"https://dashboard\.stripe\.com/test/payments/pi_[A-Za-z0-9]+"},
         "card_refund_alert": {"Open the order": order},
+        "erasure_alert": {"Open the order": order},
         "dispute_alert": {"Open the order": order},
         "digest": {"Open the reply queue": base + "/admin"},
         "lost": {"Open PMB-%06d" % (oid or 0): mine},

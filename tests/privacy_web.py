@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Privacy's pages (issue 20) through real nginx and pmb.fcgi: GET
+/privacy from the settings (escaped; retention 0 or N days; cards on or
+off; the fallbacks), linked from every page's footer and the ask form's
+consent line; "Delete my data" offered on closed orders only (an open
+one has no form and a POST there answers 409), CSRF refused, a second
+request a no-op, the request on the order page and in the queue (flag,
+filter, count), the consultant's alert delivered (pmbctl mail send to the
+mail folder); an erased order: every client link 410 Gone (not 200 or
+404) with no personal data, every staff POST 409, the order page's banner
+without the client; the erase's confirmation step: the reason when it is
+blocked, GET changing nothing, POST without confirm 400, with it erased
+(erased_at set, the name gone), audited with the user and no data."""
+import email
+import email.policy
+import glob
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pmbtest import (Tap, Site, Browser, ask, login, admin_csrf, answered_order, track_path,  # noqa: E402
+                     STAFF, unescape)
+
+t = Tap()
+DAY = 86400
+CONTROLLER = "<b>Acme</b> Consulting Ltd, 1 High Street, Bristol"
+site = Site(users=STAFF, settings={"privacy_controller": CONTROLLER,
+                                   "privacy_contact": "privacy@acme.example",
+                                   "retention_days": "0"})
+site.start()
+staff = Browser(site)
+login(staff)
+
+
+def text_of(html):
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def close(oid, days=31):
+    """Moves an answered order's times back by days: its guarantee
+    (30 days) is over."""
+    site.sql("UPDATE orders SET created_at = created_at - ?1, paid_at = paid_at - ?1, "
+             "due_at = due_at - ?1, answered_at = answered_at - ?1, last_answered_at = last_answered_at - ?1 "
+             "WHERE id = ?2", days * DAY, oid)
+
+
+def client_csrf(c, path):
+    return c.form(path)[1].get("csrf_token", "")
+
+
+def staff_post(path, fields, page="/admin"):
+    return staff.post(path, dict(fields, csrf_token=admin_csrf(staff, page)))
+
+
+# --- the notice ------------------------------------------------------------------
+
+def test_privacy_page():
+    r = site.get("/privacy")
+    text = text_of(r.text)
+    t.ok(r.status == 200 and "<title>Privacy notice" in r.text and 'class="site"' in r.text,
+         "/privacy is a page in the site's layout", r.status)
+    t.ok("&lt;b&gt;Acme&lt;/b&gt; Consulting Ltd, 1 High Street, Bristol" in r.text and "<b>Acme</b>" not in r.text,
+         "privacy_controller is shown, escaped")
+    t.ok('href="mailto:privacy@acme.example"' in r.text and "consultant@example.com is responsible" not in text,
+         "privacy_contact is the address to write to, as a mailto link")
+    t.ok("kept until you ask us to delete it, and the accounting records as long as the law requires" in text
+         and "days after your order is closed" not in text,
+         "retention_days = 0: kept until the client asks", text)
+    for want in ("name, email address", "business and its website", "Your question, your follow-up questions",
+                 "IP) address", "payment", "contract", "legal obligation", "mail server or email provider",
+                 "Delete my data", "data protection authority", "get a copy"):
+        t.ok(want in text, "/privacy says %r" % want)
+    t.ok("Stripe" not in text, "without card payment the notice does not speak of Stripe")
+    for page in ("/", "/ask", "/terms", "/lost", "/privacy"):
+        t.ok('<a href="/privacy" id="privacy-footer">Privacy</a>' in site.get(page).text,
+             "the footer of %s links to /privacy" % page)
+    form = site.get("/ask").text
+    label = re.search(r'<label class="check" for="agree">(.*?)</label>', form, re.S)
+    t.ok(label and '<a href="/privacy" id="privacy-link">' in label.group(1),
+         "the ask form's consent line links to /privacy")
+
+
+def test_privacy_settings():
+    """Another site, as CGI: retention N days, cards on, the fallbacks."""
+    s = Site(settings={"retention_days": "90", "consultant_name": "Sam <i>Carter</i>",
+                       "stripe_secret_key": "sk_test_privacyNotice42"})
+    try:
+        r = s.cgi("GET", "/privacy")
+        text = text_of(r.text)
+        t.ok(r.status == 200 and "deleted 90 days after your order is closed" in text
+             and "until you ask us to delete it" not in text, "retention_days = 90: 90 days after the order is closed",
+             text)
+        t.ok("Sam &lt;i&gt;Carter&lt;/i&gt; is responsible" in r.text,
+             "an empty privacy_controller is the consultant_name (escaped)")
+        t.ok('href="mailto:consultant@example.com"' in r.text, "an empty privacy_contact is admin_email")
+        t.ok("Stripe keeps them" in text and "payments by card go through Stripe" in text,
+             "with card payment on, the notice says card details stay with Stripe")
+        s.conf["privacy_contact"] = "https://acme.example/privacy"
+        s.write_conf()
+        r = s.cgi("GET", "/privacy")
+        t.ok('href="https://acme.example/privacy"' in r.text, "a web page as privacy_contact is linked")
+        s.conf["privacy_contact"] = "javascript:alert(1)"
+        s.write_conf()
+        r = s.cgi("GET", "/privacy")
+        t.ok('href="javascript' not in r.text and "javascript:alert(1)" in r.text,
+             "anything else is shown as text, never linked")
+    finally:
+        s.cleanup()
+
+
+# --- "Delete my data" ------------------------------------------------------------
+
+def test_open_orders_no_form():
+    c, path, oid, _ = answered_order(site, staff, "open.client@example.com")
+    page = c.get(path)
+    t.ok(page.status == 200 and "erasure-form" not in page.text and "/erasure" not in page.text,
+         "an answered order within its guarantee offers no \"Delete my data\"")
+    r = c.post(path + "/erasure", {"csrf_token": client_csrf(c, path)})
+    t.eq(r.status, 409, "POST /o/TOKEN/erasure on an open order answers 409")
+    t.eq(site.sql1("SELECT count(*) FROM erasure_requests WHERE order_id = ?", oid), 0, "and records nothing")
+    u = Browser(site)
+    upath = track_path(ask(u, email="unpaid.client@example.com").header("Location"))
+    t.ok("erasure-form" not in u.get(upath).text, "nor does an order awaiting payment")
+    # A refund request open: not closed, even with the guarantee over.
+    c2, path2, oid2, rpath = answered_order(site, staff, "refunding.client@example.com")
+    c2.post(rpath, {"reason": "", "csrf_token": client_csrf(c2, rpath)})
+    close(oid2)
+    t.ok(site.sql1("SELECT status FROM orders WHERE id = ?", oid2) == "refund_requested"
+         and "erasure-form" not in c2.get(path2).text, "nor one with a refund request open")
+    t.eq(c2.post(path2 + "/erasure", {"csrf_token": client_csrf(c2, path2)}).status, 409,
+         "and a POST there answers 409")
+
+
+def test_request():
+    c, path, oid, _ = answered_order(site, staff, "closed.client@example.com")
+    close(oid)
+    page = c.get(path)
+    t.ok('id="erasure-form"' in page.text and 'action="%s/erasure"' % path in page.text
+         and "Delete my data" in page.text, "a closed order's status page offers \"Delete my data\"")
+    before = site.dump()
+    r = c.post(path + "/erasure", {"csrf_token": "not-the-token"})
+    t.eq(r.status, 403, "without the page's CSRF token: 403")
+    t.eq(site.dump(), before, "and nothing is written")
+    r = c.post(path + "/erasure", {"csrf_token": client_csrf(c, path)})
+    t.ok(r.status == 303 and r.header("Location").endswith(path + "#erasure"),
+         "POST answers 303 back to the status page", (r.status, r.header("Location")))
+    rows = site.sql("SELECT requested_at, done_at FROM erasure_requests WHERE order_id = ?", oid)
+    t.ok(len(rows) == 1 and rows[0][1] is None and abs(rows[0][0] - time.time()) < 60,
+         "one open erasure request is recorded", rows)
+    t.eq(site.sql1("SELECT count(*) FROM audit WHERE order_id = ? AND action = 'erasure requested'", oid), 1,
+         "it is audited")
+    alerts = site.sql("SELECT to_addr, subject FROM outbox WHERE order_id = ? AND kind = 'erasure_alert'", oid)
+    t.ok(len(alerts) == 1 and alerts[0][0] == "consultant@example.com" and "PMB-" in alerts[0][1],
+         "the consultant's alert is queued to admin_email", alerts)
+    r = c.post(path + "/erasure", {"csrf_token": client_csrf(c, path)})
+    t.ok(r.status == 303 and site.sql1("SELECT count(*) FROM erasure_requests WHERE order_id = ?", oid) == 1
+         and site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'erasure_alert'", oid) == 1,
+         "a second request answers the same and changes nothing (one request, one alert)")
+    page = c.get(path)
+    t.ok(re.search(r"You asked on \d+ \w+ \d{4} for your personal data to be deleted\. You'll get an email "
+                   r"when it is done\.", text_of(page.text)) and "erasure-form" not in page.text,
+         "the status page then says it was asked, and offers the form no more", text_of(page.text)[-600:])
+    order = staff.get("/admin/orders/%d" % oid)
+    t.ok('id="erasure-request"' in order.text and "The client asked on " in order.text
+         and 'href="/admin/orders/%d/erase"' % oid in order.text,
+         "the order page shows the request with the \"Erase personal data\" button")
+    q = staff.get("/admin?status=answered")
+    row = re.search(r'<tr[^>]*>\s*<td><a href="/admin/orders/%d">.*?</tr>' % oid, q.text, re.S)
+    t.ok(row and "erasure asked" in row.group(0), "the queue flags the order's row")
+    q = staff.get("/admin?status=erasure")
+    t.ok(q.status == 200 and 'href="/admin/orders/%d"' % oid in q.text and "open.client" not in q.text
+         and re.search(r'href="/admin\?status=erasure"[^>]*>Erasure requests <span class="count">1</span>', q.text),
+         "the queue's erasure filter lists it, with its count")
+    # The alert reaches the consultant: delivered by pmbctl mail send.
+    site.ctl("mail", "send")
+    aid = site.sql1("SELECT id FROM outbox WHERE order_id = ? AND kind = 'erasure_alert'", oid)
+    files = glob.glob(os.path.join(site.conf["mail_dir"], "%d-*.eml" % aid))
+    msg = email.message_from_binary_file(open(files[0], "rb"), policy=email.policy.default) if files else None
+    t.ok(msg is not None and "consultant@example.com" in msg["To"] and msg["Subject"].startswith("Erasure requested")
+         and "/admin/orders/%d" % oid in msg.get_body(("plain",)).get_content()
+         and site.sql1("SELECT status FROM outbox WHERE id = ?", aid) == "sent",
+         "the consultant's alert is delivered, with the order's link", files)
+
+
+def test_refunded_and_cancelled_are_closed():
+    c, path, oid, rpath = answered_order(site, staff, "refunded.client@example.com")
+    c.post(rpath, {"reason": "", "csrf_token": client_csrf(c, rpath)})
+    rid = site.sql1("SELECT id FROM refund_requests WHERE order_id = ?", oid)
+    staff_post("/admin/refunds/%d/refunded" % rid, {"method": "bank_transfer", "amount": ""}, "/admin/refunds")
+    t.ok(site.sql1("SELECT status FROM orders WHERE id = ?", oid) == "refunded" and
+         'id="erasure-form"' in c.get(path).text, "a refunded order offers \"Delete my data\" at once")
+    u = Browser(site)
+    upath = track_path(ask(u, email="cancelled.client@example.com").header("Location"))
+    uid = site.sql1("SELECT id FROM orders WHERE email = 'cancelled.client@example.com'")
+    staff_post("/admin/orders/%d/cancel" % uid, {"reason": "A duplicate."})
+    t.ok('id="erasure-form"' in u.get(upath).text, "so does a cancelled one")
+    t.eq(u.post(upath + "/erasure", {"csrf_token": client_csrf(u, upath)}).status, 303,
+         "and its request is taken")
+
+
+# --- an erased order ----------------------------------------------------------------
+
+def erase_by_sql(oid):
+    """Marks oid erased as privacy_erase would, leaving the name in place
+    so that the pages are shown not to print it."""
+    site.sql("UPDATE orders SET erased_at = ? WHERE id = ?", int(time.time()), oid)
+
+
+def test_erased_links_410():
+    c, path, oid, rpath = answered_order(site, staff, "erased.client@example.com")
+    close(oid)
+    tok = client_csrf(c, path)
+    rtok = client_csrf(c, rpath)
+    site.sql("INSERT INTO files (order_id, message_id, name, kind, size, sha256, created_at, data) "
+             "SELECT ?1, id, 'a.txt', 'txt', 2, zeroblob(32), 1, X'6869' FROM messages "
+             "WHERE order_id = ?1 AND kind = 'question'", oid)
+    fid = site.sql1("SELECT id FROM files WHERE order_id = ?", oid)
+    t.eq(c.get("%s/files/%d" % (path, fid)).status, 200, "before the erase the client's file downloads")
+    erase_by_sql(oid)
+    number = site.sql1("SELECT number FROM orders WHERE id = ?", oid)
+    urls = [("GET", path, None), ("GET", path + "?rating=yes", None),
+            ("POST", path + "/messages", {"message": "One more thing about my bakery", "csrf_token": tok}),
+            ("POST", path + "/viewed", {"csrf_token": tok}),
+            ("POST", path + "/rating", {"rating": "yes", "csrf_token": tok}),
+            ("POST", path + "/testimonial", {"consent": "yes", "sentence": "Great", "csrf_token": tok}),
+            ("POST", path + "/pay", {"csrf_token": tok}),
+            ("GET", "%s/files/%d" % (path, fid), None),
+            ("POST", path + "/erasure", {"csrf_token": tok}),
+            ("GET", rpath, None), ("POST", rpath, {"reason": "x", "csrf_token": rtok})]
+    before = site.dump()
+    for method, url, body in urls:
+        r = c.get(url) if method == "GET" else c.post(url, body)
+        shown = url.replace(path, "/o/TOKEN").replace(rpath, "/r/TOKEN")
+        t.ok(r.status == 410 and "This order's personal data was deleted on " in text_of(r.text)
+             and "The order number %s is kept for the accounts." % number in r.text
+             and "Ada" not in r.text and "erased.client" not in r.text and "sourdough" not in r.text,
+             "%s %s of an erased order answers 410 Gone, without personal data" % (method, shown),
+             (r.status, text_of(r.text)[:300]))
+    t.eq(site.dump(), before, "and none of them writes anything")
+    bad = rpath[:-3] + ("AAA" if not rpath.endswith("AAA") else "BBB")
+    t.eq(c.get(bad).status, 404, "a forged refund link of the erased order still answers 404")
+
+
+def test_erased_staff():
+    c, path, oid, _ = answered_order(site, staff, "erased.staff@example.com")
+    staff_post("/admin/orders/%d/note" % oid, {"body": "Staff note zebrafinch"}, "/admin/orders/%d" % oid)
+    erase_by_sql(oid)
+    page = staff.get("/admin/orders/%d" % oid)
+    text = text_of(page.text)
+    t.ok(page.status == 200 and 'id="erased"' in page.text and "Personal data erased on " in text
+         and "(by pmbctl or the retention sweep)" in text, "the order page shows the erased banner", text[:600])
+    t.ok("Ada Baker" not in page.text and "erased.staff" not in page.text and "zebrafinch" not in page.text
+         and "sourdough" not in page.text and "192.0.2.10" not in page.text,
+         "and no client name, address, IP or conversation (even while the store still held them)")
+    t.ok("150.00" in text and "Status history" in text and "Payments and refunds" in text,
+         "it keeps the prices, the ledger and the status history")
+    # (The export's form answers 409 for an erased order: its own test.)
+    forms = [f for f in re.findall(r'<form[^>]*action="(/admin/orders/[^"]*)"', page.text)
+             if not f.endswith("/export")]
+    t.eq(forms, [], "it has no reply, note, claim or other form")
+    t.ok("/erase" not in page.text, "nor an erase link")
+    fid = site.sql1("SELECT max(id) FROM files") or 1
+    before = site.dump()
+    for action, fields in (("reply", {"body": "More", "confirm": "yes"}), ("draft", {"body": "More"}),
+                           ("note", {"body": "A note"}), ("paid", {"amount": "1.00", "method": "cash"}),
+                           ("cancel", {"reason": "x"}), ("claim", {}), ("release", {}),
+                           ("refund", {"amount": ""}), ("files/%d/remove" % fid, {})):
+        r = staff_post("/admin/orders/%d/%s" % (oid, action), fields)
+        t.ok(r.status == 409 and "personal data was erased" in text_of(r.text),
+             "POST /admin/orders/ID/%s on an erased order answers 409" % action.split("/")[0], r.status)
+    t.eq(site.dump(), before, "and nothing was written")
+
+
+for fn in (test_privacy_page, test_privacy_settings, test_open_orders_no_form, test_request,
+           test_refunded_and_cancelled_are_closed, test_erased_links_410, test_erased_staff):
+    t.run(fn)
+site.cleanup()
+sys.exit(t.done())
