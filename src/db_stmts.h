@@ -41,6 +41,62 @@ X(AUDIT_INSERT,
   "INSERT INTO audit (at, user_id, action, order_id, ip, detail) "
   "VALUES (?, ?, ?, ?, ?, ?)")
 
+/* Privacy: export (privacy_export.c). Everything held about a client,
+ * read in one read transaction (BEGIN_READ). A client's orders by their
+ * address in any case, oldest first: a range of orders_email_lower
+ * (sql/009), no scan; erased orders hold nothing personal and are
+ * left out. */
+X(PEX_ORDERS,
+  "SELECT id, number, status, created_at, due_at, paid_at, answered_at, "
+  "last_answered_at, answer_viewed_at, refund_requested_at, refunded_at, "
+  "cancelled_at, price, currency, topic, name, email, company, website, "
+  "client_ip, followups_used, rating, rated_at FROM orders "
+  "WHERE lower(email) = lower(?) AND erased_at IS NULL "
+  "ORDER BY created_at, id")
+/* The address of order ?, and whether it is erased (its number too, for
+ * the download's name). */
+X(PEX_ORDER_CLIENT,
+  "SELECT email, erased_at IS NOT NULL, number, coalesce(erased_at, 0) "
+  "FROM orders WHERE id = ?")
+/* What the client may see of the thread: never a note (nor the draft,
+ * which is no message). */
+X(PEX_MESSAGES,
+  "SELECT id, kind, created_at, body FROM messages WHERE order_id = ? "
+  "AND kind IN ('question', 'followup', 'info', 'extra', 'reply') "
+  "ORDER BY id")
+/* The files of one message (index files_message), bytes last. */
+X(PEX_FILES,
+  "SELECT name, kind, size, sha256, created_at, data FROM files "
+  "WHERE message_id = ? ORDER BY id")
+X(PEX_HISTORY,
+  "SELECT status, at FROM status_history WHERE order_id = ? ORDER BY id")
+X(PEX_FEEDBACK,
+  "SELECT body, created_at FROM feedback WHERE order_id = ? ORDER BY id")
+X(PEX_TESTIMONIAL,
+  "SELECT sentence, name_shown, status, created_at, updated_at "
+  "FROM testimonials WHERE order_id = ?")
+X(PEX_REFUND_REQUESTS,
+  "SELECT reason, status, requested_at, resolved_at, decline_reason "
+  "FROM refund_requests WHERE order_id = ? ORDER BY id")
+X(PEX_LEDGER,
+  "SELECT kind, amount, currency, method, reference, at FROM ledger "
+  "WHERE order_id = ? ORDER BY id")
+X(PEX_CARD_REFUNDS,
+  "SELECT amount, currency, status, created_at, settled_at "
+  "FROM card_refunds WHERE order_id = ? ORDER BY id")
+/* The emails of order ?1 to its client's address ?2 (any case), not the
+ * consultant's alerts about it (index outbox_order). */
+X(PEX_OUTBOX,
+  "SELECT kind, subject, status, created_at, sent_at, body_text "
+  "FROM outbox WHERE order_id = ?1 AND lower(to_addr) = lower(?2) "
+  "ORDER BY id")
+/* The client's own emails kept with order ?1 (index inbound_order): from
+ * their address ?2, never a bounce or another sender's mail; not raw. */
+X(PEX_INBOUND,
+  "SELECT from_addr, from_name, subject, received_at, body FROM inbound "
+  "WHERE order_id = ?1 AND lower(from_addr) = lower(?2) AND "
+  "status <> 'bounce' ORDER BY id")
+
 /* Orders: the client's side. */
 /* ORDER_INSERT returns the new id and number (a generated column), so
  * that POST /ask needs no second read for its confirmation. */

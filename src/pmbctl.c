@@ -1,7 +1,8 @@
 /* pmbctl.c: the operator's tool: every command in one table, with its
  * words, arguments, help and function, and the line that runs one. The
- * commands are in pmbctl_store.c, pmbctl_user.c, pmbctl_key.c and
- * pmbctl_mail.c and pmbctl_pay.c; they reuse the modules of pmb.fcgi. */
+ * commands are in pmbctl_store.c, pmbctl_user.c, pmbctl_key.c,
+ * pmbctl_mail.c, pmbctl_pay.c and pmbctl_privacy_*.c; they reuse the
+ * modules of pmb.fcgi. */
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -143,6 +144,14 @@ static const struct command commands[] = {
 	    cmd_key_rotate },
 	{ "key remove", "ID", "remove an old key: links it signed stop working",
 	    cmd_key_remove },
+	/* Privacy (issue 20). */
+	{ "privacy export", "--email|--order ADDRESS|NUMBER [--out FILE]",
+	    "everything held about a client (every order of\n"
+	    "the address, any case; --order: of that order's\n"
+	    "client) as one JSON document, files in base64, to\n"
+	    "stdout or FILE (0600); erased orders are left out;\n"
+	    "exit 1 when there is none",
+	    cmd_privacy_export },
 };
 
 /* Prints the usage of every command to f. */
@@ -157,6 +166,9 @@ usage(FILE *f)
 		snprintf(line, sizeof(line), "%s %s", commands[i].words,
 		    commands[i].args);
 		fprintf(f, "  %-26s", line);
+		/* A long one ("privacy export ...") has its help below. */
+		if (strlen(line) >= 26)
+			fprintf(f, "\n  %-26s", "");
 		for (const char *p = commands[i].help; *p != '\0'; p++) {
 			fputc(*p, f);
 			if (*p == '\n')

@@ -84,5 +84,6 @@ int	 backup_before_migrate(void);
 int	 cmd_key_list(char *argv[]);		/* pmbctl_key.c */
 int	 cmd_key_rotate(char *argv[]);
 int	 cmd_key_remove(char *argv[]);
+int	 cmd_privacy_export(char *argv[]);	/* pmbctl_privacy_export.c */
 
 #endif
