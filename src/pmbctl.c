@@ -137,6 +137,22 @@ static const struct command commands[] = {
 	    "is faster; conf/systemd/pmb-search-optimize.timer\n"
 	    "runs it nightly)",
 	    cmd_search_optimize },
+	{ "privacy erase", "--email|--order VALUE",
+	    "erase the personal data of every order of an\n"
+	    "address (--email ADDRESS, any case) or of one\n"
+	    "order (--order PMB-000123 or 123), keeping the\n"
+	    "books; if any is blocked (refund open, money\n"
+	    "held in the guarantee, payment job pending)\n"
+	    "erases none and names each, exit 1",
+	    cmd_privacy_erase },
+	{ "privacy sweep", "", "erase the orders closed more than retention_days\n"
+	    "ago (none with money owed), 500 per transaction;\n"
+	    "prints and audits how many\n"
+	    "(conf/systemd/pmb-privacy-sweep.timer: nightly)",
+	    cmd_privacy_sweep },
+	{ "privacy columns", "", "list every column of the database as TSV: table,\n"
+	    "column, personal (1: erased), why",
+	    cmd_privacy_columns },
 	{ "key list", "", "list the ids of the signing keys (the first signs)",
 	    cmd_key_list },
 	{ "key rotate", "", "add a new signing key on top; the old ones still\n"
