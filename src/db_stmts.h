@@ -70,6 +70,62 @@ X(AUDIT_INSERT,
   "INSERT INTO audit (at, user_id, action, order_id, ip, detail) "
   "VALUES (?, ?, ?, ?, ?, ?)")
 
+/* Privacy: export (privacy_export.c). Everything held about a client,
+ * read in one read transaction (BEGIN_READ). A client's orders by their
+ * address in any case, oldest first: a range of orders_email_lower
+ * (sql/009), no scan; erased orders hold nothing personal and are
+ * left out. */
+X(PEX_ORDERS,
+  "SELECT id, number, status, created_at, due_at, paid_at, answered_at, "
+  "last_answered_at, answer_viewed_at, refund_requested_at, refunded_at, "
+  "cancelled_at, price, currency, topic, name, email, company, website, "
+  "client_ip, followups_used, rating, rated_at FROM orders "
+  "WHERE lower(email) = lower(?) AND erased_at IS NULL "
+  "ORDER BY created_at, id")
+/* The address of order ?, and whether it is erased (its number too, for
+ * the download's name). */
+X(PEX_ORDER_CLIENT,
+  "SELECT email, erased_at IS NOT NULL, number, coalesce(erased_at, 0) "
+  "FROM orders WHERE id = ?")
+/* What the client may see of the thread: never a note (nor the draft,
+ * which is no message). */
+X(PEX_MESSAGES,
+  "SELECT id, kind, created_at, body FROM messages WHERE order_id = ? "
+  "AND kind IN ('question', 'followup', 'info', 'extra', 'reply') "
+  "ORDER BY id")
+/* The files of one message (index files_message), bytes last. */
+X(PEX_FILES,
+  "SELECT name, kind, size, sha256, created_at, data FROM files "
+  "WHERE message_id = ? ORDER BY id")
+X(PEX_HISTORY,
+  "SELECT status, at FROM status_history WHERE order_id = ? ORDER BY id")
+X(PEX_FEEDBACK,
+  "SELECT body, created_at FROM feedback WHERE order_id = ? ORDER BY id")
+X(PEX_TESTIMONIAL,
+  "SELECT sentence, name_shown, status, created_at, updated_at "
+  "FROM testimonials WHERE order_id = ?")
+X(PEX_REFUND_REQUESTS,
+  "SELECT reason, status, requested_at, resolved_at, decline_reason "
+  "FROM refund_requests WHERE order_id = ? ORDER BY id")
+X(PEX_LEDGER,
+  "SELECT kind, amount, currency, method, reference, at FROM ledger "
+  "WHERE order_id = ? ORDER BY id")
+X(PEX_CARD_REFUNDS,
+  "SELECT amount, currency, status, created_at, settled_at "
+  "FROM card_refunds WHERE order_id = ? ORDER BY id")
+/* The emails of order ?1 to its client's address ?2 (any case), not the
+ * consultant's alerts about it (index outbox_order). */
+X(PEX_OUTBOX,
+  "SELECT kind, subject, status, created_at, sent_at, body_text "
+  "FROM outbox WHERE order_id = ?1 AND lower(to_addr) = lower(?2) "
+  "ORDER BY id")
+/* The client's own emails kept with order ?1 (index inbound_order): from
+ * their address ?2, never a bounce or another sender's mail; not raw. */
+X(PEX_INBOUND,
+  "SELECT from_addr, from_name, subject, received_at, body FROM inbound "
+  "WHERE order_id = ?1 AND lower(from_addr) = lower(?2) AND "
+  "status <> 'bounce' ORDER BY id")
+
 /* Orders: the client's side. */
 /* ORDER_INSERT returns the new id and number (a generated column), so
  * that POST /ask needs no second read for its confirmation. */
@@ -957,3 +1013,127 @@ X(FILE_CLIENT,
   "SELECT f.name, f.kind, f.size FROM files f JOIN messages m ON "
   "m.id = f.message_id WHERE f.id = ?1 AND f.order_id = ?2 AND "
   "m.kind NOT IN ('note', 'extra')")
+
+/* Privacy: erase and sweep (privacy.c). The wipes of one order's
+ * personal data all read the same numbered values: ?1 the order, ?2 its
+ * address lowered ("" if none), ?3 its name lowered, ?4 its client IP,
+ * ?5 now; each names only those it needs. */
+/* Why an order cannot be erased: erased_at, a refund open, a payment
+ * job pending, the net paid, and the times of the guarantee. */
+X(PRIVACY_STATE,
+  "SELECT o.erased_at IS NOT NULL, o.status = 'refund_requested' OR "
+  "EXISTS (SELECT 1 FROM refund_requests q WHERE q.order_id = o.id AND "
+  "q.status IN ('open', 'pending')), "
+  "EXISTS (SELECT 1 FROM pay_jobs j WHERE j.order_id = o.id AND "
+  "j.status IN ('queued', 'sending')), "
+  "coalesce((SELECT sum(CASE kind WHEN 'payment' THEN amount ELSE -amount "
+  "END) FROM ledger l WHERE l.order_id = o.id), 0), "
+  "coalesce(o.paid_at, 0), coalesce(o.answered_at, 0), o.status "
+  "FROM orders o WHERE o.id = ?")
+/* The order's client IP, for its rate-limit rows. */
+X(PRIVACY_CLIENT_IP, "SELECT client_ip FROM orders WHERE id = ?")
+/* The decision: only an order not erased yet. */
+X(PRIVACY_ORDER_ERASE,
+  "UPDATE orders SET erased_at = ?5, updated_at = ?5, name = '', "
+  "email = '', company = '', website = '', client_ip = '', "
+  "reply_draft = '' WHERE id = ?1 AND erased_at IS NULL")
+X(PRIVACY_WIPE_MESSAGES,
+  "UPDATE messages SET body = '', html = NULL WHERE order_id = ?1")
+X(PRIVACY_WIPE_HISTORY,
+  "UPDATE status_history SET note = '' WHERE order_id = ?1")
+/* The order's audit rows, and rows of no order whose text holds the
+ * address (a discarded email's sender, ...). */
+X(PRIVACY_WIPE_AUDIT,
+  "UPDATE audit SET detail = '', ip = '' WHERE order_id = ?1 OR "
+  "(order_id IS NULL AND ?2 <> '' AND instr(lower(detail), ?2) > 0)")
+X(PRIVACY_WIPE_REFUNDS,
+  "UPDATE refund_requests SET reason = '', decline_reason = '' "
+  "WHERE order_id = ?1")
+X(PRIVACY_WIPE_FEEDBACK,
+  "UPDATE feedback SET body = '' WHERE order_id = ?1")
+/* A testimonial goes whole (rating_counts counts orders.rating, which
+ * stays). */
+X(PRIVACY_WIPE_TESTIMONIALS,
+  "DELETE FROM testimonials WHERE order_id = ?1")
+/* Received mail of the order, suggested for it, or from the address;
+ * message_key stays unique and says nothing. */
+X(PRIVACY_WIPE_INBOUND,
+  "UPDATE inbound SET message_key = 'erased:' || id, from_addr = '', "
+  "from_name = '', subject = '', body = '', attachments = '', "
+  "reason = '', raw = x'' WHERE order_id = ?1 OR suggested_id = ?1 OR "
+  "(?2 <> '' AND from_addr = ?2 COLLATE NOCASE)")
+/* The order's emails, and emails of no order (digests, lost links)
+ * whose recipient or text holds the address or the name (of three
+ * letters or more: a shorter one would match too much): erasure is
+ * rare, so a scan of the outbox's rows of no order is acceptable. An
+ * email not yet sent is given up (there is no one to send it to). */
+X(PRIVACY_WIPE_OUTBOX,
+  "UPDATE outbox SET to_addr = '', to_name = '', subject = '', "
+  "body_text = '', body_html = '', last_error = '', bounce = '', "
+  "status = CASE WHEN status IN ('queued', 'sending') THEN 'failed' "
+  "ELSE status END, claimed_until = NULL WHERE order_id = ?1 OR "
+  "(order_id IS NULL AND ((?2 <> '' AND (instr(lower(to_addr), ?2) OR "
+  "instr(lower(subject), ?2) OR instr(lower(body_text), ?2) OR "
+  "instr(lower(body_html), ?2))) OR (length(?3) >= 3 AND "
+  "(instr(lower(to_name), ?3) OR instr(lower(subject), ?3) OR "
+  "instr(lower(body_text), ?3) OR instr(lower(body_html), ?3)))))")
+X(PRIVACY_WIPE_FILES, "DELETE FROM files WHERE order_id = ?1")
+/* Rate-limit rows keyed by the address (ask-email:, lost-email:) or
+ * the order's IP (ask-ip:, lost-ip:). */
+X(PRIVACY_WIPE_RATE,
+  "DELETE FROM rate_events WHERE (?2 <> '' AND key IN "
+  "('ask-email:' || ?2, 'lost-email:' || ?2)) OR (?4 <> '' AND key IN "
+  "('ask-ip:' || ?4, 'lost-ip:' || ?4))")
+X(PRIVACY_WIPE_FLAGS,
+  "UPDATE order_flags SET detail = '', resolution = '' WHERE order_id = ?1")
+X(PRIVACY_WIPE_CHECKOUT,
+  "UPDATE checkout_sessions SET last_error = '' WHERE order_id = ?1")
+X(PRIVACY_WIPE_CARD_REFUNDS,
+  "UPDATE card_refunds SET last_error = '' WHERE order_id = ?1")
+X(PRIVACY_WIPE_PAY_JOBS,
+  "UPDATE pay_jobs SET last_error = '' WHERE order_id = ?1")
+/* The order's search document, rewritten now (empty) rather than
+ * left to the lazy indexer: its pending row (noted by the UPDATEs'
+ * triggers) is done. */
+X(PRIVACY_UNINDEX, "DELETE FROM search_fts WHERE rowid = ?1")
+X(PRIVACY_REINDEX,
+  "INSERT INTO search_fts (rowid, name, email, question, replies, notes) "
+  "SELECT id, name, email, question, replies, notes FROM search_docs "
+  "WHERE id = ?1")
+X(PRIVACY_PENDING_DONE, "DELETE FROM search_pending WHERE order_id = ?1")
+/* The order's open erasure request is done (0 rows: none was open). */
+X(PRIVACY_REQUEST_DONE,
+  "UPDATE erasure_requests SET done_at = ?2, done_by = nullif(?3, 0) "
+  "WHERE order_id = ?1 AND done_at IS NULL")
+/* The "your data is erased" email is wiped once delivered. */
+X(PRIVACY_MAIL_WIPE_LATER,
+  "UPDATE outbox SET wipe_when_done = 1 WHERE id = ? AND kind = 'erased'")
+/* outbox.c: a wipe_when_done email delivered or given up loses its
+ * recipient and text (kind, dates and status stay). */
+X(PRIVACY_MAIL_WIPE_DONE,
+  "UPDATE outbox SET to_addr = '', to_name = '', subject = '', "
+  "body_text = '', body_html = '', last_error = '' WHERE id = ? AND "
+  "wipe_when_done = 1 AND status IN ('sent', 'failed')")
+/* The scrub's check: every term FTS5 holds, by document (fts5vocab,
+ * made TEMP per connection); an erased order must have none. */
+X(PRIVACY_VOCAB_CREATE,
+  "CREATE VIRTUAL TABLE IF NOT EXISTS temp.privacy_vocab USING "
+  "fts5vocab(main, search_fts, instance)")
+X(PRIVACY_VOCAB_ERASED,
+  "SELECT count(*) FROM temp.privacy_vocab WHERE doc IN "
+  "(SELECT id FROM orders WHERE erased_at IS NOT NULL)")
+/* The sweep: orders closed before ?1 (refunded, cancelled, or answered
+ * with the guarantee of ?2 seconds over), not erased, after id ?3,
+ * lowest first, at most ?4 (index orders_not_erased). */
+X(PRIVACY_SWEEP_DUE,
+  "SELECT id FROM orders WHERE erased_at IS NULL AND status IN "
+  "('refunded', 'cancelled', 'answered', 'followup') AND id > ?3 AND ("
+  "(status = 'refunded' AND refunded_at < ?1) OR "
+  "(status = 'cancelled' AND cancelled_at < ?1) OR "
+  "(status IN ('answered', 'followup') AND "
+  "coalesce(last_answered_at, answered_at) + ?2 < ?1)) "
+  "ORDER BY id LIMIT ?4")
+/* pmbctl privacy erase --email: that person's orders, any case (index
+ * on lower(email)). */
+X(PRIVACY_ORDERS_BY_EMAIL,
+  "SELECT id, number FROM orders WHERE lower(email) = ? ORDER BY id")

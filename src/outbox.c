@@ -111,18 +111,36 @@ claim_next(struct claimed *c)
 	return rc == DB_ROW;
 }
 
+/* After an email that is wiped once done (wipe_when_done: the
+ * "erased" email of privacy.c) was wiped: checkpoints the WAL with
+ * TRUNCATE so the address leaves the -wal too. Best effort: busy
+ * readers leave it to the next checkpoint. */
+static void
+wal_flush(void)
+{
+	if (sqlite3_wal_checkpoint_v2(db_handle(), NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+		log_msg("mail: the WAL could not be truncated now: the wiped "
+		    "email's bytes go at the next checkpoint");
+}
+
 /* Marks a claimed message sent. Returns 1, or 0 on error (then it is
  * sent again once the claim expires). */
 static int
 mark_sent(const struct claimed *c)
 {
+	int wiped;
+
 	if (!db_begin())
 		return 0;
 	if (db_run(ST_OUTBOX_SENT, "ii", now_unix(), c->m.id) != DB_DONE ||
+	    (wiped = db_update(ST_PRIVACY_MAIL_WIPE_DONE, "i", c->m.id)) < 0 ||
 	    !db_commit()) {
 		db_rollback();
 		return 0;
 	}
+	if (wiped > 0)
+		wal_flush();
 	return 1;
 }
 
@@ -135,16 +153,21 @@ mark_failed(const struct claimed *c, const char *error, int permanent,
 {
 	int64_t tries = c->attempts + 1;
 	int64_t max = permanent ? 1 : conf.mail_max_attempts;
+	int	wiped;
 
 	*next_at = now_unix() + mail_backoff(tries);
 	*gave_up = tries >= max;
 	if (!db_begin())
 		return 0;
 	if (db_run(ST_OUTBOX_FAILED, "tiiii", error, *next_at, max,
-	    c->m.id, c->claim) != DB_DONE || !db_commit()) {
+	    c->m.id, c->claim) != DB_DONE ||
+	    (wiped = db_update(ST_PRIVACY_MAIL_WIPE_DONE, "i", c->m.id)) < 0 ||
+	    !db_commit()) {
 		db_rollback();
 		return 0;
 	}
+	if (wiped > 0)
+		wal_flush();
 	return 1;
 }
 

@@ -109,6 +109,7 @@ void	 page_admin_dashboard(struct request *);
 void	 page_admin_dashboard_svg(struct request *);
 void	 page_admin_export_csv(struct request *);
 void	 page_admin_export_ledger_csv(struct request *);
+void	 page_admin_privacy_export(struct request *);	/* privacy */
 void	 page_admin_audit(struct request *);
 void	 page_refund(struct request *);
 void	 page_refund_submit(struct request *);
@@ -196,5 +197,6 @@ extern const struct field inbox_fields[];
 extern const struct field inbox_attach_fields[];
 extern const struct field inbox_discard_fields[];
 extern const struct field pay_fields[];
+extern const struct field privacy_export_fields[];
 
 #endif

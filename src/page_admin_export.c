@@ -1,6 +1,8 @@
 /* page_admin_export.c: GET /admin/export.csv — every order with its
  * money, for the accountant — and GET /admin/export-ledger.csv, every
- * payment and refund. Money comes from the ledger only.
+ * payment and refund. Money comes from the ledger only. And POST
+ * /admin/orders/ID/export: everything held about that order's client,
+ * as one JSON document (privacy_export.c), for the client who asks.
  *
  * Both files are built whole before the first byte is sent, so that a
  * database error answers 503 instead of a 200 file that silently lacks
@@ -14,11 +16,15 @@
  * at the price of truncated files that look whole. */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
+#include "auth.h"
 #include "currency.h"
 #include "db.h"
 #include "page.h"
+#include "privacy_export.h"
 
 /* What a spreadsheet may run as a formula when a cell starts with it:
  * = + - @ tab CR, and the full-width = + - @ (U+FF1D, U+FF0B, U+FF0D,
@@ -334,4 +340,98 @@ page_admin_export_ledger_csv(struct request *r)
 	else
 		csv_send(r, "ledger", &b);
 	buf_free(&b);
+}
+
+/* POST /admin/orders/ID/export takes the CSRF token only. */
+const struct field privacy_export_fields[] = {
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
+};
+
+/* Reads order id's number and erasure time (0: not erased) into *number
+ * (owned by the request) and *erased. Returns 1, 0 when there is no such
+ * order, -1 on a database error. */
+static int
+export_order_state(struct request *r, int64_t id, const char **number,
+    int64_t *erased)
+{
+	sqlite3_stmt	*s = db_stmt(ST_PEX_ORDER_CLIENT);
+	int		 rc;
+
+	if (s == NULL || !db_bind(s, "i", id))
+		return -1;
+	if ((rc = db_step(ST_PEX_ORDER_CLIENT)) == DB_ROW) {
+		*number = req_strdup(r, db_text(s, 2));
+		*erased = sqlite3_column_int64(s, 3);
+	}
+	db_done(ST_PEX_ORDER_CLIENT);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
+}
+
+/* Answers 409 for order number, whose personal data was erased at
+ * erased: there is nothing to export. */
+static void
+export_erased(struct request *r, const char *number, int64_t erased)
+{
+	page_error(r, 409, "Nothing to export", req_printf(r, "The personal "
+	    "data of order %s was erased on %s: nothing about its client is "
+	    "left to export.", number, page_date(r, erased)));
+}
+
+/* Records that staff exported the data of order id's client ("n orders";
+ * never the address or the data). Returns 1, or 0 (rolled back). */
+static int
+export_audit(struct request *r, int64_t id, int64_t n)
+{
+	if (!db_begin())
+		return 0;
+	if (!audit_log(r, r->session->user_id, "privacy_export", id,
+	    req_printf(r, "%lld order%s", (long long)n, n == 1 ? "" : "s")) ||
+	    !db_commit()) {
+		db_rollback();
+		return 0;
+	}
+	return 1;
+}
+
+/* POST /admin/orders/ID/export: the order's client's data, every order
+ * of their address, as a JSON attachment named for the order; built
+ * whole and audited before the first byte goes. 404 without such an
+ * order, 409 when it was erased. */
+void
+page_admin_privacy_export(struct request *r)
+{
+	const char	*number = NULL;
+	char		*doc;
+	int64_t		 id, erased = 0, n;
+	size_t		 len = 0;
+	int		 rc = 0;
+
+	if (r->arg != NULL && parse_int64(r->arg, 1, INT64_MAX, &id))
+		rc = export_order_state(r, id, &number, &erased);
+	if (!page_found(r, rc, "No such order", "There is no order with "
+	    "this number."))
+		return;
+	if (erased != 0) {
+		export_erased(r, number, erased);
+		return;
+	}
+	if ((doc = privacy_export_order(id, &len, &n)) == NULL) {
+		if (n == 0)	/* erased since */
+			export_erased(r, number, now_unix());
+		else
+			page_unavailable(r);
+		return;
+	}
+	if (!export_audit(r, id, n)) {
+		free(doc);
+		page_unavailable(r);
+		return;
+	}
+	r->download = 1;
+	http_header(r, "Content-Disposition", req_printf(r,
+	    "attachment; filename=\"pmb-export-%s.json\"", number));
+	http_open(r, 200, "application/json; charset=utf-8");
+	http_write(r, doc, len);
+	free(doc);
 }

@@ -1,7 +1,8 @@
 /* pmbctl.c: the operator's tool: every command in one table, with its
  * words, arguments, help and function, and the line that runs one. The
- * commands are in pmbctl_store.c, pmbctl_user.c, pmbctl_key.c and
- * pmbctl_mail.c and pmbctl_pay.c; they reuse the modules of pmb.fcgi. */
+ * commands are in pmbctl_store.c, pmbctl_user.c, pmbctl_key.c,
+ * pmbctl_mail.c, pmbctl_pay.c and pmbctl_privacy_*.c; they reuse the
+ * modules of pmb.fcgi. */
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -136,6 +137,22 @@ static const struct command commands[] = {
 	    "is faster; conf/systemd/pmb-search-optimize.timer\n"
 	    "runs it nightly)",
 	    cmd_search_optimize },
+	{ "privacy erase", "--email|--order VALUE",
+	    "erase the personal data of every order of an\n"
+	    "address (--email ADDRESS, any case) or of one\n"
+	    "order (--order PMB-000123 or 123), keeping the\n"
+	    "books; if any is blocked (refund open, money\n"
+	    "held in the guarantee, payment job pending)\n"
+	    "erases none and names each, exit 1",
+	    cmd_privacy_erase },
+	{ "privacy sweep", "", "erase the orders closed more than retention_days\n"
+	    "ago (none with money owed), 500 per transaction;\n"
+	    "prints and audits how many\n"
+	    "(conf/systemd/pmb-privacy-sweep.timer: nightly)",
+	    cmd_privacy_sweep },
+	{ "privacy columns", "", "list every column of the database as TSV: table,\n"
+	    "column, personal (1: erased), why",
+	    cmd_privacy_columns },
 	{ "key list", "", "list the ids of the signing keys (the first signs)",
 	    cmd_key_list },
 	{ "key rotate", "", "add a new signing key on top; the old ones still\n"
@@ -143,6 +160,14 @@ static const struct command commands[] = {
 	    cmd_key_rotate },
 	{ "key remove", "ID", "remove an old key: links it signed stop working",
 	    cmd_key_remove },
+	/* Privacy (issue 20). */
+	{ "privacy export", "--email|--order ADDRESS|NUMBER [--out FILE]",
+	    "everything held about a client (every order of\n"
+	    "the address, any case; --order: of that order's\n"
+	    "client) as one JSON document, files in base64, to\n"
+	    "stdout or FILE (0600); erased orders are left out;\n"
+	    "exit 1 when there is none",
+	    cmd_privacy_export },
 };
 
 /* Prints the usage of every command to f. */
@@ -157,6 +182,9 @@ usage(FILE *f)
 		snprintf(line, sizeof(line), "%s %s", commands[i].words,
 		    commands[i].args);
 		fprintf(f, "  %-26s", line);
+		/* A long one ("privacy export ...") has its help below. */
+		if (strlen(line) >= 26)
+			fprintf(f, "\n  %-26s", "");
 		for (const char *p = commands[i].help; *p != '\0'; p++) {
 			fputc(*p, f);
 			if (*p == '\n')

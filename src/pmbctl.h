@@ -81,8 +81,12 @@ int	 backup_migrate_prepare(char *argv[]);
 /* Makes a backup into backup_dir (the database must be open); returns
  * 1, or 0 after a message. */
 int	 backup_before_migrate(void);
+int	 cmd_privacy_erase(char *argv[]);	/* pmbctl_privacy.c */
+int	 cmd_privacy_sweep(char *argv[]);
+int	 cmd_privacy_columns(char *argv[]);
 int	 cmd_key_list(char *argv[]);		/* pmbctl_key.c */
 int	 cmd_key_rotate(char *argv[]);
 int	 cmd_key_remove(char *argv[]);
+int	 cmd_privacy_export(char *argv[]);	/* pmbctl_privacy_export.c */
 
 #endif

@@ -76,6 +76,9 @@ static const struct route routes[] = {
 	    R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/orders/*/refund", M_POST, page_admin_surplus_refund,
 	    surplus_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
+	/* Privacy (issue 20): the client's data as one JSON download. */
+	{ "/admin/orders/*/export", M_POST, page_admin_privacy_export,
+	    privacy_export_fields, R_DB | R_ADMIN | R_CSRF },
 	{ "/admin/snippets", M_GET, page_admin_snippets, NULL,
 	    R_DB | R_ADMIN },
 	{ "/admin/snippets", M_POST, page_admin_snippet_create,
