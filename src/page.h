@@ -141,6 +141,10 @@ struct order;
  * client's details when details is set). Returns 1; or answers (404,
  * 410 Gone for an erased order, 503) and returns 0. */
 int	 page_track_order(struct request *, struct order *, int details);
+/* Parses the order id of the path /admin/orders/ID... and loads it
+ * (page_admin_order.c). Returns 1, or answers (404, 503) and returns
+ * 0. */
+int	 page_admin_order_load(struct request *, struct order *);
 /* POST /o/TOKEN/pay: opens a Stripe Checkout Session (page_pay.c). */
 void	 page_pay(struct request *);
 /* For the status page of o (path token token): sets pay_action in tv

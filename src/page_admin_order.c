@@ -90,10 +90,8 @@ const struct field cancel_fields[] = {
 	FIELDS_END
 };
 
-/* Parses the order id of the path; loads it. Returns 1, or answers and
- * returns 0. */
-static int
-admin_order(struct request *r, struct order *o)
+int
+page_admin_order_load(struct request *r, struct order *o)
 {
 	int64_t	id;
 	int	rc = 0;
@@ -529,13 +527,14 @@ page_admin_order(struct request *r)
 		"claim", "You claimed this order.",
 		"release", "Order released.",
 		"cancel", "Order cancelled.",
+		"erased", "Personal data erased.",
 		"card_refund", "Refund sent to Stripe — waiting for "
 		    "confirmation.",
 		NULL
 	};
 	struct order	 o;
 
-	if (!admin_order(r, &o))
+	if (!page_admin_order_load(r, &o))
 		return;
 	order_view(r, &o, 200, page_done_notice(r, notices), NULL, NULL, 0, NULL);
 }
@@ -569,7 +568,7 @@ action_start(struct request *r, struct order *o)
 		page_csrf_failed(r);
 		return 0;
 	}
-	if (!admin_order(r, o))
+	if (!page_admin_order_load(r, o))
 		return 0;
 	/* Nothing is added to an erased order, nor changed in it. */
 	if (o->erased_at != 0) {

@@ -15,11 +15,22 @@
 #include "order.h"
 #include "page.h"
 #include "page_privacy.h"
+#include "privacy.h"
 
 #define DAY	86400
 
 /* The fields of POST /o/TOKEN/erasure (an interface): the token only. */
 const struct field erasure_fields[] = {
+	CSRF_FIELD_ENTRY,
+	FIELDS_END
+};
+
+/* The fields of POST /admin/orders/ID/erase (an interface): confirm
+ * must be "yes" (checked by the handler: anything else shows the
+ * confirmation again, 400). */
+const struct field erase_fields[] = {
+#define EF_CONFIRM	0
+	{ "confirm", "the confirmation", 0, 3, 0, NULL },
 	CSRF_FIELD_ENTRY,
 	FIELDS_END
 };
@@ -257,4 +268,81 @@ page_admin_erased_refused(struct request *r, const struct order *o)
 	    "order's personal data was erased on %s: nothing can be added "
 	    "to order %s or changed.", page_date(r, o->erased_at), o->number));
 	return 1;
+}
+
+/* Renders the erase's confirmation page of o with status: what goes and
+ * what stays, and the form, or why (a privacy_block) the order cannot be
+ * erased now and no form; error goes on top. */
+static void
+erase_view(struct request *r, const struct order *o, int status, int why,
+    const char *error)
+{
+	struct tvars tv = { .n = 0 };
+
+	page_vars(r, &tv);
+	tv_set(&tv, "id", req_printf(r, "%lld", (long long)o->id));
+	tv_set(&tv, "number", o->number);
+	tv_set(&tv, "name", o->name);
+	tv_set(&tv, "email", o->email);
+	tv_set(&tv, "status_label", order_status_label(o->status));
+	tv_set(&tv, "form_message", error);
+	if (why != PB_NONE)
+		tv_set(&tv, "blocked", privacy_block_text(why));
+	page_render(r, status, req_printf(r, "Erase the personal data of %s?",
+	    o->number), "admin_erase.html", &tv);
+}
+
+/* GET /admin/orders/ID/erase: changes nothing. */
+void
+page_admin_erase(struct request *r)
+{
+	struct order	o;
+	int		why;
+
+	if (!db_read_begin()) {
+		page_unavailable(r);
+		return;
+	}
+	if (page_admin_order_load(r, &o)) {
+		if ((why = privacy_erasable(o.id, now_unix())) < 0)
+			page_unavailable(r);
+		else
+			erase_view(r, &o, 200, why, NULL);
+	}
+	db_read_end();
+}
+
+/* POST /admin/orders/ID/erase: with confirm=yes erases (privacy_erase,
+ * the client told by email if they asked) and answers 303 to the order
+ * page; else the confirmation again (400); refused: 409 with why;
+ * failed: 503, nothing erased. */
+void
+page_admin_erase_submit(struct request *r)
+{
+	struct order		o;
+	enum privacy_block	why = PB_NONE;
+	int			rc;
+
+	if (!r->csrf_ok) {
+		page_csrf_failed(r);
+		return;
+	}
+	if (!page_admin_order_load(r, &o))
+		return;
+	if (r->nerrors > 0 || strcmp(r->fields[EF_CONFIRM].value, "yes")) {
+		erase_view(r, &o, 400, PB_NONE, "Nothing was erased: confirm "
+		    "with the button below.");
+		return;
+	}
+	if ((rc = privacy_erase(r, o.id, r->session->user_id, 1, &why)) < 0) {
+		erase_view(r, &o, 503, PB_NONE, page_not_saved(r));
+		return;
+	}
+	if (rc == 0) {
+		erase_view(r, &o, 409, why, req_cat(r, "Nothing was erased. ",
+		    privacy_block_text(why), (char *)NULL));
+		return;
+	}
+	http_redirect(r, req_printf(r, "/admin/orders/%lld?done=erased",
+	    (long long)o.id));
 }

@@ -79,6 +79,11 @@ static const struct route routes[] = {
 	/* Privacy (issue 20): the client's data as one JSON download. */
 	{ "/admin/orders/*/export", M_POST, page_admin_privacy_export,
 	    privacy_export_fields, R_DB | R_ADMIN | R_CSRF },
+	/* The erase's confirmation step and the erase (page_privacy.c). */
+	{ "/admin/orders/*/erase", M_GET, page_admin_erase, NULL,
+	    R_DB | R_ADMIN },
+	{ "/admin/orders/*/erase", M_POST, page_admin_erase_submit,
+	    erase_fields, R_DB | R_ADMIN | R_CSRF | R_FORM },
 	{ "/admin/snippets", M_GET, page_admin_snippets, NULL,
 	    R_DB | R_ADMIN },
 	{ "/admin/snippets", M_POST, page_admin_snippet_create,

@@ -9,7 +9,10 @@ checkout page, its webhooks reach the site, and the real `pmbctl pay run`
 sends the refund to it (refund_auto_approve = yes).
 
 The journey runs twice, on a fresh site each time: at desktop size
-(1280x800) and at phone size (375x812) with JavaScript disabled. Each
+(1280x800) and at phone size (375x812) with JavaScript disabled. Then
+tests/browser/privacy.mjs (issue 20), on a fresh site too: the privacy
+notice at phone size (390x844), the staff's erase with its confirmation
+step, and the 410 page of the erased order's status link. Each
 received email is written to MAIL_DIR/NNN.eml, with NNN.json beside it
 (envelope, subject and the decoded text and HTML parts) for the node
 script to read; the script wakes `pmbctl mail run` with SIGUSR1 when it
@@ -31,7 +34,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pmbtest import Tap, Site, STAFF, BUILD, SRC, PMBCTL, free_port, missing_tool, node_deps, node_tap  # noqa: E402
+from pmbtest import (Tap, Site, STAFF, BUILD, SRC, PMBCTL, Browser, answered_order, login, free_port,  # noqa: E402
+                     missing_tool, node_deps, node_tap)
 from stripe_standin import StripeStandin  # noqa: E402
 
 CHROMIUM = os.environ.get("PMB_CHROMIUM", "/usr/bin/chromium")
@@ -46,7 +50,7 @@ SIZES = [
     {"label": "desktop", "width": 1280, "height": 800, "javaScript": True},
     {"label": "phone", "width": 375, "height": 812, "javaScript": False},
 ]
-# PMB_BROWSER_ONLY=phone (or desktop) runs one size, while working on it.
+# PMB_BROWSER_ONLY=phone (or desktop, or privacy) runs one part, while working on it.
 if os.environ.get("PMB_BROWSER_ONLY"):
     SIZES = [s for s in SIZES if s["label"] == os.environ["PMB_BROWSER_ONLY"]]
 
@@ -163,6 +167,35 @@ def journey(size, deps, shots):
         site.cleanup()
 
 
+def privacy(deps, shots):
+    """Runs privacy.mjs (issue 20) on a fresh site: the privacy notice at
+    phone size, the staff's erase with its confirmation step, the 410
+    page. The order is made here: answered, its guarantee over, its
+    client's erasure asked for."""
+    site = Site(users=STAFF)
+    try:
+        site.start()
+        staff = Browser(site)
+        login(staff)
+        client_email = "ada.privacy@bakery.example"
+        c, status_path, oid, _ = answered_order(site, staff, client_email)
+        site.sql("UPDATE orders SET created_at = created_at - ?1, paid_at = paid_at - ?1, due_at = due_at - ?1, "
+                 "answered_at = answered_at - ?1, last_answered_at = last_answered_at - ?1 WHERE id = ?2",
+                 31 * 86400, oid)
+        _, hidden = c.form(status_path)
+        r = c.post(status_path + "/erasure", {"csrf_token": hidden.get("csrf_token", "")})
+        t.ok(r.status == 303, "privacy: the client asked for their data to be erased", r.status)
+        user, password = next(iter(STAFF.items()))
+        config = {"base": site.base, "user": user, "password": password, "orderPath": "/admin/orders/%d" % oid,
+                  "statusPath": status_path, "clientName": "Ada Baker", "clientEmail": client_email,
+                  "shots": shots, "deps": deps, "chromium": CHROMIUM}
+        rc, points = node_tap(t, [os.path.join(HERE, "privacy.mjs"), json.dumps(config)], JOURNEY_TIMEOUT,
+                              "privacy: ")
+        t.ok(rc == 0 and points > 0, "privacy: the script ran to its end (exit %s)" % rc)
+    finally:
+        site.cleanup()
+
+
 def daemon(site, what, says):
     """Starts `pmbctl WHAT run` for site and waits until its log line
     (says) shows it has blocked SIGUSR1, which wakes it. Returns it."""
@@ -216,6 +249,11 @@ try:
             shutil.rmtree(shots, ignore_errors=True)
             os.makedirs(shots)
             t.run(lambda: journey(size, deps, shots))
+        if not os.environ.get("PMB_BROWSER_ONLY") or os.environ["PMB_BROWSER_ONLY"] == "privacy":
+            shots = os.path.join(OUT, "privacy")
+            shutil.rmtree(shots, ignore_errors=True)
+            os.makedirs(shots)
+            t.run(lambda: privacy(deps, shots))
         print("# screenshots: %s" % OUT)
 finally:
     print("# %.1f s" % (time.time() - start))

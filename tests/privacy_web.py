@@ -273,8 +273,65 @@ def test_erased_staff():
     t.eq(site.dump(), before, "and nothing was written")
 
 
+# --- the erase's confirmation step ---------------------------------------------------
+
+def test_erase_blocked():
+    c, path, oid, rpath = answered_order(site, staff, "blocked.client@example.com")
+    c.post(rpath, {"reason": "", "csrf_token": client_csrf(c, rpath)})
+    page = staff.get("/admin/orders/%d" % oid)
+    t.ok('<a href="/admin/orders/%d/erase" id="erase-link">Erase personal data…</a>' % oid in page.text,
+         "the order page of an order not erased links to \"Erase personal data…\"")
+    before = site.dump()
+    r = staff.get("/admin/orders/%d/erase" % oid)
+    t.ok(r.status == 200 and 'id="erase-blocked"' in r.text and "A refund request is open" in r.text
+         and 'action="/admin/orders/%d/erase"' % oid not in r.text,
+         "an order with an open refund: the confirmation page says why, and has no button", text_of(r.text)[:400])
+    r = staff_post("/admin/orders/%d/erase" % oid, {"confirm": "yes"})
+    t.ok(r.status == 409 and "A refund request is open" in r.text, "a POST anyway answers 409 with the reason",
+         r.status)
+    t.eq(site.dump(), before, "and nothing is erased")
+
+
+def test_erase():
+    c, path, oid, _ = answered_order(site, staff, "Erase.Me@example.com")
+    close(oid)
+    c.post(path + "/erasure", {"csrf_token": client_csrf(c, path)})
+    before = site.dump()
+    r = staff.get("/admin/orders/%d/erase" % oid)
+    t.ok(r.status == 200 and "What goes" in r.text and "What stays" in r.text
+         and 'action="/admin/orders/%d/erase"' % oid in r.text
+         and '<input type="hidden" name="confirm" value="yes">' in r.text,
+         "the confirmation page lists what goes and what stays, with its form")
+    t.eq(site.dump(), before, "GET of the confirmation changes nothing")
+    r = staff.post("/admin/orders/%d/erase" % oid, {"confirm": "yes", "csrf_token": "forged"})
+    t.eq(r.status, 403, "without the CSRF token: 403")
+    for fields, what in (({}, "without confirm"), ({"confirm": "no"}, "with confirm=no")):
+        r = staff_post("/admin/orders/%d/erase" % oid, fields)
+        t.ok(r.status == 400 and 'action="/admin/orders/%d/erase"' % oid in r.text and "Nothing was erased" in r.text,
+             "POST %s answers 400 with the confirmation again" % what, r.status)
+    t.eq(site.dump(), before, "and nothing is erased")
+    r = staff_post("/admin/orders/%d/erase" % oid, {"confirm": "yes"})
+    t.ok(r.status == 303 and r.header("Location").endswith("/admin/orders/%d?done=erased" % oid),
+         "POST with confirm=yes answers 303 to the order page", (r.status, r.text[:300]))
+    row = site.sql("SELECT erased_at, name, email FROM orders WHERE id = ?", oid)[0]
+    t.ok(row[0] is not None and abs(row[0] - time.time()) < 60 and row[1] == "" and row[2] == "",
+         "the order is erased: erased_at set, the name and address gone", row)
+    sam = site.sql1("SELECT id FROM users WHERE username = 'sam'")
+    audit = site.sql("SELECT user_id, detail FROM audit WHERE order_id = ? AND action = 'privacy_erase'", oid)
+    t.ok(len(audit) == 1 and audit[0][0] == sam and "Erase.Me" not in audit[0][1].lower()
+         and "erase.me" not in audit[0][1].lower() and "Ada" not in audit[0][1] and "sourdough" not in audit[0][1],
+         "audited with the staff member, without the data", audit)
+    t.ok(site.sql1("SELECT done_at IS NOT NULL FROM erasure_requests WHERE order_id = ?", oid) == 1,
+         "the client's erasure request is done")
+    page = staff.get("/admin/orders/%d?done=erased" % oid)
+    t.ok("Personal data erased on " in page.text and "(by sam)" in page.text and "Ada" not in page.text
+         and "erase.me" not in page.text.lower(), "the order page shows the banner, by whom, without the client")
+    t.eq(c.get(path).status, 410, "the client's status link now answers 410")
+
+
 for fn in (test_privacy_page, test_privacy_settings, test_open_orders_no_form, test_request,
-           test_refunded_and_cancelled_are_closed, test_erased_links_410, test_erased_staff):
+           test_refunded_and_cancelled_are_closed, test_erased_links_410, test_erased_staff, test_erase_blocked,
+           test_erase):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())
