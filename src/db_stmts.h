@@ -57,6 +57,10 @@ X(ERASURE_QUEUE_FLAGS,
 X(ERASURE_COUNT,
   "SELECT count(*) FROM (SELECT 1 FROM erasure_requests "
   "INDEXED BY erasure_requests_open WHERE done_at IS NULL LIMIT ?1)")
+/* Whether order ? is erased, read inside a write transaction that adds
+ * text to it (a note, a follow-up): an erase may have committed since the
+ * page loaded the order. */
+X(ORDER_ERASED, "SELECT erased_at IS NOT NULL FROM orders WHERE id = ?")
 /* Who erased order ? and when (the order page's banner): its newest
  * "privacy_erase" audit row (user NULL: pmbctl or the sweep). */
 X(ERASED_BY,

@@ -946,12 +946,22 @@ page_admin_note(struct request *r)
 	struct order	 o;
 	const char	**kinds;
 	int64_t		 uid;
+	int		 rc;
 
 	if (!action_start(r, &o) || !files_checked(r, &o, &kinds))
 		return;
 	uid = r->session->user_id;
 	if (!db_begin())
 		goto fail;
+	/* Erased since action_start read it: nothing is added. */
+	if ((rc = page_order_erased(o.id)) != 0) {
+		db_rollback();
+		if (rc < 0)
+			goto fail;
+		refuse(r, &o, 409, "This order's personal data was erased: "
+		    "nothing can be added to it or changed.");
+		return;
+	}
 	if (db_run(ST_MESSAGE_INSERT, "itttii", o.id, "note",
 	    r->fields[NF_BODY].value, req_keep(r,
 	    md_render(r->fields[NF_BODY].value)), uid, now_unix()) !=

@@ -260,6 +260,20 @@ page_admin_privacy_vars(struct request *r, struct tvars *tv,
 }
 
 int
+page_order_erased(int64_t id)
+{
+	sqlite3_stmt	*s = db_stmt(ST_ORDER_ERASED);
+	int		 rc, erased = 0;
+
+	if (s == NULL || !db_bind(s, "i", id))
+		return -1;
+	if ((rc = db_step(ST_ORDER_ERASED)) == DB_ROW)
+		erased = sqlite3_column_int(s, 0);
+	db_done(ST_ORDER_ERASED);
+	return rc == DB_ERROR ? -1 : erased;
+}
+
+int
 page_admin_erased_refused(struct request *r, const struct order *o)
 {
 	if (o->erased_at == 0)

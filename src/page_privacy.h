@@ -47,6 +47,10 @@ int	 page_erasure_vars(struct request *, struct tvars *,
  * error. */
 int	 page_admin_privacy_vars(struct request *, struct tvars *,
 	    const struct order *);
+/* Reads whether order id's personal data is erased, inside the
+ * caller's write transaction (the decision of a write that adds text to
+ * it). Returns 1, 0 if not (or no such order), -1 on a database error. */
+int	 page_order_erased(int64_t id);
 /* Answers 409 for a staff write on order o and returns 1 if o's
  * personal data was erased; else returns 0, answering nothing. */
 int	 page_admin_erased_refused(struct request *, const struct order *);

@@ -366,10 +366,14 @@ page_track_viewed(struct request *r)
 	http_open(r, 204, NULL);
 }
 
+/* What followup_store returns when the order was erased since the
+ * page loaded it (nothing written). */
+#define FOLLOWUP_ERASED	2
+
 /* Writes a follow-up (order_followup) with r's files (kinds from
  * attach_check) in a transaction of its own: the body was read whole
  * (its files spooled) before it begins. Returns 1, 0 if the allowance is
- * used up, -1 on failure. */
+ * used up, FOLLOWUP_ERASED, -1 on failure. */
 static int
 followup_store(struct request *r, const struct order *o, const char *text,
     const char **kinds)
@@ -380,6 +384,10 @@ followup_store(struct request *r, const struct order *o, const char *text,
 
 	if (!db_begin())
 		return -1;
+	if ((rc = page_order_erased(o->id)) != 0) {
+		db_rollback();
+		return rc < 0 ? -1 : FOLLOWUP_ERASED;
+	}
 	if ((rc = order_followup(r, o, text, 0)) != 1) {
 		db_rollback();
 		return rc;
@@ -438,11 +446,13 @@ page_track_message(struct request *r)
 		track_render(r, &o, 503, page_not_saved(r));
 		return;
 	}
-	if (rc == 0) {
+	if (rc == 0 || rc == FOLLOWUP_ERASED) {
 		if (order_load_status(r, o.id, &o) != 1) {
 			page_unavailable(r);
 			return;
 		}
+		if (page_gone(r, &o))
+			return;
 		track_render(r, &o, 409, "You have used the follow-up "
 		    "questions included with this order.");
 		return;
