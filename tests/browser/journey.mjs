@@ -613,6 +613,10 @@ async function journey(browser, client, staff, base) {
   const terms = await focused(client);
   ok(terms.tag === 'a' && /terms/i.test(terms.text), 'keyboard: Tab reaches the consent line\'s link to the terms', terms);
   await client.keyboard.press('Tab');
+  const notice = await focused(client);
+  ok(notice.tag === 'a' && notice.id === 'privacy-link',
+    'keyboard: then its link to the privacy notice (issue 20)', notice);
+  await client.keyboard.press('Tab');
   const f = await focused(client);
   must(f.tag === 'button' && /Send my question/.test(f.text), 'keyboard: Tab reaches "Send my question"', f);
   await visit(client, 'ask-filled-by-keyboard');
