@@ -173,6 +173,12 @@ def test_request():
     t.ok(q.status == 200 and 'href="/admin/orders/%d"' % oid in q.text and "open.client" not in q.text
          and re.search(r'href="/admin\?status=erasure"[^>]*>Erasure requests <span class="count">1</span>', q.text),
          "the queue's erasure filter lists it, with its count")
+    # No order waits for an answer here (the orders above are answered,
+    # unpaid or refunding): the default view says what still waits.
+    q = staff.get("/admin")
+    t.ok('<a href="/admin?status=erasure">1 erasure request waits</a>' in q.text,
+         "the queue's empty default view names the erasure request among what still waits",
+         text_of(q.text)[:500])
     # The alert reaches the consultant: delivered by pmbctl mail send.
     site.ctl("mail", "send")
     aid = site.sql1("SELECT id FROM outbox WHERE order_id = ? AND kind = 'erasure_alert'", oid)
