@@ -1021,6 +1021,10 @@ X(PRIVACY_MAIL_WIPE_DONE,
   "UPDATE outbox SET to_addr = '', to_name = '', subject = '', "
   "body_text = '', body_html = '', last_error = '' WHERE id = ? AND "
   "wipe_when_done = 1 AND status IN ('sent', 'failed')")
+/* search_index.c's search_merge_all, for the scrub: the whole index
+ * merged into one segment at once. */
+X(SEARCH_OPTIMIZE_ALL,
+  "INSERT INTO search_fts (search_fts) VALUES ('optimize')")
 /* The scrub's check: every term FTS5 holds, by document (fts5vocab,
  * made TEMP per connection); an erased order must have none. */
 X(PRIVACY_VOCAB_CREATE,
