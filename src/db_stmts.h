@@ -986,7 +986,9 @@ X(PRIVACY_WIPE_OUTBOX,
   "instr(lower(body_text), ?3) OR instr(lower(body_html), ?3)))))")
 X(PRIVACY_WIPE_FILES, "DELETE FROM files WHERE order_id = ?1")
 /* Rate-limit rows keyed by the address (ask-email:, lost-email:) or
- * the order's IP (ask-ip:, lost-ip:). */
+ * the order's IP (ask-ip:, lost-ip:). The intake's limit per sender
+ * counts inbound rows by from_addr (PRIVACY_WIPE_INBOUND wipes them);
+ * login-ip: keys are staff's. */
 X(PRIVACY_WIPE_RATE,
   "DELETE FROM rate_events WHERE (?2 <> '' AND key IN "
   "('ask-email:' || ?2, 'lost-email:' || ?2)) OR (?4 <> '' AND key IN "

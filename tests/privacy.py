@@ -251,6 +251,8 @@ def test_erase():
         other_before = site.sql("SELECT name, email, company FROM orders WHERE lower(email) = ?", OTHER_EMAIL)
         other_msgs = site.sql("SELECT m.body FROM messages m JOIN orders o ON o.id = m.order_id "
                               "WHERE o.email = ? ORDER BY m.id", OTHER_EMAIL)
+        site.sql("INSERT INTO sessions (id_hash, user_id, csrf, created_at, last_seen_at, ip) "
+                 "VALUES (zeroblob(32), 1, 'x', 1, 1, '192.0.2.200')")
         p = ctl(site, "privacy", "erase", "--email", EMAIL.upper())
         eq(p.returncode, 0, "privacy erase --email (another case) exits 0", p.stderr)
         t.ok("PMB-%06d" % oid in p.stdout, "it prints what it erased", p.stdout)
@@ -274,6 +276,8 @@ def test_erase():
         eq(site.sql1("SELECT count(*) FROM audit WHERE action = 'privacy_erase' AND order_id = ?", oid), 1,
              "the erase is audited")
         eq(site.sql1("SELECT count(*) FROM files WHERE order_id = ?", oid), 0, "its files are gone")
+        eq(site.sql1("SELECT count(*) FROM sessions WHERE ip = '192.0.2.200'"), 0, "an expired staff session is pruned")
+        t.ok(site.sql1("SELECT count(*) FROM sessions") >= 1, "the signed-in session stays")
         eq(site.sql1("SELECT count(*) FROM testimonials WHERE order_id = ?", oid), 0, "its testimonial is gone")
         eq(site.sql1("SELECT rating FROM orders WHERE id = ?", oid), "yes", "its rating (yes/no) stays")
         r = staff.get("/admin/orders/%d" % oid)
