@@ -1083,7 +1083,9 @@ X(PRIVACY_WIPE_OUTBOX,
   "instr(lower(body_text), ?3) OR instr(lower(body_html), ?3)))))")
 X(PRIVACY_WIPE_FILES, "DELETE FROM files WHERE order_id = ?1")
 /* Rate-limit rows keyed by the address (ask-email:, lost-email:) or
- * the order's IP (ask-ip:, lost-ip:). */
+ * the order's IP (ask-ip:, lost-ip:). The intake's limit per sender
+ * counts inbound rows by from_addr (PRIVACY_WIPE_INBOUND wipes them);
+ * login-ip: keys are staff's. */
 X(PRIVACY_WIPE_RATE,
   "DELETE FROM rate_events WHERE (?2 <> '' AND key IN "
   "('ask-email:' || ?2, 'lost-email:' || ?2)) OR (?4 <> '' AND key IN "
@@ -1118,6 +1120,10 @@ X(PRIVACY_MAIL_WIPE_DONE,
   "UPDATE outbox SET to_addr = '', to_name = '', subject = '', "
   "body_text = '', body_html = '', last_error = '' WHERE id = ? AND "
   "wipe_when_done = 1 AND status IN ('sent', 'failed')")
+/* search_index.c's search_merge_all, for the scrub: the whole index
+ * merged into one segment at once. */
+X(SEARCH_OPTIMIZE_ALL,
+  "INSERT INTO search_fts (search_fts) VALUES ('optimize')")
 /* The scrub's check: every term FTS5 holds, by document (fts5vocab,
  * made TEMP per connection); an erased order must have none. */
 X(PRIVACY_VOCAB_CREATE,

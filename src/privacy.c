@@ -603,6 +603,10 @@ privacy_scrub(void)
 
 	if (search_optimize() < 0)
 		return -1;
+	/* One segment holds no deleted entries; the steps may stop short
+	 * of it when FTS5 finds nothing it merges step by step. */
+	if ((n = search_segments()) < 0 || (n > 1 && !search_merge_all()))
+		return -1;
 	if ((n = vocab_erased()) < 0)
 		return -1;
 	if (n > 0) {

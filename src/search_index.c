@@ -58,8 +58,7 @@ fail:
 	return -1;
 }
 
-/* Returns the number of segments of the search index, or -1. */
-static int64_t
+int64_t
 search_segments(void)
 {
 	sqlite3_stmt	*s = db_stmt(ST_SEARCH_SEGMENTS);
@@ -119,6 +118,19 @@ search_optimize(void)
 		return -1;
 	}
 	return steps;
+}
+
+int
+search_merge_all(void)
+{
+	if (!db_begin())
+		return 0;
+	if (db_run(ST_SEARCH_OPTIMIZE_ALL, "") != DB_DONE || !db_commit()) {
+		db_rollback();
+		log_msg("search: could not merge the index into one segment");
+		return 0;
+	}
+	return 1;
 }
 
 int64_t

@@ -35,4 +35,13 @@ int64_t	 search_index_pending(int max_chunks, int *more);
  * it stay). */
 int64_t	 search_optimize(void);
 
+/* Returns the number of segments of the search index, or -1 on error. */
+int64_t	 search_segments(void);
+/* Merges the whole index into one segment in one write transaction
+ * (FTS5's 'optimize'): what search_optimize leaves when FTS5 finds
+ * nothing more to merge step by step. A merge into one segment drops
+ * the entries of deleted documents (privacy.c's scrub relies on it).
+ * Returns 1, or 0 on failure (rolled back). */
+int	 search_merge_all(void);
+
 #endif

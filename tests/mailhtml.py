@@ -185,6 +185,18 @@ def sent_html(oid):
     return part.get_content() if part is not None else ""
 
 
+def sent_subject_text(oid):
+    """The subject and plain-text part of outbox row oid as sent (from
+    mail_dir): for an email whose row is wiped once sent ("erased")."""
+    paths = glob.glob(os.path.join(site.conf["mail_dir"], "%d-*.eml" % oid))
+    if len(paths) != 1:
+        return "", ""
+    with open(paths[0], "rb") as f:
+        msg = email.message_from_binary_file(f, policy=email.policy.default)
+    part = msg.get_body(preferencelist=("plain",))
+    return str(msg["Subject"] or ""), part.get_content().replace("\r\n", "\n") if part is not None else ""
+
+
 def make_every_kind():
     """Makes an email of every kind; returns {kind: (order id, the
     client's status path or None)} of the orders they are about."""
@@ -242,6 +254,15 @@ def make_every_kind():
     staff_post("/admin/orders/%d/reply" % oid, {"body": "The same.", "confirm": "yes"})
     email_reply(oid, HOSTILE["extra_alert"] + " And on Sundays?")
     about["extra_alert"] = about["followups_used"] = (oid, path)
+    # The client asked for erasure (as the status page records it), the
+    # guarantee over: the erase tells them (and the outbox row is wiped
+    # once sent: test_every_kind reads it from mail_dir).
+    _, path, oid = new_order()
+    paid_and_answered(oid)
+    site.sql("UPDATE orders SET answered_at = 1, last_answered_at = 1 WHERE id = ?", oid)
+    site.sql("INSERT INTO erasure_requests (order_id, requested_at) VALUES (?, ?)", oid, int(time.time()))
+    site.ctl("privacy", "erase", "--order", str(oid))
+    about["erased"] = (oid, None)
     return about
 
 
@@ -319,6 +340,7 @@ def expected_buttons(kind, oid, path):
         "info_alert": {"Open the order": order},
         "extra_alert": {"Open the order": order},
         "followups_used": {"Open your order": mine},
+        "erased": {"Ask a new question": base + "/ask"},
     }
     return want.get(kind, {})
 
@@ -401,6 +423,8 @@ def test_every_kind():
     for oid, kind, subject, text in site.sql(
             "SELECT id, kind, subject, body_text FROM outbox ORDER BY id"):
         if kind not in mails:       # the first of each kind
+            if kind == "erased":    # wiped once sent
+                subject, text = sent_subject_text(oid)
             mails[kind] = (subject, text, sent_html(oid))
     t.eq(sorted(mails), KINDS, "an email of every kind was made (%d kinds)" % len(KINDS))
     # The outbox stores the body; the frame is added when sent, and on the

@@ -9,19 +9,33 @@ another client's data is untouched; an order with a refund open, money
 held in the guarantee or a payment job pending is refused, an unpaid one
 is cancelled and erased; `pmbctl privacy sweep` erases exactly the
 orders closed longer than retention_days ago, 500 per transaction; the
-"erased" email is wiped once delivered."""
+"erased" email is delivered to a real SMTP server (aiosmtpd) and wiped
+once delivered or given up."""
 import csv
 import io
+import logging
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmbtest import (Tap, Site, Browser, ask, login, admin_csrf,  # noqa: E402
-                     answered_order, track_path, STAFF, PMBCTL)
+                     answered_order, track_path, free_port, STAFF, PMBCTL)
+
+try:
+    import aiosmtpd  # noqa: F401
+except ImportError:
+    # Debian's package, seen from a python3 that is not Debian's own.
+    sys.path.append("/usr/lib/python3/dist-packages")
+try:
+    from aiosmtpd.controller import Controller
+except ImportError:
+    Controller = None
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 t = Tap()
 
@@ -195,6 +209,17 @@ def rich_order(site, staff):
     p = subprocess.run([PMBCTL, "mail", "receive"], input=raw.encode(), capture_output=True, env=site.env(),
                        timeout=60)
     eq(p.returncode, 0, "an email from the client is received", p.stderr)
+    # A second email, discarded by staff: an audit row of no order that
+    # names the sender.
+    p = subprocess.run([PMBCTL, "mail", "receive"], input=raw.replace("<q1@", "<q2@").encode(),
+                       capture_output=True, env=site.env(), timeout=60)
+    iid = site.sql1("SELECT max(id) FROM inbound")
+    r = staff.post("/admin/inbox/%d/discard" % iid, {"csrf_token": admin_csrf(staff, "/admin/inbox/%d" % iid)})
+    eq(r.status, 303, "staff discard the second email", r.text[-300:])
+    # The lost-link form: an email of no order to the address, and a
+    # rate-limit row keyed by it.
+    _, hidden = c.form("/lost")
+    c.post("/lost", {"email": EMAIL.lower(), "csrf_token": hidden.get("csrf_token", "")})
     return oid
 
 
@@ -214,7 +239,11 @@ def test_erase():
                    "198.51.100.77"]
         where = {tb for tb, _, _ in text_hits(site.db, needles)}
         want = {"orders", "messages", "outbox", "inbound", "feedback", "testimonials", "refund_requests", "files",
-                "rate_events", "search_fts_content", "search_fts_data"}
+                "rate_events", "search_fts_content", "search_fts_data", "audit"}
+        t.ok(site.sql1("SELECT count(*) FROM outbox WHERE order_id IS NULL AND kind = 'lost' AND to_addr = ?",
+                       EMAIL.lower()) == 1, "before: a lost-link email of no order to the address")
+        t.ok(site.sql1("SELECT count(*) FROM audit WHERE order_id IS NULL AND instr(lower(detail), ?) > 0",
+                       EMAIL.lower()) >= 1, "before: an audit row of no order naming the address")
         t.ok(want <= where, "before: the client's data is in every kind of place", sorted(want - where))
         t.ok(vocab_hits(site.db, ["zorbiflax", "quorblewick"]), "before: the search index holds its terms")
         ledger = site.sql("SELECT * FROM ledger ORDER BY id")
@@ -222,6 +251,8 @@ def test_erase():
         other_before = site.sql("SELECT name, email, company FROM orders WHERE lower(email) = ?", OTHER_EMAIL)
         other_msgs = site.sql("SELECT m.body FROM messages m JOIN orders o ON o.id = m.order_id "
                               "WHERE o.email = ? ORDER BY m.id", OTHER_EMAIL)
+        site.sql("INSERT INTO sessions (id_hash, user_id, csrf, created_at, last_seen_at, ip) "
+                 "VALUES (zeroblob(32), 1, 'x', 1, 1, '192.0.2.200')")
         p = ctl(site, "privacy", "erase", "--email", EMAIL.upper())
         eq(p.returncode, 0, "privacy erase --email (another case) exits 0", p.stderr)
         t.ok("PMB-%06d" % oid in p.stdout, "it prints what it erased", p.stdout)
@@ -245,6 +276,8 @@ def test_erase():
         eq(site.sql1("SELECT count(*) FROM audit WHERE action = 'privacy_erase' AND order_id = ?", oid), 1,
              "the erase is audited")
         eq(site.sql1("SELECT count(*) FROM files WHERE order_id = ?", oid), 0, "its files are gone")
+        eq(site.sql1("SELECT count(*) FROM sessions WHERE ip = '192.0.2.200'"), 0, "an expired staff session is pruned")
+        t.ok(site.sql1("SELECT count(*) FROM sessions") >= 1, "the signed-in session stays")
         eq(site.sql1("SELECT count(*) FROM testimonials WHERE order_id = ?", oid), 0, "its testimonial is gone")
         eq(site.sql1("SELECT rating FROM orders WHERE id = ?", oid), "yes", "its rating (yes/no) stays")
         r = staff.get("/admin/orders/%d" % oid)
@@ -394,43 +427,90 @@ def test_sweep():
         site.cleanup()
 
 
+class Sink:
+    """A real SMTP server on a loopback port (aiosmtpd) that keeps what
+    it accepts and refuses for good (550) any recipient with "refuse"
+    in it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.messages = []          # (recipients, raw bytes)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if "refuse" in address.lower():
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 2.0.0 Ok: queued"
+
+
+def erase_asked(site, staff, email):
+    """An answered order of email, the guarantee over, whose client asked
+    for erasure (the row H3's status page writes), erased by pmbctl.
+    Returns (order id, pmbctl's answer)."""
+    oid = answered_order(site, staff, email)[2]
+    site.sql("UPDATE orders SET answered_at = 1, last_answered_at = 1 WHERE id = ?", oid)
+    site.ctl("mail", "send")
+    site.sql("INSERT INTO erasure_requests (order_id, requested_at) VALUES (?, ?)", oid, int(time.time()))
+    return oid, ctl(site, "privacy", "erase", "--order", str(oid))
+
+
 def test_erased_mail():
-    site = Site(users=STAFF)
+    if Controller is None:
+        t.missing("the 'erased' email through SMTP", "python3-aiosmtpd")
+        return
+    sink = Sink()
+    port = free_port()
+    server = Controller(sink, hostname="127.0.0.1", port=port)
+    server.start()
+    site = Site(users=STAFF, settings={"mail_transport": "smtp", "smtp_url": "smtp://127.0.0.1:%d" % port,
+                                       "smtp_timeout": "5", "mail_max_attempts": "1"})
     site.start()
     try:
         staff = Browser(site)
         login(staff)
         email = "Asked.Erase@Example.org"
-        c, path, oid, _ = answered_order(site, staff, email)
-        site.sql("UPDATE orders SET answered_at = 1, last_answered_at = 1 WHERE id = ?", oid)
-        site.ctl("mail", "send")
-        site.sql("INSERT INTO erasure_requests (order_id, requested_at) VALUES (?, ?)", oid, int(time.time()))
-        p = ctl(site, "privacy", "erase", "--order", str(oid))
+        oid, p = erase_asked(site, staff, email)
         eq(p.returncode, 0, "an order whose client asked is erased", p.stderr)
         rows = site.sql("SELECT id, to_addr, status, wipe_when_done FROM outbox WHERE kind = 'erased'")
         t.ok(len(rows) == 1 and rows[0][1] == email and rows[0][2] == "queued" and rows[0][3] == 1,
              "the 'erased' email is queued to the client, to be wiped once delivered", rows)
         t.ok(site.sql1("SELECT done_at FROM erasure_requests WHERE order_id = ?", oid) is not None,
              "the erasure request is done")
+        sink.messages.clear()
         site.ctl("mail", "send")
         mid = rows[0][0] if rows else 0
-        files = [f for f in os.listdir(site.conf["mail_dir"]) if f.startswith("%d-" % mid)]
-        body = open(os.path.join(site.conf["mail_dir"], files[0]), "rb").read().decode("utf-8", "replace") \
-            if files else ""
-        t.ok(email in body and "PMB-%06d" % oid in body and "erased" in body, "it is delivered", body[:500])
+        got = [raw.decode("utf-8", "replace") for to, raw in sink.messages if to == [email]]
+        t.ok(len(got) == 1 and "PMB-%06d" % oid in got[0] and "was erased" in got[0],
+             "pmbctl mail send delivers it to the SMTP server", sink.messages)
         row = site.sql("SELECT to_addr, to_name, subject, body_text, body_html, status, kind FROM outbox "
                        "WHERE id = ?", mid)
         eq(row, [("", "", "", "", "", "sent", "erased")], "then its recipient and text are wiped")
         t.ok(not file_hits(site.db, [email]), "the address is not in the database file or its -wal",
              file_hits(site.db, [email]))
+        # Refused for good by the server: given up, and wiped too.
+        refused = "Refuse.Me@Example.org"
+        oid3, p = erase_asked(site, staff, refused)
+        eq(p.returncode, 0, "an order whose address the server refuses is erased", p.stderr)
+        site.ctl("mail", "send")
+        eq(site.sql("SELECT to_addr, body_text, last_error, status FROM outbox WHERE kind = 'erased' AND "
+                    "order_id = ?", oid3), [("", "", "", "failed")],
+           "an 'erased' email given up (550) is wiped too, its error with it")
+        t.ok(not file_hits(site.db, [refused]), "and its address is not in the file or the -wal",
+             file_hits(site.db, [refused]))
         # Without a request: no email.
         c, path, oid2, _ = answered_order(site, staff, "no.request@example.org")
         site.sql("UPDATE orders SET answered_at = 1, last_answered_at = 1 WHERE id = ?", oid2)
         eq(ctl(site, "privacy", "erase", "--order", str(oid2)).returncode, 0, "another order is erased")
-        eq(site.sql1("SELECT count(*) FROM outbox WHERE kind = 'erased'"), 1,
+        eq(site.sql1("SELECT count(*) FROM outbox WHERE kind = 'erased'"), 2,
              "with no erasure request, no email is sent")
     finally:
         site.cleanup()
+        server.stop()
 
 
 for fn in (test_columns, test_erase, test_refusals, test_sweep, test_erased_mail):

@@ -286,8 +286,8 @@ def test_cron_lines():
         t.ok(p.returncode == 0 and "usage: pmbctl [--config FILE] %s" % " ".join(words) in p.stdout,
              "pmbctl %s exists (pmbctl %s --help exits 0)" % (" ".join(words), " ".join(words)),
              p.stdout + p.stderr)
-    t.ok({"mail run", "backup", "search optimize"} <= wanted,
-         "cron.d/pmb runs the mail daemon, the backup and the search upkeep", wanted)
+    t.ok({"mail run", "backup", "search optimize", "privacy sweep"} <= wanted,
+         "cron.d/pmb runs the mail daemon, the backup, the search upkeep and the retention sweep", wanted)
     t.ok(not subprocess.run([PMBCTL, "no", "such", "--help"], capture_output=True,
                             timeout=30).returncode == 0,
          "pmbctl NO SUCH --help fails (so the check above means something)")
@@ -354,6 +354,8 @@ def test_cron_runs():
         for what, proof in (("backup", lambda: [f for f in os.listdir(os.path.join(site.dir, "backups"))
                                                 if re.match(r"pmb-\d{8}-\d{6}\.(db|key)$", f)]),
                             ("search optimize", lambda: "search index merged in" in
+                             text_of(os.path.join(log_dir, "upkeep.log"))),
+                            ("privacy sweep", lambda: "orders erased" in
                              text_of(os.path.join(log_dir, "upkeep.log")))):
             p = subprocess.run(["/bin/sh", "-c", cron_command(site, what, lock_dir, log_dir)],
                                env=cron_env(), capture_output=True, text=True, timeout=120)

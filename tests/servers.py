@@ -753,12 +753,20 @@ def test_systemd_units():
              "pmb-search-optimize.service's ExecStart merges the search index", p.stdout + p.stderr)
         t.eq(unit_value("pmb-search-optimize.timer", "OnCalendar"), "*-*-* 03:30:00",
              "pmb-search-optimize.timer runs it nightly")
+        # pmb-privacy-sweep.service: the nightly retention sweep.
+        p = subprocess.run(unit_command("pmb-privacy-sweep.service", site), capture_output=True,
+                           text=True, timeout=60, env=site.env())
+        t.ok(p.returncode == 0 and "orders erased" in p.stdout,
+             "pmb-privacy-sweep.service's ExecStart runs the retention sweep", p.stdout + p.stderr)
+        t.eq(unit_value("pmb-privacy-sweep.timer", "OnCalendar"), "*-*-* 04:00:00",
+             "pmb-privacy-sweep.timer runs it nightly")
         if shutil.which("systemd-analyze") is None:
             t.missing("systemd-analyze verify", "systemd-analyze (systemd)")
         else:
             units = [os.path.join(CONF, "systemd", u) for u in
                      ("pmb.socket", "pmb.service", "pmb-listen.service", "pmb-mail.service", "pmb-pay.service",
                       "pmb-search-optimize.service", "pmb-search-optimize.timer",
+                      "pmb-privacy-sweep.service", "pmb-privacy-sweep.timer",
                       "pmb-backup.service", "pmb-backup.timer")]
             p = subprocess.run(["systemd-analyze", "verify"] + units, capture_output=True,
                                text=True, timeout=60)
