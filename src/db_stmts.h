@@ -971,7 +971,13 @@ X(INBOUND_SENDER_COUNT,
   "SELECT count(*) FROM inbound WHERE from_addr = ? AND received_at > ?")
 X(INBOUND_DROP,
   "UPDATE inbound_drops SET n = n + 1, last_at = ? WHERE reason = ?")
-X(OUTBOX_ORDER_OF, "SELECT coalesce(order_id, 0) FROM outbox WHERE id = ?")
+/* The order of email ? that a bounce names; none for an email wiped
+ * once delivered or of an erased order (its bounce is dropped, so no
+ * address comes back into the store). */
+X(OUTBOX_ORDER_OF,
+  "SELECT coalesce(b.order_id, 0) FROM outbox b WHERE b.id = ? AND "
+  "b.wipe_when_done = 0 AND NOT EXISTS (SELECT 1 FROM orders o WHERE "
+  "o.id = b.order_id AND o.erased_at IS NOT NULL)")
 /* A bounce: the message it names, unless it bounced before. */
 X(OUTBOX_BOUNCE,
   "UPDATE outbox SET status = 'bounced', bounced_at = ?, bounce = ? "

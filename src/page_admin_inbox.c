@@ -418,6 +418,19 @@ decision_end(struct request *r, int64_t id, int rc, const char *done)
 	return 1;
 }
 
+/* Answers status with message id's page, the order field saying that
+ * o's personal data was erased: nothing is attached to such an order
+ * (sql/024_erased_guard.sql holds it for every writer). */
+static void
+attach_refused_erased(struct request *r, int64_t id, const struct order *o,
+    int status)
+{
+	r->fields[AF_ORDER].error = req_printf(r, "The personal data of %s "
+	    "was erased: nothing can be attached to it.", o->number);
+	inbound_view(r, id, status, "The message was not attached: see "
+	    "below.", 1);
+}
+
 /* POST /admin/inbox/ID/attach */
 void
 page_admin_inbox_attach(struct request *r)
@@ -448,12 +461,20 @@ page_admin_inbox_attach(struct request *r)
 		    "below.", 1);
 		return;
 	}
+	if (o.erased_at != 0) {
+		attach_refused_erased(r, id, &o, 400);
+		return;
+	}
 	if (!db_begin())
 		goto fail;
 	/* The order's status is read again in the transaction. */
 	if (order_load(r, oid, &o) <= 0)
 		rc = -1;
-	else {
+	else if (o.erased_at != 0) {	/* erased since */
+		db_rollback();
+		attach_refused_erased(r, id, &o, 409);
+		return;
+	} else {
 		kind = strcmp(as, "client") == 0 ? client_kind(&o) : "note";
 		rc = attach(r, id, &o, kind, r->session->user_id);
 	}

@@ -507,9 +507,64 @@ def test_bounce():
         con.close()
 
 
+# --- erased orders (issue 20) ---------------------------------------------------------
+
+def test_erased_order():
+    """Nothing comes back into an order whose personal data was erased:
+    attaching an email to it is refused, a bounce of one of its emails is
+    dropped (the bounce would hold the address), and the triggers of
+    sql/024_erased_guard.sql refuse any writer."""
+    _, _, oid = order_with_path()
+    ours = our_email(oid, "confirmation")
+    bid = site.sql1("SELECT max(id) FROM outbox WHERE order_id = ? AND kind = 'confirmation'", oid)
+    p = site.ctl("privacy", "erase", "--order", str(oid))
+    t.ok(p.returncode == 0 and site.sql1("SELECT erased_at FROM orders WHERE id = ?", oid),
+         "(an unpaid order erased by pmbctl)", p.stdout + p.stderr)
+    iid = inbound("Please add this to my order %d" % oid, suggested=oid)
+    r = staff.post("/admin/inbox/%d/attach" % iid, {"order": "PMB-%06d" % oid, "as": "client", "csrf_token": csrf()})
+    t.eq(r.status, 400, "attaching an email to an erased order is 400")
+    t.ok("The personal data of PMB-%06d was erased: nothing can be attached to it." % oid in unescape(r.text),
+         "saying why, by the order field")
+    t.eq(row(iid)[0], "inbox", "the email still waits in the inbox")
+    t.eq(site.sql1("SELECT count(*) FROM messages WHERE inbound_id = ?", iid), 0, "no message was added")
+
+    drops = site.sql1("SELECT n FROM inbound_drops WHERE reason = 'bounce_unknown'")
+    before = site.sql1("SELECT count(*) FROM inbound")
+    with open(os.path.join(SRC, "tests", "mail-samples", "bounce.eml"), "rb") as f:
+        dsn = f.read().replace(b"<pmb.1234.confirm.k3j9x2@ask.example.com>", ours["Message-ID"].encode())
+    # A bounce of its own (the sample's was taken before, so this is no duplicate).
+    dsn = dsn.replace(b"<20261207100209.3F1A22C0B1@mx.ask.example.com>", b"<erased.bounce@mx.ask.example.com>")
+    rc, out = receive(dsn)
+    t.ok(rc == 0 and "bounce_unknown" in out, "a bounce of the erased order's email: exit 0, dropped: " + out.strip())
+    t.eq(site.sql1("SELECT count(*) FROM inbound"), before, "but not stored: it would bring the address back")
+    t.eq(site.sql1("SELECT n FROM inbound_drops WHERE reason = 'bounce_unknown'"), drops + 1,
+         "it is counted as a bounce of nothing of ours")
+    t.ok(site.sql1("SELECT status FROM outbox WHERE id = ?", bid) != "bounced" and
+         not site.sql1("SELECT bounce FROM outbox WHERE id = ?", bid), "the wiped email is not marked bounced")
+
+    con = sqlite3.connect(site.db, timeout=10)
+    try:
+        for sql, what in (("INSERT INTO messages (order_id, kind, body, created_at) VALUES (?, 'note', 'x', 1)",
+                           "a message"),
+                          ("INSERT INTO feedback (order_id, body, created_at) VALUES (?, 'x', 1)", "feedback"),
+                          ("INSERT INTO refund_requests (order_id, reason, status, requested_at) "
+                           "VALUES (?, 'x', 'open', 1)", "a refund request"),
+                          ("UPDATE orders SET name = 'Back Again' WHERE id = ?", "a name")):
+            try:
+                con.execute(sql, (oid,))
+                con.commit()
+                t.ok(False, "the store refuses %s for an erased order" % what)
+            except sqlite3.IntegrityError as e:
+                con.rollback()
+                t.ok("order erased" in str(e), "the store refuses %s for an erased order" % what, str(e))
+        t.eq(con.execute("SELECT name FROM orders WHERE id = ?", (oid,)).fetchone()[0], "", "its name stays empty")
+    finally:
+        con.close()
+
+
 for fn in (test_received, test_received_dropped, test_received_bounce, test_list_and_message, test_raw, test_csrf, test_bad_order, test_attach_note,
            test_attach_client_before_answer, test_attach_client_after_answer, test_discard, test_drops_footer,
-           test_paging, test_bounce):
+           test_paging, test_bounce, test_erased_order):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())
