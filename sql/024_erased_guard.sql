@@ -3,11 +3,13 @@
 -- already refuse (409, or the inbox); these triggers are the one place
 -- that holds for every writer, later features included: such an INSERT
 -- fails with a constraint error and its transaction is rolled back.
+-- files has none: a trigger on it makes SQLite build the NEW row whole,
+-- which expands the zeroblob an upload is written into (10 MB in a
+-- worker's memory, measured by tests/uploads.py). A file comes with a
+-- message, which the trigger on messages guards, or on the reply draft,
+-- whose pages refuse an erased order (409).
 
 CREATE TRIGGER messages_not_erased BEFORE INSERT ON messages
-  WHEN (SELECT erased_at FROM orders WHERE id = NEW.order_id) IS NOT NULL
-  BEGIN SELECT RAISE(ABORT, 'order erased'); END;
-CREATE TRIGGER files_not_erased BEFORE INSERT ON files
   WHEN (SELECT erased_at FROM orders WHERE id = NEW.order_id) IS NOT NULL
   BEGIN SELECT RAISE(ABORT, 'order erased'); END;
 CREATE TRIGGER feedback_not_erased BEFORE INSERT ON feedback
