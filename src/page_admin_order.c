@@ -527,7 +527,8 @@ page_admin_order(struct request *r)
 		"claim", "You claimed this order.",
 		"release", "Order released.",
 		"cancel", "Order cancelled.",
-		"erased", "Personal data erased.",
+		"erased", "Erased: the client's details and words are gone; the "
+		    "books stay.",
 		"card_refund", "Refund sent to Stripe — waiting for "
 		    "confirmation.",
 		NULL
