@@ -1,6 +1,7 @@
 // Privacy's pages (issue 20) in Debian's chromium driven by playwright-core:
 // the privacy notice at phone size (390x844), reached from the footer of
-// the home page; the staff's erase with its confirmation step (order page
+// the home page; the client's "Delete my data" on the status page of a
+// closed order (phone); the staff's erase with its confirmation step (order page
 // -> "Erase personal data..." -> the confirmation -> "Erase personal data"
 // -> the order page with the "erased" banner and no client name anywhere
 // on it); and the client's status link afterwards, which answers the 410
@@ -10,7 +11,7 @@
 //
 // Run by tests/browser.py with one argument, a JSON object: base (the
 // site's URL), user and password (a staff account), orderPath
-// (/admin/orders/ID of a closed order whose client asked for erasure),
+// (/admin/orders/ID of a closed order, answered, its guarantee over),
 // statusPath (its /o/TOKEN), clientName and clientEmail (which must be
 // nowhere on the erased order's page), shots (the screenshot folder),
 // deps (the folder whose node_modules holds playwright-core and
@@ -97,6 +98,17 @@ async function main() {
     const notice = await client.locator('main').innerText();
     ok(/Privacy notice/.test(notice) && /Delete my data/.test(notice) && /data protection authority/.test(notice),
       'the privacy notice says how to have the data deleted and where to complain', notice.slice(0, 300));
+
+    // The client asks, from the status page of the closed order, on the phone.
+    await client.goto(cfg.base + cfg.statusPath);
+    const del = client.getByRole('button', { name: 'Delete my data' });
+    must(await del.count() === 1, 'the closed order\'s status page offers "Delete my data"');
+    must(await go(client, () => del.click()) === 200 && new URL(client.url()).pathname === cfg.statusPath,
+      '"Delete my data" comes back to the status page', client.url());
+    await visit(client, 'status-erasure-asked-phone');
+    ok(/You asked on .* for your personal data to be deleted/.test(
+      await client.locator('#erasure-asked').innerText().catch(() => '')),
+    'the status page says the request was made and an email will follow');
 
     // The staff's erase, with its confirmation step.
     const desk = await browser.newContext({ viewport: DESKTOP, isMobile: false, hasTouch: false });
