@@ -298,10 +298,23 @@ def test_erase_blocked():
     t.eq(site.dump(), before, "and nothing is erased")
 
 
+def bytes_hits(needles):
+    """[(file, needle)] of the needles (lowercase bytes) found in the
+    lowercased bytes of the database file and its -wal (grep -c -a -i)."""
+    hits = []
+    for f in (site.db, site.db + "-wal"):
+        if os.path.exists(f):
+            with open(f, "rb") as fh:
+                data = fh.read().lower()
+            hits += [(os.path.basename(f), n) for n in needles if n in data]
+    return hits
+
+
 def test_erase():
     c, path, oid, _ = answered_order(site, staff, "Erase.Me@example.com")
     close(oid)
     c.post(path + "/erasure", {"csrf_token": client_csrf(c, path)})
+    t.ok(bytes_hits((b"erase.me@example.com",)), "(before: the address is in the database's bytes)")
     before = site.dump()
     r = staff.get("/admin/orders/%d/erase" % oid)
     t.ok(r.status == 200 and "What goes" in r.text and "What stays" in r.text
@@ -333,6 +346,14 @@ def test_erase():
     t.ok("Personal data erased on " in page.text and "(by sam)" in page.text and "Ada" not in page.text
          and "erase.me" not in page.text.lower(), "the order page shows the banner, by whom, without the client")
     t.eq(c.get(path).status, 410, "the client's status link now answers 410")
+    # The page's erase scrubs as pmbctl's does, from inside a worker while the others hold the store open.
+    t.eq(site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'erased' AND lower(to_addr) = ?",
+                   oid, "erase.me@example.com"), 1, "the client is to be told (the 'erased' email is queued)")
+    site.ctl("mail", "send")
+    t.eq(site.sql1("SELECT count(*) FROM outbox WHERE order_id = ? AND to_addr <> ''", oid), 0,
+         "once it is delivered, no email of the order keeps a recipient")
+    hits = bytes_hits((b"erase.me@example.com", b"erase.me"))
+    t.ok(not hits, "the address is then in neither the database file nor its -wal", hits)
 
 
 for fn in (test_privacy_page, test_privacy_settings, test_open_orders_no_form, test_request,
