@@ -8,7 +8,6 @@
 
 #include "conf.h"
 #include "db.h"
-#include "email_addr.h"
 #include "http.h"
 #include "order.h"
 #include "pmbctl.h"
@@ -17,82 +16,51 @@
 #include "token.h"
 #include "util.h"
 
-/* The most orders one person's erase takes (--email). */
-#define ERASE_MAX_ORDERS	1000
-
-/* One order to erase: its id and number. */
-struct target {
-	int64_t	 id;
-	char	 number[32];
-};
-
-/* Reads the orders of address (any case) into t. Returns how many, or
- * -1 on error (or more than ERASE_MAX_ORDERS). */
+/* Says what became of the orders of t (n of them) after
+ * privacy_erase_person answered rc. Returns the exit status. */
 static int
-orders_of(const char *address, struct target *t)
+erase_said(int rc, const char *address, const struct privacy_target *t,
+    int n)
 {
-	sqlite3_stmt	*s = db_stmt(ST_PRIVACY_ORDERS_BY_EMAIL);
-	char		*key;
-	int		 n = 0, rc;
+	int blocked = 0;
 
-	if (s == NULL || (key = email_addr_key(address)) == NULL)
-		return -1;
-	if (!db_bind(s, "t", key)) {
-		free(key);
-		return -1;
-	}
-	while ((rc = db_step(ST_PRIVACY_ORDERS_BY_EMAIL)) == DB_ROW &&
-	    n < ERASE_MAX_ORDERS) {
-		t[n].id = sqlite3_column_int64(s, 0);
-		snprintf(t[n].number, sizeof(t[n].number), "%s",
-		    db_text(s, 1));
-		n++;
-	}
-	db_done(ST_PRIVACY_ORDERS_BY_EMAIL);
-	free(key);
-	return rc == DB_DONE ? n : -1;
-}
-
-/* Erases the n orders of t in one transaction, all or none: if any is
- * blocked, names each blocked one with why and erases nothing. Returns
- * the exit status. */
-static int
-erase_all(struct request *r, const struct target *t, int n)
-{
-	enum privacy_block	why;
-	int			blocked = 0, rc;
-
-	if (!db_begin())
-		return fail("cannot start a transaction");
+	if (rc < 0)
+		return fail("the erase failed: nothing was erased");
+	if (n == 0)
+		return fail("%s: no such order", address);
 	for (int i = 0; i < n; i++) {
-		if ((rc = privacy_erasable(t[i].id, now_unix())) < 0)
-			goto fail;
-		if (rc != PB_NONE) {
+		if (rc == 1)
+			printf("%s: personal data erased\n", t[i].number);
+		else if (t[i].why != PB_NONE) {
 			fprintf(stderr, "pmbctl: %s: not erased: %s\n",
-			    t[i].number, privacy_block_text(rc));
+			    t[i].number, privacy_block_text(t[i].why));
 			blocked++;
 		}
 	}
-	if (blocked > 0) {
-		db_rollback();
-		return fail("nothing was erased (%d order%s blocked)",
-		    blocked, blocked == 1 ? "" : "s");
+	if (rc == 1)
+		return 0;
+	return fail("nothing was erased (%d order%s blocked)", blocked,
+	    blocked == 1 ? "" : "s");
+}
+
+/* Erases order id (number its text). Returns the exit status. */
+static int
+erase_one(struct request *r, int64_t id, const char *number)
+{
+	enum privacy_block	why;
+	int			rc;
+
+	if (privacy_erasable(id, now_unix()) < 0)
+		return fail("%s: no such order", number);
+	if ((rc = privacy_erase(r, id, 0, 1, &why)) < 0)
+		return fail("the erase failed: nothing was erased");
+	if (rc == 0) {
+		fprintf(stderr, "pmbctl: %s: not erased: %s\n", number,
+		    privacy_block_text(why));
+		return fail("nothing was erased (1 order blocked)");
 	}
-	for (int i = 0; i < n; i++)
-		if (privacy_erase_order(r, t[i].id, 0, 1, &why) != 1)
-			goto fail;
-	if (!db_commit())
-		goto fail;
-	for (int i = 0; i < n; i++)
-		printf("%s: personal data erased\n", t[i].number);
-	if (privacy_scrub() != 1)
-		fprintf(stderr, "pmbctl: the data is erased, but the search "
-		    "index or the WAL could not be scrubbed now (see the "
-		    "log); the next erase or sweep does it\n");
+	printf("%s: personal data erased\n", number);
 	return 0;
-fail:
-	db_rollback();
-	return fail("the erase failed: nothing was erased");
 }
 
 /* Loads what the "erased" email needs (templates, signing keys) and
@@ -114,10 +82,10 @@ privacy_open(void)
 int
 cmd_privacy_erase(char *argv[])
 {
-	struct request	 r;
-	struct target	*t;
-	int64_t		 id;
-	int		 n, rc, exact;
+	struct request		 r;
+	struct privacy_target	*t;
+	int64_t			 id;
+	int			 n, rc, exact;
 
 	if (strcmp(argv[0], "--email") != 0 && strcmp(argv[0], "--order")) {
 		fprintf(stderr, "pmbctl: usage: pmbctl privacy erase "
@@ -126,31 +94,22 @@ cmd_privacy_erase(char *argv[])
 	}
 	if (!privacy_open())
 		return 1;
-	t = xcalloc(ERASE_MAX_ORDERS, sizeof(*t));
 	req_init(&r, NULL);
 	r.client_ip = "";	/* the operator's shell: no address */
 	if (!strcmp(argv[0], "--order")) {
-		id = order_number_parse(argv[1], &exact);
-		if (id <= 0) {
+		if ((id = order_number_parse(argv[1], &exact)) <= 0)
 			rc = fail("%s: not an order number (PMB-000123 or "
 			    "123)", argv[1]);
-			goto out;
-		}
-		t[0].id = id;
-		snprintf(t[0].number, sizeof(t[0].number), "PMB-%06lld",
-		    (long long)id);
-		n = privacy_erasable(id, now_unix()) < 0 ? 0 : 1;
-	} else if ((n = orders_of(argv[1], t)) < 0) {
-		rc = fail("cannot read the orders of %s", argv[1]);
-		goto out;
+		else
+			rc = erase_one(&r, id, req_printf(&r, "PMB-%06lld",
+			    (long long)id));
+	} else {
+		t = xcalloc(PRIVACY_PERSON_MAX, sizeof(*t));
+		rc = privacy_erase_person(&r, argv[1], 0, 1, t, &n);
+		rc = erase_said(rc, argv[1], t, n);
+		free(t);
 	}
-	if (n == 0)
-		rc = fail("%s: no such order", argv[1]);
-	else
-		rc = erase_all(&r, t, n);
-out:
 	req_free(&r);
-	free(t);
 	db_close();
 	return rc;
 }

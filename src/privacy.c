@@ -12,6 +12,8 @@
  * segment (FTS5 of SQLite 3.40 has no secure-delete option: deleted
  * terms stay in old segments until a merge drops them) and checkpoints
  * the WAL with TRUNCATE. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -633,9 +635,84 @@ privacy_erase(struct request *r, int64_t id, int64_t user_id, int notify,
 		db_rollback();
 		return -1;
 	}
-	(void)privacy_scrub();	/* the data is erased; a failed scrub
-				 * leaves bytes for the next one (logged) */
+	if (privacy_scrub() != 1)	/* the data is erased */
+		log_msg("privacy: erased; the scrub is left to the next one");
 	return 1;
+}
+
+int
+privacy_person_orders(const char *address, struct privacy_target *t)
+{
+	sqlite3_stmt	*s = db_stmt(ST_PRIVACY_ORDERS_BY_EMAIL);
+	char		*key;
+	int64_t		 now = now_unix();
+	int		 n = 0, rc;
+
+	if (s == NULL || (key = email_addr_key(address)) == NULL)
+		return -1;
+	if (!db_bind(s, "t", key)) {
+		free(key);
+		return -1;
+	}
+	while ((rc = db_step(ST_PRIVACY_ORDERS_BY_EMAIL)) == DB_ROW &&
+	    n < PRIVACY_PERSON_MAX) {
+		t[n].id = sqlite3_column_int64(s, 0);
+		snprintf(t[n].number, sizeof(t[n].number), "%s",
+		    db_text(s, 1));
+		n++;
+	}
+	db_done(ST_PRIVACY_ORDERS_BY_EMAIL);
+	free(key);
+	if (rc != DB_DONE)	/* an error, or more than the most */
+		return -1;
+	for (int i = 0; i < n; i++)
+		if ((t[i].why = privacy_erasable(t[i].id, now)) < 0)
+			return -1;
+	return n;
+}
+
+int
+privacy_erase_person(struct request *r, const char *address,
+    int64_t user_id, int notify, struct privacy_target *t, int *n)
+{
+	enum privacy_block	why;
+	int			rc;
+
+	*n = 0;
+	if (!db_begin())
+		return -1;
+	if ((*n = privacy_person_orders(address, t)) < 0) {
+		*n = 0;
+		goto fail;
+	}
+	for (int i = 0; i < *n; i++)
+		if (t[i].why != PB_NONE) {
+			db_rollback();
+			return 0;
+		}
+	for (int i = 0; i < *n; i++) {
+		if ((rc = privacy_erase_order(r, t[i].id, user_id, notify,
+		    &why)) < 0)
+			goto fail;
+		if (rc == 0) {	/* not after the check above, in this
+				 * transaction; said all the same */
+			t[i].why = why;
+			db_rollback();
+			return 0;
+		}
+	}
+	if (*n == 0) {
+		db_rollback();
+		return 0;
+	}
+	if (!db_commit())
+		goto fail;
+	if (privacy_scrub() != 1)
+		log_msg("privacy: erased; the scrub is left to the next one");
+	return 1;
+fail:
+	db_rollback();
+	return -1;
 }
 
 /* Reads up to PRIVACY_SWEEP_STEP ids of orders due for the sweep after

@@ -56,6 +56,32 @@ int	 privacy_scrub(void);
 int	 privacy_erase(struct request *, int64_t id, int64_t user_id,
 	    int notify, enum privacy_block *why);
 
+/* One order of a person's erase: its id, its number, and why it cannot
+ * be erased now (a privacy_block; PB_NONE: it can). */
+struct privacy_target {
+	int64_t	 id;
+	char	 number[32];
+	int	 why;
+};
+/* The most orders one person's erase takes. */
+#define PRIVACY_PERSON_MAX	1000
+
+/* Reads the orders not yet erased whose client's address is address
+ * (any case) into t (room for PRIVACY_PERSON_MAX), oldest first, each
+ * with why it cannot be erased now. Returns how many (0: none), or -1
+ * on error or more than PRIVACY_PERSON_MAX. */
+int	 privacy_person_orders(const char *address, struct privacy_target *t);
+
+/* Erases every order of the client address (any case), all or none, in
+ * one write transaction (the orders read and each decision taken inside
+ * it), by user_id, the client told as privacy_erase does; then
+ * privacy_scrub once. t (room for PRIVACY_PERSON_MAX) and *n say which
+ * orders there were and why each blocked one is. Returns 1 (all
+ * erased), 0 if any is blocked or there is none (nothing erased), -1 on
+ * failure (rolled back). */
+int	 privacy_erase_person(struct request *, const char *address,
+	    int64_t user_id, int notify, struct privacy_target *t, int *n);
+
 /* Erases the retention sweep's orders: closed (answered with the
  * guarantee over, refunded, cancelled) more than retention_days ago and
  * not erased, at most PRIVACY_SWEEP_STEP per transaction, none with
