@@ -5,6 +5,7 @@
  * answers; the erased order as staff see it; and the staff's erase with
  * its confirmation step (GET and POST /admin/orders/ID/erase), which
  * calls privacy.c's. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
@@ -16,6 +17,7 @@
 #include "page.h"
 #include "page_privacy.h"
 #include "privacy.h"
+#include "util.h"
 
 #define DAY	86400
 
@@ -31,6 +33,9 @@ const struct field erasure_fields[] = {
 const struct field erase_fields[] = {
 #define EF_CONFIRM	0
 	{ "confirm", "the confirmation", 0, 3, 0, NULL },
+#define EF_ALL		1
+	/* "yes": every order of the client's address, all or none. */
+	{ "all", "all the client's orders", 0, 3, 0, NULL },
 	CSRF_FIELD_ENTRY,
 	FIELDS_END
 };
@@ -284,15 +289,63 @@ page_admin_erased_refused(struct request *r, const struct order *o)
 	return 1;
 }
 
+/* Puts the other orders of o's client into tv: rows "others" (each
+ * its id, number and why it cannot be erased now), their count, and
+ * "others_all" when every one can be erased with o. Returns 1, or 0 on
+ * a database error. */
+static int
+erase_others(struct request *r, struct tvars *tv, const struct order *o)
+{
+	struct privacy_target	*t;
+	struct tvars		*row;
+	int			 n, k = 0, all = 1;
+
+	if (*o->email == '\0')
+		return 1;
+	t = xcalloc(PRIVACY_PERSON_MAX, sizeof(*t));
+	if ((n = privacy_person_orders(o->email, t)) < 0) {
+		free(t);
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		if (t[i].id == o->id)
+			continue;
+		row = tv_row(tv, "others");
+		tv_set(row, "other_id", req_printf(r, "%lld",
+		    (long long)t[i].id));
+		tv_set(row, "other_number", req_strdup(r, t[i].number));
+		if (t[i].why != PB_NONE) {
+			tv_set(row, "other_blocked",
+			    privacy_block_text(t[i].why));
+			all = 0;
+		}
+		k++;
+	}
+	free(t);
+	if (k > 0) {
+		tv_set(tv, "others_count", req_printf(r, "%d", k));
+		tv_set(tv, "others_plural", k == 1 ? "" : "s");
+		if (all)
+			tv_set(tv, "others_all", "1");
+	}
+	return 1;
+}
+
 /* Renders the erase's confirmation page of o with status: what goes and
- * what stays, and the form, or why (a privacy_block) the order cannot be
- * erased now and no form; error goes on top. */
+ * what stays, the client's other orders, and the form, or why (a
+ * privacy_block) the order cannot be erased now and no form; error goes
+ * on top. */
 static void
 erase_view(struct request *r, const struct order *o, int status, int why,
     const char *error)
 {
 	struct tvars tv = { .n = 0 };
 
+	if (!erase_others(r, &tv, o)) {
+		tv_free(&tv);
+		page_unavailable(r);
+		return;
+	}
 	page_vars(r, &tv);
 	tv_set(&tv, "id", req_printf(r, "%lld", (long long)o->id));
 	tv_set(&tv, "number", o->number);
@@ -326,8 +379,34 @@ page_admin_erase(struct request *r)
 	db_read_end();
 }
 
+/* The POST of the erase with all=yes: every order of o's client, all or
+ * none (privacy_erase_person); answers 303 to the order page, 409 naming
+ * each order that cannot be erased now and why, or 503. */
+static void
+erase_person_submit(struct request *r, const struct order *o)
+{
+	struct privacy_target	*t = xcalloc(PRIVACY_PERSON_MAX, sizeof(*t));
+	const char		*why = "Nothing was erased.";
+	int			 n, rc;
+
+	rc = privacy_erase_person(r, o->email, r->session->user_id, 1, t, &n);
+	for (int i = 0; rc == 0 && i < n; i++)
+		if (t[i].why != PB_NONE)
+			why = req_printf(r, "%s %s: %s", why, t[i].number,
+			    privacy_block_text(t[i].why));
+	free(t);
+	if (rc < 0)
+		erase_view(r, o, 503, PB_NONE, page_not_saved(r));
+	else if (rc == 0)
+		erase_view(r, o, 409, PB_NONE, why);
+	else
+		http_redirect(r, req_printf(r, "/admin/orders/%lld?done=erased",
+		    (long long)o->id));
+}
+
 /* POST /admin/orders/ID/erase: with confirm=yes erases (privacy_erase,
- * the client told by email if they asked) and answers 303 to the order
+ * the client told by email if they asked; with all=yes every order of
+ * the client's address, all or none) and answers 303 to the order
  * page; else the confirmation again (400); refused: 409 with why;
  * failed: 503, nothing erased. */
 void
@@ -346,6 +425,10 @@ page_admin_erase_submit(struct request *r)
 	if (r->nerrors > 0 || strcmp(r->fields[EF_CONFIRM].value, "yes")) {
 		erase_view(r, &o, 400, PB_NONE, "Nothing was erased: confirm "
 		    "with the button below.");
+		return;
+	}
+	if (!strcmp(r->fields[EF_ALL].value, "yes")) {
+		erase_person_submit(r, &o);
 		return;
 	}
 	if ((rc = privacy_erase(r, o.id, r->session->user_id, 1, &why)) < 0) {

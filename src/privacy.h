@@ -44,9 +44,10 @@ int	 privacy_erase_order(struct request *, int64_t id, int64_t user_id,
 
 /* After an erase is committed: merges the search index until no erased
  * term is left in it, and checkpoints the WAL with TRUNCATE, retrying
- * while readers hold it. Returns 1, 0 if the WAL could not be truncated
- * in time (the data is erased; its bytes go at the next checkpoint), -1
- * on a database error. */
+ * while readers hold it (whatever the index check found). Returns 1, 0
+ * if the WAL could not be truncated in time (the data is erased; its
+ * bytes go at the next checkpoint), -1 on a database error or if index
+ * entries of erased orders are left (logged). */
 int	 privacy_scrub(void);
 
 /* The whole erase of one order, as the order page and pmbctl do it:

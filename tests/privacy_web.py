@@ -356,9 +356,57 @@ def test_erase():
     t.ok(not hits, "the address is then in neither the database file nor its -wal", hits)
 
 
+def test_erase_person():
+    """The confirmation lists the client's other orders (any case of the
+    address); with all=yes every one of them is erased with it, all or
+    none: one of them blocked, nothing is erased and the 409 names it."""
+    email = "Two.Orders@example.com"
+    o1 = answered_order(site, staff, email)[2]
+    o2 = answered_order(site, staff, email.lower())[2]
+    c3, _, o3, rpath3 = answered_order(site, staff, email.upper())
+    for oid in (o1, o2):
+        close(oid)
+    c3.post(rpath3, {"reason": "", "csrf_token": client_csrf(c3, rpath3)})     # a refund open on the third
+    r = staff.get("/admin/orders/%d/erase" % o1)
+    text = text_of(r.text)
+    t.ok('id="erase-others"' in r.text and "PMB-%06d" % o2 in text and "PMB-%06d" % o3 in text
+         and "2 other orders" in text, "the confirmation lists the client's 2 other orders", text[:600])
+    t.ok(re.search(r"PMB-%06d\s*: cannot be erased now\. A refund request is open" % o3, text)
+         and 'name="all"' not in r.text, "one is blocked: it says why, and offers no 'all' box",
+         text[text.find("other orders"):][:600])
+    before = site.dump()
+    r = staff_post("/admin/orders/%d/erase" % o1, {"confirm": "yes", "all": "yes"})
+    t.ok(r.status == 409 and "PMB-%06d: A refund request is open" % o3 in text_of(r.text),
+         "all=yes with one blocked: 409 naming it and why", (r.status, text_of(r.text)[:400]))
+    t.eq(site.dump(), before, "and nothing is erased, not even the orders that could be")
+
+    site.sql("UPDATE refund_requests SET status = 'declined', resolved_at = 1 WHERE order_id = ?", o3)
+    site.sql("UPDATE orders SET status = 'answered', refund_requested_at = NULL WHERE id = ?", o3)
+    close(o3)
+    r = staff.get("/admin/orders/%d/erase" % o1)
+    t.ok('<input type="checkbox" name="all" value="yes" id="erase-all">' in r.text,
+         "all erasable: the confirmation offers to erase the other orders too")
+    r = staff_post("/admin/orders/%d/erase" % o1, {"confirm": "yes", "all": "yes"})
+    t.ok(r.status == 303 and r.header("Location").endswith("/admin/orders/%d?done=erased" % o1),
+         "all=yes answers 303 to the order page", (r.status, text_of(r.text)[:300]))
+    rows = site.sql("SELECT id, erased_at IS NOT NULL, email FROM orders WHERE id IN (?, ?, ?) ORDER BY id",
+                    o1, o2, o3)
+    t.eq(rows, [(o1, 1, ""), (o2, 1, ""), (o3, 1, "")], "every order of the address is erased")
+    sam = site.sql1("SELECT id FROM users WHERE username = 'sam'")
+    t.eq(site.sql1("SELECT count(*) FROM audit WHERE action = 'privacy_erase' AND user_id = ? AND order_id IN "
+                   "(?, ?, ?)", sam, o1, o2, o3), 3, "each audited with the staff member")
+    hits = bytes_hits((b"two.orders@example.com",))
+    t.ok(not hits, "the address is in neither the database file nor its -wal", hits)
+    o4 = answered_order(site, staff, "one.order@example.com")[2]
+    close(o4)
+    r = staff.get("/admin/orders/%d/erase" % o4)
+    t.ok('id="erase-others"' not in r.text and 'name="all"' not in r.text,
+         "a client with one order: no list of others, no box")
+
+
 for fn in (test_privacy_page, test_privacy_settings, test_open_orders_no_form, test_request,
            test_refunded_and_cancelled_are_closed, test_erased_links_410, test_erased_staff, test_erase_blocked,
-           test_erase):
+           test_erase, test_erase_person):
     t.run(fn)
 site.cleanup()
 sys.exit(t.done())
