@@ -137,6 +137,14 @@ static const struct command commands[] = {
 	    "is faster; conf/systemd/pmb-search-optimize.timer\n"
 	    "runs it nightly)",
 	    cmd_search_optimize },
+	/* Privacy (issue 20). */
+	{ "privacy export", "--email|--order ADDRESS|NUMBER [--out FILE]",
+	    "everything held about a client (every order of\n"
+	    "the address, any case; --order: of that order's\n"
+	    "client) as one JSON document, files in base64, to\n"
+	    "stdout or FILE (0600); erased orders are left out;\n"
+	    "exit 1 when there is none",
+	    cmd_privacy_export },
 	{ "privacy erase", "--email|--order VALUE",
 	    "erase the personal data of every order of an\n"
 	    "address (--email ADDRESS, any case) or of one\n"
@@ -160,14 +168,6 @@ static const struct command commands[] = {
 	    cmd_key_rotate },
 	{ "key remove", "ID", "remove an old key: links it signed stop working",
 	    cmd_key_remove },
-	/* Privacy (issue 20). */
-	{ "privacy export", "--email|--order ADDRESS|NUMBER [--out FILE]",
-	    "everything held about a client (every order of\n"
-	    "the address, any case; --order: of that order's\n"
-	    "client) as one JSON document, files in base64, to\n"
-	    "stdout or FILE (0600); erased orders are left out;\n"
-	    "exit 1 when there is none",
-	    cmd_privacy_export },
 };
 
 /* Prints the usage of every command to f. */
