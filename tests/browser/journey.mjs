@@ -40,6 +40,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { Stop, ok, must } from './tap.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 const require = createRequire(path.join(cfg.deps, 'package.json'));
@@ -51,26 +52,6 @@ const REFUND_TIMEOUT = 20000;   // a card refund to be confirmed by Stripe
 const size = cfg.size;
 
 // --- TAP ----------------------------------------------------------------
-// Stops the journey; reported: its "not ok" is printed already.
-class Stop extends Error {
-  constructor(message, reported = false) { super(message); this.reported = reported; }
-}
-
-/* Prints one TAP point; returns cond. */
-function ok(cond, name, detail) {
-  console.log((cond ? 'ok' : 'not ok') + ' - ' + name);
-  if (!cond && detail !== undefined)
-    for (const line of String(detail).split('\n').slice(0, 30))
-      console.log('#   ' + line);
-  return cond;
-}
-
-/* A point the rest of the journey depends on: stops it when false. */
-function must(cond, name, detail) {
-  if (!ok(cond, name, detail))
-    throw new Stop(name, true);
-}
-
 function note(s) { console.log('# ' + s); }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -11,6 +11,7 @@
 // numbers ("ok - NAME", "not ok - NAME") and "#" comments.
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { ok } from './tap.mjs';
 import fs from 'node:fs';
 
 const cfg = JSON.parse(process.argv[2]);
@@ -19,14 +20,6 @@ const { chromium } = require('playwright-core');
 
 const MIN_BUTTON_HEIGHT = 44;   // px: a finger's target (WCAG 2.5.5, Apple HIG)
 const MIN_CONTRAST = 4.5;       // WCAG AA for text of normal size
-
-function ok(cond, name, detail) {
-  console.log((cond ? 'ok' : 'not ok') + ' - ' + name);
-  if (!cond && detail !== undefined)
-    for (const line of String(detail).split('\n').slice(0, 20))
-      console.log('#   ' + line);
-  return cond;
-}
 
 // Runs in the page: what the checks need, measured.
 function measure() {

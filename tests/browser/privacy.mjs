@@ -19,6 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { Stop, ok, must } from './tap.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 const require = createRequire(path.join(cfg.deps, 'package.json'));
@@ -29,23 +30,6 @@ const STEP_TIMEOUT = 10000;
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 let shotNo = 0;
-
-class Stop extends Error {}
-
-/* Prints one TAP point; returns cond. */
-function ok(cond, name, detail) {
-  console.log((cond ? 'ok' : 'not ok') + ' - ' + name);
-  if (!cond && detail !== undefined)
-    for (const line of String(detail).split('\n').slice(0, 20))
-      console.log('#   ' + line);
-  return cond;
-}
-
-/* A point the rest depends on: stops the script when false. */
-function must(cond, name, detail) {
-  if (!ok(cond, name, detail))
-    throw new Stop(name);
-}
 
 /* Screenshots the page as label and checks it: no horizontal
  * scrolling, no serious or critical axe violation. */
