@@ -99,8 +99,10 @@ image_clean(struct upload *u, char *err, size_t errsz)
 	snprintf(out, sizeof(out), "%s/out", dir);
 	if (!copy_out(u->fd, u->size, in))
 		snprintf(err, errsz, "cannot copy the image out");
-	else if (imgclean_run(in, out, err, errsz) == 0)
-		fd = open(out, O_RDONLY | O_CLOEXEC);
+	else if (imgclean_run(in, out, err, errsz) == 0 &&
+	    (fd = open(out, O_RDONLY | O_CLOEXEC)) < 0)
+		snprintf(err, errsz, "cannot open the cleaned image: %s",
+		    strerror(errno));
 	unlink(in);
 	unlink(out);
 	rmdir(dir);
