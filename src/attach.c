@@ -68,7 +68,9 @@ copy_out(int fd, int64_t size, const char *path)
 	while (ok && off < size) {
 		ssize_t k = pread(fd, chunk, CHUNK, off);
 
-		if (k <= 0 || write(out, chunk, (size_t)k) != k)
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0 || !write_all(out, chunk, (size_t)k))
 			ok = 0;
 		else
 			off += k;

@@ -157,20 +157,11 @@ part_data(void *arg, const char *p, size_t n, const char **why)
 		return 0;
 	}
 	crypto_hash_sha256_update(&c->sha, (const unsigned char *)p, n);
-	for (size_t off = 0; off < n;) {
-		ssize_t k = write(c->fd, p + off, n - off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			log_msg("upload: cannot spool a file: %s",
-			    strerror(errno));
-			c->status = 503;
-			*why = "The file could not be received; please try "
-			    "again.";
-			return -1;
-		}
-		off += (size_t)k;
+	if (!write_all(c->fd, p, n)) {
+		log_msg("upload: cannot spool a file: %s", strerror(errno));
+		c->status = 503;
+		*why = "The file could not be received; please try again.";
+		return -1;
 	}
 	return 0;
 }
@@ -271,25 +262,16 @@ upload_add_bytes(struct request *r, const char *name, const void *data,
     size_t len)
 {
 	struct upload	*u;
-	size_t		 off = 0;
 	int		 fd;
 
 	if ((fd = spool_open()) < 0) {
 		log_msg("upload: cannot spool a file: %s", strerror(errno));
 		return 0;
 	}
-	while (off < len) {
-		ssize_t k = write(fd, (const char *)data + off, len - off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			log_msg("upload: cannot spool a file: %s",
-			    strerror(errno));
-			close(fd);
-			return 0;
-		}
-		off += (size_t)k;
+	if (!write_all(fd, data, len)) {
+		log_msg("upload: cannot spool a file: %s", strerror(errno));
+		close(fd);
+		return 0;
 	}
 	if (lseek(fd, 0, SEEK_SET) != 0) {
 		close(fd);
