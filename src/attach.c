@@ -47,14 +47,6 @@ kind_allowed(const char *kind)
 	return word_in_list(conf.attachment_types, kind, ATTACHMENT_SEPS);
 }
 
-/* Returns 1 if kind is a raster image that pmb-imgclean cleans. */
-static int
-is_image(const char *kind)
-{
-	return !strcmp(kind, "png") || !strcmp(kind, "jpeg") ||
-	    !strcmp(kind, "gif") || !strcmp(kind, "webp");
-}
-
 /* Copies size bytes from fd (from its start) to the new file path.
  * Returns 1 or 0. */
 static int
@@ -152,7 +144,7 @@ attach_check_one(struct request *r, struct upload *u, const char **kind)
 		return req_printf(r, "\"%s\" is a %s file, which this site "
 		    "does not take. It takes: %s.", u->name, *kind,
 		    conf.attachment_types);
-	if (!is_image(*kind))
+	if (!filekind_is_image(*kind))
 		return NULL;
 	if ((failed = image_clean(u, err, sizeof(err))) != NULL) {
 		log_msg("attach: an image was refused: %s", failed);
@@ -160,7 +152,8 @@ attach_check_one(struct request *r, struct upload *u, const char **kind)
 		    u->name);
 	}
 	/* What the helper wrote is checked again. */
-	if ((*kind = kind_of(u, &why)) == NULL || !is_image(*kind))
+	if ((*kind = kind_of(u, &why)) == NULL ||
+	    !filekind_is_image(*kind))
 		return req_printf(r, "\"%s\" could not be read as an image.",
 		    u->name);
 	return NULL;
@@ -231,11 +224,11 @@ attach_hint(struct request *r)
 	for (size_t i = 0; i < NKIND_NAMES; i++) {
 		if (!kind_allowed(kind_names[i].kind))
 			continue;
-		if (!is_image(kind_names[i].kind))
+		if (!filekind_is_image(kind_names[i].kind))
 			label[n++] = kind_names[i].label;
 		else if (img.len == 0)
 			label[n++] = NULL;	/* the images, together */
-		if (is_image(kind_names[i].kind))
+		if (filekind_is_image(kind_names[i].kind))
 			buf_printf(&img, "%s%s", img.len > 0 ? ", " : "",
 			    kind_names[i].label);
 	}

@@ -655,3 +655,11 @@ filekind_mime(const char *kind)
 			return kind_mimes[i].mime;
 	return NULL;
 }
+
+int
+filekind_is_image(const char *kind)
+{
+	const char *mime = filekind_mime(kind);
+
+	return mime != NULL && strncmp(mime, "image/", 6) == 0;
+}

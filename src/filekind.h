@@ -36,6 +36,11 @@ const char	*filekind_detect_file(const char *path, const char **why);
  * "text/plain; charset=utf-8", ...), or NULL for an unknown name. */
 const char	*filekind_mime(const char *kind);
 
+/* Returns 1 if kind is a raster image (png, jpeg, gif, webp: its type
+ * is image/...), which pmb-imgclean cleans and pages show as a
+ * thumbnail; else 0 (also for NULL or an unknown name). */
+int		 filekind_is_image(const char *kind);
+
 /* The zip reader alone (for the tests and the fuzzer): reads the End Of
  * Central Directory record and the central directory of the len bytes at
  * data and returns "docx", "xlsx", "pptx", "odt" or "ods", or NULL with

@@ -266,14 +266,6 @@ file_size_text(struct request *r, int64_t size)
 	return req_printf(r, "%.1f MB", (double)size / (1024.0 * 1024.0));
 }
 
-/* Returns 1 if kind is a raster image (shown as a thumbnail). */
-static int
-kind_is_image(const char *kind)
-{
-	return !strcmp(kind, "png") || !strcmp(kind, "jpeg") ||
-	    !strcmp(kind, "gif") || !strcmp(kind, "webp");
-}
-
 int64_t
 files_tv(struct request *r, struct tvars *tv, const char *list,
     const struct file_item *items, int64_t n, int64_t message_id,
@@ -294,7 +286,8 @@ files_tv(struct request *r, struct tvars *tv, const char *list,
 		tv_set(row, "file_size", file_size_text(r, f->size));
 		tv_set(row, "file_url", req_printf(r, "%s%lld", url_prefix,
 		    (long long)f->id));
-		tv_set(row, "file_image", kind_is_image(f->kind) ? "1" : "");
+		tv_set(row, "file_image", filekind_is_image(f->kind) ? "1" :
+		    "");
 		k++;
 	}
 	return k;

@@ -310,6 +310,20 @@ test_mime(void)
 	    "no type for svg");
 }
 
+/* The raster images, and nothing else, are images. */
+static void
+test_is_image(void)
+{
+	ok(filekind_is_image("png") && filekind_is_image("jpeg") &&
+	    filekind_is_image("gif") && filekind_is_image("webp"),
+	    "png, jpeg, gif and webp are images");
+	ok(!filekind_is_image("pdf") && !filekind_is_image("txt") &&
+	    !filekind_is_image("docx") && !filekind_is_image("ods"),
+	    "pdf, txt, docx and ods are not");
+	ok(!filekind_is_image("svg") && !filekind_is_image(NULL),
+	    "nor svg (never a kind), nor NULL");
+}
+
 int
 main(void)
 {
@@ -326,6 +340,7 @@ main(void)
 	test_zip();
 	test_odf_local();
 	test_mime();
+	test_is_image();
 	filekind_close();
 	filekind_close();
 	return tap_done();
