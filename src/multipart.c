@@ -251,8 +251,9 @@ static int
 header_line(struct multipart *mp, const char *line, size_t len,
     const char **why)
 {
-	char	 buf[MP_MAX_HEADER + 1];
-	char	*colon, *v;
+	char		 buf[MP_MAX_HEADER + 1];
+	char		*colon, *v;
+	const char	*bad;
 
 	if (++mp->headers > MP_MAX_HEADERS)
 		return mp_fail(mp, why, "A part of the upload has too many "
@@ -269,8 +270,13 @@ header_line(struct multipart *mp, const char *line, size_t len,
 	*colon = '\0';
 	v = colon + 1 + strspn(colon + 1, " \t");
 	if (!strcasecmp(buf, "Content-Disposition")) {
-		if (mp->disposition++ || !disposition(mp, v, why))
-			return mp_fail(mp, why, NULL);
+		/* disposition words its refusal before it knows: *why is
+		 * set only when the part is refused. */
+		if (mp->disposition++)
+			return mp_fail(mp, why, "A part of the upload has a "
+			    "malformed Content-Disposition.");
+		if (!disposition(mp, v, &bad))
+			return mp_fail(mp, why, bad);
 	} else if (!strcasecmp(buf, "Content-Type"))
 		snprintf(mp->part.ctype, sizeof(mp->part.ctype), "%s", v);
 	/* Other headers (Content-Transfer-Encoding, deprecated by RFC
