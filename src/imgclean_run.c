@@ -69,6 +69,19 @@ helper_child(const char *helper, const char *in, const char *out,
 	_exit(127);
 }
 
+/* Keeps what fits of the n bytes at p after the *len bytes of err
+ * (errsz - 1 bytes at most: room for the NUL). */
+static void
+err_keep(char *err, size_t errsz, size_t *len, const char *p, size_t n)
+{
+	if (*len + 1 >= errsz)
+		return;
+	if (n > errsz - 1 - *len)
+		n = errsz - 1 - *len;
+	memcpy(err + *len, p, n);
+	*len += n;
+}
+
 /* Reads the helper's stderr from fd into err (up to errsz - 1 bytes
  * kept) until it closes, then waits for pid; at the deadline (mono_ms)
  * the helper is killed. Returns its wait status, or -1 when it was
@@ -93,13 +106,9 @@ helper_wait(pid_t pid, int fd, long long deadline, char *err, size_t errsz)
 		}
 		if (fd >= 0 && poll(&pf, 1, left > 100 ? 100 : (int)left) > 0) {
 			r = read(fd, chunk, sizeof(chunk));
-			if (r > 0 && len + 1 < errsz) {
-				size_t k = (size_t)r < errsz - 1 - len ?
-				    (size_t)r : errsz - 1 - len;
-
-				memcpy(err + len, chunk, k);
-				len += k;
-			} else if (r == 0 || (r < 0 && errno != EINTR &&
+			if (r > 0)
+				err_keep(err, errsz, &len, chunk, (size_t)r);
+			else if (r == 0 || (r < 0 && errno != EINTR &&
 			    errno != EAGAIN)) {
 				close(fd);
 				fd = -1;
@@ -112,13 +121,8 @@ helper_wait(pid_t pid, int fd, long long deadline, char *err, size_t errsz)
 		if (w == pid) {
 			/* Its last words are in the pipe: read them next. */
 			while (fd >= 0 && (r = read(fd, chunk,
-			    sizeof(chunk))) > 0 && len + 1 < errsz) {
-				size_t k = (size_t)r < errsz - 1 - len ?
-				    (size_t)r : errsz - 1 - len;
-
-				memcpy(err + len, chunk, k);
-				len += k;
-			}
+			    sizeof(chunk))) > 0 && len + 1 < errsz)
+				err_keep(err, errsz, &len, chunk, (size_t)r);
 			break;
 		}
 	}

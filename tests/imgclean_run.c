@@ -131,6 +131,23 @@ test_standins(void)
 	close(57);
 }
 
+/* A helper that says far more than one line's worth: its reason is
+ * kept whole up to IMGCLEAN_ERR_MAX - 1 bytes, cut there. */
+static void
+test_long_reason(void)
+{
+	char	err[2048];
+	size_t	n;
+	int	rc;
+
+	setenv("PMB_IMGCLEAN", script("talker", "head -c 3000 /dev/zero | "
+	    "tr '\\0' x >&2; exit 1"), 1);
+	rc = run("gps.jpeg", "talk.out", err, sizeof(err));
+	n = strspn(err, "x");
+	ok(rc == -1 && n == strlen(err) && n == 511, "a 3000-byte reason is "
+	    "cut to 511 bytes: %zu", strlen(err));
+}
+
 int
 main(void)
 {
@@ -146,6 +163,7 @@ main(void)
 	}
 	test_real(build ? build : ".");
 	test_standins();
+	test_long_reason();
 	if ((pid = fork()) == 0) {
 		execlp("rm", "rm", "-rf", dir, (char *)NULL);
 		_exit(127);
