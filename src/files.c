@@ -40,17 +40,21 @@ blob_fill(const struct upload *u, int64_t id)
 
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k <= 0 || off + k > u->size)
+		if (k <= 0 || off + k > u->size) {
+			/* The spool, not the store: SQLite's message would
+			 * be stale. */
+			log_msg("files: cannot read the spool of file %lld: "
+			    "%s", (long long)id, k < 0 ? strerror(errno) :
+			    "its size changed");
 			ok = 0;
-		else if (sqlite3_blob_write(blob, chunk, (int)k, (int)off) !=
-		    SQLITE_OK)
+		} else if (sqlite3_blob_write(blob, chunk, (int)k, (int)off) !=
+		    SQLITE_OK) {
+			log_msg("files: cannot store file %lld: %s",
+			    (long long)id, sqlite3_errmsg(db_handle()));
 			ok = 0;
-		else
+		} else
 			off += k;
 	}
-	if (!ok)
-		log_msg("files: cannot store file %lld: %s", (long long)id,
-		    sqlite3_errmsg(db_handle()));
 	free(chunk);
 	return sqlite3_blob_close(blob) == SQLITE_OK && ok;
 }
@@ -61,8 +65,11 @@ file_store(const struct upload *u, const char *kind, int64_t order_id,
 {
 	int64_t id;
 
-	if (u->size <= 0 || u->size > INT32_MAX)
+	if (u->size <= 0 || u->size > INT32_MAX) {
+		log_msg("files: cannot store a file of %lld bytes",
+		    (long long)u->size);
 		return 0;
+	}
 	if (db_run(ST_FILE_INSERT, "iittibiii", order_id, message_id, u->name,
 	    kind, u->size, (const void *)u->sha256, 32, user_id, now_unix(),
 	    u->size) != DB_DONE)
