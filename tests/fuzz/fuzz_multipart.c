@@ -15,6 +15,8 @@ struct seen {
 	struct buf	 log;
 	const char	*delim;		/* "\r\n--BOUNDARY", or NULL: not
 					 * checked (a quoted boundary) */
+	size_t		 start;		/* where this part's data begins
+					 * in log */
 };
 
 static int
@@ -29,6 +31,7 @@ on_begin(void *arg, const struct mp_part *p, const char **why)
 		FUZZ_CHECK((unsigned char)*c >= 0x20 && *c != 0x7f &&
 		    *c != '/' && *c != '\\', "a clean file name");
 	buf_printf(&s->log, "<%s|%s|%d>", p->name, p->filename, p->is_file);
+	s->start = s->log.len;
 	return 0;
 }
 
@@ -47,14 +50,13 @@ static int
 on_end(void *arg, const char **why)
 {
 	struct seen	*s = arg;
-	const char	*start;
 
 	(void)why;
-	/* This part's data: after the last '>' written by on_begin. */
-	start = s->log.data != NULL ? strrchr(s->log.data, '>') : NULL;
-	FUZZ_CHECK(start == NULL || s->delim == NULL || memmem(start, s->log.len -
-	    (size_t)(start - s->log.data), s->delim, strlen(s->delim)) == NULL,
-	    "no part's data holds the delimiter");
+	/* All of this part's data, from where on_begin left log (a '>' in
+	 * the data cannot hide the start of it). */
+	FUZZ_CHECK(s->delim == NULL || s->log.len == s->start ||
+	    memmem(s->log.data + s->start, s->log.len - s->start, s->delim,
+	    strlen(s->delim)) == NULL, "no part's data holds the delimiter");
 	buf_putc(&s->log, ';');
 	return 0;
 }
@@ -65,7 +67,7 @@ static void
 read_all(const char *ctype, const char *body, size_t n, size_t step,
     struct buf *out)
 {
-	struct seen		 s;
+	struct seen		 s = { .start = 0 };
 	struct mp_handler	 h = { on_begin, on_data, on_end, &s };
 	struct multipart	*mp;
 	const char		*why = NULL;
