@@ -63,6 +63,23 @@ spool_open(void)
 	return fd;
 }
 
+/* Appends a file of the input "files" to r: its name, its spool fd
+ * (read from its start) and its size; r owns the spool from here.
+ * Returns it, for its SHA-256. */
+static struct upload *
+upload_push(struct request *r, const char *name, int fd, int64_t size)
+{
+	struct upload *u;
+
+	r->files = xrealloc(r->files, (r->nfiles + 1) * sizeof(*r->files));
+	u = &r->files[r->nfiles++];
+	u->field = req_strdup(r, UPLOAD_FIELD);
+	u->name = req_strdup(r, name);
+	u->fd = fd;
+	u->size = size;
+	return u;
+}
+
 /* Notes the first thing wrong with the files, for the page. */
 static void
 upload_refuse(struct upload_ctx *c, const char *msg)
@@ -205,13 +222,9 @@ part_end(void *arg, const char **why)
 		c->status = 503;
 		return -1;
 	}
-	r->files = xrealloc(r->files, (r->nfiles + 1) * sizeof(*r->files));
-	u = &r->files[r->nfiles++];
-	u->field = req_strdup(r, c->part.name);
-	u->name = req_strdup(r, *c->part.filename ? c->part.filename :
-	    "file");
-	u->fd = c->fd;
-	u->size = c->size;
+	/* Only the input "files" holds files (part_begin). */
+	u = upload_push(r, *c->part.filename ? c->part.filename : "file",
+	    c->fd, c->size);
 	crypto_hash_sha256_final(&c->sha, u->sha256);
 	c->fd = -1;
 	return 0;
@@ -277,12 +290,7 @@ upload_add_bytes(struct request *r, const char *name, const void *data,
 		close(fd);
 		return 0;
 	}
-	r->files = xrealloc(r->files, (r->nfiles + 1) * sizeof(*r->files));
-	u = &r->files[r->nfiles++];
-	u->field = req_strdup(r, "files");
-	u->name = req_strdup(r, name);
-	u->fd = fd;
-	u->size = (int64_t)len;
+	u = upload_push(r, name, fd, (int64_t)len);
 	crypto_hash_sha256((unsigned char *)u->sha256, data, len);
 	return 1;
 }
