@@ -19,8 +19,6 @@
 #include "privacy.h"
 #include "util.h"
 
-#define DAY	86400
-
 /* The fields of POST /o/TOKEN/erasure (an interface): the token only. */
 const struct field erasure_fields[] = {
 	CSRF_FIELD_ENTRY,
@@ -78,16 +76,15 @@ page_privacy(struct request *r)
 int
 privacy_order_closed(const struct order *o, int64_t now)
 {
+	int64_t end;
+
 	if (!strcmp(o->status, "refunded") || !strcmp(o->status, "cancelled"))
 		return 1;
 	if ((strcmp(o->status, "answered") && strcmp(o->status, "followup")) ||
 	    o->answered_at == 0)
 		return 0;
-	/* The end of the guarantee as order.c's refund links have it: a
-	 * late answer (refund_if_late) keeps them open for good. */
-	if (conf.refund_if_late && order_late(o))
-		return 0;
-	return now >= o->answered_at + conf.guarantee_days * DAY;
+	end = privacy_guarantee_end(o->paid_at, o->answered_at);
+	return end != 0 && now >= end;
 }
 
 int
