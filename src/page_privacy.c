@@ -38,6 +38,14 @@ const struct field erase_fields[] = {
 	FIELDS_END
 };
 
+/* Returns whom a client writes to about their data: privacy_contact,
+ * or admin_email when it is empty. */
+static const char *
+privacy_contact(void)
+{
+	return *conf.privacy_contact ? conf.privacy_contact : conf.admin_email;
+}
+
 /* Returns the link of the privacy contact c ("" when it is neither an
  * email address nor a web page), owned by the request. */
 static const char *
@@ -56,8 +64,7 @@ void
 page_privacy(struct request *r)
 {
 	struct tvars	 tv = { .n = 0 };
-	const char	*contact = *conf.privacy_contact ?
-			    conf.privacy_contact : conf.admin_email;
+	const char	*contact = privacy_contact();
 
 	page_vars(r, &tv);
 	tv_set(&tv, "controller", *conf.privacy_controller ?
@@ -212,8 +219,7 @@ page_erasure_submit(struct request *r)
 		    "You can ask for your personal data to be deleted once "
 		    "order %s is closed: when its money-back guarantee has "
 		    "ended, or it was refunded or cancelled. Until then, "
-		    "write to %s.", o.number, *conf.privacy_contact ?
-		    conf.privacy_contact : conf.admin_email));
+		    "write to %s.", o.number, privacy_contact()));
 		return;
 	}
 	http_redirect(r, req_printf(r, "/o/%s#erasure", r->arg));

@@ -120,6 +120,8 @@ def test_open_orders_no_form():
          "an answered order within its guarantee offers no \"Delete my data\"")
     r = c.post(path + "/erasure", {"csrf_token": client_csrf(c, path)})
     t.eq(r.status, 409, "POST /o/TOKEN/erasure on an open order answers 409")
+    t.ok("write to privacy@acme.example" in text_of(r.text), "naming privacy_contact to write to until then",
+         text_of(r.text)[-400:])
     t.eq(site.sql1("SELECT count(*) FROM erasure_requests WHERE order_id = ?", oid), 0, "and records nothing")
     u = Browser(site)
     upath = track_path(ask(u, email="unpaid.client@example.com").header("Location"))
