@@ -19,8 +19,6 @@
 #include "privacy.h"
 #include "util.h"
 
-#define DAY	86400
-
 /* The fields of POST /o/TOKEN/erasure (an interface): the token only. */
 const struct field erasure_fields[] = {
 	CSRF_FIELD_ENTRY,
@@ -40,6 +38,14 @@ const struct field erase_fields[] = {
 	FIELDS_END
 };
 
+/* Returns whom a client writes to about their data: privacy_contact,
+ * or admin_email when it is empty. */
+static const char *
+privacy_contact(void)
+{
+	return *conf.privacy_contact ? conf.privacy_contact : conf.admin_email;
+}
+
 /* Returns the link of the privacy contact c ("" when it is neither an
  * email address nor a web page), owned by the request. */
 static const char *
@@ -58,8 +64,7 @@ void
 page_privacy(struct request *r)
 {
 	struct tvars	 tv = { .n = 0 };
-	const char	*contact = *conf.privacy_contact ?
-			    conf.privacy_contact : conf.admin_email;
+	const char	*contact = privacy_contact();
 
 	page_vars(r, &tv);
 	tv_set(&tv, "controller", *conf.privacy_controller ?
@@ -78,16 +83,15 @@ page_privacy(struct request *r)
 int
 privacy_order_closed(const struct order *o, int64_t now)
 {
+	int64_t end;
+
 	if (!strcmp(o->status, "refunded") || !strcmp(o->status, "cancelled"))
 		return 1;
 	if ((strcmp(o->status, "answered") && strcmp(o->status, "followup")) ||
 	    o->answered_at == 0)
 		return 0;
-	/* The end of the guarantee as order.c's refund links have it: a
-	 * late answer (refund_if_late) keeps them open for good. */
-	if (conf.refund_if_late && order_late(o))
-		return 0;
-	return now >= o->answered_at + conf.guarantee_days * DAY;
+	end = privacy_guarantee_end(o->paid_at, o->answered_at);
+	return end != 0 && now >= end;
 }
 
 int
@@ -215,8 +219,7 @@ page_erasure_submit(struct request *r)
 		    "You can ask for your personal data to be deleted once "
 		    "order %s is closed: when its money-back guarantee has "
 		    "ended, or it was refunded or cancelled. Until then, "
-		    "write to %s.", o.number, *conf.privacy_contact ?
-		    conf.privacy_contact : conf.admin_email));
+		    "write to %s.", o.number, privacy_contact()));
 		return;
 	}
 	http_redirect(r, req_printf(r, "/o/%s#erasure", r->arg));

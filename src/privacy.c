@@ -339,13 +339,8 @@ privacy_block_text(enum privacy_block b)
 	return "";
 }
 
-/* Returns the end of the guarantee of an order answered at answered_at
- * (paid at paid_at), as order.c's refund_deadline: 0 (no end) when a
- * late answer keeps the refund link valid (refund_if_late), so money
- * on such an order is held for good until refunded or the setting
- * changes. */
-static int64_t
-guarantee_end(int64_t paid_at, int64_t answered_at)
+int64_t
+privacy_guarantee_end(int64_t paid_at, int64_t answered_at)
 {
 	if (conf.refund_if_late && answered_late(paid_at, answered_at))
 		return 0;
@@ -375,7 +370,8 @@ privacy_erasable(int64_t id, int64_t now)
 	else if (sqlite3_column_int(s, 2))
 		why = PB_PAY_JOB;
 	else if (net > 0) {
-		end = answered_at ? guarantee_end(paid_at, answered_at) : 0;
+		end = answered_at ?
+		    privacy_guarantee_end(paid_at, answered_at) : 0;
 		if (answered_at == 0 || end == 0 || now < end)
 			why = PB_MONEY_HELD;
 	}

@@ -25,6 +25,14 @@ enum privacy_block {
 /* Returns a sentence saying why (for pages and pmbctl), "" for PB_NONE. */
 const char *privacy_block_text(enum privacy_block);
 
+/* Returns the end of the guarantee of an order answered at answered_at
+ * (paid at paid_at), as order.c's refund links have it: 0 (no end) when
+ * a late answer keeps the refund link valid (refund_if_late), so money
+ * on such an order is held for good until refunded or the setting
+ * changes. The one rule for privacy_erasable and for when a client may
+ * ask for the erasure (page_privacy.c's privacy_order_closed). */
+int64_t	 privacy_guarantee_end(int64_t paid_at, int64_t answered_at);
+
 /* Returns why order id cannot be erased now (PB_NONE: it can), read
  * inside the caller's transaction; -1 on a database error or if there is
  * no such order. */

@@ -28,7 +28,8 @@ DAY = 86400
 CONTROLLER = "<b>Acme</b> Consulting Ltd, 1 High Street, Bristol"
 site = Site(users=STAFF, settings={"privacy_controller": CONTROLLER,
                                    "privacy_contact": "privacy@acme.example",
-                                   "retention_days": "0"})
+                                   "retention_days": "0",
+                                   "refund_if_late": "yes"})
 site.start()
 staff = Browser(site)
 login(staff)
@@ -119,6 +120,8 @@ def test_open_orders_no_form():
          "an answered order within its guarantee offers no \"Delete my data\"")
     r = c.post(path + "/erasure", {"csrf_token": client_csrf(c, path)})
     t.eq(r.status, 409, "POST /o/TOKEN/erasure on an open order answers 409")
+    t.ok("write to privacy@acme.example" in text_of(r.text), "naming privacy_contact to write to until then",
+         text_of(r.text)[-400:])
     t.eq(site.sql1("SELECT count(*) FROM erasure_requests WHERE order_id = ?", oid), 0, "and records nothing")
     u = Browser(site)
     upath = track_path(ask(u, email="unpaid.client@example.com").header("Location"))
@@ -131,6 +134,21 @@ def test_open_orders_no_form():
          and "erasure-form" not in c2.get(path2).text, "nor one with a refund request open")
     t.eq(c2.post(path2 + "/erasure", {"csrf_token": client_csrf(c2, path2)}).status, 409,
          "and a POST there answers 409")
+    # Answered late with refund_if_late = yes: the refund link stays
+    # valid for good, so the order never closes and its money stays held
+    # (privacy_guarantee_end, for the client's request and the erase).
+    c3, path3, oid3, _ = answered_order(site, staff, "late.client@example.com", late=True)
+    close(oid3)
+    t.ok("erasure-form" not in c3.get(path3).text,
+         "nor one answered late while refund_if_late keeps its refund link open")
+    t.eq(c3.post(path3 + "/erasure", {"csrf_token": client_csrf(c3, path3)}).status, 409,
+         "and a POST there answers 409")
+    r = staff.get("/admin/orders/%d/erase" % oid3)
+    t.ok(r.status == 200 and 'id="erase-blocked"' in r.text and "Money was received and not refunded" in r.text,
+         "staff's erase of it is blocked: its money is held", text_of(r.text)[:400])
+    r = staff_post("/admin/orders/%d/erase" % oid3, {"confirm": "yes"})
+    t.ok(r.status == 409 and site.sql1("SELECT erased_at FROM orders WHERE id = ?", oid3) is None,
+         "a POST anyway answers 409 and erases nothing", r.status)
 
 
 def test_request():
