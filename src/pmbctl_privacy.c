@@ -48,10 +48,12 @@ static int
 erase_one(struct request *r, int64_t id, const char *number)
 {
 	enum privacy_block	why;
+	struct order		o;
 	int			rc;
 
-	if (privacy_erasable(id, now_unix()) < 0)
-		return fail("%s: no such order", number);
+	if ((rc = order_load(r, id, &o)) <= 0)
+		return rc == 0 ? fail("%s: no such order", number) :
+		    fail("cannot read %s", number);
 	if ((rc = privacy_erase(r, id, 0, 1, &why)) < 0)
 		return fail("the erase failed: nothing was erased");
 	if (rc == 0) {
