@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "db.h"
@@ -347,6 +348,27 @@ int
 db_begin(void)
 {
 	return db_run(ST_BEGIN, "") == DB_DONE;
+}
+
+int
+db_wal_truncate(int tries)
+{
+	for (int i = 0; i < tries; i++) {
+		int rc = sqlite3_wal_checkpoint_v2(db, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+
+		if (rc == SQLITE_OK)
+			return 1;
+		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+			log_msg("db: checkpoint: %s", sqlite3_errmsg(db));
+			return 0;
+		}
+		if (i + 1 < tries)
+			usleep(100000);
+	}
+	log_msg("db: the WAL is held by readers: it is truncated at a "
+	    "later checkpoint");
+	return 0;
 }
 
 int

@@ -79,6 +79,12 @@ int	 db_read_begin(void);
 /* Ends the read transaction, if one is open. */
 void	 db_read_end(void);
 
+/* Checkpoints the WAL with TRUNCATE, so that no old version of a page
+ * (an erased client's bytes) stays in the -wal: tries times, 100 ms
+ * apart, while readers or a writer hold it. Returns 1, or 0 if it could
+ * not (logged; the bytes go at a later checkpoint). */
+int	 db_wal_truncate(int tries);
+
 int64_t	 db_last_id(void);
 /* Returns the text of the column, "" when NULL. */
 const char *db_text(sqlite3_stmt *, int col);

@@ -1087,7 +1087,6 @@ X(PRIVACY_WIPE_OUTBOX,
   "instr(lower(body_html), ?2))) OR (length(?3) >= 3 AND "
   "(instr(lower(to_name), ?3) OR instr(lower(subject), ?3) OR "
   "instr(lower(body_text), ?3) OR instr(lower(body_html), ?3)))))")
-X(PRIVACY_WIPE_FILES, "DELETE FROM files WHERE order_id = ?1")
 /* Rate-limit rows keyed by the address (ask-email:, lost-email:) or
  * the order's IP (ask-ip:, lost-ip:). The intake's limit per sender
  * counts inbound rows by from_addr (PRIVACY_WIPE_INBOUND wipes them);

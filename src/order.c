@@ -133,15 +133,22 @@ order_late(const struct order *o)
 	return answered_late(o->paid_at, o->answered_at);
 }
 
-/* Returns the end of the guarantee window of an answered order; 0 (no
- * end) when a late answer keeps the link valid. */
+int64_t
+order_guarantee_end(int64_t paid_at, int64_t answered_at)
+{
+	if (conf.refund_if_late && answered_late(paid_at, answered_at))
+		return 0;
+	return answered_at + conf.guarantee_days * 86400;
+}
+
+/* Returns the end of the guarantee window of o, as order_guarantee_end;
+ * while it is not answered yet, guarantee_days from now. */
 static int64_t
 refund_deadline(const struct order *o)
 {
-	if (conf.refund_if_late && order_late(o))
-		return 0;
-	return (o->answered_at ? o->answered_at : now_unix()) +
-	    conf.guarantee_days * 86400;
+	if (o->answered_at == 0)
+		return now_unix() + conf.guarantee_days * 86400;
+	return order_guarantee_end(o->paid_at, o->answered_at);
 }
 
 int

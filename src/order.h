@@ -53,6 +53,12 @@ int	 order_balance(int64_t id, int64_t *paid, int64_t *refunded);
 int	 order_late(const struct order *);
 /* The same from the two times (0: not yet): 1 if answered late. */
 int	 answered_late(int64_t paid_at, int64_t answered_at);
+/* Returns the end of the money-back guarantee of an order paid at
+ * paid_at and answered at answered_at: answered_at + guarantee_days, or
+ * 0 (no end) when refund_if_late and the answer was late, as the refund
+ * link has it. The one rule for refund links, the erasure's "money held"
+ * (privacy.c) and when a client may ask for the erasure. */
+int64_t	 order_guarantee_end(int64_t paid_at, int64_t answered_at);
 /* Returns 1 if the client may still ask for a refund by link: paid,
  * answered, no request yet, and within the guarantee window (or late,
  * when refund_if_late is set). */

@@ -111,19 +111,6 @@ claim_next(struct claimed *c)
 	return rc == DB_ROW;
 }
 
-/* After an email that is wiped once done (wipe_when_done: the
- * "erased" email of privacy.c) was wiped: checkpoints the WAL with
- * TRUNCATE so the address leaves the -wal too. Best effort: busy
- * readers leave it to the next checkpoint. */
-static void
-wal_flush(void)
-{
-	if (sqlite3_wal_checkpoint_v2(db_handle(), NULL,
-	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
-		log_msg("mail: the WAL could not be truncated now: the wiped "
-		    "email's bytes go at the next checkpoint");
-}
-
 /* Marks a claimed message sent. Returns 1, or 0 on error (then it is
  * sent again once the claim expires). */
 static int
@@ -140,7 +127,7 @@ mark_sent(const struct claimed *c)
 		return 0;
 	}
 	if (wiped > 0)
-		wal_flush();
+		(void)db_wal_truncate(1);	/* the -wal too; best effort */
 	return 1;
 }
 
@@ -167,7 +154,7 @@ mark_failed(const struct claimed *c, const char *error, int permanent,
 		return 0;
 	}
 	if (wiped > 0)
-		wal_flush();
+		(void)db_wal_truncate(1);	/* the -wal too; best effort */
 	return 1;
 }
 

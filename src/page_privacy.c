@@ -90,7 +90,7 @@ privacy_order_closed(const struct order *o, int64_t now)
 	if ((strcmp(o->status, "answered") && strcmp(o->status, "followup")) ||
 	    o->answered_at == 0)
 		return 0;
-	end = privacy_guarantee_end(o->paid_at, o->answered_at);
+	end = order_guarantee_end(o->paid_at, o->answered_at);
 	return end != 0 && now >= end;
 }
 

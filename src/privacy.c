@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "audit.h"
 #include "conf.h"
@@ -31,9 +30,8 @@
 
 #define DAY	86400
 
-/* Tries of the WAL's TRUNCATE checkpoint, and the pause between them. */
+/* Tries of the WAL's TRUNCATE checkpoint, 100 ms apart: 5 s. */
 #define CHECKPOINT_TRIES	50
-#define CHECKPOINT_PAUSE_US	100000
 
 const struct privacy_column privacy_columns[] = {
 	{ "audit", "id", 0, "row number" },
@@ -295,7 +293,7 @@ static const struct wipe {
 	{ "testimonials", ST_PRIVACY_WIPE_TESTIMONIALS },
 	{ "inbound", ST_PRIVACY_WIPE_INBOUND },
 	{ "outbox", ST_PRIVACY_WIPE_OUTBOX },
-	{ "files", ST_PRIVACY_WIPE_FILES },
+	{ "files", ST_FILES_REMOVE_ORDER },
 	{ "rate_events", ST_PRIVACY_WIPE_RATE },
 	{ "order_flags", ST_PRIVACY_WIPE_FLAGS },
 	{ "checkout_sessions", ST_PRIVACY_WIPE_CHECKOUT },
@@ -339,14 +337,6 @@ privacy_block_text(enum privacy_block b)
 	return "";
 }
 
-int64_t
-privacy_guarantee_end(int64_t paid_at, int64_t answered_at)
-{
-	if (conf.refund_if_late && answered_late(paid_at, answered_at))
-		return 0;
-	return answered_at + conf.guarantee_days * DAY;
-}
-
 int
 privacy_erasable(int64_t id, int64_t now)
 {
@@ -371,7 +361,7 @@ privacy_erasable(int64_t id, int64_t now)
 		why = PB_PAY_JOB;
 	else if (net > 0) {
 		end = answered_at ?
-		    privacy_guarantee_end(paid_at, answered_at) : 0;
+		    order_guarantee_end(paid_at, answered_at) : 0;
 		if (answered_at == 0 || end == 0 || now < end)
 			why = PB_MONEY_HELD;
 	}
@@ -571,49 +561,24 @@ vocab_erased(void)
 	return n;
 }
 
-/* Checkpoints the WAL with TRUNCATE, retrying while readers or a
- * writer hold it. Returns 1, or 0 if it could not in time. */
-static int
-wal_truncate(void)
-{
-	for (int i = 0; i < CHECKPOINT_TRIES; i++) {
-		int rc = sqlite3_wal_checkpoint_v2(db_handle(), NULL,
-		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-
-		if (rc == SQLITE_OK)
-			return 1;
-		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
-			log_msg("privacy: checkpoint: %s",
-			    sqlite3_errmsg(db_handle()));
-			return 0;
-		}
-		usleep(CHECKPOINT_PAUSE_US);
-	}
-	log_msg("privacy: the WAL is held by readers; its bytes go at the "
-	    "next checkpoint");
-	return 0;
-}
-
 int
 privacy_scrub(void)
 {
-	int64_t n;
-	int	truncated;
+	int64_t n = 0;
+	int	merged, truncated;
 
-	if (search_optimize() < 0)
-		return -1;
 	/* One segment holds no deleted entries; the steps may stop short
 	 * of it when FTS5 finds nothing it merges step by step. */
-	if ((n = search_segments()) < 0 || (n > 1 && !search_merge_all()))
-		return -1;
-	/* The WAL is truncated whatever the check finds: entries left to
-	 * an erased order (a store edited by hand) must not keep every
-	 * later erase's bytes in the WAL. */
-	if ((n = vocab_erased()) > 0)
+	merged = search_optimize() >= 0 && (n = search_segments()) >= 0 &&
+	    (n <= 1 || search_merge_all());
+	if (merged && (n = vocab_erased()) > 0)
 		log_msg("privacy: %lld index entries of erased orders are "
 		    "left", (long long)n);
-	truncated = wal_truncate();
-	return n != 0 ? -1 : truncated;
+	/* The WAL is truncated whatever the merge and the check found: a
+	 * failed merge, or entries left to an erased order (a store edited
+	 * by hand), must not keep this erase's bytes in the WAL. */
+	truncated = db_wal_truncate(CHECKPOINT_TRIES);
+	return !merged || n != 0 ? -1 : truncated;
 }
 
 int

@@ -25,14 +25,6 @@ enum privacy_block {
 /* Returns a sentence saying why (for pages and pmbctl), "" for PB_NONE. */
 const char *privacy_block_text(enum privacy_block);
 
-/* Returns the end of the guarantee of an order answered at answered_at
- * (paid at paid_at), as order.c's refund links have it: 0 (no end) when
- * a late answer keeps the refund link valid (refund_if_late), so money
- * on such an order is held for good until refunded or the setting
- * changes. The one rule for privacy_erasable and for when a client may
- * ask for the erasure (page_privacy.c's privacy_order_closed). */
-int64_t	 privacy_guarantee_end(int64_t paid_at, int64_t answered_at);
-
 /* Returns why order id cannot be erased now (PB_NONE: it can), read
  * inside the caller's transaction; -1 on a database error or if there is
  * no such order. */
@@ -52,10 +44,10 @@ int	 privacy_erase_order(struct request *, int64_t id, int64_t user_id,
 
 /* After an erase is committed: merges the search index until no erased
  * term is left in it, and checkpoints the WAL with TRUNCATE, retrying
- * while readers hold it (whatever the index check found). Returns 1, 0
- * if the WAL could not be truncated in time (the data is erased; its
- * bytes go at the next checkpoint), -1 on a database error or if index
- * entries of erased orders are left (logged). */
+ * while readers hold it (whatever the merge and the check found).
+ * Returns 1, 0 if the WAL could not be truncated in time (the data is
+ * erased; its bytes go at the next checkpoint), -1 if the merge failed
+ * or index entries of erased orders are left (logged). */
 int	 privacy_scrub(void);
 
 /* The whole erase of one order, as the order page and pmbctl do it:
