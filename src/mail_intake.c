@@ -460,32 +460,22 @@ files_prepare(struct intake_msg *x)
 	x->atts_kept = attachments_text(&x->m, why);
 }
 
-/* Returns the id of order_id's newest message, or 0 on error. */
-static int64_t
-newest_message(int64_t order_id)
-{
-	sqlite3_stmt	*s = db_stmt(ST_MESSAGE_NEWEST);
-	int64_t		 id = 0;
-
-	if (s != NULL && db_bind(s, "i", order_id) &&
-	    db_step(ST_MESSAGE_NEWEST) == DB_ROW)
-		id = sqlite3_column_int64(s, 0);
-	db_done(ST_MESSAGE_NEWEST);
-	return id;
-}
-
 /* Stores the files kept of x (files_prepare) as files of o's newest
  * message, the one just written. Inside the transaction. Returns 1 or
  * 0. */
 static int
 thread_files(struct intake_msg *x, const struct order *o)
 {
-	int64_t mid = 0;
+	char	idtext[INT_TEXT_MAX];
+	int64_t	mid = 0;
 
 	for (size_t i = 0; i < x->m.natt; i++) {
 		if (x->att_kind[i] == NULL)
 			continue;
-		if (mid == 0 && (mid = newest_message(o->id)) == 0)
+		/* The message just written: the order's newest (as
+		 * page_track.c's follow-up does). */
+		if (mid == 0 && (mid = db_find_id(ST_MESSAGE_NEWEST,
+		    int_text(idtext, o->id))) <= 0)
 			return 0;
 		if (file_store(&x->r.files[x->att_file[i]], x->att_kind[i],
 		    o->id, mid, 0) == 0)
