@@ -77,27 +77,22 @@ message_key(const struct intake_msg *x)
 	return k;
 }
 
-/* Returns the attachments of m as lines "name (type, 12 kB)", or "";
- * with why (NULL: the list alone), each line then says whether it was
- * kept (why[i] NULL) or why not. Caller frees. */
+/* Returns the attachments of m as lines "name (type, 12 KB)" (the size
+ * as file_size_text shows a file's everywhere), or ""; with why (NULL:
+ * the list alone), each line then says whether it was kept (why[i] NULL)
+ * or why not. Caller frees. */
 static char *
-attachments_text(const struct inbound *m, const char *const *why)
+attachments_text(struct request *r, const struct inbound *m,
+    const char *const *why)
 {
 	struct buf	b;
-	size_t		n;
 
 	buf_init(&b);
 	for (size_t i = 0; i < m->natt; i++) {
-		n = m->att[i].size;
-		buf_printf(&b, "%s%s (%s, ", i ? "\n" : "",
+		buf_printf(&b, "%s%s (%s, %s)", i ? "\n" : "",
 		    *m->att[i].name ? m->att[i].name : "unnamed",
-		    m->att[i].type);
-		if (n < 1024)
-			buf_printf(&b, "%zu bytes)", n);
-		else if (n < 1024 * 1024)
-			buf_printf(&b, "%zu kB)", (n + 1023) / 1024);
-		else
-			buf_printf(&b, "%.1f MB)", n / 1048576.0);
+		    m->att[i].type, file_size_text(r,
+		    (int64_t)m->att[i].size));
 		if (why != NULL)
 			buf_printf(&b, why[i] == NULL ? ": kept" :
 			    ": not kept: %s", why[i]);
@@ -457,7 +452,7 @@ files_prepare(struct intake_msg *x)
 		} else
 			x->att_kind[i] = NULL;
 	}
-	x->atts_kept = attachments_text(&x->m, why);
+	x->atts_kept = attachments_text(&x->r, &x->m, why);
 }
 
 /* Stores the files kept of x (files_prepare) as files of o's newest
@@ -645,7 +640,7 @@ mail_intake_sized(const char *raw, size_t len, size_t received,
 		to_inbox(&x, "not readable as an email");
 	x.key = message_key(&x);
 	x.body = mail_reply_text(x.m.text != NULL ? x.m.text : "");
-	x.atts = attachments_text(&x.m, NULL);
+	x.atts = attachments_text(&x.r, &x.m, NULL);
 	files_prepare(&x);
 	if (!db_begin()) {
 		what = INTAKE_TEMPFAIL;
