@@ -77,27 +77,22 @@ message_key(const struct intake_msg *x)
 	return k;
 }
 
-/* Returns the attachments of m as lines "name (type, 12 kB)", or "";
- * with why (NULL: the list alone), each line then says whether it was
- * kept (why[i] NULL) or why not. Caller frees. */
+/* Returns the attachments of m as lines "name (type, 12 KB)" (the size
+ * as file_size_text shows a file's everywhere), or ""; with why (NULL:
+ * the list alone), each line then says whether it was kept (why[i] NULL)
+ * or why not. Caller frees. */
 static char *
-attachments_text(const struct inbound *m, const char *const *why)
+attachments_text(struct request *r, const struct inbound *m,
+    const char *const *why)
 {
 	struct buf	b;
-	size_t		n;
 
 	buf_init(&b);
 	for (size_t i = 0; i < m->natt; i++) {
-		n = m->att[i].size;
-		buf_printf(&b, "%s%s (%s, ", i ? "\n" : "",
+		buf_printf(&b, "%s%s (%s, %s)", i ? "\n" : "",
 		    *m->att[i].name ? m->att[i].name : "unnamed",
-		    m->att[i].type);
-		if (n < 1024)
-			buf_printf(&b, "%zu bytes)", n);
-		else if (n < 1024 * 1024)
-			buf_printf(&b, "%zu kB)", (n + 1023) / 1024);
-		else
-			buf_printf(&b, "%.1f MB)", n / 1048576.0);
+		    m->att[i].type, file_size_text(r,
+		    (int64_t)m->att[i].size));
 		if (why != NULL)
 			buf_printf(&b, why[i] == NULL ? ": kept" :
 			    ": not kept: %s", why[i]);
@@ -457,21 +452,7 @@ files_prepare(struct intake_msg *x)
 		} else
 			x->att_kind[i] = NULL;
 	}
-	x->atts_kept = attachments_text(&x->m, why);
-}
-
-/* Returns the id of order_id's newest message, or 0 on error. */
-static int64_t
-newest_message(int64_t order_id)
-{
-	sqlite3_stmt	*s = db_stmt(ST_MESSAGE_NEWEST);
-	int64_t		 id = 0;
-
-	if (s != NULL && db_bind(s, "i", order_id) &&
-	    db_step(ST_MESSAGE_NEWEST) == DB_ROW)
-		id = sqlite3_column_int64(s, 0);
-	db_done(ST_MESSAGE_NEWEST);
-	return id;
+	x->atts_kept = attachments_text(&x->r, &x->m, why);
 }
 
 /* Stores the files kept of x (files_prepare) as files of o's newest
@@ -480,12 +461,16 @@ newest_message(int64_t order_id)
 static int
 thread_files(struct intake_msg *x, const struct order *o)
 {
-	int64_t mid = 0;
+	char	idtext[INT_TEXT_MAX];
+	int64_t	mid = 0;
 
 	for (size_t i = 0; i < x->m.natt; i++) {
 		if (x->att_kind[i] == NULL)
 			continue;
-		if (mid == 0 && (mid = newest_message(o->id)) == 0)
+		/* The message just written: the order's newest (as
+		 * page_track.c's follow-up does). */
+		if (mid == 0 && (mid = db_find_id(ST_MESSAGE_NEWEST,
+		    int_text(idtext, o->id))) <= 0)
 			return 0;
 		if (file_store(&x->r.files[x->att_file[i]], x->att_kind[i],
 		    o->id, mid, 0) == 0)
@@ -655,7 +640,7 @@ mail_intake_sized(const char *raw, size_t len, size_t received,
 		to_inbox(&x, "not readable as an email");
 	x.key = message_key(&x);
 	x.body = mail_reply_text(x.m.text != NULL ? x.m.text : "");
-	x.atts = attachments_text(&x.m, NULL);
+	x.atts = attachments_text(&x.r, &x.m, NULL);
 	files_prepare(&x);
 	if (!db_begin()) {
 		what = INTAKE_TEMPFAIL;

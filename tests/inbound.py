@@ -180,10 +180,13 @@ def test_html_and_large():
     m.add_attachment(b"%PDF-1.4\n" + b"0" * 2000, maintype="application", subtype="pdf", filename="price list.pdf")
     rc, out = receive(m.as_bytes())
     t.eq(thread(oid)[-1], ("info", "Our price list is attached.\n\nAttached to the email:\n"
-                                   "price list.pdf (application/pdf, 2 kB): kept", 1),
+                                   "price list.pdf (application/pdf, 2 KB): kept", 1),
          "a reply's file is listed under its text: " + out.strip())
     t.eq(site.sql1("SELECT attachments FROM inbound WHERE message_key = ?", "att.%d@c.example" % os.getpid()),
-         "price list.pdf (application/pdf, 2 kB)", "and kept listed with the email")
+         "price list.pdf (application/pdf, 2 KB)", "and kept listed with the email")
+    t.eq(site.sql("SELECT name, kind, size FROM files WHERE message_id = "
+                  "(SELECT max(id) FROM messages WHERE order_id = ?)", oid),
+         [("price list.pdf", "pdf", 2009)], "and kept as a file of the message it came with")
     big = reply(conf, "html.client@example.com", "See the attached catalogue.")
     big += b"x" * (25 * 1024 * 1024 + 1000) + b"\r\n"
     rc, out = receive(big)
