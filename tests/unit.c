@@ -379,6 +379,37 @@ test_time_zones(void)
 	ok(conf_parse("time_zone = Europe/London\n", "t.conf", err,
 	    sizeof(err)) && strcmp(conf.time_zone, "Europe/London") == 0,
 	    "time_zone = Europe/London");
+	/* Each setting's most length, checked in one place whatever its
+	 * type: a list of valid kinds, an IMAP URL, an image name. */
+	{
+		char	long_text[600], text[700];
+		size_t	n;
+
+		for (n = 0; n < 208; n += 4)	/* 52 words: 207 characters */
+			memcpy(long_text + n, "pdf ", 4);
+		long_text[n] = '\0';
+		snprintf(text, sizeof(text), "attachment_types = %s\n",
+		    long_text);
+		ok(!conf_parse(text, "t.conf", err, sizeof(err)) &&
+		    strstr(err, "too long") != NULL,
+		    "attachment_types over 200 characters (valid kinds) is "
+		    "refused as too long: %s", err);
+		memset(long_text, 'a', 590);
+		long_text[590] = '\0';
+		snprintf(text, sizeof(text), "imap_url = imaps://%s.example/\n",
+		    long_text);
+		ok(!conf_parse(text, "t.conf", err, sizeof(err)) &&
+		    strstr(err, "too long") != NULL,
+		    "an over-long imap_url is refused as too long: %.80s", err);
+		memset(long_text, 'b', 250);
+		memcpy(long_text + 250, ".png", 5);
+		snprintf(text, sizeof(text), "consultant_photo = %s\n",
+		    long_text);
+		ok(!conf_parse(text, "t.conf", err, sizeof(err)) &&
+		    strstr(err, "too long") != NULL,
+		    "an over-long consultant_photo is refused as too long: "
+		    "%.80s", err);
+	}
 
 	ok(tz_use("Europe/London", err, sizeof(err)) &&
 	    !strcmp(time_of(LONDON_DST - 1800), "29 Mar 2026, 00:30 GMT") &&
