@@ -249,6 +249,20 @@ enum_problem(enum ctype t, const char *v)
 	return NULL;
 }
 
+/* Stores v as a yes/no setting in *b: yes, true or 1; no, false or 0.
+ * Returns 1, or 0 (nothing stored) for anything else. */
+static int
+bool_set(int *b, const char *v)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+		*b = 1;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+		*b = 0;
+	else
+		return 0;
+	return 1;
+}
+
 /* Checks and stores value v for setting s, read from line (0 for its
  * default); returns NULL or a reason. */
 static const char *
@@ -286,15 +300,8 @@ setting_set(const struct setting *s, const char *v, int line)
 		*(int64_t *)slot(s) = n;
 		return NULL;
 	case C_BOOL:
-		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
-		    strcmp(v, "1") == 0)
-			*(int *)slot(s) = 1;
-		else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
-		    strcmp(v, "0") == 0)
-			*(int *)slot(s) = 0;
-		else
-			return "expected yes or no";
-		return NULL;
+		return bool_set((int *)slot(s), v) ? NULL :
+		    "expected yes or no";
 	case C_CURRENCY:
 		if (len != 3 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' ||
 		    v[1] > 'Z' || v[2] < 'A' || v[2] > 'Z')
